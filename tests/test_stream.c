@@ -1,0 +1,120 @@
+/* test_stream.c — command streams: 1000 dispatches in one submission, barriers only where a
+ * hazard exists, copies, profiling rows, and misuse reported as errors. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static void test_thousand_dispatches(void **state) {
+    evk_context *ctx = *state;
+    const uint32_t n = 1000, words = 37;
+    evk_buffer b;
+    TEST_OK(evk_buffer_alloc(ctx, (uint64_t)n * words * 4, &b));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    for (uint32_t i = 0; i < n; i++) TEST_OK(evk_op_fill_ramp(s, &b, (uint64_t)i * words, words, (float)i, 1.0f / 64));
+    assert_int_equal(evk_stream_dispatch_count(s), n);
+    TEST_OK(evk_stream_run(s));
+    float *host = malloc((size_t)n * words * 4);
+    TEST_OK(evk_buffer_download(ctx, &b, 0, host, (uint64_t)n * words * 4));
+    for (uint32_t i = 0; i < n; i++)
+        for (uint32_t j = 0; j < words; j++)
+            if (host[i * words + j] != (float)i + j / 64.0f) fail_msg("dispatch %u word %u wrong", i, j);
+    free(host);
+    evk_stream_destroy(s);
+    evk_buffer_free(ctx, &b);
+}
+
+static void test_barriers_follow_hazards(void **state) {
+    evk_context *ctx = *state;
+    evk_buffer a, b;
+    TEST_OK(evk_buffer_alloc(ctx, 4096, &a));
+    TEST_OK(evk_buffer_alloc(ctx, 4096, &b));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    /* fill binds the whole buffer for writing: a then b are independent, a again is a hazard */
+    TEST_OK(evk_op_fill_bits(s, &a, 0, 1024, 1));
+    TEST_OK(evk_op_fill_bits(s, &b, 0, 1024, 2));
+    assert_int_equal(evk_stream_barrier_count(s), 0);
+    TEST_OK(evk_op_fill_bits(s, &a, 0, 1024, 3));
+    assert_int_equal(evk_stream_barrier_count(s), 1);
+    /* copy b -> a after writing both: RAW on b and WAW on a */
+    TEST_OK(evk_stream_copy(s, &b, 8, &a, 16, 64));
+    assert_int_equal(evk_stream_barrier_count(s), 2);
+    TEST_OK(evk_stream_run(s));
+    uint32_t host[1024];
+    TEST_OK(evk_buffer_download(ctx, &a, 0, host, sizeof host));
+    for (int i = 0; i < 1024; i++) assert_int_equal(host[i], (i >= 4 && i < 20) ? 2u : 3u);
+    /* the stream can be reused */
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_op_fill_bits(s, &a, 0, 1024, 7));
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_buffer_download(ctx, &a, 0, host, 16));
+    assert_int_equal(host[3], 7);
+    evk_stream_destroy(s);
+    evk_buffer_free(ctx, &a);
+    evk_buffer_free(ctx, &b);
+}
+
+static void test_profiling_rows(void **state) {
+    (void)state;
+    evk_context_config config = {.profile = true};
+    evk_context *ctx = test_context_create_with(config);
+    if (!evk_context_device(ctx)->features.timestamps) {
+        test_context_destroy(ctx);
+        skip();
+    }
+    evk_buffer b;
+    TEST_OK(evk_buffer_alloc(ctx, 1 << 20, &b));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    for (int i = 0; i < 3000; i++) TEST_OK(evk_op_fill_bits(s, &b, 0, 1 << 18, (uint32_t)i)); /* > one query pool */
+    TEST_OK(evk_stream_run(s));
+    uint32_t n;
+    const evk_profile_row *rows = evk_profile_rows(ctx, &n);
+    assert_int_equal(n, 1);
+    assert_string_equal(rows[0].label, "fill");
+    assert_int_equal(rows[0].calls, 3000);
+    assert_true(rows[0].total_ms > 0);
+    assert_true(evk_stream_gpu_ms(s) >= rows[0].total_ms * 0.5);
+    uint32_t last;
+    TEST_OK(evk_buffer_download(ctx, &b, 4, &last, 4));
+    assert_int_equal(last, 2999);
+    evk_stream_destroy(s);
+    evk_buffer_free(ctx, &b);
+    test_context_destroy(ctx);
+}
+
+static void test_misuse_is_reported(void **state) {
+    evk_context *ctx = *state;
+    evk_stream *s;
+    evk_buffer b;
+    TEST_OK(evk_buffer_alloc(ctx, 64, &b));
+    TEST_OK(evk_stream_create(ctx, &s));
+    assert_int_equal(evk_op_fill_bits(s, &b, 0, 16, 0), EVK_ERROR_INVALID_ARGUMENT); /* not recording */
+    TEST_OK(evk_stream_begin(s));
+    assert_int_equal(evk_op_fill_bits(s, &b, 0, 17, 0), EVK_ERROR_INVALID_ARGUMENT); /* out of range */
+    evk_pipeline_desc d = {.shader = "fill", .binding_count = 1, .push_size = 16, .spec_count = 2, .spec = {64, 0}};
+    evk_pipeline *p;
+    TEST_OK(evk_pipeline_get(ctx, &d, &p));
+    evk_binding bind = {.buffer = b};
+    evk_dispatch wrong = {.pipeline = p, .bindings = &bind, .binding_count = 1, .push_size = 4, .push = "abcd"};
+    assert_int_equal(evk_stream_dispatch(s, &wrong), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "push"));
+    TEST_OK(evk_stream_run(s)); /* an empty submission is fine */
+    evk_stream_destroy(s);
+    evk_buffer_free(ctx, &b);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_thousand_dispatches),
+        cmocka_unit_test(test_barriers_follow_hazards),
+        cmocka_unit_test(test_profiling_rows),
+        cmocka_unit_test(test_misuse_is_reported),
+    };
+    return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
+}

@@ -1,0 +1,45 @@
+/* evoke.c — the `evoke` command line: dispatches to one subcommand per tools/cmd_*.c. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static const cli_command commands[] = {
+    {"devices", "list Vulkan devices and what each supports", cmd_devices},
+};
+static const size_t command_count = sizeof commands / sizeof commands[0];
+
+static void usage(FILE *out) {
+    fprintf(out,
+            "usage: evoke <command> [options]\n"
+            "\n"
+            "Portable Vulkan-compute runtime for image and video generators, with test-time\n"
+            "evolutionary search (EvoSearch) over denoising trajectories.\n"
+            "\n"
+            "commands:\n");
+    for (size_t i = 0; i < command_count; i++) fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out,
+            "\n"
+            "`evoke <command> --help` describes each command's options.\n"
+            "environment: EVOKE_DEVICE=N picks a device, EVOKE_PROFILE=1 prints GPU time per kernel,\n"
+            "EVOKE_VALIDATION=1 turns on the Vulkan validation layer, EVOKE_TIMEOUT=S bounds GPU waits.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_EXIT_USAGE;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(stdout);
+        return CLI_EXIT_OK;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("evoke 0.1.0\n");
+        return CLI_EXIT_OK;
+    }
+    for (size_t i = 0; i < command_count; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].run(argc - 1, argv + 1);
+    fprintf(stderr, "evoke: unknown command '%s' (see `evoke --help`)\n", argv[1]);
+    return CLI_EXIT_USAGE;
+}

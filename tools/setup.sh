@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# setup.sh — install what evoke needs to build and test, from Debian/Ubuntu packages.
+#
+# Usage: tools/setup.sh [build|test|tools]   (default: test)
+#   build: compiler, CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, lavapipe
+#   test:  build + cmocka, the validation layer, python3 (CLI tests)
+#   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks)
+# As root it runs `apt-get update` once and `apt-get install -y` for what is missing; as
+# another user it prints the exact command and exits 1. Sourced by test.sh and demo.sh.
+set -euo pipefail
+
+level=${1:-test}
+build_pkgs=(gcc make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
+            mesa-vulkan-drivers vulkan-tools)
+test_pkgs=(libcmocka-dev vulkan-validationlayers python3)
+tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)
+
+case "$level" in
+  build) want=("${build_pkgs[@]}") ;;
+  test) want=("${build_pkgs[@]}" "${test_pkgs[@]}") ;;
+  tools) want=("${build_pkgs[@]}" "${test_pkgs[@]}" "${tools_pkgs[@]}") ;;
+  *) echo "usage: tools/setup.sh [build|test|tools]" >&2; exit 2 ;;
+esac
+
+missing=()
+for p in "${want[@]}"; do
+  status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
+  [[ "$status" == "install ok installed" ]] || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+cmd="apt-get update && apt-get install -y ${missing[*]}"
+if [ "$(id -u)" -ne 0 ]; then
+  echo "evoke setup: missing packages: ${missing[*]}" >&2
+  echo "run as root:  $cmd" >&2
+  exit 1
+fi
+echo "evoke setup: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >&2
+apt-get install -y -q --no-install-recommends "${missing[@]}" >&2

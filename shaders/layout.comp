@@ -1,0 +1,44 @@
+// layout.comp — data movement without arithmetic: batched 2-D transpose ([B, R, C] -> [B, C, R],
+// e.g. NCHW <-> N(HW)C around a UNet's transformer blocks), and row gather (out[i] = table[idx[i]],
+// token and position embeddings, pooled outputs, population resampling).
+// variant: transpose -DTRANSPOSE=1
+// variant: gather -DGATHER=1
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+
+#if TRANSPOSE
+layout(std430, binding = 0) readonly buffer In { float x[]; };
+layout(std430, binding = 1) writeonly buffer Out { float y[]; };
+layout(push_constant) uniform Push { uint batch, rows, cols; } p;
+
+void main() {
+    uint i = evk_flat_index(); // index into y = [B, cols, rows]
+    uint n = p.batch * p.rows * p.cols;
+    if (i >= n) return;
+    uint r = i % p.rows;
+    uint c = (i / p.rows) % p.cols;
+    uint b = i / (p.rows * p.cols);
+    y[i] = x[(b * p.rows + r) * p.cols + c];
+}
+#endif
+
+#if GATHER
+layout(std430, binding = 0) readonly buffer Table { float table[]; };
+layout(std430, binding = 1) readonly buffer Index { int idx[]; };
+layout(std430, binding = 2) writeonly buffer Out { float y[]; };
+layout(push_constant) uniform Push { uint count, width, table_rows; } p;
+
+void main() {
+    uint i = evk_flat_index();
+    if (i >= p.count * p.width) return;
+    uint row = i / p.width, col = i % p.width;
+    int r = idx[row];
+    // out-of-range indices are rejected on the host; clamp so a bad index can never read
+    // outside the table
+    uint src = uint(clamp(r, 0, int(p.table_rows) - 1));
+    y[i] = table[src * p.width + col];
+}
+#endif

@@ -247,7 +247,7 @@ evk_status evk_buffer_alloc(evk_context *ctx, uint64_t size, evk_buffer *out) {
     _evk_block *b = NULL;
     uint64_t offset = 0;
     for (_evk_block *it = a->blocks; it; it = it->next)
-        if (!it->dedicated && _evk_block_take(it, padded, a->alignment, &offset)) { b = it; break; }
+        if (_evk_block_take(it, padded, a->alignment, &offset)) { b = it; break; }
     if (!b) {
         EVK_TRY(_evk_block_create(ctx, padded, &b));
         if (!_evk_block_take(b, padded, a->alignment, &offset))
@@ -274,15 +274,25 @@ void evk_buffer_free(evk_context *ctx, evk_buffer *buf) {
     a->allocations--;
     a->in_use -= padded;
     memset(buf, 0, sizeof *buf);
-    /* give back dedicated blocks, and empty ordinary blocks beyond the first */
-    if (b->live == 0 && (b->dedicated || a->block_count > 1)) {
-        vkDeviceWaitIdle(ctx->device);
-        _evk_block **pp = &a->blocks;
-        while (*pp != b) pp = &(*pp)->next;
-        *pp = b->next;
-        a->reserved -= b->size;
-        a->block_count--;
-        _evk_block_release(ctx, b);
+    /* Blocks are not returned to the driver here: a stream still being recorded may reference
+     * the memory (reusing freed ranges inside one stream is safe, the hazard tracking orders
+     * it), so only evk_memory_trim(), called when the device is idle, releases empty blocks. */
+}
+
+void evk_memory_trim(evk_context *ctx) {
+    _evk_arena *a = &ctx->arena;
+    int waited = 0;
+    for (_evk_block **pp = &a->blocks; *pp;) {
+        _evk_block *b = *pp;
+        if (b->live == 0 && (b->dedicated || a->block_count > 1)) {
+            if (!waited) vkDeviceWaitIdle(ctx->device), waited = 1;
+            *pp = b->next;
+            a->reserved -= b->size;
+            a->block_count--;
+            _evk_block_release(ctx, b);
+        } else {
+            pp = &b->next;
+        }
     }
 }
 

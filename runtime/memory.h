@@ -37,8 +37,12 @@ typedef struct evk_memory_stats {
 
 /* Allocate `size` bytes (> 0) of device-local storage. Contents are undefined. */
 evk_status evk_buffer_alloc(evk_context *ctx, uint64_t size, evk_buffer *out);
-/* Release a buffer (NULL or empty is fine); it is reset to empty. */
+/* Release a buffer (NULL or empty is fine); it is reset to empty. Its range may be handed out
+ * again at once, even while a stream that used it is still being recorded: streams order such
+ * reuse with barriers, so a network can free temporaries as soon as it records their last use. */
 void evk_buffer_free(evk_context *ctx, evk_buffer *buf);
+/* Give empty blocks back to the driver (waits for the device to be idle). */
+void evk_memory_trim(evk_context *ctx);
 
 /* Copy host memory into [offset, offset+size) of the buffer; waits for completion. */
 evk_status evk_buffer_upload(evk_context *ctx, const evk_buffer *buf, uint64_t offset,

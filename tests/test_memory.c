@@ -41,6 +41,18 @@ static void test_alignment_and_reuse(void **state) {
     assert_int_equal(big.offset, 0);
     evk_buffer_free(ctx, &big);
     evk_buffer_free(ctx, NULL); /* harmless */
+    /* a request larger than half a block gets a block of its own, released only by trim */
+    evk_memory_get_stats(ctx, &st);
+    uint64_t before = st.reserved;
+    TEST_OK(evk_buffer_alloc(ctx, 300u << 20, &big));
+    evk_memory_get_stats(ctx, &st);
+    assert_true(st.reserved >= before + (300u << 20));
+    evk_buffer_free(ctx, &big);
+    evk_memory_get_stats(ctx, &st);
+    assert_true(st.reserved >= before + (300u << 20));
+    evk_memory_trim(ctx);
+    evk_memory_get_stats(ctx, &st);
+    assert_int_equal(st.reserved, before);
 }
 
 static void test_exhaustion_is_an_error(void **state) {

@@ -1,0 +1,140 @@
+// matmul_cpu.comp — C[z] = alpha·op(A[z])·op(B[z]) + bias for CPU Vulkan drivers (lavapipe).
+// CPU drivers run a subgroup as one SIMD vector and every storage-buffer load lane by lane,
+// while uniform texel-buffer fetches become vector gathers; shared memory and barriers only add
+// work. So each invocation owns a TM×TN register tile, reads A and B through texel buffers
+// (rgba: four consecutive elements per fetch where the contiguous dimension allows it, r: one)
+// and unrolls K by 4, which gives many independent accumulator chains per lane. The N-adjacent
+// invocations of a subgroup share their A rows (the same address in every lane) and read
+// adjacent B columns. Tiles past the edge clamp their loads and skip their stores.
+// Specialization: 0 workgroup size, 1 TM, 2 TN (multiples of 4), 3 invocations along N per
+// workgroup, 4 A transposed, 5 B transposed, 6 A bound as rgba texels, 7 B bound as rgba
+// texels, 8 bias present.
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#extension GL_EXT_control_flow_attributes : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint TM = 16;
+layout(constant_id = 2) const uint TN = 4;
+layout(constant_id = 3) const uint LANES_N = 8;
+layout(constant_id = 4) const bool TRANS_A = false;
+layout(constant_id = 5) const bool TRANS_B = false;
+layout(constant_id = 6) const bool VEC_A = false;
+layout(constant_id = 7) const bool VEC_B = false;
+layout(constant_id = 8) const bool HAS_BIAS = false;
+
+layout(binding = 0) uniform samplerBuffer A;
+layout(binding = 1) uniform samplerBuffer B;
+layout(binding = 2) uniform samplerBuffer BIAS;
+layout(std430, binding = 3) writeonly buffer Cbuf { float C[]; };
+
+layout(push_constant) uniform Push {
+    uint M, N, K;
+    uint a_stride, b_stride, c_stride; // elements between batch matrices (0: shared by the batch)
+    float alpha;
+    uint a_off, b_off, c_off;          // element offsets of the first matrix in each binding
+} p;
+
+// Four consecutive elements starting at element i (i is a multiple of 4 when VEC).
+vec4 load4_a(uint i) {
+    if (VEC_A) return texelFetch(A, int(i >> 2));
+    return vec4(texelFetch(A, int(i)).x, texelFetch(A, int(i + 1)).x, texelFetch(A, int(i + 2)).x, texelFetch(A, int(i + 3)).x);
+}
+vec4 load4_b(uint i) {
+    if (VEC_B) return texelFetch(B, int(i >> 2));
+    return vec4(texelFetch(B, int(i)).x, texelFetch(B, int(i + 1)).x, texelFetch(B, int(i + 2)).x, texelFetch(B, int(i + 3)).x);
+}
+float load1_a(uint i) { return VEC_A ? texelFetch(A, int(i >> 2))[i & 3u] : texelFetch(A, int(i)).x; }
+float load1_b(uint i) { return VEC_B ? texelFetch(B, int(i >> 2))[i & 3u] : texelFetch(B, int(i)).x; }
+
+void main() {
+    const uint lane = gl_LocalInvocationID.x;
+    const uint lanes_m = gl_WorkGroupSize.x / LANES_N;
+    const uint m0 = (gl_WorkGroupID.y * lanes_m + lane / LANES_N) * TM;
+    const uint n0 = (gl_WorkGroupID.x * LANES_N + lane % LANES_N) * TN;
+    const uint z = gl_WorkGroupID.z;
+    const uint M = p.M, N = p.N, K = p.K;
+    if (m0 >= M || n0 >= N) return;
+    const uint a_base = p.a_off + z * p.a_stride;
+    const uint b_base = p.b_off + z * p.b_stride;
+
+    // Element offsets of this tile's rows of A / columns of B, clamped inside the matrix. Rows
+    // and columns that are read along K; groups of four along M / N when that is contiguous.
+    uint arow[TM];
+    uint bcol[TN];
+    [[unroll]] for (uint i = 0; i < TM; i++) {
+        if (TRANS_A) arow[i] = (i % 4 == 0) ? a_base + min(m0 + i, VEC_A ? M - 4 : M - 1) : 0;
+        else arow[i] = a_base + min(m0 + i, M - 1) * K;
+    }
+    [[unroll]] for (uint j = 0; j < TN; j++) {
+        if (TRANS_B) bcol[j] = b_base + min(n0 + j, N - 1) * K;
+        else bcol[j] = (j % 4 == 0) ? b_base + min(n0 + j, VEC_B ? N - 4 : N - 1) : 0;
+    }
+    // Scalar (unvectorised) edge loads of transposed tiles that straddle M or N.
+    const bool a_edge = TRANS_A && !VEC_A && m0 + TM > M;
+    const bool b_edge = !TRANS_B && !VEC_B && n0 + TN > N;
+
+    float acc[TM * TN];
+    [[unroll]] for (uint t = 0; t < TM * TN; t++) acc[t] = 0.0;
+
+    const uint K4 = K & ~3u;
+    for (uint k = 0; k < K4; k += 4) {
+        vec4 ra[TM]; // !TRANS_A: ra[i] = A[m0+i][k..k+3]; TRANS_A: ra[kk*TM/4 + i/4] = A[k+kk][m0+i..]
+        vec4 rb[TN]; // TRANS_B: rb[j] = B[n0+j][k..k+3]; !TRANS_B: rb[kk*TN/4 + j/4] = B[k+kk][n0+j..]
+        [[unroll]] for (uint i = 0; i < TM; i++) {
+            if (!TRANS_A) ra[i] = load4_a(arow[i] + k);
+            else {
+                uint kk = i / (TM / 4), i4 = (i % (TM / 4)) * 4;
+                uint at = arow[i4] + (k + kk) * M;
+                if (a_edge) ra[i] = vec4(load1_a(a_base + (k + kk) * M + min(m0 + i4, M - 1)),
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 1, M - 1)),
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 2, M - 1)),
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 3, M - 1)));
+                else ra[i] = load4_a(at);
+            }
+        }
+        [[unroll]] for (uint j = 0; j < TN; j++) {
+            if (TRANS_B) rb[j] = load4_b(bcol[j] + k);
+            else {
+                uint kk = j / (TN / 4), j4 = (j % (TN / 4)) * 4;
+                uint bt = bcol[j4] + (k + kk) * N;
+                if (b_edge) rb[j] = vec4(load1_b(b_base + (k + kk) * N + min(n0 + j4, N - 1)),
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 1, N - 1)),
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 2, N - 1)),
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 3, N - 1)));
+                else rb[j] = load4_b(bt);
+            }
+        }
+        [[unroll]] for (uint kk = 0; kk < 4; kk++) {
+            [[unroll]] for (uint i = 0; i < TM; i++) {
+                float av = TRANS_A ? ra[kk * (TM / 4) + i / 4][i % 4] : ra[i][kk];
+                [[unroll]] for (uint j = 0; j < TN; j++) {
+                    float bv = TRANS_B ? rb[j][kk] : rb[kk * (TN / 4) + j / 4][j % 4];
+                    acc[i * TN + j] += av * bv;
+                }
+            }
+        }
+    }
+    for (uint k = K4; k < K; k++) {
+        float ra1[TM];
+        float rb1[TN];
+        [[unroll]] for (uint i = 0; i < TM; i++)
+            ra1[i] = TRANS_A ? load1_a(a_base + k * M + min(m0 + i, M - 1)) : load1_a(arow[i] + k);
+        [[unroll]] for (uint j = 0; j < TN; j++)
+            rb1[j] = TRANS_B ? load1_b(bcol[j] + k) : load1_b(b_base + k * N + min(n0 + j, N - 1));
+        [[unroll]] for (uint i = 0; i < TM; i++)
+            [[unroll]] for (uint j = 0; j < TN; j++) acc[i * TN + j] += ra1[i] * rb1[j];
+    }
+
+    const uint c_base = p.c_off + z * p.c_stride;
+    [[unroll]] for (uint j = 0; j < TN; j++) {
+        uint n = n0 + j;
+        if (n >= N) break;
+        float bias = HAS_BIAS ? texelFetch(BIAS, int(n)).x : 0.0;
+        [[unroll]] for (uint i = 0; i < TM; i++) {
+            uint m = m0 + i;
+            if (m < M) C[c_base + m * N + n] = p.alpha * acc[i * TN + j] + bias;
+        }
+    }
+}

@@ -10,12 +10,16 @@
 //  - attention_rows (CPU drivers such as lavapipe): no shared memory and no barriers (they cost
 //    more than they save there); q, k and v are read through RGBA32F uniform texel buffers, whose
 //    fetches such drivers vectorise, while neighbouring lanes (neighbouring queries) read the same
-//    key row and hit the same cache lines. Needs D % 4 == 0.
+//    key row and hit the same cache lines. Each lane owns QPL query rows (4; 1 in the _q1 build
+//    for short sequences) so every fetched key/value vec4 feeds QPL rows: fetches, not
+//    arithmetic, bound this loop on lavapipe (measured: 4 rows per lane ≈ 1.3-2× one row).
+//    Needs D % 4 == 0.
 // Specialization: 0 = workgroup size, 1 = D4 (ceil(D/4)), 2 = has mask, 3 = causal, 4 = TC.
 // A row whose every score is -inf (fully masked) gets zeros instead of NaN: the running max is
 // replaced by 0 while it is still -inf, so exp never sees (-inf) - (-inf).
 // variant: tiled -DEVK_TILED=1
-// variant: rows -DEVK_ROWS=1
+// variant: rows -DEVK_ROWS=1 -DEVK_QPL=4
+// variant: rows_q1 -DEVK_ROWS=1 -DEVK_QPL=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -28,6 +32,10 @@ layout(constant_id = 4) const uint TC = 32;
 
 #define D4_MAX 32
 #define KB 4
+#ifndef EVK_QPL
+#define EVK_QPL 4
+#endif
+#define R EVK_QPL
 const float NEG_INF = -1.0 / 0.0;
 const float LOG2E = 1.4426950408889634;
 
@@ -82,65 +90,85 @@ void main() {
     uint b = bh / p.heads, h = bh % p.heads;
     uint i = gl_WorkGroupID.x * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
     if (b >= p.batch) return; // whole workgroup: grid padding when B*H spills into z
-    bool live = i < p.lq;
-    uint iq = min(i, p.lq - 1);
-
-    vec4 q[D4_MAX];
-    vec4 acc[D4_MAX];
 #if EVK_ROWS
-    uint qbase = ((b * p.lq + iq) * p.heads + h) * D4;
-    for (uint d = 0; d < D4; d++) { q[d] = texelFetch(Q, int(qbase + d)) * p.scale_log2; acc[d] = vec4(0.0); }
+    // R query rows per lane (i and i + WG): every fetched key / value vec4 feeds R rows
+    uint ir[R];
+    vec4 q[R][D4_MAX];
+    vec4 acc[R][D4_MAX];
+    float m[R], l[R];
+    for (uint r = 0; r < R; r++) {
+        ir[r] = gl_WorkGroupID.x * gl_WorkGroupSize.x * R + r * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
+        uint qbase = ((b * p.lq + min(ir[r], p.lq - 1)) * p.heads + h) * D4;
+        for (uint d = 0; d < D4; d++) { q[r][d] = texelFetch(Q, int(qbase + d)) * p.scale_log2; acc[r][d] = vec4(0.0); }
+        m[r] = NEG_INF;
+        l[r] = 0.0;
+    }
     uint kstride = p.heads * D4;
     uint kbase = (b * p.lk * p.heads + h) * D4;
 #else
+    bool live = i < p.lq;
+    uint iq = min(i, p.lq - 1);
+    vec4 q[D4_MAX];
+    vec4 acc[D4_MAX];
     uint qbase = ((b * p.lq + iq) * p.heads + h) * p.d;
     for (uint d = 0; d < D4; d++) { q[d] = load4(0, qbase, d) * p.scale_log2; acc[d] = vec4(0.0); }
     uint kstride = p.heads * p.d;
     uint kbase = (b * p.lk * p.heads + h) * p.d;
 #endif
+#if !EVK_ROWS
     float m = NEG_INF, l = 0.0;
+#endif
     // causal: keys after the query are masked; the workgroup still walks to its last row's bound
     uint kend = p.lk;
+#if EVK_ROWS
+    if (CAUSAL != 0) kend = min(p.lk, (gl_WorkGroupID.x + 1) * gl_WorkGroupSize.x * R);
+#else
     if (CAUSAL != 0) kend = min(p.lk, (gl_WorkGroupID.x + 1) * gl_WorkGroupSize.x);
+#endif
 
 #if EVK_ROWS
     for (uint j0 = 0; j0 < kend; j0 += KB) {
-        float s[KB];
+        float sc[R][KB];
         for (uint t = 0; t < KB; t++) {
             uint j = min(j0 + t, p.lk - 1);
             uint kb = kbase + j * kstride;
-            vec4 a0 = vec4(0.0), a1 = vec4(0.0);
-            uint d = 0;
-            for (; d + 1 < D4; d += 2) {
-                a0 += q[d] * texelFetch(K, int(kb + d));
-                a1 += q[d + 1] * texelFetch(K, int(kb + d + 1));
+            vec4 a[R];
+            for (uint r = 0; r < R; r++) a[r] = vec4(0.0);
+            for (uint d = 0; d < D4; d++) {
+                vec4 kv = texelFetch(K, int(kb + d));
+                for (uint r = 0; r < R; r++) a[r] += q[r][d] * kv;
             }
-            if (d < D4) a0 += q[d] * texelFetch(K, int(kb + d));
-            a0 += a1;
-            float sc = (a0.x + a0.y) + (a0.z + a0.w);
-            if (HAS_MASK != 0) sc += mask_at(b, iq, j) * LOG2E;
-            if (j0 + t >= p.lk || (CAUSAL != 0 && j0 + t > iq)) sc = NEG_INF;
-            s[t] = sc;
+            for (uint r = 0; r < R; r++) {
+                float x = (a[r].x + a[r].y) + (a[r].z + a[r].w);
+                if (HAS_MASK != 0) x += mask_at(b, min(ir[r], p.lq - 1), j) * LOG2E;
+                if (j0 + t >= p.lk || (CAUSAL != 0 && j0 + t > ir[r])) x = NEG_INF;
+                sc[r][t] = x;
+            }
         }
-        float mn = max(m, max(max(s[0], s[1]), max(s[2], s[3])));
-        float mref = mn == NEG_INF ? 0.0 : mn;
-        float alpha = exp2(m - mref);
-        float p0 = exp2(s[0] - mref), p1 = exp2(s[1] - mref), p2 = exp2(s[2] - mref), p3 = exp2(s[3] - mref);
-        l = l * alpha + ((p0 + p1) + (p2 + p3));
-        m = mn;
+        float alpha[R], pr[R][KB];
+        for (uint r = 0; r < R; r++) {
+            float mn = max(m[r], max(max(sc[r][0], sc[r][1]), max(sc[r][2], sc[r][3])));
+            float mref = mn == NEG_INF ? 0.0 : mn;
+            alpha[r] = exp2(m[r] - mref);
+            for (uint t = 0; t < KB; t++) pr[r][t] = exp2(sc[r][t] - mref);
+            l[r] = l[r] * alpha[r] + ((pr[r][0] + pr[r][1]) + (pr[r][2] + pr[r][3]));
+            m[r] = mn;
+        }
         uint v0 = kbase + min(j0, p.lk - 1) * kstride, v1 = kbase + min(j0 + 1, p.lk - 1) * kstride;
         uint v2 = kbase + min(j0 + 2, p.lk - 1) * kstride, v3 = kbase + min(j0 + 3, p.lk - 1) * kstride;
         for (uint d = 0; d < D4; d++) {
-            vec4 x = acc[d] * alpha + p0 * texelFetch(V, int(v0 + d));
-            x += p1 * texelFetch(V, int(v1 + d));
-            x += p2 * texelFetch(V, int(v2 + d));
-            acc[d] = x + p3 * texelFetch(V, int(v3 + d));
+            vec4 x0 = texelFetch(V, int(v0 + d)), x1 = texelFetch(V, int(v1 + d));
+            vec4 x2 = texelFetch(V, int(v2 + d)), x3 = texelFetch(V, int(v3 + d));
+            for (uint r = 0; r < R; r++)
+                acc[r][d] = (acc[r][d] * alpha[r] + pr[r][0] * x0) + (pr[r][1] * x1 + pr[r][2] * x2) + pr[r][3] * x3;
         }
     }
-    if (!live) return;
-    float inv = l > 0.0 ? 1.0 / l : 0.0;
-    uint obase = ((b * p.lq + i) * p.heads + h) * D4;
-    for (uint d = 0; d < D4; d++) o4[obase + d] = acc[d] * inv;
+    for (uint r = 0; r < R; r++) {
+        if (ir[r] >= p.lq) continue;
+        float inv = l[r] > 0.0 ? 1.0 / l[r] : 0.0;
+        uint obase = ((b * p.lq + ir[r]) * p.heads + h) * D4;
+        for (uint d = 0; d < D4; d++) o4[obase + d] = acc[r][d] * inv;
+    }
 #else
     uint lid = gl_LocalInvocationID.x;
     for (uint t0 = 0; t0 < kend; t0 += TC) {

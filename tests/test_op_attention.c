@@ -1,7 +1,8 @@
 /* test_op_attention.c — fused attention against a double-precision reference: every head dim the
  * UNet and CLIP use (32, 40, 64, 80, 96, 128) plus odd ones, self and cross (Lk = 53, 77), one query,
  * a long sequence, additive and causal masks (including a fully masked row, which must give zeros
- * rather than NaN), both kernels (tiled and rows) on the same inputs, and shape errors.
+ * rather than NaN), both kernels (tiled and rows, the latter with 1 and 4 query rows per lane) on
+ * the same inputs, and shape errors.
  * Tolerance: rel L2 2e-5 — the kernel sums Lk exponentials and Lk·D products in f32 in a different
  * order from the reference and uses the device's exp2 (a few ulp), so errors grow like √Lk·ε. */
 #include <math.h>
@@ -123,6 +124,9 @@ static void test_head_dims_cross(void **state) {
         for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
             att_case c = {.B = 2, .Lq = 37, .Lk = 53, .H = 3, .D = dims[di], .amp = 1.0f, .impl = impls[ii]};
             run_case(*state, &c, 100 + di);
+            /* Lq >= 64 puts 4 query rows on each lane of the rows kernel */
+            att_case c4 = {.B = 1, .Lq = 71, .Lk = 53, .H = 2, .D = dims[di], .amp = 1.0f, .impl = impls[ii]};
+            run_case(*state, &c4, 150 + di);
         }
 }
 

@@ -772,11 +772,11 @@ evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess
 
 /* ---- schedulers ------------------------------------------------------------------------- */
 
-const char *evk_beta_schedule_name(evk_beta_schedule b) {
+const char *evk_cfg_beta_schedule_name(evk_cfg_beta_schedule b) {
     static const char *n[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
     return (unsigned)b < 3 ? n[b] : "?";
 }
-const char *evk_prediction_name(evk_prediction p) {
+const char *evk_cfg_prediction_name(evk_cfg_prediction p) {
     static const char *n[] = {"epsilon", "v_prediction", "sample"};
     return (unsigned)p < 3 ? n[p] : "?";
 }
@@ -789,25 +789,25 @@ const char *evk_spacing_name(evk_spacing s) {
 static const struct {
     const char *name;
     double beta_start, beta_end;
-    evk_beta_schedule schedule;
+    evk_cfg_beta_schedule schedule;
     evk_spacing spacing;
     bool set_alpha_to_one, clip_sample;
 } _evk_schedulers[] = {
-    {"DDIMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, true, true},
-    {"DDPMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, false, true},
-    {"PNDMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, false, false},
-    {"LMSDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"EulerDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"EulerAncestralDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"HeunDiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"KDPM2DiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"KDPM2AncestralDiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DPMSolverMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DPMSolverSinglestepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DEISMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"UniPCMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"LCMScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
-    {"TCDScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
+    {"DDIMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, true, true},
+    {"DDPMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, false, true},
+    {"PNDMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, false, false},
+    {"LMSDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"EulerDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"EulerAncestralDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"HeunDiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"KDPM2DiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"KDPM2AncestralDiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DPMSolverMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DPMSolverSinglestepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DEISMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"UniPCMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"LCMScheduler", 0.00085, 0.012, EVK_CFG_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
+    {"TCDScheduler", 0.00085, 0.012, EVK_CFG_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
 };
 
 static evk_status _evk_scheduler(const cJSON *r, const char *L, void *p) {
@@ -841,12 +841,12 @@ static evk_status _evk_scheduler(const cJSON *r, const char *L, void *p) {
     static const char *const bs[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
     int b = (int)c->beta_schedule;
     EVK_TRY(_evk_get_enum(r, L, "beta_schedule", bs, NULL, 3, -1, &b));
-    c->beta_schedule = (evk_beta_schedule)b;
+    c->beta_schedule = (evk_cfg_beta_schedule)b;
     EVK_TRY(_evk_require_null(r, L, "trained_betas", "an explicit beta list"));
     static const char *const pt[] = {"epsilon", "v_prediction", "sample"};
     int pv = 0;
     EVK_TRY(_evk_get_enum(r, L, "prediction_type", pt, NULL, 3, -1, &pv));
-    c->prediction_type = (evk_prediction)pv;
+    c->prediction_type = (evk_cfg_prediction)pv;
     static const char *const sp[] = {"leading", "trailing", "linspace"};
     int sv = (int)c->timestep_spacing;
     EVK_TRY(_evk_get_enum(r, L, "timestep_spacing", sp, NULL, 3, -1, &sv));

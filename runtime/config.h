@@ -202,19 +202,19 @@ evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess
 void evk_clip_preprocess_config_default(evk_clip_preprocess_config *out);
 
 /* ---- scheduler/scheduler_config.json ---------------------------------------------------- */
-typedef enum evk_beta_schedule { EVK_BETA_LINEAR = 0, EVK_BETA_SCALED_LINEAR, EVK_BETA_SQUAREDCOS_CAP_V2 } evk_beta_schedule;
-typedef enum evk_prediction { EVK_PREDICT_EPSILON = 0, EVK_PREDICT_V, EVK_PREDICT_SAMPLE } evk_prediction;
+typedef enum evk_cfg_beta_schedule { EVK_CFG_BETA_LINEAR = 0, EVK_CFG_BETA_SCALED_LINEAR, EVK_CFG_BETA_SQUAREDCOS_CAP_V2 } evk_cfg_beta_schedule;
+typedef enum evk_cfg_prediction { EVK_CFG_PREDICT_EPSILON = 0, EVK_CFG_PREDICT_V, EVK_CFG_PREDICT_SAMPLE } evk_cfg_prediction;
 typedef enum evk_spacing { EVK_SPACING_LEADING = 0, EVK_SPACING_TRAILING, EVK_SPACING_LINSPACE } evk_spacing;
-const char *evk_beta_schedule_name(evk_beta_schedule b);
-const char *evk_prediction_name(evk_prediction p);
+const char *evk_cfg_beta_schedule_name(evk_cfg_beta_schedule b);
+const char *evk_cfg_prediction_name(evk_cfg_prediction p);
 const char *evk_spacing_name(evk_spacing s);
 
 typedef struct evk_scheduler_config {
     char class_name[EVK_CONFIG_MAX_NAME]; /* "DDIMScheduler", ... (defaults depend on it) */
     int num_train_timesteps;         /* 1000 */
     double beta_start, beta_end;     /* 0.0001, 0.02 for most classes */
-    evk_beta_schedule beta_schedule; /* linear for most classes */
-    evk_prediction prediction_type;  /* epsilon */
+    evk_cfg_beta_schedule beta_schedule; /* linear for most classes */
+    evk_cfg_prediction prediction_type;  /* epsilon */
     evk_spacing timestep_spacing;    /* class default (leading or linspace) */
     int steps_offset;                /* 0 */
     bool set_alpha_to_one;           /* DDIM/LCM true, PNDM false */
@@ -250,7 +250,7 @@ evk_status evk_tokenizer_config_parse(const char *tokenizer_config, const char *
 /* From a tokenizer folder; absent files leave the defaults. */
 evk_status evk_tokenizer_config_load(const char *folder, evk_tokenizer_config *out);
 
-/* Read a whole text file (up to `limit` bytes) for the _parse functions; free() the result. */
+/* Read a whole text file of at most `limit` bytes, refusing NUL bytes; free() the result. */
 evk_status evk_read_text_file(const char *path, size_t limit, char **out);
 
 #ifdef __cplusplus

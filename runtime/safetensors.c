@@ -60,7 +60,7 @@ static uint32_t _evk_hash(const char *s) {
 void evk_safetensors_close(evk_safetensors *st) {
     if (!st) return;
     if (st->mapped && st->map) munmap((void *)st->map, st->map_size);
-    for (size_t i = 0; i < st->meta_count * 2; i++) free(st->meta[i]);
+    for (size_t i = 0; st->meta && i < st->meta_count * 2; i++) free(st->meta[i]);
     free(st->meta);
     free(st->table);
     free(st->names);

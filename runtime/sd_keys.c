@@ -249,22 +249,24 @@ evk_status evk_sd_keys_text(const evk_weights *ws, evk_sd_keys *out) {
     memset(out, 0, sizeof *out);
     strcpy(out->scope, "cond_stage_model.");
     /* found by raw file names: no map is consulted */
+    int clip = 0, clip_old = 0, open_clip = 0;
     for (size_t i = 0; i < evk_weights_count(ws); i++) {
         const char *n = evk_weights_at(ws, i)->name;
-        if (!strcmp(n, "cond_stage_model.transformer.text_model.embeddings.token_embedding.weight")) {
-            out->part = EVK_SD_PART_TEXT_CLIP;
-            strcpy(out->clip_prefix, "cond_stage_model.transformer.text_model.");
-            return EVK_OK;
-        }
-        if (!strcmp(n, "cond_stage_model.transformer.embeddings.token_embedding.weight")) {
-            out->part = EVK_SD_PART_TEXT_CLIP; /* saved by older transformers, without "text_model." */
-            strcpy(out->clip_prefix, "cond_stage_model.transformer.");
-            return EVK_OK;
-        }
-        if (!strcmp(n, "cond_stage_model.model.token_embedding.weight")) {
-            out->part = EVK_SD_PART_TEXT_OPENCLIP;
-            return EVK_OK;
-        }
+        if (!strncmp(n, "cond_stage_model.transformer.text_model.", 40)) clip++;
+        else if (!strncmp(n, "cond_stage_model.transformer.", 29)) clip_old++; /* older transformers: no "text_model." */
+        else if (!strncmp(n, "cond_stage_model.model.", 23)) open_clip++;
+    }
+    if ((clip || clip_old) && open_clip)
+        return evk_fail(EVK_ERROR_FORMAT, "the checkpoint holds both a CLIP (cond_stage_model.transformer.*) and an OpenCLIP "
+                                          "(cond_stage_model.model.*) text encoder");
+    if (clip || clip_old) {
+        out->part = EVK_SD_PART_TEXT_CLIP;
+        strcpy(out->clip_prefix, clip ? "cond_stage_model.transformer.text_model." : "cond_stage_model.transformer.");
+        return EVK_OK;
+    }
+    if (open_clip) {
+        out->part = EVK_SD_PART_TEXT_OPENCLIP;
+        return EVK_OK;
     }
     return evk_fail(EVK_ERROR_FORMAT, "no text encoder found in the checkpoint (neither cond_stage_model.transformer.* (CLIP, SD 1.x) "
                                       "nor cond_stage_model.model.* (OpenCLIP, SD 2.x))");

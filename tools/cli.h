@@ -20,6 +20,7 @@ typedef struct cli_command {
 
 /* Every subcommand, defined in its own tools/cmd_*.c. */
 int cmd_devices(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 
 /* Print "evoke: <message>" to stderr and return the exit code for the status. */

@@ -1,0 +1,35 @@
+// elementwise.comp — binary ops out = a ∘ b with numpy-style broadcasting of b to a's shape
+// (e.g. [N,C,H,W] + [N,C,1,1] to inject a time embedding). The host collapses the shapes to at
+// most 6 runs of dims that are all broadcast or all kept, and passes b's stride per run (0 where
+// broadcast); the common cases need one or two divisions per element.
+// Specialization: 0 = workgroup size, 1 = op (0 add, 1 mul, 2 sub).
+#version 450
+#extension GL_GOOGLE_include_directive : require
+#include "common.glsl"
+
+layout(local_size_x_id = 0) in;
+layout(constant_id = 1) const uint OP = 0;
+
+layout(push_constant) uniform Push {
+    uint count, ndim;
+    uint dims[6];
+    uint bstride[6];
+} p;
+
+layout(std430, binding = 0) readonly buffer Ab { float a[]; };
+layout(std430, binding = 1) readonly buffer Bb { float b[]; };
+layout(std430, binding = 2) writeonly buffer Ob { float o[]; };
+
+void main() {
+    uint i = evk_flat_index();
+    if (i >= p.count) return;
+    uint rem = i, bi = 0;
+    for (int d = int(p.ndim) - 1; d >= 0; d--) {
+        uint n = p.dims[d];
+        uint c = rem % n;
+        rem /= n;
+        bi += c * p.bstride[d];
+    }
+    float x = a[i], y = b[bi];
+    o[i] = OP == 0 ? x + y : (OP == 1 ? x * y : x - y);
+}

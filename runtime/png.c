@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -134,19 +135,21 @@ evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size
 
 static const uint8_t _evk_png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-static uint32_t _evk_crc32(uint32_t crc, const uint8_t *p, size_t n) {
-    static uint32_t table[256];
-    static atomic_int ready;
-    if (!atomic_load(&ready)) { /* idempotent: racing threads compute the same table */
-        for (uint32_t i = 0; i < 256; i++) {
-            uint32_t c = i;
-            for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-            table[i] = c;
-        }
-        atomic_store(&ready, 1);
+static uint32_t _evk_crc_table[256];
+static pthread_once_t _evk_crc_once = PTHREAD_ONCE_INIT;
+
+static void _evk_crc_init(void) {
+    for (uint32_t i = 0; i < 256; i++) {
+        uint32_t c = i;
+        for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+        _evk_crc_table[i] = c;
     }
+}
+
+static uint32_t _evk_crc32(uint32_t crc, const uint8_t *p, size_t n) {
+    pthread_once(&_evk_crc_once, _evk_crc_init);
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++) crc = _evk_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 

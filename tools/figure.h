@@ -42,7 +42,10 @@ void figure_blit(figure_canvas *c, int x, int y, const uint8_t *rgb, uint32_t wi
 evk_status figure_save(const figure_canvas *c, const char *path, const evk_png_text *text, uint32_t text_count);
 
 /* A grid of equally sized RGB images, rows × cols, row-major. Any title array may be NULL, and
- * any entry NULL (no text); a NULL image leaves its cell empty. Zero fields take defaults. */
+ * any entry NULL (no text); a NULL image leaves its cell empty (light grey). Zero fields take
+ * defaults. Layout at text scale t, on white: 8t px margins and 6t px gaps between cells; the
+ * title (scale 2t) takes lines × 18t + 6t px, column titles and labels lines × 9t + 3t px, row
+ * titles their width + 6t px; text wider than a cell is cut off. */
 typedef struct figure_grid_desc {
     uint32_t rows, cols;
     uint32_t image_width, image_height;

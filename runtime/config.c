@@ -332,7 +332,7 @@ void evk_unet_config_default(evk_unet_config *c) {
         c->cross_attention_dim[i] = 1280;
     }
     c->mid_block_type = EVK_UNET_MID_CROSS_ATTN;
-    c->mid_block_only_cross_attention = -1;
+    c->time_embedding_dim = 4 * 320;
     c->norm_num_groups = 32;
     c->norm_eps = 1e-5f;
     c->downsample_padding = 1;
@@ -372,6 +372,7 @@ static evk_status _evk_block_list(const cJSON *root, const char *label, const ch
 static evk_status _evk_unet(const cJSON *r, const char *L, void *p) {
     evk_unet_config *c = p;
     evk_unet_config_default(c);
+    c->mid_block_only_cross_attention = -1; /* resolved below, once only_cross_attention is known */
     EVK_TRY(_evk_get_int(r, L, "in_channels", 1, 1 << 16, &c->in_channels));
     EVK_TRY(_evk_get_int(r, L, "out_channels", 1, 1 << 16, &c->out_channels));
     EVK_TRY(_evk_get_int(r, L, "sample_size", 1, 1 << 16, &c->sample_size));
@@ -398,7 +399,7 @@ static evk_status _evk_unet(const cJSON *r, const char *L, void *p) {
         return evk_fail(EVK_ERROR_FORMAT, "%s: %d block_out_channels but %d down_block_types (diffusers requires the same number)", L, nc, nd);
     EVK_TRY(_evk_get_int_list(r, L, "block_out_channels", nd, 1, 1 << 16, c->block_out_channels, NULL));
     static const char *const mid_names[] = {"UNetMidBlock2DCrossAttn", "UNetMidBlock2D"};
-    int mid = (int)c->mid_block_type;
+    int mid = 0; /* index into mid_names; absent: UNetMidBlock2DCrossAttn */
     EVK_TRY(_evk_get_enum(r, L, "mid_block_type", mid_names, NULL, 2, 2, &mid));
     c->mid_block_type = mid == 0 ? EVK_UNET_MID_CROSS_ATTN : mid == 1 ? EVK_UNET_MID_PLAIN : EVK_UNET_MID_NONE;
 

@@ -89,7 +89,7 @@ typedef struct evk_unet_config {
     int num_attention_heads[EVK_CONFIG_MAX_BLOCKS];         /* heads per block */
     int cross_attention_dim[EVK_CONFIG_MAX_BLOCKS];         /* 1280 */
     bool only_cross_attention[EVK_CONFIG_MAX_BLOCKS];       /* false */
-    int mid_block_only_cross_attention; /* -1 null (then: only_cross_attention if it was a bool, else false) */
+    int mid_block_only_cross_attention; /* 0/1; null means: only_cross_attention if that was a bool, else 0 */
     bool dual_cross_attention;       /* false (true rejected) */
     bool use_linear_projection;      /* false */
     bool upcast_attention;           /* false */

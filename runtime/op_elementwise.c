@@ -146,20 +146,21 @@ static evk_status _evk_ew_binary(evk_stream *s, const char *op, uint32_t code, c
         if (kept) st *= dims[i];
     }
     evk_context *ctx = evk_stream_context(s);
-    evk_pipeline_desc desc = {.shader = "elementwise", .binding_count = 3, .push_size = 56, .spec_count = 2,
+    const bool vec4 = dims[n - 1] % 4 == 0;
+    evk_pipeline_desc desc = {.shader = vec4 ? "elementwise_vec4" : "elementwise_any", .binding_count = 3, .push_size = 56, .spec_count = 2,
                               .spec = {_EVK_EW_WG, code}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     evk_binding bind[3] = {{.buffer = a->buf, .range = evk_tensor_bytes(a), .access = EVK_ACCESS_READ},
                            {.buffer = b->buf, .range = evk_tensor_bytes(b), .access = EVK_ACCESS_READ},
                            {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE}};
-    struct { uint32_t count, ndim, dims[6], bstride[6]; } push = {(uint32_t)count, (uint32_t)n, {0}, {0}};
+    struct { uint32_t count, ndim, dims[6], bstride[6]; } push = {(uint32_t)(vec4 ? count / 4 : count), (uint32_t)n, {0}, {0}};
     for (int i = 0; i < 6; i++) {
         push.dims[i] = i < n ? dims[i] : 1;
         push.bstride[i] = i < n ? strides[i] : 0;
     }
     evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-    evk_grid_1d((uint64_t)count, _EVK_EW_WG, d.groups);
+    evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

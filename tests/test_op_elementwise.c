@@ -114,6 +114,9 @@ static void test_broadcast_binary(void **state) {
         {4, {2, 7, 5, 3}, 4, {1, 7, 1, 3}}, /* alternating runs */
         {3, {3, 11, 9}, 1, {1}},            /* scalar */
         {4, {2, 1, 5, 3}, 4, {1, 1, 5, 1}},
+        {4, {2, 7, 4, 5}, 4, {2, 7, 1, 1}}, /* innermost run of 20: vec4 build, b broadcast inside */
+        {4, {2, 3, 5, 8}, 1, {8}},          /* vec4 build, b kept inside */
+        {4, {3, 1, 4, 4}, 4, {3, 1, 4, 4}},
     };
     for (size_t ci = 0; ci < sizeof cases / sizeof cases[0]; ci++)
         for (int op = 0; op < 3; op++) {

@@ -250,18 +250,18 @@ static evk_status _evk_load_with(const char *path, evk_status (*parse)(const cha
 }
 
 static const char *const _evk_act_names[] = {"silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "mish", "relu"};
-static const int _evk_act_values[] = {EVK_ACT_SILU, EVK_ACT_SILU, EVK_ACT_GELU, EVK_ACT_GELU_TANH, EVK_ACT_GELU_TANH,
-                                      EVK_ACT_GELU_TANH, EVK_ACT_QUICK_GELU, EVK_ACT_MISH, EVK_ACT_RELU};
-#define _EVK_ACT_COUNT ((int)(sizeof _evk_act_values / sizeof *_evk_act_values))
+static const int _evk_act_values[] = {EVK_CFG_ACT_SILU, EVK_CFG_ACT_SILU, EVK_CFG_ACT_GELU, EVK_CFG_ACT_GELU_TANH, EVK_CFG_ACT_GELU_TANH,
+                                      EVK_CFG_ACT_GELU_TANH, EVK_CFG_ACT_QUICK_GELU, EVK_CFG_ACT_MISH, EVK_CFG_ACT_RELU};
+#define _EVK_CFG_ACT_COUNT ((int)(sizeof _evk_act_values / sizeof *_evk_act_values))
 
 const char *evk_act_name(evk_act a) {
     static const char *n[] = {"silu", "gelu", "gelu_tanh", "quick_gelu", "mish", "relu", "none"};
-    return (unsigned)a <= EVK_ACT_NONE ? n[a] : "?";
+    return (unsigned)a <= EVK_CFG_ACT_NONE ? n[a] : "?";
 }
 
 static evk_status _evk_get_act(const cJSON *o, const char *label, const char *key, bool nullable, evk_act *out) {
     int v = (int)*out;
-    EVK_TRY(_evk_get_enum(o, label, key, _evk_act_names, _evk_act_values, _EVK_ACT_COUNT, nullable ? EVK_ACT_NONE : -1, &v));
+    EVK_TRY(_evk_get_enum(o, label, key, _evk_act_names, _evk_act_values, _EVK_CFG_ACT_COUNT, nullable ? EVK_CFG_ACT_NONE : -1, &v));
     *out = (evk_act)v;
     return EVK_OK;
 }
@@ -337,10 +337,10 @@ void evk_unet_config_default(evk_unet_config *c) {
     c->norm_eps = 1e-5f;
     c->downsample_padding = 1;
     c->mid_block_scale_factor = 1;
-    c->act_fn = EVK_ACT_SILU;
+    c->act_fn = EVK_CFG_ACT_SILU;
     c->resnet_out_scale_factor = 1;
-    c->time_embedding_act_fn = EVK_ACT_NONE;
-    c->timestep_post_act = EVK_ACT_NONE;
+    c->time_embedding_act_fn = EVK_CFG_ACT_NONE;
+    c->timestep_post_act = EVK_CFG_ACT_NONE;
     c->conv_in_kernel = c->conv_out_kernel = 3;
 }
 
@@ -495,7 +495,7 @@ void evk_vae_config_default(evk_vae_config *c) {
     c->num_blocks = 1;
     c->block_out_channels[0] = 64;
     c->layers_per_block = 1;
-    c->act_fn = EVK_ACT_SILU;
+    c->act_fn = EVK_CFG_ACT_SILU;
     c->latent_channels = 4;
     c->norm_num_groups = 32;
     c->sample_size = 32;
@@ -571,7 +571,7 @@ void evk_clip_text_config_default(evk_clip_text_config *c) {
     c->num_hidden_layers = 12;
     c->num_attention_heads = 8;
     c->max_position_embeddings = 77;
-    c->hidden_act = EVK_ACT_QUICK_GELU;
+    c->hidden_act = EVK_CFG_ACT_QUICK_GELU;
     c->layer_norm_eps = 1e-5f;
     c->pad_token_id = 1;
     c->bos_token_id = 49406;
@@ -588,7 +588,7 @@ void evk_clip_vision_config_default(evk_clip_vision_config *c) {
     c->num_channels = 3;
     c->image_size = 224;
     c->patch_size = 32;
-    c->hidden_act = EVK_ACT_QUICK_GELU;
+    c->hidden_act = EVK_CFG_ACT_QUICK_GELU;
     c->layer_norm_eps = 1e-5f;
 }
 

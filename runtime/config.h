@@ -31,13 +31,13 @@ extern "C" {
 #define EVK_CONFIG_MAX_NAME 96
 
 typedef enum evk_act {
-    EVK_ACT_SILU = 0, /* "silu", "swish" */
-    EVK_ACT_GELU,     /* "gelu" (erf) */
-    EVK_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
-    EVK_ACT_QUICK_GELU, /* "quick_gelu": x * sigmoid(1.702 x) */
-    EVK_ACT_MISH,
-    EVK_ACT_RELU,
-    EVK_ACT_NONE,     /* JSON null where an activation is optional */
+    EVK_CFG_ACT_SILU = 0, /* "silu", "swish" */
+    EVK_CFG_ACT_GELU,     /* "gelu" (erf) */
+    EVK_CFG_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
+    EVK_CFG_ACT_QUICK_GELU, /* "quick_gelu": x * sigmoid(1.702 x) */
+    EVK_CFG_ACT_MISH,
+    EVK_CFG_ACT_RELU,
+    EVK_CFG_ACT_NONE,     /* JSON null where an activation is optional */
 } evk_act;
 const char *evk_act_name(evk_act a);
 

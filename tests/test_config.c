@@ -65,7 +65,7 @@ static void test_unet_configs(void **state) {
     assert_true(c.freq_shift == 0);
     assert_int_equal(c.norm_num_groups, 32);
     assert_true(c.norm_eps == 1e-5f);
-    assert_int_equal(c.act_fn, EVK_ACT_SILU);
+    assert_int_equal(c.act_fn, EVK_CFG_ACT_SILU);
     assert_int_equal(c.time_embedding_dim, 1280); /* defaults to 4 x block_out_channels[0] */
     assert_int_equal(c.time_cond_proj_dim, 0);
     assert_false(c.resnet_scale_shift);
@@ -108,7 +108,7 @@ static void test_unet_configs(void **state) {
     assert_false(c.only_cross_attention[1]);
     TEST_OK(evk_unet_config_parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"act_fn\": \"swish\", \"time_cond_proj_dim\": 256}", "x.json", &c));
     assert_true(c.resnet_scale_shift);
-    assert_int_equal(c.act_fn, EVK_ACT_SILU);
+    assert_int_equal(c.act_fn, EVK_CFG_ACT_SILU);
     assert_int_equal(c.time_cond_proj_dim, 256);
 }
 
@@ -180,14 +180,14 @@ static void test_vae_and_text_configs(void **state) {
     assert_int_equal(t.num_hidden_layers, 12);
     assert_int_equal(t.num_attention_heads, 12);
     assert_int_equal(t.max_position_embeddings, 77);
-    assert_int_equal(t.hidden_act, EVK_ACT_QUICK_GELU);
+    assert_int_equal(t.hidden_act, EVK_CFG_ACT_QUICK_GELU);
     assert_int_equal(t.eos_token_id, 2);
     assert_true(t.legacy_eos);
     assert_int_equal(t.vocab_size, 49408);
     TEST_OK(evk_clip_text_config_load(cfg("sd21/text_encoder_config.json", p, sizeof p), &t));
     assert_int_equal(t.hidden_size, 1024);
     assert_int_equal(t.num_hidden_layers, 23); /* SD 2.x uses the penultimate OpenCLIP layer */
-    assert_int_equal(t.hidden_act, EVK_ACT_GELU);
+    assert_int_equal(t.hidden_act, EVK_CFG_ACT_GELU);
     assert_int_equal(t.projection_dim, 512);
     TEST_OK(evk_clip_text_config_parse("{}", "x", &t));
     assert_int_equal(t.hidden_size, 512);

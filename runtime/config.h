@@ -21,6 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "sampler.h" /* evk_spacing */
 #include "status.h"
 
 #ifdef __cplusplus
@@ -204,7 +205,6 @@ void evk_clip_preprocess_config_default(evk_clip_preprocess_config *out);
 /* ---- scheduler/scheduler_config.json ---------------------------------------------------- */
 typedef enum evk_cfg_beta_schedule { EVK_CFG_BETA_LINEAR = 0, EVK_CFG_BETA_SCALED_LINEAR, EVK_CFG_BETA_SQUAREDCOS_CAP_V2 } evk_cfg_beta_schedule;
 typedef enum evk_cfg_prediction { EVK_CFG_PREDICT_EPSILON = 0, EVK_CFG_PREDICT_V, EVK_CFG_PREDICT_SAMPLE } evk_cfg_prediction;
-typedef enum evk_spacing { EVK_SPACING_LEADING = 0, EVK_SPACING_TRAILING, EVK_SPACING_LINSPACE } evk_spacing;
 const char *evk_cfg_beta_schedule_name(evk_cfg_beta_schedule b);
 const char *evk_cfg_prediction_name(evk_cfg_prediction p);
 const char *evk_spacing_name(evk_spacing s);

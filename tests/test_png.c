@@ -13,8 +13,7 @@
 #include "harness.h"
 #include "png.h"
 
-/* tools/figure.c is part of the evoke CLI, not of the library: compile it into this test. */
-#include "figure.c"
+#include "figure.h"
 
 /* ---- helpers ------------------------------------------------------------------------------ */
 

@@ -12,8 +12,7 @@
 #include "harness.h"
 #include "png.h"
 
-/* tools/verifier.c is part of the evoke CLI, not of the library: compile it into this test. */
-#include "verifier.c"
+#include "verifier.h"
 
 /* ---- parser ------------------------------------------------------------------------------- */
 
@@ -52,7 +51,7 @@ static void test_parse_grammar(void **state) {
         for (int sh = 0; sh < VERIFIER_SHAPE_COUNT; sh++) {
             for (int sz = 0; sz < 3; sz++)
                 for (int w = 0; w < 5; w++) {
-                    snprintf(text, sizeof text, "a %s%s %s %s", sizes[sz], _colour_names[col], _shape_names[sh], wheres[w]);
+                    snprintf(text, sizeof text, "a %s%s %s %s", sizes[sz], verifier_colour_name((verifier_colour)(col)), verifier_shape_name((verifier_shape)(sh)), wheres[w]);
                     TEST_OK(verifier_parse(text, &c));
                     verifier_caption_format(&c, back, sizeof back);
                     assert_string_equal(back, text);
@@ -60,8 +59,8 @@ static void test_parse_grammar(void **state) {
                 }
             for (int r = 0; r < 4; r++) {
                 int col2 = (col + 1 + r) % VERIFIER_COLOUR_COUNT, sh2 = (sh + r) % 3;
-                snprintf(text, sizeof text, "a %s %s %s a %s %s", _colour_names[col], _shape_names[sh], rels[r],
-                         _colour_names[col2], _shape_names[sh2]);
+                snprintf(text, sizeof text, "a %s %s %s a %s %s", verifier_colour_name((verifier_colour)(col)), verifier_shape_name((verifier_shape)(sh)), rels[r],
+                         verifier_colour_name((verifier_colour)(col2)), verifier_shape_name((verifier_shape)(sh2)));
                 TEST_OK(verifier_parse(text, &c));
                 verifier_caption_format(&c, back, sizeof back);
                 assert_string_equal(back, text);
@@ -167,7 +166,7 @@ static void test_shapes_drawn_in_c(void **state) {
             assert_true(o->present);
             assert_int_equal(o->area, n);
             for (int c = 0; c < VERIFIER_COLOUR_COUNT; c++)
-                if (c != (int)colour && objs[c].present) fail_msg("a %s object appeared in a one-object image", _colour_names[c]);
+                if (c != (int)colour && objs[c].present) fail_msg("a %s object appeared in a one-object image", verifier_colour_name((verifier_colour)(c)));
             /* the centroid is exact: every pixel of the shape was found */
             assert_true(fabs(o->cx - mx) < 1e-9 && fabs(o->cy - my) < 1e-9);
             right[shape] += o->shape == (verifier_shape)shape;
@@ -175,8 +174,8 @@ static void test_shapes_drawn_in_c(void **state) {
             total++;
         }
     for (int shape = 0; shape < VERIFIER_SHAPE_COUNT; shape++) {
-        print_message("%-8s classified right in %d of %d drawings\n", _shape_names[shape], right[shape], per_shape);
-        if (right[shape] < per_shape * 98 / 100) fail_msg("%s: only %d of %d right", _shape_names[shape], right[shape], per_shape);
+        print_message("%-8s classified right in %d of %d drawings\n", verifier_shape_name((verifier_shape)(shape)), right[shape], per_shape);
+        if (right[shape] < per_shape * 98 / 100) fail_msg("%s: only %d of %d right", verifier_shape_name((verifier_shape)(shape)), right[shape], per_shape);
     }
     print_message("size right in %d of %d\n", sizes_right, total);
     assert_true(sizes_right >= total * 98 / 100);
@@ -233,7 +232,7 @@ static void test_colours_and_background(void **state) {
             draw(img, &r, VERIFIER_SQUARE, (verifier_colour)c, 16, 16, 5, &mx, &my);
             TEST_OK(verifier_find_objects(img, 32, 32, objs));
             for (int k = 0; k < VERIFIER_COLOUR_COUNT; k++)
-                if (objs[k].present != (k == c)) fail_msg("%s square: %s present = %d", _colour_names[c], _colour_names[k], objs[k].present);
+                if (objs[k].present != (k == c)) fail_msg("%s square: %s present = %d", verifier_colour_name((verifier_colour)(c)), verifier_colour_name((verifier_colour)(k)), objs[k].present);
         }
     /* a mid grey is foreground (max channel >= 110) but farther than 110 from every colour */
     memset(img, 120, sizeof img);

@@ -22,6 +22,7 @@ typedef struct cli_command {
 int cmd_devices(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
 
 /* Print "evoke: <message>" to stderr and return the exit code for the status. */
 int cli_report(evk_status status);

@@ -8,6 +8,7 @@ static const cli_command commands[] = {
     {"devices", "list Vulkan devices and what each supports", cmd_devices},
     {"verify", "check shapes-model images against their caption, claim by claim", cmd_verify},
     {"bench", "time kernels (matmul, conv, attention, ...) against the device's peak", cmd_bench},
+    {"generate", "search denoising trajectories for high-reward samples (sample, bon, fk, evo)", cmd_generate},
 };
 static const size_t command_count = sizeof commands / sizeof commands[0];
 

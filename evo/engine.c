@@ -1,0 +1,176 @@
+/* engine.c — the trajectory engine: chunked model calls, sampler steps, archive copies, x̂0
+ * predictions and reward scoring recorded into one stream per rollout. See engine.h. */
+#include "engine.h"
+
+#include <string.h>
+#include <time.h>
+
+#include "op_fill.h"
+#include "op_reduce.h"
+
+static double _evk_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+                            const evk_search_config *cfg, uint32_t population_max) {
+    memset(e, 0, sizeof *e);
+    e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg;
+    e->T = evk_sampler_steps(sampler);
+    e->cost = cfg->guidance > 0 ? 2 : 1;
+    e->numel = evk_model_sample_numel(model);
+    e->decoded_numel = evk_model_decoded_numel(model);
+    /* chunk: the option, else the population, bounded by the binding range and a quarter of the
+     * memory budget for the per-item scratch */
+    const evk_device_info *dev = evk_context_device(ctx);
+    uint64_t item = (uint64_t)e->numel * 4 * (1 + (e->cost == 2)) + 12 + evk_model_get_info(model)->scratch_per_item +
+                    (evk_model_has_decode(model) ? (uint64_t)e->decoded_numel * 4 : 0);
+    evk_memory_stats ms;
+    evk_memory_get_stats(ctx, &ms);
+    uint64_t chunk = cfg->chunk ? cfg->chunk : population_max;
+    if (chunk > population_max) chunk = population_max;
+    uint64_t by_range = dev->max_storage_buffer_range / ((uint64_t)(e->decoded_numel > e->numel ? e->decoded_numel : e->numel) * 4);
+    if (chunk > by_range) chunk = by_range;
+    if (ms.budget && chunk > ms.budget / 4 / item) chunk = ms.budget / 4 / item;
+    if (chunk < 1) return evk_fail(EVK_ERROR_OUT_OF_DEVICE_MEMORY, "search: one individual needs %llu bytes of scratch, more than the memory budget allows",
+                                   (unsigned long long)item);
+    e->chunk = (uint32_t)chunk;
+    int64_t sh[EVK_MAX_DIMS] = {(int64_t)chunk, e->numel}, s1[1] = {(int64_t)chunk};
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &e->out));
+    if (e->cost == 2) EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &e->out_u));
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->lt));
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->la));
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->lb));
+    if (evk_model_has_decode(model)) {
+        int64_t sd[2] = {(int64_t)chunk, e->decoded_numel};
+        EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sd, &e->dec));
+    }
+    int64_t sb[2] = {1, e->numel};
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sb, &e->best));
+    return evk_stream_create(ctx, &e->s);
+}
+
+void _evk_engine_destroy(_evk_engine *e) {
+    if (e->s) {
+        evk_stream_wait(e->s, 0);
+        evk_stream_destroy(e->s);
+    }
+    evk_tensor *ts[] = {&e->out, &e->out_u, &e->lt, &e->la, &e->lb, &e->dec, &e->best};
+    for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
+        if (ts[i]->buf.block) evk_tensor_free(e->ctx, ts[i]);
+}
+
+evk_status _evk_engine_begin(_evk_engine *e) {
+    if (e->recording) return EVK_OK;
+    EVK_TRY(evk_stream_begin(e->s));
+    e->recording = true;
+    return EVK_OK;
+}
+
+evk_status _evk_engine_run(_evk_engine *e) {
+    if (!e->recording) return EVK_OK;
+    e->dispatches += evk_stream_dispatch_count(e->s);
+    e->recording = false;
+    EVK_TRY(evk_stream_submit(e->s));
+    e->submissions++;
+    double t0 = _evk_now();
+    evk_status st = evk_stream_wait(e->s, 0);
+    e->wait_seconds += _evk_now() - t0;
+    return st;
+}
+
+evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0) {
+    EVK_TRY(_evk_engine_begin(e));
+    for (int64_t c = 0; c < n; c += e->chunk) {
+        int64_t m = n - c < e->chunk ? n - c : e->chunk;
+        evk_tensor v;
+        EVK_TRY(evk_tensor_rows(x, row0 + c, m, &v));
+        evk_noise_key k = {.seed = e->cfg->seed, .stream = id0 + (uint32_t)c, .counter = 0, .domain = EVK_NOISE_INITIAL};
+        EVK_TRY(evk_op_random_normal(e->s, &v, &k));
+    }
+    return EVK_OK;
+}
+
+static uint32_t _evk_f32_bits(double v) {
+    float f = (float)v;
+    uint32_t u;
+    memcpy(&u, &f, 4);
+    return u;
+}
+
+evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
+                               const _evk_archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step) {
+    if (from > to || to > e->T) return evk_fail(EVK_ERROR_INTERNAL, "search: steps [%u, %u) outside 0..%u", from, to, e->T);
+    EVK_TRY(_evk_engine_begin(e));
+    uint64_t rowbytes = (uint64_t)e->numel * 4;
+    for (uint32_t i = from; i <= to; i++) {
+        for (uint32_t a = 0; a < archive_count; a++)
+            if (archive[a].step == i)
+                EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row0 * rowbytes, &archive[a].dst->buf, (uint64_t)archive[a].row * rowbytes,
+                                        (uint64_t)n * rowbytes));
+        if (i == to) break;
+        const evk_sampler_step *st = evk_sampler_get_step(e->sampler, i);
+        int64_t fill = n < e->chunk ? n : e->chunk;
+        EVK_TRY(evk_op_fill_bits(e->s, &e->lt.buf, 0, (uint64_t)fill, _evk_f32_bits(st->timestep)));
+        EVK_TRY(evk_op_fill_bits(e->s, &e->la.buf, 0, (uint64_t)fill, _evk_f32_bits(st->alpha)));
+        EVK_TRY(evk_op_fill_bits(e->s, &e->lb.buf, 0, (uint64_t)fill, _evk_f32_bits(st->sigma)));
+        for (int64_t c = 0; c < n; c += e->chunk) {
+            int64_t m = n - c < e->chunk ? n - c : e->chunk;
+            evk_tensor xv, ov, ouv, tv, av, bv;
+            EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
+            EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
+            EVK_TRY(evk_tensor_rows(&e->lt, 0, m, &tv));
+            EVK_TRY(evk_tensor_rows(&e->la, 0, m, &av));
+            EVK_TRY(evk_tensor_rows(&e->lb, 0, m, &bv));
+            evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond};
+            if (e->cost == 2) {
+                EVK_TRY(evk_tensor_rows(&e->out_u, 0, m, &ouv));
+                EVK_TRY(evk_model_forward_guided(e->model, e->s, &in, e->cfg->uncond, e->cfg->guidance, &ouv, &ov));
+            } else {
+                EVK_TRY(evk_model_forward(e->model, e->s, &in, &ov));
+            }
+            if (x0 && i == x0_step) {
+                evk_tensor pv;
+                EVK_TRY(evk_tensor_rows(x0, c, m, &pv));
+                EVK_TRY(evk_op_sampler_x0(e->s, e->sampler, i, &xv, &ov, &pv));
+            }
+            evk_noise_key k = {.seed = e->cfg->seed, .stream = id0 + (uint32_t)c, .counter = i, .domain = EVK_NOISE_SAMPLER};
+            EVK_TRY(evk_op_sampler_step(e->s, e->sampler, i, &xv, &ov, &k));
+        }
+        e->nfe += (uint64_t)n * e->cost;
+        e->steps_recorded++;
+    }
+    return EVK_OK;
+}
+
+evk_status _evk_engine_score(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores) {
+    EVK_TRY(_evk_engine_begin(e));
+    for (int64_t c = 0; c < n; c += e->chunk) {
+        int64_t m = n - c < e->chunk ? n - c : e->chunk;
+        evk_tensor xv, sv;
+        EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
+        EVK_TRY(evk_tensor_rows(scores, c, m, &sv));
+        if (evk_model_has_decode(e->model)) {
+            evk_tensor dv;
+            EVK_TRY(evk_tensor_rows(&e->dec, 0, m, &dv));
+            EVK_TRY(evk_model_decode(e->model, e->s, &xv, &dv));
+            EVK_TRY(evk_reward_evaluate(e->reward, e->s, &dv, &sv));
+        } else {
+            EVK_TRY(evk_reward_evaluate(e->reward, e->s, &xv, &sv));
+        }
+    }
+    e->reward_calls += (uint64_t)n;
+    return EVK_OK;
+}
+
+evk_status _evk_engine_offer_best(_evk_engine *e, const evk_tensor *x, int64_t row, double reward) {
+    if (e->have_best && !(reward > e->best_reward)) return EVK_OK;
+    EVK_TRY(_evk_engine_begin(e));
+    uint64_t rowbytes = (uint64_t)e->numel * 4;
+    EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row * rowbytes, &e->best.buf, 0, rowbytes));
+    e->have_best = true;
+    e->best_reward = reward;
+    return EVK_OK;
+}

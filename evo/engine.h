@@ -1,0 +1,57 @@
+/* engine.h — the trajectory engine behind every search strategy (private to evo/).
+ *
+ * Holds the per-chunk scratch (model output, noise levels), one command stream, and the
+ * counters a report needs. Everything it records goes into the current submission: denoising
+ * a row range of a population tensor from one step to another (model calls in chunks, archive
+ * copies on entering chosen steps, optionally the x̂0 prediction at one step), scoring rows with
+ * the reward, and copying the best sample; `_evk_engine_run` submits once and waits. */
+#ifndef EVK_ENGINE_H
+#define EVK_ENGINE_H
+
+#include "search.h"
+
+typedef struct _evk_archive_point {
+    uint32_t step;           /* copy the rows entering this step */
+    const evk_tensor *dst;   /* into rows [row, row + n) of dst */
+    int64_t row;
+} _evk_archive_point;
+
+typedef struct _evk_engine {
+    evk_context *ctx;
+    evk_model *model;
+    const evk_sampler *sampler;
+    evk_reward *reward;
+    const evk_search_config *cfg;
+    uint32_t T, cost, chunk;
+    int64_t numel, decoded_numel;
+    evk_stream *s;
+    bool recording;
+    evk_tensor out, out_u, lt, la, lb, dec; /* [chunk, ...] scratch */
+    evk_tensor best;                        /* [1, numel] */
+    bool have_best;
+    double best_reward;
+    uint64_t nfe, reward_calls, steps_recorded, dispatches;
+    uint32_t submissions;
+    double wait_seconds;
+} _evk_engine;
+
+evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+                            const evk_search_config *cfg, uint32_t population_max);
+void _evk_engine_destroy(_evk_engine *e);
+/* Start recording if not already. */
+evk_status _evk_engine_begin(_evk_engine *e);
+/* Submit what was recorded and wait. */
+evk_status _evk_engine_run(_evk_engine *e);
+/* Record initial noise x_T for rows [row0, row0+n) of x with trajectory ids id0 + r. */
+evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0);
+/* Record steps [from, to) for rows [row0, row0+n) of x (trajectory ids id0 + r), copying rows
+ * into archive points on entering their steps; when x0 is given, the x̂0 prediction of step
+ * x0_step is written to its rows [0, n). */
+evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
+                               const _evk_archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step);
+/* Record scores[0..n) = reward(decode(rows [row0, row0+n) of x)). */
+evk_status _evk_engine_score(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
+/* After scores are read back: remember row `row` of x as the best sample if it beats the best. */
+evk_status _evk_engine_offer_best(_evk_engine *e, const evk_tensor *x, int64_t row, double reward);
+
+#endif

@@ -1,0 +1,118 @@
+/* report.c — the search report as JSON: method, every parameter, exact NFE and reward calls,
+ * timing, the best sample, the final population with its rewards, and one entry per generation
+ * or resampling round. Written to a temporary file and renamed, so a reader never sees half a
+ * report and a failed run leaves no file behind. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "search.h"
+
+static cJSON *_evk_float_array(const float *v, int64_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (int64_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
+    return a;
+}
+
+static cJSON *_evk_u32_array(const uint32_t *v, uint32_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+evk_status evk_search_report_write(const evk_search_result *r, const char *path, const char *model_path, const char *reward_path,
+                                   const evk_sampler *sampler) {
+    const evk_search_config *c = &r->config;
+    cJSON *root = cJSON_CreateObject();
+    if (!root) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
+    cJSON_AddStringToObject(root, "method", evk_search_method_name(c->method));
+    cJSON *p = cJSON_AddObjectToObject(root, "parameters");
+    if (model_path) cJSON_AddStringToObject(p, "model", model_path);
+    if (reward_path) cJSON_AddStringToObject(p, "reward", reward_path);
+    cJSON_AddNumberToObject(p, "steps", r->steps);
+    cJSON_AddNumberToObject(p, "seed", (double)c->seed);
+    if (sampler) {
+        const evk_sampler_config *sc = evk_sampler_get_config(sampler);
+        cJSON_AddStringToObject(p, "sampler", evk_sampler_kind_name(sc->kind));
+        cJSON_AddNumberToObject(p, "eta", sc->eta);
+        cJSON_AddStringToObject(p, "schedule", evk_schedule_name(sc->schedule));
+        cJSON_AddStringToObject(p, "prediction", evk_model_output_name(sc->prediction));
+        if (sc->schedule == EVK_SCHEDULE_FLOW) cJSON_AddNumberToObject(p, "shift", sc->shift);
+    }
+    cJSON_AddNumberToObject(p, "nfe_budget", (double)c->nfe);
+    if (c->guidance > 0) cJSON_AddNumberToObject(p, "guidance", c->guidance);
+    cJSON_AddNumberToObject(p, "chunk", r->chunk);
+    if (c->method == EVK_SEARCH_EVO) {
+        cJSON_AddItemToObject(p, "evolution_schedule", _evk_u32_array(c->evolution_schedule, c->evolution_count));
+        cJSON_AddItemToObject(p, "population_schedule", _evk_u32_array(c->population_schedule, c->population_count));
+        cJSON_AddNumberToObject(p, "elites", c->elites);
+        cJSON_AddNumberToObject(p, "mutation_rate", c->mutation_rate);
+        cJSON_AddNumberToObject(p, "tournament_fraction", c->tournament_fraction);
+    } else {
+        cJSON_AddNumberToObject(p, "n", c->n);
+    }
+    if (c->method == EVK_SEARCH_FK) {
+        cJSON_AddNumberToObject(p, "lambda", c->fk_lambda);
+        cJSON_AddStringToObject(p, "potential", evk_fk_potential_name(c->fk_potential));
+        cJSON_AddNumberToObject(p, "resample_interval", c->fk_interval);
+        cJSON_AddNumberToObject(p, "resample_start", c->fk_start);
+        cJSON_AddNumberToObject(p, "resample_end", c->fk_end);
+        cJSON_AddNumberToObject(p, "ess_fraction", c->fk_ess_fraction);
+    }
+    cJSON_AddNumberToObject(root, "nfe", (double)r->nfe);
+    cJSON_AddNumberToObject(root, "reward_calls", (double)r->reward_calls);
+    cJSON_AddNumberToObject(root, "wall_seconds", r->wall_seconds);
+    cJSON_AddNumberToObject(root, "gpu_wait_seconds", r->wait_seconds);
+    cJSON_AddNumberToObject(root, "submissions", r->submissions);
+    cJSON_AddNumberToObject(root, "denoising_steps_recorded", (double)r->steps_recorded);
+    cJSON_AddNumberToObject(root, "dispatches", (double)r->dispatches);
+    cJSON_AddNumberToObject(root, "best_reward", r->best_reward);
+    cJSON_AddItemToObject(root, "best_sample", _evk_float_array(r->best_sample, r->sample_numel));
+    cJSON *pop = cJSON_AddArrayToObject(root, "population");
+    for (uint32_t i = 0; pop && i < r->population_size; i++)
+        cJSON_AddItemToArray(pop, _evk_float_array(r->population + (size_t)i * r->sample_numel, r->sample_numel));
+    cJSON_AddItemToObject(root, "population_rewards", _evk_float_array(r->population_rewards, r->population_size));
+    cJSON *gens = cJSON_AddArrayToObject(root, "generations");
+    for (uint32_t i = 0; gens && i < r->generation_count; i++) {
+        const evk_search_generation *g = &r->generations[i];
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "index", g->index);
+        cJSON_AddNumberToObject(o, "step", g->step);
+        cJSON_AddNumberToObject(o, "population", g->population);
+        cJSON_AddNumberToObject(o, "best_reward", g->best);
+        cJSON_AddNumberToObject(o, "mean_reward", g->mean);
+        cJSON_AddNumberToObject(o, "min_reward", g->min);
+        cJSON_AddNumberToObject(o, "nfe", (double)g->nfe);
+        if (c->method == EVK_SEARCH_FK && g->step < r->steps) {
+            cJSON_AddNumberToObject(o, "ess", g->ess);
+            cJSON_AddBoolToObject(o, "resampled", g->resampled);
+        }
+        cJSON_AddItemToArray(gens, o);
+    }
+    char *text = cJSON_Print(root);
+    cJSON_Delete(root);
+    if (!text) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
+    size_t len = strlen(text), plen = strlen(path);
+    char *tmp = malloc(plen + 32);
+    if (!tmp) {
+        free(text);
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
+    FILE *f = fopen(tmp, "wb");
+    evk_status st = EVK_OK;
+    if (!f) st = evk_fail(EVK_ERROR_IO, "cannot write report %s: %s", tmp, strerror(errno));
+    else {
+        int bad = fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF;
+        bad |= fclose(f) != 0;
+        if (bad) st = evk_fail(EVK_ERROR_IO, "writing report %s failed", tmp);
+        else if (rename(tmp, path)) st = evk_fail(EVK_ERROR_IO, "cannot move the report into place at %s: %s", path, strerror(errno));
+        if (st) remove(tmp);
+    }
+    free(tmp);
+    free(text);
+    return st;
+}

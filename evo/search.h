@@ -1,0 +1,151 @@
+/* search.h — test-time search over denoising trajectories: plain sampling, Best-of-N, particle
+ * sampling (FK steering) and EvoSearch, all at an exact, reported NFE.
+ *
+ * A search runs a model + sampler + reward on one device. Populations stay on the GPU for the
+ * whole search (initial noise, sampler noise and mutations are Philox draws keyed by (seed,
+ * trajectory, step), generated there); rewards are computed there and only scores come back,
+ * from which the host picks elites, parents and particle ancestors (indices go back). Model
+ * calls run in chunks of at most `chunk` individuals with results identical to one call, and a
+ * whole rollout — every step, archive copy and the final scoring — is one queue submission.
+ * NFE = one model evaluation of one individual at one step (classifier-free guidance counts 2).
+ * EvoSearch: evolution schedule S = [s_0 < … < s_{K−1}], population schedule P = [p_0 … p_K],
+ * NFE = p_0·s_0 + Σ_g p_g·(T−s_g) + Σ_{g<K−1} p_{g+1}·(s_{g+1}−s_g) + p_K·(T−s_{K−1}). */
+#ifndef EVK_SEARCH_H
+#define EVK_SEARCH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "reward.h"
+#include "sampler.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum evk_search_method {
+    EVK_SEARCH_SAMPLE = 0, /* N independent samples, no selection */
+    EVK_SEARCH_BON,        /* Best-of-N */
+    EVK_SEARCH_FK,         /* particle sampling (FK steering) */
+    EVK_SEARCH_EVO,        /* EvoSearch */
+} evk_search_method;
+
+typedef enum evk_fk_potential {
+    EVK_FK_DIFF = 0, /* w = exp(λ·(r − r_prev)) */
+    EVK_FK_MAX,      /* w = exp(λ·max(r, r_prev)) */
+    EVK_FK_ADD,      /* w = exp(λ·(r + r_prev)) */
+} evk_fk_potential;
+
+#define EVK_SEARCH_MAX_GENERATIONS 64
+#define EVK_ELITES_NONE UINT32_MAX
+
+typedef struct evk_search_progress {
+    evk_search_method method;
+    uint32_t generation;   /* evo: generation (K = the final population); fk: resampling round */
+    uint32_t step;         /* denoising step the scored population came from */
+    uint32_t population;
+    uint64_t nfe;          /* so far */
+    double best_reward;    /* best so far */
+} evk_search_progress;
+
+/* Zero fields take the defaults in brackets. */
+typedef struct evk_search_config {
+    evk_search_method method;
+    uint64_t seed;
+    uint64_t nfe;                /* budget: sample/bon/fk get nfe/(T·cost) individuals, evo scales
+                                    its population schedule to spend at most this; 0: as given */
+    uint32_t n;                  /* sample / bon / fk population [nfe-derived, else 16] */
+    /* EvoSearch. Empty schedules: the SD2.1 shape (S = 0,20,30,40 at T = 50, scaled to T;
+       P = 42,26,26,26,30, scaled to the budget). */
+    uint32_t evolution_count, population_count;
+    uint32_t evolution_schedule[EVK_SEARCH_MAX_GENERATIONS];
+    uint32_t population_schedule[EVK_SEARCH_MAX_GENERATIONS + 1];
+    uint32_t elites;             /* [5; with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    double mutation_rate;        /* β [0.2] */
+    double tournament_fraction;  /* parents: best of a random subset of this fraction of the pool [0.9] */
+    /* particle sampling */
+    double fk_lambda;            /* λ [10] */
+    evk_fk_potential fk_potential;
+    uint32_t fk_interval;        /* resample every this many steps [5] */
+    double fk_start, fk_end;     /* from / to this fraction of the trajectory [0.4, 0.9] */
+    double fk_ess_fraction;      /* resample when ESS < this·N [0.5] */
+    /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) */
+    float guidance;
+    const evk_tensor *cond, *uncond; /* [1, ...] shared by all, or NULL */
+    /* execution */
+    uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
+    void (*progress)(void *user, const evk_search_progress *p);
+    void *user;
+} evk_search_config;
+
+typedef struct evk_search_generation {
+    uint32_t index;       /* evo: generation (K: final population); fk: resampling round; else 0 */
+    uint32_t step;        /* denoising step of the scored states (T: final samples) */
+    uint32_t population;
+    double best, mean, min;
+    uint64_t nfe;         /* spent so far */
+    double ess;           /* fk: effective sample size of the round's weights; else 0 */
+    bool resampled;       /* fk: whether the round resampled */
+} evk_search_generation;
+
+typedef struct evk_search_result {
+    evk_search_config config;   /* resolved: sizes, schedules and defaults filled in */
+    uint32_t steps;             /* T */
+    uint64_t nfe;               /* exact count of model evaluations (per individual, per step) */
+    uint64_t reward_calls;      /* samples scored */
+    double wall_seconds;        /* whole search, from the first recording to the last read-back */
+    double wait_seconds;        /* of which the host waited for the GPU */
+    uint32_t submissions;       /* queue submissions */
+    uint64_t steps_recorded;    /* denoising steps recorded (a step over a population counts once) */
+    uint64_t dispatches;
+    uint32_t chunk;             /* individuals per model call used */
+    double best_reward;
+    int64_t sample_numel;
+    float *best_sample;         /* [sample_numel]: the best final sample ever scored */
+    uint32_t population_size;
+    float *population;          /* [population_size, sample_numel]: the final population */
+    float *population_rewards;  /* [population_size] */
+    uint32_t generation_count;
+    evk_search_generation *generations;
+} evk_search_result;
+
+/* Fill in defaults and the budget, and check everything (schedules increasing and below T,
+ * elites below every later population, the budget enough for one trajectory, ...); a bad
+ * configuration is EVK_ERROR_INVALID_ARGUMENT with a one-line message. */
+evk_status evk_search_resolve(const evk_search_config *in, uint32_t steps, evk_search_config *out);
+/* NFE of a resolved configuration at T steps (before running). */
+uint64_t evk_search_planned_nfe(const evk_search_config *resolved, uint32_t steps);
+/* The EvoSearch formula. */
+uint64_t evk_evo_nfe(uint32_t steps, const uint32_t *evolution, uint32_t k, const uint32_t *population);
+
+/* Run a search; *out is the result (free with evk_search_result_free). */
+evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+                          const evk_search_config *config, evk_search_result **out);
+void evk_search_result_free(evk_search_result *r);
+
+const char *evk_search_method_name(evk_search_method m);
+bool evk_search_method_parse(const char *name, evk_search_method *out);
+const char *evk_fk_potential_name(evk_fk_potential p);
+bool evk_fk_potential_parse(const char *name, evk_fk_potential *out);
+
+/* One FK resampling round on the host, in double. rewards[n]: the particles' scores now;
+ * state[n]: the potential's running value (r_prev; updated); weights[n]: accumulated weights
+ * since the last resampling (updated; all 1 at the start). Computes the incremental weights
+ * (clamped to [0, 1e10], NaN → 0), the effective sample size 1/Σŵ² of the normalised
+ * accumulated weights, and when it is below ess_fraction·n draws n ancestors multinomially with
+ * replacement (uniforms from key), resets the weights to 1 and carries state along ancestry.
+ * ancestors[i] = i when not resampling. */
+evk_status evk_fk_round(uint32_t n, const double *rewards, double *state, double *weights, evk_fk_potential potential,
+                        double lambda, double ess_fraction, const evk_noise_key *key, uint32_t *ancestors, double *ess,
+                        bool *resampled);
+
+/* Write the report JSON (atomically: a temporary file renamed over `path`). `model_path`,
+ * `reward_path` and `sampler` describe the run (any may be NULL). */
+evk_status evk_search_report_write(const evk_search_result *r, const char *path, const char *model_path, const char *reward_path,
+                                   const evk_sampler *sampler);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

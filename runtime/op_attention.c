@@ -95,7 +95,8 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     /* key tile: two tiles of TC·D4 vec4 must fit shared memory (16 KiB at D = 128) */
     uint32_t tc = d4 <= 16 ? 32 : 16;
     while (tc > 4 && 2ull * tc * d4 * 16 > info->max_shared_memory) tc /= 2;
-    evk_pipeline_desc desc = {.shader = rows ? (qpl == 4 ? "attention_rows" : "attention_rows_q1") : "attention_tiled", .binding_count = 5, .push_size = 28,
+    evk_pipeline_desc desc = {.shader = rows ? (qpl == 4 ? "attention_rows" : "attention_rows_q1")
+                                     : (evk_context_is_cpu(ctx) ? "attention_tiled_rolled" : "attention_tiled"), .binding_count = 5, .push_size = 28,
                               .spec_count = 5, .spec = {wg, d4, mask ? 1u : 0u, params->causal ? 1u : 0u, tc}};
     if (rows) {
         desc.kinds[0] = desc.kinds[1] = desc.kinds[2] = EVK_BINDING_TEXEL_RGBA32F;
@@ -119,7 +120,7 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
               (uint32_t)B};
     uint64_t bh = (uint64_t)(B * H);
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 5, .push = &push, .push_size = sizeof push,
-                      .label = rows ? "attention_rows" : "attention_tiled"};
+                      .label = desc.shader};
     d.groups[0] = (uint32_t)((Lq + wg * qpl - 1) / (wg * qpl));
     d.groups[1] = bh < 65535 ? (uint32_t)bh : 65535u;
     d.groups[2] = (uint32_t)((bh + d.groups[1] - 1) / d.groups[1]);

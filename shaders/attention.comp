@@ -7,6 +7,9 @@
 //  - attention_tiled (GPU): a workgroup of WG query rows of one (batch, head) stages K/V tiles of
 //    TC keys in shared memory, so every key row is read from device memory once per workgroup;
 //    plain storage buffers, any D <= 128 (zero-padded to a multiple of 4 in registers).
+//    attention_tiled_rolled is the same kernel with the head-dim loops kept as loops, for CPU
+//    devices (they use it only when the rows kernel cannot run): there every shared-memory access
+//    becomes per-lane code, and fully unrolled loops took lavapipe over 10 s to compile at D = 128.
 //  - attention_rows (CPU drivers such as lavapipe): no shared memory and no barriers (they cost
 //    more than they save there); q, k and v are read through RGBA32F uniform texel buffers, whose
 //    fetches such drivers vectorise, while neighbouring lanes (neighbouring queries) read the same
@@ -18,11 +21,18 @@
 // A row whose every score is -inf (fully masked) gets zeros instead of NaN: the running max is
 // replaced by 0 while it is still -inf, so exp never sees (-inf) - (-inf).
 // variant: tiled -DEVK_TILED=1
+// variant: tiled_rolled -DEVK_TILED=1 -DEVK_ROLLED=1
 // variant: rows -DEVK_ROWS=1 -DEVK_QPL=4
 // variant: rows_q1 -DEVK_ROWS=1 -DEVK_QPL=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
+#if EVK_ROLLED
+#define DLOOP [[dont_unroll]]
+#else
+#define DLOOP
+#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint D4 = 16;
@@ -192,7 +202,7 @@ void main() {
             for (uint t = 0; t < KB; t++) {
                 uint tt = min(tb + t, TC - 1);
                 vec4 a0 = vec4(0.0);
-                for (uint d = 0; d < D4; d++) a0 += q[d] * ks[tt * D4 + d];
+                DLOOP for (uint d = 0; d < D4; d++) a0 += q[d] * ks[tt * D4 + d];
                 float sc = (a0.x + a0.y) + (a0.z + a0.w);
                 uint j = t0 + tb + t;
                 if (HAS_MASK != 0 && j < p.lk) sc += mask_at(b, iq, j) * LOG2E;
@@ -207,7 +217,7 @@ void main() {
             m = mn;
             uint r0 = min(tb, TC - 1) * D4, r1 = min(tb + 1, TC - 1) * D4;
             uint r2 = min(tb + 2, TC - 1) * D4, r3 = min(tb + 3, TC - 1) * D4;
-            for (uint d = 0; d < D4; d++)
+            DLOOP for (uint d = 0; d < D4; d++)
                 acc[d] = acc[d] * alpha + p0 * vs[r0 + d] + p1 * vs[r1 + d] + p2 * vs[r2 + d] + p3 * vs[r3 + d];
         }
     }

@@ -2,6 +2,7 @@
  * predictions and reward scoring recorded into one stream per rollout. See engine.h. */
 #include "engine.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -40,9 +41,25 @@ evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, 
     int64_t sh[EVK_MAX_DIMS] = {(int64_t)chunk, e->numel}, s1[1] = {(int64_t)chunk};
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &e->out));
     if (e->cost == 2) EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &e->out_u));
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->lt));
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->la));
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, s1, &e->lb));
+    /* the noise level of every step for up to `chunk` items, uploaded once: no per-step fills.
+     * Rows are padded to 64 values so every row view starts at an aligned offset. */
+    (void)s1;
+    e->level_stride = ((int64_t)chunk + 63) / 64 * 64;
+    int64_t sl[2] = {3 * (int64_t)e->T, e->level_stride};
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sl, &e->levels));
+    float *lv = malloc((size_t)(sl[0] * sl[1]) * sizeof *lv);
+    if (!lv) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (uint32_t i = 0; i < e->T; i++) {
+        const evk_sampler_step *st = evk_sampler_get_step(sampler, i);
+        for (int64_t r = 0; r < e->level_stride; r++) {
+            lv[(0 * e->T + i) * e->level_stride + r] = (float)st->timestep;
+            lv[(1 * e->T + i) * e->level_stride + r] = (float)st->alpha;
+            lv[(2 * e->T + i) * e->level_stride + r] = (float)st->sigma;
+        }
+    }
+    evk_status ls = evk_tensor_upload_f32(ctx, &e->levels, lv);
+    free(lv);
+    EVK_TRY(ls);
     if (evk_model_has_decode(model)) {
         int64_t sd[2] = {(int64_t)chunk, e->decoded_numel};
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sd, &e->dec));
@@ -57,7 +74,7 @@ void _evk_engine_destroy(_evk_engine *e) {
         evk_stream_wait(e->s, 0);
         evk_stream_destroy(e->s);
     }
-    evk_tensor *ts[] = {&e->out, &e->out_u, &e->lt, &e->la, &e->lb, &e->dec, &e->best};
+    evk_tensor *ts[] = {&e->out, &e->out_u, &e->levels, &e->dec, &e->best};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         if (ts[i]->buf.block) evk_tensor_free(e->ctx, ts[i]);
 }
@@ -93,11 +110,14 @@ evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, 
     return EVK_OK;
 }
 
-static uint32_t _evk_f32_bits(double v) {
-    float f = (float)v;
-    uint32_t u;
-    memcpy(&u, &f, 4);
-    return u;
+/* [m] view of the levels of kind k (0 timestep, 1 alpha, 2 sigma) at step i */
+static evk_tensor _evk_level(const _evk_engine *e, int k, uint32_t i, int64_t m) {
+    evk_tensor v = e->levels;
+    v.ndim = 1;
+    v.shape[0] = m;
+    v.buf.offset += (uint64_t)(((int64_t)k * e->T + i) * e->level_stride) * 4;
+    v.buf.size = (uint64_t)m * 4;
+    return v;
 }
 
 evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
@@ -111,19 +131,11 @@ evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0
                 EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row0 * rowbytes, &archive[a].dst->buf, (uint64_t)archive[a].row * rowbytes,
                                         (uint64_t)n * rowbytes));
         if (i == to) break;
-        const evk_sampler_step *st = evk_sampler_get_step(e->sampler, i);
-        int64_t fill = n < e->chunk ? n : e->chunk;
-        EVK_TRY(evk_op_fill_bits(e->s, &e->lt.buf, 0, (uint64_t)fill, _evk_f32_bits(st->timestep)));
-        EVK_TRY(evk_op_fill_bits(e->s, &e->la.buf, 0, (uint64_t)fill, _evk_f32_bits(st->alpha)));
-        EVK_TRY(evk_op_fill_bits(e->s, &e->lb.buf, 0, (uint64_t)fill, _evk_f32_bits(st->sigma)));
         for (int64_t c = 0; c < n; c += e->chunk) {
             int64_t m = n - c < e->chunk ? n - c : e->chunk;
-            evk_tensor xv, ov, ouv, tv, av, bv;
+            evk_tensor xv, ov, ouv, tv = _evk_level(e, 0, i, m), av = _evk_level(e, 1, i, m), bv = _evk_level(e, 2, i, m);
             EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
             EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
-            EVK_TRY(evk_tensor_rows(&e->lt, 0, m, &tv));
-            EVK_TRY(evk_tensor_rows(&e->la, 0, m, &av));
-            EVK_TRY(evk_tensor_rows(&e->lb, 0, m, &bv));
             evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond};
             if (e->cost == 2) {
                 EVK_TRY(evk_tensor_rows(&e->out_u, 0, m, &ouv));

@@ -26,7 +26,9 @@ typedef struct _evk_engine {
     int64_t numel, decoded_numel;
     evk_stream *s;
     bool recording;
-    evk_tensor out, out_u, lt, la, lb, dec; /* [chunk, ...] scratch */
+    evk_tensor out, out_u, dec;             /* [chunk, ...] scratch */
+    evk_tensor levels;                      /* [3·T, stride]: timestep, alpha, sigma of every step, per item */
+    int64_t level_stride;
     evk_tensor best;                        /* [1, numel] */
     bool have_best;
     double best_reward;

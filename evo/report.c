@@ -66,6 +66,7 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     cJSON_AddNumberToObject(root, "reward_calls", (double)r->reward_calls);
     cJSON_AddNumberToObject(root, "wall_seconds", r->wall_seconds);
     cJSON_AddNumberToObject(root, "gpu_wait_seconds", r->wait_seconds);
+    cJSON_AddNumberToObject(root, "pipeline_create_seconds", r->pipeline_seconds);
     cJSON_AddNumberToObject(root, "submissions", r->submissions);
     cJSON_AddNumberToObject(root, "denoising_steps_recorded", (double)r->steps_recorded);
     cJSON_AddNumberToObject(root, "dispatches", (double)r->dispatches);

@@ -190,9 +190,9 @@ static evk_status _evk_run_evo(_evk_run *R) {
     evk_tensor x, sc, idx, coef, arch[EVK_SEARCH_MAX_GENERATIONS];
     memset(arch, 0, sizeof arch), memset(&x, 0, sizeof x), memset(&sc, 0, sizeof sc), memset(&idx, 0, sizeof idx), memset(&coef, 0, sizeof coef);
     float *tags[EVK_SEARCH_MAX_GENERATIONS] = {0}, *hcoef = malloc(2 * pmax * sizeof(float));
-    uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch);
+    uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch), *perm = malloc(total_cap * sizeof *perm);
     int32_t *hidx = malloc(pmax * sizeof *hidx);
-    evk_status st = hcoef && order && scratch && hidx ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_status st = hcoef && order && scratch && perm && hidx ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st) st = _evk_alloc_rows(e->ctx, pmax, e->numel, &x);
     if (!st) st = _evk_alloc_rows(e->ctx, pmax, 1, &sc);
     if (!st) st = _evk_alloc_rows(e->ctx, pmax, 2, &coef);
@@ -229,6 +229,7 @@ static evk_status _evk_run_evo(_evk_run *R) {
         qsort(order, M, sizeof *order, _evk_pool_cmp);
         uint32_t keep = (uint32_t)lround(c->tournament_fraction * M);
         if (keep < 1) keep = 1;
+        for (uint32_t i = 0; i < M; i++) perm[i] = i, scratch[i] = 0;
         for (uint32_t j = 0; j < kids; j++) {
             if (j < el) {
                 hidx[j] = (int32_t)order[j];
@@ -236,19 +237,16 @@ static evk_status _evk_run_evo(_evk_run *R) {
                 /* the best of a random `keep`-subset = the first of the sorted pool not among the
                  * M − keep excluded ones (drawn without replacement by a partial shuffle) */
                 evk_noise_key key = {.seed = c->seed, .stream = g, .counter = j, .domain = EVK_NOISE_HOST};
-                for (uint32_t i = 0; i < M; i++) scratch[i] = 0;
                 uint32_t excl = M - keep;
-                uint32_t *perm = order + 0; /* reuse nothing: draw ranks to exclude directly */
-                (void)perm;
-                for (uint32_t d = 0; d < excl; d++) {
-                    /* pick uniformly among the M − d ranks not yet excluded */
-                    uint32_t r = (uint32_t)(evk_random_uniform_host(&key, d) * (M - d)), seen = 0, i = 0;
-                    for (;; i++)
-                        if (!scratch[i] && seen++ == r) break;
-                    scratch[i] = 1;
+                for (uint32_t d = 0; d < excl; d++) { /* partial Fisher-Yates over the ranks */
+                    uint32_t r = d + (uint32_t)(evk_random_uniform_host(&key, d) * (M - d));
+                    uint32_t t = perm[d];
+                    perm[d] = perm[r], perm[r] = t;
+                    scratch[perm[d]] = 1;
                 }
                 uint32_t i = 0;
                 while (scratch[i]) i++;
+                for (uint32_t d = 0; d < excl; d++) scratch[perm[d]] = 0;
                 hidx[j] = (int32_t)order[i];
             }
             /* coefficients: elites unchanged; first generation √(1−β²)·x + β·ε, later x + σ_{s_g}·ε */
@@ -279,7 +277,7 @@ static evk_status _evk_run_evo(_evk_run *R) {
         if (arch[h].buf.block) evk_tensor_free(e->ctx, &arch[h]);
         free(tags[h]);
     }
-    free(hcoef), free(order), free(scratch), free(hidx);
+    free(hcoef), free(order), free(scratch), free(perm), free(hidx);
     return st;
 }
 
@@ -309,6 +307,8 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     if (c->method == EVK_SEARCH_EVO)
         for (uint32_t g = 0; g <= c->evolution_count; g++) pmax = c->population_schedule[g] > pmax ? c->population_schedule[g] : pmax;
     _evk_run R = {.res = res};
+    evk_pipeline_stats ps0, ps1;
+    evk_pipeline_get_stats(ctx, &ps0);
     double t0 = _evk_clock();
     st = _evk_engine_init(&R.e, ctx, model, sampler, reward, c, pmax);
     if (!st && !(R.host_scores = malloc(pmax * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -320,6 +320,8 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
         else st = _evk_run_bon(&R);
     }
     res->wall_seconds = _evk_clock() - t0;
+    evk_pipeline_get_stats(ctx, &ps1);
+    res->pipeline_seconds = (ps1.create_ms - ps0.create_ms) / 1e3;
     res->wait_seconds = R.e.wait_seconds;
     res->nfe = R.e.nfe;
     res->reward_calls = R.e.reward_calls;

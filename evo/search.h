@@ -96,6 +96,7 @@ typedef struct evk_search_result {
     uint64_t reward_calls;      /* samples scored */
     double wall_seconds;        /* whole search, from the first recording to the last read-back */
     double wait_seconds;        /* of which the host waited for the GPU */
+    double pipeline_seconds;    /* of which pipelines were created (once per process and kernel) */
     uint32_t submissions;       /* queue submissions */
     uint64_t steps_recorded;    /* denoising steps recorded (a step over a population counts once) */
     uint64_t dispatches;

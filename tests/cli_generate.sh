@@ -40,7 +40,7 @@ PY
 done
 
 # same seed -> the same report (timings aside); chunked -> the same report
-strip='import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ("wall_seconds","gpu_wait_seconds","submissions","dispatches")]; r["parameters"].pop("chunk"); print(json.dumps(r, sort_keys=True))'
+strip='import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches")]; r["parameters"].pop("chunk"); print(json.dumps(r, sort_keys=True))'
 "$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 \
   --report "$tmp/evo2.json" >/dev/null || fail "second evo run"
 "$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 --chunk 7 \

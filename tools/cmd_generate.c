@@ -225,7 +225,6 @@ int cmd_generate(int argc, char **argv) {
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",
                evk_search_method_name(res->config.method), res->best_reward, (unsigned long long)res->nfe,
                (unsigned long long)res->reward_calls, res->wall_seconds, res->submissions, (unsigned long long)res->steps_recorded);
-        if (ctx && evk_context_profiling(ctx)) evk_profile_print(ctx, stderr);
     }
     evk_search_result_free(res);
     evk_sampler_destroy(sampler);

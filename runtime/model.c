@@ -93,8 +93,8 @@ evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input 
     EVK_TRY(_evk_check_batch("alpha", in->alpha, batch, 1, true));
     EVK_TRY(_evk_check_batch("sigma", in->sigma, batch, 1, true));
     EVK_TRY(_evk_check_batch("out", out, batch, d, true));
-    if (in->cond && in->cond->buf.block && in->cond->shape[0] != batch)
-        return _evk_shape_fail("model forward", "cond", in->cond, "one row per batch item");
+    if (in->cond && in->cond->buf.block && in->cond->shape[0] != batch && in->cond->shape[0] != 1)
+        return _evk_shape_fail("model forward", "cond", in->cond, "one row per batch item, or one row shared by all");
     return m->ops.forward(m->impl, s, in, out);
 }
 

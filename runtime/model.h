@@ -44,7 +44,7 @@ typedef struct evk_model_input {
     const evk_tensor *timestep; /* f32 [B]: the timestep told to the network (VP: 0..999, flow: 1000·σ) */
     const evk_tensor *alpha;    /* f32 [B]: signal scale a */
     const evk_tensor *sigma;    /* f32 [B]: noise scale b */
-    const evk_tensor *cond;     /* [B, ...] conditioning, or NULL (unconditional) */
+    const evk_tensor *cond;     /* [B, ...] or [1, ...] (shared) conditioning, or NULL (unconditional) */
 } evk_model_input;
 
 typedef struct evk_model_info {

@@ -753,7 +753,7 @@ evk_status evk_tokenizer_tokenize(const evk_tokenizer *tok, const char *text, in
             while (a < b && _evk_py_space(t.v[a])) a++; /* rstrip of the previous token */
         if (best >= 0 && tok->specials[best].lstrip)
             while (b > a && _evk_py_space(t.v[b - 1])) b--;
-        s = _evk_tokenize_segment(tok, t.v + a, b - a, &out);
+        if (b > a) s = _evk_tokenize_segment(tok, t.v + a, b - a, &out);
         if (best < 0) break;
         _evk_push_id(&out, tok->specials[best].id);
         strip_next = tok->specials[best].rstrip;
@@ -779,7 +779,7 @@ evk_status evk_tokenizer_encode(const evk_tokenizer *tok, const char *text, int3
     EVK_TRY(evk_tokenizer_tokenize(tok, text, &t, &n));
     size_t keep = n < max_length - 2 ? n : max_length - 2;
     ids[0] = tok->bos;
-    memcpy(ids + 1, t, keep * sizeof *ids);
+    if (keep) memcpy(ids + 1, t, keep * sizeof *ids);
     ids[keep + 1] = tok->eos;
     for (size_t i = keep + 2; i < max_length; i++) ids[i] = tok->pad;
     free(t);

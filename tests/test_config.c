@@ -10,6 +10,8 @@
 #include "config.h"
 #include "harness.h"
 #include "sd_keys.h"
+#include "tokenizer.h"
+#include "weights.h"
 
 static const char *cfg(const char *name, char *buf, size_t n) {
     char rel[256];
@@ -455,12 +457,71 @@ static void test_sd_keys(void **state) {
     assert_int_equal(evk_sd_keys_map(&oc, "vision_model.embeddings.patch_embedding.weight", &ref), EVK_ERROR_FORMAT);
 }
 
+/* The shipped tiny text-to-image model (assets/tiny-sd), when present: its configs parse, its
+ * weights validate and hold the tensors the configs imply, its tokenizer loads. */
+static void test_shipped_tiny_sd(void **state) {
+    (void)state;
+    const char *src = getenv("EVOKE_SOURCE_DIR");
+    char root[512], p[600];
+    snprintf(root, sizeof root, "%s/assets/tiny-sd", src ? src : ".");
+    snprintf(p, sizeof p, "%s/model_index.json", root);
+    FILE *f = fopen(p, "r");
+    if (!f) {
+        skip();
+        return;
+    }
+    fclose(f);
+    evk_model_index mi;
+    TEST_OK(evk_model_index_load(p, &mi));
+    assert_string_equal(evk_model_index_class(&mi, "unet"), "UNet2DConditionModel");
+    evk_unet_config u;
+    snprintf(p, sizeof p, "%s/unet/config.json", root);
+    TEST_OK(evk_unet_config_load(p, &u));
+    evk_clip_text_config t;
+    snprintf(p, sizeof p, "%s/text_encoder/config.json", root);
+    TEST_OK(evk_clip_text_config_load(p, &t));
+    evk_scheduler_config sc;
+    snprintf(p, sizeof p, "%s/scheduler/scheduler_config.json", root);
+    TEST_OK(evk_scheduler_config_load(p, &sc));
+    evk_tokenizer *tok;
+    snprintf(p, sizeof p, "%s/tokenizer", root);
+    TEST_OK(evk_tokenizer_load(p, &tok));
+    assert_int_equal(evk_tokenizer_vocab_size(tok), t.vocab_size);
+    assert_int_equal(evk_tokenizer_eos(tok), t.eos_token_id);
+    evk_tokenizer_destroy(tok);
+    evk_weights *ws;
+    snprintf(p, sizeof p, "%s/unet", root);
+    TEST_OK(evk_weights_open(NULL, p, &ws));
+    int nd;
+    int64_t shape[EVK_ST_MAX_DIMS];
+    TEST_OK(evk_weights_shape(ws, "conv_in.weight", &nd, shape));
+    assert_int_equal(nd, 4);
+    assert_int_equal(shape[0], u.block_out_channels[0]);
+    assert_int_equal(shape[1], u.in_channels);
+    TEST_OK(evk_weights_shape(ws, "conv_out.weight", &nd, shape));
+    assert_int_equal(shape[0], u.out_channels);
+    for (int b = 0; b < u.num_blocks; b++) {
+        char name[128];
+        snprintf(name, sizeof name, "down_blocks.%d.attentions.0.proj_in.weight", b);
+        assert_int_equal(evk_weights_has(ws, name), u.down_block_types[b] == EVK_UNET_CROSS_ATTN_DOWN_BLOCK);
+        snprintf(name, sizeof name, "up_blocks.%d.resnets.%d.conv1.weight", b, u.layers_per_block[b]);
+        assert_true(evk_weights_has(ws, name)); /* up blocks have one more layer */
+    }
+    evk_weights_close(ws);
+    snprintf(p, sizeof p, "%s/text_encoder", root);
+    TEST_OK(evk_weights_open(NULL, p, &ws));
+    TEST_OK(evk_weights_shape(ws, "text_model.embeddings.token_embedding.weight", &nd, shape));
+    assert_int_equal(shape[0], t.vocab_size);
+    assert_int_equal(shape[1], t.hidden_size);
+    evk_weights_close(ws);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_index),       cmocka_unit_test(test_unet_configs),
         cmocka_unit_test(test_unet_rejections),   cmocka_unit_test(test_vae_and_text_configs),
         cmocka_unit_test(test_preprocess_and_scheduler), cmocka_unit_test(test_tokenizer_configs),
-        cmocka_unit_test(test_sd_keys),
+        cmocka_unit_test(test_sd_keys),           cmocka_unit_test(test_shipped_tiny_sd),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -321,6 +321,22 @@ evk_status evk_stream_copy(evk_stream *s, const evk_buffer *src, uint64_t src_of
     return EVK_OK;
 }
 
+evk_status evk_stream_update(evk_stream *s, const evk_buffer *dst, uint64_t dst_offset, const void *data, uint64_t size) {
+    if (!s->recording) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_update: stream is not recording (call evk_stream_begin)");
+    if (!dst->block || size == 0 || size % 4 || (dst->offset + dst_offset) % 4 || dst_offset > dst->size || size > dst->size - dst_offset)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_update: %llu bytes at offset %llu of a %llu-byte buffer (sizes and offsets must be multiples of 4)",
+                        (unsigned long long)size, (unsigned long long)dst_offset, (unsigned long long)dst->size);
+    _evk_range r = {dst->block, dst->offset + dst_offset, dst->offset + dst_offset + size};
+    evk_access a = EVK_ACCESS_WRITE;
+    EVK_TRY(_evk_track(s, &r, &a, 1));
+    for (uint64_t done = 0; done < size;) {
+        uint64_t n = size - done < 65536 ? size - done : 65536;
+        vkCmdUpdateBuffer(s->cmd, dst->block->buffer, r.start + done, n, (const char *)data + done);
+        done += n;
+    }
+    return EVK_OK;
+}
+
 evk_status evk_stream_submit(evk_stream *s) {
     if (!s->recording) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_submit: stream is not recording");
     /* make every result visible to the host and to the next stream */

@@ -52,6 +52,12 @@ evk_status evk_stream_begin(evk_stream *stream);
 evk_status evk_stream_dispatch(evk_stream *stream, const evk_dispatch *dispatch);
 evk_status evk_stream_copy(evk_stream *stream, const evk_buffer *src, uint64_t src_offset,
                            const evk_buffer *dst, uint64_t dst_offset, uint64_t size);
+/* Record a write of `size` bytes of host data (captured now, at record time) into the buffer:
+ * small per-call inputs (token ids, indices, timesteps) that must land in order with the
+ * stream's dispatches. A host upload (evk_buffer_upload) happens immediately instead, and would
+ * race with a recorded dispatch still reading a range that was freed and handed out again.
+ * size is a multiple of 4; larger writes are split into 64 KiB commands. */
+evk_status evk_stream_update(evk_stream *stream, const evk_buffer *dst, uint64_t dst_offset, const void *data, uint64_t size);
 /* Force a full barrier (rarely needed: dispatches barrier automatically). */
 evk_status evk_stream_barrier(evk_stream *stream);
 /* End recording and submit; returns without waiting. */

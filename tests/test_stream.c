@@ -109,12 +109,45 @@ static void test_misuse_is_reported(void **state) {
     evk_buffer_free(ctx, &b);
 }
 
+/* Host data recorded into the stream lands in order with the dispatches around it. */
+static void test_update_in_order(void **state) {
+    evk_context *ctx = *state;
+    evk_buffer b;
+    TEST_OK(evk_buffer_alloc(ctx, 4 * 70000, &b));
+    uint32_t *data = malloc(4 * 70000), *host = malloc(4 * 70000);
+    for (uint32_t i = 0; i < 70000; i++) data[i] = 3 * i + 1;
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_op_fill_bits(s, &b, 0, 70000, 5));
+    TEST_OK(evk_stream_update(s, &b, 8, data, 4 * 69990)); /* more than one 64 KiB command */
+    data[0] = 77; /* captured at record time: later host changes do not matter */
+    TEST_OK(evk_op_fill_bits(s, &b, 69998, 2, 9));
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_buffer_download(ctx, &b, 0, host, 4 * 70000));
+    assert_int_equal(host[0], 5);
+    assert_int_equal(host[1], 5);
+    assert_int_equal(host[2], 1);
+    for (uint32_t i = 2; i < 69992; i++)
+        if (host[i] != 3 * (i - 2) + 1 && !(i == 2)) fail_msg("word %u is %u", i, host[i]);
+    assert_int_equal(host[69998], 9);
+    assert_int_equal(host[69999], 9);
+    TEST_OK(evk_stream_begin(s));
+    assert_int_equal(evk_stream_update(s, &b, 2, data, 8), EVK_ERROR_INVALID_ARGUMENT);
+    TEST_OK(evk_stream_run(s));
+    evk_stream_destroy(s);
+    evk_buffer_free(ctx, &b);
+    free(data);
+    free(host);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_thousand_dispatches),
         cmocka_unit_test(test_barriers_follow_hazards),
         cmocka_unit_test(test_profiling_rows),
         cmocka_unit_test(test_misuse_is_reported),
+        cmocka_unit_test(test_update_in_order),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

@@ -1,0 +1,234 @@
+/* nn.c — the sticky-error graph builder and the layers networks are made of (see nn.h). */
+#include "nn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "op_layout.h"
+#include "op_matmul.h"
+#include "op_norm.h"
+#include "op_resample.h"
+
+void evk_nn_init(evk_nn *nn, evk_stream *s) {
+    nn->ctx = evk_stream_context(s);
+    nn->s = s;
+    nn->status = EVK_OK;
+}
+
+void evk_nn_fail(evk_nn *nn, evk_status status) {
+    if (nn->status == EVK_OK) nn->status = status;
+}
+
+static bool _evk_nn_step(evk_nn *nn, evk_status status) {
+    if (status != EVK_OK) evk_nn_fail(nn, status);
+    return nn->status == EVK_OK;
+}
+
+evk_tensor evk_nn_new(evk_nn *nn, int ndim, const int64_t *shape) {
+    evk_tensor t;
+    memset(&t, 0, sizeof t);
+    if (nn->status) return t;
+    _evk_nn_step(nn, evk_tensor_alloc(nn->ctx, EVK_DTYPE_F32, ndim, shape, &t));
+    return t;
+}
+
+void evk_nn_free(evk_nn *nn, evk_tensor *t) { evk_tensor_free(nn->ctx, t); }
+
+evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t *shape) {
+    evk_tensor v;
+    memset(&v, 0, sizeof v);
+    if (nn->status) return v;
+    _evk_nn_step(nn, evk_tensor_reshape(t, ndim, shape, &v));
+    return v;
+}
+
+/* ---- weights ------------------------------------------------------------------------------- */
+
+static evk_status _evk_param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
+                             evk_dtype storage, evk_tensor *out) {
+    char name[320];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    return evk_weights_get(ws, name, ndim, shape, storage, out);
+}
+
+evk_status evk_linear_load(evk_weights *ws, const char *prefix, int in, int out, bool bias, evk_dtype storage,
+                           evk_linear *l) {
+    memset(l, 0, sizeof *l);
+    l->in = in;
+    l->out = out;
+    int64_t ws_shape[2] = {out, in}, bs[1] = {out};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 2, ws_shape, storage, &l->w));
+    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    return EVK_OK;
+}
+
+evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out, int k, int stride, int pad,
+                           bool bias, evk_dtype storage, evk_conv2d *l) {
+    memset(l, 0, sizeof *l);
+    *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
+    int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 4, shape, storage, &l->w));
+    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    return EVK_OK;
+}
+
+evk_status evk_norm_load(evk_weights *ws, const char *prefix, int channels, int groups, float eps, evk_norm *l) {
+    memset(l, 0, sizeof *l);
+    l->channels = channels;
+    l->groups = groups;
+    l->eps = eps;
+    int64_t shape[1] = {channels};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 1, shape, EVK_DTYPE_F32, &l->gamma));
+    EVK_TRY(_evk_param(ws, prefix, "bias", 1, shape, EVK_DTYPE_F32, &l->beta));
+    return EVK_OK;
+}
+
+void evk_linear_free(evk_context *ctx, evk_linear *l) {
+    evk_tensor_free(ctx, &l->w);
+    evk_tensor_free(ctx, &l->b);
+}
+
+void evk_conv2d_free(evk_context *ctx, evk_conv2d *l) {
+    evk_tensor_free(ctx, &l->w);
+    evk_tensor_free(ctx, &l->b);
+}
+
+void evk_norm_free(evk_context *ctx, evk_norm *l) {
+    evk_tensor_free(ctx, &l->gamma);
+    evk_tensor_free(ctx, &l->beta);
+}
+
+/* ---- layers --------------------------------------------------------------------------------- */
+
+evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = l->out;
+    /* the matmul wants the matrix in the last two dims: view x as [rows, in] */
+    int64_t rows = evk_tensor_numel(x) / x->shape[x->ndim - 1];
+    evk_tensor x2 = evk_nn_view(nn, x, EVK_SHAPE(rows, x->shape[x->ndim - 1]));
+    y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    evk_tensor y2 = evk_nn_view(nn, &y, EVK_SHAPE(rows, l->out));
+    evk_matmul_params p = {.transpose_b = true};
+    _evk_nn_step(nn, evk_op_matmul(nn->s, &x2, &l->w, l->b.buf.block ? &l->b : NULL, &y2, &p));
+    return y;
+}
+
+/* Convolution as im2col + one matmul: y^T [N, Ho·Wo, O] = cols [N, Ho·Wo, C·k·k] · Wᵀ + b, then
+ * one transpose back to NCHW (1×1 stride-1 convolutions read x directly through a transposed A). */
+evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    if (x->ndim != 4 || x->shape[1] != l->in) {
+        evk_nn_fail(nn, evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input of rank %d with %lld channels, expected NCHW with %d",
+                                 x->ndim, (long long)(x->ndim > 1 ? x->shape[1] : 0), l->in));
+        return y;
+    }
+    int64_t N = x->shape[0], H = x->shape[2], W = x->shape[3];
+    int64_t ho = (H + 2 * l->pad - l->k) / l->stride + 1, wo = (W + 2 * l->pad - l->k) / l->stride + 1, P = ho * wo;
+    int64_t width = (int64_t)l->in * l->k * l->k;
+    evk_tensor w2 = evk_nn_view(nn, &l->w, EVK_SHAPE(l->out, width));
+    evk_tensor yt = evk_nn_new(nn, EVK_SHAPE(N, P, l->out));
+    evk_matmul_params mp = {.transpose_b = true};
+    const evk_tensor *bias = l->b.buf.block ? &l->b : NULL;
+    if (l->k == 1 && l->stride == 1 && l->pad == 0) {
+        evk_tensor xa = evk_nn_view(nn, x, EVK_SHAPE(N, l->in, P));
+        mp.transpose_a = true;
+        if (!nn->status) _evk_nn_step(nn, evk_op_matmul(nn->s, &xa, &w2, bias, &yt, &mp));
+    } else {
+        evk_tensor cols = evk_nn_new(nn, EVK_SHAPE(N, P, width));
+        if (!nn->status) _evk_nn_step(nn, evk_op_im2col(nn->s, x, (uint32_t)l->k, (uint32_t)l->stride, (uint32_t)l->pad, &cols));
+        if (!nn->status) _evk_nn_step(nn, evk_op_matmul(nn->s, &cols, &w2, bias, &yt, &mp));
+        evk_nn_free(nn, &cols);
+    }
+    y = evk_nn_transpose(nn, &yt, N, P, l->out, EVK_SHAPE(N, l->out, ho, wo));
+    evk_nn_free(nn, &yt);
+    return y;
+}
+
+evk_tensor evk_nn_group_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l, bool silu) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_group_norm(nn->s, x, &l->gamma, &l->beta, (uint32_t)l->groups, l->eps, silu, &y));
+    return y;
+}
+
+evk_tensor evk_nn_layer_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_layer_norm(nn->s, x, &l->gamma, &l->beta, l->eps, &y));
+    return y;
+}
+
+evk_tensor evk_nn_activation(evk_nn *nn, const evk_tensor *x, evk_activation act) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_activation(nn->s, act, x, &y));
+    return y;
+}
+
+evk_tensor evk_nn_geglu(evk_nn *nn, const evk_tensor *x) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] /= 2;
+    evk_tensor y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_geglu(nn->s, x, &y));
+    return y;
+}
+
+void evk_nn_add_into(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
+    if (nn->status) return;
+    _evk_nn_step(nn, evk_op_add(nn->s, a, b, a));
+}
+
+evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[1] = a->shape[1] + b->shape[1];
+    evk_tensor y = evk_nn_new(nn, a->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_concat(nn->s, a, b, 1, &y));
+    return y;
+}
+
+evk_tensor evk_nn_upsample2x(evk_nn *nn, const evk_tensor *x) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] *= 2;
+    shape[x->ndim - 2] *= 2;
+    evk_tensor y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_upsample_nearest2x(nn->s, x, &y));
+    return y;
+}
+
+evk_tensor evk_nn_transpose(evk_nn *nn, const evk_tensor *x, int64_t batch, int64_t rows, int64_t cols, int ndim,
+                            const int64_t *shape) {
+    evk_tensor y = evk_nn_new(nn, ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_transpose(nn->s, x, batch, rows, cols, &y));
+    return y;
+}
+
+evk_tensor evk_nn_attention(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v, int heads,
+                            bool causal) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    int64_t B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], D = q->shape[2] / heads;
+    evk_tensor q4 = evk_nn_view(nn, q, EVK_SHAPE(B, Lq, heads, D));
+    evk_tensor k4 = evk_nn_view(nn, k, EVK_SHAPE(B, Lk, heads, D));
+    evk_tensor v4 = evk_nn_view(nn, v, EVK_SHAPE(B, Lk, heads, D));
+    y = evk_nn_new(nn, EVK_SHAPE(B, Lq, heads, D));
+    if (nn->status) return y;
+    evk_attention_params p = {.causal = causal};
+    _evk_nn_step(nn, evk_op_attention(nn->s, &q4, &k4, &v4, &y, &p));
+    evk_tensor y3 = evk_nn_view(nn, &y, EVK_SHAPE(B, Lq, heads * D));
+    return nn->status ? y : y3;
+}

@@ -3,12 +3,14 @@
 // while uniform texel-buffer fetches become vector gathers; shared memory and barriers only add
 // work. So each invocation owns a TM×TN register tile, reads A and B through texel buffers
 // (rgba: four consecutive elements per fetch where the contiguous dimension allows it, r: one)
-// and unrolls K by 4, which gives many independent accumulator chains per lane. The N-adjacent
+// and unrolls K (each accumulator takes four products per group of fetches, so where the driver
+// keeps accumulators in memory it loads and stores each once per four multiply-adds), which
+// gives many independent accumulator chains per lane. The N-adjacent
 // invocations of a subgroup share their A rows (the same address in every lane) and read
 // adjacent B columns. Tiles past the edge clamp their loads and skip their stores.
 // Specialization: 0 workgroup size, 1 TM, 2 TN (multiples of 4), 3 invocations along N per
 // workgroup, 4 A transposed, 5 B transposed, 6 A bound as rgba texels, 7 B bound as rgba
-// texels, 8 bias present.
+// texels, 8 bias present, 9 K unroll (a multiple of 4).
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -16,13 +18,14 @@
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 16;
-layout(constant_id = 2) const uint TN = 4;
+layout(constant_id = 2) const uint TN = 8;
 layout(constant_id = 3) const uint LANES_N = 8;
 layout(constant_id = 4) const bool TRANS_A = false;
 layout(constant_id = 5) const bool TRANS_B = false;
 layout(constant_id = 6) const bool VEC_A = false;
 layout(constant_id = 7) const bool VEC_B = false;
 layout(constant_id = 8) const bool HAS_BIAS = false;
+layout(constant_id = 9) const uint KU = 8;
 
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer B;
@@ -47,6 +50,50 @@ vec4 load4_b(uint i) {
 }
 float load1_a(uint i) { return VEC_A ? texelFetch(A, int(i >> 2))[i & 3u] : texelFetch(A, int(i)).x; }
 float load1_b(uint i) { return VEC_B ? texelFetch(B, int(i >> 2))[i & 3u] : texelFetch(B, int(i)).x; }
+
+// One K step of four: load TM + TN texels, then TM·TN·4 multiply-adds (a macro, not a function,
+// so the accumulators stay plain registers). Not transposed, ra[i] = A[m0+i][k..k+3]; transposed,
+// ra[kk·TM/4 + i/4] holds A[k+kk][m0+i]. Likewise rb[j] = B[n0+j][k..k+3] when B is transposed,
+// else rb[kk·TN/4 + j/4] holds B[k+kk][n0+j].
+#define STEP4(k) { \
+        vec4 ra[TM]; \
+        vec4 rb[TN]; \
+        [[unroll]] for (uint i = 0; i < TM; i++) { \
+            if (!TRANS_A) ra[i] = load4_a(arow[i] + k); \
+            else { \
+                uint kk = i / (TM / 4), i4 = (i % (TM / 4)) * 4; \
+                uint at = arow[i4] + (k + kk) * M; \
+                if (a_edge) ra[i] = vec4(load1_a(a_base + (k + kk) * M + min(m0 + i4, M - 1)), \
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 1, M - 1)), \
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 2, M - 1)), \
+                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 3, M - 1))); \
+                else ra[i] = load4_a(at); \
+            } \
+        } \
+        [[unroll]] for (uint j = 0; j < TN; j++) { \
+            if (TRANS_B) rb[j] = load4_b(bcol[j] + k); \
+            else { \
+                uint kk = j / (TN / 4), j4 = (j % (TN / 4)) * 4; \
+                uint bt = bcol[j4] + (k + kk) * N; \
+                if (b_edge) rb[j] = vec4(load1_b(b_base + (k + kk) * N + min(n0 + j4, N - 1)), \
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 1, N - 1)), \
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 2, N - 1)), \
+                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 3, N - 1))); \
+                else rb[j] = load4_b(bt); \
+            } \
+        } \
+        [[unroll]] for (uint i = 0; i < TM; i++) { \
+            [[unroll]] for (uint j = 0; j < TN; j++) { \
+                float t = acc[i * TN + j]; \
+                [[unroll]] for (uint kk = 0; kk < 4; kk++) { \
+                    float av = TRANS_A ? ra[kk * (TM / 4) + i / 4][i % 4] : ra[i][kk]; \
+                    float bv = TRANS_B ? rb[j][kk] : rb[kk * (TN / 4) + j / 4][j % 4]; \
+                    t += av * bv; \
+                } \
+                acc[i * TN + j] = t; \
+            } \
+        } \
+}
 
 void main() {
     const uint lane = gl_LocalInvocationID.x;
@@ -78,44 +125,17 @@ void main() {
     float acc[TM * TN];
     [[unroll]] for (uint t = 0; t < TM * TN; t++) acc[t] = 0.0;
 
-    const uint K4 = K & ~3u;
-    for (uint k = 0; k < K4; k += 4) {
-        vec4 ra[TM]; // !TRANS_A: ra[i] = A[m0+i][k..k+3]; TRANS_A: ra[kk*TM/4 + i/4] = A[k+kk][m0+i..]
-        vec4 rb[TN]; // TRANS_B: rb[j] = B[n0+j][k..k+3]; !TRANS_B: rb[kk*TN/4 + j/4] = B[k+kk][n0+j..]
-        [[unroll]] for (uint i = 0; i < TM; i++) {
-            if (!TRANS_A) ra[i] = load4_a(arow[i] + k);
-            else {
-                uint kk = i / (TM / 4), i4 = (i % (TM / 4)) * 4;
-                uint at = arow[i4] + (k + kk) * M;
-                if (a_edge) ra[i] = vec4(load1_a(a_base + (k + kk) * M + min(m0 + i4, M - 1)),
-                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 1, M - 1)),
-                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 2, M - 1)),
-                                         load1_a(a_base + (k + kk) * M + min(m0 + i4 + 3, M - 1)));
-                else ra[i] = load4_a(at);
-            }
-        }
-        [[unroll]] for (uint j = 0; j < TN; j++) {
-            if (TRANS_B) rb[j] = load4_b(bcol[j] + k);
-            else {
-                uint kk = j / (TN / 4), j4 = (j % (TN / 4)) * 4;
-                uint bt = bcol[j4] + (k + kk) * N;
-                if (b_edge) rb[j] = vec4(load1_b(b_base + (k + kk) * N + min(n0 + j4, N - 1)),
-                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 1, N - 1)),
-                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 2, N - 1)),
-                                         load1_b(b_base + (k + kk) * N + min(n0 + j4 + 3, N - 1)));
-                else rb[j] = load4_b(bt);
-            }
-        }
-        [[unroll]] for (uint kk = 0; kk < 4; kk++) {
-            [[unroll]] for (uint i = 0; i < TM; i++) {
-                float av = TRANS_A ? ra[kk * (TM / 4) + i / 4][i % 4] : ra[i][kk];
-                [[unroll]] for (uint j = 0; j < TN; j++) {
-                    float bv = TRANS_B ? rb[j][kk] : rb[kk * (TN / 4) + j / 4][j % 4];
-                    acc[i * TN + j] += av * bv;
-                }
-            }
+    // K unrolled by KU (a multiple of 4): the accumulators are carried around the loop once per KU
+    // steps, which CPU drivers pay for with a spill and reload of every one of them.
+    const uint KU4 = K - K % KU, K4 = K & ~3u;
+    uint k = 0;
+    for (; k < KU4; k += KU) {
+        [[unroll]] for (uint u = 0; u < KU; u += 4) {
+            uint ku = k + u;
+            STEP4(ku)
         }
     }
+    for (; k < K4; k += 4) STEP4(k)
     for (uint k = K4; k < K; k++) {
         float ra1[TM];
         float rb1[TN];

@@ -15,6 +15,7 @@ that a swapped or ignored parameter shows. Each output is checked for NaN and fo
 before it is written. Cases are listed in tests/data/nets/README.md.
 """
 import json
+import math
 import os
 import sys
 
@@ -172,6 +173,8 @@ def case_clip_text(outdir, case, cfg, ids, gen):
 @torch.no_grad()
 def case_clipmodel(outdir, gen):
     m = randomize(CLIPModel(CLIPMODEL), gen)
+    with torch.no_grad():  # a trained CLIP's value (ln 100), not the config's init value
+        m.logit_scale.fill_(math.log(100.0))
     tc = CLIPMODEL["text_config"]
     ids = ids_batch([[998, 17, 402, 999], [998, 5, 6, 7, 8, 9, 999], [998, 999]], tc["pad_token_id"])
     px = torch.randn((2, 3, 32, 32), generator=gen)

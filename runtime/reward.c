@@ -227,7 +227,7 @@ evk_status evk_reward_eval_host(const evk_reward *r, const float *x, int64_t num
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
 static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const char *what, const char *path, int depth,
-                                        evk_reward **out) {
+                                        const evk_reward_options *opt, evk_reward **out) {
     *out = NULL;
     if (depth > 16) return evk_fail(EVK_ERROR_FORMAT, "reward %s: sums nested deeper than 16 at %s", what, path);
     if (!cJSON_IsObject(o)) return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s is not an object", what, path);
@@ -252,7 +252,7 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
             }
             ws[i] = w->valuedouble;
             strncat(sub, ".reward", sizeof sub - strlen(sub) - 1);
-            st = _evk_reward_from_json(ctx, cJSON_GetObjectItemCaseSensitive(term, "reward"), what, sub, depth + 1, &rs[i]);
+            st = _evk_reward_from_json(ctx, cJSON_GetObjectItemCaseSensitive(term, "reward"), what, sub, depth + 1, opt, &rs[i]);
         }
         if (st) {
             for (int i = 0; i < n && rs; i++) evk_reward_destroy(rs[i]);
@@ -264,12 +264,25 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
         if (st) evk_fail_context(st, "reward %s", what);
         return st;
     }
+    if (!strcmp(t, "clip_score")) {
+        const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
+        if (!cJSON_IsString(m) || !m->valuestring[0])
+            return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s (clip_score) needs a string \"model\" (a CLIPModel folder)", what, path);
+        char dir[1024];
+        const char *base = opt && opt->base_dir ? opt->base_dir : NULL;
+        if (m->valuestring[0] == '/' || !base) snprintf(dir, sizeof dir, "%s", m->valuestring);
+        else snprintf(dir, sizeof dir, "%s/%s", base, m->valuestring);
+        evk_status st = evk_reward_clip_score_create(ctx, dir, opt ? opt->prompt : NULL, opt ? opt->image_height : 0,
+                                                     opt ? opt->image_width : 0, out);
+        if (st) evk_fail_context(st, "reward %s", what);
+        return st;
+    }
     evk_analytic_kind kind;
     const char *vec_key = "center";
     if (!strcmp(t, "linear")) kind = EVK_REWARD_LINEAR, vec_key = "direction";
     else if (!strcmp(t, "gaussian_bump")) kind = EVK_REWARD_GAUSSIAN_BUMP;
     else if (!strcmp(t, "neg_distance")) kind = EVK_REWARD_NEG_DISTANCE;
-    else return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s has unknown type \"%s\" (linear, gaussian_bump, neg_distance, sum)", what, path, t);
+    else return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s has unknown type \"%s\" (linear, gaussian_bump, neg_distance, clip_score, sum)", what, path, t);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, vec_key);
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
     if (n < 1) return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s (%s) needs a non-empty array \"%s\"", what, path, t, vec_key);
@@ -296,20 +309,39 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
     return st;
 }
 
-evk_status evk_reward_parse(evk_context *ctx, const char *json, const char *what, evk_reward **out) {
+evk_status evk_reward_parse_with(evk_context *ctx, const char *json, const char *what, const evk_reward_options *options,
+                                 evk_reward **out) {
     *out = NULL;
     cJSON *root = cJSON_Parse(json);
     if (!root) return evk_fail(EVK_ERROR_FORMAT, "reward %s: not valid JSON", what);
-    evk_status st = _evk_reward_from_json(ctx, root, what, "the top level", 0, out);
+    evk_status st = _evk_reward_from_json(ctx, root, what, "the top level", 0, options, out);
     cJSON_Delete(root);
     return st;
 }
 
-evk_status evk_reward_load(evk_context *ctx, const char *path, evk_reward **out) {
+evk_status evk_reward_parse(evk_context *ctx, const char *json, const char *what, evk_reward **out) {
+    return evk_reward_parse_with(ctx, json, what, NULL, out);
+}
+
+evk_status evk_reward_load_with(evk_context *ctx, const char *path, const evk_reward_options *options, evk_reward **out) {
     *out = NULL;
     char *text;
     EVK_TRY(_evk_read_file(path, (size_t)64 << 20, &text));
-    evk_status st = evk_reward_parse(ctx, text, path, out);
+    evk_reward_options opt = {0};
+    if (options) opt = *options;
+    char dir[1024];
+    if (!opt.base_dir) {
+        snprintf(dir, sizeof dir, "%s", path);
+        char *slash = strrchr(dir, '/');
+        if (slash) *slash = 0;
+        else snprintf(dir, sizeof dir, ".");
+        opt.base_dir = dir;
+    }
+    evk_status st = evk_reward_parse_with(ctx, text, path, &opt, out);
     free(text);
     return st;
+}
+
+evk_status evk_reward_load(evk_context *ctx, const char *path, evk_reward **out) {
+    return evk_reward_load_with(ctx, path, NULL, out);
 }

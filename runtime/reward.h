@@ -62,7 +62,25 @@ evk_status evk_reward_analytic_create(evk_context *ctx, evk_analytic_kind kind, 
 /* Host evaluation of an analytic (or sum-of-analytic) reward, in double, for references and
  * reports; EVK_ERROR_UNSUPPORTED for other families. */
 evk_status evk_reward_eval_host(const evk_reward *r, const float *sample, int64_t numel, double *out);
-/* Parse a reward from JSON text / load it from a file (analytic family and sums). */
+/* What model-based rewards need to know besides their JSON: the prompt they score against, the
+ * size of the images they will see, and the folder relative paths in the JSON start from. */
+typedef struct evk_reward_options {
+    const char *prompt;
+    uint32_t image_height, image_width;
+    const char *base_dir; /* NULL: the JSON file's folder (load) or the working directory (parse) */
+} evk_reward_options;
+
+/* CLIP score: cosine of the prompt's and each image's CLIPModel embeddings (transformers folder:
+ * config.json, model.safetensors, preprocessor_config.json, tokenizer files). Samples are [0, 1]
+ * RGB images [N, 3·height·width]. JSON: {"type":"clip_score","model":DIR}. */
+evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
+                                        uint32_t width, evk_reward **out);
+
+/* Parse a reward from JSON text / load it from a file: analytic rewards, clip_score and sums.
+ * The _with forms pass what model-based rewards need (options may be NULL). */
+evk_status evk_reward_parse_with(evk_context *ctx, const char *json, const char *what, const evk_reward_options *options,
+                                 evk_reward **out);
+evk_status evk_reward_load_with(evk_context *ctx, const char *path, const evk_reward_options *options, evk_reward **out);
 evk_status evk_reward_parse(evk_context *ctx, const char *json, const char *what, evk_reward **out);
 evk_status evk_reward_load(evk_context *ctx, const char *path, evk_reward **out);
 

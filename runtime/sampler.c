@@ -93,11 +93,17 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
     }
     s->config = c;
     s->steps = T;
-    /* scaled-linear β: (linspace(√β0, √β1, N))², ᾱ_t = Π (1 − β_i) */
+    /* scaled-linear β: (linspace(√β0, √β1, N))²; linear β: linspace(β0, β1, N); ᾱ_t = Π (1 − β_i) */
     double prod = 1;
     for (uint32_t i = 0; i < N; i++) {
-        double r = sqrt(c.beta_start) + (sqrt(c.beta_end) - sqrt(c.beta_start)) * (N > 1 ? (double)i / (N - 1) : 0);
-        prod *= 1 - r * r;
+        double u = N > 1 ? (double)i / (N - 1) : 0, beta;
+        if (c.beta_schedule == EVK_BETA_LINEAR) {
+            beta = c.beta_start + (c.beta_end - c.beta_start) * u;
+        } else {
+            double r = sqrt(c.beta_start) + (sqrt(c.beta_end) - sqrt(c.beta_start)) * u;
+            beta = r * r;
+        }
+        prod *= 1 - beta;
         abar[i] = prod;
     }
     if (flow) {

@@ -40,6 +40,12 @@ typedef enum evk_spacing {
     EVK_SPACING_LINSPACE,
 } evk_spacing;
 
+/* β schedule of VP diffusion (diffusers' "beta_schedule"). */
+typedef enum evk_beta_schedule {
+    EVK_BETA_SCALED_LINEAR = 0, /* β = linspace(√β0, √β1, N)² (Stable Diffusion) */
+    EVK_BETA_LINEAR,            /* β = linspace(β0, β1, N) (DDPM) */
+} evk_beta_schedule;
+
 /* Zero fields take the defaults in brackets. */
 typedef struct evk_sampler_config {
     evk_sampler_kind kind;
@@ -51,7 +57,8 @@ typedef struct evk_sampler_config {
     uint32_t steps_offset;        /* DDIM [0] (SD2.1 uses 1) */
     bool set_alpha_to_one;        /* DDIM: ᾱ after the last step is 1 instead of ᾱ_0 */
     uint32_t train_timesteps;     /* [1000] */
-    double beta_start, beta_end;  /* [0.00085, 0.012], scaled linear */
+    double beta_start, beta_end;  /* [0.00085, 0.012] */
+    evk_beta_schedule beta_schedule; /* [scaled linear] */
     double shift;                 /* flow timestep shift [1] */
     uint32_t lcm_origin_steps;    /* LCM [50] */
 } evk_sampler_config;

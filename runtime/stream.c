@@ -1,6 +1,7 @@
 /* stream.c — command streams: recording dispatches with hazard-driven barriers, descriptor
  * sets from per-stream pools, texel-buffer views, one submission per stream with a fence, and
  * timestamp profiling into the context's per-kernel table. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -13,7 +14,8 @@ typedef struct _evk_range { _evk_block *block; uint64_t start, end; } _evk_range
 
 typedef struct _evk_ranges { _evk_range *v; uint32_t n, cap; } _evk_ranges;
 
-typedef struct _evk_timed { const char *label; uint32_t query; } _evk_timed;
+/* Labels are copied: callers may pass names that do not outlive the recording. */
+typedef struct _evk_timed { char label[64]; uint32_t query; } _evk_timed;
 
 struct evk_stream {
     evk_context *ctx;
@@ -290,7 +292,9 @@ evk_status evk_stream_dispatch(evk_stream *s, const evk_dispatch *d) {
         EVK_TRY(_evk_query_slot(s, &q));
         if (!_evk_grow((void **)&s->timed, &s->timed_cap, s->timed_count + 1, sizeof *s->timed))
             return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        s->timed[s->timed_count++] = (_evk_timed){d->label ? d->label : p->name, q};
+        _evk_timed *t = &s->timed[s->timed_count++];
+        snprintf(t->label, sizeof t->label, "%s", d->label ? d->label : p->name);
+        t->query = q;
         vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->query_pools[q / _EVK_QUERIES_PER_POOL], q % _EVK_QUERIES_PER_POOL);
     }
     vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);

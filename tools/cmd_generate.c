@@ -1,27 +1,42 @@
 /* cmd_generate.c — `evoke generate`: run a search (sample, bon, fk, evo) of a model against a
- * reward at a given NFE and write the JSON report. Every input is checked before the device is
- * touched where possible; bad input is one line on stderr and exit code 2, and no report. */
+ * reward at a given NFE and write the JSON report; for text-to-image pipelines (a diffusers
+ * folder) also the best image as a PNG with its parameters, and optionally the final population
+ * as a grid. Every input is checked before the device is touched where possible; bad input is
+ * one line on stderr and exit code 2, and no output is written. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "cli.h"
+#include "figure.h"
 #include "model.h"
+#include "png.h"
+#include "sd.h"
 #include "reward.h"
 #include "sampler.h"
 #include "search.h"
 
 static const char *generate_help =
-    "usage: evoke generate --model FILE --reward FILE --method sample|bon|fk|evo --report FILE [options]\n"
+    "usage: evoke generate --model FILE|DIR --reward FILE --method sample|bon|fk|evo --report FILE [options]\n"
     "\n"
     "Search over denoising trajectories of a model for samples a reward likes, and write a JSON\n"
     "report (method, parameters, exact NFE, reward calls, wall time, best reward and sample, the\n"
     "final population with its rewards, and per generation / resampling round: step, population,\n"
     "best / mean / min reward, NFE so far).\n"
     "\n"
-    "  --model FILE           model file (JSON; {\"family\":\"gmm\",...} is the exact Gaussian mixture)\n"
-    "  --reward FILE          reward file (JSON: linear, gaussian_bump, neg_distance, sum)\n"
+    "  --model FILE|DIR       model file (JSON; {\"family\":\"gmm\",...} is the exact Gaussian mixture)\n"
+    "                         or a diffusers text-to-image folder (model_index.json, unet/, ...)\n"
+    "  --reward FILE          reward file (JSON: linear, gaussian_bump, neg_distance, clip_score, sum)\n"
+    "  --prompt TEXT          text-to-image: the prompt (also what clip_score rewards score against)\n"
+    "  --negative-prompt TEXT text-to-image: the unconditional prompt of guidance (default empty)\n"
+    "  --cfg W                text-to-image: guidance scale (default 7.5; 0 or 1: no guidance)\n"
+    "  -W, --width N, -H, --height N  image size in pixels (default: the model's)\n"
+    "  -o, --output FILE      text-to-image: the best image (PNG with the parameters in text chunks)\n"
+    "  --grid FILE            text-to-image: the final population as a PNG grid, labelled by reward\n"
+    "  --output-raw FILE      text-to-image: the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
     "                         evo (EvoSearch)\n"
     "  --steps T              denoising steps (default 50)\n"
@@ -83,9 +98,73 @@ static void on_progress(void *user, const evk_search_progress *p) {
             p->generation, p->step, p->population, (unsigned long long)p->nfe, p->best_reward);
 }
 
+static bool is_directory(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* The best image (PNG with the parameters, and optionally raw .npy) and the population grid of a
+ * pixel-space text-to-image search: samples are [3, H, W] in [−1, 1]. */
+static evk_status write_images(const evk_search_result *res, uint32_t w, uint32_t h, const char *prompt, const char *negative,
+                               uint32_t steps, const char *output, const char *grid, const char *raw) {
+    size_t px = (size_t)w * h;
+    if (res->sample_numel != (int64_t)(3 * px))
+        return evk_fail(EVK_ERROR_INTERNAL, "generate: samples of %lld values for a %ux%u image", (long long)res->sample_numel, w, h);
+    char params[512];
+    snprintf(params, sizeof params,
+             "{\"method\":\"%s\",\"seed\":%llu,\"steps\":%u,\"nfe\":%llu,\"guidance\":%g,\"best_reward\":%.6g,\"width\":%u,\"height\":%u}",
+             evk_search_method_name(res->config.method), (unsigned long long)res->config.seed, steps, (unsigned long long)res->nfe,
+             (double)res->config.guidance, res->best_reward, w, h);
+    evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
+    if (output) EVK_TRY(evk_png_write_f32(output, res->best_sample, w, h, EVK_PIXELS_CHW, -1.0f, 1.0f, text, 3));
+    if (raw) {
+        float *hwc = malloc(3 * px * sizeof *hwc);
+        if (!hwc) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (size_t i = 0; i < px; i++)
+            for (int ch = 0; ch < 3; ch++) {
+                float v = 0.5f * res->best_sample[ch * px + i] + 0.5f;
+                hwc[i * 3 + ch] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+        evk_status s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){h, w, 3}, 3);
+        free(hwc);
+        EVK_TRY(s);
+    }
+    if (grid && res->population_size) {
+        uint32_t n = res->population_size, cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
+        uint8_t **imgs = calloc((size_t)rows * cols, sizeof *imgs);
+        char **labels = calloc((size_t)rows * cols, sizeof *labels);
+        evk_status s = imgs && labels ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t i = 0; !s && i < n; i++) {
+            imgs[i] = malloc(3 * px);
+            labels[i] = malloc(32);
+            if (!imgs[i] || !labels[i]) { s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); break; }
+            s = evk_image_f32_to_rgb8(res->population + (size_t)i * 3 * px, w, h, EVK_PIXELS_CHW, -1.0f, 1.0f, imgs[i]);
+            snprintf(labels[i], 32, "r=%.3f", (double)res->population_rewards[i]);
+        }
+        if (!s) {
+            char title[300];
+            snprintf(title, sizeof title, "%s: final population (%u), %.200s", evk_search_method_name(res->config.method), n, prompt);
+            figure_grid_desc gd = {.rows = rows, .cols = cols, .image_width = w, .image_height = h,
+                                   .images = (const uint8_t *const *)imgs, .title = title, .labels = (const char *const *)labels};
+            figure_canvas canvas;
+            s = figure_grid(&gd, &canvas);
+            if (!s) {
+                s = evk_png_write(grid, canvas.rgb, canvas.width, canvas.height, 3, text, 3);
+                figure_canvas_free(&canvas);
+            }
+        }
+        for (uint32_t i = 0; imgs && labels && i < rows * cols; i++) free(imgs[i]), free(labels[i]);
+        free(imgs);
+        free(labels);
+        EVK_TRY(s);
+    }
+    return EVK_OK;
+}
+
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
-           O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE };
+           O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
+           O_GRID, O_RAW, O_F16 };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -96,7 +175,14 @@ int cmd_generate(int argc, char **argv) {
         {"spacing", required_argument, 0, O_SPACING}, {"steps-offset", required_argument, 0, O_OFFSET},
         {"shift", required_argument, 0, O_SHIFT}, {"guidance", required_argument, 0, O_GUIDANCE}, {"chunk", required_argument, 0, O_CHUNK},
         {"report", required_argument, 0, O_REPORT}, {"progress", no_argument, 0, O_PROGRESS}, {"device", required_argument, 0, O_DEVICE},
+        {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
+        {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
+        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL;
+    uint32_t width = 0, height = 0;
+    double cfg_scale = 7.5;
+    bool have_cfg = false, f16 = false;
     const char *model_path = NULL, *reward_path = NULL, *report_path = NULL, *sampler_name = NULL;
     bool have_method = false, have_eta = false, progress = false, have_device = false;
     uint32_t steps = 50, u, device = 0, offset = 0;
@@ -106,9 +192,22 @@ int cmd_generate(int argc, char **argv) {
     opterr = 0;
     optind = 1;
     int c;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "hW:H:o:", opts, NULL)) != -1) {
         switch (c) {
         case 'h': fputs(generate_help, stdout); return CLI_EXIT_OK;
+        case O_PROMPT: prompt = optarg; break;
+        case O_NEG: negative = optarg; break;
+        case O_CFG:
+            if (!cli_parse_double(cmd, "--cfg", optarg, &cfg_scale)) return CLI_EXIT_USAGE;
+            if (cfg_scale < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
+            have_cfg = true;
+            break;
+        case 'W': if (!cli_parse_u32(cmd, "--width", optarg, &width) || !width) return cli_usage_error(cmd, "--width must be a positive integer"); break;
+        case 'H': if (!cli_parse_u32(cmd, "--height", optarg, &height) || !height) return cli_usage_error(cmd, "--height must be a positive integer"); break;
+        case 'o': output = optarg; break;
+        case O_GRID: grid = optarg; break;
+        case O_RAW: raw = optarg; break;
+        case O_F16: f16 = true; break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
@@ -193,6 +292,15 @@ int cmd_generate(int argc, char **argv) {
     if (!report_path) return cli_usage_error(cmd, "--report is required");
     if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (progress) sc.progress = on_progress;
+    bool t2i = is_directory(model_path);
+    if (t2i) {
+        if (!prompt) return cli_usage_error(cmd, "--prompt is required with a text-to-image model folder");
+        if (sc.guidance > 0 && have_cfg) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
+        if (sc.guidance > 0) cfg_scale = sc.guidance;
+        sc.guidance = cfg_scale == 1.0 ? 0.0f : (float)cfg_scale;
+    } else if (prompt || output || grid || raw || width || height || have_cfg || f16) {
+        return cli_usage_error(cmd, "--prompt, --cfg, -W/-H, -o, --grid, --output-raw and --f16 need a text-to-image model folder");
+    }
     /* the search configuration is checked before any device work */
     evk_search_config resolved;
     evk_status st = evk_search_resolve(&sc, steps, &resolved);
@@ -205,10 +313,39 @@ int cmd_generate(int argc, char **argv) {
     evk_sampler *sampler = NULL;
     evk_search_result *res = NULL;
     int rc = CLI_EXIT_OK;
+    evk_sd *sd = NULL;
+    evk_tensor cond, uncond;
+    memset(&cond, 0, sizeof cond);
+    memset(&uncond, 0, sizeof uncond);
+    uint32_t img_w = 0, img_h = 0;
     st = evk_context_create(&cc, &ctx);
-    if (!st) st = evk_model_load(ctx, model_path, &model);
-    if (!st) st = evk_reward_load(ctx, reward_path, &reward);
-    if (!st) {
+    if (!st && t2i) {
+        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height};
+        st = evk_sd_load(ctx, model_path, &so, &sd);
+        bool truncated = false;
+        if (!st) st = evk_sd_encode_prompt(sd, prompt, &cond, &truncated);
+        if (!st && truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
+        if (!st && sc.guidance > 0) st = evk_sd_encode_prompt(sd, negative, &uncond, NULL);
+        if (!st) {
+            model = evk_sd_model(sd);
+            evk_sd_image_size(sd, &img_w, &img_h, NULL);
+            sc.cond = &cond;
+            sc.uncond = sc.guidance > 0 ? &uncond : NULL;
+        }
+    } else if (!st) {
+        st = evk_model_load(ctx, model_path, &model);
+    }
+    evk_reward_options ro = {.prompt = prompt, .image_height = img_h, .image_width = img_w};
+    if (!st) st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
+    if (!st && t2i) {
+        /* the scheduler config decides the β schedule, prediction, spacing and offsets */
+        evk_sampler_kind kind = EVK_SAMPLER_DDIM;
+        if (sampler_name && !evk_sampler_kind_parse(sampler_name, &kind))
+            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "unknown sampler '%s' (ddim, ddpm, lcm)", sampler_name);
+        evk_sampler_config smc;
+        if (!st) st = evk_sd_sampler_config(sd, kind, steps, kind == EVK_SAMPLER_LCM && !have_eta ? 0 : eta, &smc);
+        if (!st) st = evk_sampler_create(&smc, &sampler);
+    } else if (!st) {
         const evk_model_info *mi = evk_model_get_info(model);
         evk_sampler_config smc = {.schedule = mi->schedule, .prediction = mi->prediction, .steps = steps, .eta = eta, .spacing = spacing,
                                   .steps_offset = offset, .shift = shift};
@@ -220,6 +357,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
     if (!st) st = evk_search_report_write(res, report_path, model_path, reward_path, sampler);
+    if (!st && t2i) st = write_images(res, img_w, img_h, prompt, negative, steps, output, grid, raw);
     if (st) rc = cli_report(st);
     else {
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",
@@ -229,7 +367,13 @@ int cmd_generate(int argc, char **argv) {
     evk_search_result_free(res);
     evk_sampler_destroy(sampler);
     evk_reward_destroy(reward);
-    evk_model_destroy(model);
+    if (sd) {
+        evk_tensor_free(ctx, &cond);
+        evk_tensor_free(ctx, &uncond);
+        evk_sd_destroy(sd); /* owns the model */
+    } else {
+        evk_model_destroy(model);
+    }
     evk_context_destroy(ctx);
     return rc;
 }

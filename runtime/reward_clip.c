@@ -1,0 +1,148 @@
+/* reward_clip.c — the CLIP score reward: cosine similarity between a prompt's text embedding and
+ * each image's embedding, both from a transformers CLIPModel folder (text tower + projection,
+ * vision tower + projection), with the folder's own image preprocessing (shortest-side bicubic
+ * resize, center crop, mean/std) done on the GPU. The text embedding is computed once at
+ * creation; a call scores a batch of [0, 1] RGB images [N, 3·H·W] and writes one float each. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "clip.h"
+#include "op_image.h"
+#include "op_reduce.h"
+#include "reward.h"
+#include "tokenizer.h"
+
+typedef struct _evk_clip_reward {
+    evk_context *ctx;
+    evk_clip_config cfg;
+    evk_clip_preprocess_config pre;
+    evk_weights *ws;
+    evk_clip_vision *vision;
+    evk_clip_projections proj;
+    evk_tensor text_embed; /* [1, P] projected text embedding of the prompt */
+    uint32_t height, width; /* images scored */
+    int64_t resized_h, resized_w;
+} _evk_clip_reward;
+
+static void _evk_clip_reward_destroy(void *impl) {
+    _evk_clip_reward *r = impl;
+    if (!r) return;
+    evk_clip_vision_destroy(r->vision);
+    evk_clip_projections_free(r->ctx, &r->proj);
+    evk_tensor_free(r->ctx, &r->text_embed);
+    evk_weights_close(r->ws);
+    free(r);
+}
+
+static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk_tensor *samples, const evk_tensor *out,
+                                            float weight, bool accumulate) {
+    _evk_clip_reward *r = impl;
+    int64_t n = samples->shape[0], S = r->cfg.vision.image_size;
+    evk_nn nn;
+    evk_nn_init(&nn, s);
+    evk_tensor img = evk_nn_view(&nn, samples, EVK_SHAPE(n, 3, r->height, r->width));
+    evk_tensor resized = img;
+    bool own_resized = r->resized_h != r->height || r->resized_w != r->width;
+    if (own_resized) {
+        resized = evk_nn_new(&nn, EVK_SHAPE(n, 3, r->resized_h, r->resized_w));
+        if (!nn.status) evk_nn_fail(&nn, evk_op_resize_bicubic(s, &img, NULL, &resized));
+    }
+    uint32_t top = (uint32_t)((r->resized_h - S) / 2), left = (uint32_t)((r->resized_w - S) / 2);
+    evk_tensor pix = evk_nn_new(&nn, EVK_SHAPE(n, 3, S, S));
+    if (!nn.status) evk_nn_fail(&nn, evk_op_crop_normalize(s, &resized, top, left, r->pre.image_mean, r->pre.image_std, &pix));
+    if (own_resized) evk_nn_free(&nn, &resized);
+    evk_tensor pooled = evk_nn_new(&nn, EVK_SHAPE(n, r->cfg.vision.hidden_size));
+    if (!nn.status) evk_nn_fail(&nn, evk_clip_vision_forward(r->vision, s, &pix, &pooled));
+    evk_nn_free(&nn, &pix);
+    evk_tensor emb = evk_nn_linear(&nn, &pooled, &r->proj.visual);
+    evk_nn_free(&nn, &pooled);
+    evk_tensor cos = evk_nn_new(&nn, EVK_SHAPE(n));
+    if (!nn.status) evk_nn_fail(&nn, evk_op_cosine_rows(s, &emb, &r->text_embed, &cos));
+    evk_nn_free(&nn, &emb);
+    /* out = (accumulate ? out : 0) + weight · cos */
+    evk_tensor o1 = evk_nn_view(&nn, out, EVK_SHAPE(n));
+    out = &o1;
+    if (!nn.status) {
+        if (accumulate) {
+            evk_tensor scaled = evk_nn_new(&nn, EVK_SHAPE(n));
+            if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, &scaled));
+            if (!nn.status) evk_nn_fail(&nn, evk_op_add(s, out, &scaled, out));
+            evk_nn_free(&nn, &scaled);
+        } else {
+            evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, out));
+        }
+    }
+    evk_nn_free(&nn, &cos);
+    return nn.status;
+}
+
+evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
+                                        uint32_t width, evk_reward **out) {
+    *out = NULL;
+    if (!prompt) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): a prompt is required", folder);
+    if (!height || !width)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): the image size is not known", folder);
+    _evk_clip_reward *r = calloc(1, sizeof *r);
+    if (!r) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    r->ctx = ctx;
+    r->height = height;
+    r->width = width;
+    char path[700];
+    evk_tokenizer *tok = NULL;
+    evk_clip_text *text = NULL;
+    evk_stream *st = NULL;
+    int32_t *ids = NULL;
+    evk_tensor pooled;
+    memset(&pooled, 0, sizeof pooled);
+    snprintf(path, sizeof path, "%s/config.json", folder);
+    evk_status s = evk_clip_config_load(path, &r->cfg);
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", folder);
+    if (!s) s = evk_clip_preprocess_config_load(path, &r->pre);
+    if (!s && r->pre.do_resize && r->pre.shortest_edge <= 0)
+        s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: only {\"shortest_edge\": N} resizing is supported", path);
+    if (!s) {
+        int64_t shortest = r->pre.do_resize ? (int64_t)r->pre.shortest_edge : (int64_t)(height < width ? height : width);
+        evk_image_resize_shape(height, width, shortest, &r->resized_h, &r->resized_w);
+        if (!r->pre.do_resize) r->resized_h = height, r->resized_w = width;
+        int64_t S = r->cfg.vision.image_size;
+        if (!r->pre.do_center_crop || r->pre.crop_height != S || r->pre.crop_width != S || r->resized_h < S || r->resized_w < S)
+            s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: the preprocessing must center-crop %lldx%lld (the vision tower's size) from "
+                         "the resized %lldx%lld image", path, (long long)S, (long long)S, (long long)r->resized_h,
+                         (long long)r->resized_w);
+    }
+    if (!s) s = evk_weights_open(ctx, folder, &r->ws);
+    if (!s) s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, EVK_DTYPE_F32, &r->vision);
+    if (!s) s = evk_clip_projections_load(&r->cfg, r->ws, EVK_DTYPE_F32, &r->proj);
+    /* the prompt's embedding, once */
+    if (!s) s = evk_tokenizer_load(folder, &tok);
+    int L = r->cfg.text.max_position_embeddings;
+    if (!s && !(ids = malloc((size_t)L * sizeof *ids))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!s) s = evk_tokenizer_encode(tok, prompt, ids, (size_t)L, NULL);
+    if (!s) s = evk_clip_text_load(ctx, &r->cfg.text, r->ws, EVK_DTYPE_F32, &text);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.text.hidden_size}, &pooled);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.projection_dim}, &r->text_embed);
+    if (!s) s = evk_stream_create(ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_clip_text_forward(text, st, ids, 1, L, 0, NULL, &pooled);
+    if (!s) {
+        evk_nn nn;
+        evk_nn_init(&nn, st);
+        evk_tensor e = evk_nn_linear(&nn, &pooled, &r->proj.text);
+        if (!nn.status) evk_nn_fail(&nn, evk_op_scale(st, &e, 1.0f, 0.0f, &r->text_embed));
+        evk_nn_free(&nn, &e);
+        s = nn.status;
+    }
+    if (!s) s = evk_stream_run(st);
+    evk_stream_destroy(st);
+    evk_tensor_free(ctx, &pooled);
+    evk_clip_text_destroy(text);
+    evk_tokenizer_destroy(tok);
+    free(ids);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return evk_fail_context(s, "clip_score reward from %s", folder);
+    }
+    static const evk_reward_ops ops = {.evaluate = _evk_clip_reward_evaluate, .destroy = _evk_clip_reward_destroy};
+    return evk_reward_create(ctx, &ops, "clip_score", (int64_t)3 * height * width, r, out);
+}

@@ -1,0 +1,220 @@
+/* sd.c — diffusers Stable-Diffusion-style folders: component loading, prompt encoding, the
+ * "sd" model family (UNet forward, decode to [0, 1] images) and scheduler-driven samplers. */
+#include "sd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "clip.h"
+#include "op_image.h"
+#include "op_layout.h"
+#include "tokenizer.h"
+#include "unet.h"
+
+struct evk_sd {
+    evk_context *ctx;
+    char folder[512];
+    evk_unet_config unet_cfg;
+    evk_clip_text_config text_cfg;
+    evk_scheduler_config sched;
+    evk_weights *unet_weights, *text_weights;
+    evk_unet *unet;
+    evk_clip_text *text;
+    evk_tokenizer *tok;
+    evk_model *model;
+    uint32_t width, height, factor;
+};
+
+static bool _evk_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- the model family ---------------------------------------------------------------------- */
+
+static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    evk_sd *sd = impl;
+    const evk_tensor *cond = in->cond;
+    if (!cond || !cond->buf.block)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (cond) is required");
+    int64_t B = in->x->shape[0];
+    if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: cond must be [B or 1, L, D]");
+    int64_t L = cond->shape[1], D = cond->shape[2];
+    /* searches hand over flat rows [B, C·H·W]: view them as images */
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t shape[4] = {B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]};
+    evk_tensor x4, o4;
+    EVK_TRY(evk_tensor_reshape(in->x, 4, shape, &x4));
+    EVK_TRY(evk_tensor_reshape(out, 4, shape, &o4));
+    if (cond->shape[0] == B) return evk_unet_forward(sd->unet, s, &x4, in->timestep, cond, &o4);
+    /* one prompt shared by the batch: replicate its rows (small next to the UNet's work) */
+    evk_nn nn;
+    evk_nn_init(&nn, s);
+    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
+    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < B * L; i++) rows[i] = (int32_t)(i % L);
+    evk_tensor idx, ctx;
+    memset(&idx, 0, sizeof idx);
+    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_I32, 1, (int64_t[]){B * L}, &idx);
+    if (!st) st = evk_stream_update(s, &idx.buf, 0, rows, (uint64_t)(B * L) * 4);
+    free(rows);
+    ctx = evk_nn_new(&nn, EVK_SHAPE(B * L, D));
+    if (!st && !nn.status) {
+        evk_tensor table = evk_nn_view(&nn, cond, EVK_SHAPE(L, D));
+        if (!nn.status) st = evk_op_gather_rows(s, &table, &idx, &ctx);
+    }
+    evk_tensor_free(sd->ctx, &idx);
+    if (!st && !nn.status) {
+        evk_tensor c3 = evk_nn_view(&nn, &ctx, EVK_SHAPE(B, L, D));
+        if (!nn.status) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &c3, &o4);
+    }
+    evk_nn_free(&nn, &ctx);
+    return st ? st : nn.status;
+}
+
+/* Pixel models: the sample in [−1, 1] is the image. */
+static evk_status _evk_sd_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
+    (void)impl;
+    return evk_op_affine_clamp(s, x0, 0.5f, 0.5f, 0.0f, 1.0f, out);
+}
+
+static void _evk_sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+void evk_sd_destroy(evk_sd *sd) {
+    if (!sd) return;
+    evk_model_destroy(sd->model);
+    evk_unet_destroy(sd->unet);
+    evk_clip_text_destroy(sd->text);
+    evk_weights_close(sd->unet_weights);
+    evk_weights_close(sd->text_weights);
+    evk_tokenizer_destroy(sd->tok);
+    free(sd);
+}
+
+static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_options *opt) {
+    char path[700];
+    evk_model_index mi;
+    snprintf(path, sizeof path, "%s/model_index.json", folder);
+    EVK_TRY(evk_model_index_load(path, &mi));
+    snprintf(path, sizeof path, "%s/vae", folder);
+    bool latent = evk_model_index_class(&mi, "vae") != NULL || _evk_is_dir(path);
+    if (latent)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: latent pipelines (with a vae/ component) are not supported yet; "
+                        "pixel-space pipelines are", folder);
+    snprintf(path, sizeof path, "%s/unet/config.json", folder);
+    EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
+    EVK_TRY(evk_clip_text_config_load(path, &sd->text_cfg));
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
+    EVK_TRY(evk_scheduler_config_load(path, &sd->sched));
+    snprintf(path, sizeof path, "%s/tokenizer", folder);
+    EVK_TRY(evk_tokenizer_load(path, &sd->tok));
+    if (sd->unet_cfg.cross_attention_dim[0] != sd->text_cfg.hidden_size)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
+                        sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
+    evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
+    snprintf(path, sizeof path, "%s/unet", folder);
+    EVK_TRY(evk_weights_open(sd->ctx, path, &sd->unet_weights));
+    EVK_TRY(evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet));
+    snprintf(path, sizeof path, "%s/text_encoder", folder);
+    EVK_TRY(evk_weights_open(sd->ctx, path, &sd->text_weights));
+    EVK_TRY(evk_clip_text_load(sd->ctx, &sd->text_cfg, sd->text_weights, st, &sd->text));
+    sd->factor = 1;
+    uint32_t multiple = sd->factor << evk_unet_downsamplings(sd->unet);
+    uint32_t native = (uint32_t)(sd->unet_cfg.sample_size > 0 ? sd->unet_cfg.sample_size : 64) * sd->factor;
+    sd->width = opt && opt->width ? opt->width : native;
+    sd->height = opt && opt->height ? opt->height : native;
+    if (sd->width % multiple || sd->height % multiple)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "image size %ux%u: width and height must be multiples of %u for this model",
+                        sd->width, sd->height, multiple);
+    evk_model_info info = {
+        .family = "sd",
+        .schedule = EVK_SCHEDULE_VP,
+        .prediction = sd->sched.prediction_type == EVK_CFG_PREDICT_V ? EVK_OUTPUT_V
+                      : sd->sched.prediction_type == EVK_CFG_PREDICT_SAMPLE ? EVK_OUTPUT_X0 : EVK_OUTPUT_EPS,
+        .sample_ndim = 3,
+        .sample_shape = {sd->unet_cfg.in_channels, sd->height / sd->factor, sd->width / sd->factor},
+        .conditional = true,
+    };
+    /* a forward's activations, roughly: the widest level's channels × pixels × a few tensors */
+    info.scratch_per_item = (uint64_t)16 * 4 * sd->unet_cfg.block_out_channels[0] * (sd->width / sd->factor) *
+                            (sd->height / sd->factor);
+    evk_model_ops ops = {.forward = _evk_sd_forward, .decode = _evk_sd_decode, .destroy = _evk_sd_model_destroy,
+                         .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
+    return evk_model_create(sd->ctx, &ops, &info, sd, &sd->model);
+}
+
+evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out) {
+    *out = NULL;
+    evk_sd *sd = calloc(1, sizeof *sd);
+    if (!sd) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    sd->ctx = ctx;
+    snprintf(sd->folder, sizeof sd->folder, "%s", folder);
+    evk_status s = _evk_sd_load(sd, folder, options);
+    if (s) {
+        evk_sd_destroy(sd);
+        return s;
+    }
+    *out = sd;
+    return EVK_OK;
+}
+
+evk_model *evk_sd_model(evk_sd *sd) { return sd->model; }
+const evk_scheduler_config *evk_sd_scheduler(const evk_sd *sd) { return &sd->sched; }
+
+void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint32_t *vae_factor) {
+    if (width) *width = sd->width;
+    if (height) *height = sd->height;
+    if (vae_factor) *vae_factor = sd->factor;
+}
+
+evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated) {
+    memset(out, 0, sizeof *out);
+    int L = sd->text_cfg.max_position_embeddings;
+    int32_t *ids = malloc((size_t)L * sizeof *ids);
+    if (!ids) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_tokenize_info info;
+    evk_status s = evk_tokenizer_encode(sd->tok, prompt ? prompt : "", ids, (size_t)L, &info);
+    if (truncated) *truncated = info.truncated > 0;
+    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){1, L, sd->text_cfg.hidden_size}, out);
+    evk_stream *st = NULL;
+    if (!s) s = evk_stream_create(sd->ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_clip_text_forward(sd->text, st, ids, 1, L, 0, out, NULL);
+    if (!s) s = evk_stream_run(st);
+    evk_stream_destroy(st);
+    free(ids);
+    if (s) evk_tensor_free(sd->ctx, out);
+    return s;
+}
+
+evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32_t steps, double eta, evk_sampler_config *out) {
+    const evk_scheduler_config *c = &sd->sched;
+    if (c->beta_schedule != EVK_CFG_BETA_LINEAR && c->beta_schedule != EVK_CFG_BETA_SCALED_LINEAR)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: beta_schedule '%s' is not supported", sd->folder,
+                        evk_cfg_beta_schedule_name(c->beta_schedule));
+    if (c->clip_sample)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: clip_sample true (clamping x̂0) is not supported; Stable Diffusion's own configs set it false",
+                        sd->folder);
+    if (c->thresholding || c->rescale_betas_zero_snr)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: thresholding and rescale_betas_zero_snr are not supported", sd->folder);
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->schedule = EVK_SCHEDULE_VP;
+    out->prediction = evk_model_get_info(sd->model)->prediction;
+    out->steps = steps;
+    out->eta = eta;
+    out->spacing = c->timestep_spacing;
+    out->steps_offset = (uint32_t)c->steps_offset;
+    out->set_alpha_to_one = c->set_alpha_to_one;
+    out->train_timesteps = (uint32_t)c->num_train_timesteps;
+    out->beta_start = c->beta_start;
+    out->beta_end = c->beta_end;
+    out->beta_schedule = c->beta_schedule == EVK_CFG_BETA_LINEAR ? EVK_BETA_LINEAR : EVK_BETA_SCALED_LINEAR;
+    if (c->original_inference_steps > 0) out->lcm_origin_steps = (uint32_t)c->original_inference_steps;
+    return EVK_OK;
+}

@@ -9,6 +9,7 @@ static const cli_command commands[] = {
     {"verify", "check shapes-model images against their caption, claim by claim", cmd_verify},
     {"bench", "time kernels (matmul, conv, attention, ...) against the device's peak", cmd_bench},
     {"generate", "search denoising trajectories for high-reward samples (sample, bon, fk, evo)", cmd_generate},
+    {"score", "score images with a reward (e.g. CLIP score against a prompt)", cmd_score},
 };
 static const size_t command_count = sizeof commands / sizeof commands[0];
 

@@ -334,7 +334,9 @@ evk_status evk_clip_projections_load(const evk_clip_config *cfg, evk_weights *ws
     memset(p, 0, sizeof *p);
     EVK_TRY(evk_linear_load(ws, "text_projection", cfg->text.hidden_size, cfg->projection_dim, false, storage, &p->text));
     EVK_TRY(evk_linear_load(ws, "visual_projection", cfg->vision.hidden_size, cfg->projection_dim, false, storage, &p->visual));
+    /* the trained temperature lives in the checkpoint (a scalar); the config holds only its initial value */
     p->logit_scale = cfg->logit_scale_init_value;
+    if (evk_weights_has(ws, "logit_scale")) EVK_TRY(evk_weights_read_f32(ws, "logit_scale", 0, NULL, &p->logit_scale));
     return EVK_OK;
 }
 

@@ -42,6 +42,8 @@ void evk_clip_vision_destroy(evk_clip_vision *m);
 evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_tensor *images, const evk_tensor *pooled);
 
 /* The projections of a CLIPModel: "text_projection.weight" [P, Dt], "visual_projection.weight" [P, Dv]. */
+/* logit_scale: the log of the logits' temperature (logits = exp(logit_scale) · cos), from the
+ * checkpoint's "logit_scale" scalar, else the config's logit_scale_init_value. */
 typedef struct evk_clip_projections { evk_linear text, visual; float logit_scale; } evk_clip_projections;
 evk_status evk_clip_projections_load(const evk_clip_config *cfg, evk_weights *ws, evk_dtype storage,
                                      evk_clip_projections *out);

@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "op_conv.h"
 #include "op_layout.h"
 #include "op_matmul.h"
 #include "op_norm.h"
@@ -118,8 +119,6 @@ evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
     return y;
 }
 
-/* Convolution as im2col + one matmul: y^T [N, Ho·Wo, O] = cols [N, Ho·Wo, C·k·k] · Wᵀ + b, then
- * one transpose back to NCHW (1×1 stride-1 convolutions read x directly through a transposed A). */
 evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
     evk_tensor y;
     memset(&y, 0, sizeof y);
@@ -129,25 +128,11 @@ evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
                                  x->ndim, (long long)(x->ndim > 1 ? x->shape[1] : 0), l->in));
         return y;
     }
-    int64_t N = x->shape[0], H = x->shape[2], W = x->shape[3];
-    int64_t ho = (H + 2 * l->pad - l->k) / l->stride + 1, wo = (W + 2 * l->pad - l->k) / l->stride + 1, P = ho * wo;
-    int64_t width = (int64_t)l->in * l->k * l->k;
-    evk_tensor w2 = evk_nn_view(nn, &l->w, EVK_SHAPE(l->out, width));
-    evk_tensor yt = evk_nn_new(nn, EVK_SHAPE(N, P, l->out));
-    evk_matmul_params mp = {.transpose_b = true};
-    const evk_tensor *bias = l->b.buf.block ? &l->b : NULL;
-    if (l->k == 1 && l->stride == 1 && l->pad == 0) {
-        evk_tensor xa = evk_nn_view(nn, x, EVK_SHAPE(N, l->in, P));
-        mp.transpose_a = true;
-        if (!nn->status) _evk_nn_step(nn, evk_op_matmul(nn->s, &xa, &w2, bias, &yt, &mp));
-    } else {
-        evk_tensor cols = evk_nn_new(nn, EVK_SHAPE(N, P, width));
-        if (!nn->status) _evk_nn_step(nn, evk_op_im2col(nn->s, x, (uint32_t)l->k, (uint32_t)l->stride, (uint32_t)l->pad, &cols));
-        if (!nn->status) _evk_nn_step(nn, evk_op_matmul(nn->s, &cols, &w2, bias, &yt, &mp));
-        evk_nn_free(nn, &cols);
-    }
-    y = evk_nn_transpose(nn, &yt, N, P, l->out, EVK_SHAPE(N, l->out, ho, wo));
-    evk_nn_free(nn, &yt);
+    int64_t ho = (x->shape[2] + 2 * l->pad - l->k) / l->stride + 1, wo = (x->shape[3] + 2 * l->pad - l->k) / l->stride + 1;
+    y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
+    if (nn->status) return y;
+    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad};
+    _evk_nn_step(nn, evk_op_conv2d(nn->s, x, &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
     return y;
 }
 

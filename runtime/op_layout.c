@@ -43,16 +43,3 @@ evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_
     return _evk_layout_dispatch(s, "layout_gather", 3, b, push, sizeof push, (uint64_t)evk_tensor_numel(y));
 }
 
-evk_status evk_op_im2col(evk_stream *s, const evk_tensor *x, uint32_t k, uint32_t stride, uint32_t pad, evk_tensor *cols) {
-    if (x->ndim != 4 || x->dtype != EVK_DTYPE_F32 || cols->dtype != EVK_DTYPE_F32 || k == 0 || stride == 0)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "im2col: x must be f32 NCHW, k and stride positive");
-    int64_t n = x->shape[0], c = x->shape[1], h = x->shape[2], w = x->shape[3];
-    int64_t ho = (h + 2 * (int64_t)pad - k) / stride + 1, wo = (w + 2 * (int64_t)pad - k) / stride + 1;
-    int64_t total = n * ho * wo * c * k * k;
-    if (ho <= 0 || wo <= 0 || evk_tensor_numel(cols) != total || total > 0xffffffffll)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "im2col: cols must hold [%lld, %lld, %lld] values, has %lld", (long long)n,
-                        (long long)(ho * wo), (long long)(c * k * k), (long long)evk_tensor_numel(cols));
-    evk_binding b[2] = {{.buffer = x->buf, .access = EVK_ACCESS_READ}, {.buffer = cols->buf, .access = EVK_ACCESS_WRITE}};
-    uint32_t push[9] = {(uint32_t)n, (uint32_t)c, (uint32_t)h, (uint32_t)w, k, stride, pad, (uint32_t)ho, (uint32_t)wo};
-    return _evk_layout_dispatch(s, "layout_im2col", 2, b, push, sizeof push, (uint64_t)total);
-}

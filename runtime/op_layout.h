@@ -1,4 +1,4 @@
-/* op_layout.h — kernels that move data without arithmetic: batched transpose, row gather, im2col. */
+/* op_layout.h — kernels that move data without arithmetic: batched transpose and row gather. */
 #ifndef EVK_OP_LAYOUT_H
 #define EVK_OP_LAYOUT_H
 
@@ -17,10 +17,6 @@ evk_status evk_op_transpose(evk_stream *s, const evk_tensor *x, int64_t batch, i
 /* y[i, :] = table[index[i], :] for table [R, W] f32, index [N] i32, y [N, W] f32.
  * Indices are not read back: callers that take indices from input check them on the host. */
 evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_tensor *index, evk_tensor *y);
-
-/* cols [N, Ho·Wo, C·k·k] = the k×k patches of x [N, C, H, W] (stride, zero padding), column order
- * (channel, ky, kx) matching torch's conv weights [O, C, k, k]: a convolution is then one matmul. */
-evk_status evk_op_im2col(evk_stream *s, const evk_tensor *x, uint32_t k, uint32_t stride, uint32_t pad, evk_tensor *cols);
 
 #ifdef __cplusplus
 }

@@ -1,10 +1,8 @@
 // layout.comp — data movement without arithmetic: batched 2-D transpose ([B, R, C] -> [B, C, R],
-// e.g. NCHW <-> N(HW)C around a UNet's transformer blocks), row gather (out[i] = table[idx[i]],
-// token and position embeddings, pooled outputs, population resampling), and im2col (the
-// patches of a convolution as matrix rows, zero outside the image).
+// e.g. NCHW <-> N(HW)C around a UNet's transformer blocks), and row gather (out[i] = table[idx[i]],
+// token and position embeddings, pooled outputs, population resampling).
 // variant: transpose -DTRANSPOSE=1
 // variant: gather -DGATHER=1
-// variant: im2col -DIM2COL=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -45,23 +43,3 @@ void main() {
 }
 #endif
 
-#if IM2COL
-// x [N, C, H, W] -> cols [N, Ho*Wo, C*k*k], column order (c, ky, kx) as torch's weight [O, C, k, k]
-layout(std430, binding = 0) readonly buffer In { float x[]; };
-layout(std430, binding = 1) writeonly buffer Out { float cols[]; };
-layout(push_constant) uniform Push { uint n, c, h, w, k, stride, pad, ho, wo; } p;
-
-void main() {
-    uint i = evk_flat_index();
-    uint kk = p.k * p.k, width = p.c * kk;
-    uint total = p.n * p.ho * p.wo * width;
-    if (i >= total) return;
-    uint col = i % width, row = (i / width) % (p.ho * p.wo), b = i / (width * p.ho * p.wo);
-    uint ch = col / kk, ky = (col % kk) / p.k, kx = col % p.k;
-    int y = int((row / p.wo) * p.stride + ky) - int(p.pad);
-    int xx = int((row % p.wo) * p.stride + kx) - int(p.pad);
-    float v = 0.0;
-    if (y >= 0 && y < int(p.h) && xx >= 0 && xx < int(p.w)) v = x[((b * p.c + ch) * p.h + uint(y)) * p.w + uint(xx)];
-    cols[i] = v;
-}
-#endif

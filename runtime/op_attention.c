@@ -1,7 +1,7 @@
 /* op_attention.c — shape checks, kernel choice and dispatch of the fused attention kernel
- * (shaders/attention.comp). The CPU kernel is taken on CPU devices when the head dim is a
- * multiple of 4 and every operand fits the device's texel-buffer limits; otherwise the tiled
- * kernel runs everywhere (it is correct on any device, just slower on CPUs). */
+ * (shaders/attention.comp). CPU devices take the rows kernel (vec4 rows when the head dim is a
+ * multiple of 4, single floats otherwise) when every operand fits the device's texel-buffer
+ * limits; otherwise, and on GPUs, the tiled kernel runs. */
 #include "op_attention.h"
 
 #include <math.h>
@@ -74,15 +74,16 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
 
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
-    bool rows_ok = D % 4 == 0 && _evk_att_texel_ok(info, q, 16) && _evk_att_texel_ok(info, k, 16) &&
-                   _evk_att_texel_ok(info, v, 16) && (!mask || _evk_att_texel_ok(info, mask, 4));
+    const bool anyd = D % 4 != 0; /* rows of single floats (R32F) instead of vec4s */
+    const uint64_t tb = anyd ? 4 : 16;
+    bool rows_ok = _evk_att_texel_ok(info, q, tb) && _evk_att_texel_ok(info, k, tb) && _evk_att_texel_ok(info, v, tb) &&
+                   (!mask || _evk_att_texel_ok(info, mask, 4));
     evk_attention_impl impl = params->impl;
     if (impl == EVK_ATTENTION_AUTO) impl = evk_context_is_cpu(ctx) && rows_ok ? EVK_ATTENTION_ROWS : EVK_ATTENTION_TILED;
     if (impl == EVK_ATTENTION_ROWS && !rows_ok)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
-                        "attention: the rows kernel needs a head dim divisible by 4 (got %lld) and operands within the "
-                        "device's texel-buffer limits (%u texels, %u-byte alignment)",
-                        (long long)D, info->max_texel_buffer_elements, info->min_texel_buffer_offset_alignment);
+                        "attention: the rows kernel needs operands within the device's texel-buffer limits (%u texels, "
+                        "%u-byte alignment)", info->max_texel_buffer_elements, info->min_texel_buffer_offset_alignment);
     if (impl != EVK_ATTENTION_ROWS && impl != EVK_ATTENTION_TILED)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "attention: unknown kernel choice %d", (int)impl);
 
@@ -91,15 +92,15 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     const uint32_t wg = rows ? _EVK_ATT_WG_ROWS : _EVK_ATT_WG_TILED;
     /* rows kernel: 4 query rows per lane, or 1 when the sequence is too short to fill them
      * (temporal attention over 16 frames would leave 3/4 of the lanes idle) */
-    const uint32_t qpl = rows && Lq >= 4 * (int64_t)wg ? 4u : 1u;
+    const uint32_t qpl = rows && !anyd && Lq >= 4 * (int64_t)wg ? 4u : 1u;
     /* key tile: two tiles of TC·D4 vec4 must fit shared memory (16 KiB at D = 128) */
     uint32_t tc = d4 <= 16 ? 32 : 16;
     while (tc > 4 && 2ull * tc * d4 * 16 > info->max_shared_memory) tc /= 2;
-    evk_pipeline_desc desc = {.shader = rows ? (qpl == 4 ? "attention_rows" : "attention_rows_q1")
-                                     : (evk_context_is_cpu(ctx) ? "attention_tiled_rolled" : "attention_tiled"), .binding_count = 5, .push_size = 28,
+    evk_pipeline_desc desc = {.shader = rows ? (anyd ? "attention_rows_anyd" : qpl == 4 ? "attention_rows" : "attention_rows_q1")
+                                     : "attention_tiled", .binding_count = 5, .push_size = 28,
                               .spec_count = 5, .spec = {wg, d4, mask ? 1u : 0u, params->causal ? 1u : 0u, tc}};
     if (rows) {
-        desc.kinds[0] = desc.kinds[1] = desc.kinds[2] = EVK_BINDING_TEXEL_RGBA32F;
+        desc.kinds[0] = desc.kinds[1] = desc.kinds[2] = anyd ? EVK_BINDING_TEXEL_R32F : EVK_BINDING_TEXEL_RGBA32F;
         desc.kinds[4] = EVK_BINDING_TEXEL_R32F;
     }
     evk_pipeline *pipe;

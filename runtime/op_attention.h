@@ -23,7 +23,7 @@ extern "C" {
 typedef enum evk_attention_impl {
     EVK_ATTENTION_AUTO = 0, /* rows on CPU devices when the layout allows it, else tiled */
     EVK_ATTENTION_TILED,    /* shared-memory K/V tiles (GPUs) */
-    EVK_ATTENTION_ROWS,     /* texel-buffer rows, no shared memory (CPU devices); needs D % 4 == 0 */
+    EVK_ATTENTION_ROWS,     /* texel-buffer rows, no shared memory (CPU devices) */
 } evk_attention_impl;
 
 /* Usable zero-initialised: scale 1/sqrt(D), no mask, not causal, automatic kernel. */

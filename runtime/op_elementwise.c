@@ -17,13 +17,45 @@ const char *evk_activation_name(evk_activation act) {
     return (unsigned)act < EVK_ACT_COUNT ? _evk_act_names[act] : "unknown";
 }
 
+static uint64_t _evk_ew_gcd(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
+/* Units (elements, rows, slices) per dispatch so that no binding exceeds the device's binding
+ * limits (maxStorageBufferRange is 128 MiB on lavapipe; a VAE feature map at 512x512 is larger)
+ * and every chunk's byte offset keeps the binding alignment. unit_bytes[i] is binding i's bytes per
+ * unit (0: the binding is not split). `multiple` forces a multiple of that many units. Returns 0
+ * (with a message) when even one unit does not fit. */
+static uint64_t _evk_ew_chunk_units(const char *op, evk_context *ctx, const uint64_t *unit_bytes, int n, uint64_t multiple) {
+    const evk_device_info *info = evk_context_device(ctx);
+    uint64_t align = info->min_storage_buffer_offset_alignment > info->min_texel_buffer_offset_alignment
+                         ? info->min_storage_buffer_offset_alignment : info->min_texel_buffer_offset_alignment;
+    if (align < 4) align = 4;
+    uint64_t cap = info->max_storage_buffer_range;
+    if ((uint64_t)info->max_texel_buffer_elements * 16 < cap) cap = (uint64_t)info->max_texel_buffer_elements * 16;
+    if (cap > 0xffffffffull) cap = 0xffffffffull;
+    uint64_t step = multiple ? multiple : 1, widest = 0;
+    for (int i = 0; i < n; i++) {
+        if (!unit_bytes[i]) continue;
+        uint64_t m = align / _evk_ew_gcd(unit_bytes[i], align);
+        step = step / _evk_ew_gcd(step, m) * m;
+        if (unit_bytes[i] > widest) widest = unit_bytes[i];
+    }
+    uint64_t units = widest ? cap / widest / step * step : UINT64_MAX;
+    if (units == 0) evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: a unit of %llu bytes (x%llu for alignment) exceeds the device's binding limit of %llu bytes",
+                             op, (unsigned long long)widest, (unsigned long long)step, (unsigned long long)cap);
+    return units;
+}
+
 static evk_status _evk_ew_f32(const char *op, const char *name, const evk_tensor *t) {
     if (!t) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is required", op, name);
     if (t->dtype != EVK_DTYPE_F32)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is %s, expected f32", op, name, evk_dtype_name(t->dtype));
-    if (evk_tensor_numel(t) > 0xffffffffLL)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s has %lld elements, beyond 32-bit indexing (split it)", op,
-                        name, (long long)evk_tensor_numel(t));
     return EVK_OK;
 }
 
@@ -45,20 +77,28 @@ static evk_status _evk_ew_unary(evk_stream *s, const char *op, uint32_t code, ui
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
     uint32_t align = info->min_texel_buffer_offset_alignment ? info->min_texel_buffer_offset_alignment : 1;
-    bool cpu = evk_context_is_cpu(ctx) && count % 4 == 0 && (!gated || width % 4 == 0) &&
-               evk_tensor_numel(x) / 4 <= info->max_texel_buffer_elements && x->buf.offset % align == 0;
+    bool cpu = evk_context_is_cpu(ctx) && count % 4 == 0 && (!gated || width % 4 == 0) && x->buf.offset % align == 0;
     evk_pipeline_desc desc = {.shader = cpu ? "activation_cpu" : "activation_any", .binding_count = 2, .push_size = 16,
                               .spec_count = 3, .spec = {_EVK_EW_WG, code, gated}};
     if (cpu) desc.kinds[0] = EVK_BINDING_TEXEL_RGBA32F;
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    evk_binding b[2] = {{.buffer = x->buf, .range = evk_tensor_bytes(x), .access = EVK_ACCESS_READ},
-                        {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE}};
-    uint32_t div = cpu ? 4 : 1;
-    struct { uint32_t count, width; float alpha, beta; } push = {(uint32_t)(count / div), (uint32_t)(width / div), alpha, beta};
-    evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
-    evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
-    return evk_stream_dispatch(s, &d);
+    /* split into chunks of whole units: elements (whole vec4s) or, gated, rows of width outputs */
+    const uint64_t unit_out = gated ? width : 1, units = count / unit_out;
+    const uint64_t unit_bytes[2] = {(gated ? 2 : 1) * unit_out * 4, unit_out * 4};
+    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 2, cpu && !gated ? 4 : 1);
+    if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
+    const uint32_t div = cpu ? 4 : 1;
+    for (uint64_t u0 = 0; u0 < units; u0 += chunk) {
+        uint64_t nu = units - u0 < chunk ? units - u0 : chunk;
+        evk_binding b[2] = {{.buffer = x->buf, .offset = u0 * unit_bytes[0], .range = nu * unit_bytes[0], .access = EVK_ACCESS_READ},
+                            {.buffer = out->buf, .offset = u0 * unit_bytes[1], .range = nu * unit_bytes[1], .access = EVK_ACCESS_WRITE}};
+        struct { uint32_t count, width; float alpha, beta; } push = {(uint32_t)(nu * unit_out / div), (uint32_t)(width / div), alpha, beta};
+        evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
+        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        EVK_TRY(evk_stream_dispatch(s, &d));
+    }
+    return EVK_OK;
 }
 
 evk_status evk_op_activation(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out) {
@@ -147,21 +187,35 @@ static evk_status _evk_ew_binary(evk_stream *s, const char *op, uint32_t code, c
     }
     evk_context *ctx = evk_stream_context(s);
     const bool vec4 = dims[n - 1] % 4 == 0;
-    evk_pipeline_desc desc = {.shader = vec4 ? "elementwise_vec4" : "elementwise_any", .binding_count = 3, .push_size = 56, .spec_count = 2,
-                              .spec = {_EVK_EW_WG, code}};
+    evk_pipeline_desc desc = {.shader = vec4 ? "elementwise_vec4" : "elementwise_any", .binding_count = 3, .push_size = 56,
+                              .spec_count = 2, .spec = {_EVK_EW_WG, code}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    evk_binding bind[3] = {{.buffer = a->buf, .range = evk_tensor_bytes(a), .access = EVK_ACCESS_READ},
-                           {.buffer = b->buf, .range = evk_tensor_bytes(b), .access = EVK_ACCESS_READ},
-                           {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE}};
-    struct { uint32_t count, ndim, dims[6], bstride[6]; } push = {(uint32_t)(vec4 ? count / 4 : count), (uint32_t)n, {0}, {0}};
-    for (int i = 0; i < 6; i++) {
-        push.dims[i] = i < n ? dims[i] : 1;
-        push.bstride[i] = i < n ? strides[i] : 0;
+    /* split along the outermost run: a chunk of its slices maps to one contiguous range of a, out
+     * and (when that run is not broadcast) b */
+    const uint64_t inner = (uint64_t)count / dims[0];
+    const uint64_t unit_bytes[3] = {inner * 4, strides[0] ? (uint64_t)strides[0] * 4 : 0, inner * 4};
+    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 3, n == 1 ? 4 : 1);
+    if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
+    for (uint64_t u0 = 0; u0 < dims[0]; u0 += chunk) {
+        uint64_t nu = dims[0] - u0 < chunk ? dims[0] - u0 : chunk;
+        evk_binding bind[3] = {
+            {.buffer = a->buf, .offset = u0 * unit_bytes[0], .range = nu * unit_bytes[0], .access = EVK_ACCESS_READ},
+            {.buffer = b->buf, .offset = u0 * unit_bytes[1], .range = unit_bytes[1] ? nu * unit_bytes[1] : evk_tensor_bytes(b),
+             .access = EVK_ACCESS_READ},
+            {.buffer = out->buf, .offset = u0 * unit_bytes[2], .range = nu * unit_bytes[2], .access = EVK_ACCESS_WRITE}};
+        uint64_t cnt = nu * inner;
+        struct { uint32_t count, ndim, dims[6], bstride[6]; } push = {(uint32_t)(vec4 ? cnt / 4 : cnt), (uint32_t)n, {0}, {0}};
+        for (int i = 0; i < 6; i++) {
+            push.dims[i] = i < n ? dims[i] : 1;
+            push.bstride[i] = i < n ? strides[i] : 0;
+        }
+        push.dims[0] = (uint32_t)nu;
+        evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
+        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        EVK_TRY(evk_stream_dispatch(s, &d));
     }
-    evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-    evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
-    return evk_stream_dispatch(s, &d);
+    return EVK_OK;
 }
 
 evk_status evk_op_add(evk_stream *s, const evk_tensor *a, const evk_tensor *b, const evk_tensor *out) {
@@ -200,12 +254,20 @@ evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b
     evk_pipeline_desc desc = {.shader = "concat", .binding_count = 3, .push_size = 12, .spec_count = 1, .spec = {_EVK_EW_WG}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    evk_binding bind[3] = {{.buffer = a->buf, .range = evk_tensor_bytes(a), .access = EVK_ACCESS_READ},
-                           {.buffer = b->buf, .range = evk_tensor_bytes(b), .access = EVK_ACCESS_READ},
-                           {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE}};
-    struct { uint32_t count, inner_a, inner_b; } push = {(uint32_t)count, (uint32_t)(a->shape[ax] * inner),
-                                                         (uint32_t)(b->shape[ax] * inner)};
-    evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-    evk_grid_1d((uint64_t)count, _EVK_EW_WG, d.groups);
-    return evk_stream_dispatch(s, &d);
+    const uint64_t ia = (uint64_t)(a->shape[ax] * inner), ib = (uint64_t)(b->shape[ax] * inner), rows = (uint64_t)count / (ia + ib);
+    const uint64_t unit_bytes[3] = {ia * 4, ib * 4, (ia + ib) * 4};
+    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 3, 1);
+    if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
+    for (uint64_t r0 = 0; r0 < rows; r0 += chunk) {
+        uint64_t nr = rows - r0 < chunk ? rows - r0 : chunk;
+        evk_binding bind[3] = {
+            {.buffer = a->buf, .offset = r0 * unit_bytes[0], .range = nr * unit_bytes[0], .access = EVK_ACCESS_READ},
+            {.buffer = b->buf, .offset = r0 * unit_bytes[1], .range = nr * unit_bytes[1], .access = EVK_ACCESS_READ},
+            {.buffer = out->buf, .offset = r0 * unit_bytes[2], .range = nr * unit_bytes[2], .access = EVK_ACCESS_WRITE}};
+        struct { uint32_t count, inner_a, inner_b; } push = {(uint32_t)(nr * (ia + ib)), (uint32_t)ia, (uint32_t)ib};
+        evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
+        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        EVK_TRY(evk_stream_dispatch(s, &d));
+    }
+    return EVK_OK;
 }

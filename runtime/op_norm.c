@@ -49,41 +49,66 @@ typedef struct _evk_row_job {
     uint32_t act;
 } _evk_row_job;
 
+static uint64_t _evk_norm_gcd(uint64_t a, uint64_t b) {
+    while (b) {
+        uint64_t t = a % b;
+        a = b;
+        b = t;
+    }
+    return a;
+}
+
 static evk_status _evk_row_dispatch(evk_stream *s, const _evk_row_job *j) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
-    if (j->rows * j->len > 0xffffffffull)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %llu elements exceed 32-bit indexing (split the batch)", j->base,
-                        (unsigned long long)(j->rows * j->len));
-    uint64_t texels = j->rows * j->len / 4;
+    /* Rows per dispatch: a tensor larger than one binding (maxStorageBufferRange, 128 MiB on
+     * lavapipe; a VAE feature map at 512x512 is bigger) is split into row ranges whose byte
+     * offsets keep the binding alignment. */
+    const uint64_t row_bytes = j->len * 4;
+    uint64_t align = info->min_storage_buffer_offset_alignment > info->min_texel_buffer_offset_alignment
+                         ? info->min_storage_buffer_offset_alignment : info->min_texel_buffer_offset_alignment;
+    if (align < 4) align = 4;
+    uint64_t cap = info->max_storage_buffer_range;
+    if ((uint64_t)info->max_texel_buffer_elements * 16 < cap) cap = (uint64_t)info->max_texel_buffer_elements * 16;
+    if (cap > 0xffffffffull) cap = 0xffffffffull; /* 32-bit indexing inside a dispatch */
+    uint64_t step = align / _evk_norm_gcd(row_bytes, align);
+    uint64_t chunk = cap / row_bytes / step * step;
+    if (chunk == 0)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: one row of %llu bytes exceeds the device's binding limit (%llu bytes)",
+                        j->base, (unsigned long long)row_bytes, (unsigned long long)cap);
     bool cpu = evk_context_is_cpu(ctx) && info->features.subgroup_arithmetic && info->subgroup_size >= 4 &&
                info->min_subgroup_size == info->max_subgroup_size && info->subgroup_size == info->max_subgroup_size &&
-               j->len % 4 == 0 && j->inner % 4 == 0 && texels <= info->max_texel_buffer_elements &&
+               j->len % 4 == 0 && j->inner % 4 == 0 &&
                j->x->buf.offset % (info->min_texel_buffer_offset_alignment ? info->min_texel_buffer_offset_alignment : 1) == 0;
     char name[64];
     snprintf(name, sizeof name, "%s%s", j->base, cpu ? "_cpu" : "");
     const bool affine = j->gamma != NULL;
-    evk_pipeline_desc desc = {.shader = name, .binding_count = affine ? 4 : 2, .push_size = 24, .spec_count = 2,
+    evk_pipeline_desc desc = {.shader = name, .binding_count = affine ? 4 : 2, .push_size = 28, .spec_count = 2,
                               .spec = {cpu ? info->subgroup_size : 256u, j->act}};
     if (cpu) desc.kinds[0] = EVK_BINDING_TEXEL_RGBA32F;
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    evk_binding b[4] = {
-        {.buffer = j->x->buf, .range = evk_tensor_bytes(j->x), .access = EVK_ACCESS_READ},
-        {.buffer = j->out->buf, .range = evk_tensor_bytes(j->out), .access = EVK_ACCESS_WRITE},
-    };
-    if (affine) {
-        b[2] = (evk_binding){.buffer = j->gamma->buf, .range = evk_tensor_bytes(j->gamma), .access = EVK_ACCESS_READ};
-        b[3] = (evk_binding){.buffer = j->beta->buf, .range = evk_tensor_bytes(j->beta), .access = EVK_ACCESS_READ};
+    for (uint64_t row0 = 0; row0 < j->rows; row0 += chunk) {
+        uint64_t rows = j->rows - row0 < chunk ? j->rows - row0 : chunk;
+        evk_binding b[4] = {
+            {.buffer = j->x->buf, .offset = row0 * row_bytes, .range = rows * row_bytes, .access = EVK_ACCESS_READ},
+            {.buffer = j->out->buf, .offset = row0 * row_bytes, .range = rows * row_bytes, .access = EVK_ACCESS_WRITE},
+        };
+        if (affine) {
+            b[2] = (evk_binding){.buffer = j->gamma->buf, .range = evk_tensor_bytes(j->gamma), .access = EVK_ACCESS_READ};
+            b[3] = (evk_binding){.buffer = j->beta->buf, .range = evk_tensor_bytes(j->beta), .access = EVK_ACCESS_READ};
+        }
+        struct { uint32_t rows, len, inner, cpg, groups; float eps; uint32_t row0; } push = {
+            (uint32_t)rows, (uint32_t)j->len, (uint32_t)j->inner, (uint32_t)j->cpg, (uint32_t)j->groups, j->eps,
+            (uint32_t)(row0 % (j->groups ? j->groups : 1))};
+        evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = desc.binding_count, .push = &push,
+                          .push_size = sizeof push, .label = name};
+        d.groups[0] = rows < 65535 ? (uint32_t)rows : 65535u;
+        d.groups[1] = (uint32_t)((rows + d.groups[0] - 1) / d.groups[0]);
+        d.groups[2] = 1;
+        EVK_TRY(evk_stream_dispatch(s, &d));
     }
-    struct { uint32_t rows, len, inner, cpg, groups; float eps; } push = {
-        (uint32_t)j->rows, (uint32_t)j->len, (uint32_t)j->inner, (uint32_t)j->cpg, (uint32_t)j->groups, j->eps};
-    evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = desc.binding_count, .push = &push,
-                      .push_size = sizeof push, .label = name};
-    d.groups[0] = j->rows < 65535 ? (uint32_t)j->rows : 65535u;
-    d.groups[1] = (uint32_t)((j->rows + d.groups[0] - 1) / d.groups[0]);
-    d.groups[2] = 1;
-    return evk_stream_dispatch(s, &d);
+    return EVK_OK;
 }
 
 evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,

@@ -22,17 +22,34 @@ static evk_status _evk_resample(evk_stream *s, const char *op, uint32_t mode, co
                         evk_tensor_shape_str(out, b, sizeof b), evk_dtype_name(out->dtype));
     int64_t count = evk_tensor_numel(out);
     if (count == 0) return EVK_OK;
-    if (count > 0xffffffffLL || evk_tensor_numel(x) > 0xffffffffLL)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %lld outputs exceed 32-bit indexing", op, (long long)count);
+    evk_context *ctx = evk_stream_context(s);
     evk_pipeline_desc desc = {.shader = "resample", .binding_count = 2, .push_size = 20, .spec_count = 2, .spec = {256, mode}};
     evk_pipeline *pipe;
-    EVK_TRY(evk_pipeline_get(evk_stream_context(s), &desc, &pipe));
-    evk_binding bind[2] = {{.buffer = x->buf, .range = evk_tensor_bytes(x), .access = EVK_ACCESS_READ},
-                           {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE}};
-    struct { uint32_t count, h, w, oh, ow; } push = {(uint32_t)count, (uint32_t)H, (uint32_t)W, (uint32_t)OH, (uint32_t)OW};
-    evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
-    evk_grid_1d((uint64_t)count, 256, d.groups);
-    return evk_stream_dispatch(s, &d);
+    EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
+    /* whole planes per dispatch, so no binding passes the device's limit (maxStorageBufferRange:
+     * 128 MiB on lavapipe, less than a 256-channel 512x512 map) and chunk offsets stay aligned */
+    const evk_device_info *info = evk_context_device(ctx);
+    const uint64_t in_plane = (uint64_t)(H * W) * 4, out_plane = (uint64_t)(OH * OW) * 4;
+    const uint64_t planes = (uint64_t)(evk_tensor_numel(x) / (H * W));
+    uint64_t align = info->min_storage_buffer_offset_alignment < 4 ? 4 : info->min_storage_buffer_offset_alignment;
+    uint64_t cap = info->max_storage_buffer_range > 0xffffffffull ? 0xffffffffull : info->max_storage_buffer_range;
+    uint64_t step = 1;
+    while ((step * in_plane) % align || (step * out_plane) % align) step++;
+    uint64_t widest = in_plane > out_plane ? in_plane : out_plane;
+    uint64_t chunk = cap / widest / step * step;
+    if (chunk == 0)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: one %lldx%lld plane exceeds the device's binding limit of %llu bytes",
+                        op, (long long)OH, (long long)OW, (unsigned long long)cap);
+    for (uint64_t p0 = 0; p0 < planes; p0 += chunk) {
+        uint64_t np = planes - p0 < chunk ? planes - p0 : chunk;
+        evk_binding bind[2] = {{.buffer = x->buf, .offset = p0 * in_plane, .range = np * in_plane, .access = EVK_ACCESS_READ},
+                               {.buffer = out->buf, .offset = p0 * out_plane, .range = np * out_plane, .access = EVK_ACCESS_WRITE}};
+        struct { uint32_t count, h, w, oh, ow; } push = {(uint32_t)(np * out_plane / 4), (uint32_t)H, (uint32_t)W, (uint32_t)OH, (uint32_t)OW};
+        evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
+        evk_grid_1d(push.count, 256, d.groups);
+        EVK_TRY(evk_stream_dispatch(s, &d));
+    }
+    return EVK_OK;
 }
 
 evk_status evk_op_upsample_nearest2x(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {

@@ -7,32 +7,27 @@
 //  - attention_tiled (GPU): a workgroup of WG query rows of one (batch, head) stages K/V tiles of
 //    TC keys in shared memory, so every key row is read from device memory once per workgroup;
 //    plain storage buffers, any D <= 128 (zero-padded to a multiple of 4 in registers).
-//    attention_tiled_rolled is the same kernel with the head-dim loops kept as loops, for CPU
-//    devices (they use it only when the rows kernel cannot run): there every shared-memory access
-//    becomes per-lane code, and fully unrolled loops took lavapipe over 10 s to compile at D = 128.
 //  - attention_rows (CPU drivers such as lavapipe): no shared memory and no barriers (they cost
 //    more than they save there); q, k and v are read through RGBA32F uniform texel buffers, whose
 //    fetches such drivers vectorise, while neighbouring lanes (neighbouring queries) read the same
 //    key row and hit the same cache lines. Each lane owns QPL query rows (4; 1 in the _q1 build
 //    for short sequences) so every fetched key/value vec4 feeds QPL rows: fetches, not
 //    arithmetic, bound this loop on lavapipe (measured: 4 rows per lane ≈ 1.3-2× one row).
-//    Needs D % 4 == 0.
+//    Needs D % 4 == 0 (rows of whole vec4s); attention_rows_anyd reads R32F texels one float at
+//    a time instead, for other head dims on CPU devices.
+//  Every loop over the head dim is unrolled by the compiler (D4 is a specialization constant),
+//  which matters on gallivm-based drivers: they end an invocation after 65535 loop iterations in
+//  total, so only the loop over keys (Lk/4 iterations) may remain a loop.
 // Specialization: 0 = workgroup size, 1 = D4 (ceil(D/4)), 2 = has mask, 3 = causal, 4 = TC.
 // A row whose every score is -inf (fully masked) gets zeros instead of NaN: the running max is
 // replaced by 0 while it is still -inf, so exp never sees (-inf) - (-inf).
 // variant: tiled -DEVK_TILED=1
-// variant: tiled_rolled -DEVK_TILED=1 -DEVK_ROLLED=1
 // variant: rows -DEVK_ROWS=1 -DEVK_QPL=4
 // variant: rows_q1 -DEVK_ROWS=1 -DEVK_QPL=1
+// variant: rows_anyd -DEVK_ROWS=1 -DEVK_QPL=1 -DEVK_ANYD=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
-#extension GL_EXT_control_flow_attributes : require
-#if EVK_ROLLED
-#define DLOOP [[dont_unroll]]
-#else
-#define DLOOP
-#endif
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint D4 = 16;
@@ -60,7 +55,13 @@ layout(push_constant) uniform Push {
 layout(binding = 0) uniform samplerBuffer Q;
 layout(binding = 1) uniform samplerBuffer K;
 layout(binding = 2) uniform samplerBuffer V;
+#if EVK_ANYD
+layout(std430, binding = 3) writeonly buffer Out { float of[]; };
+#define RS p.d // row stride in texels
+#else
 layout(std430, binding = 3) writeonly buffer Out { vec4 o4[]; };
+#define RS D4
+#endif
 layout(binding = 4) uniform samplerBuffer M;
 #else
 layout(std430, binding = 0) readonly buffer Qb { float qf[]; };
@@ -80,7 +81,29 @@ float mask_at(uint b, uint i, uint j) {
 #endif
 }
 
-#if !EVK_ROWS
+#if EVK_ROWS
+// vec4 number d4 of the row starting at texel rb. Single-float rows: components past the head dim
+// hold the next row's values (clamped at the end of the buffer, never out of bounds); q's are
+// zeroed after loading, so they add nothing to the scores, and acc's are never written out.
+vec4 fetch4(samplerBuffer t, uint rb, uint d4) {
+#if EVK_ANYD
+    int lim = textureSize(t) - 1;
+    int e = int(rb + d4 * 4);
+    return vec4(texelFetch(t, min(e, lim)).x, texelFetch(t, min(e + 1, lim)).x, texelFetch(t, min(e + 2, lim)).x,
+                texelFetch(t, min(e + 3, lim)).x);
+#else
+    return texelFetch(t, int(rb + d4));
+#endif
+}
+
+vec4 head_mask(uint d4) {
+#if EVK_ANYD
+    return vec4(lessThan(uvec4(d4 * 4) + uvec4(0, 1, 2, 3), uvec4(p.d)));
+#else
+    return vec4(1.0);
+#endif
+}
+#else
 vec4 load4(uint which, uint base, uint d4) {
     // element base + 4*d4 .. +3 of q / k / v, zero beyond the head dim
     vec4 r = vec4(0.0);
@@ -108,13 +131,13 @@ void main() {
     float m[R], l[R];
     for (uint r = 0; r < R; r++) {
         ir[r] = gl_WorkGroupID.x * gl_WorkGroupSize.x * R + r * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
-        uint qbase = ((b * p.lq + min(ir[r], p.lq - 1)) * p.heads + h) * D4;
-        for (uint d = 0; d < D4; d++) { q[r][d] = texelFetch(Q, int(qbase + d)) * p.scale_log2; acc[r][d] = vec4(0.0); }
+        uint qbase = ((b * p.lq + min(ir[r], p.lq - 1)) * p.heads + h) * RS;
+        for (uint d = 0; d < D4; d++) { q[r][d] = fetch4(Q, qbase, d) * head_mask(d) * p.scale_log2; acc[r][d] = vec4(0.0); }
         m[r] = NEG_INF;
         l[r] = 0.0;
     }
-    uint kstride = p.heads * D4;
-    uint kbase = (b * p.lk * p.heads + h) * D4;
+    uint kstride = p.heads * RS;
+    uint kbase = (b * p.lk * p.heads + h) * RS;
 #else
     bool live = i < p.lq;
     uint iq = min(i, p.lq - 1);
@@ -145,7 +168,7 @@ void main() {
             vec4 a[R];
             for (uint r = 0; r < R; r++) a[r] = vec4(0.0);
             for (uint d = 0; d < D4; d++) {
-                vec4 kv = texelFetch(K, int(kb + d));
+                vec4 kv = fetch4(K, kb, d);
                 for (uint r = 0; r < R; r++) a[r] += q[r][d] * kv;
             }
             for (uint r = 0; r < R; r++) {
@@ -167,8 +190,8 @@ void main() {
         uint v0 = kbase + min(j0, p.lk - 1) * kstride, v1 = kbase + min(j0 + 1, p.lk - 1) * kstride;
         uint v2 = kbase + min(j0 + 2, p.lk - 1) * kstride, v3 = kbase + min(j0 + 3, p.lk - 1) * kstride;
         for (uint d = 0; d < D4; d++) {
-            vec4 x0 = texelFetch(V, int(v0 + d)), x1 = texelFetch(V, int(v1 + d));
-            vec4 x2 = texelFetch(V, int(v2 + d)), x3 = texelFetch(V, int(v3 + d));
+            vec4 x0 = fetch4(V, v0, d), x1 = fetch4(V, v1, d);
+            vec4 x2 = fetch4(V, v2, d), x3 = fetch4(V, v3, d);
             for (uint r = 0; r < R; r++)
                 acc[r][d] = (acc[r][d] * alpha[r] + pr[r][0] * x0) + (pr[r][1] * x1 + pr[r][2] * x2) + pr[r][3] * x3;
         }
@@ -176,8 +199,14 @@ void main() {
     for (uint r = 0; r < R; r++) {
         if (ir[r] >= p.lq) continue;
         float inv = l[r] > 0.0 ? 1.0 / l[r] : 0.0;
-        uint obase = ((b * p.lq + ir[r]) * p.heads + h) * D4;
+        uint obase = ((b * p.lq + ir[r]) * p.heads + h) * RS;
+#if EVK_ANYD
+        for (uint d = 0; d < D4; d++)
+            for (uint c = 0; c < 4; c++)
+                if (d * 4 + c < p.d) of[obase + d * 4 + c] = acc[r][d][c] * inv;
+#else
         for (uint d = 0; d < D4; d++) o4[obase + d] = acc[r][d] * inv;
+#endif
     }
 #else
     uint lid = gl_LocalInvocationID.x;
@@ -202,7 +231,7 @@ void main() {
             for (uint t = 0; t < KB; t++) {
                 uint tt = min(tb + t, TC - 1);
                 vec4 a0 = vec4(0.0);
-                DLOOP for (uint d = 0; d < D4; d++) a0 += q[d] * ks[tt * D4 + d];
+                for (uint d = 0; d < D4; d++) a0 += q[d] * ks[tt * D4 + d];
                 float sc = (a0.x + a0.y) + (a0.z + a0.w);
                 uint j = t0 + tb + t;
                 if (HAS_MASK != 0 && j < p.lk) sc += mask_at(b, iq, j) * LOG2E;
@@ -217,7 +246,7 @@ void main() {
             m = mn;
             uint r0 = min(tb, TC - 1) * D4, r1 = min(tb + 1, TC - 1) * D4;
             uint r2 = min(tb + 2, TC - 1) * D4, r3 = min(tb + 3, TC - 1) * D4;
-            DLOOP for (uint d = 0; d < D4; d++)
+            for (uint d = 0; d < D4; d++)
                 acc[d] = acc[d] * alpha + p0 * vs[r0 + d] + p1 * vs[r1 + d] + p2 * vs[r2 + d] + p3 * vs[r3 + d];
         }
     }

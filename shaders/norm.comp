@@ -19,9 +19,15 @@
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
+#extension GL_EXT_control_flow_attributes : require
 #if EVK_CPU
 #extension GL_KHR_shader_subgroup_arithmetic : require
 #endif
+
+// CPU drivers built on gallivm (lavapipe) end any invocation after 65535 loop iterations in total
+// (a guard against endless loops), so the CPU build walks rows U vec4s per iteration with the
+// inner loop unrolled: rows up to ~5M elements (a VAE group at 1024x1024 is 4M).
+#define U 8
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint ACT = 0;
@@ -35,6 +41,7 @@ layout(push_constant) uniform Push {
     uint cpg;        // group norm: channels per group
     uint groups;     // group norm: G
     float eps;
+    uint row0;       // first row of this dispatch (tensors larger than a binding are split)
 } p;
 
 #if EVK_CPU
@@ -122,14 +129,18 @@ void main() {
 #if EVK_SOFTMAX
     float m = NEG_INF, l = 0.0;
 #if EVK_CPU
-    for (uint i = lid; i < n4; i += nt) {
-        vec4 x = LOADX(base + i);
-        float mx = max(max(x.x, x.y), max(x.z, x.w));
-        if (mx == NEG_INF) continue;
-        float mn = max(m, mx);
-        vec4 e = exp(x - mn);
-        l = (l > 0.0 ? l * exp(m - mn) : 0.0) + ((e.x + e.y) + (e.z + e.w));
-        m = mn;
+    for (uint i0 = lid; i0 < n4; i0 += nt * U) {
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint i = i0 + u * nt;
+            vec4 x = i < n4 ? LOADX(base + i) : vec4(NEG_INF);
+            float mx = max(max(x.x, x.y), max(x.z, x.w));
+            float mn = max(m, mx);
+            if (mn != NEG_INF) {
+                vec4 e = exp(x - mn);
+                l = (l > 0.0 ? l * exp(m - mn) : 0.0) + ((e.x + e.y) + (e.z + e.w));
+                m = mn;
+            }
+        }
     }
 #else
     for (uint i = lid; i < p.len; i += nt) {
@@ -145,7 +156,11 @@ void main() {
     float inv = l > 0.0 ? 1.0 / l : 0.0;
     float mref = m == NEG_INF ? 0.0 : m;
 #if EVK_CPU
-    for (uint i = lid; i < n4; i += nt) y4[base + i] = exp(LOADX(base + i) - mref) * inv;
+    for (uint i0 = lid; i0 < n4; i0 += nt * U)
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint i = i0 + u * nt;
+            if (i < n4) y4[base + i] = exp(LOADX(base + i) - mref) * inv;
+        }
 #else
     for (uint i = lid; i < p.len; i += nt) yf[base + i] = exp(xf[base + i] - mref) * inv;
 #endif
@@ -154,7 +169,11 @@ void main() {
     float s = 0.0;
 #if EVK_CPU
     vec4 a = vec4(0.0);
-    for (uint i = lid; i < n4; i += nt) a += LOADX(base + i);
+    for (uint i0 = lid; i0 < n4; i0 += nt * U)
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint i = i0 + u * nt;
+            if (i < n4) a += LOADX(base + i);
+        }
     s = (a.x + a.y) + (a.z + a.w);
 #else
     for (uint i = lid; i < p.len; i += nt) s += xf[base + i];
@@ -163,10 +182,14 @@ void main() {
     float q = 0.0;
 #if EVK_CPU
     vec4 a2 = vec4(0.0);
-    for (uint i = lid; i < n4; i += nt) {
-        vec4 d = LOADX(base + i) - mean;
-        a2 += d * d;
-    }
+    for (uint i0 = lid; i0 < n4; i0 += nt * U)
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint i = i0 + u * nt;
+            if (i < n4) {
+                vec4 d = LOADX(base + i) - mean;
+                a2 += d * d;
+            }
+        }
     q = (a2.x + a2.y) + (a2.z + a2.w);
 #else
     for (uint i = lid; i < p.len; i += nt) {
@@ -178,17 +201,22 @@ void main() {
 
 #if EVK_GROUP
     // channel by channel so gamma/beta are uniform and no division sits in the loop
-    uint c0 = (row % p.groups) * p.cpg;
+    uint c0 = ((p.row0 + row) % p.groups) * p.cpg;
     for (uint c = 0; c < p.cpg; c++) {
         float g = gamma[c0 + c] * rstd;
         float bb = beta[c0 + c] - mean * g;
 #if EVK_CPU
         uint cb = base + c * (p.inner / 4);
-        for (uint i = lid; i < p.inner / 4; i += nt) {
-            vec4 v = LOADX(cb + i) * g + bb;
-            if (ACT == 1) v = v / (1.0 + exp(-v));
-            y4[cb + i] = v;
-        }
+        uint m4 = p.inner / 4;
+        for (uint i0 = lid; i0 < m4; i0 += nt * U)
+            [[unroll]] for (uint u = 0; u < U; u++) {
+                uint i = i0 + u * nt;
+                if (i < m4) {
+                    vec4 v = LOADX(cb + i) * g + bb;
+                    if (ACT == 1) v = v / (1.0 + exp(-v));
+                    y4[cb + i] = v;
+                }
+            }
 #else
         uint cb = base + c * p.inner;
         for (uint i = lid; i < p.inner; i += nt) yf[cb + i] = act(xf[cb + i] * g + bb);
@@ -196,12 +224,16 @@ void main() {
     }
 #else // layer norm
 #if EVK_CPU
-    for (uint i = lid; i < n4; i += nt) {
-        uint e = i * 4;
-        vec4 gm = vec4(gamma[e], gamma[e + 1], gamma[e + 2], gamma[e + 3]);
-        vec4 bt = vec4(beta[e], beta[e + 1], beta[e + 2], beta[e + 3]);
-        y4[base + i] = (LOADX(base + i) - mean) * rstd * gm + bt;
-    }
+    for (uint i0 = lid; i0 < n4; i0 += nt * U)
+        [[unroll]] for (uint u = 0; u < U; u++) {
+            uint i = i0 + u * nt;
+            if (i < n4) {
+                uint e = i * 4;
+                vec4 gm = vec4(gamma[e], gamma[e + 1], gamma[e + 2], gamma[e + 3]);
+                vec4 bt = vec4(beta[e], beta[e + 1], beta[e + 2], beta[e + 3]);
+                y4[base + i] = (LOADX(base + i) - mean) * rstd * gm + bt;
+            }
+        }
 #else
     for (uint i = lid; i < p.len; i += nt) yf[base + i] = (xf[base + i] - mean) * rstd * gamma[i] + beta[i];
 #endif

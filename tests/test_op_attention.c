@@ -127,7 +127,13 @@ static void run_case(evk_context *ctx, const att_case *c, uint64_t seed) {
 #endif
 
 static void test_head_dims_cross(void **state) {
+#ifdef ATT_TILED
+    /* lavapipe compiles the tiled kernel slowly at large head dims (every shared-memory access
+     * becomes per-lane code): one dim per tile-size regime and the unaligned 24 */
+    const int64_t dims[] = {24, 40, 64, 80};
+#else
     const int64_t dims[] = {32, 40, 64, 80, 96, 128, 24};
+#endif
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
         att_case c = {.B = 2, .Lq = 37, .Lk = 53, .H = 3, .D = dims[di], .amp = 1.0f, .impl = IMPL};
         run_case(*state, &c, 100 + di);
@@ -143,18 +149,19 @@ static void test_head_dims_cross(void **state) {
 #endif
 }
 
-static void test_odd_head_dims_auto(void **state) {
+static void test_odd_head_dims(void **state) {
+    /* head dims that are not multiples of 4 (single-float rows in the rows kernel) */
 #ifdef ATT_TILED
-    /* head dims that are not multiples of 4: the automatic choice takes the tiled kernel */
+    const int64_t dims[] = {13, 50};
+#else
     const int64_t dims[] = {1, 13, 50, 127};
+#endif
     for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
-        att_case c = {.B = 1, .Lq = 19, .Lk = 23, .H = 2, .D = dims[di], .amp = 1.0f};
+        att_case c = {.B = 1, .Lq = 19, .Lk = 23, .H = 2, .D = dims[di], .amp = 1.0f, .impl = IMPL};
         run_case(*state, &c, 200 + di);
     }
-#else
     att_case c = {.B = 1, .Lq = 19, .Lk = 23, .H = 2, .D = 32, .amp = 1.0f}; /* automatic choice */
     run_case(*state, &c, 210);
-#endif
 }
 
 static void test_masks(void **state) {
@@ -207,22 +214,19 @@ static void test_shape_errors(void **state) {
     evk_attention_params p = {.mask = &m};
     assert_int_equal(evk_op_attention(s, &q, &k, &v, &q, &p), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "mask"));
-    int64_t s3[4] = {1, 3, 1, 6};
-    evk_tensor odd;
-    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, s3, &odd));
-    evk_attention_params pr = {.impl = EVK_ATTENTION_ROWS};
-    assert_int_equal(evk_op_attention(s, &odd, &odd, &odd, &odd, &pr), EVK_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(evk_error_message(), "divisible by 4"));
+    evk_attention_params pi = {.impl = (evk_attention_impl)7};
+    assert_int_equal(evk_op_attention(s, &q, &k, &v, &q, &pi), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "unknown kernel"));
     assert_int_equal(evk_stream_dispatch_count(s), 0);
     TEST_OK(evk_stream_run(s));
     evk_stream_destroy(s);
-    evk_tensor *all[] = {&q, &k, &v, &bad, &big, &m, &odd};
+    evk_tensor *all[] = {&q, &k, &v, &bad, &big, &m};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_head_dims_cross),   cmocka_unit_test(test_odd_head_dims_auto),
+        cmocka_unit_test(test_head_dims_cross),   cmocka_unit_test(test_odd_head_dims),
         cmocka_unit_test(test_masks),             cmocka_unit_test(test_single_query_and_cross77),
         cmocka_unit_test(test_long_sequence),     cmocka_unit_test(test_shape_errors),
     };

@@ -1,4 +1,6 @@
-// peak_copy.comp — bandwidth peak: copy a large buffer, 16 bytes per invocation per step.
+// peak_copy.comp — bandwidth peak: copy a large buffer, ITEMS 16-byte texels per invocation
+// (neighbouring invocations touch neighbouring texels at every step) so that per-invocation
+// overhead, large on CPU drivers, does not hide the memory system.
 // Two variants: reads from a storage buffer (what GPUs are fastest at) and reads through a
 // uniform texel buffer (what CPU drivers vectorise); the faster one is the device's figure.
 // Specialization: 0 workgroup size.
@@ -15,14 +17,22 @@ layout(binding = 0) uniform samplerBuffer src;
 layout(std430, binding = 0) readonly buffer Src { vec4 src[]; };
 #endif
 layout(std430, binding = 1) writeonly buffer Dst { vec4 dst[]; };
-layout(push_constant) uniform Push { uint count; } p;
+layout(push_constant) uniform Push {
+    uint count;   // texels, a multiple of ITEMS
+} p;
+
+#define ITEMS 16
 
 void main() {
     uint i = evk_flat_index();
-    if (i >= p.count) return;
+    uint stride = p.count / ITEMS;
+    if (i >= stride) return;
+    for (uint t = 0; t < ITEMS; t++) {
+        uint e = i + t * stride;
 #ifdef TEXEL
-    dst[i] = texelFetch(src, int(i));
+        dst[e] = texelFetch(src, int(e));
 #else
-    dst[i] = src[i];
+        dst[e] = src[e];
 #endif
+    }
 }

@@ -21,6 +21,7 @@ typedef struct cli_command {
 /* Every subcommand, defined in its own tools/cmd_*.c. */
 int cmd_devices(int argc, char **argv);
 int cmd_score(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_generate(int argc, char **argv);

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# demo.sh — the README's first command: install what is missing, build, and run evoke's main
-# job on the shipped default. Until the shipped model lands this lists the Vulkan devices and
-# runs and checks one kernel on the default device.
+# demo.sh — the README's first command: install what is missing, build, and run evoke's main job
+# on the shipped default model: for a handful of prompts, plain sampling vs Best-of-N vs
+# EvoSearch at an equal budget of model evaluations, scored by the learned CLIP reward and by an
+# independent pixel verifier. Writes out/demo/grid.png, curve.png, report.md and report.json.
+#   tools/demo.sh [evoke demo options]      e.g. tools/demo.sh --nfe 320
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh build
@@ -9,4 +11,8 @@ jobs=$(nproc 2>/dev/null || echo 2)
 cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$jobs" --target evoke
 echo
-build/evoke devices
+build/evoke devices | head -n 3
+echo
+build/evoke demo --out out/demo "$@"
+echo
+cat out/demo/report.md

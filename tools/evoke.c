@@ -10,6 +10,7 @@ static const cli_command commands[] = {
     {"bench", "time kernels (matmul, conv, attention, ...) against the device's peak", cmd_bench},
     {"generate", "search denoising trajectories for high-reward samples (sample, bon, fk, evo)", cmd_generate},
     {"score", "score images with a reward (e.g. CLIP score against a prompt)", cmd_score},
+    {"demo", "the shipped model: plain sampling vs Best-of-N vs EvoSearch, with pictures and a report", cmd_demo},
 };
 static const size_t command_count = sizeof commands / sizeof commands[0];
 

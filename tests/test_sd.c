@@ -1,0 +1,170 @@
+/* test_sd.c — the shipped text-to-image model (assets/tiny-sd) through the C pipeline against
+ * what the PyTorch training code computes from the same files (assets/tiny-sd/golden.safetensors,
+ * written by tools/train/export.py): prompt encodings, one UNet call with a prompt shared by the
+ * batch, the DDIM timesteps the scheduler config implies, and a whole 10-step guided DDIM (η = 0)
+ * sample from the same initial noise. */
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "harness.h"
+#include "sampler.h"
+#include "sd.h"
+#include "weights.h"
+
+static char model_dir[512], golden_path[600];
+
+static int setup(void **state) {
+    const char *src = getenv("EVOKE_SOURCE_DIR");
+    snprintf(model_dir, sizeof model_dir, "%s/assets/tiny-sd", src ? src : ".");
+    snprintf(golden_path, sizeof golden_path, "%s/golden.safetensors", model_dir);
+    return test_group_setup(state);
+}
+
+static float *read_all(evk_weights *ws, const char *name, int64_t *numel) {
+    const evk_st_tensor *t = evk_weights_lookup(ws, name, NULL);
+    if (!t) fail_msg("golden tensor '%s' is absent", name);
+    float *v = malloc((size_t)t->numel * sizeof *v);
+    assert_non_null(v);
+    TEST_OK(evk_weights_read_f32(ws, name, t->ndim, t->shape, v));
+    *numel = (int64_t)t->numel;
+    return v;
+}
+
+static double compare(evk_context *ctx, const evk_tensor *t, const float *want, int64_t n, const char *what) {
+    assert_int_equal(evk_tensor_numel(t), n);
+    float *got = malloc((size_t)n * sizeof *got);
+    double *ref = malloc((size_t)n * sizeof *ref);
+    TEST_OK(evk_tensor_download_f32(ctx, t, got));
+    for (int64_t i = 0; i < n; i++) ref[i] = want[i];
+    double e = test_rel_l2(got, ref, (size_t)n);
+    print_message("  %-28s rel L2 %.3g\n", what, e);
+    free(got);
+    free(ref);
+    return e;
+}
+
+static void test_pipeline_matches_pytorch(void **state) {
+    evk_context *ctx = *state;
+    evk_safetensors *gst;
+    if (evk_safetensors_open(golden_path, &gst) != EVK_OK) skip(); /* assets not present in this checkout */
+    const char *prompt = evk_safetensors_metadata(gst, "prompt");
+    assert_non_null(prompt);
+    char prompt_copy[256];
+    snprintf(prompt_copy, sizeof prompt_copy, "%s", prompt);
+    evk_safetensors_close(gst);
+    evk_weights *g;
+    TEST_OK(evk_weights_open(ctx, golden_path, &g));
+    evk_sd *sd;
+    TEST_OK(evk_sd_load(ctx, model_dir, NULL, &sd));
+    evk_model *model = evk_sd_model(sd);
+
+    /* prompt encodings: golden rows 0 (prompt) and 1 (empty) */
+    evk_tensor cond, uncond;
+    TEST_OK(evk_sd_encode_prompt(sd, prompt_copy, &cond, NULL));
+    TEST_OK(evk_sd_encode_prompt(sd, "", &uncond, NULL));
+    int64_t n;
+    float *hid = read_all(g, "text_last_hidden_state", &n);
+    int64_t row = n / 2;
+    assert_true(compare(ctx, &cond, hid, row, "text encoder (prompt)") <= 1e-4);
+    assert_true(compare(ctx, &uncond, hid + row, row, "text encoder (empty)") <= 1e-4);
+    free(hid);
+
+    /* one UNet call, the prompt shared by a batch of two */
+    int64_t nx;
+    float *x = read_all(g, "unet_sample", &nx), *want = read_all(g, "unet_out", &n);
+    float ts[2] = {999, 500}, one[2] = {1, 1};
+    evk_tensor xt, out, tt, at, st;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){2, nx / 2}, &xt));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){2, nx / 2}, &out));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){2}, &tt));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){2}, &at));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){2}, &st));
+    TEST_OK(evk_tensor_upload_f32(ctx, &xt, x));
+    TEST_OK(evk_tensor_upload_f32(ctx, &tt, ts));
+    TEST_OK(evk_tensor_upload_f32(ctx, &at, one));
+    TEST_OK(evk_tensor_upload_f32(ctx, &st, one));
+    test_poison(ctx, &out.buf);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_model_input in = {.x = &xt, .timestep = &tt, .alpha = &at, .sigma = &st, .cond = &cond};
+    TEST_OK(evk_model_forward(model, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    assert_true(compare(ctx, &out, want, n, "UNet, shared prompt") <= 1e-4);
+    free(want);
+
+    /* the scheduler config's DDIM timesteps, then a guided 10-step sample from unet_sample[0] */
+    evk_sampler_config sc;
+    TEST_OK(evk_sd_sampler_config(sd, EVK_SAMPLER_DDIM, 10, 0.0, &sc));
+    evk_sampler *sampler;
+    TEST_OK(evk_sampler_create(&sc, &sampler));
+    const evk_st_tensor *gts = evk_weights_lookup(g, "ddim_timesteps", NULL);
+    assert_non_null(gts);
+    assert_int_equal(gts->numel, 10);
+    for (uint32_t i = 0; i < 10; i++) {
+        int64_t t;
+        memcpy(&t, gts->data + 8 * i, 8); /* I64 */
+        if ((double)t != evk_sampler_get_step(sampler, i)->timestep)
+            fail_msg("DDIM step %u: timestep %g, diffusers-style scheduler says %lld", i, evk_sampler_get_step(sampler, i)->timestep,
+                     (long long)t);
+    }
+    evk_tensor x1, m1, scratch, t1, a1, s1;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, nx / 2}, &x1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, nx / 2}, &m1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, nx / 2}, &scratch));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &t1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &a1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &s1));
+    TEST_OK(evk_tensor_upload_f32(ctx, &x1, x));
+    for (uint32_t i = 0; i < 10; i++) {
+        const evk_sampler_step *stp = evk_sampler_get_step(sampler, i);
+        float tv = (float)stp->timestep, av = (float)stp->alpha, sv = (float)stp->sigma;
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_stream_update(s, &t1.buf, 0, &tv, 4));
+        TEST_OK(evk_stream_update(s, &a1.buf, 0, &av, 4));
+        TEST_OK(evk_stream_update(s, &s1.buf, 0, &sv, 4));
+        evk_model_input in1 = {.x = &x1, .timestep = &t1, .alpha = &a1, .sigma = &s1, .cond = &cond};
+        TEST_OK(evk_model_forward_guided(model, s, &in1, &uncond, 3.0f, &scratch, &m1));
+        TEST_OK(evk_op_sampler_step(s, sampler, i, &x1, &m1, NULL));
+        TEST_OK(evk_stream_run(s));
+    }
+    want = read_all(g, "ddim_cfg_x0", &n);
+    assert_true(compare(ctx, &x1, want, n, "10-step guided DDIM sample") <= 1e-3);
+    free(want);
+    free(x);
+    assert_int_equal(evk_context_validation_count(ctx), 0);
+    evk_tensor *all[] = {&cond, &uncond, &xt, &out, &tt, &at, &st, &x1, &m1, &scratch, &t1, &a1, &s1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
+    evk_sampler_destroy(sampler);
+    evk_stream_destroy(s);
+    evk_weights_close(g);
+    evk_sd_destroy(sd);
+}
+
+static void test_bad_folders(void **state) {
+    evk_context *ctx = *state;
+    evk_sd *sd = NULL;
+    assert_int_not_equal(evk_sd_load(ctx, "/nonexistent/model", NULL, &sd), EVK_OK);
+    assert_null(sd);
+    assert_non_null(strstr(evk_error_message(), "/nonexistent/model"));
+    char dir[] = "/tmp/evoke-sd-XXXXXX";
+    assert_non_null(mkdtemp(dir));
+    char path[600];
+    snprintf(path, sizeof path, "%s/model_index.json", dir);
+    FILE *f = fopen(path, "w");
+    fputs("{\"_class_name\": \"StableDiffusionPipeline\", \"unet\": [\"diffusers\", \"UNet2DConditionModel\"]}", f);
+    fclose(f);
+    assert_int_not_equal(evk_sd_load(ctx, dir, NULL, &sd), EVK_OK); /* no unet/config.json */
+    assert_non_null(strstr(evk_error_message(), "unet"));
+    remove(path);
+    rmdir(dir);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_pipeline_matches_pytorch),
+        cmocka_unit_test(test_bad_folders),
+    };
+    return cmocka_run_group_tests(tests, setup, test_group_teardown);
+}

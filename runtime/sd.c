@@ -12,6 +12,7 @@
 #include "op_layout.h"
 #include "tokenizer.h"
 #include "unet.h"
+#include "vae.h"
 
 struct evk_sd {
     evk_context *ctx;
@@ -19,7 +20,9 @@ struct evk_sd {
     evk_unet_config unet_cfg;
     evk_clip_text_config text_cfg;
     evk_scheduler_config sched;
-    evk_weights *unet_weights, *text_weights;
+    evk_weights *unet_weights, *text_weights, *vae_weights;
+    evk_vae_config vae_cfg;
+    evk_vae_decoder *vae; /* NULL: a pixel-space model */
     evk_unet *unet;
     evk_clip_text *text;
     evk_tokenizer *tok;
@@ -74,10 +77,20 @@ static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_inp
     return st ? st : nn.status;
 }
 
-/* Pixel models: the sample in [−1, 1] is the image. */
+/* Samples to [0, 1] images: latent models through the VAE decoder (which unscales the latents),
+ * pixel models directly; then diffusers' postprocess (x / 2 + 0.5, clamped). */
 static evk_status _evk_sd_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
-    (void)impl;
-    return evk_op_affine_clamp(s, x0, 0.5f, 0.5f, 0.0f, 1.0f, out);
+    evk_sd *sd = impl;
+    if (!sd->vae) return evk_op_affine_clamp(s, x0, 0.5f, 0.5f, 0.0f, 1.0f, out);
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t B = x0->shape[0];
+    evk_tensor lat, img;
+    EVK_TRY(evk_tensor_reshape(x0, 4, (int64_t[]){B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &lat));
+    EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){B, 3, sd->height, sd->width}, &img));
+    evk_status st = evk_vae_decode(sd->vae, s, &lat, &img);
+    if (!st) st = evk_op_affine_clamp(s, &img, 0.5f, 0.5f, 0.0f, 1.0f, out);
+    evk_tensor_free(sd->ctx, &img); /* reuse inside the stream is ordered by its barriers */
+    return st;
 }
 
 static void _evk_sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
@@ -88,6 +101,8 @@ void evk_sd_destroy(evk_sd *sd) {
     if (!sd) return;
     evk_model_destroy(sd->model);
     evk_unet_destroy(sd->unet);
+    evk_vae_decoder_destroy(sd->vae);
+    evk_weights_close(sd->vae_weights);
     evk_clip_text_destroy(sd->text);
     evk_weights_close(sd->unet_weights);
     evk_weights_close(sd->text_weights);
@@ -102,9 +117,6 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_opti
     EVK_TRY(evk_model_index_load(path, &mi));
     snprintf(path, sizeof path, "%s/vae", folder);
     bool latent = evk_model_index_class(&mi, "vae") != NULL || _evk_is_dir(path);
-    if (latent)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: latent pipelines (with a vae/ component) are not supported yet; "
-                        "pixel-space pipelines are", folder);
     snprintf(path, sizeof path, "%s/unet/config.json", folder);
     EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
     snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
@@ -124,6 +136,17 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_opti
     EVK_TRY(evk_weights_open(sd->ctx, path, &sd->text_weights));
     EVK_TRY(evk_clip_text_load(sd->ctx, &sd->text_cfg, sd->text_weights, st, &sd->text));
     sd->factor = 1;
+    if (latent) {
+        snprintf(path, sizeof path, "%s/vae/config.json", folder);
+        EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
+        snprintf(path, sizeof path, "%s/vae", folder);
+        EVK_TRY(evk_weights_open(sd->ctx, path, &sd->vae_weights));
+        EVK_TRY(evk_vae_decoder_load(sd->ctx, &sd->vae_cfg, sd->vae_weights, st, &sd->vae));
+        sd->factor = (uint32_t)evk_vae_decoder_upscale(sd->vae);
+        if (sd->vae_cfg.latent_channels != sd->unet_cfg.in_channels)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: the VAE has %d latent channels but the UNet takes %d", folder,
+                            sd->vae_cfg.latent_channels, sd->unet_cfg.in_channels);
+    }
     uint32_t multiple = sd->factor << evk_unet_downsamplings(sd->unet);
     uint32_t native = (uint32_t)(sd->unet_cfg.sample_size > 0 ? sd->unet_cfg.sample_size : 64) * sd->factor;
     sd->width = opt && opt->width ? opt->width : native;
@@ -170,6 +193,26 @@ void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint
     if (width) *width = sd->width;
     if (height) *height = sd->height;
     if (vae_factor) *vae_factor = sd->factor;
+}
+
+evk_status evk_sd_decode_host(evk_sd *sd, const float *samples, uint32_t count, float *images) {
+    int64_t n = evk_model_sample_numel(sd->model), m = evk_model_decoded_numel(sd->model);
+    evk_tensor x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    evk_stream *st = NULL;
+    evk_status s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, n}, &x);
+    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, m}, &y);
+    if (!s) s = evk_tensor_upload_f32(sd->ctx, &x, samples);
+    if (!s) s = evk_stream_create(sd->ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_model_decode(sd->model, st, &x, &y);
+    if (!s) s = evk_stream_run(st);
+    if (!s) s = evk_tensor_download_f32(sd->ctx, &y, images);
+    evk_stream_destroy(st);
+    evk_tensor_free(sd->ctx, &x);
+    evk_tensor_free(sd->ctx, &y);
+    return s;
 }
 
 evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated) {

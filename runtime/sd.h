@@ -36,6 +36,10 @@ const evk_scheduler_config *evk_sd_scheduler(const evk_sd *sd);
 /* Image size in pixels and the VAE's downsampling factor (1 for pixel models). */
 void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint32_t *vae_factor);
 
+/* Decode `count` samples from host memory ([count, C·h·w] as searches return them) to [0, 1] RGB
+ * images on the host ([count, 3, H, W]): the VAE for latent models, x / 2 + 0.5 for pixel models. */
+evk_status evk_sd_decode_host(evk_sd *sd, const float *samples, uint32_t count, float *images);
+
 /* Encode a prompt into `out` (allocated here: f32 [1, L, cross_attention_dim]; free with
  * evk_tensor_free). A prompt longer than the context is truncated and *truncated is set. */
 evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated);

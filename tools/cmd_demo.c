@@ -117,7 +117,11 @@ static evk_status run_one(evk_context *ctx, evk_sd *sd, const char *reward_path,
         r->rgb = malloc((size_t)w * h * 3);
         if (!r->rgb) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    if (!st) st = evk_image_f32_to_rgb8(res->best_sample, w, h, EVK_PIXELS_CHW, -1.0f, 1.0f, r->rgb);
+    float *img = st ? NULL : malloc((size_t)w * h * 3 * sizeof *img);
+    if (!st && !img) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st) st = evk_sd_decode_host(sd, res->best_sample, 1, img);
+    if (!st) st = evk_image_f32_to_rgb8(img, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, r->rgb);
+    free(img);
     verifier_result vr;
     if (!st) st = verifier_check_image(r->rgb, w, h, prompt, &vr);
     if (!st) r->pass = vr.ok;

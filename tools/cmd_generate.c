@@ -104,41 +104,42 @@ static bool is_directory(const char *path) {
 }
 
 /* The best image (PNG with the parameters, and optionally raw .npy) and the population grid of a
- * pixel-space text-to-image search: samples are [3, H, W] in [−1, 1]. */
-static evk_status write_images(const evk_search_result *res, uint32_t w, uint32_t h, const char *prompt, const char *negative,
-                               uint32_t steps, const char *output, const char *grid, const char *raw) {
+ * text-to-image search; samples are decoded to [0, 1] RGB [3, H, W] (through the VAE for latent
+ * models). */
+static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_t w, uint32_t h, const char *prompt,
+                               const char *negative, uint32_t steps, const char *output, const char *grid, const char *raw) {
     size_t px = (size_t)w * h;
-    if (res->sample_numel != (int64_t)(3 * px))
-        return evk_fail(EVK_ERROR_INTERNAL, "generate: samples of %lld values for a %ux%u image", (long long)res->sample_numel, w, h);
     char params[512];
     snprintf(params, sizeof params,
              "{\"method\":\"%s\",\"seed\":%llu,\"steps\":%u,\"nfe\":%llu,\"guidance\":%g,\"best_reward\":%.6g,\"width\":%u,\"height\":%u}",
              evk_search_method_name(res->config.method), (unsigned long long)res->config.seed, steps, (unsigned long long)res->nfe,
              (double)res->config.guidance, res->best_reward, w, h);
     evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
-    if (output) EVK_TRY(evk_png_write_f32(output, res->best_sample, w, h, EVK_PIXELS_CHW, -1.0f, 1.0f, text, 3));
-    if (raw) {
+    float *best = malloc(3 * px * sizeof *best);
+    if (!best) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_status s = evk_sd_decode_host(sd, res->best_sample, 1, best);
+    if (!s && output) s = evk_png_write_f32(output, best, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, text, 3);
+    if (!s && raw) {
         float *hwc = malloc(3 * px * sizeof *hwc);
-        if (!hwc) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        for (size_t i = 0; i < px; i++)
-            for (int ch = 0; ch < 3; ch++) {
-                float v = 0.5f * res->best_sample[ch * px + i] + 0.5f;
-                hwc[i * 3 + ch] = v < 0 ? 0 : v > 1 ? 1 : v;
-            }
-        evk_status s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){h, w, 3}, 3);
+        if (!hwc) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (size_t i = 0; !s && i < px; i++)
+            for (int ch = 0; ch < 3; ch++) hwc[i * 3 + ch] = best[ch * px + i];
+        if (!s) s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){h, w, 3}, 3);
         free(hwc);
-        EVK_TRY(s);
     }
-    if (grid && res->population_size) {
+    free(best);
+    if (!s && grid && res->population_size) {
         uint32_t n = res->population_size, cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
         uint8_t **imgs = calloc((size_t)rows * cols, sizeof *imgs);
         char **labels = calloc((size_t)rows * cols, sizeof *labels);
-        evk_status s = imgs && labels ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        float *pop = malloc((size_t)n * 3 * px * sizeof *pop);
+        s = imgs && labels && pop ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (!s) s = evk_sd_decode_host(sd, res->population, n, pop);
         for (uint32_t i = 0; !s && i < n; i++) {
             imgs[i] = malloc(3 * px);
             labels[i] = malloc(32);
             if (!imgs[i] || !labels[i]) { s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); break; }
-            s = evk_image_f32_to_rgb8(res->population + (size_t)i * 3 * px, w, h, EVK_PIXELS_CHW, -1.0f, 1.0f, imgs[i]);
+            s = evk_image_f32_to_rgb8(pop + (size_t)i * 3 * px, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, imgs[i]);
             snprintf(labels[i], 32, "r=%.3f", (double)res->population_rewards[i]);
         }
         if (!s) {
@@ -156,9 +157,9 @@ static evk_status write_images(const evk_search_result *res, uint32_t w, uint32_
         for (uint32_t i = 0; imgs && labels && i < rows * cols; i++) free(imgs[i]), free(labels[i]);
         free(imgs);
         free(labels);
-        EVK_TRY(s);
+        free(pop);
     }
-    return EVK_OK;
+    return s;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -357,7 +358,7 @@ int cmd_generate(int argc, char **argv) {
     }
     if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
     if (!st) st = evk_search_report_write(res, report_path, model_path, reward_path, sampler);
-    if (!st && t2i) st = write_images(res, img_w, img_h, prompt, negative, steps, output, grid, raw);
+    if (!st && t2i) st = write_images(sd, res, img_w, img_h, prompt, negative, steps, output, grid, raw);
     if (st) rc = cli_report(st);
     else {
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",

@@ -3,7 +3,8 @@
 #
 # Usage: tools/setup.sh [build|test|tools]   (default: test)
 #   build: compiler, CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, lavapipe
-#   test:  build + cmocka, the validation layer, python3 (CLI tests)
+#   test:  build + cmocka, the validation layer, python3 (CLI tests), clang + libFuzzer (fuzzing;
+#          best effort: the runtime library's package name follows the clang version)
 #   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks)
 # As root it runs `apt-get update` once and `apt-get install -y` for what is missing; as
 # another user it prints the exact command and exits 1. Sourced by test.sh and demo.sh.
@@ -12,7 +13,7 @@ set -euo pipefail
 level=${1:-test}
 build_pkgs=(gcc make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
             mesa-vulkan-drivers vulkan-tools)
-test_pkgs=(libcmocka-dev vulkan-validationlayers python3)
+test_pkgs=(libcmocka-dev vulkan-validationlayers python3 clang)
 tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)
 
 case "$level" in
@@ -27,6 +28,17 @@ for p in "${want[@]}"; do
   status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
   [[ "$status" == "install ok installed" ]] || missing+=("$p")
 done
+fuzz_runtime() { # libFuzzer's runtime package for the installed clang (Debian 12: libclang-rt-14-dev)
+  local v
+  v=$(clang --version 2>/dev/null | sed -n 's/.*clang version \([0-9]*\).*/\1/p' | head -n 1)
+  [ -n "$v" ] && echo "libclang-rt-$v-dev"
+}
+if [ "$level" != build ] && command -v clang >/dev/null 2>&1; then
+  rt=$(fuzz_runtime)
+  if [ -n "$rt" ] && [[ "$(dpkg-query -W -f='${Status}' "$rt" 2>/dev/null || true)" != "install ok installed" ]]; then
+    missing+=("$rt")
+  fi
+fi
 [ ${#missing[@]} -eq 0 ] && exit 0
 
 cmd="apt-get update && apt-get install -y ${missing[*]}"
@@ -39,3 +51,10 @@ echo "evoke setup: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q >&2
 apt-get install -y -q --no-install-recommends "${missing[@]}" >&2
+# clang arrives with the test packages; its libFuzzer runtime is named after its version
+if [ "$level" != build ]; then
+  rt=$(fuzz_runtime)
+  if [ -n "$rt" ] && [[ "$(dpkg-query -W -f='${Status}' "$rt" 2>/dev/null || true)" != "install ok installed" ]]; then
+    apt-get install -y -q --no-install-recommends "$rt" >&2 || echo "evoke setup: $rt unavailable; fuzzing will be skipped" >&2
+  fi
+fi

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # test.sh — the README's test command: install what is missing, build, and run every test twice
 # on lavapipe with the Vulkan validation layer: a normal build (build/) and an AddressSanitizer +
-# UndefinedBehaviorSanitizer build (build-asan/). Ends with CTest's summary line.
+# UndefinedBehaviorSanitizer build (build-asan/), after fuzzing the file parsers for a fixed time
+# (tools/fuzz.sh, FUZZ_SECONDS each, default 20). Ends with CTest's summary line.
 #   tools/test.sh [ctest args...]     e.g. tools/test.sh -R memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,9 @@ cmake --build build-asan -j "$jobs"
 export LSAN_OPTIONS="suppressions=$PWD/tests/lsan.supp:print_suppressions=0"
 export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+
+echo "== fuzzing the file parsers (ASan + UBSan, ${FUZZ_SECONDS:-20} s each) =="
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz.sh
 
 echo "== tests: ASan + UBSan build =="
 asan_rc=0

@@ -275,7 +275,7 @@ int cmd_demo(int argc, char **argv) {
             int m = methods[i];
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
                 char what[128];
-                snprintf(what, sizeof what, "%s @%u: \"%s\"", method_titles[m], budgets[b], prompts[p]);
+                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", method_titles[m], budgets[b], prompts[p]);
                 progress_bar(done, total, what);
                 st = run_one(ctx, sd, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
                 done++;

@@ -107,6 +107,13 @@ evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, 
         evk_noise_key k = {.seed = e->cfg->seed, .stream = id0 + (uint32_t)c, .counter = 0, .domain = EVK_NOISE_INITIAL};
         EVK_TRY(evk_op_random_normal(e->s, &v, &k));
     }
+    /* given initial noise replaces the draws of its trajectories (written in stream order) */
+    for (int64_t r = 0; e->cfg->initial_noise && r < n; r++) {
+        uint64_t id = (uint64_t)id0 + (uint64_t)r;
+        if (id >= e->cfg->initial_count) continue;
+        uint64_t bytes = (uint64_t)e->numel * 4;
+        EVK_TRY(evk_stream_update(e->s, &x->buf, (uint64_t)(row0 + r) * bytes, e->cfg->initial_noise + id * (uint64_t)e->numel, bytes));
+    }
     return EVK_OK;
 }
 

@@ -73,6 +73,10 @@ typedef struct evk_search_config {
     /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) */
     float guidance;
     const evk_tensor *cond, *uncond; /* [1, ...] shared by all, or NULL */
+    /* Initial noise x_T of trajectories 0 .. initial_count-1 ([initial_count, sample numel] on the
+     * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */
+    const float *initial_noise;
+    uint32_t initial_count;
     /* execution */
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
     void (*progress)(void *user, const evk_search_progress *p);

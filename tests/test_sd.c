@@ -8,7 +8,9 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "reward.h"
 #include "sampler.h"
+#include "search.h"
 #include "sd.h"
 #include "weights.h"
 
@@ -131,6 +133,25 @@ static void test_pipeline_matches_pytorch(void **state) {
     }
     want = read_all(g, "ddim_cfg_x0", &n);
     assert_true(compare(ctx, &x1, want, n, "10-step guided DDIM sample") <= 1e-3);
+
+    /* the same sample through the search layer, its initial noise given (what --latents does) */
+    evk_reward *reward; /* any reward will do for one trajectory */
+    double *dir = calloc((size_t)(nx / 2), sizeof *dir);
+    dir[0] = 1;
+    TEST_OK(evk_reward_analytic_create(ctx, EVK_REWARD_LINEAR, (uint32_t)(nx / 2), dir, 0, &reward));
+    free(dir);
+    evk_search_config cfg = {.method = EVK_SEARCH_SAMPLE, .n = 1, .guidance = 3.0f, .cond = &cond, .uncond = &uncond,
+                             .initial_noise = x, .initial_count = 1};
+    evk_search_result *res = NULL;
+    TEST_OK(evk_search_run(ctx, model, sampler, reward, &cfg, &res));
+    double *ref = malloc((size_t)n * sizeof *ref);
+    for (int64_t i = 0; i < n; i++) ref[i] = want[i];
+    double e = test_rel_l2(res->best_sample, ref, (size_t)n);
+    print_message("  %-28s rel L2 %.3g\n", "search, given initial noise", e);
+    assert_true(e <= 1e-3);
+    free(ref);
+    evk_search_result_free(res);
+    evk_reward_destroy(reward);
     free(want);
     free(x);
     assert_int_equal(evk_context_validation_count(ctx), 0);

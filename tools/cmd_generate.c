@@ -4,6 +4,7 @@
  * as a grid. Every input is checked before the device is touched where possible; bad input is
  * one line on stderr and exit code 2, and no output is written. */
 #include <getopt.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,6 +37,9 @@ static const char *generate_help =
     "  -o, --output FILE      text-to-image: the best image (PNG with the parameters in text chunks)\n"
     "  --grid FILE            text-to-image: the final population as a PNG grid, labelled by reward\n"
     "  --output-raw FILE      text-to-image: the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, C, h, w] or\n"
+    "                         [C, h, w]) instead of drawing it; with --method sample --n 1 --eta 0 the\n"
+    "                         run is deterministic and comparable with a diffusers pipeline\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
     "                         evo (EvoSearch)\n"
@@ -165,7 +169,7 @@ static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16 };
+           O_GRID, O_RAW, O_F16, O_LATENTS };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -178,9 +182,9 @@ int cmd_generate(int argc, char **argv) {
         {"report", required_argument, 0, O_REPORT}, {"progress", no_argument, 0, O_PROGRESS}, {"device", required_argument, 0, O_DEVICE},
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
-        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16},
+        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL;
+    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
     uint32_t width = 0, height = 0;
     double cfg_scale = 7.5;
     bool have_cfg = false, f16 = false;
@@ -209,6 +213,7 @@ int cmd_generate(int argc, char **argv) {
         case O_GRID: grid = optarg; break;
         case O_RAW: raw = optarg; break;
         case O_F16: f16 = true; break;
+        case O_LATENTS: latents_path = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
@@ -336,6 +341,20 @@ int cmd_generate(int argc, char **argv) {
     } else if (!st) {
         st = evk_model_load(ctx, model_path, &model);
     }
+    evk_npy latents = {0};
+    if (!st && latents_path) {
+        int64_t per = evk_model_sample_numel(model);
+        st = evk_npy_read_f32(latents_path, &latents);
+        if (!st && (latents.count == 0 || latents.count % (uint64_t)per))
+            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s holds %llu values, not a whole number of samples of %lld values", latents_path,
+                          (unsigned long long)latents.count, (long long)per);
+        for (uint64_t i = 0; !st && i < latents.count; i++)
+            if (!isfinite(latents.data[i])) st = evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", latents_path, (unsigned long long)i);
+        if (!st) {
+            sc.initial_noise = latents.data;
+            sc.initial_count = (uint32_t)(latents.count / (uint64_t)per);
+        }
+    }
     evk_reward_options ro = {.prompt = prompt, .image_height = img_h, .image_width = img_w};
     if (!st) st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
     if (!st && t2i) {
@@ -366,6 +385,7 @@ int cmd_generate(int argc, char **argv) {
                (unsigned long long)res->reward_calls, res->wall_seconds, res->submissions, (unsigned long long)res->steps_recorded);
     }
     evk_search_result_free(res);
+    evk_npy_free(&latents);
     evk_sampler_destroy(sampler);
     evk_reward_destroy(reward);
     if (sd) {

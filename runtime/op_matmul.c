@@ -7,11 +7,15 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Tile shapes. CPU: 16×8 outputs per invocation, K unrolled by 8, measured on lavapipe (per CPU
- * second, 1024³: 16×4/K4 14, 16×4/K8 15, 8×8 21, 16×8 27, 16×16 29, 32×16 32 GFLOP/s; larger
- * tiles amortise the texel fetches but waste more at the edges); 8 invocations along N make
- * one 8-wide subgroup share its A rows. GPU: 64×64 tiles, 16-deep slices, 4×4 per invocation. */
-enum { CPU_TM = 16, CPU_TN = 8, CPU_LANES_N = 8, CPU_LANES_M = 4, CPU_KU = 8 };
+/* CPU tiles, measured on lavapipe (GFLOP per CPU second at 1024³ within one session, since the
+ * machine's load moves wall time: 16×4/K4 14, 16×4/K8 15, 8×8/K8 21, 16×8/K4 25, 16×8/K8 27,
+ * 16×16/K4 29, 32×16/K4 32). Larger tiles amortise the texel fetches (the accumulators live in
+ * memory anyway) but the driver's compile time grows with the unrolled body: 1.5 s for 16×8/K4,
+ * 12 s for 32×16/K4 per pipeline. So products big enough to repay it get the large tile and
+ * everything else the small one. 8 invocations along N make one 8-wide subgroup share its A rows. */
+typedef struct _evk_cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } _evk_cpu_tile;
+static const _evk_cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
+#define CPU_LARGE_MIN_WORK 8388608.0 /* M·N·K (2^23) from which the large tile pays */
 enum { GPU_BM = 64, GPU_BN = 64, GPU_BK = 16, GPU_TM = 4, GPU_TN = 4 };
 
 typedef struct _evk_mm_push {
@@ -127,11 +131,12 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         desc.kinds[1] = _evk_texel_kind(b->dtype, vec_b);
         desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[1];
         desc.kinds[3] = EVK_BINDING_STORAGE;
+        const _evk_cpu_tile *t = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? &CPU_LARGE : &CPU_SMALL;
         desc.spec_count = 10;
-        uint32_t spec[10] = {CPU_LANES_N * CPU_LANES_M, CPU_TM, CPU_TN, CPU_LANES_N, prm.transpose_a, prm.transpose_b, vec_a, vec_b, bias != NULL, CPU_KU};
+        uint32_t spec[10] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, prm.transpose_a, prm.transpose_b, vec_a, vec_b, bias != NULL, t->ku};
         memcpy(desc.spec, spec, sizeof spec);
-        tile_m = CPU_TM * CPU_LANES_M;
-        tile_n = CPU_TN * CPU_LANES_N;
+        tile_m = t->tm * t->lanes_m;
+        tile_n = t->tn * t->lanes_n;
     } else {
         static const char *names[2][2] = {{"matmul_f32", "matmul_b16"}, {"matmul_a16", "matmul_ab16"}};
         desc.shader = names[a->dtype == EVK_DTYPE_F16][b->dtype == EVK_DTYPE_F16];

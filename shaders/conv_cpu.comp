@@ -25,7 +25,7 @@ layout(constant_id = 7) const bool HAS_BIAS = false;
 layout(constant_id = 8) const uint KH = 3;
 layout(constant_id = 9) const uint KW = 3;
 layout(constant_id = 10) const uint STRIDE = 1;
-layout(constant_id = 11) const uint KU = 8;
+layout(constant_id = 11) const uint KU = 4;
 
 layout(binding = 0) uniform samplerBuffer Wt;
 layout(binding = 1) uniform samplerBuffer X;

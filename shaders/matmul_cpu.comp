@@ -25,7 +25,7 @@ layout(constant_id = 5) const bool TRANS_B = false;
 layout(constant_id = 6) const bool VEC_A = false;
 layout(constant_id = 7) const bool VEC_B = false;
 layout(constant_id = 8) const bool HAS_BIAS = false;
-layout(constant_id = 9) const uint KU = 8;
+layout(constant_id = 9) const uint KU = 4;
 
 layout(binding = 0) uniform samplerBuffer A;
 layout(binding = 1) uniform samplerBuffer B;

@@ -92,6 +92,11 @@ static void conv_sweep(evk_context *ctx, evk_kernel_variant v) {
     t.k = 1;
     t.pad = 0;
     run_conv(ctx, &t);
+    if (v == EVK_KERNEL_CPU) {
+        /* big enough for the CPU kernel's large tile */
+        conv_case big = {.n = 1, .c = 8, .o = 72, .h = 32, .w = 33, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
+        run_conv(ctx, &big);
+    }
 }
 
 static void test_conv2d_cpu(void **state) { conv_sweep(*state, EVK_KERNEL_CPU); }

@@ -66,7 +66,7 @@ static void mm_teardown(evk_context *ctx, void *state) {
 #define MM_CASE(name, shape, dt, var, m, k, n, wb) \
     {name, shape, dt, MM_FLOPS(m, k, n), MM_BYTES(m, k, n, wb), &var, mm_setup, mm_record, mm_teardown}
 
-static const mm_params p256 = {256, 256, 256, false, EVK_DTYPE_F32};
+static const mm_params p192 = {192, 192, 192, false, EVK_DTYPE_F32};
 static const mm_params p1024 = {1024, 1024, 1024, false, EVK_DTYPE_F32};
 static const mm_params p1024h = {1024, 1024, 1024, false, EVK_DTYPE_F16};
 static const mm_params p2048 = {2048, 2048, 2048, false, EVK_DTYPE_F32};
@@ -76,7 +76,7 @@ static const mm_params plinh = {4096, 320, 1280, true, EVK_DTYPE_F16};
 
 /* dtype "f16" = f16 weights (B), f32 activations and output */
 static const bench_case matmul_cases[] = {
-    MM_CASE("matmul", "256x256x256", "f32", p256, 256, 256, 256, 4),
+    MM_CASE("matmul", "192x192x192", "f32", p192, 192, 192, 192, 4),
     MM_CASE("matmul", "1024x1024x1024", "f32", p1024, 1024, 1024, 1024, 4),
     MM_CASE("matmul", "1024x1024x1024", "f16", p1024h, 1024, 1024, 1024, 2),
     MM_CASE("matmul", "2048x2048x2048", "f32", p2048, 2048, 2048, 2048, 4),

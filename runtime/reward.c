@@ -264,6 +264,21 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
         if (st) evk_fail_context(st, "reward %s", what);
         return st;
     }
+    if (!strcmp(t, "aesthetic")) {
+        const cJSON *cl = cJSON_GetObjectItemCaseSensitive(o, "clip"), *hd = cJSON_GetObjectItemCaseSensitive(o, "head");
+        if (!cJSON_IsString(cl) || !cJSON_IsString(hd) || !cl->valuestring[0] || !hd->valuestring[0])
+            return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s (aesthetic) needs strings \"clip\" (a CLIPModel folder) and \"head\" (a safetensors file)",
+                            what, path);
+        char dir[1024], head[1024];
+        const char *base = opt && opt->base_dir ? opt->base_dir : NULL;
+        if (cl->valuestring[0] == '/' || !base) snprintf(dir, sizeof dir, "%s", cl->valuestring);
+        else snprintf(dir, sizeof dir, "%s/%s", base, cl->valuestring);
+        if (hd->valuestring[0] == '/' || !base) snprintf(head, sizeof head, "%s", hd->valuestring);
+        else snprintf(head, sizeof head, "%s/%s", base, hd->valuestring);
+        evk_status st = evk_reward_aesthetic_create(ctx, dir, head, opt ? opt->image_height : 0, opt ? opt->image_width : 0, out);
+        if (st) evk_fail_context(st, "reward %s", what);
+        return st;
+    }
     if (!strcmp(t, "clip_score")) {
         const cJSON *m = cJSON_GetObjectItemCaseSensitive(o, "model");
         if (!cJSON_IsString(m) || !m->valuestring[0])
@@ -282,7 +297,7 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
     if (!strcmp(t, "linear")) kind = EVK_REWARD_LINEAR, vec_key = "direction";
     else if (!strcmp(t, "gaussian_bump")) kind = EVK_REWARD_GAUSSIAN_BUMP;
     else if (!strcmp(t, "neg_distance")) kind = EVK_REWARD_NEG_DISTANCE;
-    else return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s has unknown type \"%s\" (linear, gaussian_bump, neg_distance, clip_score, sum)", what, path, t);
+    else return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s has unknown type \"%s\" (linear, gaussian_bump, neg_distance, clip_score, aesthetic, sum)", what, path, t);
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, vec_key);
     int n = cJSON_IsArray(v) ? cJSON_GetArraySize(v) : 0;
     if (n < 1) return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s (%s) needs a non-empty array \"%s\"", what, path, t, vec_key);

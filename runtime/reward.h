@@ -76,7 +76,13 @@ typedef struct evk_reward_options {
 evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
                                         uint32_t width, evk_reward **out);
 
-/* Parse a reward from JSON text / load it from a file: analytic rewards, clip_score and sums.
+/* LAION-style aesthetic predictor: an MLP of linear layers ("layers.N.weight"/"layers.N.bias",
+ * no activations, as the released head) on the L2-normalised CLIP image embedding of a CLIPModel
+ * folder. JSON: {"type":"aesthetic","clip":DIR,"head":FILE.safetensors}. */
+evk_status evk_reward_aesthetic_create(evk_context *ctx, const char *clip_folder, const char *head_path, uint32_t height,
+                                       uint32_t width, evk_reward **out);
+
+/* Parse a reward from JSON text / load it from a file: analytic rewards, clip_score, aesthetic and sums.
  * The _with forms pass what model-based rewards need (options may be NULL). */
 evk_status evk_reward_parse_with(evk_context *ctx, const char *json, const char *what, const evk_reward_options *options,
                                  evk_reward **out);

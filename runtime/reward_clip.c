@@ -1,8 +1,12 @@
-/* reward_clip.c — the CLIP score reward: cosine similarity between a prompt's text embedding and
- * each image's embedding, both from a transformers CLIPModel folder (text tower + projection,
- * vision tower + projection), with the folder's own image preprocessing (shortest-side bicubic
- * resize, center crop, mean/std) done on the GPU. The text embedding is computed once at
- * creation; a call scores a batch of [0, 1] RGB images [N, 3·H·W] and writes one float each. */
+/* reward_clip.c — rewards on CLIP image embeddings, from a transformers CLIPModel folder with the
+ * folder's own image preprocessing (shortest-side bicubic resize, center crop, mean/std) done on
+ * the GPU. Both are `scale · cos(image embedding, target) + bias`:
+ *  - clip_score: the target is the prompt's text embedding (computed once), scale 1, bias 0;
+ *  - aesthetic: the LAION aesthetic predictor, an MLP of linear layers without activations on the
+ *    L2-normalised image embedding; being affine it collapses (in double, at load) to one vector
+ *    v and a bias b, and MLP(e/|e|) = |v|·cos(e, v) + b exactly.
+ * A call scores a batch of [0, 1] RGB images [N, 3·H·W] and writes one float each. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,7 +24,8 @@ typedef struct _evk_clip_reward {
     evk_weights *ws;
     evk_clip_vision *vision;
     evk_clip_projections proj;
-    evk_tensor text_embed; /* [1, P] projected text embedding of the prompt */
+    evk_tensor text_embed; /* [1, P]: the target row (prompt embedding, or the collapsed head) */
+    float scale, bias;
     uint32_t height, width; /* images scored */
     int64_t resized_h, resized_w;
 } _evk_clip_reward;
@@ -60,7 +65,8 @@ static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk
     evk_tensor cos = evk_nn_new(&nn, EVK_SHAPE(n));
     if (!nn.status) evk_nn_fail(&nn, evk_op_cosine_rows(s, &emb, &r->text_embed, &cos));
     evk_nn_free(&nn, &emb);
-    /* out = (accumulate ? out : 0) + weight · cos */
+    if (!nn.status && (r->scale != 1.0f || r->bias != 0.0f)) evk_nn_fail(&nn, evk_op_scale(s, &cos, r->scale, r->bias, &cos));
+    /* out = (accumulate ? out : 0) + weight · value */
     evk_tensor o1 = evk_nn_view(&nn, out, EVK_SHAPE(n));
     out = &o1;
     if (!nn.status) {
@@ -77,24 +83,17 @@ static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk
     return nn.status;
 }
 
-evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
-                                        uint32_t width, evk_reward **out) {
+/* The CLIP folder's configs, preprocessing geometry, vision tower and projections. */
+static evk_status _evk_clip_reward_open(evk_context *ctx, const char *folder, uint32_t height, uint32_t width, _evk_clip_reward **out) {
     *out = NULL;
-    if (!prompt) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): a prompt is required", folder);
-    if (!height || !width)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): the image size is not known", folder);
+    if (!height || !width) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP reward (%s): the image size is not known", folder);
     _evk_clip_reward *r = calloc(1, sizeof *r);
     if (!r) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     r->ctx = ctx;
     r->height = height;
     r->width = width;
+    r->scale = 1.0f;
     char path[700];
-    evk_tokenizer *tok = NULL;
-    evk_clip_text *text = NULL;
-    evk_stream *st = NULL;
-    int32_t *ids = NULL;
-    evk_tensor pooled;
-    memset(&pooled, 0, sizeof pooled);
     snprintf(path, sizeof path, "%s/config.json", folder);
     evk_status s = evk_clip_config_load(path, &r->cfg);
     snprintf(path, sizeof path, "%s/preprocessor_config.json", folder);
@@ -114,8 +113,31 @@ evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, co
     if (!s) s = evk_weights_open(ctx, folder, &r->ws);
     if (!s) s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, EVK_DTYPE_F32, &r->vision);
     if (!s) s = evk_clip_projections_load(&r->cfg, r->ws, EVK_DTYPE_F32, &r->proj);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return s;
+    }
+    *out = r;
+    return EVK_OK;
+}
+
+static const evk_reward_ops _evk_clip_reward_ops = {.evaluate = _evk_clip_reward_evaluate, .destroy = _evk_clip_reward_destroy};
+
+evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
+                                        uint32_t width, evk_reward **out) {
+    *out = NULL;
+    if (!prompt) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): a prompt is required", folder);
+    _evk_clip_reward *r;
+    evk_status s = _evk_clip_reward_open(ctx, folder, height, width, &r);
+    if (s) return evk_fail_context(s, "clip_score reward from %s", folder);
+    evk_tokenizer *tok = NULL;
+    evk_clip_text *text = NULL;
+    evk_stream *st = NULL;
+    int32_t *ids = NULL;
+    evk_tensor pooled;
+    memset(&pooled, 0, sizeof pooled);
     /* the prompt's embedding, once */
-    if (!s) s = evk_tokenizer_load(folder, &tok);
+    s = evk_tokenizer_load(folder, &tok);
     int L = r->cfg.text.max_position_embeddings;
     if (!s && !(ids = malloc((size_t)L * sizeof *ids))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!s) s = evk_tokenizer_encode(tok, prompt, ids, (size_t)L, NULL);
@@ -143,6 +165,103 @@ evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, co
         _evk_clip_reward_destroy(r);
         return evk_fail_context(s, "clip_score reward from %s", folder);
     }
-    static const evk_reward_ops ops = {.evaluate = _evk_clip_reward_evaluate, .destroy = _evk_clip_reward_destroy};
-    return evk_reward_create(ctx, &ops, "clip_score", (int64_t)3 * height * width, r, out);
+    return evk_reward_create(ctx, &_evk_clip_reward_ops, "clip_score", (int64_t)3 * height * width, r, out);
+}
+
+/* The head's linear layers "layers.N.weight" / "layers.N.bias" in N order, chained from the
+ * projection width down to one output, collapsed in double: v = W_k ⋯ W_1 (1 × P), b = head(0). */
+static evk_status _evk_head_collapse(evk_weights *head, const char *path, int64_t in_dim, double **v_out, double *b_out) {
+    int idx[32], nl = 0;
+    for (size_t i = 0; i < evk_weights_count(head); i++) {
+        const evk_st_tensor *t = evk_weights_at(head, i);
+        int k;
+        char tail[16];
+        if (sscanf(t->name, "layers.%d.%15s", &k, tail) == 2 && !strcmp(tail, "weight")) {
+            if (nl == 32) return evk_fail(EVK_ERROR_FORMAT, "%s: more than 32 layers", path);
+            idx[nl++] = k;
+        } else if (!(sscanf(t->name, "layers.%d.%15s", &k, tail) == 2 && !strcmp(tail, "bias"))) {
+            return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is not a linear layer of an aesthetic head (layers.N.weight/bias)", path,
+                            t->name);
+        }
+    }
+    if (!nl) return evk_fail(EVK_ERROR_FORMAT, "%s: no layers.N.weight tensors", path);
+    for (int a = 0; a < nl; a++)
+        for (int b = a + 1; b < nl; b++)
+            if (idx[b] < idx[a]) { int t = idx[a]; idx[a] = idx[b]; idx[b] = t; }
+    /* forward through the chain a basis at a time would cost P passes: carry the affine map instead */
+    int64_t rows = in_dim; /* current width */
+    double *M = NULL, *c = NULL; /* current map: y = M x + c, M [rows_out, in_dim] */
+    int64_t m_rows = in_dim;
+    M = calloc((size_t)(in_dim * in_dim), sizeof *M);
+    c = calloc((size_t)in_dim, sizeof *c);
+    if (!M || !c) { free(M); free(c); return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); }
+    for (int64_t i = 0; i < in_dim; i++) M[i * in_dim + i] = 1;
+    evk_status s = EVK_OK;
+    for (int l = 0; l < nl && !s; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "layers.%d.weight", idx[l]);
+        int nd;
+        int64_t sh[8];
+        s = evk_weights_shape(head, name, &nd, sh);
+        if (!s && (nd != 2 || sh[1] != rows))
+            s = evk_fail(EVK_ERROR_FORMAT, "%s: %s is %dD [%lld, ...], expected [out, %lld] to follow the previous layer", path, name, nd,
+                         (long long)(nd ? sh[0] : 0), (long long)rows);
+        if (s) break;
+        int64_t out_dim = sh[0];
+        float *W = malloc((size_t)(out_dim * rows) * sizeof *W), *B = calloc((size_t)out_dim, sizeof *B);
+        double *M2 = calloc((size_t)(out_dim * in_dim), sizeof *M2), *c2 = calloc((size_t)out_dim, sizeof *c2);
+        if (!W || !B || !M2 || !c2) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (!s) s = evk_weights_read_f32(head, name, 2, sh, W);
+        snprintf(name, sizeof name, "layers.%d.bias", idx[l]);
+        if (!s && evk_weights_has(head, name)) s = evk_weights_read_f32(head, name, 1, &out_dim, B);
+        for (int64_t o = 0; !s && o < out_dim; o++) {
+            c2[o] = B[o];
+            for (int64_t k = 0; k < rows; k++) {
+                double w = W[o * rows + k];
+                c2[o] += w * c[k];
+                for (int64_t j = 0; j < in_dim; j++) M2[o * in_dim + j] += w * M[k * in_dim + j];
+            }
+        }
+        free(W), free(B), free(M), free(c);
+        M = M2, c = c2, rows = out_dim, m_rows = out_dim;
+    }
+    if (!s && m_rows != 1) s = evk_fail(EVK_ERROR_FORMAT, "%s: the head ends with %lld outputs, expected 1", path, (long long)m_rows);
+    if (s) { free(M); free(c); return s; }
+    *v_out = M; /* [1, in_dim] */
+    *b_out = c[0];
+    free(c);
+    return EVK_OK;
+}
+
+evk_status evk_reward_aesthetic_create(evk_context *ctx, const char *clip_folder, const char *head_path, uint32_t height,
+                                       uint32_t width, evk_reward **out) {
+    *out = NULL;
+    _evk_clip_reward *r;
+    evk_status s = _evk_clip_reward_open(ctx, clip_folder, height, width, &r);
+    if (s) return evk_fail_context(s, "aesthetic reward from %s", clip_folder);
+    evk_weights *head = NULL;
+    double *v = NULL, b = 0;
+    int64_t P = r->cfg.projection_dim;
+    s = evk_weights_open(NULL, head_path, &head);
+    if (!s) s = _evk_head_collapse(head, head_path, P, &v, &b);
+    evk_weights_close(head);
+    if (!s) {
+        double norm = 0;
+        for (int64_t i = 0; i < P; i++) norm += v[i] * v[i];
+        norm = sqrt(norm);
+        float *vf = malloc((size_t)P * sizeof *vf);
+        if (!vf) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (int64_t i = 0; !s && i < P; i++) vf[i] = (float)v[i];
+        if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, P}, &r->text_embed);
+        if (!s) s = evk_tensor_upload_f32(ctx, &r->text_embed, vf);
+        free(vf);
+        r->scale = (float)norm;
+        r->bias = (float)b;
+    }
+    free(v);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return evk_fail_context(s, "aesthetic reward (%s, %s)", clip_folder, head_path);
+    }
+    return evk_reward_create(ctx, &_evk_clip_reward_ops, "aesthetic", (int64_t)3 * height * width, r, out);
 }

@@ -84,7 +84,7 @@ static evk_status _evk_check_batch(const char *what, const evk_tensor *t, int64_
     return EVK_OK;
 }
 
-evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+static evk_status _evk_check_forward(evk_model *m, const evk_model_input *in, const evk_tensor *out) {
     if (!in || !in->x || !in->x->buf.block || in->x->ndim < 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "model forward (%s): no input states", m->info.family);
     int64_t batch = in->x->shape[0], d = evk_model_sample_numel(m);
@@ -95,11 +95,22 @@ evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input 
     EVK_TRY(_evk_check_batch("out", out, batch, d, true));
     if (in->cond && in->cond->buf.block && in->cond->shape[0] != batch && in->cond->shape[0] != 1)
         return _evk_shape_fail("model forward", "cond", in->cond, "one row per batch item, or one row shared by all");
+    return EVK_OK;
+}
+
+evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    EVK_TRY(_evk_check_forward(m, in, out));
     return m->ops.forward(m->impl, s, in, out);
 }
 
 evk_status evk_model_forward_guided(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond,
                                     float w, const evk_tensor *scratch, const evk_tensor *out) {
+    if (m->ops.forward_guided && in->cond && in->cond->buf.block && uncond && uncond->buf.block) {
+        EVK_TRY(_evk_check_forward(m, in, out));
+        if (uncond->shape[0] != in->x->shape[0] && uncond->shape[0] != 1)
+            return _evk_shape_fail("model forward", "uncond", uncond, "one row per batch item, or one row shared by all");
+        return m->ops.forward_guided(m->impl, s, in, uncond, w, out);
+    }
     evk_model_input u = *in;
     u.cond = uncond;
     EVK_TRY(evk_model_forward(m, s, in, out));          /* ε_c */

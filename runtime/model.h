@@ -61,6 +61,10 @@ typedef struct evk_model_info {
 typedef struct evk_model_ops {
     /* Record out[B, ...] = model output for in (shapes already checked). */
     evk_status (*forward)(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out);
+    /* Optional: record guided output out = ε_u + w·(ε_c − ε_u) in one batched pass (cond and
+     * uncond halves of one call); NULL: two forward calls. */
+    evk_status (*forward_guided)(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
+                                 const evk_tensor *out);
     /* Record the decoded sample a reward sees (e.g. a VAE decode); NULL: the sample itself. */
     evk_status (*decode)(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out);
     /* Shape of one decoded sample; used only when decode is set. */

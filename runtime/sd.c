@@ -10,6 +10,7 @@
 #include "clip.h"
 #include "op_image.h"
 #include "op_layout.h"
+#include "op_reduce.h"
 #include "tokenizer.h"
 #include "unet.h"
 #include "vae.h"
@@ -37,44 +38,82 @@ static bool _evk_is_dir(const char *path) {
 
 /* ---- the model family ---------------------------------------------------------------------- */
 
+/* dst [B, L, D] = the prompt encoding src ([B, L, D] copied, or [1, L, D] replicated). */
+static evk_status _evk_sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *src, int64_t B, const evk_tensor *dst) {
+    int64_t L = src->shape[1], D = src->shape[2];
+    if (src->shape[0] == B) return evk_stream_copy(s, &src->buf, 0, &dst->buf, 0, (uint64_t)(B * L * D) * 4);
+    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
+    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < B * L; i++) rows[i] = (int32_t)(i % L);
+    evk_tensor idx, table, flat;
+    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_I32, 1, (int64_t[]){B * L}, &idx);
+    if (!st) st = evk_stream_update(s, &idx.buf, 0, rows, (uint64_t)(B * L) * 4);
+    free(rows);
+    if (!st) st = evk_tensor_reshape(src, 2, (int64_t[]){L, D}, &table);
+    if (!st) st = evk_tensor_reshape(dst, 2, (int64_t[]){B * L, D}, &flat);
+    if (!st) st = evk_op_gather_rows(s, &table, &idx, &flat);
+    evk_tensor_free(sd->ctx, &idx); /* reuse inside the stream is ordered by its barriers */
+    return st;
+}
+
+static evk_status _evk_sd_check_cond(const evk_tensor *cond, const char *what) {
+    if (!cond || !cond->buf.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (%s) is required", what);
+    if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: %s must be [B or 1, L, D]", what);
+    return EVK_OK;
+}
+
 static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
     evk_sd *sd = impl;
     const evk_tensor *cond = in->cond;
-    if (!cond || !cond->buf.block)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (cond) is required");
-    int64_t B = in->x->shape[0];
-    if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: cond must be [B or 1, L, D]");
-    int64_t L = cond->shape[1], D = cond->shape[2];
+    EVK_TRY(_evk_sd_check_cond(cond, "cond"));
+    int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
     /* searches hand over flat rows [B, C·H·W]: view them as images */
     const evk_model_info *mi = evk_model_get_info(sd->model);
     int64_t shape[4] = {B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]};
-    evk_tensor x4, o4;
+    evk_tensor x4, o4, ctx;
     EVK_TRY(evk_tensor_reshape(in->x, 4, shape, &x4));
     EVK_TRY(evk_tensor_reshape(out, 4, shape, &o4));
     if (cond->shape[0] == B) return evk_unet_forward(sd->unet, s, &x4, in->timestep, cond, &o4);
     /* one prompt shared by the batch: replicate its rows (small next to the UNet's work) */
-    evk_nn nn;
-    evk_nn_init(&nn, s);
-    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
-    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int64_t i = 0; i < B * L; i++) rows[i] = (int32_t)(i % L);
-    evk_tensor idx, ctx;
-    memset(&idx, 0, sizeof idx);
-    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_I32, 1, (int64_t[]){B * L}, &idx);
-    if (!st) st = evk_stream_update(s, &idx.buf, 0, rows, (uint64_t)(B * L) * 4);
-    free(rows);
-    ctx = evk_nn_new(&nn, EVK_SHAPE(B * L, D));
-    if (!st && !nn.status) {
-        evk_tensor table = evk_nn_view(&nn, cond, EVK_SHAPE(L, D));
-        if (!nn.status) st = evk_op_gather_rows(s, &table, &idx, &ctx);
+    EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
+    evk_status st = _evk_sd_context(sd, s, cond, B, &ctx);
+    if (!st) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &ctx, &o4);
+    evk_tensor_free(sd->ctx, &ctx);
+    return st;
+}
+
+/* Classifier-free guidance in one UNet pass over [uncond half; cond half]. */
+static evk_status _evk_sd_forward_guided(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
+                                         const evk_tensor *out) {
+    evk_sd *sd = impl;
+    EVK_TRY(_evk_sd_check_cond(in->cond, "cond"));
+    EVK_TRY(_evk_sd_check_cond(uncond, "uncond"));
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t B = in->x->shape[0], n = evk_model_sample_numel(sd->model), L = in->cond->shape[1], D = in->cond->shape[2];
+    if (uncond->shape[1] != L || uncond->shape[2] != D)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: cond and uncond encodings differ in shape");
+    evk_tensor x2, t2, c2, o2, half;
+    memset(&x2, 0, sizeof x2), memset(&t2, 0, sizeof t2), memset(&c2, 0, sizeof c2), memset(&o2, 0, sizeof o2);
+    uint64_t xb = (uint64_t)(B * n) * 4;
+    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &x2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 1, (int64_t[]){2 * B}, &t2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){2 * B, L, D}, &c2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &o2);
+    for (int h = 0; h < 2 && !st; h++) {
+        st = evk_stream_copy(s, &in->x->buf, 0, &x2.buf, h * xb, xb);
+        if (!st) st = evk_stream_copy(s, &in->timestep->buf, 0, &t2.buf, (uint64_t)(h * B) * 4, (uint64_t)B * 4);
+        if (!st) st = evk_tensor_rows(&c2, h * B, B, &half);
+        if (!st) st = _evk_sd_context(sd, s, h ? in->cond : uncond, B, &half);
     }
-    evk_tensor_free(sd->ctx, &idx);
-    if (!st && !nn.status) {
-        evk_tensor c3 = evk_nn_view(&nn, &ctx, EVK_SHAPE(B, L, D));
-        if (!nn.status) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &c3, &o4);
-    }
-    evk_nn_free(&nn, &ctx);
-    return st ? st : nn.status;
+    if (!st) st = evk_unet_forward(sd->unet, s, &x2, &t2, &c2, &o2);
+    evk_tensor u, c, o2f;
+    if (!st) st = evk_tensor_reshape(&o2, 2, (int64_t[]){2 * B, n}, &o2f);
+    if (!st) st = evk_tensor_rows(&o2f, 0, B, &u);
+    if (!st) st = evk_tensor_rows(&o2f, B, B, &c);
+    if (!st) st = evk_op_guidance_combine(s, &c, &u, w, out);
+    evk_tensor *tmp[] = {&x2, &t2, &c2, &o2};
+    for (int i = 0; i < 4; i++) evk_tensor_free(sd->ctx, tmp[i]);
+    return st;
 }
 
 /* Samples to [0, 1] images: latent models through the VAE decoder (which unscales the latents),
@@ -166,7 +205,8 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_opti
     /* a forward's activations, roughly: the widest level's channels × pixels × a few tensors */
     info.scratch_per_item = (uint64_t)16 * 4 * sd->unet_cfg.block_out_channels[0] * (sd->width / sd->factor) *
                             (sd->height / sd->factor);
-    evk_model_ops ops = {.forward = _evk_sd_forward, .decode = _evk_sd_decode, .destroy = _evk_sd_model_destroy,
+    evk_model_ops ops = {.forward = _evk_sd_forward, .forward_guided = _evk_sd_forward_guided, .decode = _evk_sd_decode,
+                         .destroy = _evk_sd_model_destroy,
                          .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
     return evk_model_create(sd->ctx, &ops, &info, sd, &sd->model);
 }

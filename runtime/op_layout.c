@@ -36,10 +36,23 @@ evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_
                         "gather_rows: table must be f32 [R, W], index i32 [N], y f32 [N, W]; got table rank %d (%s), "
                         "index %lld (%s), y rank %d", table->ndim, evk_dtype_name(table->dtype),
                         (long long)evk_tensor_numel(index), evk_dtype_name(index->dtype), y->ndim);
-    evk_binding b[3] = {{.buffer = table->buf, .access = EVK_ACCESS_READ},
-                        {.buffer = index->buf, .access = EVK_ACCESS_READ},
-                        {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
-    uint32_t push[3] = {(uint32_t)y->shape[0], (uint32_t)y->shape[1], (uint32_t)table->shape[0]};
-    return _evk_layout_dispatch(s, "layout_gather", 3, b, push, sizeof push, (uint64_t)evk_tensor_numel(y));
+    /* tables beyond one binding (CLIP's 49408×768 token embedding is 145 MiB; lavapipe binds
+     * 128 MiB) are gathered in row windows, each dispatch writing the rows it holds */
+    const evk_device_info *info = evk_context_device(evk_stream_context(s));
+    uint64_t row_bytes = (uint64_t)table->shape[1] * 4, align = info->min_storage_buffer_offset_alignment;
+    uint64_t total = (uint64_t)table->shape[0], per = info->max_storage_buffer_range / row_bytes;
+    while (per > 1 && (per * row_bytes) % align) per--;
+    if (per == 0 || (per * row_bytes) % align)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "gather_rows: rows of %llu bytes cannot be bound (range %llu, alignment %llu)",
+                        (unsigned long long)row_bytes, (unsigned long long)info->max_storage_buffer_range, (unsigned long long)align);
+    for (uint64_t r0 = 0; r0 < total; r0 += per) {
+        uint64_t n = total - r0 < per ? total - r0 : per;
+        evk_binding b[3] = {{.buffer = table->buf, .offset = r0 * row_bytes, .range = n * row_bytes, .access = EVK_ACCESS_READ},
+                            {.buffer = index->buf, .access = EVK_ACCESS_READ},
+                            {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
+        uint32_t push[5] = {(uint32_t)y->shape[0], (uint32_t)y->shape[1], (uint32_t)n, (uint32_t)r0, (uint32_t)total};
+        EVK_TRY(_evk_layout_dispatch(s, "layout_gather", 3, b, push, sizeof push, (uint64_t)evk_tensor_numel(y)));
+    }
+    return EVK_OK;
 }
 

@@ -29,17 +29,19 @@ void main() {
 layout(std430, binding = 0) readonly buffer Table { float table[]; };
 layout(std430, binding = 1) readonly buffer Index { int idx[]; };
 layout(std430, binding = 2) writeonly buffer Out { float y[]; };
-layout(push_constant) uniform Push { uint count, width, table_rows; } p;
+// The table may be larger than one binding: each dispatch sees rows [row_begin, row_begin +
+// table_rows) and writes only the outputs whose index falls there.
+layout(push_constant) uniform Push { uint count, width, table_rows, row_begin, total_rows; } p;
 
 void main() {
     uint i = evk_flat_index();
     if (i >= p.count * p.width) return;
     uint row = i / p.width, col = i % p.width;
-    int r = idx[row];
-    // out-of-range indices are rejected on the host; clamp so a bad index can never read
-    // outside the table
-    uint src = uint(clamp(r, 0, int(p.table_rows) - 1));
-    y[i] = table[src * p.width + col];
+    // out-of-range indices are rejected by callers that take them from input; clamp so a bad
+    // index can never read outside the table
+    uint r = uint(clamp(idx[row], 0, int(p.total_rows) - 1));
+    if (r < p.row_begin || r >= p.row_begin + p.table_rows) return;
+    y[i] = table[(r - p.row_begin) * p.width + col];
 }
 #endif
 

@@ -70,10 +70,43 @@ static void test_gather(void **state) {
     evk_tensor_free(ctx, &y);
 }
 
+/* A table beyond one storage binding (CLIP-L's token embedding, 145 MiB; lavapipe binds 128 MiB):
+ * gathered in row windows. */
+static void test_gather_large_table(void **state) {
+    evk_context *ctx = *state;
+    const int64_t R = 49408, W = 768, N = 9;
+    if ((uint64_t)R * W * 4 <= evk_context_device(ctx)->max_storage_buffer_range) skip();
+    evk_tensor table, index, y;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){R, W}, &table));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_I32, 1, (int64_t[]){N}, &index));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){N, W}, &y));
+    float *th = malloc(sizeof(float) * (size_t)(R * W)), got[9 * 768];
+    for (int64_t i = 0; i < R * W; i++) th[i] = (float)(i % 100003) + 0.5f; /* row-and-column dependent */
+    const int32_t ih[9] = {0, 49407, 43690, 43689, 1, 20000, 43691, 49406, 7};
+    TEST_OK(evk_tensor_upload_f32(ctx, &table, th));
+    TEST_OK(evk_buffer_upload(ctx, &index.buf, 0, ih, sizeof ih));
+    test_poison(ctx, &y.buf);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_op_gather_rows(s, &table, &index, &y));
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_tensor_download_f32(ctx, &y, got));
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < W; j++)
+            if (got[i * W + j] != th[(int64_t)ih[i] * W + j]) fail_msg("large gather: row %d (index %d) col %d", i, ih[i], j);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &table);
+    evk_tensor_free(ctx, &index);
+    evk_tensor_free(ctx, &y);
+    free(th);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_transpose),
         cmocka_unit_test(test_gather),
+        cmocka_unit_test(test_gather_large_table),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

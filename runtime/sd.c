@@ -11,6 +11,7 @@
 #include "op_image.h"
 #include "op_layout.h"
 #include "op_reduce.h"
+#include "sd_keys.h"
 #include "tokenizer.h"
 #include "unet.h"
 #include "vae.h"
@@ -22,6 +23,7 @@ struct evk_sd {
     evk_clip_text_config text_cfg;
     evk_scheduler_config sched;
     evk_weights *unet_weights, *text_weights, *vae_weights;
+    evk_sd_keys unet_keys, text_keys, vae_keys; /* single-file name maps (must outlive the weight sets) */
     evk_vae_config vae_cfg;
     evk_vae_decoder *vae; /* NULL: a pixel-space model */
     evk_unet *unet;
@@ -149,8 +151,30 @@ void evk_sd_destroy(evk_sd *sd) {
     free(sd);
 }
 
-static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_options *opt) {
+/* Weights of one component: its diffusers folder, or the single file through a name map. */
+static evk_status _evk_sd_weights(evk_sd *sd, const char *folder, const char *single, const char *component, evk_weights **out) {
     char path[700];
+    if (!single) {
+        snprintf(path, sizeof path, "%s/%s", folder, component);
+        return evk_weights_open(sd->ctx, path, out);
+    }
+    return evk_weights_open(sd->ctx, single, out);
+}
+
+static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_options *opt) {
+    char path[700];
+    const char *single = _evk_is_dir(path_in) ? NULL : path_in;
+    const char *folder = path_in;
+    if (single) {
+        struct stat sb;
+        if (stat(single, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return evk_fail(EVK_ERROR_IO, "no model at %s (expected a diffusers folder or a .safetensors checkpoint)", single);
+        if (!opt || !opt->config_dir)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                            "%s is a single-file checkpoint: give a config folder of the same model family (diffusers layout "
+                            "with unet/, text_encoder/, tokenizer/, scheduler/ and vae/ configs; weights not needed)", path_in);
+        folder = opt->config_dir;
+    }
     evk_model_index mi;
     snprintf(path, sizeof path, "%s/model_index.json", folder);
     EVK_TRY(evk_model_index_load(path, &mi));
@@ -168,18 +192,28 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *folder, const evk_sd_opti
         return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
                         sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
     evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
-    snprintf(path, sizeof path, "%s/unet", folder);
-    EVK_TRY(evk_weights_open(sd->ctx, path, &sd->unet_weights));
+    EVK_TRY(_evk_sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    EVK_TRY(_evk_sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
+    if (single) {
+        if (!evk_sd_is_single_file(sd->unet_weights))
+            return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
+                            single);
+        EVK_TRY(evk_sd_keys_unet(&sd->unet_cfg, &sd->unet_keys));
+        evk_weights_use_sd_keys(sd->unet_weights, &sd->unet_keys);
+        EVK_TRY(evk_sd_keys_text(sd->text_weights, &sd->text_keys));
+        evk_weights_use_sd_keys(sd->text_weights, &sd->text_keys);
+    }
     EVK_TRY(evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet));
-    snprintf(path, sizeof path, "%s/text_encoder", folder);
-    EVK_TRY(evk_weights_open(sd->ctx, path, &sd->text_weights));
     EVK_TRY(evk_clip_text_load(sd->ctx, &sd->text_cfg, sd->text_weights, st, &sd->text));
     sd->factor = 1;
     if (latent) {
         snprintf(path, sizeof path, "%s/vae/config.json", folder);
         EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
-        snprintf(path, sizeof path, "%s/vae", folder);
-        EVK_TRY(evk_weights_open(sd->ctx, path, &sd->vae_weights));
+        EVK_TRY(_evk_sd_weights(sd, folder, single, "vae", &sd->vae_weights));
+        if (single) {
+            EVK_TRY(evk_sd_keys_vae(&sd->vae_cfg, &sd->vae_keys));
+            evk_weights_use_sd_keys(sd->vae_weights, &sd->vae_keys);
+        }
         EVK_TRY(evk_vae_decoder_load(sd->ctx, &sd->vae_cfg, sd->vae_weights, st, &sd->vae));
         sd->factor = (uint32_t)evk_vae_decoder_upscale(sd->vae);
         if (sd->vae_cfg.latent_channels != sd->unet_cfg.in_channels)

@@ -7,7 +7,12 @@
  * result is an evk_model (family "sd") whose forward is the UNet and whose decode turns a
  * sample into an image in [0, 1] (VAE decoder for latent models, the sample itself for pixel
  * models), so every search method runs on it unchanged; prompts become conditioning tensors
- * through the text encoder. */
+ * through the text encoder.
+ *
+ * A single-file checkpoint (.safetensors with the original CompVis / Stability names, as released
+ * and as UIs save them) is read through the name maps of sd_keys.h. Such a file carries no
+ * configs and no tokenizer, so — as diffusers' from_single_file(config=...) — a folder of the
+ * same model family supplies them (`config_dir`: the diffusers layout, weights not needed). */
 #ifndef EVK_SD_H
 #define EVK_SD_H
 
@@ -25,7 +30,10 @@ typedef struct evk_sd evk_sd;
 typedef struct evk_sd_options {
     evk_dtype storage;      /* weights of matrices and kernels: f32 (0) or f16 */
     uint32_t width, height; /* image size in pixels; 0: sample_size × VAE factor */
+    const char *config_dir; /* single-file checkpoints: where configs and tokenizer come from */
 } evk_sd_options;
+
+/* `path`: a diffusers folder, or a single-file .safetensors checkpoint with options->config_dir. */
 
 evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out);
 void evk_sd_destroy(evk_sd *sd);

@@ -11,6 +11,8 @@
 #include "reward.h"
 #include "sampler.h"
 #include "search.h"
+#include "sd_keys.h"
+#include <cjson/cJSON.h>
 #include "sd.h"
 #include "weights.h"
 
@@ -163,6 +165,127 @@ static void test_pipeline_matches_pytorch(void **state) {
     evk_sd_destroy(sd);
 }
 
+/* Write every tensor of `ws` under the name `keys` maps it to (diffusers -> original names). */
+static void append_mapped(evk_weights *ws, const evk_sd_keys *keys, cJSON *header, FILE *data, size_t *offset) {
+    for (size_t i = 0; i < evk_weights_count(ws); i++) {
+        const evk_st_tensor *t = evk_weights_at(ws, i);
+        evk_weight_ref ref;
+        TEST_OK(evk_sd_keys_map(keys, t->name, &ref));
+        assert_true(ref.split_parts <= 1);
+        float *v = malloc((size_t)t->numel * sizeof *v + 4);
+        TEST_OK(evk_weights_read_f32(ws, t->name, t->ndim, t->shape, v));
+        cJSON *o = cJSON_CreateObject(), *shape = cJSON_AddArrayToObject(o, "shape"), *offs = cJSON_AddArrayToObject(o, "data_offsets");
+        cJSON_AddStringToObject(o, "dtype", "F32");
+        for (int d = 0; d < t->ndim; d++) cJSON_AddItemToArray(shape, cJSON_CreateNumber((double)t->shape[d]));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)*offset));
+        cJSON_AddItemToArray(offs, cJSON_CreateNumber((double)(*offset + t->numel * 4)));
+        cJSON_AddItemToObject(header, ref.name, o);
+        fwrite(v, 4, t->numel, data);
+        *offset += t->numel * 4;
+        free(v);
+    }
+}
+
+/* The shipped model converted to one file with the original CompVis names loads through the
+ * single-file path (configs and tokenizer from the folder) and computes the same. */
+static void test_single_file(void **state) {
+    evk_context *ctx = *state;
+    char path[700];
+    snprintf(path, sizeof path, "%s/unet", model_dir);
+    evk_weights *uw, *tw;
+    if (evk_weights_open(ctx, path, &uw) != EVK_OK) skip();
+    snprintf(path, sizeof path, "%s/text_encoder", model_dir);
+    TEST_OK(evk_weights_open(ctx, path, &tw));
+    evk_unet_config ucfg;
+    snprintf(path, sizeof path, "%s/unet/config.json", model_dir);
+    TEST_OK(evk_unet_config_load(path, &ucfg));
+    evk_sd_keys ku, kt = {.part = EVK_SD_PART_TEXT_CLIP};
+    TEST_OK(evk_sd_keys_unet(&ucfg, &ku));
+    snprintf(kt.clip_prefix, sizeof kt.clip_prefix, "cond_stage_model.transformer.");
+    snprintf(kt.scope, sizeof kt.scope, "cond_stage_model.");
+    char data_path[] = "/tmp/evoke-single-XXXXXX", file[64];
+    int fd = mkstemp(data_path);
+    assert_true(fd >= 0);
+    close(fd);
+    FILE *data = fopen(data_path, "wb");
+    cJSON *header = cJSON_CreateObject();
+    size_t offset = 0;
+    append_mapped(uw, &ku, header, data, &offset);
+    append_mapped(tw, &kt, header, data, &offset);
+    fclose(data);
+    evk_weights_close(uw);
+    evk_weights_close(tw);
+    char *h = cJSON_PrintUnformatted(header);
+    cJSON_Delete(header);
+    size_t hl = strlen(h), pad = (8 - hl % 8) % 8;
+    snprintf(file, sizeof file, "%s.safetensors", data_path);
+    FILE *f = fopen(file, "wb"), *d = fopen(data_path, "rb");
+    uint64_t len = hl + pad;
+    fwrite(&len, 8, 1, f);
+    fwrite(h, 1, hl, f);
+    for (size_t i = 0; i < pad; i++) fputc(' ', f);
+    char buf[65536];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof buf, d)) > 0) fwrite(buf, 1, n, f);
+    fclose(d);
+    fclose(f);
+    free(h);
+    remove(data_path);
+
+    /* without a config folder: a clear error; with one: the same numbers as the folder */
+    evk_sd *single = NULL, *folder = NULL;
+    assert_int_equal(evk_sd_load(ctx, file, NULL, &single), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "single-file"));
+    evk_sd_options so = {.config_dir = model_dir};
+    TEST_OK(evk_sd_load(ctx, file, &so, &single));
+    TEST_OK(evk_sd_load(ctx, model_dir, NULL, &folder));
+    evk_tensor ca, cb;
+    TEST_OK(evk_sd_encode_prompt(single, "a red circle left of a blue square", &ca, NULL));
+    TEST_OK(evk_sd_encode_prompt(folder, "a red circle left of a blue square", &cb, NULL));
+    int64_t nc = evk_tensor_numel(&ca);
+    float *a = malloc(sizeof(float) * (size_t)nc), *b = malloc(sizeof(float) * (size_t)nc);
+    TEST_OK(evk_tensor_download_f32(ctx, &ca, a));
+    TEST_OK(evk_tensor_download_f32(ctx, &cb, b));
+    assert_memory_equal(a, b, sizeof(float) * (size_t)nc);
+    free(a), free(b);
+    /* one UNet call through each */
+    evk_model *ms = evk_sd_model(single), *mf = evk_sd_model(folder);
+    int64_t sn = evk_model_sample_numel(ms);
+    float *x = malloc(sizeof(float) * (size_t)sn), tv = 500, one = 1;
+    test_rng rng = {5};
+    for (int64_t i = 0; i < sn; i++) x[i] = (float)test_rng_normal(&rng);
+    evk_tensor xt, t, al, sg, os, of;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, sn}, &xt));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, sn}, &os));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, sn}, &of));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &t));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &al));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &sg));
+    TEST_OK(evk_tensor_upload_f32(ctx, &xt, x));
+    TEST_OK(evk_tensor_upload_f32(ctx, &t, &tv));
+    TEST_OK(evk_tensor_upload_f32(ctx, &al, &one));
+    TEST_OK(evk_tensor_upload_f32(ctx, &sg, &one));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_model_input in_s = {.x = &xt, .timestep = &t, .alpha = &al, .sigma = &sg, .cond = &ca};
+    evk_model_input in_f = {.x = &xt, .timestep = &t, .alpha = &al, .sigma = &sg, .cond = &cb};
+    TEST_OK(evk_model_forward(ms, s, &in_s, &os));
+    TEST_OK(evk_model_forward(mf, s, &in_f, &of));
+    TEST_OK(evk_stream_run(s));
+    float *ys = malloc(sizeof(float) * (size_t)sn), *yf = malloc(sizeof(float) * (size_t)sn);
+    TEST_OK(evk_tensor_download_f32(ctx, &os, ys));
+    TEST_OK(evk_tensor_download_f32(ctx, &of, yf));
+    assert_memory_equal(ys, yf, sizeof(float) * (size_t)sn);
+    free(x), free(ys), free(yf);
+    evk_tensor *all[] = {&ca, &cb, &xt, &t, &al, &sg, &os, &of};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
+    evk_stream_destroy(s);
+    evk_sd_destroy(single);
+    evk_sd_destroy(folder);
+    remove(file);
+}
+
 static void test_bad_folders(void **state) {
     evk_context *ctx = *state;
     evk_sd *sd = NULL;
@@ -185,6 +308,7 @@ static void test_bad_folders(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_pipeline_matches_pytorch),
+        cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_bad_folders),
     };
     return cmocka_run_group_tests(tests, setup, test_group_teardown);

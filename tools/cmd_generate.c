@@ -29,6 +29,9 @@ static const char *generate_help =
     "\n"
     "  --model FILE|DIR       model file (JSON; {\"family\":\"gmm\",...} is the exact Gaussian mixture)\n"
     "                         or a diffusers text-to-image folder (model_index.json, unet/, ...)\n"
+    "                         or a single-file SD checkpoint (.safetensors, original key names) with --config\n"
+    "  --config DIR           single-file checkpoints: a diffusers folder of the same family supplying the\n"
+    "                         configs and tokenizer (its weights are not read)\n"
     "  --reward FILE          reward file (JSON: linear, gaussian_bump, neg_distance, clip_score, sum)\n"
     "  --prompt TEXT          text-to-image: the prompt (also what clip_score rewards score against)\n"
     "  --negative-prompt TEXT text-to-image: the unconditional prompt of guidance (default empty)\n"
@@ -169,7 +172,7 @@ static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -182,9 +185,9 @@ int cmd_generate(int argc, char **argv) {
         {"report", required_argument, 0, O_REPORT}, {"progress", no_argument, 0, O_PROGRESS}, {"device", required_argument, 0, O_DEVICE},
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
-        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS},
+        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
+    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *config_dir = NULL;
     uint32_t width = 0, height = 0;
     double cfg_scale = 7.5;
     bool have_cfg = false, f16 = false;
@@ -214,6 +217,7 @@ int cmd_generate(int argc, char **argv) {
         case O_RAW: raw = optarg; break;
         case O_F16: f16 = true; break;
         case O_LATENTS: latents_path = optarg; break;
+        case O_CONFIG: config_dir = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
@@ -298,7 +302,9 @@ int cmd_generate(int argc, char **argv) {
     if (!report_path) return cli_usage_error(cmd, "--report is required");
     if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (progress) sc.progress = on_progress;
-    bool t2i = is_directory(model_path);
+    size_t ml = strlen(model_path);
+    bool t2i = is_directory(model_path) || (ml > 12 && !strcmp(model_path + ml - 12, ".safetensors"));
+    if (config_dir && !t2i) return cli_usage_error(cmd, "--config applies to single-file text-to-image checkpoints");
     if (t2i) {
         if (!prompt) return cli_usage_error(cmd, "--prompt is required with a text-to-image model folder");
         if (sc.guidance > 0 && have_cfg) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
@@ -326,7 +332,7 @@ int cmd_generate(int argc, char **argv) {
     uint32_t img_w = 0, img_h = 0;
     st = evk_context_create(&cc, &ctx);
     if (!st && t2i) {
-        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height};
+        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height, .config_dir = config_dir};
         st = evk_sd_load(ctx, model_path, &so, &sd);
         bool truncated = false;
         if (!st) st = evk_sd_encode_prompt(sd, prompt, &cond, &truncated);

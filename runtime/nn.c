@@ -217,3 +217,56 @@ evk_tensor evk_nn_attention(evk_nn *nn, const evk_tensor *q, const evk_tensor *k
     evk_tensor y3 = evk_nn_view(nn, &y, EVK_SHAPE(B, Lq, heads * D));
     return nn->status ? y : y3;
 }
+
+/* ---- ResnetBlock2D ---------------------------------------------------------------------------- */
+
+evk_status evk_resnet_load(evk_weights *ws, const char *p, int in, int out, int temb_dim, int groups, float eps,
+                           float output_scale, evk_dtype st, evk_resnet *r) {
+    char n[320];
+    memset(r, 0, sizeof *r);
+    r->output_scale = output_scale;
+#define _N(s) (snprintf(n, sizeof n, "%.256s.%s", p, s), n)
+    EVK_TRY(evk_norm_load(ws, _N("norm1"), in, groups, eps, &r->norm1));
+    EVK_TRY(evk_conv2d_load(ws, _N("conv1"), in, out, 3, 1, 1, true, st, &r->conv1));
+    if (temb_dim > 0) EVK_TRY(evk_linear_load(ws, _N("time_emb_proj"), temb_dim, out, true, st, &r->time_proj));
+    EVK_TRY(evk_norm_load(ws, _N("norm2"), out, groups, eps, &r->norm2));
+    EVK_TRY(evk_conv2d_load(ws, _N("conv2"), out, out, 3, 1, 1, true, st, &r->conv2));
+    if (in != out) EVK_TRY(evk_conv2d_load(ws, _N("conv_shortcut"), in, out, 1, 1, 0, true, st, &r->shortcut));
+#undef _N
+    return EVK_OK;
+}
+
+void evk_resnet_free(evk_context *ctx, evk_resnet *r) {
+    evk_norm_free(ctx, &r->norm1);
+    evk_norm_free(ctx, &r->norm2);
+    evk_conv2d_free(ctx, &r->conv1);
+    evk_conv2d_free(ctx, &r->conv2);
+    evk_conv2d_free(ctx, &r->shortcut);
+    evk_linear_free(ctx, &r->time_proj);
+}
+
+evk_tensor evk_nn_resnet(evk_nn *nn, const evk_resnet *r, const evk_tensor *x, const evk_tensor *temb_act) {
+    evk_tensor h0 = evk_nn_group_norm(nn, x, &r->norm1, true);
+    evk_tensor h = evk_nn_conv2d(nn, &h0, &r->conv1);
+    evk_nn_free(nn, &h0);
+    if (r->time_proj.w.buf.block && temb_act) {
+        evk_tensor tp = evk_nn_linear(nn, temb_act, &r->time_proj); /* [B, C] */
+        evk_tensor tp4 = evk_nn_view(nn, &tp, EVK_SHAPE(tp.shape[0], tp.shape[1], 1, 1));
+        evk_nn_add_into(nn, &h, &tp4);
+        evk_nn_free(nn, &tp);
+    }
+    evk_tensor h2 = evk_nn_group_norm(nn, &h, &r->norm2, true);
+    evk_nn_free(nn, &h);
+    evk_tensor out = evk_nn_conv2d(nn, &h2, &r->conv2);
+    evk_nn_free(nn, &h2);
+    if (r->shortcut.w.buf.block) {
+        evk_tensor sc = evk_nn_conv2d(nn, x, &r->shortcut);
+        evk_nn_add_into(nn, &out, &sc);
+        evk_nn_free(nn, &sc);
+    } else {
+        evk_nn_add_into(nn, &out, x);
+    }
+    if (r->output_scale != 1.0f && r->output_scale != 0.0f && !nn->status)
+        evk_nn_fail(nn, evk_op_scale(nn->s, &out, 1.0f / r->output_scale, 0.0f, &out));
+    return out;
+}

@@ -58,6 +58,23 @@ void evk_linear_free(evk_context *ctx, evk_linear *l);
 void evk_conv2d_free(evk_context *ctx, evk_conv2d *l);
 void evk_norm_free(evk_context *ctx, evk_norm *l);
 
+/* diffusers' ResnetBlock2D ("default" time conditioning): h = conv1(silu(norm1 x));
+ * h += time_emb_proj(silu(temb))[:, :, None, None] when the block has one; h = conv2(silu(norm2 h));
+ * out = (shortcut(x) or x) + h, divided by output_scale. The UNet's blocks have a time
+ * projection, the VAE's do not (temb_dim 0). */
+typedef struct evk_resnet {
+    evk_norm norm1, norm2;
+    evk_conv2d conv1, conv2, shortcut; /* shortcut.w empty when in == out */
+    evk_linear time_proj;              /* empty without time conditioning */
+    float output_scale;
+} evk_resnet;
+
+evk_status evk_resnet_load(evk_weights *ws, const char *prefix, int in, int out, int temb_dim, int groups, float eps,
+                           float output_scale, evk_dtype storage, evk_resnet *out_block);
+void evk_resnet_free(evk_context *ctx, evk_resnet *r);
+/* A new tensor; x is left alone. temb_act = silu(temb) [B, T], or NULL for blocks without it. */
+evk_tensor evk_nn_resnet(evk_nn *nn, const evk_resnet *r, const evk_tensor *x, const evk_tensor *temb_act);
+
 /* x [..., in] -> [..., out] */
 evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l);
 /* x [N, C, H, W] -> [N, out, H', W'] */

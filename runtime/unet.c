@@ -9,13 +9,6 @@
 
 #define _EVK_UNET_MAX_LAYERS 8
 
-typedef struct _evk_resnet {
-    evk_norm norm1, norm2;
-    evk_conv2d conv1, conv2, shortcut; /* shortcut.w empty when in == out */
-    evk_linear time_proj;
-    float output_scale;
-} _evk_resnet;
-
 typedef struct _evk_tblock {
     evk_norm norm1, norm2, norm3;
     evk_linear q1, k1, v1, o1, q2, k2, v2, o2, ff_in, ff_out;
@@ -33,7 +26,7 @@ typedef struct _evk_transformer {
 typedef struct _evk_unet_block {
     int layers;
     bool attn;
-    _evk_resnet resnet[_EVK_UNET_MAX_LAYERS];
+    evk_resnet resnet[_EVK_UNET_MAX_LAYERS];
     _evk_transformer transformer[_EVK_UNET_MAX_LAYERS];
     bool resample; /* downsampler / upsampler present */
     evk_conv2d resample_conv;
@@ -52,28 +45,8 @@ struct evk_unet {
 /* ---- loading ---------------------------------------------------------------------------------- */
 
 static evk_status _evk_resnet_load(evk_weights *ws, const char *p, int in, int out, int temb, const evk_unet_config *c,
-                                   evk_dtype st, _evk_resnet *r) {
-    char n[256];
-    memset(r, 0, sizeof *r);
-    r->output_scale = c->resnet_out_scale_factor;
-#define _N(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
-    EVK_TRY(evk_norm_load(ws, _N("norm1"), in, c->norm_num_groups, c->norm_eps, &r->norm1));
-    EVK_TRY(evk_conv2d_load(ws, _N("conv1"), in, out, 3, 1, 1, true, st, &r->conv1));
-    EVK_TRY(evk_linear_load(ws, _N("time_emb_proj"), temb, out, true, st, &r->time_proj));
-    EVK_TRY(evk_norm_load(ws, _N("norm2"), out, c->norm_num_groups, c->norm_eps, &r->norm2));
-    EVK_TRY(evk_conv2d_load(ws, _N("conv2"), out, out, 3, 1, 1, true, st, &r->conv2));
-    if (in != out) EVK_TRY(evk_conv2d_load(ws, _N("conv_shortcut"), in, out, 1, 1, 0, true, st, &r->shortcut));
-#undef _N
-    return EVK_OK;
-}
-
-static void _evk_resnet_free(evk_context *ctx, _evk_resnet *r) {
-    evk_norm_free(ctx, &r->norm1);
-    evk_norm_free(ctx, &r->norm2);
-    evk_conv2d_free(ctx, &r->conv1);
-    evk_conv2d_free(ctx, &r->conv2);
-    evk_conv2d_free(ctx, &r->shortcut);
-    evk_linear_free(ctx, &r->time_proj);
+                                   evk_dtype st, evk_resnet *r) {
+    return evk_resnet_load(ws, p, in, out, temb, c->norm_num_groups, c->norm_eps, c->resnet_out_scale_factor, st, r);
 }
 
 static evk_status _evk_transformer_load(evk_weights *ws, const char *p, int channels, int heads, int layers, int cross,
@@ -141,11 +114,11 @@ static void _evk_transformer_free(evk_context *ctx, _evk_transformer *t) {
 
 static void _evk_block_free(evk_context *ctx, _evk_unet_block *b) {
     for (int i = 0; i < b->layers; i++) {
-        _evk_resnet_free(ctx, &b->resnet[i]);
+        evk_resnet_free(ctx, &b->resnet[i]);
         _evk_transformer_free(ctx, &b->transformer[i]);
     }
     /* the mid block has one resnet more than attentions */
-    _evk_resnet_free(ctx, &b->resnet[b->layers]);
+    evk_resnet_free(ctx, &b->resnet[b->layers]);
     evk_conv2d_free(ctx, &b->resample_conv);
 }
 
@@ -284,30 +257,6 @@ int evk_unet_downsamplings(const evk_unet *u) { return u->cfg.num_blocks - 1; }
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* ResnetBlock2D: returns a new tensor; x is left alone. temb_act = silu(temb) [B, T]. */
-static evk_tensor _evk_resnet_forward(evk_nn *nn, const _evk_resnet *r, const evk_tensor *x, const evk_tensor *temb_act) {
-    evk_tensor h0 = evk_nn_group_norm(nn, x, &r->norm1, true);
-    evk_tensor h = evk_nn_conv2d(nn, &h0, &r->conv1);
-    evk_nn_free(nn, &h0);
-    evk_tensor tp = evk_nn_linear(nn, temb_act, &r->time_proj); /* [B, C] */
-    evk_tensor tp4 = evk_nn_view(nn, &tp, EVK_SHAPE(tp.shape[0], tp.shape[1], 1, 1));
-    evk_nn_add_into(nn, &h, &tp4);
-    evk_nn_free(nn, &tp);
-    evk_tensor h2 = evk_nn_group_norm(nn, &h, &r->norm2, true);
-    evk_nn_free(nn, &h);
-    evk_tensor out = evk_nn_conv2d(nn, &h2, &r->conv2);
-    evk_nn_free(nn, &h2);
-    if (r->shortcut.w.buf.block) {
-        evk_tensor sc = evk_nn_conv2d(nn, x, &r->shortcut);
-        evk_nn_add_into(nn, &out, &sc);
-        evk_nn_free(nn, &sc);
-    } else {
-        evk_nn_add_into(nn, &out, x);
-    }
-    if (r->output_scale != 1.0f && !nn->status) evk_nn_fail(nn, evk_op_scale(nn->s, &out, 1.0f / r->output_scale, 0.0f, &out));
-    return out;
-}
-
 static void _evk_attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, const evk_tensor *ctx, const evk_linear *q,
                                 const evk_linear *k, const evk_linear *v, const evk_linear *o, int heads) {
     evk_tensor tq = evk_nn_linear(nn, x, q), tk = evk_nn_linear(nn, ctx, k), tv = evk_nn_linear(nn, ctx, v);
@@ -411,7 +360,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
     for (int i = 0; i < nb; i++) {
         const _evk_unet_block *b = &u->down[i];
         for (int l = 0; l < b->layers; l++) {
-            h = _evk_resnet_forward(&nn, &b->resnet[l], &h, &temb_act);
+            h = evk_nn_resnet(&nn, &b->resnet[l], &h, &temb_act);
             if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
             skips[nskip++] = h; /* kept for the up path; freed there */
         }
@@ -423,9 +372,9 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
     /* h aliases the last skip: take a fresh copy path through the mid block */
     if (u->mid_present) {
         const _evk_unet_block *m = &u->mid;
-        evk_tensor r = _evk_resnet_forward(&nn, &m->resnet[0], &h, &temb_act);
+        evk_tensor r = evk_nn_resnet(&nn, &m->resnet[0], &h, &temb_act);
         if (m->attn) _evk_replace(&nn, &r, _evk_transformer_forward(&nn, &m->transformer[0], &r, context));
-        _evk_replace(&nn, &r, _evk_resnet_forward(&nn, &m->resnet[1], &r, &temb_act));
+        _evk_replace(&nn, &r, evk_nn_resnet(&nn, &m->resnet[1], &r, &temb_act));
         h = r;
     } else {
         evk_tensor r = evk_nn_new(&nn, h.ndim, h.shape);
@@ -439,7 +388,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
             evk_tensor cat = evk_nn_concat_channels(&nn, &h, &skip);
             evk_nn_free(&nn, &skip);
             evk_nn_free(&nn, &h);
-            h = _evk_resnet_forward(&nn, &b->resnet[l], &cat, &temb_act);
+            h = evk_nn_resnet(&nn, &b->resnet[l], &cat, &temb_act);
             evk_nn_free(&nn, &cat);
             if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
         }

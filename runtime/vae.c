@@ -15,11 +15,6 @@
 #define _EVK_VAE_EPS 1e-6f /* every GroupNorm of diffusers' Decoder */
 #define _EVK_VAE_ATTENTION_BUDGET (256ull << 20)
 
-typedef struct _evk_vae_resnet {
-    evk_norm norm1, norm2;
-    evk_conv2d conv1, conv2, shortcut; /* shortcut.w empty when in == out */
-} _evk_vae_resnet;
-
 typedef struct _evk_vae_attention {
     evk_norm norm;
     evk_linear q, k, v, o;
@@ -27,7 +22,7 @@ typedef struct _evk_vae_attention {
 
 typedef struct _evk_vae_up {
     int layers;
-    _evk_vae_resnet resnet[_EVK_VAE_MAX_LAYERS];
+    evk_resnet resnet[_EVK_VAE_MAX_LAYERS];
     bool upsample;
     evk_conv2d upsample_conv;
 } _evk_vae_up;
@@ -38,7 +33,7 @@ struct evk_vae_decoder {
     evk_vae_decode_options opt;
     bool post_quant;
     evk_conv2d post_quant_conv, conv_in, conv_out;
-    _evk_vae_resnet mid[2];
+    evk_resnet mid[2];
     bool mid_attention;
     _evk_vae_attention attention;
     _evk_vae_up up[EVK_CONFIG_MAX_BLOCKS];
@@ -47,25 +42,8 @@ struct evk_vae_decoder {
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static evk_status _evk_vae_resnet_load(evk_weights *ws, const char *p, int in, int out, int groups, evk_dtype st,
-                                       _evk_vae_resnet *r) {
-    char n[256];
-#define _N(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
-    EVK_TRY(evk_norm_load(ws, _N("norm1"), in, groups, _EVK_VAE_EPS, &r->norm1));
-    EVK_TRY(evk_conv2d_load(ws, _N("conv1"), in, out, 3, 1, 1, true, st, &r->conv1));
-    EVK_TRY(evk_norm_load(ws, _N("norm2"), out, groups, _EVK_VAE_EPS, &r->norm2));
-    EVK_TRY(evk_conv2d_load(ws, _N("conv2"), out, out, 3, 1, 1, true, st, &r->conv2));
-    if (in != out) EVK_TRY(evk_conv2d_load(ws, _N("conv_shortcut"), in, out, 1, 1, 0, true, st, &r->shortcut));
-#undef _N
-    return EVK_OK;
-}
-
-static void _evk_vae_resnet_free(evk_context *ctx, _evk_vae_resnet *r) {
-    evk_norm_free(ctx, &r->norm1);
-    evk_norm_free(ctx, &r->norm2);
-    evk_conv2d_free(ctx, &r->conv1);
-    evk_conv2d_free(ctx, &r->conv2);
-    evk_conv2d_free(ctx, &r->shortcut);
+static evk_status _evk_vae_resnet_load(evk_weights *ws, const char *p, int in, int out, int groups, evk_dtype st, evk_resnet *r) {
+    return evk_resnet_load(ws, p, in, out, 0, groups, _EVK_VAE_EPS, 1.0f, st, r);
 }
 
 static evk_status _evk_vae_attention_load(evk_weights *ws, const char *p, int ch, int groups, evk_dtype st,
@@ -171,14 +149,14 @@ void evk_vae_decoder_destroy(evk_vae_decoder *d) {
     evk_conv2d_free(ctx, &d->post_quant_conv);
     evk_conv2d_free(ctx, &d->conv_in);
     evk_conv2d_free(ctx, &d->conv_out);
-    for (int i = 0; i < 2; i++) _evk_vae_resnet_free(ctx, &d->mid[i]);
+    for (int i = 0; i < 2; i++) evk_resnet_free(ctx, &d->mid[i]);
     evk_norm_free(ctx, &d->attention.norm);
     evk_linear_free(ctx, &d->attention.q);
     evk_linear_free(ctx, &d->attention.k);
     evk_linear_free(ctx, &d->attention.v);
     evk_linear_free(ctx, &d->attention.o);
     for (int i = 0; i < EVK_CONFIG_MAX_BLOCKS; i++) {
-        for (int l = 0; l < _EVK_VAE_MAX_LAYERS; l++) _evk_vae_resnet_free(ctx, &d->up[i].resnet[l]);
+        for (int l = 0; l < _EVK_VAE_MAX_LAYERS; l++) evk_resnet_free(ctx, &d->up[i].resnet[l]);
         evk_conv2d_free(ctx, &d->up[i].upsample_conv);
     }
     evk_norm_free(ctx, &d->norm_out);
@@ -200,25 +178,6 @@ void evk_vae_decoder_set_options(evk_vae_decoder *d, const evk_vae_decode_option
 static void _evk_vae_replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
     evk_nn_free(nn, h);
     *h = next;
-}
-
-/* ResnetBlock2D without time embedding: shortcut(x) + conv2(silu(norm2(conv1(silu(norm1 x))))). */
-static evk_tensor _evk_vae_resnet_forward(evk_nn *nn, const _evk_vae_resnet *r, const evk_tensor *x) {
-    evk_tensor a = evk_nn_group_norm(nn, x, &r->norm1, true);
-    evk_tensor h = evk_nn_conv2d(nn, &a, &r->conv1);
-    evk_nn_free(nn, &a);
-    evk_tensor b = evk_nn_group_norm(nn, &h, &r->norm2, true);
-    evk_nn_free(nn, &h);
-    evk_tensor out = evk_nn_conv2d(nn, &b, &r->conv2);
-    evk_nn_free(nn, &b);
-    if (r->shortcut.w.buf.block) {
-        evk_tensor sc = evk_nn_conv2d(nn, x, &r->shortcut);
-        evk_nn_add_into(nn, &out, &sc);
-        evk_nn_free(nn, &sc);
-    } else {
-        evk_nn_add_into(nn, &out, x);
-    }
-    return out;
 }
 
 /* t with its dim 1 cut to `rows` (a prefix of the same storage). */
@@ -318,12 +277,12 @@ evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *l
     if (d->post_quant) _evk_vae_replace(&nn, &z, evk_nn_conv2d(&nn, &z, &d->post_quant_conv));
     evk_tensor h0 = evk_nn_conv2d(&nn, &z, &d->conv_in);
     evk_nn_free(&nn, &z);
-    _evk_vae_replace(&nn, &h0, _evk_vae_resnet_forward(&nn, &d->mid[0], &h0));
+    _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &d->mid[0], &h0, NULL));
     if (d->mid_attention) _evk_vae_replace(&nn, &h0, _evk_vae_attention_forward(&nn, &d->attention, &h0, &d->opt));
-    _evk_vae_replace(&nn, &h0, _evk_vae_resnet_forward(&nn, &d->mid[1], &h0));
+    _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &d->mid[1], &h0, NULL));
     for (int i = 0; i < c->num_blocks; i++) {
         const _evk_vae_up *u = &d->up[i];
-        for (int l = 0; l < u->layers; l++) _evk_vae_replace(&nn, &h0, _evk_vae_resnet_forward(&nn, &u->resnet[l], &h0));
+        for (int l = 0; l < u->layers; l++) _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &u->resnet[l], &h0, NULL));
         if (u->upsample) {
             _evk_vae_replace(&nn, &h0, evk_nn_upsample2x(&nn, &h0));
             _evk_vae_replace(&nn, &h0, evk_nn_conv2d(&nn, &h0, &u->upsample_conv));

@@ -92,3 +92,34 @@ evk_status evk_op_crop_normalize(evk_stream *s, const evk_tensor *x, uint32_t to
               {mean[0], mean[1], mean[2], mean[2]}, {1 / std[0], 1 / std[1], 1 / std[2], 1 / std[2]}};
     return _evk_image_dispatch(s, "image_crop_normalize", x, out, &push, sizeof push, (uint64_t)evk_tensor_numel(out));
 }
+
+static bool _evk_image_planes(const evk_tensor *t, int64_t *planes, int64_t *h, int64_t *w) {
+    if (t->ndim < 2 || t->dtype != EVK_DTYPE_F32) return false;
+    *h = t->shape[t->ndim - 2];
+    *w = t->shape[t->ndim - 1];
+    *planes = evk_tensor_numel(t) / (*h * *w);
+    return true;
+}
+
+evk_status evk_op_blend_seam(evk_stream *s, const evk_tensor *a, const evk_tensor *b, uint32_t extent, bool vertical) {
+    int64_t pa = 0, ha = 0, wa = 0, pb = 0, hb = 0, wb = 0;
+    if (!_evk_image_planes(a, &pa, &ha, &wa) || !_evk_image_planes(b, &pb, &hb, &wb) || pa != pb ||
+        (vertical ? wa != wb : ha != hb) || extent == 0 || extent > (vertical ? (ha < hb ? ha : hb) : (wa < wb ? wa : wb)) ||
+        pb * hb * wb > 0xffffffffll)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "blend_seam: tiles %lldx%lldx%lld and %lldx%lldx%lld cannot share a %s seam of %u",
+                        (long long)pa, (long long)ha, (long long)wa, (long long)pb, (long long)hb, (long long)wb,
+                        vertical ? "horizontal" : "vertical", extent);
+    uint32_t push[7] = {(uint32_t)pb, (uint32_t)ha, (uint32_t)wa, (uint32_t)hb, (uint32_t)wb, extent, vertical};
+    return _evk_image_dispatch(s, "image_blend", a, b, push, sizeof push, (uint64_t)(pb * hb * wb));
+}
+
+evk_status evk_op_place(evk_stream *s, const evk_tensor *tile, uint32_t h, uint32_t w, uint32_t oy, uint32_t ox,
+                        const evk_tensor *image) {
+    int64_t pt = 0, th = 0, tw = 0, pi = 0, ih = 0, iw = 0;
+    if (!_evk_image_planes(tile, &pt, &th, &tw) || !_evk_image_planes(image, &pi, &ih, &iw) || pt != pi || h > th || w > tw ||
+        oy + (int64_t)h > ih || ox + (int64_t)w > iw || pi * ih * iw > 0xffffffffll)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "place: %ux%u of a %lldx%lld tile at (%u, %u) does not fit a %lldx%lld image",
+                        h, w, (long long)th, (long long)tw, oy, ox, (long long)ih, (long long)iw);
+    uint32_t push[9] = {(uint32_t)pt, (uint32_t)th, (uint32_t)tw, h, w, (uint32_t)ih, (uint32_t)iw, oy, ox};
+    return _evk_image_dispatch(s, "image_place", tile, image, push, sizeof push, (uint64_t)pt * h * w);
+}

@@ -5,6 +5,8 @@
 #ifndef EVK_OP_IMAGE_H
 #define EVK_OP_IMAGE_H
 
+#include <stdbool.h>
+
 #include "stream.h"
 #include "tensor.h"
 
@@ -25,6 +27,14 @@ evk_status evk_op_resize_bicubic(evk_stream *s, const evk_tensor *x, const evk_t
  * (C ≤ 3 uses the first C entries; more channels reuse the last). */
 evk_status evk_op_crop_normalize(evk_stream *s, const evk_tensor *x, uint32_t top, uint32_t left, const float mean[3],
                                  const float std[3], const evk_tensor *out);
+
+/* Seam blending of tiled decoding, in place on b ([..., Hb, Wb]) from its neighbour a ([..., Ha, Wa]):
+ * vertical: b's first `extent` rows = a's last `extent` rows · (1 − y/extent) + b · (y/extent)
+ * (Wa = Wb); horizontal: the same with columns (Ha = Hb). extent ≤ min(Ha, Hb) (resp. widths). */
+evk_status evk_op_blend_seam(evk_stream *s, const evk_tensor *a, const evk_tensor *b, uint32_t extent, bool vertical);
+/* image[..., oy + y, ox + x] = tile[..., y, x] for y < h, x < w. */
+evk_status evk_op_place(evk_stream *s, const evk_tensor *tile, uint32_t h, uint32_t w, uint32_t oy, uint32_t ox,
+                        const evk_tensor *image);
 
 /* The size transformers' shortest-edge resize produces: the short side becomes `shortest`, the
  * long side int(shortest · long / short). */

@@ -216,6 +216,10 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
         }
         EVK_TRY(evk_vae_decoder_load(sd->ctx, &sd->vae_cfg, sd->vae_weights, st, &sd->vae));
         sd->factor = (uint32_t)evk_vae_decoder_upscale(sd->vae);
+        if (opt && opt->vae_tile) {
+            evk_vae_decode_options vo = {.tile_latent = opt->vae_tile};
+            evk_vae_decoder_set_options(sd->vae, &vo);
+        }
         if (sd->vae_cfg.latent_channels != sd->unet_cfg.in_channels)
             return evk_fail(EVK_ERROR_FORMAT, "%s: the VAE has %d latent channels but the UNet takes %d", folder,
                             sd->vae_cfg.latent_channels, sd->unet_cfg.in_channels);

@@ -31,6 +31,7 @@ typedef struct evk_sd_options {
     evk_dtype storage;      /* weights of matrices and kernels: f32 (0) or f16 */
     uint32_t width, height; /* image size in pixels; 0: sample_size × VAE factor */
     const char *config_dir; /* single-file checkpoints: where configs and tokenizer come from */
+    uint32_t vae_tile;      /* latent models: decode in tiles of this many latents (0: whole images) */
 } evk_sd_options;
 
 /* `path`: a diffusers folder, or a single-file .safetensors checkpoint with options->config_dir. */

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "op_image.h"
 #include "op_matmul.h"
 #include "op_norm.h"
 
@@ -252,6 +253,82 @@ static evk_tensor _evk_vae_attention_forward(evk_nn *nn, const _evk_vae_attentio
     return out;
 }
 
+/* The decoder proper on unscaled latents z [B, C, h, w] -> a new tensor [B, 3, h·up, w·up]. */
+static evk_tensor _evk_vae_decode_z(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z_in) {
+    const evk_vae_config *c = &d->cfg;
+    evk_tensor z = *z_in, owned;
+    memset(&owned, 0, sizeof owned);
+    if (d->post_quant) z = owned = evk_nn_conv2d(nn, z_in, &d->post_quant_conv);
+    evk_tensor h0 = evk_nn_conv2d(nn, &z, &d->conv_in);
+    evk_nn_free(nn, &owned);
+    _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[0], &h0, NULL));
+    if (d->mid_attention) _evk_vae_replace(nn, &h0, _evk_vae_attention_forward(nn, &d->attention, &h0, &d->opt));
+    _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[1], &h0, NULL));
+    for (int i = 0; i < c->num_blocks; i++) {
+        const _evk_vae_up *u = &d->up[i];
+        for (int l = 0; l < u->layers; l++) _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &u->resnet[l], &h0, NULL));
+        if (u->upsample) {
+            _evk_vae_replace(nn, &h0, evk_nn_upsample2x(nn, &h0));
+            _evk_vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &u->upsample_conv));
+        }
+    }
+    _evk_vae_replace(nn, &h0, evk_nn_group_norm(nn, &h0, &d->norm_out, true));
+    _evk_vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &d->conv_out));
+    return h0;
+}
+
+/* diffusers' tiled_decode: tiles start every int(tile·(1 − overlap)) latents; each decoded tile
+ * has its first rows blended with the (already blended) tile above and its first columns with
+ * the tile to its left, then its top-left tile_sample − blend pixels are kept. */
+static evk_status _evk_vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z, const evk_tensor *image) {
+    const int64_t up = evk_vae_decoder_upscale(d), B = z->shape[0], C = z->shape[1], h = z->shape[2], w = z->shape[3];
+    const int64_t tl = d->opt.tile_latent, ts = tl * up;
+    const double f = d->opt.tile_overlap > 0 ? d->opt.tile_overlap : 0.25;
+    const int64_t step = (int64_t)((double)tl * (1 - f)), blend = (int64_t)((double)ts * f), limit = ts - blend;
+    if (step < 1 || limit < 1)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "VAE tiled decode: tiles of %lld latents with overlap %g leave no step", (long long)tl, f);
+    const int64_t rows = (h + step - 1) / step, cols = (w + step - 1) / step;
+    evk_tensor *tiles = calloc((size_t)(rows * cols), sizeof *tiles);
+    if (!tiles) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    static const float zero[3] = {0, 0, 0}, one[3] = {1, 1, 1};
+    int64_t oy = 0;
+    for (int64_t i = 0; i < rows && !nn->status; i++) {
+        int64_t ox = 0, kept_h = 0;
+        for (int64_t j = 0; j < cols && !nn->status; j++) {
+            int64_t y0 = i * step, x0 = j * step, th = h - y0 < tl ? h - y0 : tl, tw = w - x0 < tl ? w - x0 : tl;
+            evk_tensor zt = evk_nn_new(nn, EVK_SHAPE(B, C, th, tw));
+            if (!nn->status) evk_nn_fail(nn, evk_op_crop_normalize(nn->s, z, (uint32_t)y0, (uint32_t)x0, zero, one, &zt));
+            evk_tensor *t = &tiles[i * cols + j];
+            *t = _evk_vae_decode_z(d, nn, &zt);
+            evk_nn_free(nn, &zt);
+            if (nn->status) break;
+            int64_t ht = t->shape[2], wt = t->shape[3];
+            if (i > 0) {
+                const evk_tensor *a = &tiles[(i - 1) * cols + j];
+                int64_t e = blend < a->shape[2] ? blend : a->shape[2];
+                if (ht < e) e = ht;
+                if (e > 0) evk_nn_fail(nn, evk_op_blend_seam(nn->s, a, t, (uint32_t)e, true));
+            }
+            if (j > 0 && !nn->status) {
+                const evk_tensor *a = &tiles[i * cols + j - 1];
+                int64_t e = blend < a->shape[3] ? blend : a->shape[3];
+                if (wt < e) e = wt;
+                if (e > 0) evk_nn_fail(nn, evk_op_blend_seam(nn->s, a, t, (uint32_t)e, false));
+            }
+            int64_t kh = ht < limit ? ht : limit, kw = wt < limit ? wt : limit;
+            if (!nn->status) evk_nn_fail(nn, evk_op_place(nn->s, t, (uint32_t)kh, (uint32_t)kw, (uint32_t)oy, (uint32_t)ox, image));
+            ox += kw;
+            kept_h = kh;
+            /* the row above is no longer needed once this tile has blended with it */
+            if (i > 0) evk_nn_free(nn, &tiles[(i - 1) * cols + j]);
+        }
+        oy += kept_h;
+    }
+    for (int64_t k = 0; k < rows * cols; k++) evk_nn_free(nn, &tiles[k]);
+    free(tiles);
+    return nn->status;
+}
+
 evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *latents, const evk_tensor *image) {
     if (!d || !s || !latents || !image) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_vae_decode: NULL argument");
     const evk_vae_config *c = &d->cfg;
@@ -274,22 +351,14 @@ evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *l
     evk_tensor z = evk_nn_new(&nn, latents->ndim, latents->shape);
     if (!nn.status)
         evk_nn_fail(&nn, evk_op_scale(s, latents, 1.0f / c->scaling_factor, c->has_shift_factor ? c->shift_factor : 0.0f, &z));
-    if (d->post_quant) _evk_vae_replace(&nn, &z, evk_nn_conv2d(&nn, &z, &d->post_quant_conv));
-    evk_tensor h0 = evk_nn_conv2d(&nn, &z, &d->conv_in);
-    evk_nn_free(&nn, &z);
-    _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &d->mid[0], &h0, NULL));
-    if (d->mid_attention) _evk_vae_replace(&nn, &h0, _evk_vae_attention_forward(&nn, &d->attention, &h0, &d->opt));
-    _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &d->mid[1], &h0, NULL));
-    for (int i = 0; i < c->num_blocks; i++) {
-        const _evk_vae_up *u = &d->up[i];
-        for (int l = 0; l < u->layers; l++) _evk_vae_replace(&nn, &h0, evk_nn_resnet(&nn, &u->resnet[l], &h0, NULL));
-        if (u->upsample) {
-            _evk_vae_replace(&nn, &h0, evk_nn_upsample2x(&nn, &h0));
-            _evk_vae_replace(&nn, &h0, evk_nn_conv2d(&nn, &h0, &u->upsample_conv));
-        }
+    int64_t tile = d->opt.tile_latent;
+    if (tile > 0 && (h > tile || w > tile)) {
+        if (!nn.status) evk_nn_fail(&nn, _evk_vae_decode_tiled(d, &nn, &z, image));
+        evk_nn_free(&nn, &z);
+        return nn.status;
     }
-    _evk_vae_replace(&nn, &h0, evk_nn_group_norm(&nn, &h0, &d->norm_out, true));
-    _evk_vae_replace(&nn, &h0, evk_nn_conv2d(&nn, &h0, &d->conv_out));
+    evk_tensor h0 = _evk_vae_decode_z(d, &nn, &z);
+    evk_nn_free(&nn, &z);
     if (!nn.status) evk_nn_fail(&nn, evk_stream_copy(s, &h0.buf, 0, &image->buf, 0, evk_tensor_bytes(image)));
     evk_nn_free(&nn, &h0);
     return nn.status;

@@ -48,6 +48,12 @@ typedef struct evk_vae_decode_options {
     uint64_t attention_budget;
     /* Use the matmul path even when the fused attention kernel could run (tests, benchmarks). */
     bool attention_matmul;
+    /* Tiled decoding for large images, as diffusers' AutoencoderKL.tiled_decode: latents larger
+     * than tile_latent on a side are decoded in tiles of tile_latent latents overlapping by
+     * tile_overlap (0: 0.25), their seams blended linearly. 0: no tiling. Peak memory then
+     * follows one tile instead of the whole image. */
+    int64_t tile_latent;
+    double tile_overlap;
 } evk_vae_decode_options;
 
 /* Options for later evk_vae_decode calls (NULL restores the defaults). */

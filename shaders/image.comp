@@ -5,6 +5,8 @@
 // variant: affine_clamp -DAFFINE_CLAMP=1
 // variant: resize -DRESIZE=1
 // variant: crop_normalize -DCROP_NORMALIZE=1
+// variant: blend -DBLEND=1
+// variant: place -DPLACE=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -80,5 +82,39 @@ void main() {
     float v = x[((b * p.channels + c) * p.h + yy + p.top) * p.w + xx + p.left];
     uint k = min(c, 3u);
     y[i] = (v - p.mean[k]) * p.inv_std[k];
+}
+#endif
+
+#if BLEND
+// In place on b [P, Hb, Wb]: for the first `extent` rows (vertical) or columns of b,
+// b = a_tail · (1 − t/extent) + b · (t/extent), a_tail being a's last `extent` rows / columns.
+layout(std430, binding = 0) readonly buffer A { float a[]; };
+layout(std430, binding = 1) buffer Bt { float b[]; };
+layout(push_constant) uniform Push { uint planes, ha, wa, hb, wb, extent, vertical; } p;
+void main() {
+    uint i = evk_flat_index();
+    uint n = p.planes * p.hb * p.wb;
+    if (i >= n) return;
+    uint x = i % p.wb, y = (i / p.wb) % p.hb, plane = i / (p.wb * p.hb);
+    uint t = p.vertical != 0 ? y : x;
+    if (t >= p.extent) return;
+    uint src = p.vertical != 0 ? (plane * p.ha + (p.ha - p.extent + y)) * p.wa + x
+                               : (plane * p.ha + y) * p.wa + (p.wa - p.extent + x);
+    float w = float(t) / float(p.extent);
+    b[i] = a[src] * (1.0 - w) + b[i] * w;
+}
+#endif
+
+#if PLACE
+// image[b, c, oy + y, ox + x] = tile[b, c, y, x] for y < h, x < w (the kept part of a tile).
+layout(std430, binding = 0) readonly buffer T { float tile[]; };
+layout(std430, binding = 1) buffer O { float img[]; };
+layout(push_constant) uniform Push { uint planes, th, tw, h, w, ih, iw, oy, ox; } p;
+void main() {
+    uint i = evk_flat_index();
+    uint n = p.planes * p.h * p.w;
+    if (i >= n) return;
+    uint x = i % p.w, y = (i / p.w) % p.h, plane = i / (p.w * p.h);
+    img[(plane * p.ih + p.oy + y) * p.iw + p.ox + x] = tile[(plane * p.th + y) * p.tw + x];
 }
 #endif

@@ -167,6 +167,39 @@ static void expect_load_error(evk_context *ctx, evk_weights *ws, const evk_vae_c
     printf("  %-40s %s\n", what, evk_error_message());
 }
 
+/* Tiled decoding (tiles of 8 latents, overlap 0.25 over 20×20 latents: uneven last tiles) against
+ * diffusers' tiled_decode in tools/ref/vae.py (tools/fixtures_vae_tiled.py). */
+static void test_vae_tiled(void **state) {
+    evk_context *ctx = *state;
+    evk_weights *ws = fixture_open(ctx, "vae"), *tw = fixture_open(ctx, "vae_tiled");
+    char path[512];
+    evk_vae_config cfg;
+    TEST_OK(evk_vae_config_load(fixture_path("vae.json", path, sizeof path), &cfg));
+    evk_vae_decoder *dec;
+    TEST_OK(evk_vae_decoder_load(ctx, &cfg, ws, EVK_DTYPE_F32, &dec));
+    const int64_t ls[4] = {1, 4, 20, 20}, is[4] = {1, 3, 40, 40};
+    float *lat = fixture_read(tw, "fixture.latents", 4, ls), *want = fixture_read(tw, "fixture.tiled_image", 4, is);
+    evk_tensor lt = fixture_upload(ctx, lat, 4, ls), img = fixture_output(ctx, 4, is);
+    evk_vae_decode_options opt = {.tile_latent = 8, .tile_overlap = 0.25};
+    evk_vae_decoder_set_options(dec, &opt);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_vae_decode(dec, s, &lt, &img));
+    TEST_OK(evk_stream_run(s));
+    double e = fixture_error(ctx, &img, want, "tiled decode");
+    printf("  %-40s rel L2 %.3g\n", "tiled decode (8-latent tiles)", e);
+    assert_true(e <= 1e-4);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &lt);
+    evk_tensor_free(ctx, &img);
+    free(lat);
+    free(want);
+    evk_vae_decoder_destroy(dec);
+    evk_weights_close(ws);
+    evk_weights_close(tw);
+}
+
 static void test_vae_bad_weights_and_config(void **state) {
     evk_context *ctx = *state;
     evk_weights *ws = fixture_open(ctx, "vae");
@@ -246,6 +279,7 @@ int main(void) {
         cmocka_unit_test(test_vae_pipeline_image),
         cmocka_unit_test(test_vae_attention_matmul_chunks),
         cmocka_unit_test(test_vae_legacy_attention_names),
+        cmocka_unit_test(test_vae_tiled),
         cmocka_unit_test(test_vae_bad_weights_and_config),
         cmocka_unit_test(test_vae_bad_shapes),
     };

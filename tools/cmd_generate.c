@@ -44,6 +44,7 @@ static const char *generate_help =
     "                         [C, h, w]) instead of drawing it; with --method sample --n 1 --eta 0 the\n"
     "                         run is deterministic and comparable with a diffusers pipeline\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
+    "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
     "                         evo (EvoSearch)\n"
     "  --steps T              denoising steps (default 50)\n"
@@ -172,7 +173,7 @@ static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -185,10 +186,10 @@ int cmd_generate(int argc, char **argv) {
         {"report", required_argument, 0, O_REPORT}, {"progress", no_argument, 0, O_PROGRESS}, {"device", required_argument, 0, O_DEVICE},
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
-        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG},
+        {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *config_dir = NULL;
-    uint32_t width = 0, height = 0;
+    uint32_t width = 0, height = 0, vae_tile = 0;
     double cfg_scale = 7.5;
     bool have_cfg = false, f16 = false;
     const char *model_path = NULL, *reward_path = NULL, *report_path = NULL, *sampler_name = NULL;
@@ -218,6 +219,10 @@ int cmd_generate(int argc, char **argv) {
         case O_F16: f16 = true; break;
         case O_LATENTS: latents_path = optarg; break;
         case O_CONFIG: config_dir = optarg; break;
+        case O_VAE_TILE:
+            if (!cli_parse_u32(cmd, "--vae-tile", optarg, &vae_tile) || vae_tile < 4)
+                return cli_usage_error(cmd, "--vae-tile expects a number of latents >= 4");
+            break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
@@ -332,7 +337,8 @@ int cmd_generate(int argc, char **argv) {
     uint32_t img_w = 0, img_h = 0;
     st = evk_context_create(&cc, &ctx);
     if (!st && t2i) {
-        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height, .config_dir = config_dir};
+        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height, .config_dir = config_dir,
+                             .vae_tile = vae_tile};
         st = evk_sd_load(ctx, model_path, &so, &sd);
         bool truncated = false;
         if (!st) st = evk_sd_encode_prompt(sd, prompt, &cond, &truncated);

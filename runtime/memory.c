@@ -42,7 +42,10 @@ static uint64_t _evk_heap_budget(evk_context *ctx, uint32_t heap) {
     }
     if (ctx->config.memory_limit && ctx->config.memory_limit < budget) budget = ctx->config.memory_limit;
     long env_mib = _evk_env_long("EVOKE_MEMORY_LIMIT_MB", 0);
-    if (env_mib > 0 && (uint64_t)env_mib * (1ull << 20) < budget) budget = (uint64_t)env_mib * (1ull << 20);
+    uint64_t env = env_mib > 0 ? (uint64_t)env_mib * (1ull << 20) : 0;
+    /* A CPU driver's heap is host memory behind a nominal size (lavapipe in Mesa 22.3 says 2 GiB
+     * whatever the machine has): there the variable may also raise the budget. */
+    if (env && (env < budget || ctx->info.type == EVK_DEVICE_TYPE_CPU)) budget = env;
     return budget;
 }
 

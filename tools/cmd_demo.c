@@ -326,7 +326,7 @@ int cmd_demo(int argc, char **argv) {
             int m = methods[i];
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++)
                 MD("| %s | %s%u | %.0f | %.4f | %.0f / %d (%.0f %%) |\n", method_titles[m], m == M_SAMPLE ? "one trajectory, " : "",
-                   m == M_SAMPLE ? (unsigned)xnfe[m][b] : budgets[b], xnfe[m][b], mean[m][b], acc[m][b] * np, np, 100 * acc[m][b]);
+                   m == M_SAMPLE ? (unsigned)(xnfe[m][b] + 0.5) : budgets[b], xnfe[m][b], mean[m][b], acc[m][b] * np, np, 100 * acc[m][b]);
         }
         if (np <= DEMO_GRID_PROMPTS) MD("\n| prompt | method | NFE | reward | verifier | seconds |\n|---|---|---:|---:|:---:|---:|\n");
         for (int p = 0; p < np; p++)

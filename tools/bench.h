@@ -27,6 +27,12 @@ void bench_register(const bench_case *cases, int count);
 /* All registered cases, in registration order. */
 const bench_case *bench_cases(int *count);
 
+/* Fill t (f32/f16/bf16) with seeded uniform values in [lo, hi) (never exactly lo). */
+evk_status bench_fill_uniform(evk_context *ctx, const evk_tensor *t, float lo, float hi, uint64_t seed);
+/* Allocate an f32 tensor of the shape and fill it as bench_fill_uniform does. */
+evk_status bench_random_tensor(evk_context *ctx, int ndim, const int64_t *shape, float lo, float hi, uint64_t seed,
+                               evk_tensor *out);
+
 /* Register a static array of cases from a bench_*.c file. */
 #define BENCH_REGISTER(array)                                                            \
     __attribute__((constructor)) static void _bench_register_##array(void) {            \

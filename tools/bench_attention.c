@@ -10,25 +10,6 @@
 typedef struct att_shape { int64_t B, Lq, Lk, H, D; } att_shape;
 typedef struct att_state { evk_tensor q, k, v, out; } att_state;
 
-static void _bench_att_random(float *x, size_t n, uint64_t seed) {
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        float v = (float)((seed >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
-        x[i] = v != 0.0f ? v : 0.5f;
-    }
-}
-
-static evk_status _bench_att_tensor(evk_context *ctx, const int64_t shape[4], uint64_t seed, evk_tensor *t) {
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, shape, t));
-    size_t n = (size_t)evk_tensor_numel(t);
-    float *h = malloc(n * sizeof(float));
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "bench attention: %zu floats", n);
-    _bench_att_random(h, n, seed);
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static void bench_att_teardown(evk_context *ctx, void *state) {
     att_state *st = state;
     if (!st) return;
@@ -44,9 +25,9 @@ static evk_status bench_att_setup(evk_context *ctx, const void *params, void **s
     att_state *st = calloc(1, sizeof *st);
     if (!st) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "bench attention: state");
     int64_t sq[4] = {p->B, p->Lq, p->H, p->D}, sk[4] = {p->B, p->Lk, p->H, p->D};
-    evk_status s = _bench_att_tensor(ctx, sq, 1, &st->q);
-    if (!s) s = _bench_att_tensor(ctx, sk, 2, &st->k);
-    if (!s) s = _bench_att_tensor(ctx, sk, 3, &st->v);
+    evk_status s = bench_random_tensor(ctx, 4, sq, -1.0f, 1.0f, 1, &st->q);
+    if (!s) s = bench_random_tensor(ctx, 4, sk, -1.0f, 1.0f, 2, &st->k);
+    if (!s) s = bench_random_tensor(ctx, 4, sk, -1.0f, 1.0f, 3, &st->v);
     if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, sq, &st->out);
     if (s) {
         bench_att_teardown(ctx, st);

@@ -17,19 +17,6 @@ typedef struct conv_state {
     evk_tensor x, w, bias, y;
 } conv_state;
 
-static evk_status upload_random(evk_context *ctx, const evk_tensor *t, uint64_t seed) {
-    int64_t n = evk_tensor_numel(t);
-    float *h = malloc((size_t)n * sizeof *h);
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = (float)((double)((seed >> 11) | 1) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static evk_status conv_setup(evk_context *ctx, const void *params, void **state) {
     const conv_params *p = params;
     conv_state *st = calloc(1, sizeof *st);
@@ -41,9 +28,9 @@ static evk_status conv_setup(evk_context *ctx, const void *params, void **state)
     else EVK_TRY(evk_tensor_alloc(ctx, p->weights, 4, (int64_t[]){p->o, p->c, p->k, p->k}, &st->w));
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, &p->o, &st->bias));
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){p->n, p->o, p->h, p->w}, &st->y));
-    EVK_TRY(upload_random(ctx, &st->x, 3));
-    EVK_TRY(upload_random(ctx, &st->w, 4));
-    return upload_random(ctx, &st->bias, 5);
+    EVK_TRY(bench_fill_uniform(ctx, &st->x, -1.0f, 1.0f, 3));
+    EVK_TRY(bench_fill_uniform(ctx, &st->w, -1.0f, 1.0f, 4));
+    return bench_fill_uniform(ctx, &st->bias, -1.0f, 1.0f, 5);
 }
 
 static evk_status conv_record(evk_stream *s, void *state) {

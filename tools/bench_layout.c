@@ -12,21 +12,6 @@
 typedef enum { LB_TRANSPOSE, LB_GATHER, LB_RESIZE, LB_CROP } lb_kind;
 typedef struct lb_state { lb_kind kind; evk_tensor a, b, c; } lb_state;
 
-static evk_status _lb_random(evk_context *ctx, int ndim, const int64_t *shape, evk_tensor *t) {
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, ndim, shape, t));
-    size_t n = (size_t)evk_tensor_numel(t);
-    float *h = malloc(n * sizeof *h);
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "bench layout: %zu floats", n);
-    uint64_t seed = 12345;
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = 0.01f + (float)((seed >> 40) & 0xffffff) / 16777216.0f;
-    }
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static void bench_lb_teardown(evk_context *ctx, void *state) {
     lb_state *st = state;
     if (!st) return;
@@ -43,11 +28,11 @@ static evk_status bench_lb_setup(evk_context *ctx, const void *params, void **st
     evk_status s = EVK_OK;
     switch (st->kind) {
     case LB_TRANSPOSE:
-        s = _lb_random(ctx, 3, (int64_t[]){2, 320, 4096}, &st->a);
+        s = bench_random_tensor(ctx, 3, (int64_t[]){2, 320, 4096}, 0.01f, 1.0f, 12345, &st->a);
         if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){2, 4096, 320}, &st->b);
         break;
     case LB_GATHER: {
-        s = _lb_random(ctx, 2, (int64_t[]){49408, 768}, &st->a);
+        s = bench_random_tensor(ctx, 2, (int64_t[]){49408, 768}, 0.01f, 1.0f, 12345, &st->a);
         if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_I32, 1, (int64_t[]){16 * 77}, &st->c);
         int32_t idx[16 * 77];
         for (int i = 0; i < 16 * 77; i++) idx[i] = (int32_t)((i * 7919u) % 49408u);
@@ -56,12 +41,12 @@ static evk_status bench_lb_setup(evk_context *ctx, const void *params, void **st
         break;
     }
     case LB_RESIZE:
-        s = _lb_random(ctx, 4, (int64_t[]){32, 3, 512, 512}, &st->a);
+        s = bench_random_tensor(ctx, 4, (int64_t[]){32, 3, 512, 512}, 0.01f, 1.0f, 12345, &st->a);
         if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){32, 3, 512, 224}, &st->c);
         if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){32, 3, 224, 224}, &st->b);
         break;
     case LB_CROP:
-        s = _lb_random(ctx, 4, (int64_t[]){32, 3, 256, 256}, &st->a);
+        s = bench_random_tensor(ctx, 4, (int64_t[]){32, 3, 256, 256}, 0.01f, 1.0f, 12345, &st->a);
         if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){32, 3, 224, 224}, &st->b);
         break;
     }

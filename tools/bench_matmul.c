@@ -17,20 +17,6 @@ typedef struct mm_state {
     evk_tensor a, b, c;
 } mm_state;
 
-/* Random host values in [-1, 1), never zero, uploaded into t. */
-static evk_status upload_random(evk_context *ctx, const evk_tensor *t, uint64_t seed) {
-    int64_t n = evk_tensor_numel(t);
-    float *h = malloc((size_t)n * sizeof *h);
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int64_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        h[i] = (float)((double)((seed >> 11) | 1) / 9007199254740992.0 * 2.0 - 1.0);
-    }
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static evk_status mm_setup(evk_context *ctx, const void *params, void **state) {
     const mm_params *p = params;
     mm_state *st = calloc(1, sizeof *st);
@@ -42,8 +28,8 @@ static evk_status mm_setup(evk_context *ctx, const void *params, void **state) {
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sa, &st->a));
     EVK_TRY(evk_tensor_alloc(ctx, p->weights, 2, sb, &st->b));
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sc, &st->c));
-    EVK_TRY(upload_random(ctx, &st->a, 1));
-    return upload_random(ctx, &st->b, 2);
+    EVK_TRY(bench_fill_uniform(ctx, &st->a, -1.0f, 1.0f, 1));
+    return bench_fill_uniform(ctx, &st->b, -1.0f, 1.0f, 2);
 }
 
 static evk_status mm_record(evk_stream *s, void *state) {

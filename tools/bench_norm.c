@@ -13,21 +13,6 @@ typedef enum { NB_GROUP, NB_LAYER, NB_SOFTMAX, NB_ADD_BCAST, NB_SILU } nb_kind;
 typedef struct nb_shape { nb_kind kind; int ndim; int64_t shape[4]; } nb_shape;
 typedef struct nb_state { nb_kind kind; evk_tensor x, y, g, b; } nb_state;
 
-static evk_status _bench_nb_tensor(evk_context *ctx, int ndim, const int64_t *shape, uint64_t seed, evk_tensor *t) {
-    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, ndim, shape, t));
-    size_t n = (size_t)evk_tensor_numel(t);
-    float *h = malloc(n * sizeof(float));
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "bench norm: %zu floats", n);
-    for (size_t i = 0; i < n; i++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        float v = (float)((seed >> 40) & 0xffffff) / 16777216.0f * 2.0f - 1.0f;
-        h[i] = v != 0.0f ? v : 0.5f;
-    }
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static void bench_nb_teardown(evk_context *ctx, void *state) {
     nb_state *st = state;
     if (!st) return;
@@ -45,11 +30,11 @@ static evk_status bench_nb_setup(evk_context *ctx, const void *params, void **st
     st->kind = p->kind;
     int64_t vec[1] = {p->kind == NB_GROUP ? p->shape[1] : p->shape[p->ndim - 1]};
     int64_t bshape[4] = {p->shape[0], p->shape[1], 1, 1};
-    evk_status s = _bench_nb_tensor(ctx, p->ndim, p->shape, 1, &st->x);
+    evk_status s = bench_random_tensor(ctx, p->ndim, p->shape, -1.0f, 1.0f, 1, &st->x);
     if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, p->ndim, p->shape, &st->y);
-    if (!s && p->kind == NB_ADD_BCAST) s = _bench_nb_tensor(ctx, 4, bshape, 2, &st->g);
-    if (!s && (p->kind == NB_GROUP || p->kind == NB_LAYER)) s = _bench_nb_tensor(ctx, 1, vec, 2, &st->g);
-    if (!s && (p->kind == NB_GROUP || p->kind == NB_LAYER)) s = _bench_nb_tensor(ctx, 1, vec, 3, &st->b);
+    if (!s && p->kind == NB_ADD_BCAST) s = bench_random_tensor(ctx, 4, bshape, -1.0f, 1.0f, 2, &st->g);
+    if (!s && (p->kind == NB_GROUP || p->kind == NB_LAYER)) s = bench_random_tensor(ctx, 1, vec, -1.0f, 1.0f, 2, &st->g);
+    if (!s && (p->kind == NB_GROUP || p->kind == NB_LAYER)) s = bench_random_tensor(ctx, 1, vec, -1.0f, 1.0f, 3, &st->b);
     if (s) {
         bench_nb_teardown(ctx, st);
         return s;

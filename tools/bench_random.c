@@ -24,19 +24,6 @@ typedef struct rb_state {
 
 enum { RB_NOISE, RB_MUT_VP, RB_MUT_ADD, RB_STEP, RB_L2, RB_ARGMAX, RB_TOPK, RB_GMM };
 
-static evk_status rb_random(evk_context *ctx, const evk_tensor *t, float lo, float hi, uint64_t seed) {
-    int64_t n = evk_tensor_numel(t);
-    float *h = malloc((size_t)n * sizeof *h);
-    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int64_t k = 0; k < n; k++) {
-        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
-        h[k] = lo + (hi - lo) * (float)((double)((seed >> 11) | 1) / 9007199254740992.0);
-    }
-    evk_status st = evk_tensor_upload_f32(ctx, t, h);
-    free(h);
-    return st;
-}
-
 static evk_status rb_setup(evk_context *ctx, const void *params, void **state) {
     const rb_params *p = params;
     rb_state *st = calloc(1, sizeof *st);
@@ -45,12 +32,12 @@ static evk_status rb_setup(evk_context *ctx, const void *params, void **state) {
     *state = st;
     int64_t sh[2] = {p->rows, p->cols}, sr[1] = {p->rows}, sk[1] = {64};
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &st->x));
-    EVK_TRY(rb_random(ctx, &st->x, -2, 2, 1));
+    EVK_TRY(bench_fill_uniform(ctx, &st->x, -2, 2, 1));
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, sr, &st->s));
-    EVK_TRY(rb_random(ctx, &st->s, 0.1f, 1, 2));
+    EVK_TRY(bench_fill_uniform(ctx, &st->s, 0.1f, 1, 2));
     if (p->kind == RB_STEP || p->kind == RB_GMM) {
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &st->y));
-        EVK_TRY(rb_random(ctx, &st->y, -2, 2, 3));
+        EVK_TRY(bench_fill_uniform(ctx, &st->y, -2, 2, 3));
         evk_sampler_config c = {.kind = EVK_SAMPLER_DDIM, .steps = 50, .eta = 1};
         EVK_TRY(evk_sampler_create(&c, &st->smp));
     }
@@ -69,9 +56,9 @@ static evk_status rb_setup(evk_context *ctx, const void *params, void **state) {
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, sr, &st->lt));
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, sr, &st->la));
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, sr, &st->lb));
-        EVK_TRY(rb_random(ctx, &st->lt, 500, 501, 4));
-        EVK_TRY(rb_random(ctx, &st->la, 0.5f, 0.6f, 5));
-        EVK_TRY(rb_random(ctx, &st->lb, 0.8f, 0.85f, 6));
+        EVK_TRY(bench_fill_uniform(ctx, &st->lt, 500, 501, 4));
+        EVK_TRY(bench_fill_uniform(ctx, &st->la, 0.5f, 0.6f, 5));
+        EVK_TRY(bench_fill_uniform(ctx, &st->lb, 0.8f, 0.85f, 6));
     }
     return EVK_OK;
 }

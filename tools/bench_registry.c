@@ -1,4 +1,5 @@
-/* bench_registry.c — the list of benchmark cases that bench_*.c files register at start-up. */
+/* bench_registry.c — the list of benchmark cases that bench_*.c files register at start-up, and
+ * the seeded random inputs they set up. */
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -21,4 +22,23 @@ void bench_register(const bench_case *cases, int count) {
 const bench_case *bench_cases(int *count) {
     *count = registry_count;
     return registry;
+}
+
+evk_status bench_fill_uniform(evk_context *ctx, const evk_tensor *t, float lo, float hi, uint64_t seed) {
+    int64_t n = evk_tensor_numel(t);
+    float *h = malloc((size_t)n * sizeof *h);
+    if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "bench: out of host memory for %lld values", (long long)n);
+    for (int64_t i = 0; i < n; i++) {
+        seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+        h[i] = lo + (hi - lo) * (float)((double)((seed >> 11) | 1) / 9007199254740992.0);
+    }
+    evk_status st = evk_tensor_upload_f32(ctx, t, h);
+    free(h);
+    return st;
+}
+
+evk_status bench_random_tensor(evk_context *ctx, int ndim, const int64_t *shape, float lo, float hi, uint64_t seed,
+                               evk_tensor *out) {
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, ndim, shape, out));
+    return bench_fill_uniform(ctx, out, lo, hi, seed);
 }

@@ -17,7 +17,9 @@ Run / resume (same command; it continues from out/train/t2i/ckpt.pt):
         > out/train/t2i.log 2>&1 &
 Export the latest EMA weights to assets/tiny-sd: /usr/bin/python3 tools/train/export.py
 Measured on the 2-core dev machine: ~1.0 s/step with 2 threads (more while others build).
-(Time taken and final losses: see tools/train/README.md, updated as training goes on.)
+First run: 4700 steps in ~2.3 h wall (0.75-4 s/step depending on other jobs); v-MSE loss 0.061
+(mean of steps 4000-4500); held-out checker at CFG 2: ok 0.40, colour+position 0.68.
+Full curve: tools/train/README.md.
 """
 import argparse
 import copy

@@ -6,8 +6,8 @@
 #include <string.h>
 #include <time.h>
 
-#include "op_fill.h"
-#include "op_reduce.h"
+#include "ops/op_fill.h"
+#include "ops/op_reduce.h"
 
 static double _evk_now(void) {
     struct timespec ts;

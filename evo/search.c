@@ -6,8 +6,8 @@
 #include <time.h>
 
 #include "engine.h"
-#include "op_layout.h"
-#include "op_reduce.h"
+#include "ops/op_layout.h"
+#include "ops/op_reduce.h"
 
 static double _evk_clock(void) {
     struct timespec ts;

@@ -16,9 +16,9 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "model.h"
-#include "reward.h"
-#include "sampler.h"
+#include "models/model.h"
+#include "rewards/reward.h"
+#include "samplers/sampler.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -11,12 +11,12 @@
 
 #include <cmocka.h>
 
-#include "context.h"
-#include "memory.h"
-#include "op_fill.h"
-#include "pipeline.h"
-#include "stream.h"
-#include "tensor.h"
+#include "core/context.h"
+#include "core/memory.h"
+#include "ops/op_fill.h"
+#include "core/pipeline.h"
+#include "core/stream.h"
+#include "core/tensor.h"
 
 /* Context with validation forced on; every validation message is printed and counted. */
 evk_context *test_context_create(void);

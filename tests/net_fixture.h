@@ -1,5 +1,5 @@
 /* net_fixture.h — reading the network fixtures of tests/data/nets (written by
- * tools/make_fixtures.py): a weight set holding a model's tensors under their real names plus
+ * tools/ref/make_fixtures.py): a weight set holding a model's tensors under their real names plus
  * "fixture.*" inputs and expected outputs, host/device transfers of those tensors, the error
  * measure, and the check that a network read every weight it was given. Header-only: each
  * network test includes it once. */
@@ -12,8 +12,8 @@
 #include <string.h>
 
 #include "harness.h"
-#include "safetensors.h"
-#include "weights.h"
+#include "formats/safetensors.h"
+#include "formats/weights.h"
 
 /* Open tests/data/nets/<name>.safetensors. */
 static inline evk_weights *fixture_open(evk_context *ctx, const char *name) {

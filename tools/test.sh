@@ -2,7 +2,7 @@
 # test.sh — the README's test command: install what is missing, build, and run every test twice
 # on lavapipe with the Vulkan validation layer: a normal build (build/) and an AddressSanitizer +
 # UndefinedBehaviorSanitizer build (build-asan/), after fuzzing the file parsers for a fixed time
-# (tools/fuzz.sh, FUZZ_SECONDS each, default 20). Ends with CTest's summary line.
+# (tools/fuzz/fuzz.sh, FUZZ_SECONDS each, default 20). Ends with CTest's summary line.
 #   tools/test.sh [ctest args...]     e.g. tools/test.sh -R memory
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -30,7 +30,7 @@ export ASAN_OPTIONS="detect_leaks=1:abort_on_error=0"
 export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
 
 echo "== fuzzing the file parsers (ASan + UBSan, ${FUZZ_SECONDS:-20} s each) =="
-FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz.sh
+FUZZ_SECONDS=${FUZZ_SECONDS:-20} tools/fuzz/fuzz.sh
 
 echo "== tests: ASan + UBSan build =="
 asan_rc=0

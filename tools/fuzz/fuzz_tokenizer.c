@@ -7,8 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "config.h"
-#include "tokenizer.h"
+#include "formats/config.h"
+#include "formats/tokenizer.h"
 
 static evk_tokenizer *sd1, *sd2;
 

@@ -1,8 +1,8 @@
 /* stubs.c — the four device-memory entry points the format code reaches (through tensor.c),
  * replaced for the fuzzers so they run without Vulkan: allocation fails cleanly, which exercises
  * the error paths of evk_weights_get. */
-#include "memory.h"
-#include "status.h"
+#include "core/memory.h"
+#include "core/status.h"
 
 evk_status evk_buffer_alloc(evk_context *ctx, uint64_t size, evk_buffer *out) {
     (void)ctx;

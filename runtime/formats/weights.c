@@ -1,0 +1,481 @@
+/* weights.c — weight sets over one or several safetensors files (see weights.h).
+ *
+ * All tensors of all files go into one hash table keyed by name, so a sharded checkpoint is
+ * looked up exactly like a single file, and a name present in two shards is refused at open
+ * (which shard would win is otherwise an accident of the order files were listed in). A `used`
+ * flag per tensor feeds the unused-tensor report. */
+#include "formats/weights.h"
+
+#include <cjson/cJSON.h>
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct _evk_wentry {
+    const evk_st_tensor *t;
+    int file;
+    bool used;
+} _evk_wentry;
+
+struct evk_weights {
+    evk_context *ctx;
+    char *origin;               /* what was opened, for messages */
+    evk_safetensors **files;
+    int file_count;
+    _evk_wentry *entries;
+    size_t count;
+    uint32_t *table;            /* entry index + 1 */
+    uint32_t table_size;
+    char *prefix;
+    evk_weights_map_fn map;
+    const void *map_user;
+    char *scope;
+};
+
+static uint32_t _evk_whash(const char *s) {
+    uint32_t h = 2166136261u;
+    for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+void evk_weights_close(evk_weights *ws) {
+    if (!ws) return;
+    for (int i = 0; i < ws->file_count; i++) evk_safetensors_close(ws->files[i]);
+    free(ws->files);
+    free(ws->entries);
+    free(ws->table);
+    free(ws->prefix);
+    free(ws->scope);
+    free(ws->origin);
+    free(ws);
+}
+
+static _evk_wentry *_evk_wfind(const evk_weights *ws, const char *name) {
+    if (!ws->count) return NULL;
+    uint32_t h = _evk_whash(name) & (ws->table_size - 1);
+    while (ws->table[h]) {
+        _evk_wentry *e = &ws->entries[ws->table[h] - 1];
+        if (!strcmp(e->t->name, name)) return e;
+        h = (h + 1) & (ws->table_size - 1);
+    }
+    return NULL;
+}
+
+static evk_status _evk_weights_index(evk_weights *ws) {
+    size_t n = 0;
+    for (int i = 0; i < ws->file_count; i++) n += evk_safetensors_count(ws->files[i]);
+    ws->entries = calloc(n ? n : 1, sizeof *ws->entries);
+    ws->table_size = 16;
+    while (ws->table_size < n * 2) ws->table_size *= 2;
+    ws->table = calloc(ws->table_size, sizeof *ws->table);
+    if (!ws->entries || !ws->table) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", ws->origin);
+    for (int f = 0; f < ws->file_count; f++) {
+        for (size_t i = 0; i < evk_safetensors_count(ws->files[f]); i++) {
+            const evk_st_tensor *t = evk_safetensors_at(ws->files[f], i);
+            uint32_t h = _evk_whash(t->name) & (ws->table_size - 1);
+            while (ws->table[h]) {
+                const _evk_wentry *o = &ws->entries[ws->table[h] - 1];
+                if (!strcmp(o->t->name, t->name))
+                    return evk_fail(EVK_ERROR_FORMAT, "tensor '%s' is in both %s and %s", t->name,
+                                    evk_safetensors_path(ws->files[o->file]), evk_safetensors_path(ws->files[f]));
+                h = (h + 1) & (ws->table_size - 1);
+            }
+            ws->entries[ws->count] = (_evk_wentry){.t = t, .file = f};
+            ws->table[h] = (uint32_t)++ws->count;
+        }
+    }
+    return EVK_OK;
+}
+
+evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, int count, evk_weights **out) {
+    *out = NULL;
+    if (count < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_weights_open_files: no files");
+    evk_weights *ws = calloc(1, sizeof *ws);
+    if (!ws) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    ws->ctx = ctx;
+    ws->origin = strdup(paths[0]);
+    ws->files = calloc((size_t)count, sizeof *ws->files);
+    evk_status s = ws->origin && ws->files ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int i = 0; i < count && !s; i++) {
+        s = evk_safetensors_open(paths[i], &ws->files[i]);
+        if (!s) ws->file_count = i + 1;
+    }
+    if (!s) s = _evk_weights_index(ws);
+    if (s) {
+        evk_weights_close(ws);
+        return s;
+    }
+    *out = ws;
+    return EVK_OK;
+}
+
+static bool _evk_is_file(const char *path) {
+    struct stat sb;
+    return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
+}
+
+static bool _evk_ends_with(const char *s, const char *suffix) {
+    size_t a = strlen(s), b = strlen(suffix);
+    return a >= b && !strcmp(s + a - b, suffix);
+}
+
+static char *_evk_join(const char *dir, const char *name) {
+    size_t a = strlen(dir), b = strlen(name);
+    char *p = malloc(a + b + 2);
+    if (!p) return NULL;
+    memcpy(p, dir, a);
+    size_t k = a;
+    if (a && dir[a - 1] != '/') p[k++] = '/';
+    memcpy(p + k, name, b + 1);
+    return p;
+}
+
+static char *_evk_read_text(const char *path, size_t limit, evk_status *s) {
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        *s = evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap + 1);
+    while (buf) {
+        size_t r = fread(buf + n, 1, cap - n, f);
+        n += r;
+        if (n < cap) break;
+        if (cap >= limit) {
+            free(buf);
+            buf = NULL;
+            fclose(f);
+            *s = evk_fail(EVK_ERROR_FORMAT, "%s: larger than %zu bytes", path, limit);
+            return NULL;
+        }
+        cap *= 2;
+        char *nb = realloc(buf, cap + 1);
+        if (!nb) free(buf);
+        buf = nb;
+    }
+    fclose(f);
+    if (!buf) {
+        *s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
+        return NULL;
+    }
+    buf[n] = 0;
+    *s = EVK_OK;
+    return buf;
+}
+
+/* *.safetensors.index.json: {"metadata": {...}, "weight_map": {"tensor": "shard file"}} */
+static evk_status _evk_weights_open_index(evk_context *ctx, const char *index_path, evk_weights **out) {
+    evk_status s;
+    char *text = _evk_read_text(index_path, 64u << 20, &s);
+    if (!text) return s;
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    if (!root) return evk_fail(EVK_ERROR_FORMAT, "%s: not valid JSON", index_path);
+    const cJSON *map = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
+    if (!cJSON_IsObject(map)) {
+        cJSON_Delete(root);
+        return evk_fail(EVK_ERROR_FORMAT, "%s: no \"weight_map\" object", index_path);
+    }
+    char *dir = strdup(index_path);
+    char *slash = dir ? strrchr(dir, '/') : NULL;
+    if (slash) slash[1] = 0;
+    else if (dir) strcpy(dir, "./");
+    const char **shards = NULL;
+    int n = 0;
+    s = dir ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (const cJSON *e = map->child; e && !s; e = e->next) {
+        if (!cJSON_IsString(e) || !e->valuestring[0]) {
+            s = evk_fail(EVK_ERROR_FORMAT, "%s: weight_map entry '%s' is not a file name", index_path, e->string);
+            break;
+        }
+        const char *f = e->valuestring;
+        if (strchr(f, '/') || strchr(f, '\\') || !strcmp(f, "..") || !strcmp(f, ".")) {
+            s = evk_fail(EVK_ERROR_FORMAT, "%s: weight_map entry '%s' names '%s', which is not a file beside the index", index_path,
+                         e->string, f);
+            break;
+        }
+        int seen = 0;
+        for (int i = 0; i < n && !seen; i++) seen = !strcmp(shards[i], f);
+        if (seen) continue;
+        const char **ns = realloc(shards, (size_t)(n + 1) * sizeof *shards);
+        if (!ns) {
+            s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            break;
+        }
+        shards = ns;
+        shards[n++] = f;
+    }
+    if (!s && n == 0) s = evk_fail(EVK_ERROR_FORMAT, "%s: weight_map is empty", index_path);
+    char **paths = NULL;
+    if (!s) {
+        paths = calloc((size_t)n, sizeof *paths);
+        for (int i = 0; paths && i < n; i++) paths[i] = _evk_join(dir, shards[i]);
+        for (int i = 0; !s && i < n; i++)
+            if (!paths || !paths[i]) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    evk_weights *ws = NULL;
+    if (!s) s = evk_weights_open_files(ctx, (const char *const *)paths, n, &ws);
+    if (s) evk_fail_context(s, "%s", index_path);
+    /* every listed tensor must be in the shard the index names */
+    for (const cJSON *e = map->child; e && !s; e = e->next) {
+        const _evk_wentry *w = _evk_wfind(ws, e->string);
+        if (!w) s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in weight_map but absent from %s", index_path, e->string,
+                             e->valuestring);
+        else {
+            const char *p = evk_safetensors_path(ws->files[w->file]);
+            if (!_evk_ends_with(p, e->valuestring))
+                s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in %s but found in %s", index_path, e->string,
+                             e->valuestring, p);
+        }
+    }
+    if (paths)
+        for (int i = 0; i < n; i++) free(paths[i]);
+    free(paths);
+    free(shards);
+    free(dir);
+    cJSON_Delete(root);
+    if (s) {
+        evk_weights_close(ws);
+        return s;
+    }
+    free(ws->origin);
+    ws->origin = strdup(index_path);
+    *out = ws;
+    return EVK_OK;
+}
+
+evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **out) {
+    *out = NULL;
+    struct stat sb;
+    if (stat(path, &sb) != 0) return evk_fail(EVK_ERROR_IO, "%s: %s", path, strerror(errno));
+    if (S_ISREG(sb.st_mode)) {
+        if (_evk_ends_with(path, ".index.json")) return _evk_weights_open_index(ctx, path, out);
+        return evk_weights_open_files(ctx, &path, 1, out);
+    }
+    if (!S_ISDIR(sb.st_mode)) return evk_fail(EVK_ERROR_IO, "%s: neither a file nor a folder", path);
+    /* the names diffusers and transformers save under, plain before the fp16 variant */
+    static const char *const candidates[] = {
+        "diffusion_pytorch_model.safetensors.index.json", "model.safetensors.index.json",
+        "diffusion_pytorch_model.safetensors",            "model.safetensors",
+        "diffusion_pytorch_model.fp16.safetensors.index.json", "model.fp16.safetensors.index.json",
+        "diffusion_pytorch_model.fp16.safetensors",       "model.fp16.safetensors",
+    };
+    for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
+        char *p = _evk_join(path, candidates[i]);
+        if (!p) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        evk_status s = EVK_OK;
+        bool found = _evk_is_file(p);
+        if (found) s = evk_weights_open(ctx, p, out);
+        free(p);
+        if (found) return s;
+    }
+    /* otherwise exactly one *.safetensors file */
+    DIR *d = opendir(path);
+    if (!d) return evk_fail(EVK_ERROR_IO, "%s: cannot list: %s", path, strerror(errno));
+    char *only = NULL;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d));) {
+        if (!_evk_ends_with(e->d_name, ".safetensors")) continue;
+        if (!n++) only = strdup(e->d_name);
+    }
+    closedir(d);
+    if (n != 1) {
+        free(only);
+        if (n) return evk_fail(EVK_ERROR_IO, "%s: %d .safetensors files and no index.json: cannot tell which holds the weights", path, n);
+        return evk_fail(EVK_ERROR_IO, "%s: no weights (looked for diffusion_pytorch_model[.fp16].safetensors, model[.fp16].safetensors, "
+                                      "their .index.json, or a single .safetensors file)", path);
+    }
+    char *p = only ? _evk_join(path, only) : NULL;
+    free(only);
+    if (!p) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    const char *cp = p;
+    evk_status s = evk_weights_open_files(ctx, &cp, 1, out);
+    free(p);
+    return s;
+}
+
+evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix) {
+    free(ws->prefix);
+    ws->prefix = NULL;
+    if (prefix && *prefix) {
+        ws->prefix = strdup(prefix);
+        if (!ws->prefix) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    return EVK_OK;
+}
+
+void evk_weights_set_map(evk_weights *ws, evk_weights_map_fn fn, const void *user, const char *scope) {
+    ws->map = fn;
+    ws->map_user = user;
+    free(ws->scope);
+    ws->scope = scope && *scope ? strdup(scope) : NULL;
+}
+
+/* Requested name -> entry; fills *ref. On failure sets a message naming the request. */
+static evk_status _evk_resolve(const evk_weights *ws, const char *name, evk_weight_ref *ref, _evk_wentry **entry) {
+    memset(ref, 0, sizeof *ref);
+    if (ws->map) {
+        EVK_TRY(ws->map(ws->map_user, name, ref));
+    } else {
+        if (strlen(name) >= sizeof ref->name) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor name '%.80s...' is too long", name);
+        strcpy(ref->name, name);
+    }
+    char full[512];
+    if (snprintf(full, sizeof full, "%s%s", ws->prefix ? ws->prefix : "", ref->name) >= (int)sizeof full)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor name '%.80s...' is too long", name);
+    *entry = _evk_wfind(ws, full);
+    if (!*entry) {
+        if (strcmp(full, name))
+            return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' (stored as '%s') is missing", ws->origin, name, full);
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is missing", ws->origin, name);
+    }
+    if (ref->split_parts > 1) {
+        const evk_st_tensor *t = (*entry)->t;
+        if (t->ndim < 1 || t->shape[0] % ref->split_parts || ref->split_index < 0 || ref->split_index >= ref->split_parts)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' (dim 0 = %lld) cannot be split into %d parts for '%s'", ws->origin,
+                            t->name, t->ndim ? (long long)t->shape[0] : 0ll, ref->split_parts, name);
+    }
+    return EVK_OK;
+}
+
+static void _evk_delivered_shape(const evk_st_tensor *t, const evk_weight_ref *ref, int *ndim, int64_t *shape) {
+    *ndim = t->ndim;
+    for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
+    if (ref->split_parts > 1) shape[0] /= ref->split_parts;
+}
+
+static const char *_evk_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+    size_t u = (size_t)snprintf(buf, n, "[");
+    for (int i = 0; i < ndim && u < n; i++) u += (size_t)snprintf(buf + u, n - u, i ? ", %lld" : "%lld", (long long)shape[i]);
+    if (u < n) snprintf(buf + u, n - u, "]");
+    return buf;
+}
+
+/* Shapes agree exactly, or (squeeze) after dropping every size-1 dim. Negative expected = any. */
+static bool _evk_shape_match(int endim, const int64_t *eshape, int fndim, const int64_t *fshape, bool squeeze) {
+    if (endim == fndim) {
+        bool ok = true;
+        for (int i = 0; i < endim; i++) ok = ok && (eshape[i] < 0 || eshape[i] == fshape[i]);
+        if (ok) return true;
+    }
+    if (!squeeze) return false;
+    int i = 0, j = 0;
+    for (;;) {
+        while (i < endim && eshape[i] == 1) i++;
+        while (j < fndim && fshape[j] == 1) j++;
+        if (i == endim || j == fndim) return i == endim && j == fndim;
+        if (eshape[i] >= 0 && eshape[i] != fshape[j]) return false;
+        i++, j++;
+    }
+}
+
+static evk_status _evk_prepare(evk_weights *ws, const char *name, int ndim, const int64_t *shape, _evk_wentry **entry,
+                               evk_weight_ref *ref, uint64_t *first, uint64_t *count) {
+    if (ndim < 0 || ndim > EVK_ST_MAX_DIMS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': expected rank %d", name, ndim);
+    EVK_TRY(_evk_resolve(ws, name, ref, entry));
+    const evk_st_tensor *t = (*entry)->t;
+    int fndim;
+    int64_t fshape[EVK_ST_MAX_DIMS];
+    _evk_delivered_shape(t, ref, &fndim, fshape);
+    if (!_evk_shape_match(ndim, shape, fndim, fshape, ref->squeeze)) {
+        char a[200], b[200];
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' has shape %s, expected %s%s", ws->origin, name,
+                        _evk_shape_text(fndim, fshape, b, sizeof b), _evk_shape_text(ndim, shape, a, sizeof a),
+                        ref->split_parts > 1 ? " (after splitting the fused tensor)" : "");
+    }
+    if (!evk_st_dtype_is_float(t->dtype))
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is %s, not a float tensor", ws->origin, name, evk_st_dtype_name(t->dtype));
+    uint64_t n = t->numel;
+    if (ref->split_parts > 1) n /= (uint64_t)ref->split_parts;
+    *first = ref->split_parts > 1 ? n * (uint64_t)ref->split_index : 0;
+    *count = n;
+    return EVK_OK;
+}
+
+evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_dtype storage, evk_tensor *out) {
+    memset(out, 0, sizeof *out);
+    if (!ws->ctx) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_weights_get('%s'): the weight set was opened without a context", name);
+    if (storage != EVK_DTYPE_F32 && storage != EVK_DTYPE_F16)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': storage dtype %s is not f32 or f16", name, evk_dtype_name(storage));
+    _evk_wentry *e;
+    evk_weight_ref ref;
+    uint64_t first, count;
+    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    /* the device tensor gets the expected shape (wildcards filled from the file) */
+    int64_t dshape[EVK_MAX_DIMS];
+    int dndim = ndim;
+    int fndim;
+    int64_t fshape[EVK_ST_MAX_DIMS];
+    _evk_delivered_shape(e->t, &ref, &fndim, fshape);
+    if (dndim > EVK_MAX_DIMS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': rank %d above %d", name, ndim, EVK_MAX_DIMS);
+    for (int i = 0; i < ndim; i++) dshape[i] = shape[i] >= 0 ? shape[i] : (ndim == fndim ? fshape[i] : 1);
+    if (dndim == 0) dshape[dndim++] = 1;
+    EVK_TRY(evk_tensor_alloc(ws->ctx, storage, dndim, dshape, out));
+    evk_status s = evk_st_upload(ws->ctx, e->t, first, count, storage, &out->buf, 0, 0);
+    if (s) {
+        evk_tensor_free(ws->ctx, out);
+        return evk_fail_context(s, "%s: uploading '%s'", ws->origin, name);
+    }
+    e->used = true;
+    return EVK_OK;
+}
+
+evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, const int64_t *shape, float *dst) {
+    _evk_wentry *e;
+    evk_weight_ref ref;
+    uint64_t first, count;
+    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    EVK_TRY(evk_st_convert(e->t, first, count, EVK_DTYPE_F32, dst));
+    e->used = true;
+    return EVK_OK;
+}
+
+const evk_st_tensor *evk_weights_lookup(const evk_weights *ws, const char *name, evk_weight_ref *ref) {
+    evk_weight_ref tmp;
+    _evk_wentry *e;
+    char saved[1024];
+    snprintf(saved, sizeof saved, "%s", evk_error_message());
+    evk_status s = _evk_resolve(ws, name, ref ? ref : &tmp, &e);
+    if (s) {
+        evk_fail(EVK_OK, "%s", saved); /* a lookup is a question, not a failure: keep the old message */
+        return NULL;
+    }
+    return e->t;
+}
+
+bool evk_weights_has(const evk_weights *ws, const char *name) { return evk_weights_lookup(ws, name, NULL) != NULL; }
+
+evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim, int64_t shape[EVK_ST_MAX_DIMS]) {
+    evk_weight_ref ref;
+    _evk_wentry *e;
+    EVK_TRY(_evk_resolve(ws, name, &ref, &e));
+    _evk_delivered_shape(e->t, &ref, ndim, shape);
+    return EVK_OK;
+}
+
+size_t evk_weights_count(const evk_weights *ws) { return ws->count; }
+const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i) { return i < ws->count ? ws->entries[i].t : NULL; }
+
+size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max) {
+    size_t n = 0;
+    const char *scope = ws->map ? ws->scope : ws->prefix;
+    char full[512] = "";
+    if (ws->map && ws->prefix) snprintf(full, sizeof full, "%s%s", ws->prefix, ws->scope ? ws->scope : "");
+    if (*full) scope = full;
+    size_t sl = scope ? strlen(scope) : 0;
+    for (size_t i = 0; i < ws->count; i++) {
+        const _evk_wentry *e = &ws->entries[i];
+        if (e->used || (sl && strncmp(e->t->name, scope, sl))) continue;
+        if (n < max && names) names[n] = e->t->name;
+        n++;
+    }
+    return n;
+}
+
+void evk_weights_reset_used(evk_weights *ws) {
+    for (size_t i = 0; i < ws->count; i++) ws->entries[i].used = false;
+}

@@ -1,0 +1,81 @@
+/* weights.h — a model's weight set: the safetensors file(s) of one component, looked up by name
+ * with the shape the network expects, converted to the storage dtype a kernel wants and uploaded.
+ *
+ * A weight set opens a single .safetensors file, a diffusers/transformers component folder
+ * (diffusion_pytorch_model.safetensors, model.safetensors, their .fp16 variants, or sharded
+ * weights listed by a *.safetensors.index.json), or an explicit list of files. Networks ask for
+ * tensors by their diffusers/transformers names; two adapters let the same network code read
+ * other layouts: a key prefix ("text_model.", "model.diffusion_model.") prepended to every name,
+ * and a name map (sd_keys.h) that translates diffusers names into the original CompVis /
+ * Stability names of single-file checkpoints, including slices of fused tensors (OpenCLIP's
+ * in_proj q/k/v) and 1×1-conv ↔ linear reshapes. Every miss or mis-shaped tensor is an error
+ * naming the tensor with the expected and the found shape; tensors never asked for can be
+ * listed afterwards, which catches a network that silently ignores part of a checkpoint. */
+#ifndef EVK_WEIGHTS_H
+#define EVK_WEIGHTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "formats/safetensors.h"
+#include "core/tensor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evk_weights evk_weights;
+
+/* Where a requested name lives in the files. */
+typedef struct evk_weight_ref {
+    char name[256];     /* tensor name in the file (without the weight set's prefix) */
+    int split_parts;    /* 0 or 1: the whole tensor; n > 1: dim 0 holds n equal blocks (fused q/k/v) */
+    int split_index;    /* which block, 0 .. split_parts-1 */
+    bool squeeze;       /* the file's shape may differ from the expected one by size-1 dims
+                           (1x1 conv weights stored where a linear weight is expected, or back) */
+} evk_weight_ref;
+
+/* Translates a requested name; returns EVK_ERROR_FORMAT (with a message) for names it has no
+ * rule for. `user` is what evk_weights_set_map was given. */
+typedef evk_status (*evk_weights_map_fn)(const void *user, const char *name, evk_weight_ref *ref);
+
+/* `ctx` may be NULL when only host reads (evk_weights_read_f32) are wanted. */
+evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **out);
+evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, int count, evk_weights **out);
+void evk_weights_close(evk_weights *ws);
+
+/* Prepended to every requested name (and to mapped names). NULL or "" clears it. */
+evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix);
+/* Route names through `fn`. `scope` (may be NULL) is the file-name prefix of the tensors this
+ * component owns, used to limit the unused-tensor report (e.g. "model.diffusion_model."). */
+void evk_weights_set_map(evk_weights *ws, evk_weights_map_fn fn, const void *user, const char *scope);
+
+/* Resolve a requested name to its file tensor (after prefix and map) without marking it used.
+ * NULL if absent; *ref (optional) receives the mapping. */
+const evk_st_tensor *evk_weights_lookup(const evk_weights *ws, const char *name, evk_weight_ref *ref);
+bool evk_weights_has(const evk_weights *ws, const char *name);
+/* The shape a requested name would be delivered with (the split applied). */
+evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim, int64_t shape[EVK_ST_MAX_DIMS]);
+
+/* Allocate a device tensor of `storage` dtype (F32 or F16) and `shape`, and fill it from the
+ * named tensor (converted from F32/F16/BF16/F64, streamed in chunks). A shape entry < 0 matches
+ * any size. Marks the tensor used. */
+evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_dtype storage,
+                           evk_tensor *out);
+/* Same checks, into host memory as f32 (numel(shape) floats). */
+evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, const int64_t *shape, float *dst);
+
+/* Every tensor in the files. */
+size_t evk_weights_count(const evk_weights *ws);
+const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i);
+/* Tensors in scope (prefix or map scope) never fetched: returns how many; writes up to `max`
+ * names into `names` (they live as long as the weight set). */
+size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max);
+/* Forget which tensors were fetched. */
+void evk_weights_reset_used(evk_weights *ws);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

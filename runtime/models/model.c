@@ -1,0 +1,178 @@
+/* model.c — the model object: shape checks around a family's forward call, classifier-free
+ * guidance as two calls plus a combine kernel, decode, and loading model files by family. */
+#include "models/model.h"
+
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op_reduce.h"
+#include "samplers/sampler.h"
+
+struct evk_model {
+    evk_context *ctx;
+    evk_model_ops ops;
+    evk_model_info info;
+    void *impl;
+};
+
+const char *evk_model_output_name(evk_model_output p) {
+    switch (p) {
+    case EVK_OUTPUT_EPS: return "eps";
+    case EVK_OUTPUT_V: return "v";
+    case EVK_OUTPUT_X0: return "x0";
+    case EVK_OUTPUT_FLOW: return "flow";
+    }
+    return "?";
+}
+
+const char *evk_schedule_name(evk_schedule s) { return s == EVK_SCHEDULE_VP ? "vp" : s == EVK_SCHEDULE_FLOW ? "flow" : "?"; }
+
+evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const evk_model_info *info, void *impl, evk_model **out) {
+    *out = NULL;
+    if (!ops || !ops->forward || !info || info->sample_ndim < 1 || info->sample_ndim > EVK_MAX_DIMS - 1) {
+        if (ops && ops->destroy && impl) ops->destroy(impl);
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create: a forward callback and a sample shape of rank 1..%d are required",
+                        EVK_MAX_DIMS - 1);
+    }
+    evk_model *m = calloc(1, sizeof *m);
+    if (!m) {
+        if (ops->destroy && impl) ops->destroy(impl);
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating a model");
+    }
+    m->ctx = ctx;
+    m->ops = *ops;
+    m->info = *info;
+    m->impl = impl;
+    *out = m;
+    return EVK_OK;
+}
+
+void evk_model_destroy(evk_model *m) {
+    if (!m) return;
+    if (m->ops.destroy && m->impl) m->ops.destroy(m->impl);
+    free(m);
+}
+
+const evk_model_info *evk_model_get_info(const evk_model *m) { return &m->info; }
+void *evk_model_impl(const evk_model *m) { return m->impl; }
+
+int64_t evk_model_sample_numel(const evk_model *m) {
+    int64_t n = 1;
+    for (int i = 0; i < m->info.sample_ndim; i++) n *= m->info.sample_shape[i];
+    return n;
+}
+
+bool evk_model_has_decode(const evk_model *m) { return m->ops.decode != NULL; }
+
+int64_t evk_model_decoded_numel(const evk_model *m) {
+    if (!m->ops.decode) return evk_model_sample_numel(m);
+    int64_t n = 1;
+    for (int i = 0; i < m->ops.decoded_ndim; i++) n *= m->ops.decoded_shape[i];
+    return n;
+}
+
+static evk_status _evk_check_batch(const char *what, const evk_tensor *t, int64_t batch, int64_t per_item, bool need) {
+    char want[96];
+    snprintf(want, sizeof want, "f32 [%lld%s] (%lld values per item)", (long long)batch, per_item > 1 ? ", ..." : "",
+             (long long)per_item);
+    if (!t || !t->buf.block) return need ? _evk_shape_fail("model forward", what, t, want) : EVK_OK;
+    if (t->dtype != EVK_DTYPE_F32 || t->ndim < 1 || t->shape[0] != batch || evk_tensor_row_numel(t) != per_item)
+        return _evk_shape_fail("model forward", what, t, want);
+    return EVK_OK;
+}
+
+static evk_status _evk_check_forward(evk_model *m, const evk_model_input *in, const evk_tensor *out) {
+    if (!in || !in->x || !in->x->buf.block || in->x->ndim < 1)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "model forward (%s): no input states", m->info.family);
+    int64_t batch = in->x->shape[0], d = evk_model_sample_numel(m);
+    EVK_TRY(_evk_check_batch("x", in->x, batch, d, true));
+    EVK_TRY(_evk_check_batch("timestep", in->timestep, batch, 1, true));
+    EVK_TRY(_evk_check_batch("alpha", in->alpha, batch, 1, true));
+    EVK_TRY(_evk_check_batch("sigma", in->sigma, batch, 1, true));
+    EVK_TRY(_evk_check_batch("out", out, batch, d, true));
+    if (in->cond && in->cond->buf.block && in->cond->shape[0] != batch && in->cond->shape[0] != 1)
+        return _evk_shape_fail("model forward", "cond", in->cond, "one row per batch item, or one row shared by all");
+    return EVK_OK;
+}
+
+evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    EVK_TRY(_evk_check_forward(m, in, out));
+    return m->ops.forward(m->impl, s, in, out);
+}
+
+evk_status evk_model_forward_guided(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond,
+                                    float w, const evk_tensor *scratch, const evk_tensor *out) {
+    if (m->ops.forward_guided && in->cond && in->cond->buf.block && uncond && uncond->buf.block) {
+        EVK_TRY(_evk_check_forward(m, in, out));
+        if (uncond->shape[0] != in->x->shape[0] && uncond->shape[0] != 1)
+            return _evk_shape_fail("model forward", "uncond", uncond, "one row per batch item, or one row shared by all");
+        return m->ops.forward_guided(m->impl, s, in, uncond, w, out);
+    }
+    evk_model_input u = *in;
+    u.cond = uncond;
+    EVK_TRY(evk_model_forward(m, s, in, out));          /* ε_c */
+    EVK_TRY(evk_model_forward(m, s, &u, scratch));      /* ε_u */
+    return evk_op_guidance_combine(s, out, scratch, w, out);
+}
+
+evk_status evk_model_decode(evk_model *m, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
+    int64_t batch = x0 && x0->ndim ? x0->shape[0] : 0;
+    EVK_TRY(_evk_check_batch("decode input", x0, batch, evk_model_sample_numel(m), true));
+    EVK_TRY(_evk_check_batch("decode output", out, batch, evk_model_decoded_numel(m), true));
+    if (m->ops.decode) return m->ops.decode(m->impl, s, x0, out);
+    if (x0->buf.block == out->buf.block && x0->buf.offset == out->buf.offset) return EVK_OK;
+    return evk_stream_copy(s, &x0->buf, 0, &out->buf, 0, evk_tensor_bytes(x0));
+}
+
+evk_status _evk_read_file(const char *path, size_t limit, char **out) {
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return evk_fail(EVK_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
+    size_t cap = 4096, n = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (!buf) break;
+        if (n + 1 >= cap) {
+            char *nb = realloc(buf, cap * 2);
+            if (!nb) { free(buf); buf = NULL; break; }
+            buf = nb;
+            cap *= 2;
+        }
+        size_t r = fread(buf + n, 1, cap - n - 1, f);
+        n += r;
+        if (r == 0 || n > limit) break;
+    }
+    int err = ferror(f);
+    fclose(f);
+    if (!buf) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s", path);
+    if (err || n > limit) {
+        free(buf);
+        return err ? evk_fail(EVK_ERROR_IO, "error reading %s", path)
+                   : evk_fail(EVK_ERROR_FORMAT, "%s: larger than %zu bytes", path, limit);
+    }
+    buf[n] = 0;
+    *out = buf;
+    return EVK_OK;
+}
+
+evk_status evk_model_load(evk_context *ctx, const char *path, evk_model **out) {
+    *out = NULL;
+    char *text;
+    EVK_TRY(_evk_read_file(path, (size_t)64 << 20, &text));
+    cJSON *root = cJSON_Parse(text);
+    if (!root) {
+        free(text);
+        return evk_fail(EVK_ERROR_FORMAT, "model %s: not valid JSON", path);
+    }
+    const cJSON *fam = cJSON_GetObjectItemCaseSensitive(root, "family");
+    evk_status st;
+    if (!cJSON_IsString(fam)) st = evk_fail(EVK_ERROR_FORMAT, "model %s: no \"family\" string", path);
+    else if (!strcmp(fam->valuestring, "gmm")) st = evk_model_gmm_parse(ctx, text, path, out);
+    else st = evk_fail(EVK_ERROR_FORMAT, "model %s: unknown family \"%s\" (known: gmm)", path, fam->valuestring);
+    cJSON_Delete(root);
+    free(text);
+    return st;
+}

@@ -1,0 +1,341 @@
+/* sd.c — diffusers Stable-Diffusion-style folders: component loading, prompt encoding, the
+ * "sd" model family (UNet forward, decode to [0, 1] images) and scheduler-driven samplers. */
+#include "models/sd/sd.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/clip/clip.h"
+#include "ops/op_image.h"
+#include "ops/op_layout.h"
+#include "ops/op_reduce.h"
+#include "models/sd/sd_keys.h"
+#include "formats/tokenizer.h"
+#include "models/sd/unet.h"
+#include "models/sd/vae.h"
+
+struct evk_sd {
+    evk_context *ctx;
+    char folder[512];
+    evk_unet_config unet_cfg;
+    evk_clip_text_config text_cfg;
+    evk_scheduler_config sched;
+    evk_weights *unet_weights, *text_weights, *vae_weights;
+    evk_sd_keys unet_keys, text_keys, vae_keys; /* single-file name maps (must outlive the weight sets) */
+    evk_vae_config vae_cfg;
+    evk_vae_decoder *vae; /* NULL: a pixel-space model */
+    evk_unet *unet;
+    evk_clip_text *text;
+    evk_tokenizer *tok;
+    evk_model *model;
+    uint32_t width, height, factor;
+};
+
+static bool _evk_is_dir(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
+}
+
+/* ---- the model family ---------------------------------------------------------------------- */
+
+/* dst [B, L, D] = the prompt encoding src ([B, L, D] copied, or [1, L, D] replicated). */
+static evk_status _evk_sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *src, int64_t B, const evk_tensor *dst) {
+    int64_t L = src->shape[1], D = src->shape[2];
+    if (src->shape[0] == B) return evk_stream_copy(s, &src->buf, 0, &dst->buf, 0, (uint64_t)(B * L * D) * 4);
+    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
+    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (int64_t i = 0; i < B * L; i++) rows[i] = (int32_t)(i % L);
+    evk_tensor idx, table, flat;
+    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_I32, 1, (int64_t[]){B * L}, &idx);
+    if (!st) st = evk_stream_update(s, &idx.buf, 0, rows, (uint64_t)(B * L) * 4);
+    free(rows);
+    if (!st) st = evk_tensor_reshape(src, 2, (int64_t[]){L, D}, &table);
+    if (!st) st = evk_tensor_reshape(dst, 2, (int64_t[]){B * L, D}, &flat);
+    if (!st) st = evk_op_gather_rows(s, &table, &idx, &flat);
+    evk_tensor_free(sd->ctx, &idx); /* reuse inside the stream is ordered by its barriers */
+    return st;
+}
+
+static evk_status _evk_sd_check_cond(const evk_tensor *cond, const char *what) {
+    if (!cond || !cond->buf.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (%s) is required", what);
+    if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: %s must be [B or 1, L, D]", what);
+    return EVK_OK;
+}
+
+static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    evk_sd *sd = impl;
+    const evk_tensor *cond = in->cond;
+    EVK_TRY(_evk_sd_check_cond(cond, "cond"));
+    int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
+    /* searches hand over flat rows [B, C·H·W]: view them as images */
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t shape[4] = {B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]};
+    evk_tensor x4, o4, ctx;
+    EVK_TRY(evk_tensor_reshape(in->x, 4, shape, &x4));
+    EVK_TRY(evk_tensor_reshape(out, 4, shape, &o4));
+    if (cond->shape[0] == B) return evk_unet_forward(sd->unet, s, &x4, in->timestep, cond, &o4);
+    /* one prompt shared by the batch: replicate its rows (small next to the UNet's work) */
+    EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
+    evk_status st = _evk_sd_context(sd, s, cond, B, &ctx);
+    if (!st) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &ctx, &o4);
+    evk_tensor_free(sd->ctx, &ctx);
+    return st;
+}
+
+/* Classifier-free guidance in one UNet pass over [uncond half; cond half]. */
+static evk_status _evk_sd_forward_guided(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
+                                         const evk_tensor *out) {
+    evk_sd *sd = impl;
+    EVK_TRY(_evk_sd_check_cond(in->cond, "cond"));
+    EVK_TRY(_evk_sd_check_cond(uncond, "uncond"));
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t B = in->x->shape[0], n = evk_model_sample_numel(sd->model), L = in->cond->shape[1], D = in->cond->shape[2];
+    if (uncond->shape[1] != L || uncond->shape[2] != D)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: cond and uncond encodings differ in shape");
+    evk_tensor x2, t2, c2, o2, half;
+    memset(&x2, 0, sizeof x2), memset(&t2, 0, sizeof t2), memset(&c2, 0, sizeof c2), memset(&o2, 0, sizeof o2);
+    uint64_t xb = (uint64_t)(B * n) * 4;
+    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &x2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 1, (int64_t[]){2 * B}, &t2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){2 * B, L, D}, &c2);
+    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &o2);
+    for (int h = 0; h < 2 && !st; h++) {
+        st = evk_stream_copy(s, &in->x->buf, 0, &x2.buf, h * xb, xb);
+        if (!st) st = evk_stream_copy(s, &in->timestep->buf, 0, &t2.buf, (uint64_t)(h * B) * 4, (uint64_t)B * 4);
+        if (!st) st = evk_tensor_rows(&c2, h * B, B, &half);
+        if (!st) st = _evk_sd_context(sd, s, h ? in->cond : uncond, B, &half);
+    }
+    if (!st) st = evk_unet_forward(sd->unet, s, &x2, &t2, &c2, &o2);
+    evk_tensor u, c, o2f;
+    if (!st) st = evk_tensor_reshape(&o2, 2, (int64_t[]){2 * B, n}, &o2f);
+    if (!st) st = evk_tensor_rows(&o2f, 0, B, &u);
+    if (!st) st = evk_tensor_rows(&o2f, B, B, &c);
+    if (!st) st = evk_op_guidance_combine(s, &c, &u, w, out);
+    evk_tensor *tmp[] = {&x2, &t2, &c2, &o2};
+    for (int i = 0; i < 4; i++) evk_tensor_free(sd->ctx, tmp[i]);
+    return st;
+}
+
+/* Samples to [0, 1] images: latent models through the VAE decoder (which unscales the latents),
+ * pixel models directly; then diffusers' postprocess (x / 2 + 0.5, clamped). */
+static evk_status _evk_sd_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
+    evk_sd *sd = impl;
+    if (!sd->vae) return evk_op_affine_clamp(s, x0, 0.5f, 0.5f, 0.0f, 1.0f, out);
+    const evk_model_info *mi = evk_model_get_info(sd->model);
+    int64_t B = x0->shape[0];
+    evk_tensor lat, img;
+    EVK_TRY(evk_tensor_reshape(x0, 4, (int64_t[]){B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &lat));
+    EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){B, 3, sd->height, sd->width}, &img));
+    evk_status st = evk_vae_decode(sd->vae, s, &lat, &img);
+    if (!st) st = evk_op_affine_clamp(s, &img, 0.5f, 0.5f, 0.0f, 1.0f, out);
+    evk_tensor_free(sd->ctx, &img); /* reuse inside the stream is ordered by its barriers */
+    return st;
+}
+
+static void _evk_sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+void evk_sd_destroy(evk_sd *sd) {
+    if (!sd) return;
+    evk_model_destroy(sd->model);
+    evk_unet_destroy(sd->unet);
+    evk_vae_decoder_destroy(sd->vae);
+    evk_weights_close(sd->vae_weights);
+    evk_clip_text_destroy(sd->text);
+    evk_weights_close(sd->unet_weights);
+    evk_weights_close(sd->text_weights);
+    evk_tokenizer_destroy(sd->tok);
+    free(sd);
+}
+
+/* Weights of one component: its diffusers folder, or the single file through a name map. */
+static evk_status _evk_sd_weights(evk_sd *sd, const char *folder, const char *single, const char *component, evk_weights **out) {
+    char path[700];
+    if (!single) {
+        snprintf(path, sizeof path, "%s/%s", folder, component);
+        return evk_weights_open(sd->ctx, path, out);
+    }
+    return evk_weights_open(sd->ctx, single, out);
+}
+
+static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_options *opt) {
+    char path[700];
+    const char *single = _evk_is_dir(path_in) ? NULL : path_in;
+    const char *folder = path_in;
+    if (single) {
+        struct stat sb;
+        if (stat(single, &sb) != 0 || !S_ISREG(sb.st_mode))
+            return evk_fail(EVK_ERROR_IO, "no model at %s (expected a diffusers folder or a .safetensors checkpoint)", single);
+        if (!opt || !opt->config_dir)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                            "%s is a single-file checkpoint: give a config folder of the same model family (diffusers layout "
+                            "with unet/, text_encoder/, tokenizer/, scheduler/ and vae/ configs; weights not needed)", path_in);
+        folder = opt->config_dir;
+    }
+    evk_model_index mi;
+    snprintf(path, sizeof path, "%s/model_index.json", folder);
+    EVK_TRY(evk_model_index_load(path, &mi));
+    snprintf(path, sizeof path, "%s/vae", folder);
+    bool latent = evk_model_index_class(&mi, "vae") != NULL || _evk_is_dir(path);
+    snprintf(path, sizeof path, "%s/unet/config.json", folder);
+    EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
+    snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
+    EVK_TRY(evk_clip_text_config_load(path, &sd->text_cfg));
+    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
+    EVK_TRY(evk_scheduler_config_load(path, &sd->sched));
+    snprintf(path, sizeof path, "%s/tokenizer", folder);
+    EVK_TRY(evk_tokenizer_load(path, &sd->tok));
+    if (sd->unet_cfg.cross_attention_dim[0] != sd->text_cfg.hidden_size)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
+                        sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
+    evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
+    EVK_TRY(_evk_sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    EVK_TRY(_evk_sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
+    if (single) {
+        if (!evk_sd_is_single_file(sd->unet_weights))
+            return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
+                            single);
+        EVK_TRY(evk_sd_keys_unet(&sd->unet_cfg, &sd->unet_keys));
+        evk_weights_use_sd_keys(sd->unet_weights, &sd->unet_keys);
+        EVK_TRY(evk_sd_keys_text(sd->text_weights, &sd->text_keys));
+        evk_weights_use_sd_keys(sd->text_weights, &sd->text_keys);
+    }
+    EVK_TRY(evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet));
+    EVK_TRY(evk_clip_text_load(sd->ctx, &sd->text_cfg, sd->text_weights, st, &sd->text));
+    sd->factor = 1;
+    if (latent) {
+        snprintf(path, sizeof path, "%s/vae/config.json", folder);
+        EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
+        EVK_TRY(_evk_sd_weights(sd, folder, single, "vae", &sd->vae_weights));
+        if (single) {
+            EVK_TRY(evk_sd_keys_vae(&sd->vae_cfg, &sd->vae_keys));
+            evk_weights_use_sd_keys(sd->vae_weights, &sd->vae_keys);
+        }
+        EVK_TRY(evk_vae_decoder_load(sd->ctx, &sd->vae_cfg, sd->vae_weights, st, &sd->vae));
+        sd->factor = (uint32_t)evk_vae_decoder_upscale(sd->vae);
+        if (opt && opt->vae_tile) {
+            evk_vae_decode_options vo = {.tile_latent = opt->vae_tile};
+            evk_vae_decoder_set_options(sd->vae, &vo);
+        }
+        if (sd->vae_cfg.latent_channels != sd->unet_cfg.in_channels)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: the VAE has %d latent channels but the UNet takes %d", folder,
+                            sd->vae_cfg.latent_channels, sd->unet_cfg.in_channels);
+    }
+    uint32_t multiple = sd->factor << evk_unet_downsamplings(sd->unet);
+    uint32_t native = (uint32_t)(sd->unet_cfg.sample_size > 0 ? sd->unet_cfg.sample_size : 64) * sd->factor;
+    sd->width = opt && opt->width ? opt->width : native;
+    sd->height = opt && opt->height ? opt->height : native;
+    if (sd->width % multiple || sd->height % multiple)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "image size %ux%u: width and height must be multiples of %u for this model",
+                        sd->width, sd->height, multiple);
+    evk_model_info info = {
+        .family = "sd",
+        .schedule = EVK_SCHEDULE_VP,
+        .prediction = sd->sched.prediction_type == EVK_CFG_PREDICT_V ? EVK_OUTPUT_V
+                      : sd->sched.prediction_type == EVK_CFG_PREDICT_SAMPLE ? EVK_OUTPUT_X0 : EVK_OUTPUT_EPS,
+        .sample_ndim = 3,
+        .sample_shape = {sd->unet_cfg.in_channels, sd->height / sd->factor, sd->width / sd->factor},
+        .conditional = true,
+    };
+    /* a forward's activations, roughly: the widest level's channels × pixels × a few tensors */
+    info.scratch_per_item = (uint64_t)16 * 4 * sd->unet_cfg.block_out_channels[0] * (sd->width / sd->factor) *
+                            (sd->height / sd->factor);
+    evk_model_ops ops = {.forward = _evk_sd_forward, .forward_guided = _evk_sd_forward_guided, .decode = _evk_sd_decode,
+                         .destroy = _evk_sd_model_destroy,
+                         .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
+    return evk_model_create(sd->ctx, &ops, &info, sd, &sd->model);
+}
+
+evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out) {
+    *out = NULL;
+    evk_sd *sd = calloc(1, sizeof *sd);
+    if (!sd) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    sd->ctx = ctx;
+    snprintf(sd->folder, sizeof sd->folder, "%s", folder);
+    evk_status s = _evk_sd_load(sd, folder, options);
+    if (s) {
+        evk_sd_destroy(sd);
+        return s;
+    }
+    *out = sd;
+    return EVK_OK;
+}
+
+evk_model *evk_sd_model(evk_sd *sd) { return sd->model; }
+const evk_scheduler_config *evk_sd_scheduler(const evk_sd *sd) { return &sd->sched; }
+
+void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint32_t *vae_factor) {
+    if (width) *width = sd->width;
+    if (height) *height = sd->height;
+    if (vae_factor) *vae_factor = sd->factor;
+}
+
+evk_status evk_sd_decode_host(evk_sd *sd, const float *samples, uint32_t count, float *images) {
+    int64_t n = evk_model_sample_numel(sd->model), m = evk_model_decoded_numel(sd->model);
+    evk_tensor x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    evk_stream *st = NULL;
+    evk_status s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, n}, &x);
+    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, m}, &y);
+    if (!s) s = evk_tensor_upload_f32(sd->ctx, &x, samples);
+    if (!s) s = evk_stream_create(sd->ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_model_decode(sd->model, st, &x, &y);
+    if (!s) s = evk_stream_run(st);
+    if (!s) s = evk_tensor_download_f32(sd->ctx, &y, images);
+    evk_stream_destroy(st);
+    evk_tensor_free(sd->ctx, &x);
+    evk_tensor_free(sd->ctx, &y);
+    return s;
+}
+
+evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated) {
+    memset(out, 0, sizeof *out);
+    int L = sd->text_cfg.max_position_embeddings;
+    int32_t *ids = malloc((size_t)L * sizeof *ids);
+    if (!ids) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_tokenize_info info;
+    evk_status s = evk_tokenizer_encode(sd->tok, prompt ? prompt : "", ids, (size_t)L, &info);
+    if (truncated) *truncated = info.truncated > 0;
+    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){1, L, sd->text_cfg.hidden_size}, out);
+    evk_stream *st = NULL;
+    if (!s) s = evk_stream_create(sd->ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_clip_text_forward(sd->text, st, ids, 1, L, 0, out, NULL);
+    if (!s) s = evk_stream_run(st);
+    evk_stream_destroy(st);
+    free(ids);
+    if (s) evk_tensor_free(sd->ctx, out);
+    return s;
+}
+
+evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32_t steps, double eta, evk_sampler_config *out) {
+    const evk_scheduler_config *c = &sd->sched;
+    if (c->beta_schedule != EVK_CFG_BETA_LINEAR && c->beta_schedule != EVK_CFG_BETA_SCALED_LINEAR)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: beta_schedule '%s' is not supported", sd->folder,
+                        evk_cfg_beta_schedule_name(c->beta_schedule));
+    if (c->clip_sample)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: clip_sample true (clamping x̂0) is not supported; Stable Diffusion's own configs set it false",
+                        sd->folder);
+    if (c->thresholding || c->rescale_betas_zero_snr)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: thresholding and rescale_betas_zero_snr are not supported", sd->folder);
+    memset(out, 0, sizeof *out);
+    out->kind = kind;
+    out->schedule = EVK_SCHEDULE_VP;
+    out->prediction = evk_model_get_info(sd->model)->prediction;
+    out->steps = steps;
+    out->eta = eta;
+    out->spacing = c->timestep_spacing;
+    out->steps_offset = (uint32_t)c->steps_offset;
+    out->set_alpha_to_one = c->set_alpha_to_one;
+    out->train_timesteps = (uint32_t)c->num_train_timesteps;
+    out->beta_start = c->beta_start;
+    out->beta_end = c->beta_end;
+    out->beta_schedule = c->beta_schedule == EVK_CFG_BETA_LINEAR ? EVK_BETA_LINEAR : EVK_BETA_SCALED_LINEAR;
+    if (c->original_inference_steps > 0) out->lcm_origin_steps = (uint32_t)c->original_inference_steps;
+    return EVK_OK;
+}

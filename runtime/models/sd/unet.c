@@ -1,0 +1,411 @@
+/* unet.c — UNet2DConditionModel: weight loading by diffusers names and the forward pass. */
+#include "models/sd/unet.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op_embedding.h"
+
+#define _EVK_UNET_MAX_LAYERS 8
+
+typedef struct _evk_tblock {
+    evk_norm norm1, norm2, norm3;
+    evk_linear q1, k1, v1, o1, q2, k2, v2, o2, ff_in, ff_out;
+} _evk_tblock;
+
+typedef struct _evk_transformer {
+    evk_norm norm;
+    bool linear;
+    evk_conv2d proj_in_conv, proj_out_conv;
+    evk_linear proj_in, proj_out;
+    int heads, layers, inner;
+    _evk_tblock *block;
+} _evk_transformer;
+
+typedef struct _evk_unet_block {
+    int layers;
+    bool attn;
+    evk_resnet resnet[_EVK_UNET_MAX_LAYERS];
+    _evk_transformer transformer[_EVK_UNET_MAX_LAYERS];
+    bool resample; /* downsampler / upsampler present */
+    evk_conv2d resample_conv;
+} _evk_unet_block;
+
+struct evk_unet {
+    evk_context *ctx;
+    evk_unet_config cfg;
+    evk_conv2d conv_in, conv_out;
+    evk_linear time_1, time_2;
+    _evk_unet_block down[EVK_CONFIG_MAX_BLOCKS], up[EVK_CONFIG_MAX_BLOCKS], mid;
+    bool mid_present;
+    evk_norm norm_out;
+};
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+static evk_status _evk_resnet_load(evk_weights *ws, const char *p, int in, int out, int temb, const evk_unet_config *c,
+                                   evk_dtype st, evk_resnet *r) {
+    return evk_resnet_load(ws, p, in, out, temb, c->norm_num_groups, c->norm_eps, c->resnet_out_scale_factor, st, r);
+}
+
+static evk_status _evk_transformer_load(evk_weights *ws, const char *p, int channels, int heads, int layers, int cross,
+                                        const evk_unet_config *c, evk_dtype st, _evk_transformer *t) {
+    char n[320];
+    memset(t, 0, sizeof *t);
+    if (heads <= 0 || channels % heads)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: %d channels are not divisible into %d attention heads", p, channels, heads);
+    t->heads = heads;
+    t->layers = layers;
+    t->inner = channels;
+    t->linear = c->use_linear_projection;
+#define _N(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+    /* Transformer2DModel's GroupNorm has eps 1e-6 whatever the UNet's norm_eps */
+    EVK_TRY(evk_norm_load(ws, _N("%s.norm", p), channels, c->norm_num_groups, 1e-6f, &t->norm));
+    if (t->linear) {
+        EVK_TRY(evk_linear_load(ws, _N("%s.proj_in", p), channels, channels, true, st, &t->proj_in));
+        EVK_TRY(evk_linear_load(ws, _N("%s.proj_out", p), channels, channels, true, st, &t->proj_out));
+    } else {
+        EVK_TRY(evk_conv2d_load(ws, _N("%s.proj_in", p), channels, channels, 1, 1, 0, true, st, &t->proj_in_conv));
+        EVK_TRY(evk_conv2d_load(ws, _N("%s.proj_out", p), channels, channels, 1, 1, 0, true, st, &t->proj_out_conv));
+    }
+    t->block = calloc((size_t)layers, sizeof *t->block);
+    if (!t->block) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    int d = channels;
+    for (int i = 0; i < layers; i++) {
+        _evk_tblock *b = &t->block[i];
+        char bp[256];
+        snprintf(bp, sizeof bp, "%.200s.transformer_blocks.%d", p, i);
+        EVK_TRY(evk_norm_load(ws, _N("%s.norm1", bp), d, 1, 1e-5f, &b->norm1));
+        EVK_TRY(evk_norm_load(ws, _N("%s.norm2", bp), d, 1, 1e-5f, &b->norm2));
+        EVK_TRY(evk_norm_load(ws, _N("%s.norm3", bp), d, 1, 1e-5f, &b->norm3));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_q", bp), d, d, false, st, &b->q1));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_k", bp), d, d, false, st, &b->k1));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_v", bp), d, d, false, st, &b->v1));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_out.0", bp), d, d, true, st, &b->o1));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_q", bp), d, d, false, st, &b->q2));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_k", bp), cross, d, false, st, &b->k2));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_v", bp), cross, d, false, st, &b->v2));
+        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_out.0", bp), d, d, true, st, &b->o2));
+        EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.0.proj", bp), d, 8 * d, true, st, &b->ff_in));
+        EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.2", bp), 4 * d, d, true, st, &b->ff_out));
+    }
+#undef _N
+    return EVK_OK;
+}
+
+static void _evk_transformer_free(evk_context *ctx, _evk_transformer *t) {
+    evk_norm_free(ctx, &t->norm);
+    evk_conv2d_free(ctx, &t->proj_in_conv);
+    evk_conv2d_free(ctx, &t->proj_out_conv);
+    evk_linear_free(ctx, &t->proj_in);
+    evk_linear_free(ctx, &t->proj_out);
+    for (int i = 0; t->block && i < t->layers; i++) {
+        _evk_tblock *b = &t->block[i];
+        evk_norm_free(ctx, &b->norm1);
+        evk_norm_free(ctx, &b->norm2);
+        evk_norm_free(ctx, &b->norm3);
+        evk_linear *ls[] = {&b->q1, &b->k1, &b->v1, &b->o1, &b->q2, &b->k2, &b->v2, &b->o2, &b->ff_in, &b->ff_out};
+        for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++) evk_linear_free(ctx, ls[k]);
+    }
+    free(t->block);
+    t->block = NULL;
+}
+
+static void _evk_block_free(evk_context *ctx, _evk_unet_block *b) {
+    for (int i = 0; i < b->layers; i++) {
+        evk_resnet_free(ctx, &b->resnet[i]);
+        _evk_transformer_free(ctx, &b->transformer[i]);
+    }
+    /* the mid block has one resnet more than attentions */
+    evk_resnet_free(ctx, &b->resnet[b->layers]);
+    evk_conv2d_free(ctx, &b->resample_conv);
+}
+
+static evk_status _evk_unet_check(const evk_unet_config *c) {
+    if (c->resnet_scale_shift) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: resnet_time_scale_shift \"scale_shift\" is not supported");
+    if (c->time_cond_proj_dim) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: time_cond_proj_dim is not supported yet");
+    if (c->center_input_sample) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: center_input_sample is not supported");
+    if (c->resnet_skip_time_act) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: resnet_skip_time_act is not supported");
+    if (c->act_fn != EVK_CFG_ACT_SILU) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: act_fn '%s' is not supported (silu only)", evk_act_name(c->act_fn));
+    if (c->conv_in_kernel != 3 || c->conv_out_kernel != 3) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: conv_in/out kernels other than 3");
+    if (c->num_blocks < 1 || c->num_blocks > EVK_CONFIG_MAX_BLOCKS) return evk_fail(EVK_ERROR_FORMAT, "UNet: %d blocks", c->num_blocks);
+    for (int i = 0; i < c->num_blocks; i++) {
+        if (c->only_cross_attention[i]) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: only_cross_attention is not supported");
+        if (c->layers_per_block[i] < 1 || c->layers_per_block[i] + 1 > _EVK_UNET_MAX_LAYERS)
+            return evk_fail(EVK_ERROR_FORMAT, "UNet: layers_per_block %d in block %d", c->layers_per_block[i], i);
+        if (c->norm_num_groups <= 0 || c->block_out_channels[i] % c->norm_num_groups)
+            return evk_fail(EVK_ERROR_FORMAT, "UNet: block_out_channels %d not divisible by norm_num_groups %d",
+                            c->block_out_channels[i], c->norm_num_groups);
+    }
+    return EVK_OK;
+}
+
+static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st) {
+    const evk_unet_config *c = &u->cfg;
+    EVK_TRY(_evk_unet_check(c));
+    int nb = c->num_blocks, c0 = c->block_out_channels[0];
+    int temb = c->time_embedding_dim ? c->time_embedding_dim : 4 * c0;
+    char p[256];
+    EVK_TRY(evk_conv2d_load(ws, "conv_in", c->in_channels, c0, 3, 1, 1, true, st, &u->conv_in));
+    EVK_TRY(evk_linear_load(ws, "time_embedding.linear_1", c0, temb, true, st, &u->time_1));
+    EVK_TRY(evk_linear_load(ws, "time_embedding.linear_2", temb, temb, true, st, &u->time_2));
+    int ch = c0;
+    for (int i = 0; i < nb; i++) {
+        _evk_unet_block *b = &u->down[i];
+        int in = ch, out = c->block_out_channels[i];
+        b->layers = c->layers_per_block[i];
+        b->attn = c->down_block_types[i] == EVK_UNET_CROSS_ATTN_DOWN_BLOCK;
+        if (!b->attn && c->down_block_types[i] != EVK_UNET_DOWN_BLOCK)
+            return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: down block type %s", evk_unet_block_name(c->down_block_types[i]));
+        for (int l = 0; l < b->layers; l++) {
+            snprintf(p, sizeof p, "down_blocks.%d.resnets.%d", i, l);
+            EVK_TRY(_evk_resnet_load(ws, p, l ? out : in, out, temb, c, st, &b->resnet[l]));
+            if (b->attn) {
+                snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, l);
+                EVK_TRY(_evk_transformer_load(ws, p, out, c->num_attention_heads[i], c->transformer_layers_per_block[i],
+                                              c->cross_attention_dim[i], c, st, &b->transformer[l]));
+            }
+        }
+        b->resample = i != nb - 1;
+        if (b->resample) {
+            snprintf(p, sizeof p, "down_blocks.%d.downsamplers.0.conv", i);
+            EVK_TRY(evk_conv2d_load(ws, p, out, out, 3, 2, c->downsample_padding, true, st, &b->resample_conv));
+        }
+        ch = out;
+    }
+    int top = c->block_out_channels[nb - 1];
+    u->mid_present = c->mid_block_type != EVK_UNET_MID_NONE;
+    if (u->mid_present) {
+        _evk_unet_block *m = &u->mid;
+        m->layers = 1;
+        m->attn = c->mid_block_type == EVK_UNET_MID_CROSS_ATTN;
+        for (int l = 0; l < 2; l++) {
+            snprintf(p, sizeof p, "mid_block.resnets.%d", l);
+            EVK_TRY(_evk_resnet_load(ws, p, top, top, temb, c, st, &m->resnet[l]));
+        }
+        if (m->attn)
+            EVK_TRY(_evk_transformer_load(ws, "mid_block.attentions.0", top, c->num_attention_heads[nb - 1],
+                                          c->transformer_layers_per_block[nb - 1], c->cross_attention_dim[nb - 1], c, st,
+                                          &m->transformer[0]));
+    }
+    /* up blocks: reversed channel list; resnet l takes prev/out + the matching skip */
+    int prev = top;
+    for (int i = 0; i < nb; i++) {
+        int r = nb - 1 - i; /* the down block this one mirrors */
+        _evk_unet_block *b = &u->up[i];
+        int out = c->block_out_channels[r], skip_in = c->block_out_channels[r > 0 ? r - 1 : 0];
+        b->layers = c->layers_per_block[r] + 1;
+        b->attn = c->up_block_types[i] == EVK_UNET_CROSS_ATTN_UP_BLOCK;
+        if (!b->attn && c->up_block_types[i] != EVK_UNET_UP_BLOCK)
+            return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: up block type %s", evk_unet_block_name(c->up_block_types[i]));
+        for (int l = 0; l < b->layers; l++) {
+            int skip = l == b->layers - 1 ? skip_in : out, rin = l == 0 ? prev : out;
+            snprintf(p, sizeof p, "up_blocks.%d.resnets.%d", i, l);
+            EVK_TRY(_evk_resnet_load(ws, p, rin + skip, out, temb, c, st, &b->resnet[l]));
+            if (b->attn) {
+                snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, l);
+                EVK_TRY(_evk_transformer_load(ws, p, out, c->num_attention_heads[r], c->transformer_layers_per_block[r],
+                                              c->cross_attention_dim[r], c, st, &b->transformer[l]));
+            }
+        }
+        b->resample = i != nb - 1;
+        if (b->resample) {
+            snprintf(p, sizeof p, "up_blocks.%d.upsamplers.0.conv", i);
+            EVK_TRY(evk_conv2d_load(ws, p, out, out, 3, 1, 1, true, st, &b->resample_conv));
+        }
+        prev = out;
+    }
+    EVK_TRY(evk_norm_load(ws, "conv_norm_out", c0, c->norm_num_groups, c->norm_eps, &u->norm_out));
+    EVK_TRY(evk_conv2d_load(ws, "conv_out", c0, c->out_channels, 3, 1, 1, true, st, &u->conv_out));
+    return EVK_OK;
+}
+
+evk_status evk_unet_load(evk_context *ctx, const evk_unet_config *cfg, evk_weights *ws, evk_dtype storage, evk_unet **out) {
+    *out = NULL;
+    evk_unet *u = calloc(1, sizeof *u);
+    if (!u) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    u->ctx = ctx;
+    u->cfg = *cfg;
+    evk_status s = _evk_unet_load_all(u, ws, storage);
+    if (s) {
+        evk_unet_destroy(u);
+        return evk_fail_context(s, "loading the UNet");
+    }
+    *out = u;
+    return EVK_OK;
+}
+
+void evk_unet_destroy(evk_unet *u) {
+    if (!u) return;
+    evk_conv2d_free(u->ctx, &u->conv_in);
+    evk_conv2d_free(u->ctx, &u->conv_out);
+    evk_linear_free(u->ctx, &u->time_1);
+    evk_linear_free(u->ctx, &u->time_2);
+    for (int i = 0; i < EVK_CONFIG_MAX_BLOCKS; i++) {
+        _evk_block_free(u->ctx, &u->down[i]);
+        _evk_block_free(u->ctx, &u->up[i]);
+    }
+    _evk_block_free(u->ctx, &u->mid);
+    evk_norm_free(u->ctx, &u->norm_out);
+    free(u);
+}
+
+const evk_unet_config *evk_unet_get_config(const evk_unet *u) { return &u->cfg; }
+
+int evk_unet_downsamplings(const evk_unet *u) { return u->cfg.num_blocks - 1; }
+
+/* ---- forward ---------------------------------------------------------------------------------- */
+
+static void _evk_attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, const evk_tensor *ctx, const evk_linear *q,
+                                const evk_linear *k, const evk_linear *v, const evk_linear *o, int heads) {
+    evk_tensor tq = evk_nn_linear(nn, x, q), tk = evk_nn_linear(nn, ctx, k), tv = evk_nn_linear(nn, ctx, v);
+    evk_tensor a = evk_nn_attention(nn, &tq, &tk, &tv, heads, false);
+    evk_nn_free(nn, &tq);
+    evk_nn_free(nn, &tk);
+    evk_nn_free(nn, &tv);
+    evk_tensor out = evk_nn_linear(nn, &a, o);
+    evk_nn_free(nn, &a);
+    evk_nn_add_into(nn, h, &out);
+    evk_nn_free(nn, &out);
+}
+
+/* Transformer2DModel on x [B, C, H, W]: returns a new tensor (x + transformer(x)). */
+static evk_tensor _evk_transformer_forward(evk_nn *nn, const _evk_transformer *t, const evk_tensor *x,
+                                           const evk_tensor *context) {
+    int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], L = H * W;
+    evk_tensor n = evk_nn_group_norm(nn, x, &t->norm, false);
+    evk_tensor h;
+    if (!t->linear) {
+        evk_tensor p = evk_nn_conv2d(nn, &n, &t->proj_in_conv);
+        h = evk_nn_transpose(nn, &p, B, C, L, EVK_SHAPE(B, L, C));
+        evk_nn_free(nn, &p);
+    } else {
+        evk_tensor tr = evk_nn_transpose(nn, &n, B, C, L, EVK_SHAPE(B, L, C));
+        h = evk_nn_linear(nn, &tr, &t->proj_in);
+        evk_nn_free(nn, &tr);
+    }
+    evk_nn_free(nn, &n);
+    for (int i = 0; i < t->layers; i++) {
+        const _evk_tblock *b = &t->block[i];
+        evk_tensor x1 = evk_nn_layer_norm(nn, &h, &b->norm1);
+        _evk_attention_into(nn, &h, &x1, &x1, &b->q1, &b->k1, &b->v1, &b->o1, t->heads);
+        evk_nn_free(nn, &x1);
+        evk_tensor x2 = evk_nn_layer_norm(nn, &h, &b->norm2);
+        _evk_attention_into(nn, &h, &x2, context, &b->q2, &b->k2, &b->v2, &b->o2, t->heads);
+        evk_nn_free(nn, &x2);
+        evk_tensor x3 = evk_nn_layer_norm(nn, &h, &b->norm3);
+        evk_tensor f = evk_nn_linear(nn, &x3, &b->ff_in);
+        evk_nn_free(nn, &x3);
+        evk_tensor g = evk_nn_geglu(nn, &f);
+        evk_nn_free(nn, &f);
+        evk_tensor o = evk_nn_linear(nn, &g, &b->ff_out);
+        evk_nn_free(nn, &g);
+        evk_nn_add_into(nn, &h, &o);
+        evk_nn_free(nn, &o);
+    }
+    evk_tensor out;
+    if (!t->linear) {
+        evk_tensor tr = evk_nn_transpose(nn, &h, B, L, C, EVK_SHAPE(B, C, H, W));
+        out = evk_nn_conv2d(nn, &tr, &t->proj_out_conv);
+        evk_nn_free(nn, &tr);
+    } else {
+        evk_tensor p = evk_nn_linear(nn, &h, &t->proj_out);
+        out = evk_nn_transpose(nn, &p, B, L, C, EVK_SHAPE(B, C, H, W));
+        evk_nn_free(nn, &p);
+    }
+    evk_nn_free(nn, &h);
+    evk_nn_add_into(nn, &out, x);
+    return out;
+}
+
+/* Replace *h by f(*h), freeing the old tensor. */
+static void _evk_replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
+    evk_nn_free(nn, h);
+    *h = next;
+}
+
+evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *context,
+                            const evk_tensor *out) {
+    const evk_unet_config *c = &u->cfg;
+    int nb = c->num_blocks, factor = 1 << (nb - 1);
+    if (x->ndim != 4 || x->shape[1] != c->in_channels || x->shape[2] % factor || x->shape[3] % factor ||
+        evk_tensor_numel(t) != x->shape[0] || out->ndim != 4 || out->shape[0] != x->shape[0] ||
+        out->shape[1] != c->out_channels || out->shape[2] != x->shape[2] || out->shape[3] != x->shape[3])
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                        "UNet: x must be [B, %d, H, W] with H, W multiples of %d, t [B] and out [B, %d, H, W]", c->in_channels,
+                        factor, c->out_channels);
+    if (context && (context->ndim != 3 || context->shape[0] != x->shape[0] || context->shape[2] != c->cross_attention_dim[0]))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "UNet: context must be [B, L, %d]", c->cross_attention_dim[0]);
+    evk_nn nn;
+    evk_nn_init(&nn, s);
+    int64_t B = x->shape[0], c0 = c->block_out_channels[0];
+    /* time embedding: sinusoidal -> linear -> SiLU -> linear; resnets take silu(temb) */
+    evk_tensor tp = evk_nn_new(&nn, EVK_SHAPE(B, c0));
+    evk_embedding_params ep = {.flip_sin_to_cos = c->flip_sin_to_cos, .downscale_freq_shift = c->freq_shift};
+    if (!nn.status) evk_nn_fail(&nn, evk_op_timestep_embedding(s, t, &ep, &tp));
+    evk_tensor t1 = evk_nn_linear(&nn, &tp, &u->time_1);
+    evk_nn_free(&nn, &tp);
+    evk_tensor t1a = evk_nn_activation(&nn, &t1, EVK_ACT_SILU);
+    evk_nn_free(&nn, &t1);
+    evk_tensor temb = evk_nn_linear(&nn, &t1a, &u->time_2);
+    evk_nn_free(&nn, &t1a);
+    evk_tensor temb_act = evk_nn_activation(&nn, &temb, EVK_ACT_SILU);
+    evk_nn_free(&nn, &temb);
+
+    evk_tensor skips[EVK_CONFIG_MAX_BLOCKS * (_EVK_UNET_MAX_LAYERS + 1) + 1];
+    int nskip = 0;
+    evk_tensor h = evk_nn_conv2d(&nn, x, &u->conv_in);
+    skips[nskip++] = h;
+    for (int i = 0; i < nb; i++) {
+        const _evk_unet_block *b = &u->down[i];
+        for (int l = 0; l < b->layers; l++) {
+            h = evk_nn_resnet(&nn, &b->resnet[l], &h, &temb_act);
+            if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
+            skips[nskip++] = h; /* kept for the up path; freed there */
+        }
+        if (b->resample) {
+            h = evk_nn_conv2d(&nn, &h, &b->resample_conv);
+            skips[nskip++] = h;
+        }
+    }
+    /* h aliases the last skip: take a fresh copy path through the mid block */
+    if (u->mid_present) {
+        const _evk_unet_block *m = &u->mid;
+        evk_tensor r = evk_nn_resnet(&nn, &m->resnet[0], &h, &temb_act);
+        if (m->attn) _evk_replace(&nn, &r, _evk_transformer_forward(&nn, &m->transformer[0], &r, context));
+        _evk_replace(&nn, &r, evk_nn_resnet(&nn, &m->resnet[1], &r, &temb_act));
+        h = r;
+    } else {
+        evk_tensor r = evk_nn_new(&nn, h.ndim, h.shape);
+        if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &h, 1.0f, 0.0f, &r));
+        h = r;
+    }
+    for (int i = 0; i < nb; i++) {
+        const _evk_unet_block *b = &u->up[i];
+        for (int l = 0; l < b->layers; l++) {
+            evk_tensor skip = skips[--nskip];
+            evk_tensor cat = evk_nn_concat_channels(&nn, &h, &skip);
+            evk_nn_free(&nn, &skip);
+            evk_nn_free(&nn, &h);
+            h = evk_nn_resnet(&nn, &b->resnet[l], &cat, &temb_act);
+            evk_nn_free(&nn, &cat);
+            if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
+        }
+        if (b->resample) {
+            evk_tensor up = evk_nn_upsample2x(&nn, &h);
+            evk_nn_free(&nn, &h);
+            h = evk_nn_conv2d(&nn, &up, &b->resample_conv);
+            evk_nn_free(&nn, &up);
+        }
+    }
+    while (nskip > 0) evk_nn_free(&nn, &skips[--nskip]); /* only after a failure */
+    evk_nn_free(&nn, &temb_act);
+    evk_tensor n = evk_nn_group_norm(&nn, &h, &u->norm_out, true);
+    evk_nn_free(&nn, &h);
+    evk_tensor o = evk_nn_conv2d(&nn, &n, &u->conv_out);
+    if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &o, 1.0f, 0.0f, out));
+    evk_nn_free(&nn, &o);
+    evk_nn_free(&nn, &n);
+    return nn.status;
+}

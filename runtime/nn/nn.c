@@ -1,0 +1,272 @@
+/* nn.c — the sticky-error graph builder and the layers networks are made of (see nn.h). */
+#include "nn/nn.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ops/op_conv.h"
+#include "ops/op_layout.h"
+#include "ops/op_matmul.h"
+#include "ops/op_norm.h"
+#include "ops/op_resample.h"
+
+void evk_nn_init(evk_nn *nn, evk_stream *s) {
+    nn->ctx = evk_stream_context(s);
+    nn->s = s;
+    nn->status = EVK_OK;
+}
+
+void evk_nn_fail(evk_nn *nn, evk_status status) {
+    if (nn->status == EVK_OK) nn->status = status;
+}
+
+static bool _evk_nn_step(evk_nn *nn, evk_status status) {
+    if (status != EVK_OK) evk_nn_fail(nn, status);
+    return nn->status == EVK_OK;
+}
+
+evk_tensor evk_nn_new(evk_nn *nn, int ndim, const int64_t *shape) {
+    evk_tensor t;
+    memset(&t, 0, sizeof t);
+    if (nn->status) return t;
+    _evk_nn_step(nn, evk_tensor_alloc(nn->ctx, EVK_DTYPE_F32, ndim, shape, &t));
+    return t;
+}
+
+void evk_nn_free(evk_nn *nn, evk_tensor *t) { evk_tensor_free(nn->ctx, t); }
+
+evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t *shape) {
+    evk_tensor v;
+    memset(&v, 0, sizeof v);
+    if (nn->status) return v;
+    _evk_nn_step(nn, evk_tensor_reshape(t, ndim, shape, &v));
+    return v;
+}
+
+/* ---- weights ------------------------------------------------------------------------------- */
+
+static evk_status _evk_param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
+                             evk_dtype storage, evk_tensor *out) {
+    char name[320];
+    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    return evk_weights_get(ws, name, ndim, shape, storage, out);
+}
+
+evk_status evk_linear_load(evk_weights *ws, const char *prefix, int in, int out, bool bias, evk_dtype storage,
+                           evk_linear *l) {
+    memset(l, 0, sizeof *l);
+    l->in = in;
+    l->out = out;
+    int64_t ws_shape[2] = {out, in}, bs[1] = {out};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 2, ws_shape, storage, &l->w));
+    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    return EVK_OK;
+}
+
+evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out, int k, int stride, int pad,
+                           bool bias, evk_dtype storage, evk_conv2d *l) {
+    memset(l, 0, sizeof *l);
+    *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
+    int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 4, shape, storage, &l->w));
+    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    return EVK_OK;
+}
+
+evk_status evk_norm_load(evk_weights *ws, const char *prefix, int channels, int groups, float eps, evk_norm *l) {
+    memset(l, 0, sizeof *l);
+    l->channels = channels;
+    l->groups = groups;
+    l->eps = eps;
+    int64_t shape[1] = {channels};
+    EVK_TRY(_evk_param(ws, prefix, "weight", 1, shape, EVK_DTYPE_F32, &l->gamma));
+    EVK_TRY(_evk_param(ws, prefix, "bias", 1, shape, EVK_DTYPE_F32, &l->beta));
+    return EVK_OK;
+}
+
+void evk_linear_free(evk_context *ctx, evk_linear *l) {
+    evk_tensor_free(ctx, &l->w);
+    evk_tensor_free(ctx, &l->b);
+}
+
+void evk_conv2d_free(evk_context *ctx, evk_conv2d *l) {
+    evk_tensor_free(ctx, &l->w);
+    evk_tensor_free(ctx, &l->b);
+}
+
+void evk_norm_free(evk_context *ctx, evk_norm *l) {
+    evk_tensor_free(ctx, &l->gamma);
+    evk_tensor_free(ctx, &l->beta);
+}
+
+/* ---- layers --------------------------------------------------------------------------------- */
+
+evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] = l->out;
+    /* the matmul wants the matrix in the last two dims: view x as [rows, in] */
+    int64_t rows = evk_tensor_numel(x) / x->shape[x->ndim - 1];
+    evk_tensor x2 = evk_nn_view(nn, x, EVK_SHAPE(rows, x->shape[x->ndim - 1]));
+    y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    evk_tensor y2 = evk_nn_view(nn, &y, EVK_SHAPE(rows, l->out));
+    evk_matmul_params p = {.transpose_b = true};
+    _evk_nn_step(nn, evk_op_matmul(nn->s, &x2, &l->w, l->b.buf.block ? &l->b : NULL, &y2, &p));
+    return y;
+}
+
+evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    if (x->ndim != 4 || x->shape[1] != l->in) {
+        evk_nn_fail(nn, evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input of rank %d with %lld channels, expected NCHW with %d",
+                                 x->ndim, (long long)(x->ndim > 1 ? x->shape[1] : 0), l->in));
+        return y;
+    }
+    int64_t ho = (x->shape[2] + 2 * l->pad - l->k) / l->stride + 1, wo = (x->shape[3] + 2 * l->pad - l->k) / l->stride + 1;
+    y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
+    if (nn->status) return y;
+    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad};
+    _evk_nn_step(nn, evk_op_conv2d(nn->s, x, &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
+    return y;
+}
+
+evk_tensor evk_nn_group_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l, bool silu) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_group_norm(nn->s, x, &l->gamma, &l->beta, (uint32_t)l->groups, l->eps, silu, &y));
+    return y;
+}
+
+evk_tensor evk_nn_layer_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_layer_norm(nn->s, x, &l->gamma, &l->beta, l->eps, &y));
+    return y;
+}
+
+evk_tensor evk_nn_activation(evk_nn *nn, const evk_tensor *x, evk_activation act) {
+    evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_activation(nn->s, act, x, &y));
+    return y;
+}
+
+evk_tensor evk_nn_geglu(evk_nn *nn, const evk_tensor *x) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] /= 2;
+    evk_tensor y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_geglu(nn->s, x, &y));
+    return y;
+}
+
+void evk_nn_add_into(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
+    if (nn->status) return;
+    _evk_nn_step(nn, evk_op_add(nn->s, a, b, a));
+}
+
+evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, a->shape, sizeof shape);
+    shape[1] = a->shape[1] + b->shape[1];
+    evk_tensor y = evk_nn_new(nn, a->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_concat(nn->s, a, b, 1, &y));
+    return y;
+}
+
+evk_tensor evk_nn_upsample2x(evk_nn *nn, const evk_tensor *x) {
+    int64_t shape[EVK_MAX_DIMS];
+    memcpy(shape, x->shape, sizeof shape);
+    shape[x->ndim - 1] *= 2;
+    shape[x->ndim - 2] *= 2;
+    evk_tensor y = evk_nn_new(nn, x->ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_upsample_nearest2x(nn->s, x, &y));
+    return y;
+}
+
+evk_tensor evk_nn_transpose(evk_nn *nn, const evk_tensor *x, int64_t batch, int64_t rows, int64_t cols, int ndim,
+                            const int64_t *shape) {
+    evk_tensor y = evk_nn_new(nn, ndim, shape);
+    if (nn->status) return y;
+    _evk_nn_step(nn, evk_op_transpose(nn->s, x, batch, rows, cols, &y));
+    return y;
+}
+
+evk_tensor evk_nn_attention(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v, int heads,
+                            bool causal) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    int64_t B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], D = q->shape[2] / heads;
+    evk_tensor q4 = evk_nn_view(nn, q, EVK_SHAPE(B, Lq, heads, D));
+    evk_tensor k4 = evk_nn_view(nn, k, EVK_SHAPE(B, Lk, heads, D));
+    evk_tensor v4 = evk_nn_view(nn, v, EVK_SHAPE(B, Lk, heads, D));
+    y = evk_nn_new(nn, EVK_SHAPE(B, Lq, heads, D));
+    if (nn->status) return y;
+    evk_attention_params p = {.causal = causal};
+    _evk_nn_step(nn, evk_op_attention(nn->s, &q4, &k4, &v4, &y, &p));
+    evk_tensor y3 = evk_nn_view(nn, &y, EVK_SHAPE(B, Lq, heads * D));
+    return nn->status ? y : y3;
+}
+
+/* ---- ResnetBlock2D ---------------------------------------------------------------------------- */
+
+evk_status evk_resnet_load(evk_weights *ws, const char *p, int in, int out, int temb_dim, int groups, float eps,
+                           float output_scale, evk_dtype st, evk_resnet *r) {
+    char n[320];
+    memset(r, 0, sizeof *r);
+    r->output_scale = output_scale;
+#define _N(s) (snprintf(n, sizeof n, "%.256s.%s", p, s), n)
+    EVK_TRY(evk_norm_load(ws, _N("norm1"), in, groups, eps, &r->norm1));
+    EVK_TRY(evk_conv2d_load(ws, _N("conv1"), in, out, 3, 1, 1, true, st, &r->conv1));
+    if (temb_dim > 0) EVK_TRY(evk_linear_load(ws, _N("time_emb_proj"), temb_dim, out, true, st, &r->time_proj));
+    EVK_TRY(evk_norm_load(ws, _N("norm2"), out, groups, eps, &r->norm2));
+    EVK_TRY(evk_conv2d_load(ws, _N("conv2"), out, out, 3, 1, 1, true, st, &r->conv2));
+    if (in != out) EVK_TRY(evk_conv2d_load(ws, _N("conv_shortcut"), in, out, 1, 1, 0, true, st, &r->shortcut));
+#undef _N
+    return EVK_OK;
+}
+
+void evk_resnet_free(evk_context *ctx, evk_resnet *r) {
+    evk_norm_free(ctx, &r->norm1);
+    evk_norm_free(ctx, &r->norm2);
+    evk_conv2d_free(ctx, &r->conv1);
+    evk_conv2d_free(ctx, &r->conv2);
+    evk_conv2d_free(ctx, &r->shortcut);
+    evk_linear_free(ctx, &r->time_proj);
+}
+
+evk_tensor evk_nn_resnet(evk_nn *nn, const evk_resnet *r, const evk_tensor *x, const evk_tensor *temb_act) {
+    evk_tensor h0 = evk_nn_group_norm(nn, x, &r->norm1, true);
+    evk_tensor h = evk_nn_conv2d(nn, &h0, &r->conv1);
+    evk_nn_free(nn, &h0);
+    if (r->time_proj.w.buf.block && temb_act) {
+        evk_tensor tp = evk_nn_linear(nn, temb_act, &r->time_proj); /* [B, C] */
+        evk_tensor tp4 = evk_nn_view(nn, &tp, EVK_SHAPE(tp.shape[0], tp.shape[1], 1, 1));
+        evk_nn_add_into(nn, &h, &tp4);
+        evk_nn_free(nn, &tp);
+    }
+    evk_tensor h2 = evk_nn_group_norm(nn, &h, &r->norm2, true);
+    evk_nn_free(nn, &h);
+    evk_tensor out = evk_nn_conv2d(nn, &h2, &r->conv2);
+    evk_nn_free(nn, &h2);
+    if (r->shortcut.w.buf.block) {
+        evk_tensor sc = evk_nn_conv2d(nn, x, &r->shortcut);
+        evk_nn_add_into(nn, &out, &sc);
+        evk_nn_free(nn, &sc);
+    } else {
+        evk_nn_add_into(nn, &out, x);
+    }
+    if (r->output_scale != 1.0f && r->output_scale != 0.0f && !nn->status)
+        evk_nn_fail(nn, evk_op_scale(nn->s, &out, 1.0f / r->output_scale, 0.0f, &out));
+    return out;
+}

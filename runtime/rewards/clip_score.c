@@ -1,0 +1,267 @@
+/* reward_clip.c — rewards on CLIP image embeddings, from a transformers CLIPModel folder with the
+ * folder's own image preprocessing (shortest-side bicubic resize, center crop, mean/std) done on
+ * the GPU. Both are `scale · cos(image embedding, target) + bias`:
+ *  - clip_score: the target is the prompt's text embedding (computed once), scale 1, bias 0;
+ *  - aesthetic: the LAION aesthetic predictor, an MLP of linear layers without activations on the
+ *    L2-normalised image embedding; being affine it collapses (in double, at load) to one vector
+ *    v and a bias b, and MLP(e/|e|) = |v|·cos(e, v) + b exactly.
+ * A call scores a batch of [0, 1] RGB images [N, 3·H·W] and writes one float each. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "models/clip/clip.h"
+#include "ops/op_image.h"
+#include "ops/op_reduce.h"
+#include "rewards/reward.h"
+#include "formats/tokenizer.h"
+
+typedef struct _evk_clip_reward {
+    evk_context *ctx;
+    evk_clip_config cfg;
+    evk_clip_preprocess_config pre;
+    evk_weights *ws;
+    evk_clip_vision *vision;
+    evk_clip_projections proj;
+    evk_tensor text_embed; /* [1, P]: the target row (prompt embedding, or the collapsed head) */
+    float scale, bias;
+    uint32_t height, width; /* images scored */
+    int64_t resized_h, resized_w;
+} _evk_clip_reward;
+
+static void _evk_clip_reward_destroy(void *impl) {
+    _evk_clip_reward *r = impl;
+    if (!r) return;
+    evk_clip_vision_destroy(r->vision);
+    evk_clip_projections_free(r->ctx, &r->proj);
+    evk_tensor_free(r->ctx, &r->text_embed);
+    evk_weights_close(r->ws);
+    free(r);
+}
+
+static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk_tensor *samples, const evk_tensor *out,
+                                            float weight, bool accumulate) {
+    _evk_clip_reward *r = impl;
+    int64_t n = samples->shape[0], S = r->cfg.vision.image_size;
+    evk_nn nn;
+    evk_nn_init(&nn, s);
+    evk_tensor img = evk_nn_view(&nn, samples, EVK_SHAPE(n, 3, r->height, r->width));
+    evk_tensor resized = img;
+    bool own_resized = r->resized_h != r->height || r->resized_w != r->width;
+    if (own_resized) {
+        resized = evk_nn_new(&nn, EVK_SHAPE(n, 3, r->resized_h, r->resized_w));
+        if (!nn.status) evk_nn_fail(&nn, evk_op_resize_bicubic(s, &img, NULL, &resized));
+    }
+    uint32_t top = (uint32_t)((r->resized_h - S) / 2), left = (uint32_t)((r->resized_w - S) / 2);
+    evk_tensor pix = evk_nn_new(&nn, EVK_SHAPE(n, 3, S, S));
+    if (!nn.status) evk_nn_fail(&nn, evk_op_crop_normalize(s, &resized, top, left, r->pre.image_mean, r->pre.image_std, &pix));
+    if (own_resized) evk_nn_free(&nn, &resized);
+    evk_tensor pooled = evk_nn_new(&nn, EVK_SHAPE(n, r->cfg.vision.hidden_size));
+    if (!nn.status) evk_nn_fail(&nn, evk_clip_vision_forward(r->vision, s, &pix, &pooled));
+    evk_nn_free(&nn, &pix);
+    evk_tensor emb = evk_nn_linear(&nn, &pooled, &r->proj.visual);
+    evk_nn_free(&nn, &pooled);
+    evk_tensor cos = evk_nn_new(&nn, EVK_SHAPE(n));
+    if (!nn.status) evk_nn_fail(&nn, evk_op_cosine_rows(s, &emb, &r->text_embed, &cos));
+    evk_nn_free(&nn, &emb);
+    if (!nn.status && (r->scale != 1.0f || r->bias != 0.0f)) evk_nn_fail(&nn, evk_op_scale(s, &cos, r->scale, r->bias, &cos));
+    /* out = (accumulate ? out : 0) + weight · value */
+    evk_tensor o1 = evk_nn_view(&nn, out, EVK_SHAPE(n));
+    out = &o1;
+    if (!nn.status) {
+        if (accumulate) {
+            evk_tensor scaled = evk_nn_new(&nn, EVK_SHAPE(n));
+            if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, &scaled));
+            if (!nn.status) evk_nn_fail(&nn, evk_op_add(s, out, &scaled, out));
+            evk_nn_free(&nn, &scaled);
+        } else {
+            evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, out));
+        }
+    }
+    evk_nn_free(&nn, &cos);
+    return nn.status;
+}
+
+/* The CLIP folder's configs, preprocessing geometry, vision tower and projections. */
+static evk_status _evk_clip_reward_open(evk_context *ctx, const char *folder, uint32_t height, uint32_t width, _evk_clip_reward **out) {
+    *out = NULL;
+    if (!height || !width) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP reward (%s): the image size is not known", folder);
+    _evk_clip_reward *r = calloc(1, sizeof *r);
+    if (!r) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    r->ctx = ctx;
+    r->height = height;
+    r->width = width;
+    r->scale = 1.0f;
+    char path[700];
+    snprintf(path, sizeof path, "%s/config.json", folder);
+    evk_status s = evk_clip_config_load(path, &r->cfg);
+    snprintf(path, sizeof path, "%s/preprocessor_config.json", folder);
+    if (!s) s = evk_clip_preprocess_config_load(path, &r->pre);
+    if (!s && r->pre.do_resize && r->pre.shortest_edge <= 0)
+        s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: only {\"shortest_edge\": N} resizing is supported", path);
+    if (!s) {
+        int64_t shortest = r->pre.do_resize ? (int64_t)r->pre.shortest_edge : (int64_t)(height < width ? height : width);
+        evk_image_resize_shape(height, width, shortest, &r->resized_h, &r->resized_w);
+        if (!r->pre.do_resize) r->resized_h = height, r->resized_w = width;
+        int64_t S = r->cfg.vision.image_size;
+        if (!r->pre.do_center_crop || r->pre.crop_height != S || r->pre.crop_width != S || r->resized_h < S || r->resized_w < S)
+            s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: the preprocessing must center-crop %lldx%lld (the vision tower's size) from "
+                         "the resized %lldx%lld image", path, (long long)S, (long long)S, (long long)r->resized_h,
+                         (long long)r->resized_w);
+    }
+    if (!s) s = evk_weights_open(ctx, folder, &r->ws);
+    if (!s) s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, EVK_DTYPE_F32, &r->vision);
+    if (!s) s = evk_clip_projections_load(&r->cfg, r->ws, EVK_DTYPE_F32, &r->proj);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return s;
+    }
+    *out = r;
+    return EVK_OK;
+}
+
+static const evk_reward_ops _evk_clip_reward_ops = {.evaluate = _evk_clip_reward_evaluate, .destroy = _evk_clip_reward_destroy};
+
+evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
+                                        uint32_t width, evk_reward **out) {
+    *out = NULL;
+    if (!prompt) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): a prompt is required", folder);
+    _evk_clip_reward *r;
+    evk_status s = _evk_clip_reward_open(ctx, folder, height, width, &r);
+    if (s) return evk_fail_context(s, "clip_score reward from %s", folder);
+    evk_tokenizer *tok = NULL;
+    evk_clip_text *text = NULL;
+    evk_stream *st = NULL;
+    int32_t *ids = NULL;
+    evk_tensor pooled;
+    memset(&pooled, 0, sizeof pooled);
+    /* the prompt's embedding, once */
+    s = evk_tokenizer_load(folder, &tok);
+    int L = r->cfg.text.max_position_embeddings;
+    if (!s && !(ids = malloc((size_t)L * sizeof *ids))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!s) s = evk_tokenizer_encode(tok, prompt, ids, (size_t)L, NULL);
+    if (!s) s = evk_clip_text_load(ctx, &r->cfg.text, r->ws, EVK_DTYPE_F32, &text);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.text.hidden_size}, &pooled);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.projection_dim}, &r->text_embed);
+    if (!s) s = evk_stream_create(ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_clip_text_forward(text, st, ids, 1, L, 0, NULL, &pooled);
+    if (!s) {
+        evk_nn nn;
+        evk_nn_init(&nn, st);
+        evk_tensor e = evk_nn_linear(&nn, &pooled, &r->proj.text);
+        if (!nn.status) evk_nn_fail(&nn, evk_op_scale(st, &e, 1.0f, 0.0f, &r->text_embed));
+        evk_nn_free(&nn, &e);
+        s = nn.status;
+    }
+    if (!s) s = evk_stream_run(st);
+    evk_stream_destroy(st);
+    evk_tensor_free(ctx, &pooled);
+    evk_clip_text_destroy(text);
+    evk_tokenizer_destroy(tok);
+    free(ids);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return evk_fail_context(s, "clip_score reward from %s", folder);
+    }
+    return evk_reward_create(ctx, &_evk_clip_reward_ops, "clip_score", (int64_t)3 * height * width, r, out);
+}
+
+/* The head's linear layers "layers.N.weight" / "layers.N.bias" in N order, chained from the
+ * projection width down to one output, collapsed in double: v = W_k ⋯ W_1 (1 × P), b = head(0). */
+static evk_status _evk_head_collapse(evk_weights *head, const char *path, int64_t in_dim, double **v_out, double *b_out) {
+    int idx[32], nl = 0;
+    for (size_t i = 0; i < evk_weights_count(head); i++) {
+        const evk_st_tensor *t = evk_weights_at(head, i);
+        int k;
+        char tail[16];
+        if (sscanf(t->name, "layers.%d.%15s", &k, tail) == 2 && !strcmp(tail, "weight")) {
+            if (nl == 32) return evk_fail(EVK_ERROR_FORMAT, "%s: more than 32 layers", path);
+            idx[nl++] = k;
+        } else if (!(sscanf(t->name, "layers.%d.%15s", &k, tail) == 2 && !strcmp(tail, "bias"))) {
+            return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is not a linear layer of an aesthetic head (layers.N.weight/bias)", path,
+                            t->name);
+        }
+    }
+    if (!nl) return evk_fail(EVK_ERROR_FORMAT, "%s: no layers.N.weight tensors", path);
+    for (int a = 0; a < nl; a++)
+        for (int b = a + 1; b < nl; b++)
+            if (idx[b] < idx[a]) { int t = idx[a]; idx[a] = idx[b]; idx[b] = t; }
+    /* forward through the chain a basis at a time would cost P passes: carry the affine map instead */
+    int64_t rows = in_dim; /* current width */
+    double *M = NULL, *c = NULL; /* current map: y = M x + c, M [rows_out, in_dim] */
+    int64_t m_rows = in_dim;
+    M = calloc((size_t)(in_dim * in_dim), sizeof *M);
+    c = calloc((size_t)in_dim, sizeof *c);
+    if (!M || !c) { free(M); free(c); return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); }
+    for (int64_t i = 0; i < in_dim; i++) M[i * in_dim + i] = 1;
+    evk_status s = EVK_OK;
+    for (int l = 0; l < nl && !s; l++) {
+        char name[64];
+        snprintf(name, sizeof name, "layers.%d.weight", idx[l]);
+        int nd;
+        int64_t sh[8];
+        s = evk_weights_shape(head, name, &nd, sh);
+        if (!s && (nd != 2 || sh[1] != rows))
+            s = evk_fail(EVK_ERROR_FORMAT, "%s: %s is %dD [%lld, ...], expected [out, %lld] to follow the previous layer", path, name, nd,
+                         (long long)(nd ? sh[0] : 0), (long long)rows);
+        if (s) break;
+        int64_t out_dim = sh[0];
+        float *W = malloc((size_t)(out_dim * rows) * sizeof *W), *B = calloc((size_t)out_dim, sizeof *B);
+        double *M2 = calloc((size_t)(out_dim * in_dim), sizeof *M2), *c2 = calloc((size_t)out_dim, sizeof *c2);
+        if (!W || !B || !M2 || !c2) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (!s) s = evk_weights_read_f32(head, name, 2, sh, W);
+        snprintf(name, sizeof name, "layers.%d.bias", idx[l]);
+        if (!s && evk_weights_has(head, name)) s = evk_weights_read_f32(head, name, 1, &out_dim, B);
+        for (int64_t o = 0; !s && o < out_dim; o++) {
+            c2[o] = B[o];
+            for (int64_t k = 0; k < rows; k++) {
+                double w = W[o * rows + k];
+                c2[o] += w * c[k];
+                for (int64_t j = 0; j < in_dim; j++) M2[o * in_dim + j] += w * M[k * in_dim + j];
+            }
+        }
+        free(W), free(B), free(M), free(c);
+        M = M2, c = c2, rows = out_dim, m_rows = out_dim;
+    }
+    if (!s && m_rows != 1) s = evk_fail(EVK_ERROR_FORMAT, "%s: the head ends with %lld outputs, expected 1", path, (long long)m_rows);
+    if (s) { free(M); free(c); return s; }
+    *v_out = M; /* [1, in_dim] */
+    *b_out = c[0];
+    free(c);
+    return EVK_OK;
+}
+
+evk_status evk_reward_aesthetic_create(evk_context *ctx, const char *clip_folder, const char *head_path, uint32_t height,
+                                       uint32_t width, evk_reward **out) {
+    *out = NULL;
+    _evk_clip_reward *r;
+    evk_status s = _evk_clip_reward_open(ctx, clip_folder, height, width, &r);
+    if (s) return evk_fail_context(s, "aesthetic reward from %s", clip_folder);
+    evk_weights *head = NULL;
+    double *v = NULL, b = 0;
+    int64_t P = r->cfg.projection_dim;
+    s = evk_weights_open(NULL, head_path, &head);
+    if (!s) s = _evk_head_collapse(head, head_path, P, &v, &b);
+    evk_weights_close(head);
+    if (!s) {
+        double norm = 0;
+        for (int64_t i = 0; i < P; i++) norm += v[i] * v[i];
+        norm = sqrt(norm);
+        float *vf = malloc((size_t)P * sizeof *vf);
+        if (!vf) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (int64_t i = 0; !s && i < P; i++) vf[i] = (float)v[i];
+        if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, P}, &r->text_embed);
+        if (!s) s = evk_tensor_upload_f32(ctx, &r->text_embed, vf);
+        free(vf);
+        r->scale = (float)norm;
+        r->bias = (float)b;
+    }
+    free(v);
+    if (s) {
+        _evk_clip_reward_destroy(r);
+        return evk_fail_context(s, "aesthetic reward (%s, %s)", clip_folder, head_path);
+    }
+    return evk_reward_create(ctx, &_evk_clip_reward_ops, "aesthetic", (int64_t)3 * height * width, r, out);
+}

@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# cli_generate.sh — `evoke generate` on the shipped toy mixture: reports hold what they promise
+# (exact NFE, population, per-generation rows), the same seed gives the same report, chunked
+# runs equal unchunked ones, --progress prints, and every kind of bad input is one line on
+# stderr, exit code 2 and no report.
+set -u
+evoke=$1
+src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+gmm=$src/assets/gmm
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fail() { echo "FAIL: $*"; exit 1; }
+py=/usr/bin/python3
+
+# ---- good runs ------------------------------------------------------------------------------
+for m in sample bon fk evo; do
+  "$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method $m --steps 50 --nfe 5000 --seed 3 \
+    --report "$tmp/$m.json" >/dev/null || fail "$m run exited $?"
+  $py - "$tmp/$m.json" $m <<'PY' || fail "$m report"
+import json, sys
+r = json.load(open(sys.argv[1])); m = sys.argv[2]
+for k in ("method", "parameters", "nfe", "reward_calls", "wall_seconds", "best_reward", "best_sample", "population",
+          "population_rewards", "generations"):
+    assert k in r, k
+assert r["method"] == m and r["nfe"] == 5000, (r["method"], r["nfe"])
+assert len(r["best_sample"]) == 2 and len(r["population"]) == len(r["population_rewards"])
+assert all(len(v) == 2 for v in r["population"])
+assert max(r["population_rewards"]) <= r["best_reward"] + 1e-6
+for g in r["generations"]:
+    for k in ("step", "population", "best_reward", "mean_reward", "min_reward", "nfe"):
+        assert k in g, k
+assert r["generations"][-1]["nfe"] == 5000
+if m == "evo":
+    assert r["parameters"]["population_schedule"] == [42, 26, 26, 26, 30], r["parameters"]
+    assert r["parameters"]["evolution_schedule"] == [0, 20, 30, 40] and r["reward_calls"] == 150
+    assert len(r["generations"]) == 5 and len(r["population"]) == 30
+if m in ("bon", "sample"):
+    assert r["parameters"]["n"] == 100 and len(r["population"]) == 100
+PY
+done
+
+# same seed -> the same report (timings aside); chunked -> the same report
+strip='import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches")]; r["parameters"].pop("chunk"); print(json.dumps(r, sort_keys=True))'
+"$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 \
+  --report "$tmp/evo2.json" >/dev/null || fail "second evo run"
+"$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 --chunk 7 \
+  --report "$tmp/evo3.json" >/dev/null || fail "chunked evo run"
+a=$($py -c "$strip" "$tmp/evo.json"); b=$($py -c "$strip" "$tmp/evo2.json"); c=$($py -c "$strip" "$tmp/evo3.json")
+[ "$a" = "$b" ] || fail "same seed, different reports"
+[ "$a" = "$c" ] || fail "chunked report differs from unchunked"
+
+# progress lines
+err=$("$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 20 --nfe 2000 \
+      --report "$tmp/p.json" --progress 2>&1 >/dev/null) || fail "progress run"
+[ "$(grep -c 'generation .* nfe .* best' <<<"$err")" -eq 5 ] || fail "expected 5 progress lines, got: $err"
+
+# ---- bad input: one line, exit 2, no report ---------------------------------------------------
+printf '{"family":"gmm","dim":2,' >"$tmp/broken.json"
+printf '{"family":"gmm","dim":2,"schedule":"vp","components":[{"weight":1,"mean":[0,0,0],"std":1}]}' >"$tmp/baddim.json"
+printf '{"type":"linear"}' >"$tmp/badreward.json"
+expect_usage() {
+  local what=$1; shift
+  rm -f "$tmp/bad.json"
+  local err rc
+  err=$("$evoke" generate --report "$tmp/bad.json" "$@" 2>&1 >/dev/null); rc=$?
+  [ "$rc" -eq 2 ] || fail "$what: exit code $rc, expected 2 ($err)"
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "$what: expected one line, got: $err"
+  [ ! -e "$tmp/bad.json" ] || fail "$what: a report was written"
+  [ -z "$(ls "$tmp" | grep 'bad.json.tmp')" ] || fail "$what: a temporary report was left"
+}
+M=(--model "$gmm/toy2d.json"); R=(--reward "$gmm/toy2d_reward.json")
+expect_usage "malformed model JSON" --model "$tmp/broken.json" "${R[@]}" --method bon
+expect_usage "model mean of the wrong length" --model "$tmp/baddim.json" "${R[@]}" --method bon
+expect_usage "malformed reward JSON" "${M[@]}" --reward "$tmp/broken.json" --method bon
+expect_usage "reward without a direction" "${M[@]}" --reward "$tmp/badreward.json" --method bon
+expect_usage "dimension mismatch" "${M[@]}" --reward "$gmm/toy64d_reward.json" --method bon
+expect_usage "empty evolution schedule" "${M[@]}" "${R[@]}" --method evo --evolution-schedule ""
+expect_usage "empty population schedule" "${M[@]}" "${R[@]}" --method evo --population-schedule ","
+expect_usage "schedule not increasing" "${M[@]}" "${R[@]}" --method evo --evolution-schedule 0,20,20,40
+expect_usage "schedule beyond T" "${M[@]}" "${R[@]}" --method evo --steps 50 --evolution-schedule 0,20,30,50
+expect_usage "elites >= population" "${M[@]}" "${R[@]}" --method evo --elites 26
+expect_usage "NFE too small" "${M[@]}" "${R[@]}" --method bon --steps 50 --nfe 49
+expect_usage "NFE too small for evo" "${M[@]}" "${R[@]}" --method evo --steps 50 --nfe 60
+expect_usage "unknown method" "${M[@]}" "${R[@]}" --method greedy
+expect_usage "sampler for another schedule" "${M[@]}" "${R[@]}" --method bon --sampler euler
+expect_usage "missing --model" "${R[@]}" --method bon
+expect_usage "unknown option" "${M[@]}" "${R[@]}" --method bon --bogus
+"$evoke" generate --help | grep -q "usage: evoke generate" || fail "--help"
+"$evoke" --help | grep -q "generate" || fail "evoke --help does not list generate"
+echo "cli_generate: ok"

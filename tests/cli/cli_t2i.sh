@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# cli_t2i.sh — text-to-image through the CLI on the shipped model: `evoke generate` writes the
+# best image (with its prompt in a PNG text chunk), the population grid and the raw array;
+# `evoke score` gives the same reward for the PNG; `evoke demo` writes its report and pictures;
+# bad input is exit code 2 with one line and no output file.
+set -u
+evoke=$1
+src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
+model=$src/assets/tiny-sd
+reward=$src/assets/tiny-clip-reward.json
+fail() { echo "FAIL: $*"; exit 1; }
+[ -f "$model/model_index.json" ] || { echo "cli_t2i: $model absent, skipped"; exit 0; }
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+out=$("$evoke" generate --model "$model" --reward "$reward" --prompt "a red circle on the left" --method bon --n 2 \
+      --steps 4 --cfg 0 --seed 3 --report "$tmp/r.json" -o "$tmp/best.png" --grid "$tmp/grid.png" --output-raw "$tmp/best.npy") \
+  || fail "generate exited $?"
+for f in r.json best.png grid.png best.npy; do [ -s "$tmp/$f" ] || fail "generate did not write $f"; done
+best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r.json") \
+  || fail "report: unexpected content"
+head -c 6 "$tmp/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
+# the PNG carries its prompt: score it without --prompt and compare with the search's reward
+scored=$("$evoke" score --reward "$reward" "$tmp/best.png" | awk '{print $1}') || fail "score exited $?"
+/usr/bin/python3 -c 'import sys; a,b=map(float,sys.argv[1:]); assert abs(a-b) < 2e-2, (a,b)' "$best" "$scored" \
+  || fail "score of the written PNG ($scored) is not the search's best reward ($best)"
+"$evoke" verify "$tmp/best.png" >/dev/null; rc=$?
+[ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "verify of a generated PNG exited $rc"
+
+# bad input: exit 2, one line, nothing written
+err=$("$evoke" generate --model "$model" --reward "$reward" --method bon --n 2 --steps 4 --report "$tmp/x.json" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "missing --prompt: exit $rc"
+[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "missing --prompt: more than one line: $err"
+[ ! -e "$tmp/x.json" ] || fail "a report was written after bad input"
+"$evoke" generate --model "$src/assets/gmm/toy2d.json" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" \
+  >/dev/null 2>&1; [ $? -eq 2 ] || fail "--prompt with a non-text model accepted"
+err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" 2>&1)
+[ $? -ne 0 ] || fail "a missing model folder was accepted"
+
+# the demo on one prompt, without guidance to keep it short
+printf 'a blue square at the top\n' > "$tmp/prompts.txt"
+"$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/prompts.txt" --nfe 70 --steps 8 --cfg 0 --out "$tmp/demo" >/dev/null 2>&1 || fail "demo exited $?"
+for f in grid.png curve.png accuracy.png report.md report.json; do [ -s "$tmp/demo/$f" ] || fail "demo did not write $f"; done
+/usr/bin/python3 -c '
+import json, sys
+r = json.load(open(sys.argv[1]))["results"]
+assert [(x["method"], x["budget"]) for x in r] == [("sample", 8), ("bon", 35), ("bon", 70), ("evo", 35), ("evo", 70)], r
+for x in r:
+    assert set(x) >= {"prompt", "method", "budget", "nfe", "reward", "verifier_pass", "seconds"}, x
+    assert isinstance(x["verifier_pass"], bool) and x["nfe"] <= x["budget"], x
+' "$tmp/demo/report.json" || fail "demo report.json is not as documented"
+printf 'a red circle\nthe moon over water\n' > "$tmp/bad.txt"
+"$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/bad.txt" --out "$tmp/bad" >/dev/null 2>&1; [ $? -eq 2 ] || fail "a prompt outside the grammar was accepted"
+echo "cli_t2i: ok"

@@ -1,0 +1,217 @@
+/* test_op_conv.c — evk_op_conv2d and evk_op_temporal_conv against double-precision references:
+ * odd channel counts and image sizes (C=5, O=7, 13×11), 3×3 with stride 1 and 2, 1×1, 5×5 with
+ * padding 2, a batch of images, bias on and off, f32 and f16 weights, both kernel families
+ * forced, temporal convolution over 5-frame clips with both weight layouts; outputs poisoned and
+ * every element checked; bad shapes rejected with a message. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "ops/op_conv.h"
+
+static float round_to(evk_dtype dt, float v) { return dt == EVK_DTYPE_F16 ? evk_f16_to_f32(evk_f32_to_f16(v)) : v; }
+
+typedef struct conv_case {
+    int64_t n, c, o, h, w, k, stride, pad;
+    bool bias;
+    evk_dtype wdt;
+    evk_kernel_variant variant;
+} conv_case;
+
+static void run_conv(evk_context *ctx, const conv_case *t) {
+    test_rng rng = {.state = (uint64_t)(t->c * 1000 + t->o * 100 + t->k * 10 + t->stride + t->pad * 7 + t->h * 3)};
+    const int64_t ho = (t->h + 2 * t->pad - t->k) / t->stride + 1, wo = (t->w + 2 * t->pad - t->k) / t->stride + 1;
+    size_t nx = (size_t)(t->n * t->c * t->h * t->w), nw = (size_t)(t->o * t->c * t->k * t->k), ny = (size_t)(t->n * t->o * ho * wo);
+    float *hx = malloc(nx * 4), *hw = malloc(nw * 4), *hb = malloc((size_t)t->o * 4), *hy = malloc(ny * 4);
+    double *ref = malloc(ny * sizeof *ref);
+    test_rng_fill(&rng, hx, nx, -1.0f, 1.0f);
+    test_rng_fill(&rng, hw, nw, -0.5f, 0.5f);
+    test_rng_fill(&rng, hb, (size_t)t->o, -1.0f, 1.0f);
+    for (size_t i = 0; i < nw; i++) hw[i] = round_to(t->wdt, hw[i]);
+    for (int64_t b = 0; b < t->n; b++)
+        for (int64_t o = 0; o < t->o; o++)
+            for (int64_t y = 0; y < ho; y++)
+                for (int64_t x = 0; x < wo; x++) {
+                    double acc = t->bias ? hb[o] : 0.0;
+                    for (int64_t c = 0; c < t->c; c++)
+                        for (int64_t r = 0; r < t->k; r++)
+                            for (int64_t s = 0; s < t->k; s++) {
+                                int64_t iy = y * t->stride - t->pad + r, ix = x * t->stride - t->pad + s;
+                                if (iy < 0 || iy >= t->h || ix < 0 || ix >= t->w) continue;
+                                acc += (double)hw[((o * t->c + c) * t->k + r) * t->k + s] * hx[((b * t->c + c) * t->h + iy) * t->w + ix];
+                            }
+                    ref[((b * t->o + o) * ho + y) * wo + x] = acc;
+                }
+    evk_tensor x, w, bias, y;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){t->n, t->c, t->h, t->w}, &x));
+    TEST_OK(evk_tensor_alloc(ctx, t->wdt, 4, (int64_t[]){t->o, t->c, t->k, t->k}, &w));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, &t->o, &bias));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){t->n, t->o, ho, wo}, &y));
+    TEST_OK(evk_tensor_upload_f32(ctx, &x, hx));
+    TEST_OK(evk_tensor_upload_f32(ctx, &w, hw));
+    TEST_OK(evk_tensor_upload_f32(ctx, &bias, hb));
+    test_poison(ctx, &y.buf);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_conv2d_params p = {.stride = (uint32_t)t->stride, .padding = (uint32_t)t->pad, .variant = t->variant};
+    TEST_OK(evk_op_conv2d(s, &x, &w, t->bias ? &bias : NULL, &y, &p));
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_tensor_download_f32(ctx, &y, hy));
+    char what[160];
+    snprintf(what, sizeof what, "conv2d %s n=%lld c=%lld o=%lld %lldx%lld k=%lld s=%lld p=%lld bias=%d w=%s",
+             t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu", (long long)t->n, (long long)t->c, (long long)t->o, (long long)t->h,
+             (long long)t->w, (long long)t->k, (long long)t->stride, (long long)t->pad, t->bias, evk_dtype_name(t->wdt));
+    test_assert_close(hy, ref, ny, t->wdt == EVK_DTYPE_F16 ? 2e-3 : 1e-5, what);
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &x);
+    evk_tensor_free(ctx, &w);
+    evk_tensor_free(ctx, &bias);
+    evk_tensor_free(ctx, &y);
+    free(hx); free(hw); free(hb); free(hy); free(ref);
+}
+
+static void conv_sweep(evk_context *ctx, evk_kernel_variant v) {
+    /* {k, stride, pad}: 3×3 same, 3×3 downsampling, 1×1 (the plane path), 5×5, 1×1 strided */
+    static const int64_t kinds[5][3] = {{3, 1, 1}, {3, 2, 1}, {1, 1, 0}, {5, 1, 2}, {1, 2, 0}};
+    for (int i = 0; i < 5; i++) {
+        conv_case t = {.n = 2, .c = 5, .o = 7, .h = 13, .w = 11, .k = kinds[i][0], .stride = kinds[i][1], .pad = kinds[i][2],
+                       .bias = i != 1, .wdt = EVK_DTYPE_F32, .variant = v};
+        run_conv(ctx, &t);
+        t.wdt = EVK_DTYPE_F16;
+        t.bias = !t.bias;
+        run_conv(ctx, &t);
+    }
+    /* K a multiple of 4 (rgba weight loads) and H·W a multiple of 4 (rgba 1×1 plane loads), more
+     * output channels than one tile, several pixel tiles */
+    conv_case t = {.n = 1, .c = 8, .o = 70, .h = 12, .w = 24, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
+    run_conv(ctx, &t);
+    t.k = 1;
+    t.pad = 0;
+    run_conv(ctx, &t);
+    if (v == EVK_KERNEL_CPU) {
+        /* big enough for the CPU kernel's large tile */
+        conv_case big = {.n = 1, .c = 8, .o = 72, .h = 32, .w = 33, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
+        run_conv(ctx, &big);
+    }
+}
+
+static void test_conv2d_cpu(void **state) { conv_sweep(*state, EVK_KERNEL_CPU); }
+static void test_conv2d_gpu(void **state) { conv_sweep(*state, EVK_KERNEL_GPU); }
+
+typedef struct tconv_case {
+    int64_t b, f, c, o, h, w;
+    bool bias, w5d;
+    evk_dtype wdt;
+    evk_kernel_variant variant;
+} tconv_case;
+
+static void run_tconv(evk_context *ctx, const tconv_case *t) {
+    test_rng rng = {.state = (uint64_t)(t->f * 100 + t->h * 10 + t->w + t->w5d)};
+    const int64_t bf = t->b * t->f, hw = t->h * t->w;
+    size_t nx = (size_t)(bf * t->c * hw), nw = (size_t)(t->o * t->c * 3), ny = (size_t)(bf * t->o * hw);
+    float *hx = malloc(nx * 4), *hwt = malloc(nw * 4), *hb = malloc((size_t)t->o * 4), *hy = malloc(ny * 4);
+    double *ref = malloc(ny * sizeof *ref);
+    test_rng_fill(&rng, hx, nx, -1.0f, 1.0f);
+    test_rng_fill(&rng, hwt, nw, -0.5f, 0.5f);
+    test_rng_fill(&rng, hb, (size_t)t->o, -1.0f, 1.0f);
+    for (size_t i = 0; i < nw; i++) hwt[i] = round_to(t->wdt, hwt[i]);
+    for (int64_t b = 0; b < t->b; b++)
+        for (int64_t f = 0; f < t->f; f++)
+            for (int64_t o = 0; o < t->o; o++)
+                for (int64_t p = 0; p < hw; p++) {
+                    double acc = t->bias ? hb[o] : 0.0;
+                    for (int64_t c = 0; c < t->c; c++)
+                        for (int64_t k = 0; k < 3; k++) {
+                            int64_t ff = f + k - 1;
+                            if (ff < 0 || ff >= t->f) continue;
+                            acc += (double)hwt[(o * t->c + c) * 3 + k] * hx[(((b * t->f + ff) * t->c) + c) * hw + p];
+                        }
+                    ref[((b * t->f + f) * t->o + o) * hw + p] = acc;
+                }
+    evk_tensor x, w, bias, y;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){bf, t->c, t->h, t->w}, &x));
+    if (t->w5d) TEST_OK(evk_tensor_alloc(ctx, t->wdt, 5, (int64_t[]){t->o, t->c, 3, 1, 1}, &w));
+    else TEST_OK(evk_tensor_alloc(ctx, t->wdt, 3, (int64_t[]){t->o, t->c, 3}, &w));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, &t->o, &bias));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){bf, t->o, t->h, t->w}, &y));
+    TEST_OK(evk_tensor_upload_f32(ctx, &x, hx));
+    TEST_OK(evk_tensor_upload_f32(ctx, &w, hwt));
+    TEST_OK(evk_tensor_upload_f32(ctx, &bias, hb));
+    test_poison(ctx, &y.buf);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_temporal_conv_params p = {.frames = (uint32_t)t->f, .variant = t->variant};
+    TEST_OK(evk_op_temporal_conv(s, &x, &w, t->bias ? &bias : NULL, &y, &p));
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_tensor_download_f32(ctx, &y, hy));
+    char what[160];
+    snprintf(what, sizeof what, "temporal conv %s b=%lld f=%lld c=%lld o=%lld %lldx%lld bias=%d w=%s%s", t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu",
+             (long long)t->b, (long long)t->f, (long long)t->c, (long long)t->o, (long long)t->h, (long long)t->w, t->bias,
+             evk_dtype_name(t->wdt), t->w5d ? " (5-d)" : "");
+    test_assert_close(hy, ref, ny, t->wdt == EVK_DTYPE_F16 ? 2e-3 : 1e-5, what);
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &x);
+    evk_tensor_free(ctx, &w);
+    evk_tensor_free(ctx, &bias);
+    evk_tensor_free(ctx, &y);
+    free(hx); free(hwt); free(hb); free(hy); free(ref);
+}
+
+static void test_temporal(void **state) {
+    evk_context *ctx = *state;
+    const evk_kernel_variant vs[2] = {EVK_KERNEL_CPU, EVK_KERNEL_GPU};
+    for (int v = 0; v < 2; v++) {
+        /* 3×5 planes (one texel per element) and 4×6 planes (four per texel) */
+        tconv_case t = {.b = 2, .f = 5, .c = 5, .o = 7, .h = 3, .w = 5, .bias = true, .wdt = EVK_DTYPE_F32, .variant = vs[v]};
+        run_tconv(ctx, &t);
+        t.h = 4; t.w = 6; t.w5d = true; t.bias = false; t.wdt = EVK_DTYPE_F16;
+        run_tconv(ctx, &t);
+        t.b = 1; t.f = 1; t.c = 4; t.o = 20; t.w5d = false; t.bias = true; t.wdt = EVK_DTYPE_F32; /* one frame: only the centre tap */
+        run_tconv(ctx, &t);
+    }
+}
+
+static void test_bad_shapes(void **state) {
+    evk_context *ctx = *state;
+    evk_tensor x, w, w3, y, ybad;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){2, 5, 8, 8}, &x));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){7, 4, 3, 3}, &w));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){7, 5, 3}, &w3));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){2, 7, 8, 8}, &y));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){2, 7, 6, 6}, &ybad));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_conv2d_params p = {.padding = 1};
+    assert_int_equal(evk_op_conv2d(s, &x, &w, NULL, &y, &p), EVK_ERROR_INVALID_ARGUMENT); /* C 4 vs 5 */
+    assert_non_null(strstr(evk_error_message(), "weights"));
+    assert_int_equal(evk_op_temporal_conv(s, &x, &w3, NULL, &ybad, &(evk_temporal_conv_params){.frames = 2}), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "output"));
+    assert_int_equal(evk_op_temporal_conv(s, &x, &w3, NULL, &y, &(evk_temporal_conv_params){.frames = 3}), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "clips"));
+    assert_int_equal(evk_op_temporal_conv(s, &x, &w3, NULL, &y, NULL), EVK_ERROR_INVALID_ARGUMENT);
+    TEST_OK(evk_op_temporal_conv(s, &x, &w3, NULL, &y, &(evk_temporal_conv_params){.frames = 2}));
+    TEST_OK(evk_stream_run(s));
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &x);
+    evk_tensor_free(ctx, &w);
+    evk_tensor_free(ctx, &w3);
+    evk_tensor_free(ctx, &y);
+    evk_tensor_free(ctx, &ybad);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_conv2d_cpu),
+        cmocka_unit_test(test_conv2d_gpu),
+        cmocka_unit_test(test_temporal),
+        cmocka_unit_test(test_bad_shapes),
+    };
+    return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
+}

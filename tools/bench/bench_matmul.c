@@ -1,0 +1,73 @@
+/* bench_matmul.c — `evoke bench` cases for evk_op_matmul: square products (1024³, 2048³), the
+ * Linear-layer shape of an SD attention projection (4096 tokens × 320 → 1280, weights [out, in]),
+ * each with f32 and with f16 weights, and a small case for --quick. */
+#include <stdlib.h>
+
+#include "bench.h"
+#include "ops/op_matmul.h"
+
+typedef struct mm_params {
+    int64_t m, k, n;
+    bool transpose_b;
+    evk_dtype weights;
+} mm_params;
+
+typedef struct mm_state {
+    const mm_params *p;
+    evk_tensor a, b, c;
+} mm_state;
+
+static evk_status mm_setup(evk_context *ctx, const void *params, void **state) {
+    const mm_params *p = params;
+    mm_state *st = calloc(1, sizeof *st);
+    if (!st) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    st->p = p;
+    *state = st;
+    int64_t sa[2] = {p->m, p->k}, sc[2] = {p->m, p->n};
+    int64_t sb[2] = {p->transpose_b ? p->n : p->k, p->transpose_b ? p->k : p->n};
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sa, &st->a));
+    EVK_TRY(evk_tensor_alloc(ctx, p->weights, 2, sb, &st->b));
+    EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sc, &st->c));
+    EVK_TRY(bench_fill_uniform(ctx, &st->a, -1.0f, 1.0f, 1));
+    return bench_fill_uniform(ctx, &st->b, -1.0f, 1.0f, 2);
+}
+
+static evk_status mm_record(evk_stream *s, void *state) {
+    mm_state *st = state;
+    evk_matmul_params prm = {.transpose_b = st->p->transpose_b};
+    return evk_op_matmul(s, &st->a, &st->b, NULL, &st->c, &prm);
+}
+
+static void mm_teardown(evk_context *ctx, void *state) {
+    mm_state *st = state;
+    if (!st) return;
+    evk_tensor_free(ctx, &st->a);
+    evk_tensor_free(ctx, &st->b);
+    evk_tensor_free(ctx, &st->c);
+    free(st);
+}
+
+#define MM_FLOPS(m, k, n) (2.0 * (m) * (k) * (n))
+#define MM_BYTES(m, k, n, wb) (4.0 * (m) * (k) + (double)(wb) * (k) * (n) + 4.0 * (m) * (n))
+#define MM_CASE(name, shape, dt, var, m, k, n, wb) \
+    {name, shape, dt, MM_FLOPS(m, k, n), MM_BYTES(m, k, n, wb), &var, mm_setup, mm_record, mm_teardown}
+
+static const mm_params p192 = {192, 192, 192, false, EVK_DTYPE_F32};
+static const mm_params p1024 = {1024, 1024, 1024, false, EVK_DTYPE_F32};
+static const mm_params p1024h = {1024, 1024, 1024, false, EVK_DTYPE_F16};
+static const mm_params p2048 = {2048, 2048, 2048, false, EVK_DTYPE_F32};
+static const mm_params p2048h = {2048, 2048, 2048, false, EVK_DTYPE_F16};
+static const mm_params plin = {4096, 320, 1280, true, EVK_DTYPE_F32};
+static const mm_params plinh = {4096, 320, 1280, true, EVK_DTYPE_F16};
+
+/* dtype "f16" = f16 weights (B), f32 activations and output */
+static const bench_case matmul_cases[] = {
+    MM_CASE("matmul", "192x192x192", "f32", p192, 192, 192, 192, 4),
+    MM_CASE("matmul", "1024x1024x1024", "f32", p1024, 1024, 1024, 1024, 4),
+    MM_CASE("matmul", "1024x1024x1024", "f16", p1024h, 1024, 1024, 1024, 2),
+    MM_CASE("matmul", "2048x2048x2048", "f32", p2048, 2048, 2048, 2048, 4),
+    MM_CASE("matmul", "2048x2048x2048", "f16", p2048h, 2048, 2048, 2048, 2),
+    MM_CASE("matmul", "4096x320x1280", "f32", plin, 4096, 320, 1280, 4),
+    MM_CASE("matmul", "4096x320x1280", "f16", plinh, 4096, 320, 1280, 2),
+};
+BENCH_REGISTER(matmul_cases)

@@ -1,0 +1,43 @@
+/* cli.h — what the `evoke` subcommands share: the command table entry, exit codes, option
+ * parsing helpers and the context set-up that honours --device.
+ *
+ * Exit codes: 0 success, 1 runtime failure (device, memory, I/O), 2 bad usage or bad input. */
+#ifndef EVOKE_CLI_H
+#define EVOKE_CLI_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "core/context.h"
+
+enum { CLI_EXIT_OK = 0, CLI_EXIT_FAILURE = 1, CLI_EXIT_USAGE = 2 };
+
+typedef struct cli_command {
+    const char *name;
+    const char *summary;
+    int (*run)(int argc, char **argv); /* argv[0] is the command name */
+} cli_command;
+
+/* Every subcommand, defined in its own tools/cmd_*.c. */
+int cmd_devices(int argc, char **argv);
+int cmd_score(int argc, char **argv);
+int cmd_demo(int argc, char **argv);
+int cmd_verify(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+int cmd_generate(int argc, char **argv);
+
+/* Print "evoke: <message>" to stderr and return the exit code for the status. */
+int cli_report(evk_status status);
+/* Print "evoke <cmd>: <printf message>" and return CLI_EXIT_USAGE. */
+int cli_usage_error(const char *cmd, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Parse a non-negative integer option value; false (with a message) if malformed. */
+bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t *out);
+bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out);
+/* Exit code for a status: usage errors for bad input, failures otherwise. */
+int cli_exit_code(evk_status status);
+
+#endif

@@ -1,0 +1,412 @@
+/* cmd_demo.c — `evoke demo`: the shipped text-to-image model, a prompt file, plain sampling vs
+ * Best-of-N vs particle sampling vs EvoSearch at equal NFE budgets, judged by the learned reward
+ * (what the searches optimise) and by the independent pixel verifier (what we trust). Writes a
+ * labelled image grid, reward- and accuracy-vs-NFE curves, and report.md / report.json with
+ * every run — fixed seeds, all prompts, nothing picked by hand. tools/demo.sh runs it on a
+ * handful of prompts; tools/bench/prompt_bench.sh on the held-out prompt set with several budgets. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "figure.h"
+#include "formats/png.h"
+#include "rewards/reward.h"
+#include "models/sd/sd.h"
+#include "search.h"
+#include "verifier.h"
+
+static const char *demo_help =
+    "usage: evoke demo [options]\n"
+    "\n"
+    "Run plain sampling and searches at equal NFE budgets on the shipped model for every prompt of\n"
+    "a prompt file, score the results with the reward and the independent verifier, and write\n"
+    "grid.png, curve.png (reward vs NFE), accuracy.png (verifier passes vs NFE), report.md and\n"
+    "report.json into the output folder.\n"
+    "\n"
+    "  --model DIR      text-to-image folder (default assets/tiny-sd)\n"
+    "  --reward FILE    reward the searches maximise (default assets/tiny-clip-reward.json)\n"
+    "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
+    "  --methods LIST   from sample, bon, fk, evo (default sample,bon,evo)\n"
+    "  --budgets LIST   NFE budgets of every search, e.g. 80,160,320 (default N/2,N)\n"
+    "  --nfe N          the largest budget when --budgets is not given (default 160)\n"
+    "  --steps T        denoising steps (default 8)\n"
+    "  --cfg W          guidance scale (default 2)\n"
+    "  --seed S         seed of every run (default 0)\n"
+    "  --out DIR        output folder (default out/demo)\n"
+    "  --device N       Vulkan device index\n"
+    "  -h, --help       this text\n";
+
+static const char *cmd = "demo";
+
+#define DEMO_MAX_PROMPTS 1000
+#define DEMO_GRID_PROMPTS 12
+#define DEMO_MAX_BUDGETS 8
+enum { M_SAMPLE, M_BON, M_FK, M_EVO, M_COUNT };
+static const char *method_names[M_COUNT] = {"sample", "bon", "fk", "evo"};
+static const char *method_titles[M_COUNT] = {"plain sampling", "Best-of-N", "FK particles", "EvoSearch"};
+static const evk_search_method method_ids[M_COUNT] = {EVK_SEARCH_SAMPLE, EVK_SEARCH_BON, EVK_SEARCH_FK, EVK_SEARCH_EVO};
+
+typedef struct run_result {
+    double reward, seconds;
+    uint64_t nfe;
+    bool pass;
+    uint8_t *rgb; /* the best image */
+} run_result;
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+/* A bar redrawn in place on a terminal; one line per update in logs. */
+static void progress_bar(int done, int total, const char *what) {
+    int width = 30, fill = total ? done * width / total : width;
+    fprintf(stderr, isatty(2) ? "\r[" : "[");
+    for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
+    fprintf(stderr, "] %d/%d %-60.60s", done, total, what);
+    if (done == total || !isatty(2)) fputc('\n', stderr);
+    fflush(stderr);
+}
+
+static int read_prompts(const char *path, char (*prompts)[256], int *count) {
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        fprintf(stderr, "evoke demo: cannot open %s: %s\n", path, strerror(errno));
+        return CLI_EXIT_USAGE;
+    }
+    char line[512];
+    *count = 0;
+    while (fgets(line, sizeof line, f)) {
+        line[strcspn(line, "\r\n")] = 0;
+        if (!line[0] || line[0] == '#') continue;
+        if (*count == DEMO_MAX_PROMPTS) break;
+        snprintf(prompts[(*count)++], 256, "%.255s", line);
+    }
+    fclose(f);
+    if (!*count) {
+        fprintf(stderr, "evoke demo: %s has no prompts\n", path);
+        return CLI_EXIT_USAGE;
+    }
+    return CLI_EXIT_OK;
+}
+
+/* One search; fills r (image, reward, verifier verdict). */
+static evk_status run_one(evk_context *ctx, evk_sd *sd, const char *reward_path, const char *prompt, const evk_tensor *cond,
+                          const evk_tensor *uncond, int method, uint64_t nfe, uint32_t steps, float cfg, uint64_t seed,
+                          run_result *r) {
+    uint32_t w, h;
+    evk_sd_image_size(sd, &w, &h, NULL);
+    evk_reward_options ro = {.prompt = prompt, .image_height = h, .image_width = w};
+    evk_reward *reward = NULL;
+    evk_sampler *sampler = NULL;
+    evk_search_result *res = NULL;
+    evk_sampler_config smc;
+    evk_search_config sc = {.seed = seed, .guidance = cfg, .cond = cond, .uncond = cfg > 0 ? uncond : NULL, .method = method_ids[method]};
+    if (method == M_SAMPLE) sc.n = 1;
+    else sc.nfe = nfe;
+    double t0 = now_s();
+    evk_status st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
+    if (!st) st = evk_sd_sampler_config(sd, EVK_SAMPLER_DDIM, steps, 1.0, &smc);
+    if (!st) st = evk_sampler_create(&smc, &sampler);
+    if (!st) st = evk_search_run(ctx, evk_sd_model(sd), sampler, reward, &sc, &res);
+    if (!st) {
+        r->seconds = now_s() - t0;
+        r->reward = res->best_reward;
+        r->nfe = res->nfe;
+        r->rgb = malloc((size_t)w * h * 3);
+        if (!r->rgb) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    float *img = st ? NULL : malloc((size_t)w * h * 3 * sizeof *img);
+    if (!st && !img) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st) st = evk_sd_decode_host(sd, res->best_sample, 1, img);
+    if (!st) st = evk_image_f32_to_rgb8(img, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, r->rgb);
+    free(img);
+    verifier_result vr;
+    if (!st) st = verifier_check_image(r->rgb, w, h, prompt, &vr);
+    if (!st) r->pass = vr.ok;
+    evk_search_result_free(res);
+    evk_sampler_destroy(sampler);
+    evk_reward_destroy(reward);
+    return st;
+}
+
+static evk_status write_text(const char *path, const char *text) {
+    return evk_file_write_atomic(path, text, strlen(text));
+}
+
+static bool parse_u32_list(const char *option, const char *text, uint32_t *out, int max, int *count) {
+    char copy[256], *save = NULL;
+    snprintf(copy, sizeof copy, "%s", text);
+    *count = 0;
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*count == max) return cli_usage_error(cmd, "%s has more than %d entries", option, max), false;
+        if (!cli_parse_u32(cmd, option, t, &out[*count]) || !out[*count])
+            return cli_usage_error(cmd, "%s expects positive integers, got '%s'", option, t), false;
+        (*count)++;
+    }
+    if (!*count) return cli_usage_error(cmd, "%s is empty", option), false;
+    return true;
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+/* A PNG of a canvas, then the canvas freed. */
+static evk_status write_canvas(const char *dir, const char *name, evk_status drawn, figure_canvas *canvas) {
+    if (drawn) return drawn;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    evk_status st = evk_png_write(path, canvas->rgb, canvas->width, canvas->height, 3, NULL, 0);
+    figure_canvas_free(canvas);
+    return st;
+}
+
+int cmd_demo(int argc, char **argv) {
+    enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS };
+    static const struct option opts[] = {
+        {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"prompts", required_argument, 0, O_PROMPTS},
+        {"nfe", required_argument, 0, O_NFE}, {"steps", required_argument, 0, O_STEPS}, {"cfg", required_argument, 0, O_CFG},
+        {"seed", required_argument, 0, O_SEED}, {"out", required_argument, 0, O_OUT}, {"device", required_argument, 0, O_DEVICE},
+        {"methods", required_argument, 0, O_METHODS}, {"budgets", required_argument, 0, O_BUDGETS},
+        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *model_path = "assets/tiny-sd", *reward_path = "assets/tiny-clip-reward.json", *prompts_path = "assets/prompts/demo.txt",
+               *out_dir = "out/demo";
+    uint32_t nfe = 160, steps = 8, seed = 0, device = 0, budgets[DEMO_MAX_BUDGETS];
+    int nb = 0;
+    bool use[M_COUNT] = {true, true, false, true};
+    double cfg = 2;
+    bool have_device = false;
+    opterr = 0;
+    optind = 1;
+    int c;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h': fputs(demo_help, stdout); return CLI_EXIT_OK;
+        case O_MODEL: model_path = optarg; break;
+        case O_REWARD: reward_path = optarg; break;
+        case O_PROMPTS: prompts_path = optarg; break;
+        case O_OUT: out_dir = optarg; break;
+        case O_NFE: if (!cli_parse_u32(cmd, "--nfe", optarg, &nfe) || !nfe) return cli_usage_error(cmd, "--nfe must be a positive integer"); break;
+        case O_BUDGETS:
+            if (!parse_u32_list("--budgets", optarg, budgets, DEMO_MAX_BUDGETS, &nb)) return CLI_EXIT_USAGE;
+            break;
+        case O_METHODS: {
+            char copy[128], *save = NULL;
+            snprintf(copy, sizeof copy, "%s", optarg);
+            memset(use, 0, sizeof use);
+            for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+                int m = 0;
+                while (m < M_COUNT && strcmp(t, method_names[m])) m++;
+                if (m == M_COUNT) return cli_usage_error(cmd, "unknown method '%s' (sample, bon, fk, evo)", t);
+                use[m] = true;
+            }
+            break;
+        }
+        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, &steps) || !steps) return cli_usage_error(cmd, "--steps must be a positive integer"); break;
+        case O_SEED: if (!cli_parse_u32(cmd, "--seed", optarg, &seed)) return CLI_EXIT_USAGE; break;
+        case O_CFG:
+            if (!cli_parse_double(cmd, "--cfg", optarg, &cfg)) return CLI_EXIT_USAGE;
+            if (cfg < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
+            break;
+        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
+    if (!nb) budgets[nb++] = nfe / 2 ? nfe / 2 : 1, budgets[nb++] = nfe;
+    qsort(budgets, (size_t)nb, sizeof *budgets, cmp_u32);
+    int methods[M_COUNT], nm = 0;
+    for (int m = 0; m < M_COUNT; m++)
+        if (use[m]) methods[nm++] = m;
+    char(*prompts)[256] = malloc(sizeof(*prompts) * DEMO_MAX_PROMPTS);
+    if (!prompts) return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+    int np;
+    int rc = read_prompts(prompts_path, prompts, &np);
+    if (rc) { free(prompts); return rc; }
+    /* every prompt is parsed by the verifier before any work: a prompt outside its grammar is bad input */
+    for (int p = 0; p < np; p++) {
+        verifier_caption vc;
+        evk_status st = verifier_parse(prompts[p], &vc);
+        if (st) { free(prompts); return cli_report(evk_fail_context(st, "%s, prompt %d", prompts_path, p + 1)); }
+    }
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+        fprintf(stderr, "evoke demo: cannot create %s: %s\n", out_dir, strerror(errno));
+        free(prompts);
+        return CLI_EXIT_FAILURE;
+    }
+
+    evk_context_config cc = {.pick_device = have_device, .device_index = device};
+    evk_context *ctx = NULL;
+    evk_sd *sd = NULL;
+    evk_status st = evk_context_create(&cc, &ctx);
+    if (!st) st = evk_sd_load(ctx, model_path, NULL, &sd);
+    uint32_t w = 0, h = 0;
+    /* runs[p][m][b]; plain sampling is one trajectory whatever the budget: only b = 0 */
+    run_result *runs = calloc((size_t)np * M_COUNT * DEMO_MAX_BUDGETS, sizeof *runs);
+    if (!st && !runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+#define RUN(p, m, b) runs[((size_t)(p) * M_COUNT + (size_t)(m)) * DEMO_MAX_BUDGETS + (size_t)(b)]
+    if (!st) {
+        evk_sd_image_size(sd, &w, &h, NULL);
+        printf("evoke demo: %s on %s, %d prompts, %u steps, guidance %g, budgets", model_path, evk_context_device(ctx)->name, np,
+               steps, cfg);
+        for (int b = 0; b < nb; b++) printf("%s%u", b ? "," : " ", budgets[b]);
+        printf(" NFE\n");
+    }
+    int total = 0, done = 0;
+    for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? np : np * nb;
+    double t_start = now_s();
+    for (int p = 0; p < np && !st; p++) {
+        evk_tensor cond, uncond;
+        memset(&uncond, 0, sizeof uncond);
+        st = evk_sd_encode_prompt(sd, prompts[p], &cond, NULL);
+        if (!st && cfg > 0) st = evk_sd_encode_prompt(sd, "", &uncond, NULL);
+        for (int i = 0; i < nm && !st; i++) {
+            int m = methods[i];
+            for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
+                char what[128];
+                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", method_titles[m], budgets[b], prompts[p]);
+                progress_bar(done, total, what);
+                st = run_one(ctx, sd, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
+                done++;
+            }
+        }
+        evk_tensor_free(ctx, &cond);
+        evk_tensor_free(ctx, &uncond);
+    }
+    if (!st) progress_bar(total, total, "done");
+    double elapsed = now_s() - t_start;
+
+    /* summaries per method and budget */
+    double mean[M_COUNT][DEMO_MAX_BUDGETS] = {{0}}, acc[M_COUNT][DEMO_MAX_BUDGETS] = {{0}}, xnfe[M_COUNT][DEMO_MAX_BUDGETS] = {{0}};
+    for (int i = 0; !st && i < nm; i++) {
+        int m = methods[i];
+        for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++)
+            for (int p = 0; p < np; p++) {
+                mean[m][b] += RUN(p, m, b).reward / np;
+                acc[m][b] += (double)RUN(p, m, b).pass / np;
+                xnfe[m][b] += (double)RUN(p, m, b).nfe / np;
+            }
+    }
+    int top = nb - 1;
+    /* report.json and report.md */
+    char path[1024];
+    cJSON *root = cJSON_CreateObject();
+    cJSON_AddStringToObject(root, "model", model_path);
+    cJSON_AddStringToObject(root, "reward", reward_path);
+    cJSON_AddStringToObject(root, "prompts", prompts_path);
+    cJSON_AddStringToObject(root, "device", ctx ? evk_context_device(ctx)->name : "");
+    cJSON_AddNumberToObject(root, "steps", steps);
+    cJSON_AddNumberToObject(root, "guidance", cfg);
+    cJSON_AddNumberToObject(root, "seed", seed);
+    cJSON_AddNumberToObject(root, "seconds", elapsed);
+    cJSON *arr = cJSON_AddArrayToObject(root, "results");
+    size_t md_cap = 4096 + (size_t)np * nm * nb * 160, md_len = 0;
+    char *md = malloc(md_cap);
+    if (!md && !st) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+#define MD(...) (md_len += (size_t)snprintf(md + md_len, md_cap - md_len, __VA_ARGS__))
+    if (!st) {
+        MD("# evoke demo\n\nModel `%s`, reward `%s`, prompts `%s` (%d), device %s. DDIM (η = 1) with %u steps,\n"
+           "guidance %g, seed %u. Each search gets a budget of model evaluations (NFE; guidance counts 2) and\n"
+           "reports what it spent; plain sampling is one trajectory. \"verifier\" is the independent pixel\n"
+           "check of the prompt's claims — not the reward the searches maximise.\n\n",
+           model_path, reward_path, prompts_path, np, evk_context_device(ctx)->name, steps, cfg, seed);
+        MD("| method | budget | mean NFE | mean reward | verifier passes |\n|---|---:|---:|---:|---:|\n");
+        for (int i = 0; i < nm; i++) {
+            int m = methods[i];
+            for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++)
+                MD("| %s | %s%u | %.0f | %.4f | %.0f / %d (%.0f %%) |\n", method_titles[m], m == M_SAMPLE ? "one trajectory, " : "",
+                   m == M_SAMPLE ? (unsigned)(xnfe[m][b] + 0.5) : budgets[b], xnfe[m][b], mean[m][b], acc[m][b] * np, np, 100 * acc[m][b]);
+        }
+        if (np <= DEMO_GRID_PROMPTS) MD("\n| prompt | method | NFE | reward | verifier | seconds |\n|---|---|---:|---:|:---:|---:|\n");
+        for (int p = 0; p < np; p++)
+            for (int i = 0; i < nm; i++) {
+                int m = methods[i];
+                for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++) {
+                    run_result *r = &RUN(p, m, b);
+                    if (np <= DEMO_GRID_PROMPTS && (b == top || m == M_SAMPLE))
+                        MD("| %s | %s | %llu | %.4f | %s | %.1f |\n", prompts[p], method_titles[m], (unsigned long long)r->nfe, r->reward,
+                           r->pass ? "pass" : "fail", r->seconds);
+                    cJSON *o = cJSON_CreateObject();
+                    cJSON_AddStringToObject(o, "prompt", prompts[p]);
+                    cJSON_AddStringToObject(o, "method", method_names[m]);
+                    cJSON_AddNumberToObject(o, "budget", m == M_SAMPLE ? (double)r->nfe : budgets[b]);
+                    cJSON_AddNumberToObject(o, "nfe", (double)r->nfe);
+                    cJSON_AddNumberToObject(o, "reward", r->reward);
+                    cJSON_AddBoolToObject(o, "verifier_pass", r->pass);
+                    cJSON_AddNumberToObject(o, "seconds", r->seconds);
+                    cJSON_AddItemToArray(arr, o);
+                }
+            }
+        MD("\nTotal time %.1f s. Pictures: `grid.png` (rows: prompts, columns: methods at the largest budget,\n"
+           "labels: reward and verifier verdict), `curve.png` (mean best reward against NFE), `accuracy.png`\n"
+           "(verifier passes against NFE).\n", elapsed);
+        char *json = cJSON_Print(root);
+        snprintf(path, sizeof path, "%s/report.json", out_dir);
+        st = json ? write_text(path, json) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        free(json);
+        snprintf(path, sizeof path, "%s/report.md", out_dir);
+        if (!st) st = write_text(path, md);
+    }
+#undef MD
+    free(md);
+    cJSON_Delete(root);
+
+    /* grid.png: rows = the first prompts, columns = methods at the largest budget */
+    if (!st) {
+        int gp = np < DEMO_GRID_PROMPTS ? np : DEMO_GRID_PROMPTS;
+        const uint8_t *imgs[DEMO_GRID_PROMPTS * M_COUNT];
+        const char *labels[DEMO_GRID_PROMPTS * M_COUNT], *rows[DEMO_GRID_PROMPTS], *cols[M_COUNT];
+        static char label_text[DEMO_GRID_PROMPTS * M_COUNT][32];
+        for (int i = 0; i < nm; i++) cols[i] = method_titles[methods[i]];
+        for (int p = 0; p < gp; p++) {
+            rows[p] = prompts[p];
+            for (int i = 0; i < nm; i++) {
+                run_result *r = &RUN(p, methods[i], methods[i] == M_SAMPLE ? 0 : top);
+                imgs[p * nm + i] = r->rgb;
+                snprintf(label_text[p * nm + i], 32, "r=%.3f %s", r->reward, r->pass ? "\xe2\x9c\x93" : "\xe2\x9c\x97");
+                labels[p * nm + i] = label_text[p * nm + i];
+            }
+        }
+        char title[160];
+        snprintf(title, sizeof title, "evoke: %u NFE per search", budgets[top]);
+        figure_grid_desc gd = {.rows = (uint32_t)gp, .cols = (uint32_t)nm, .image_width = w, .image_height = h, .images = imgs,
+                               .title = title, .row_titles = rows, .col_titles = cols, .labels = labels};
+        figure_canvas canvas;
+        st = write_canvas(out_dir, "grid.png", figure_grid(&gd, &canvas), &canvas);
+    }
+    /* curve.png and accuracy.png: per method, mean over the prompts against the NFE spent */
+    for (int which = 0; which < 2 && !st; which++) {
+        figure_series series[M_COUNT];
+        double ys[M_COUNT][DEMO_MAX_BUDGETS];
+        for (int i = 0; i < nm; i++) {
+            int m = methods[i], n = m == M_SAMPLE ? 1 : nb;
+            for (int b = 0; b < n; b++) ys[m][b] = which ? 100 * acc[m][b] : mean[m][b];
+            series[i] = (figure_series){.name = method_titles[m], .x = xnfe[m], .y = ys[m], .count = (uint32_t)n};
+        }
+        figure_plot_desc pd = {.title = which ? "verifier passes over the prompts (%)" : "mean best reward over the prompts",
+                               .x_label = "NFE", .y_label = which ? "passes %" : "reward", .series = series,
+                               .series_count = (uint32_t)nm, .log_x = true};
+        figure_canvas canvas;
+        st = write_canvas(out_dir, which ? "accuracy.png" : "curve.png", figure_plot(&pd, &canvas), &canvas);
+    }
+    for (size_t i = 0; runs && i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(runs[i].rgb);
+#undef RUN
+    free(runs);
+    free(prompts);
+    if (st) rc = cli_report(st);
+    else printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);
+    evk_sd_destroy(sd);
+    evk_context_destroy(ctx);
+    return rc;
+}

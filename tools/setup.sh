@@ -2,8 +2,9 @@
 # setup.sh — install what evoke needs to build and test, from Debian/Ubuntu packages.
 #
 # Usage: tools/setup.sh [build|test|tools]   (default: test)
-#   build: compiler, CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, lavapipe
-#   test:  build + cmocka, the validation layer, python3 (CLI tests), clang + libFuzzer (fuzzing;
+#   build: compiler, CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, libwebp, lavapipe
+#   test:  build + cmocka, the validation layer, python3 (CLI tests), ffmpeg (MP4 output),
+#          clang + libFuzzer (fuzzing;
 #          best effort: the runtime library's package name follows the clang version)
 #   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks)
 # As root it runs `apt-get update` once and `apt-get install -y` for what is missing; as
@@ -12,8 +13,8 @@ set -euo pipefail
 
 level=${1:-test}
 build_pkgs=(gcc make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
-            mesa-vulkan-drivers vulkan-tools)
-test_pkgs=(libcmocka-dev vulkan-validationlayers python3 clang)
+            mesa-vulkan-drivers vulkan-tools libwebp-dev)
+test_pkgs=(libcmocka-dev vulkan-validationlayers python3 clang ffmpeg)
 tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)
 
 case "$level" in

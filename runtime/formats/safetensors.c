@@ -7,6 +7,7 @@
  * must start where the previous one ended and the last must end at the end of the file, which
  * rules out overlaps, gaps and trailing bytes at once. */
 #include "formats/safetensors.h"
+#include "formats/gguf_quant.h"
 
 #include <cjson/cJSON.h>
 #include <errno.h>
@@ -45,7 +46,10 @@ static const struct { const char *name; size_t size; } _evk_st_dtypes[EVK_ST_DTY
     [EVK_ST_F64] = {"F64", 8},
 };
 
-const char *evk_st_dtype_name(evk_st_dtype d) { return (unsigned)d < EVK_ST_DTYPE_COUNT ? _evk_st_dtypes[d].name : "?"; }
+const char *evk_st_dtype_name(evk_st_dtype d) {
+    if (d == EVK_ST_QUANT) return "GGUF-quantised";
+    return (unsigned)d < EVK_ST_DTYPE_COUNT ? _evk_st_dtypes[d].name : "?";
+}
 size_t evk_st_dtype_size(evk_st_dtype d) { return (unsigned)d < EVK_ST_DTYPE_COUNT ? _evk_st_dtypes[d].size : 0; }
 int evk_st_dtype_is_float(evk_st_dtype d) {
     return d == EVK_ST_F16 || d == EVK_ST_BF16 || d == EVK_ST_F32 || d == EVK_ST_F64;
@@ -365,6 +369,13 @@ static float _evk_load_f(const uint8_t *p, evk_st_dtype d) {
 }
 
 evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to, void *dst) {
+    if (t->dtype == EVK_ST_QUANT) {
+        if (first > t->numel || count > t->numel - first)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': elements [%llu, +%llu) outside its %llu", t->name,
+                            (unsigned long long)first, (unsigned long long)count, (unsigned long long)t->numel);
+        evk_status s = evk_gguf_dequant(t->quant, t->data, first, count, to, dst);
+        return s ? evk_fail_context(s, "tensor '%s'", t->name) : EVK_OK;
+    }
     if (!evk_st_dtype_is_float(t->dtype))
         return evk_fail(EVK_ERROR_FORMAT, "tensor '%s': dtype %s cannot be converted to %s", t->name, evk_st_dtype_name(t->dtype),
                         evk_dtype_name(to));

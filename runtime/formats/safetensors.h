@@ -47,7 +47,10 @@ typedef enum evk_st_dtype {
     EVK_ST_I64,
     EVK_ST_U64,
     EVK_ST_F64,
-    EVK_ST_DTYPE_COUNT
+    EVK_ST_DTYPE_COUNT,
+    /* Not a safetensors dtype: block-quantised data from a GGUF file, whose layout is the
+     * tensor's `quant` (an evk_gguf_type, formats/gguf_quant.h). */
+    EVK_ST_QUANT = 64
 } evk_st_dtype;
 
 typedef struct evk_st_tensor {
@@ -58,6 +61,7 @@ typedef struct evk_st_tensor {
     uint64_t numel;
     uint64_t begin, end;             /* byte range relative to the data region */
     const uint8_t *data;             /* begin of the bytes inside the mapping */
+    uint32_t quant;                  /* EVK_ST_QUANT: the GGUF block type; else 0 */
 } evk_st_tensor;
 
 typedef struct evk_safetensors evk_safetensors;
@@ -82,10 +86,12 @@ uint64_t evk_safetensors_data_size(const evk_safetensors *st);
 
 const char *evk_st_dtype_name(evk_st_dtype d);   /* "F32", ... */
 size_t evk_st_dtype_size(evk_st_dtype d);
-/* Whether the dtype converts to float storage (F16, BF16, F32, F64). */
+/* Whether the dtype converts to float storage (F16, BF16, F32, F64; EVK_ST_QUANT tensors convert
+ * when their block type can be dequantised, see evk_st_convert). */
 int evk_st_dtype_is_float(evk_st_dtype d);
 
-/* Convert elements [first, first+count) of a float tensor to `to` (F32 or F16) into dst. */
+/* Convert elements [first, first+count) of a float tensor to `to` (F32 or F16) into dst; an
+ * EVK_ST_QUANT tensor is dequantised (any element range, not only whole blocks). */
 evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to, void *dst);
 
 /* Copy elements [first, first+count) of a float tensor, converted to `to`, into `buf` at byte

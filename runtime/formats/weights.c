@@ -1,10 +1,13 @@
-/* weights.c — weight sets over one or several safetensors files (see weights.h).
+/* weights.c — weight sets over one or several safetensors or GGUF files (see weights.h).
  *
  * All tensors of all files go into one hash table keyed by name, so a sharded checkpoint is
  * looked up exactly like a single file, and a name present in two shards is refused at open
  * (which shard would win is otherwise an accident of the order files were listed in). A `used`
- * flag per tensor feeds the unused-tensor report. */
+ * flag per tensor feeds the unused-tensor report. A file is read as GGUF when it starts with the
+ * GGUF magic, whatever its name; both readers describe tensors as evk_st_tensor, so everything
+ * past opening is shared (GGUF's quantised tensors convert through evk_st_convert too). */
 #include "formats/weights.h"
+#include "formats/gguf.h"
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -23,7 +26,8 @@ typedef struct _evk_wentry {
 struct evk_weights {
     evk_context *ctx;
     char *origin;               /* what was opened, for messages */
-    evk_safetensors **files;
+    evk_safetensors **files;    /* per file: the safetensors reader, or NULL for a GGUF file */
+    evk_gguf **ggufs;           /* per file: the GGUF reader, or NULL */
     int file_count;
     _evk_wentry *entries;
     size_t count;
@@ -43,14 +47,39 @@ static uint32_t _evk_whash(const char *s) {
 
 void evk_weights_close(evk_weights *ws) {
     if (!ws) return;
-    for (int i = 0; i < ws->file_count; i++) evk_safetensors_close(ws->files[i]);
+    for (int i = 0; i < ws->file_count; i++) {
+        evk_safetensors_close(ws->files[i]);
+        evk_gguf_close(ws->ggufs[i]);
+    }
     free(ws->files);
+    free(ws->ggufs);
     free(ws->entries);
     free(ws->table);
     free(ws->prefix);
     free(ws->scope);
     free(ws->origin);
     free(ws);
+}
+
+static const char *evk__file_path(const evk_weights *ws, int f) {
+    return ws->files[f] ? evk_safetensors_path(ws->files[f]) : evk_gguf_path(ws->ggufs[f]);
+}
+static size_t evk__file_count(const evk_weights *ws, int f) {
+    return ws->files[f] ? evk_safetensors_count(ws->files[f]) : evk_gguf_count(ws->ggufs[f]);
+}
+static const evk_st_tensor *evk__file_at(const evk_weights *ws, int f, size_t i) {
+    return ws->files[f] ? evk_safetensors_at(ws->files[f], i) : evk_gguf_at(ws->ggufs[f], i);
+}
+
+/* Whether the file starts with the GGUF magic (unreadable files go to the safetensors reader,
+ * whose message says why). */
+static bool evk__is_gguf(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    char m[4];
+    bool yes = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
+    fclose(f);
+    return yes;
 }
 
 static _evk_wentry *_evk_wfind(const evk_weights *ws, const char *name) {
@@ -66,21 +95,21 @@ static _evk_wentry *_evk_wfind(const evk_weights *ws, const char *name) {
 
 static evk_status _evk_weights_index(evk_weights *ws) {
     size_t n = 0;
-    for (int i = 0; i < ws->file_count; i++) n += evk_safetensors_count(ws->files[i]);
+    for (int i = 0; i < ws->file_count; i++) n += evk__file_count(ws, i);
     ws->entries = calloc(n ? n : 1, sizeof *ws->entries);
     ws->table_size = 16;
     while (ws->table_size < n * 2) ws->table_size *= 2;
     ws->table = calloc(ws->table_size, sizeof *ws->table);
     if (!ws->entries || !ws->table) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", ws->origin);
     for (int f = 0; f < ws->file_count; f++) {
-        for (size_t i = 0; i < evk_safetensors_count(ws->files[f]); i++) {
-            const evk_st_tensor *t = evk_safetensors_at(ws->files[f], i);
+        for (size_t i = 0; i < evk__file_count(ws, f); i++) {
+            const evk_st_tensor *t = evk__file_at(ws, f, i);
             uint32_t h = _evk_whash(t->name) & (ws->table_size - 1);
             while (ws->table[h]) {
                 const _evk_wentry *o = &ws->entries[ws->table[h] - 1];
                 if (!strcmp(o->t->name, t->name))
-                    return evk_fail(EVK_ERROR_FORMAT, "tensor '%s' is in both %s and %s", t->name,
-                                    evk_safetensors_path(ws->files[o->file]), evk_safetensors_path(ws->files[f]));
+                    return evk_fail(EVK_ERROR_FORMAT, "tensor '%s' is in both %s and %s", t->name, evk__file_path(ws, o->file),
+                                    evk__file_path(ws, f));
                 h = (h + 1) & (ws->table_size - 1);
             }
             ws->entries[ws->count] = (_evk_wentry){.t = t, .file = f};
@@ -98,9 +127,11 @@ evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, in
     ws->ctx = ctx;
     ws->origin = strdup(paths[0]);
     ws->files = calloc((size_t)count, sizeof *ws->files);
-    evk_status s = ws->origin && ws->files ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    ws->ggufs = calloc((size_t)count, sizeof *ws->ggufs);
+    evk_status s = ws->origin && ws->files && ws->ggufs ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < count && !s; i++) {
-        s = evk_safetensors_open(paths[i], &ws->files[i]);
+        if (evk__is_gguf(paths[i])) s = evk_gguf_open(paths[i], &ws->ggufs[i]);
+        else s = evk_safetensors_open(paths[i], &ws->files[i]);
         if (!s) ws->file_count = i + 1;
     }
     if (!s) s = _evk_weights_index(ws);
@@ -226,7 +257,7 @@ static evk_status _evk_weights_open_index(evk_context *ctx, const char *index_pa
         if (!w) s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in weight_map but absent from %s", index_path, e->string,
                              e->valuestring);
         else {
-            const char *p = evk_safetensors_path(ws->files[w->file]);
+            const char *p = evk__file_path(ws, w->file);
             if (!_evk_ends_with(p, e->valuestring))
                 s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in %s but found in %s", index_path, e->string,
                              e->valuestring, p);
@@ -387,7 +418,10 @@ static evk_status _evk_prepare(evk_weights *ws, const char *name, int ndim, cons
                         _evk_shape_text(fndim, fshape, b, sizeof b), _evk_shape_text(ndim, shape, a, sizeof a),
                         ref->split_parts > 1 ? " (after splitting the fused tensor)" : "");
     }
-    if (!evk_st_dtype_is_float(t->dtype))
+    if (t->dtype == EVK_ST_QUANT && !evk_gguf_type_can_dequant(t->quant))
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: tensor '%s' is %s, a GGUF type evoke cannot dequantise (it reads F32, F16, BF16, "
+                        "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)", ws->origin, name, evk_gguf_type_name(t->quant));
+    if (t->dtype != EVK_ST_QUANT && !evk_st_dtype_is_float(t->dtype))
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is %s, not a float tensor", ws->origin, name, evk_st_dtype_name(t->dtype));
     uint64_t n = t->numel;
     if (ref->split_parts > 1) n /= (uint64_t)ref->split_parts;
@@ -430,6 +464,26 @@ evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, con
     uint64_t first, count;
     EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
     EVK_TRY(evk_st_convert(e->t, first, count, EVK_DTYPE_F32, dst));
+    e->used = true;
+    return EVK_OK;
+}
+
+evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_weight_raw *out) {
+    memset(out, 0, sizeof *out);
+    _evk_wentry *e;
+    evk_weight_ref ref;
+    uint64_t first, count;
+    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    const evk_st_tensor *t = e->t;
+    out->dtype = t->dtype;
+    out->quant = t->quant;
+    _evk_delivered_shape(t, &ref, &out->ndim, out->shape);
+    /* a split part is whole rows (dim 0 is outermost), so it starts on a block boundary */
+    uint64_t total = t->end - t->begin, parts = ref.split_parts > 1 ? (uint64_t)ref.split_parts : 1;
+    out->size = total / parts;
+    out->data = t->data + out->size * (parts > 1 ? (uint64_t)ref.split_index : 0);
+    (void)first;
+    (void)count;
     e->used = true;
     return EVK_OK;
 }

@@ -1,5 +1,6 @@
-/* weights.h — a model's weight set: the safetensors file(s) of one component, looked up by name
- * with the shape the network expects, converted to the storage dtype a kernel wants and uploaded.
+/* weights.h — a model's weight set: the safetensors or GGUF file(s) of one component, looked up
+ * by name with the shape the network expects, converted to the storage dtype a kernel wants and
+ * uploaded.
  *
  * A weight set opens a single .safetensors file, a diffusers/transformers component folder
  * (diffusion_pytorch_model.safetensors, model.safetensors, their .fp16 variants, or sharded
@@ -10,7 +11,12 @@
  * Stability names of single-file checkpoints, including slices of fused tensors (OpenCLIP's
  * in_proj q/k/v) and 1×1-conv ↔ linear reshapes. Every miss or mis-shaped tensor is an error
  * naming the tensor with the expected and the found shape; tensors never asked for can be
- * listed afterwards, which catches a network that silently ignores part of a checkpoint. */
+ * listed afterwards, which catches a network that silently ignores part of a checkpoint.
+ *
+ * A file that starts with the GGUF magic is read as GGUF (formats/gguf.h): its tensors carry
+ * row-major shapes like safetensors ones, float tensors convert the same way, and quantised ones
+ * (Q8_0, Q4_0/1, Q5_0/1, Q4_K, Q5_K, Q6_K) are dequantised on the host when f32/f16 storage is
+ * asked for, or handed over as raw blocks (evk_weights_raw) to kernels that read them as stored. */
 #ifndef EVK_WEIGHTS_H
 #define EVK_WEIGHTS_H
 
@@ -65,6 +71,20 @@ evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const in
                            evk_tensor *out);
 /* Same checks, into host memory as f32 (numel(shape) floats). */
 evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, const int64_t *shape, float *dst);
+
+/* A tensor's bytes as the file stores them (for a quantised GGUF tensor: its blocks, rows of
+ * shape[ndim-1] elements each). */
+typedef struct evk_weight_raw {
+    evk_st_dtype dtype;          /* EVK_ST_QUANT: blocks of type `quant` (an evk_gguf_type) */
+    uint32_t quant;
+    int ndim;
+    int64_t shape[EVK_ST_MAX_DIMS];  /* as delivered: a fused tensor's part has dim 0 divided */
+    const uint8_t *data;         /* inside the mapping: valid while the weight set is open */
+    uint64_t size;
+} evk_weight_raw;
+/* Same checks as evk_weights_get (a quantised tensor must be of a type evoke can dequantise);
+ * marks the tensor used. */
+evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_weight_raw *out);
 
 /* Every tensor in the files. */
 size_t evk_weights_count(const evk_weights *ws);

@@ -3,7 +3,9 @@
  * dequantised block by block and compared bit for bit with llama.cpp gguf-py's dequantisation,
  * from whole tensors and from ranges that start and end inside blocks, to f32 and f16, on the host
  * and uploaded to the device; raw blocks handed over unchanged; metadata of every value type;
- * a valid file whose type evoke cannot dequantise; every prefix of a valid file; and hostile files,
+ * the device kernel (ops/op_dequant.h) against the same references, split into several
+ * dispatches too; a valid file whose type evoke cannot dequantise; every prefix of a valid file;
+ * and hostile files,
  * each of which must fail with EVK_ERROR_FORMAT and a message naming the file and the problem. */
 #include <math.h>
 #include <stdio.h>
@@ -13,6 +15,7 @@
 #include "harness.h"
 #include "formats/gguf.h"
 #include "formats/weights.h"
+#include "ops/op_dequant.h"
 
 static const struct {
     const char *file;
@@ -151,6 +154,72 @@ static void test_types_device(void **state) {
         free(got);
         free(want);
         evk_weights_close(ws);
+    }
+}
+
+/* The device kernel on the raw blocks (as evk_weights_raw hands them over, tiled `reps` times)
+ * equals gguf-py's values bit for bit. */
+static void dequant_on_device(evk_context *ctx, size_t k, int reps) {
+    char path[512];
+    evk_weights *ws;
+    TEST_OK(evk_weights_open(ctx, gguf_path(types[k].file, path, sizeof path), &ws));
+    int ndim;
+    int64_t shape[EVK_ST_MAX_DIMS];
+    TEST_OK(evk_weights_shape(ws, "w", &ndim, shape));
+    size_t n = (size_t)(shape[0] * shape[1]);
+    evk_weight_raw raw;
+    TEST_OK(evk_weights_raw(ws, "w", ndim, shape, &raw));
+    float *ref = malloc(n * 4);
+    TEST_OK(evk_weights_read_f32(ws, "ref", ndim, shape, ref));
+    size_t bytes = (size_t)raw.size * (size_t)reps, padded = (bytes + 3) / 4 * 4;
+    uint8_t *host = calloc(1, padded);
+    for (int r = 0; r < reps; r++) memcpy(host + (size_t)raw.size * (size_t)r, raw.data, (size_t)raw.size);
+    evk_buffer blocks;
+    TEST_OK(evk_buffer_alloc(ctx, padded, &blocks));
+    TEST_OK(evk_buffer_upload(ctx, &blocks, 0, host, padded));
+    int64_t oshape[2] = {shape[0] * reps, shape[1]};
+    evk_tensor out;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, oshape, &out));
+    test_poison(ctx, &out.buf);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_op_dequant(s, types[k].type, &blocks, &out));
+    TEST_OK(evk_stream_run(s));
+    float *got = malloc(n * (size_t)reps * 4);
+    TEST_OK(evk_tensor_download_f32(ctx, &out, got));
+    uint32_t block;
+    assert_true(evk_gguf_type_block(types[k].type, &block, NULL));
+    for (int r = 0; r < reps; r++) check_bits(got + n * (size_t)r, ref, n, block, types[k].file);
+    /* an output whose size is not whole blocks is refused */
+    int64_t odd[1] = {(int64_t)block + 1};
+    evk_tensor bad;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, odd, &bad));
+    TEST_OK(evk_stream_begin(s));
+    assert_int_equal(evk_op_dequant(s, types[k].type, &blocks, &bad), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "multiple of"));
+    TEST_OK(evk_stream_run(s));
+    evk_tensor_free(ctx, &bad);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &out);
+    evk_buffer_free(ctx, &blocks);
+    free(got);
+    free(host);
+    free(ref);
+    evk_weights_close(ws);
+}
+
+static void test_device_dequant(void **state) {
+    evk_context *ctx = *state;
+    for (size_t k = 0; k < NTYPES; k++) {
+        if (evk_op_dequant_supports(types[k].type)) {
+            dequant_on_device(ctx, k, 37); /* thousands of elements, an odd number of workgroups */
+        } else {
+            assert_true(types[k].type == EVK_GGUF_F32 || types[k].type == EVK_GGUF_F16 || types[k].type == EVK_GGUF_BF16);
+        }
+        /* Q4_K once more with 17 M outputs (68 MiB), more than one row of 65,535 workgroups: several
+         * dispatches (a single 2-D grid lost invocations on lavapipe, see op_dequant.c) */
+        if (types[k].type == EVK_GGUF_Q4_K) dequant_on_device(ctx, k, 16650);
     }
 }
 
@@ -340,6 +409,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_types_host),
         cmocka_unit_test(test_types_device),
+        cmocka_unit_test(test_device_dequant),
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_unsupported_type),
         cmocka_unit_test(test_prefixes),

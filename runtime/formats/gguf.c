@@ -111,27 +111,33 @@ static bool evk__str(evk__cur *c, uint64_t *len, const uint8_t **p) {
     return evk__u64(c, len) && evk__take(c, *len, p);
 }
 
-/* Walk one value of type `type` (not an array's elements: those are walked by the caller). */
+/* " element 12" for an array element, "" for a scalar: only formatted on the way to an error. */
+static const char *evk__where(char *buf, size_t n, bool in_array, uint64_t index) {
+    if (!in_array) return "";
+    snprintf(buf, n, " element %llu", (unsigned long long)index);
+    return buf;
+}
+
+/* Walk one value of type `type` (strings and fixed-size scalars; arrays are walked by the caller). */
 static evk_status evk__value(const char *file, const char *key, int klen, evk__cur *c, uint32_t type, uint64_t index, bool in_array) {
-    char where[48] = "";
-    if (in_array) snprintf(where, sizeof where, " element %llu", (unsigned long long)index);
+    char w[48];
     if (type == EVK_GGUF_STRING) {
         uint64_t len;
-        const uint8_t *p;
         if (!evk__u64(c, &len))
-            return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: string length runs past the end of the file", file, klen, key, where);
-        if (!evk__take(c, len, &p))
+            return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: string length runs past the end of the file", file, klen, key,
+                            evk__where(w, sizeof w, in_array, index));
+        if (!evk__take(c, len, NULL))
             return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: string of %llu bytes runs past the end of the file", file, klen, key,
-                            where, (unsigned long long)len);
+                            evk__where(w, sizeof w, in_array, index), (unsigned long long)len);
         return EVK_OK;
     }
-    uint32_t n = evk__vsize(type);
     const uint8_t *p;
-    if (!evk__take(c, n, &p))
-        return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: %s value runs past the end of the file", file, klen, key, where,
-                        evk__vtype_names[type]);
+    if (!evk__take(c, evk__vsize(type), &p))
+        return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: %s value runs past the end of the file", file, klen, key,
+                        evk__where(w, sizeof w, in_array, index), evk__vtype_names[type]);
     if (type == EVK_GGUF_BOOL && p[0] > 1)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: BOOL value %u is neither 0 nor 1", file, klen, key, where, p[0]);
+        return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%.*s'%s: BOOL value %u is neither 0 nor 1", file, klen, key,
+                        evk__where(w, sizeof w, in_array, index), p[0]);
     return EVK_OK;
 }
 
@@ -274,7 +280,11 @@ static evk_status evk__build(evk_gguf *g) {
             kv->count = n;
             kv->value = c.base + c.pos;
             size_t start = c.pos;
-            for (uint64_t k = 0; k < n && !s; k++) s = evk__value(file, key, kl, &c, et, k, true);
+            if (et == EVK_GGUF_STRING || et == EVK_GGUF_BOOL) {
+                for (uint64_t k = 0; k < n && !s; k++) s = evk__value(file, key, kl, &c, et, k, true);
+            } else {
+                evk__take(&c, n * min, NULL); /* fits: checked above */
+            }
             kv->size = c.pos - start;
         } else {
             kv->value = c.base + c.pos;

@@ -189,7 +189,7 @@ evk_status evk_gguf_dequant(uint32_t type, const uint8_t *data, uint64_t first, 
     evk__deq_fn fn = evk__decoder(type);
     if (!fn) {
         const char *n = evk_gguf_type_name(type);
-        if (n) return evk_fail(EVK_ERROR_UNSUPPORTED, "GGUF type %s cannot be dequantised (evoke reads F32, F16, BF16, Q8_0, Q4_0, "
+        if (n) return evk_fail(EVK_ERROR_FORMAT, "GGUF type %s cannot be dequantised (evoke reads F32, F16, BF16, Q8_0, Q4_0, "
                                                       "Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)", n);
         return evk_fail(EVK_ERROR_FORMAT, "GGUF type %u is not a ggml type", (unsigned)type);
     }

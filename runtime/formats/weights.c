@@ -419,7 +419,7 @@ static evk_status _evk_prepare(evk_weights *ws, const char *name, int ndim, cons
                         ref->split_parts > 1 ? " (after splitting the fused tensor)" : "");
     }
     if (t->dtype == EVK_ST_QUANT && !evk_gguf_type_can_dequant(t->quant))
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: tensor '%s' is %s, a GGUF type evoke cannot dequantise (it reads F32, F16, BF16, "
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is %s, a GGUF type evoke cannot dequantise (it reads F32, F16, BF16, "
                         "Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K)", ws->origin, name, evk_gguf_type_name(t->quant));
     if (t->dtype != EVK_ST_QUANT && !evk_st_dtype_is_float(t->dtype))
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is %s, not a float tensor", ws->origin, name, evk_st_dtype_name(t->dtype));

@@ -308,12 +308,12 @@ static void test_unsupported_type(void **state) {
     assert_true(q2 && q2->dtype == EVK_ST_QUANT && q2->quant == EVK_GGUF_Q2_K && q2->numel == 1024);
     float buf[1024];
     int64_t shape[2] = {2, 512};
-    assert_int_equal(evk_weights_read_f32(ws, "q2", 2, shape, buf), EVK_ERROR_UNSUPPORTED);
+    assert_int_equal(evk_weights_read_f32(ws, "q2", 2, shape, buf), EVK_ERROR_FORMAT);
     assert_non_null(strstr(evk_error_message(), "'q2'"));
     assert_non_null(strstr(evk_error_message(), "Q2_K"));
     evk_weight_raw raw;
-    assert_int_equal(evk_weights_raw(ws, "q2", 2, shape, &raw), EVK_ERROR_UNSUPPORTED);
-    assert_int_equal(evk_st_convert(q2, 0, 4, EVK_DTYPE_F32, buf), EVK_ERROR_UNSUPPORTED);
+    assert_int_equal(evk_weights_raw(ws, "q2", 2, shape, &raw), EVK_ERROR_FORMAT);
+    assert_int_equal(evk_st_convert(q2, 0, 4, EVK_DTYPE_F32, buf), EVK_ERROR_FORMAT);
     int64_t four[1] = {4};
     TEST_OK(evk_weights_read_f32(ws, "f", 1, four, buf));
     assert_true(buf[0] == 1.0f && buf[3] == 1.0f);

@@ -9,13 +9,13 @@
 #include "ops/op_fill.h"
 #include "ops/op_reduce.h"
 
-static double _evk_now(void) {
+static double evk__now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
                             const evk_search_config *cfg, uint32_t population_max) {
     memset(e, 0, sizeof *e);
     e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg;
@@ -69,7 +69,7 @@ evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, 
     return evk_stream_create(ctx, &e->s);
 }
 
-void _evk_engine_destroy(_evk_engine *e) {
+void evk__engine_destroy(evk__engine *e) {
     if (e->s) {
         evk_stream_wait(e->s, 0);
         evk_stream_destroy(e->s);
@@ -79,27 +79,27 @@ void _evk_engine_destroy(_evk_engine *e) {
         if (ts[i]->buf.block) evk_tensor_free(e->ctx, ts[i]);
 }
 
-evk_status _evk_engine_begin(_evk_engine *e) {
+evk_status evk__engine_begin(evk__engine *e) {
     if (e->recording) return EVK_OK;
     EVK_TRY(evk_stream_begin(e->s));
     e->recording = true;
     return EVK_OK;
 }
 
-evk_status _evk_engine_run(_evk_engine *e) {
+evk_status evk__engine_run(evk__engine *e) {
     if (!e->recording) return EVK_OK;
     e->dispatches += evk_stream_dispatch_count(e->s);
     e->recording = false;
     EVK_TRY(evk_stream_submit(e->s));
     e->submissions++;
-    double t0 = _evk_now();
+    double t0 = evk__now();
     evk_status st = evk_stream_wait(e->s, 0);
-    e->wait_seconds += _evk_now() - t0;
+    e->wait_seconds += evk__now() - t0;
     return st;
 }
 
-evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0) {
-    EVK_TRY(_evk_engine_begin(e));
+evk_status evk__engine_noise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0) {
+    EVK_TRY(evk__engine_begin(e));
     for (int64_t c = 0; c < n; c += e->chunk) {
         int64_t m = n - c < e->chunk ? n - c : e->chunk;
         evk_tensor v;
@@ -118,7 +118,7 @@ evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, 
 }
 
 /* [m] view of the levels of kind k (0 timestep, 1 alpha, 2 sigma) at step i */
-static evk_tensor _evk_level(const _evk_engine *e, int k, uint32_t i, int64_t m) {
+static evk_tensor evk__level(const evk__engine *e, int k, uint32_t i, int64_t m) {
     evk_tensor v = e->levels;
     v.ndim = 1;
     v.shape[0] = m;
@@ -127,10 +127,10 @@ static evk_tensor _evk_level(const _evk_engine *e, int k, uint32_t i, int64_t m)
     return v;
 }
 
-evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
-                               const _evk_archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step) {
+evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
+                               const evk__archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step) {
     if (from > to || to > e->T) return evk_fail(EVK_ERROR_INTERNAL, "search: steps [%u, %u) outside 0..%u", from, to, e->T);
-    EVK_TRY(_evk_engine_begin(e));
+    EVK_TRY(evk__engine_begin(e));
     uint64_t rowbytes = (uint64_t)e->numel * 4;
     for (uint32_t i = from; i <= to; i++) {
         for (uint32_t a = 0; a < archive_count; a++)
@@ -140,7 +140,7 @@ evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0
         if (i == to) break;
         for (int64_t c = 0; c < n; c += e->chunk) {
             int64_t m = n - c < e->chunk ? n - c : e->chunk;
-            evk_tensor xv, ov, ouv, tv = _evk_level(e, 0, i, m), av = _evk_level(e, 1, i, m), bv = _evk_level(e, 2, i, m);
+            evk_tensor xv, ov, ouv, tv = evk__level(e, 0, i, m), av = evk__level(e, 1, i, m), bv = evk__level(e, 2, i, m);
             EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
             EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
             evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond};
@@ -164,8 +164,8 @@ evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0
     return EVK_OK;
 }
 
-evk_status _evk_engine_score(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores) {
-    EVK_TRY(_evk_engine_begin(e));
+evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores) {
+    EVK_TRY(evk__engine_begin(e));
     for (int64_t c = 0; c < n; c += e->chunk) {
         int64_t m = n - c < e->chunk ? n - c : e->chunk;
         evk_tensor xv, sv;
@@ -184,9 +184,9 @@ evk_status _evk_engine_score(_evk_engine *e, const evk_tensor *x, int64_t row0, 
     return EVK_OK;
 }
 
-evk_status _evk_engine_offer_best(_evk_engine *e, const evk_tensor *x, int64_t row, double reward) {
+evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward) {
     if (e->have_best && !(reward > e->best_reward)) return EVK_OK;
-    EVK_TRY(_evk_engine_begin(e));
+    EVK_TRY(evk__engine_begin(e));
     uint64_t rowbytes = (uint64_t)e->numel * 4;
     EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row * rowbytes, &e->best.buf, 0, rowbytes));
     e->have_best = true;

@@ -4,19 +4,19 @@
  * counters a report needs. Everything it records goes into the current submission: denoising
  * a row range of a population tensor from one step to another (model calls in chunks, archive
  * copies on entering chosen steps, optionally the x̂0 prediction at one step), scoring rows with
- * the reward, and copying the best sample; `_evk_engine_run` submits once and waits. */
+ * the reward, and copying the best sample; `evk__engine_run` submits once and waits. */
 #ifndef EVK_ENGINE_H
 #define EVK_ENGINE_H
 
 #include "search.h"
 
-typedef struct _evk_archive_point {
+typedef struct evk__archive_point {
     uint32_t step;           /* copy the rows entering this step */
     const evk_tensor *dst;   /* into rows [row, row + n) of dst */
     int64_t row;
-} _evk_archive_point;
+} evk__archive_point;
 
-typedef struct _evk_engine {
+typedef struct evk__engine {
     evk_context *ctx;
     evk_model *model;
     const evk_sampler *sampler;
@@ -35,25 +35,25 @@ typedef struct _evk_engine {
     uint64_t nfe, reward_calls, steps_recorded, dispatches;
     uint32_t submissions;
     double wait_seconds;
-} _evk_engine;
+} evk__engine;
 
-evk_status _evk_engine_init(_evk_engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
                             const evk_search_config *cfg, uint32_t population_max);
-void _evk_engine_destroy(_evk_engine *e);
+void evk__engine_destroy(evk__engine *e);
 /* Start recording if not already. */
-evk_status _evk_engine_begin(_evk_engine *e);
+evk_status evk__engine_begin(evk__engine *e);
 /* Submit what was recorded and wait. */
-evk_status _evk_engine_run(_evk_engine *e);
+evk_status evk__engine_run(evk__engine *e);
 /* Record initial noise x_T for rows [row0, row0+n) of x with trajectory ids id0 + r. */
-evk_status _evk_engine_noise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0);
+evk_status evk__engine_noise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0);
 /* Record steps [from, to) for rows [row0, row0+n) of x (trajectory ids id0 + r), copying rows
  * into archive points on entering their steps; when x0 is given, the x̂0 prediction of step
  * x0_step is written to its rows [0, n). */
-evk_status _evk_engine_denoise(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
-                               const _evk_archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step);
+evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0, uint32_t from, uint32_t to,
+                               const evk__archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step);
 /* Record scores[0..n) = reward(decode(rows [row0, row0+n) of x)). */
-evk_status _evk_engine_score(_evk_engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
+evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
 /* After scores are read back: remember row `row` of x as the best sample if it beats the best. */
-evk_status _evk_engine_offer_best(_evk_engine *e, const evk_tensor *x, int64_t row, double reward);
+evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward);
 
 #endif

@@ -11,13 +11,13 @@
 
 #include "search.h"
 
-static cJSON *_evk_float_array(const float *v, int64_t n) {
+static cJSON *evk__float_array(const float *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
     for (int64_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
     return a;
 }
 
-static cJSON *_evk_u32_array(const uint32_t *v, uint32_t n) {
+static cJSON *evk__u32_array(const uint32_t *v, uint32_t n) {
     cJSON *a = cJSON_CreateArray();
     for (uint32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
@@ -46,8 +46,8 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     if (c->guidance > 0) cJSON_AddNumberToObject(p, "guidance", c->guidance);
     cJSON_AddNumberToObject(p, "chunk", r->chunk);
     if (c->method == EVK_SEARCH_EVO) {
-        cJSON_AddItemToObject(p, "evolution_schedule", _evk_u32_array(c->evolution_schedule, c->evolution_count));
-        cJSON_AddItemToObject(p, "population_schedule", _evk_u32_array(c->population_schedule, c->population_count));
+        cJSON_AddItemToObject(p, "evolution_schedule", evk__u32_array(c->evolution_schedule, c->evolution_count));
+        cJSON_AddItemToObject(p, "population_schedule", evk__u32_array(c->population_schedule, c->population_count));
         cJSON_AddNumberToObject(p, "elites", c->elites);
         cJSON_AddNumberToObject(p, "mutation_rate", c->mutation_rate);
         cJSON_AddNumberToObject(p, "tournament_fraction", c->tournament_fraction);
@@ -71,11 +71,11 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     cJSON_AddNumberToObject(root, "denoising_steps_recorded", (double)r->steps_recorded);
     cJSON_AddNumberToObject(root, "dispatches", (double)r->dispatches);
     cJSON_AddNumberToObject(root, "best_reward", r->best_reward);
-    cJSON_AddItemToObject(root, "best_sample", _evk_float_array(r->best_sample, r->sample_numel));
+    cJSON_AddItemToObject(root, "best_sample", evk__float_array(r->best_sample, r->sample_numel));
     cJSON *pop = cJSON_AddArrayToObject(root, "population");
     for (uint32_t i = 0; pop && i < r->population_size; i++)
-        cJSON_AddItemToArray(pop, _evk_float_array(r->population + (size_t)i * r->sample_numel, r->sample_numel));
-    cJSON_AddItemToObject(root, "population_rewards", _evk_float_array(r->population_rewards, r->population_size));
+        cJSON_AddItemToArray(pop, evk__float_array(r->population + (size_t)i * r->sample_numel, r->sample_numel));
+    cJSON_AddItemToObject(root, "population_rewards", evk__float_array(r->population_rewards, r->population_size));
     cJSON *gens = cJSON_AddArrayToObject(root, "generations");
     for (uint32_t i = 0; gens && i < r->generation_count; i++) {
         const evk_search_generation *g = &r->generations[i];

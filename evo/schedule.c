@@ -7,21 +7,21 @@
 
 #include "search.h"
 
-static const char *_evk_method_names[] = {"sample", "bon", "fk", "evo"};
-static const char *_evk_potential_names[] = {"diff", "max", "add"};
+static const char *evk__method_names[] = {"sample", "bon", "fk", "evo"};
+static const char *evk__potential_names[] = {"diff", "max", "add"};
 
-const char *evk_search_method_name(evk_search_method m) { return (unsigned)m < 4 ? _evk_method_names[m] : "?"; }
-const char *evk_fk_potential_name(evk_fk_potential p) { return (unsigned)p < 3 ? _evk_potential_names[p] : "?"; }
+const char *evk_search_method_name(evk_search_method m) { return (unsigned)m < 4 ? evk__method_names[m] : "?"; }
+const char *evk_fk_potential_name(evk_fk_potential p) { return (unsigned)p < 3 ? evk__potential_names[p] : "?"; }
 
 bool evk_search_method_parse(const char *name, evk_search_method *out) {
     for (int i = 0; i < 4; i++)
-        if (name && !strcmp(name, _evk_method_names[i])) return *out = (evk_search_method)i, true;
+        if (name && !strcmp(name, evk__method_names[i])) return *out = (evk_search_method)i, true;
     return false;
 }
 
 bool evk_fk_potential_parse(const char *name, evk_fk_potential *out) {
     for (int i = 0; i < 3; i++)
-        if (name && !strcmp(name, _evk_potential_names[i])) return *out = (evk_fk_potential)i, true;
+        if (name && !strcmp(name, evk__potential_names[i])) return *out = (evk_fk_potential)i, true;
     return false;
 }
 
@@ -33,23 +33,23 @@ uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *
     return n + (uint64_t)P[K] * (T - S[K - 1]);
 }
 
-static uint32_t _evk_cost(const evk_search_config *c) { return c->guidance > 0 ? 2 : 1; }
+static uint32_t evk__cost(const evk_search_config *c) { return c->guidance > 0 ? 2 : 1; }
 
 uint64_t evk_search_planned_nfe(const evk_search_config *c, uint32_t T) {
     if (c->method == EVK_SEARCH_EVO)
-        return _evk_cost(c) * evk_evo_nfe(T, c->evolution_schedule, c->evolution_count, c->population_schedule);
-    return (uint64_t)_evk_cost(c) * c->n * T;
+        return evk__cost(c) * evk_evo_nfe(T, c->evolution_schedule, c->evolution_count, c->population_schedule);
+    return (uint64_t)evk__cost(c) * c->n * T;
 }
 
 /* SD2.1 reference shape at T = 50 (DESIGN "Search") */
-static const uint32_t _evk_default_s[4] = {0, 20, 30, 40}, _evk_default_p[5] = {42, 26, 26, 26, 30};
+static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
 
 evk_status evk_search_resolve(const evk_search_config *in, uint32_t T, evk_search_config *out) {
     evk_search_config c = *in;
     if (T < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: the sampler has no steps");
     if ((unsigned)c.method > EVK_SEARCH_EVO) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: unknown method %d", (int)c.method);
     const char *name = evk_search_method_name(c.method);
-    uint64_t cost = _evk_cost(&c), per_traj = cost * T;
+    uint64_t cost = evk__cost(&c), per_traj = cost * T;
     if (c.nfe && c.nfe < per_traj)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "NFE budget %llu is too small for one trajectory (%u steps%s need %llu)",
                         (unsigned long long)c.nfe, T, cost == 2 ? " with guidance" : "", (unsigned long long)per_traj);
@@ -82,7 +82,7 @@ evk_status evk_search_resolve(const evk_search_config *in, uint32_t T, evk_searc
     if (K > EVK_SEARCH_MAX_GENERATIONS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evolution schedule has %u steps, at most %d", K, EVK_SEARCH_MAX_GENERATIONS);
     if (K == 0) {
         K = c.evolution_count = 4;
-        for (int i = 0; i < 4; i++) c.evolution_schedule[i] = (uint32_t)lround((double)_evk_default_s[i] * T / 50.0);
+        for (int i = 0; i < 4; i++) c.evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
         for (uint32_t i = 1; i < K; i++)
             if (c.evolution_schedule[i] <= c.evolution_schedule[i - 1] || c.evolution_schedule[K - 1] >= T)
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (0,20,30,40 of 50); give one", T);
@@ -98,7 +98,7 @@ evk_status evk_search_resolve(const evk_search_config *in, uint32_t T, evk_searc
     if (default_p) {
         if (K != 4) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: an evolution schedule of %u steps needs a population schedule of %u sizes", K, K + 1);
         c.population_count = 5;
-        memcpy(c.population_schedule, _evk_default_p, sizeof _evk_default_p);
+        memcpy(c.population_schedule, evk__default_p, sizeof evk__default_p);
     }
     if (c.population_count != K + 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule has %u sizes, the evolution schedule of %u steps needs %u", c.population_count,

@@ -9,7 +9,7 @@
 #include "ops/op_layout.h"
 #include "ops/op_reduce.h"
 
-static double _evk_clock(void) {
+static double evk__clock(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
@@ -24,20 +24,20 @@ void evk_search_result_free(evk_search_result *r) {
     free(r);
 }
 
-typedef struct _evk_run {
-    _evk_engine e;
+typedef struct evk__run {
+    evk__engine e;
     evk_search_result *res;
     uint32_t gen_cap;
     float *host_scores;
-} _evk_run;
+} evk__run;
 
-static evk_status _evk_alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_tensor *t) {
+static evk_status evk__alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_tensor *t) {
     int64_t sh[2] = {rows, numel};
     return evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, t);
 }
 
 /* Read n scores back, record a generation entry and offer the best row of x (final samples only). */
-static evk_status _evk_collect(_evk_run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,
+static evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,
                                bool final, double ess, bool resampled) {
     evk_tensor sv;
     EVK_TRY(evk_tensor_rows(scores, 0, n, &sv));
@@ -54,7 +54,7 @@ static evk_status _evk_collect(_evk_run *R, const evk_tensor *scores, uint32_t n
         if (v < worst) worst = v;
     }
     if (!finite) return evk_fail(EVK_ERROR_NUMERIC, "search: every reward of a population of %u is NaN (step %u)", n, step);
-    if (final && arg >= 0) EVK_TRY(_evk_engine_offer_best(&R->e, x, arg, best));
+    if (final && arg >= 0) EVK_TRY(evk__engine_offer_best(&R->e, x, arg, best));
     evk_search_result *res = R->res;
     if (res->generation_count == R->gen_cap) {
         uint32_t cap = R->gen_cap ? 2 * R->gen_cap : 16;
@@ -72,10 +72,10 @@ static evk_status _evk_collect(_evk_run *R, const evk_tensor *scores, uint32_t n
 }
 
 /* Download the final population (rows [0, n) of x) and its scores into the result. */
-static evk_status _evk_finish(_evk_run *R, const evk_tensor *x, uint32_t n) {
+static evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n) {
     evk_search_result *res = R->res;
-    _evk_engine *e = &R->e;
-    EVK_TRY(_evk_engine_run(e)); /* a pending best-sample copy */
+    evk__engine *e = &R->e;
+    EVK_TRY(evk__engine_run(e)); /* a pending best-sample copy */
     res->population_size = n;
     res->population = malloc((size_t)n * e->numel * sizeof(float));
     res->population_rewards = malloc(n * sizeof(float));
@@ -90,26 +90,26 @@ static evk_status _evk_finish(_evk_run *R, const evk_tensor *x, uint32_t n) {
     return EVK_OK;
 }
 
-static evk_status _evk_run_bon(_evk_run *R) {
-    _evk_engine *e = &R->e;
+static evk_status evk__run_bon(evk__run *R) {
+    evk__engine *e = &R->e;
     uint32_t n = e->cfg->n;
     evk_tensor x, sc;
     memset(&x, 0, sizeof x), memset(&sc, 0, sizeof sc);
-    evk_status st = _evk_alloc_rows(e->ctx, n, e->numel, &x);
-    if (!st) st = _evk_alloc_rows(e->ctx, n, 1, &sc);
-    if (!st) st = _evk_engine_noise(e, &x, 0, n, 0);
-    if (!st) st = _evk_engine_denoise(e, &x, 0, n, 0, 0, e->T, NULL, 0, NULL, 0);
-    if (!st) st = _evk_engine_score(e, &x, 0, n, &sc);
-    if (!st) st = _evk_engine_run(e);
-    if (!st) st = _evk_collect(R, &sc, n, 0, e->T, &x, true, 0, false);
-    if (!st) st = _evk_finish(R, &x, n);
+    evk_status st = evk__alloc_rows(e->ctx, n, e->numel, &x);
+    if (!st) st = evk__alloc_rows(e->ctx, n, 1, &sc);
+    if (!st) st = evk__engine_noise(e, &x, 0, n, 0);
+    if (!st) st = evk__engine_denoise(e, &x, 0, n, 0, 0, e->T, NULL, 0, NULL, 0);
+    if (!st) st = evk__engine_score(e, &x, 0, n, &sc);
+    if (!st) st = evk__engine_run(e);
+    if (!st) st = evk__collect(R, &sc, n, 0, e->T, &x, true, 0, false);
+    if (!st) st = evk__finish(R, &x, n);
     evk_tensor_free(e->ctx, &x);
     evk_tensor_free(e->ctx, &sc);
     return st;
 }
 
-static evk_status _evk_run_fk(_evk_run *R) {
-    _evk_engine *e = &R->e;
+static evk_status evk__run_fk(evk__run *R) {
+    evk__engine *e = &R->e;
     const evk_search_config *c = e->cfg;
     uint32_t n = c->n, T = e->T;
     evk_tensor x[2], x0, sc, anc;
@@ -119,22 +119,22 @@ static evk_status _evk_run_fk(_evk_run *R) {
     int32_t *anc32 = malloc(n * sizeof *anc32);
     evk_status st = state && w && rw && ancestors && anc32 ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < n && w; i++) w[i] = 1;
-    if (!st) st = _evk_alloc_rows(e->ctx, n, e->numel, &x[0]);
-    if (!st) st = _evk_alloc_rows(e->ctx, n, e->numel, &x[1]);
-    if (!st) st = _evk_alloc_rows(e->ctx, n, e->numel, &x0);
-    if (!st) st = _evk_alloc_rows(e->ctx, n, 1, &sc);
+    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x[0]);
+    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x[1]);
+    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x0);
+    if (!st) st = evk__alloc_rows(e->ctx, n, 1, &sc);
     if (!st) {
         int64_t s1[1] = {n};
         st = evk_tensor_alloc(e->ctx, EVK_DTYPE_I32, 1, s1, &anc);
     }
     int cur = 0;
-    if (!st) st = _evk_engine_noise(e, &x[0], 0, n, 0);
+    if (!st) st = evk__engine_noise(e, &x[0], 0, n, 0);
     uint32_t first = (uint32_t)lround(c->fk_start * T), last = (uint32_t)lround(c->fk_end * T), step = 0, round = 0;
     for (uint32_t r = first; !st && r <= last && r < T; r += c->fk_interval) {
         /* steps up to r, with the x̂0 prediction at r, then score it */
-        st = _evk_engine_denoise(e, &x[cur], 0, n, 0, step, r + 1, NULL, 0, &x0, r);
-        if (!st) st = _evk_engine_score(e, &x0, 0, n, &sc);
-        if (!st) st = _evk_engine_run(e);
+        st = evk__engine_denoise(e, &x[cur], 0, n, 0, step, r + 1, NULL, 0, &x0, r);
+        if (!st) st = evk__engine_score(e, &x0, 0, n, &sc);
+        if (!st) st = evk__engine_run(e);
         step = r + 1;
         if (st) break;
         evk_tensor sv;
@@ -145,21 +145,21 @@ static evk_status _evk_run_fk(_evk_run *R) {
         bool resampled = false;
         evk_noise_key key = {.seed = c->seed, .stream = round, .counter = r, .domain = EVK_NOISE_HOST};
         if (!st) st = evk_fk_round(n, rw, state, w, c->fk_potential, c->fk_lambda, c->fk_ess_fraction, &key, ancestors, &ess, &resampled);
-        if (!st) st = _evk_collect(R, &sc, n, round, r, NULL, false, ess, resampled);
+        if (!st) st = evk__collect(R, &sc, n, round, r, NULL, false, ess, resampled);
         if (!st && resampled) {
             for (uint32_t i = 0; i < n; i++) anc32[i] = (int32_t)ancestors[i];
             st = evk_buffer_upload(e->ctx, &anc.buf, 0, anc32, n * sizeof *anc32);
-            if (!st) st = _evk_engine_begin(e);
+            if (!st) st = evk__engine_begin(e);
             if (!st) st = evk_op_gather_rows(e->s, &x[cur], &anc, &x[1 - cur]);
             cur = 1 - cur;
         }
         round++;
     }
-    if (!st) st = _evk_engine_denoise(e, &x[cur], 0, n, 0, step, T, NULL, 0, NULL, 0);
-    if (!st) st = _evk_engine_score(e, &x[cur], 0, n, &sc);
-    if (!st) st = _evk_engine_run(e);
-    if (!st) st = _evk_collect(R, &sc, n, round, T, &x[cur], true, 0, false);
-    if (!st) st = _evk_finish(R, &x[cur], n);
+    if (!st) st = evk__engine_denoise(e, &x[cur], 0, n, 0, step, T, NULL, 0, NULL, 0);
+    if (!st) st = evk__engine_score(e, &x[cur], 0, n, &sc);
+    if (!st) st = evk__engine_run(e);
+    if (!st) st = evk__collect(R, &sc, n, round, T, &x[cur], true, 0, false);
+    if (!st) st = evk__finish(R, &x[cur], n);
     evk_tensor_free(e->ctx, &x[0]), evk_tensor_free(e->ctx, &x[1]), evk_tensor_free(e->ctx, &x0);
     evk_tensor_free(e->ctx, &sc), evk_tensor_free(e->ctx, &anc);
     free(state), free(w), free(rw), free(ancestors), free(anc32);
@@ -167,17 +167,17 @@ static evk_status _evk_run_fk(_evk_run *R) {
 }
 
 /* pool entry order: reward descending, then archive row */
-static const float *_evk_sort_tags;
-static int _evk_pool_cmp(const void *a, const void *b) {
+static const float *evk__sort_tags;
+static int evk__pool_cmp(const void *a, const void *b) {
     uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    float x = _evk_sort_tags[i], y = _evk_sort_tags[j];
+    float x = evk__sort_tags[i], y = evk__sort_tags[j];
     if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
     if (!isnan(x) && x != y) return x > y ? -1 : 1;
     return (i > j) - (i < j);
 }
 
-static evk_status _evk_run_evo(_evk_run *R) {
-    _evk_engine *e = &R->e;
+static evk_status evk__run_evo(evk__run *R) {
+    evk__engine *e = &R->e;
     const evk_search_config *c = e->cfg;
     const uint32_t K = c->evolution_count, T = e->T, *S = c->evolution_schedule, *P = c->population_schedule;
     uint32_t pmax = 0, cap[EVK_SEARCH_MAX_GENERATIONS], count[EVK_SEARCH_MAX_GENERATIONS] = {0}, total_cap = 0;
@@ -193,29 +193,29 @@ static evk_status _evk_run_evo(_evk_run *R) {
     uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch), *perm = malloc(total_cap * sizeof *perm);
     int32_t *hidx = malloc(pmax * sizeof *hidx);
     evk_status st = hcoef && order && scratch && perm && hidx ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (!st) st = _evk_alloc_rows(e->ctx, pmax, e->numel, &x);
-    if (!st) st = _evk_alloc_rows(e->ctx, pmax, 1, &sc);
-    if (!st) st = _evk_alloc_rows(e->ctx, pmax, 2, &coef);
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, e->numel, &x);
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, 1, &sc);
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, 2, &coef);
     if (!st) {
         int64_t s1[1] = {pmax};
         st = evk_tensor_alloc(e->ctx, EVK_DTYPE_I32, 1, s1, &idx);
     }
     for (uint32_t h = 0; h < K && !st; h++) {
-        st = _evk_alloc_rows(e->ctx, cap[h], e->numel, &arch[h]);
+        st = evk__alloc_rows(e->ctx, cap[h], e->numel, &arch[h]);
         if (!st && !(tags[h] = malloc(cap[h] * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     /* generation 0 starts from noise at step 0; the children of generation g resume at s_g */
     uint32_t pop = P[0], next_id = P[0], ids = 0, start = 0, first_level = 0;
-    if (!st) st = _evk_engine_noise(e, &x, 0, pop, 0);
+    if (!st) st = evk__engine_noise(e, &x, 0, pop, 0);
     for (uint32_t g = 0; g <= K && !st; g++) {
         /* roll out to the end, archiving the states entering s_h for h >= first_level */
-        _evk_archive_point pts[EVK_SEARCH_MAX_GENERATIONS];
+        evk__archive_point pts[EVK_SEARCH_MAX_GENERATIONS];
         uint32_t np = 0;
-        for (uint32_t h = first_level; h < K; h++) pts[np++] = (_evk_archive_point){S[h], &arch[h], count[h]};
-        st = _evk_engine_denoise(e, &x, 0, pop, ids, start, T, pts, np, NULL, 0);
-        if (!st) st = _evk_engine_score(e, &x, 0, pop, &sc);
-        if (!st) st = _evk_engine_run(e);
-        if (!st) st = _evk_collect(R, &sc, pop, g, g < K ? S[g] : T, &x, true, 0, false);
+        for (uint32_t h = first_level; h < K; h++) pts[np++] = (evk__archive_point){S[h], &arch[h], count[h]};
+        st = evk__engine_denoise(e, &x, 0, pop, ids, start, T, pts, np, NULL, 0);
+        if (!st) st = evk__engine_score(e, &x, 0, pop, &sc);
+        if (!st) st = evk__engine_run(e);
+        if (!st) st = evk__collect(R, &sc, pop, g, g < K ? S[g] : T, &x, true, 0, false);
         if (st || g == K) break;
         for (uint32_t h = first_level; h < K; h++) {
             memcpy(tags[h] + count[h], R->host_scores, pop * sizeof(float));
@@ -225,8 +225,8 @@ static evk_status _evk_run_evo(_evk_run *R) {
         uint32_t M = count[g], kids = P[g + 1], el = c->elites < kids ? c->elites : kids - 1;
         if (el > M) el = M;
         for (uint32_t i = 0; i < M; i++) order[i] = i;
-        _evk_sort_tags = tags[g];
-        qsort(order, M, sizeof *order, _evk_pool_cmp);
+        evk__sort_tags = tags[g];
+        qsort(order, M, sizeof *order, evk__pool_cmp);
         uint32_t keep = (uint32_t)lround(c->tournament_fraction * M);
         if (keep < 1) keep = 1;
         for (uint32_t i = 0; i < M; i++) perm[i] = i, scratch[i] = 0;
@@ -260,7 +260,7 @@ static evk_status _evk_run_evo(_evk_run *R) {
         if (!st) st = evk_tensor_rows(&x, 0, kids, &xv);
         if (!st) st = evk_buffer_upload(e->ctx, &idx.buf, 0, hidx, kids * sizeof *hidx);
         if (!st) st = evk_tensor_upload_f32(e->ctx, &cv, hcoef);
-        if (!st) st = _evk_engine_begin(e);
+        if (!st) st = evk__engine_begin(e);
         /* gather the pool rows into the population (arch[g] is not written while it is read) */
         if (!st) {
             evk_tensor src;
@@ -271,7 +271,7 @@ static evk_status _evk_run_evo(_evk_run *R) {
         if (!st) st = evk_op_mutate_affine(e->s, &xv, &cv, &mk);
         pop = kids, ids = next_id, next_id += kids, start = S[g], first_level = g + 1;
     }
-    if (!st) st = _evk_finish(R, &x, pop);
+    if (!st) st = evk__finish(R, &x, pop);
     evk_tensor_free(e->ctx, &x), evk_tensor_free(e->ctx, &sc), evk_tensor_free(e->ctx, &idx), evk_tensor_free(e->ctx, &coef);
     for (uint32_t h = 0; h < K; h++) {
         if (arch[h].buf.block) evk_tensor_free(e->ctx, &arch[h]);
@@ -306,20 +306,20 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     uint32_t pmax = c->n;
     if (c->method == EVK_SEARCH_EVO)
         for (uint32_t g = 0; g <= c->evolution_count; g++) pmax = c->population_schedule[g] > pmax ? c->population_schedule[g] : pmax;
-    _evk_run R = {.res = res};
+    evk__run R = {.res = res};
     evk_pipeline_stats ps0, ps1;
     evk_pipeline_get_stats(ctx, &ps0);
-    double t0 = _evk_clock();
-    st = _evk_engine_init(&R.e, ctx, model, sampler, reward, c, pmax);
+    double t0 = evk__clock();
+    st = evk__engine_init(&R.e, ctx, model, sampler, reward, c, pmax);
     if (!st && !(R.host_scores = malloc(pmax * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     res->steps = T;
     res->sample_numel = evk_model_sample_numel(model);
     if (!st) {
-        if (c->method == EVK_SEARCH_FK) st = _evk_run_fk(&R);
-        else if (c->method == EVK_SEARCH_EVO) st = _evk_run_evo(&R);
-        else st = _evk_run_bon(&R);
+        if (c->method == EVK_SEARCH_FK) st = evk__run_fk(&R);
+        else if (c->method == EVK_SEARCH_EVO) st = evk__run_evo(&R);
+        else st = evk__run_bon(&R);
     }
-    res->wall_seconds = _evk_clock() - t0;
+    res->wall_seconds = evk__clock() - t0;
     evk_pipeline_get_stats(ctx, &ps1);
     res->pipeline_seconds = (ps1.create_ms - ps0.create_ms) / 1e3;
     res->wait_seconds = R.e.wait_seconds;
@@ -329,7 +329,7 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     res->steps_recorded = R.e.steps_recorded;
     res->dispatches = R.e.dispatches;
     res->chunk = R.e.chunk;
-    _evk_engine_destroy(&R.e);
+    evk__engine_destroy(&R.e);
     free(R.host_scores);
     if (st) {
         evk_search_result_free(res);

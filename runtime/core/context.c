@@ -6,9 +6,9 @@
 
 #include "core/internal.h"
 
-static const char *_EVK_VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation";
+static const char *EVK__VALIDATION_LAYER = "VK_LAYER_KHRONOS_validation";
 
-const char *_evk_vk_result_name(VkResult r) {
+const char *evk__vk_result_name(VkResult r) {
     switch (r) {
 #define _C(x) case x: return #x;
         _C(VK_SUCCESS) _C(VK_NOT_READY) _C(VK_TIMEOUT) _C(VK_INCOMPLETE)
@@ -23,7 +23,7 @@ const char *_evk_vk_result_name(VkResult r) {
     }
 }
 
-evk_status _evk_vk_fail(VkResult r, const char *what, const char *file, int line) {
+evk_status evk__vk_fail(VkResult r, const char *what, const char *file, int line) {
     evk_status s = EVK_ERROR_VULKAN;
     if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY) s = EVK_ERROR_OUT_OF_DEVICE_MEMORY;
     else if (r == VK_ERROR_OUT_OF_HOST_MEMORY) s = EVK_ERROR_OUT_OF_HOST_MEMORY;
@@ -31,12 +31,12 @@ evk_status _evk_vk_fail(VkResult r, const char *what, const char *file, int line
     else if (r == VK_TIMEOUT) s = EVK_ERROR_TIMEOUT;
     else if (r == VK_ERROR_INCOMPATIBLE_DRIVER) s = EVK_ERROR_NO_DEVICE;
     const char *slash = strrchr(file, '/');
-    return evk_fail(s, "%s failed: %s%s (%s:%d)", what, _evk_vk_result_name(r),
+    return evk_fail(s, "%s failed: %s%s (%s:%d)", what, evk__vk_result_name(r),
                     r == VK_ERROR_DEVICE_LOST ? " — the GPU device was lost" : "",
                     slash ? slash + 1 : file, line);
 }
 
-long _evk_env_long(const char *name, long fallback) {
+long evk__env_long(const char *name, long fallback) {
     const char *v = getenv(name);
     if (!v || !*v) return fallback;
     char *end;
@@ -70,7 +70,7 @@ const char *evk_vendor_name(uint32_t id) {
 
 /* ---- loading and instance ---------------------------------------------------------------- */
 
-static evk_status _evk_load_vulkan(void) {
+static evk_status evk__load_vulkan(void) {
     static int loaded = 0;
     if (loaded) return EVK_OK;
     if (volkInitialize() != VK_SUCCESS)
@@ -81,7 +81,7 @@ static evk_status _evk_load_vulkan(void) {
     return EVK_OK;
 }
 
-static int _evk_has_layer(const char *name) {
+static int evk__has_layer(const char *name) {
     uint32_t n = 0;
     if (vkEnumerateInstanceLayerProperties(&n, NULL) != VK_SUCCESS || !n) return 0;
     VkLayerProperties *p = calloc(n, sizeof *p);
@@ -93,7 +93,7 @@ static int _evk_has_layer(const char *name) {
     return found;
 }
 
-static int _evk_has_instance_ext(const char *layer, const char *name) {
+static int evk__has_instance_ext(const char *layer, const char *name) {
     uint32_t n = 0;
     if (vkEnumerateInstanceExtensionProperties(layer, &n, NULL) != VK_SUCCESS || !n) return 0;
     VkExtensionProperties *p = calloc(n, sizeof *p);
@@ -105,7 +105,7 @@ static int _evk_has_instance_ext(const char *layer, const char *name) {
     return found;
 }
 
-static VKAPI_ATTR VkBool32 VKAPI_CALL _evk_debug_callback(
+static VKAPI_ATTR VkBool32 VKAPI_CALL evk__debug_callback(
     VkDebugUtilsMessageSeverityFlagBitsEXT severity, VkDebugUtilsMessageTypeFlagsEXT types,
     const VkDebugUtilsMessengerCallbackDataEXT *data, void *user) {
     (void)types;
@@ -118,8 +118,8 @@ static VKAPI_ATTR VkBool32 VKAPI_CALL _evk_debug_callback(
     return VK_FALSE;
 }
 
-static evk_status _evk_instance_create(int validation, VkInstance *out, int *has_debug_utils) {
-    EVK_TRY(_evk_load_vulkan());
+static evk_status evk__instance_create(int validation, VkInstance *out, int *has_debug_utils) {
+    EVK_TRY(evk__load_vulkan());
     uint32_t loader_version = VK_API_VERSION_1_0;
     if (vkEnumerateInstanceVersion) vkEnumerateInstanceVersion(&loader_version);
     if (loader_version < VK_API_VERSION_1_1)
@@ -128,23 +128,23 @@ static evk_status _evk_instance_create(int validation, VkInstance *out, int *has
     const char *layers[1];
     uint32_t layer_count = 0;
     if (validation) {
-        if (!_evk_has_layer(_EVK_VALIDATION_LAYER))
+        if (!evk__has_layer(EVK__VALIDATION_LAYER))
             return evk_fail(EVK_ERROR_UNSUPPORTED,
                             "validation was requested but %s is not installed "
                             "(Debian/Ubuntu: apt-get install vulkan-validationlayers)",
-                            _EVK_VALIDATION_LAYER);
-        layers[layer_count++] = _EVK_VALIDATION_LAYER;
+                            EVK__VALIDATION_LAYER);
+        layers[layer_count++] = EVK__VALIDATION_LAYER;
     }
     const char *exts[4];
     uint32_t ext_count = 0;
     VkInstanceCreateFlags flags = 0;
     *has_debug_utils = 0;
-    if (validation && (_evk_has_instance_ext(NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME) ||
-                       _evk_has_instance_ext(_EVK_VALIDATION_LAYER, VK_EXT_DEBUG_UTILS_EXTENSION_NAME))) {
+    if (validation && (evk__has_instance_ext(NULL, VK_EXT_DEBUG_UTILS_EXTENSION_NAME) ||
+                       evk__has_instance_ext(EVK__VALIDATION_LAYER, VK_EXT_DEBUG_UTILS_EXTENSION_NAME))) {
         exts[ext_count++] = VK_EXT_DEBUG_UTILS_EXTENSION_NAME;
         *has_debug_utils = 1;
     }
-    if (_evk_has_instance_ext(NULL, "VK_KHR_portability_enumeration")) {
+    if (evk__has_instance_ext(NULL, "VK_KHR_portability_enumeration")) {
         exts[ext_count++] = "VK_KHR_portability_enumeration";
         flags |= 0x00000001; /* VK_INSTANCE_CREATE_ENUMERATE_PORTABILITY_BIT_KHR */
     }
@@ -168,16 +168,16 @@ static evk_status _evk_instance_create(int validation, VkInstance *out, int *has
         return evk_fail(EVK_ERROR_NO_DEVICE,
                         "no Vulkan device found: no Vulkan driver could be loaded (%s); "
                         "install one (e.g. mesa-vulkan-drivers) or check VK_ICD_FILENAMES",
-                        _evk_vk_result_name(r));
-    if (r != VK_SUCCESS) return _evk_vk_fail(r, "vkCreateInstance", __FILE__, __LINE__);
+                        evk__vk_result_name(r));
+    if (r != VK_SUCCESS) return evk__vk_fail(r, "vkCreateInstance", __FILE__, __LINE__);
     volkLoadInstance(*out);
     return EVK_OK;
 }
 
-static evk_status _evk_physical_devices(VkInstance instance, VkPhysicalDevice **out, uint32_t *count) {
+static evk_status evk__physical_devices(VkInstance instance, VkPhysicalDevice **out, uint32_t *count) {
     uint32_t n = 0;
     VkResult r = vkEnumeratePhysicalDevices(instance, &n, NULL);
-    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return _evk_vk_fail(r, "vkEnumeratePhysicalDevices", __FILE__, __LINE__);
+    if (r != VK_SUCCESS && r != VK_INCOMPLETE) return evk__vk_fail(r, "vkEnumeratePhysicalDevices", __FILE__, __LINE__);
     if (n == 0)
         return evk_fail(EVK_ERROR_NO_DEVICE,
                         "no Vulkan device found: the Vulkan loader found no driver or device; install "
@@ -187,7 +187,7 @@ static evk_status _evk_physical_devices(VkInstance instance, VkPhysicalDevice **
     r = vkEnumeratePhysicalDevices(instance, &n, p);
     if (r != VK_SUCCESS && r != VK_INCOMPLETE) {
         free(p);
-        return _evk_vk_fail(r, "vkEnumeratePhysicalDevices", __FILE__, __LINE__);
+        return evk__vk_fail(r, "vkEnumeratePhysicalDevices", __FILE__, __LINE__);
     }
     *out = p;
     *count = n;
@@ -196,18 +196,18 @@ static evk_status _evk_physical_devices(VkInstance instance, VkPhysicalDevice **
 
 /* ---- device properties ------------------------------------------------------------------- */
 
-typedef struct _evk_ext_list {
+typedef struct evk__ext_list {
     VkExtensionProperties *props;
     uint32_t count;
-} _evk_ext_list;
+} evk__ext_list;
 
-static int _evk_ext_has(const _evk_ext_list *l, const char *name) {
+static int evk__ext_has(const evk__ext_list *l, const char *name) {
     for (uint32_t i = 0; i < l->count; i++)
         if (strcmp(l->props[i].extensionName, name) == 0) return 1;
     return 0;
 }
 
-static void _evk_ext_list_get(VkPhysicalDevice pd, _evk_ext_list *l) {
+static void evk__ext_list_get(VkPhysicalDevice pd, evk__ext_list *l) {
     l->count = 0;
     l->props = NULL;
     if (vkEnumerateDeviceExtensionProperties(pd, NULL, &l->count, NULL) != VK_SUCCESS) return;
@@ -216,7 +216,7 @@ static void _evk_ext_list_get(VkPhysicalDevice pd, _evk_ext_list *l) {
         l->count = 0;
 }
 
-static evk_device_type _evk_type(VkPhysicalDeviceType t) {
+static evk_device_type evk__type(VkPhysicalDeviceType t) {
     switch (t) {
     case VK_PHYSICAL_DEVICE_TYPE_INTEGRATED_GPU: return EVK_DEVICE_TYPE_INTEGRATED;
     case VK_PHYSICAL_DEVICE_TYPE_DISCRETE_GPU: return EVK_DEVICE_TYPE_DISCRETE;
@@ -227,7 +227,7 @@ static evk_device_type _evk_type(VkPhysicalDeviceType t) {
 }
 
 /* Fill `info` for one physical device; `exts` stays valid for device creation. */
-static void _evk_device_query(VkPhysicalDevice pd, uint32_t index, const _evk_ext_list *exts,
+static void evk__device_query(VkPhysicalDevice pd, uint32_t index, const evk__ext_list *exts,
                               evk_device_info *info, uint8_t *cache_uuid) {
     memset(info, 0, sizeof *info);
     info->index = index;
@@ -244,14 +244,14 @@ static void _evk_device_query(VkPhysicalDevice pd, uint32_t index, const _evk_ex
     VkPhysicalDeviceProperties2 p2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_PROPERTIES_2, .pNext = &sub};
     sub.pNext = &m3;
     void **tail = &m3.pNext;
-    int has_drv = v12 || _evk_ext_has(exts, "VK_KHR_driver_properties");
-    int has_ssc = api >= VK_API_VERSION_1_3 || _evk_ext_has(exts, "VK_EXT_subgroup_size_control");
+    int has_drv = v12 || evk__ext_has(exts, "VK_KHR_driver_properties");
+    int has_ssc = api >= VK_API_VERSION_1_3 || evk__ext_has(exts, "VK_EXT_subgroup_size_control");
     if (has_drv) { *tail = &drv; tail = &drv.pNext; }
     if (has_ssc) { *tail = &ssc; tail = &ssc.pNext; }
     vkGetPhysicalDeviceProperties2(pd, &p2);
 
     snprintf(info->name, sizeof info->name, "%s", base.deviceName);
-    info->type = _evk_type(base.deviceType);
+    info->type = evk__type(base.deviceType);
     info->vendor_id = base.vendorID;
     info->device_id = base.deviceID;
     info->driver_version = base.driverVersion;
@@ -296,8 +296,8 @@ static void _evk_device_query(VkPhysicalDevice pd, uint32_t index, const _evk_ex
         .sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_SUBGROUP_SIZE_CONTROL_FEATURES_EXT};
     VkPhysicalDeviceFeatures2 f2 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_FEATURES_2, .pNext = &s16};
     tail = &s16.pNext;
-    int has_f16 = v12 || _evk_ext_has(exts, "VK_KHR_shader_float16_int8");
-    int has_s8 = v12 || _evk_ext_has(exts, "VK_KHR_8bit_storage");
+    int has_f16 = v12 || evk__ext_has(exts, "VK_KHR_shader_float16_int8");
+    int has_s8 = v12 || evk__ext_has(exts, "VK_KHR_8bit_storage");
     if (has_f16) { *tail = &f16; tail = &f16.pNext; }
     if (has_s8) { *tail = &s8; tail = &s8.pNext; }
     if (has_ssc) { *tail = &sscf; tail = &sscf.pNext; }
@@ -312,10 +312,10 @@ static void _evk_device_query(VkPhysicalDevice pd, uint32_t index, const _evk_ex
     f->subgroup_arithmetic = (sf & VK_SUBGROUP_FEATURE_ARITHMETIC_BIT) != 0;
     f->subgroup_shuffle = (sf & VK_SUBGROUP_FEATURE_SHUFFLE_BIT) != 0;
     f->subgroup_ballot = (sf & VK_SUBGROUP_FEATURE_BALLOT_BIT) != 0;
-    f->cooperative_matrix = _evk_ext_has(exts, "VK_KHR_cooperative_matrix") ||
-                            _evk_ext_has(exts, "VK_NV_cooperative_matrix");
-    f->memory_budget = _evk_ext_has(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
-    f->push_descriptor = _evk_ext_has(exts, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
+    f->cooperative_matrix = evk__ext_has(exts, "VK_KHR_cooperative_matrix") ||
+                            evk__ext_has(exts, "VK_NV_cooperative_matrix");
+    f->memory_budget = evk__ext_has(exts, VK_EXT_MEMORY_BUDGET_EXTENSION_NAME);
+    f->push_descriptor = evk__ext_has(exts, VK_KHR_PUSH_DESCRIPTOR_EXTENSION_NAME);
 
     uint32_t qn = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(pd, &qn, NULL);
@@ -334,17 +334,17 @@ evk_status evk_devices_list(evk_device_info **out, uint32_t *count) {
     *count = 0;
     VkInstance instance;
     int dbg;
-    EVK_TRY(_evk_instance_create(0, &instance, &dbg));
+    EVK_TRY(evk__instance_create(0, &instance, &dbg));
     VkPhysicalDevice *pds = NULL;
     uint32_t n = 0;
-    evk_status s = _evk_physical_devices(instance, &pds, &n);
+    evk_status s = evk__physical_devices(instance, &pds, &n);
     if (s == EVK_OK) {
         evk_device_info *infos = calloc(n, sizeof *infos);
         if (!infos) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory listing devices");
         for (uint32_t i = 0; infos && i < n; i++) {
-            _evk_ext_list exts;
-            _evk_ext_list_get(pds[i], &exts);
-            _evk_device_query(pds[i], i, &exts, &infos[i], NULL);
+            evk__ext_list exts;
+            evk__ext_list_get(pds[i], &exts);
+            evk__device_query(pds[i], i, &exts, &infos[i], NULL);
             free(exts.props);
         }
         *out = infos;
@@ -355,7 +355,7 @@ evk_status evk_devices_list(evk_device_info **out, uint32_t *count) {
     return s;
 }
 
-static int _evk_type_rank(evk_device_type t) {
+static int evk__type_rank(evk_device_type t) {
     switch (t) {
     case EVK_DEVICE_TYPE_DISCRETE: return 4;
     case EVK_DEVICE_TYPE_INTEGRATED: return 3;
@@ -367,7 +367,7 @@ static int _evk_type_rank(evk_device_type t) {
 
 /* ---- context ----------------------------------------------------------------------------- */
 
-static evk_status _evk_device_create(evk_context *ctx, const _evk_ext_list *exts) {
+static evk_status evk__device_create(evk_context *ctx, const evk__ext_list *exts) {
     const evk_device_info *info = &ctx->info;
     uint32_t qn = 0;
     vkGetPhysicalDeviceQueueFamilyProperties(ctx->physical, &qn, NULL);
@@ -394,7 +394,7 @@ static evk_status _evk_device_create(evk_context *ctx, const _evk_ext_list *exts
     if (!v12 && info->features.storage_8bit) names[n++] = "VK_KHR_8bit_storage";
     if (info->features.subgroup_size_control && info->api_version < VK_API_VERSION_1_3)
         names[n++] = "VK_EXT_subgroup_size_control";
-    if (_evk_ext_has(exts, "VK_KHR_portability_subset")) names[n++] = "VK_KHR_portability_subset";
+    if (evk__ext_has(exts, "VK_KHR_portability_subset")) names[n++] = "VK_KHR_portability_subset";
 
     VkPhysicalDevice16BitStorageFeatures s16 = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_16BIT_STORAGE_FEATURES,
                                                 .storageBuffer16BitAccess = info->features.storage_16bit};
@@ -431,7 +431,7 @@ static evk_status _evk_device_create(evk_context *ctx, const _evk_ext_list *exts
         .enabledExtensionCount = n,
         .ppEnabledExtensionNames = names,
     };
-    _EVK_VK_TRY(vkCreateDevice(ctx->physical, &dci, NULL, &ctx->device));
+    EVK__VK_TRY(vkCreateDevice(ctx->physical, &dci, NULL, &ctx->device));
     volkLoadDevice(ctx->device);
     vkGetDeviceQueue(ctx->device, ctx->queue_family, 0, &ctx->queue);
     return EVK_OK;
@@ -442,12 +442,12 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
     evk_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating the context");
     if (config) ctx->config = *config;
-    ctx->validation = ctx->config.validation || _evk_env_long("EVOKE_VALIDATION", 0) > 0;
-    ctx->print_profile_at_exit = _evk_env_long("EVOKE_PROFILE", 0) > 0;
+    ctx->validation = ctx->config.validation || evk__env_long("EVOKE_VALIDATION", 0) > 0;
+    ctx->print_profile_at_exit = evk__env_long("EVOKE_PROFILE", 0) > 0;
     ctx->profiling = ctx->config.profile || ctx->print_profile_at_exit;
 
     int has_debug_utils = 0;
-    evk_status s = _evk_instance_create(ctx->validation, &ctx->instance, &has_debug_utils);
+    evk_status s = evk__instance_create(ctx->validation, &ctx->instance, &has_debug_utils);
     if (s) { free(ctx); return s; }
     if (has_debug_utils) {
         VkDebugUtilsMessengerCreateInfoEXT mci = {
@@ -457,12 +457,12 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
             .messageType = VK_DEBUG_UTILS_MESSAGE_TYPE_GENERAL_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_TYPE_VALIDATION_BIT_EXT |
                            VK_DEBUG_UTILS_MESSAGE_TYPE_PERFORMANCE_BIT_EXT,
-            .pfnUserCallback = _evk_debug_callback,
+            .pfnUserCallback = evk__debug_callback,
             .pUserData = ctx,
         };
         VkResult r = vkCreateDebugUtilsMessengerEXT(ctx->instance, &mci, NULL, &ctx->messenger);
         if (r != VK_SUCCESS) {
-            s = _evk_vk_fail(r, "vkCreateDebugUtilsMessengerEXT", __FILE__, __LINE__);
+            s = evk__vk_fail(r, "vkCreateDebugUtilsMessengerEXT", __FILE__, __LINE__);
             evk_context_destroy(ctx);
             return s;
         }
@@ -470,10 +470,10 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
 
     VkPhysicalDevice *pds = NULL;
     uint32_t n = 0;
-    s = _evk_physical_devices(ctx->instance, &pds, &n);
+    s = evk__physical_devices(ctx->instance, &pds, &n);
     if (s) { evk_context_destroy(ctx); return s; }
 
-    long env_device = _evk_env_long("EVOKE_DEVICE", -1);
+    long env_device = evk__env_long("EVOKE_DEVICE", -1);
     const char *env_raw = getenv("EVOKE_DEVICE");
     long want = ctx->config.pick_device ? (long)ctx->config.device_index : env_device;
     if (!ctx->config.pick_device && env_raw && *env_raw && env_device < 0) {
@@ -495,15 +495,15 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
         for (uint32_t i = 0; i < n; i++) {
             VkPhysicalDeviceProperties p;
             vkGetPhysicalDeviceProperties(pds[i], &p);
-            int rank = p.apiVersion >= VK_API_VERSION_1_1 ? _evk_type_rank(_evk_type(p.deviceType)) : -1;
+            int rank = p.apiVersion >= VK_API_VERSION_1_1 ? evk__type_rank(evk__type(p.deviceType)) : -1;
             if (rank > best_rank) best_rank = rank, chosen = i;
         }
     }
     ctx->physical = pds[chosen];
     free(pds);
-    _evk_ext_list exts;
-    _evk_ext_list_get(ctx->physical, &exts);
-    _evk_device_query(ctx->physical, chosen, &exts, &ctx->info, ctx->pipeline_cache_uuid);
+    evk__ext_list exts;
+    evk__ext_list_get(ctx->physical, &exts);
+    evk__device_query(ctx->physical, chosen, &exts, &ctx->info, ctx->pipeline_cache_uuid);
     if (ctx->info.api_version < VK_API_VERSION_1_1) {
         free(exts.props);
         evk_context_destroy(ctx);
@@ -512,10 +512,10 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
                         VK_API_VERSION_MINOR(ctx->info.api_version));
     }
     vkGetPhysicalDeviceMemoryProperties(ctx->physical, &ctx->memory_properties);
-    s = _evk_device_create(ctx, &exts);
+    s = evk__device_create(ctx, &exts);
     free(exts.props);
-    if (!s) s = _evk_arena_init(ctx);
-    if (!s) s = _evk_pipelines_init(ctx);
+    if (!s) s = evk__arena_init(ctx);
+    if (!s) s = evk__pipelines_init(ctx);
     if (s) {
         evk_fail_context(s, "setting up device %u (%s)", chosen, ctx->info.name);
         evk_context_destroy(ctx);
@@ -531,11 +531,11 @@ void evk_context_destroy(evk_context *ctx) {
     if (ctx->device) {
         vkDeviceWaitIdle(ctx->device);
         if (ctx->print_profile_at_exit) evk_profile_print(ctx, stderr);
-        _evk_pipelines_destroy(ctx);
-        _evk_arena_destroy(ctx);
+        evk__pipelines_destroy(ctx);
+        evk__arena_destroy(ctx);
         vkDestroyDevice(ctx->device, NULL);
     }
-    _evk_profile_destroy(ctx);
+    evk__profile_destroy(ctx);
     if (ctx->messenger) vkDestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
     if (ctx->instance) vkDestroyInstance(ctx->instance, NULL);
     free(ctx);

@@ -1,6 +1,6 @@
 /* internal.h — private state shared by the runtime's own files (never installed).
  *
- * Holds the layout of evk_context and the arena, plus _EVK_VK_TRY, the one macro through which
+ * Holds the layout of evk_context and the arena, plus EVK__VK_TRY, the one macro through which
  * every VkResult is checked: a failing call returns a status up the stack with a message naming
  * the call, the object and the source line, instead of aborting. */
 #ifndef EVK_INTERNAL_H
@@ -14,16 +14,16 @@
 #include "core/stream.h"
 
 /* Turn a failing VkResult into an evk_status with a message "what: VK_ERROR_... (file:line)". */
-evk_status _evk_vk_fail(VkResult result, const char *what, const char *file, int line);
-const char *_evk_vk_result_name(VkResult result);
+evk_status evk__vk_fail(VkResult result, const char *what, const char *file, int line);
+const char *evk__vk_result_name(VkResult result);
 
-#define _EVK_VK_TRY(call)                                                          \
+#define EVK__VK_TRY(call)                                                          \
     do {                                                                           \
-        VkResult _evk_r = (call);                                                  \
-        if (_evk_r != VK_SUCCESS) return _evk_vk_fail(_evk_r, #call, __FILE__, __LINE__); \
+        VkResult evk__r = (call);                                                  \
+        if (evk__r != VK_SUCCESS) return evk__vk_fail(evk__r, #call, __FILE__, __LINE__); \
     } while (0)
 
-struct _evk_block {
+struct evk__block {
     VkDeviceMemory memory;
     VkBuffer buffer;
     uint64_t size;
@@ -32,11 +32,11 @@ struct _evk_block {
     struct { uint64_t offset, size; } *free_ranges; /* sorted by offset, coalesced */
     uint32_t live;             /* allocations in this block */
     int dedicated;             /* made for one large request; released when it is freed */
-    struct _evk_block *next;
+    struct evk__block *next;
 };
 
-typedef struct _evk_arena {
-    _evk_block *blocks;
+typedef struct evk__arena {
+    evk__block *blocks;
     uint32_t memory_type;      /* device-local type used for buffers */
     uint32_t heap_index;
     int host_visible;          /* memory_type is HOST_VISIBLE|HOST_COHERENT */
@@ -51,12 +51,12 @@ typedef struct _evk_arena {
     VkCommandPool transfer_pool;
     VkCommandBuffer transfer_cmd;
     VkFence transfer_fence;
-} _evk_arena;
+} evk__arena;
 
-typedef struct _evk_profile {
+typedef struct evk__profile {
     evk_profile_row *rows;
     uint32_t count, cap;
-} _evk_profile;
+} evk__profile;
 
 struct evk_context {
     VkInstance instance;
@@ -71,13 +71,13 @@ struct evk_context {
     evk_context_config config;
     int validation, profiling, print_profile_at_exit;
     uint32_t validation_count;
-    _evk_arena arena;
+    evk__arena arena;
     /* pipelines */
     VkPipelineCache pipeline_cache;
     struct evk_pipeline *pipelines;
     evk_pipeline_stats pipeline_stats;
     int pipeline_cache_dirty;
-    _evk_profile profile;
+    evk__profile profile;
 };
 
 struct evk_pipeline {
@@ -90,16 +90,16 @@ struct evk_pipeline {
 };
 
 /* memory.c */
-evk_status _evk_arena_init(evk_context *ctx);
-void _evk_arena_destroy(evk_context *ctx);
+evk_status evk__arena_init(evk_context *ctx);
+void evk__arena_destroy(evk_context *ctx);
 /* pipeline.c */
-evk_status _evk_pipelines_init(evk_context *ctx);
-void _evk_pipelines_destroy(evk_context *ctx);
+evk_status evk__pipelines_init(evk_context *ctx);
+void evk__pipelines_destroy(evk_context *ctx);
 /* stream.c */
-void _evk_profile_add(evk_context *ctx, const char *label, double ms);
-void _evk_profile_destroy(evk_context *ctx);
+void evk__profile_add(evk_context *ctx, const char *label, double ms);
+void evk__profile_destroy(evk_context *ctx);
 
 /* Env helpers: value of an integer env var, or `fallback` when unset/invalid. */
-long _evk_env_long(const char *name, long fallback);
+long evk__env_long(const char *name, long fallback);
 
 #endif

@@ -6,27 +6,27 @@
 
 #include "core/internal.h"
 
-#define _EVK_MIB (1024.0 * 1024.0)
-static const uint64_t _EVK_DEFAULT_BLOCK = 256ull << 20;
-static const uint64_t _EVK_STAGING_SIZE = 64ull << 20;
+#define EVK__MIB (1024.0 * 1024.0)
+static const uint64_t EVK__DEFAULT_BLOCK = 256ull << 20;
+static const uint64_t EVK__STAGING_SIZE = 64ull << 20;
 
-static uint64_t _evk_align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
+static uint64_t evk__align_up(uint64_t x, uint64_t a) { return (x + a - 1) / a * a; }
 
-static int _evk_find_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits,
+static int evk__find_type(const VkPhysicalDeviceMemoryProperties *mp, uint32_t bits,
                           VkMemoryPropertyFlags want) {
     for (uint32_t i = 0; i < mp->memoryTypeCount; i++)
         if ((bits & (1u << i)) && (mp->memoryTypes[i].propertyFlags & want) == want) return (int)i;
     return -1;
 }
 
-static VkBufferUsageFlags _evk_usage(void) {
+static VkBufferUsageFlags evk__usage(void) {
     return VK_BUFFER_USAGE_STORAGE_BUFFER_BIT | VK_BUFFER_USAGE_UNIFORM_TEXEL_BUFFER_BIT |
            VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 }
 
 /* Budget of the heap: the driver's (VK_EXT_memory_budget) or 80 % of its size, less other
  * processes' use, and at most the config's memory_limit. */
-static uint64_t _evk_heap_budget(evk_context *ctx, uint32_t heap) {
+static uint64_t evk__heap_budget(evk_context *ctx, uint32_t heap) {
     uint64_t size = ctx->memory_properties.memoryHeaps[heap].size;
     uint64_t budget = size / 10 * 8;
     if (ctx->info.features.memory_budget) {
@@ -41,7 +41,7 @@ static uint64_t _evk_heap_budget(evk_context *ctx, uint32_t heap) {
         }
     }
     if (ctx->config.memory_limit && ctx->config.memory_limit < budget) budget = ctx->config.memory_limit;
-    long env_mib = _evk_env_long("EVOKE_MEMORY_LIMIT_MB", 0);
+    long env_mib = evk__env_long("EVOKE_MEMORY_LIMIT_MB", 0);
     uint64_t env = env_mib > 0 ? (uint64_t)env_mib * (1ull << 20) : 0;
     /* A CPU driver's heap is host memory behind a nominal size (lavapipe in Mesa 22.3 says 2 GiB
      * whatever the machine has): there the variable may also raise the budget. */
@@ -49,32 +49,32 @@ static uint64_t _evk_heap_budget(evk_context *ctx, uint32_t heap) {
     return budget;
 }
 
-evk_status _evk_arena_init(evk_context *ctx) {
-    _evk_arena *a = &ctx->arena;
+evk_status evk__arena_init(evk_context *ctx) {
+    evk__arena *a = &ctx->arena;
     /* Learn which memory types a storage buffer may use from a probe buffer. */
-    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 4096, .usage = _evk_usage()};
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = 4096, .usage = evk__usage()};
     VkBuffer probe;
-    _EVK_VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &probe));
+    EVK__VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &probe));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->device, probe, &req);
     vkDestroyBuffer(ctx->device, probe, NULL);
     const VkPhysicalDeviceMemoryProperties *mp = &ctx->memory_properties;
     VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    int t = _evk_find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | hv);
+    int t = evk__find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT | hv);
     a->host_visible = t >= 0;
     /* On a discrete GPU a small host-visible device-local window (BAR) exists; only use the
      * host-visible device-local type when its heap is the big one. */
     if (t >= 0) {
-        int dl = _evk_find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+        int dl = evk__find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
         if (dl >= 0 && mp->memoryHeaps[mp->memoryTypes[t].heapIndex].size <
                            mp->memoryHeaps[mp->memoryTypes[dl].heapIndex].size) {
             t = dl;
             a->host_visible = 0;
         }
     }
-    if (t < 0) t = _evk_find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
-    if (t < 0) t = _evk_find_type(mp, req.memoryTypeBits, hv), a->host_visible = t >= 0;
-    if (t < 0) t = _evk_find_type(mp, req.memoryTypeBits, 0);
+    if (t < 0) t = evk__find_type(mp, req.memoryTypeBits, VK_MEMORY_PROPERTY_DEVICE_LOCAL_BIT);
+    if (t < 0) t = evk__find_type(mp, req.memoryTypeBits, hv), a->host_visible = t >= 0;
+    if (t < 0) t = evk__find_type(mp, req.memoryTypeBits, 0);
     if (t < 0) return evk_fail(EVK_ERROR_UNSUPPORTED, "no memory type can hold a storage buffer");
     if (ctx->config.force_staging) a->host_visible = 0;
     a->memory_type = (uint32_t)t;
@@ -83,14 +83,14 @@ evk_status _evk_arena_init(evk_context *ctx) {
     if (ctx->info.min_storage_buffer_offset_alignment > a->alignment) a->alignment = ctx->info.min_storage_buffer_offset_alignment;
     if (ctx->info.min_texel_buffer_offset_alignment > a->alignment) a->alignment = ctx->info.min_texel_buffer_offset_alignment;
     if (a->alignment < 16) a->alignment = 16;
-    a->block_size = _EVK_DEFAULT_BLOCK;
+    a->block_size = EVK__DEFAULT_BLOCK;
     if (ctx->info.max_allocation_size && a->block_size > ctx->info.max_allocation_size)
         a->block_size = ctx->info.max_allocation_size;
-    a->budget = _evk_heap_budget(ctx, a->heap_index);
+    a->budget = evk__heap_budget(ctx, a->heap_index);
     return EVK_OK;
 }
 
-static void _evk_block_release(evk_context *ctx, _evk_block *b) {
+static void evk__block_release(evk_context *ctx, evk__block *b) {
     if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
     if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
     if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
@@ -98,11 +98,11 @@ static void _evk_block_release(evk_context *ctx, _evk_block *b) {
     free(b);
 }
 
-void _evk_arena_destroy(evk_context *ctx) {
-    _evk_arena *a = &ctx->arena;
-    for (_evk_block *b = a->blocks, *next; b; b = next) {
+void evk__arena_destroy(evk_context *ctx) {
+    evk__arena *a = &ctx->arena;
+    for (evk__block *b = a->blocks, *next; b; b = next) {
         next = b->next;
-        _evk_block_release(ctx, b);
+        evk__block_release(ctx, b);
     }
     a->blocks = NULL;
     if (a->staging_mapped) vkUnmapMemory(ctx->device, a->staging_memory);
@@ -112,38 +112,38 @@ void _evk_arena_destroy(evk_context *ctx) {
     if (a->transfer_pool) vkDestroyCommandPool(ctx->device, a->transfer_pool, NULL);
 }
 
-static evk_status _evk_oom(evk_context *ctx, uint64_t request, const char *why) {
-    _evk_arena *a = &ctx->arena;
+static evk_status evk__oom(evk_context *ctx, uint64_t request, const char *why) {
+    evk__arena *a = &ctx->arena;
     return evk_fail(EVK_ERROR_OUT_OF_DEVICE_MEMORY,
                     "out of device memory: a request of %.1f MiB does not fit heap %u (%.1f MiB, %s): "
                     "%.1f MiB in use by evoke, budget %.1f MiB (%s)",
-                    request / _EVK_MIB, a->heap_index,
-                    ctx->memory_properties.memoryHeaps[a->heap_index].size / _EVK_MIB,
+                    request / EVK__MIB, a->heap_index,
+                    ctx->memory_properties.memoryHeaps[a->heap_index].size / EVK__MIB,
                     (ctx->memory_properties.memoryHeaps[a->heap_index].flags & VK_MEMORY_HEAP_DEVICE_LOCAL_BIT)
                         ? "device-local" : "host",
-                    a->reserved / _EVK_MIB, a->budget / _EVK_MIB, why);
+                    a->reserved / EVK__MIB, a->budget / EVK__MIB, why);
 }
 
 /* A new block for a request of `request` bytes: a standard block where the budget allows,
  * shrunk towards the request near the budget's end, or a dedicated one for large requests. */
-static evk_status _evk_block_create(evk_context *ctx, uint64_t request, _evk_block **out) {
-    _evk_arena *a = &ctx->arena;
-    a->budget = _evk_heap_budget(ctx, a->heap_index);
+static evk_status evk__block_create(evk_context *ctx, uint64_t request, evk__block **out) {
+    evk__arena *a = &ctx->arena;
+    a->budget = evk__heap_budget(ctx, a->heap_index);
     int dedicated = request > a->block_size / 2;
     uint64_t size = dedicated ? request : a->block_size;
     uint64_t left = a->budget > a->reserved ? a->budget - a->reserved : 0;
-    if (size > left && request <= left) size = _evk_align_up(left / 2 > request ? left / 2 : request, a->alignment);
-    if (request > left) return _evk_oom(ctx, request, "budget exceeded");
-    _evk_block *b = calloc(1, sizeof *b);
+    if (size > left && request <= left) size = evk__align_up(left / 2 > request ? left / 2 : request, a->alignment);
+    if (request > left) return evk__oom(ctx, request, "budget exceeded");
+    evk__block *b = calloc(1, sizeof *b);
     if (!b) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     b->size = size;
     b->dedicated = dedicated;
-    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = _evk_usage()};
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = size, .usage = evk__usage()};
     VkResult r = vkCreateBuffer(ctx->device, &bci, NULL, &b->buffer);
     if (r != VK_SUCCESS) {
-        _evk_block_release(ctx, b);
-        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) return _evk_oom(ctx, request, "vkCreateBuffer refused");
-        return _evk_vk_fail(r, "vkCreateBuffer", __FILE__, __LINE__);
+        evk__block_release(ctx, b);
+        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) return evk__oom(ctx, request, "vkCreateBuffer refused");
+        return evk__vk_fail(r, "vkCreateBuffer", __FILE__, __LINE__);
     }
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->device, b->buffer, &req);
@@ -152,19 +152,19 @@ static evk_status _evk_block_create(evk_context *ctx, uint64_t request, _evk_blo
     r = vkAllocateMemory(ctx->device, &mai, NULL, &b->memory);
     if (r != VK_SUCCESS) {
         b->memory = VK_NULL_HANDLE;
-        _evk_block_release(ctx, b);
-        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) return _evk_oom(ctx, request, "vkAllocateMemory refused");
-        return _evk_vk_fail(r, "vkAllocateMemory", __FILE__, __LINE__);
+        evk__block_release(ctx, b);
+        if (r == VK_ERROR_OUT_OF_DEVICE_MEMORY || r == VK_ERROR_OUT_OF_HOST_MEMORY) return evk__oom(ctx, request, "vkAllocateMemory refused");
+        return evk__vk_fail(r, "vkAllocateMemory", __FILE__, __LINE__);
     }
     r = vkBindBufferMemory(ctx->device, b->buffer, b->memory, 0);
     if (r == VK_SUCCESS && a->host_visible) r = vkMapMemory(ctx->device, b->memory, 0, VK_WHOLE_SIZE, 0, &b->mapped);
     if (r != VK_SUCCESS) {
-        _evk_block_release(ctx, b);
-        return _evk_vk_fail(r, a->host_visible ? "vkBindBufferMemory/vkMapMemory" : "vkBindBufferMemory", __FILE__, __LINE__);
+        evk__block_release(ctx, b);
+        return evk__vk_fail(r, a->host_visible ? "vkBindBufferMemory/vkMapMemory" : "vkBindBufferMemory", __FILE__, __LINE__);
     }
     b->free_cap = 8;
     b->free_ranges = malloc(b->free_cap * sizeof *b->free_ranges);
-    if (!b->free_ranges) { _evk_block_release(ctx, b); return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); }
+    if (!b->free_ranges) { evk__block_release(ctx, b); return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); }
     b->free_ranges[0].offset = 0;
     b->free_ranges[0].size = size;
     b->free_count = 1;
@@ -177,9 +177,9 @@ static evk_status _evk_block_create(evk_context *ctx, uint64_t request, _evk_blo
 }
 
 /* First fit inside one block; returns 1 and the offset on success. */
-static int _evk_block_take(_evk_block *b, uint64_t size, uint64_t align, uint64_t *offset) {
+static int evk__block_take(evk__block *b, uint64_t size, uint64_t align, uint64_t *offset) {
     for (uint32_t i = 0; i < b->free_count; i++) {
-        uint64_t start = _evk_align_up(b->free_ranges[i].offset, align);
+        uint64_t start = evk__align_up(b->free_ranges[i].offset, align);
         uint64_t end = b->free_ranges[i].offset + b->free_ranges[i].size;
         if (start + size > end) continue;
         /* split: [range.offset, start) stays free, [start+size, end) stays free */
@@ -211,7 +211,7 @@ static int _evk_block_take(_evk_block *b, uint64_t size, uint64_t align, uint64_
     return 0;
 }
 
-static int _evk_block_give(_evk_block *b, uint64_t offset, uint64_t size) {
+static int evk__block_give(evk__block *b, uint64_t offset, uint64_t size) {
     uint32_t i = 0;
     while (i < b->free_count && b->free_ranges[i].offset < offset) i++;
     int merge_prev = i > 0 && b->free_ranges[i - 1].offset + b->free_ranges[i - 1].size == offset;
@@ -243,17 +243,17 @@ static int _evk_block_give(_evk_block *b, uint64_t offset, uint64_t size) {
 evk_status evk_buffer_alloc(evk_context *ctx, uint64_t size, evk_buffer *out) {
     memset(out, 0, sizeof *out);
     if (size == 0) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_buffer_alloc: size 0");
-    _evk_arena *a = &ctx->arena;
-    uint64_t padded = _evk_align_up(size, a->alignment);
+    evk__arena *a = &ctx->arena;
+    uint64_t padded = evk__align_up(size, a->alignment);
     if (ctx->info.max_allocation_size && padded > ctx->info.max_allocation_size)
-        return _evk_oom(ctx, size, "larger than the device's maxMemoryAllocationSize");
-    _evk_block *b = NULL;
+        return evk__oom(ctx, size, "larger than the device's maxMemoryAllocationSize");
+    evk__block *b = NULL;
     uint64_t offset = 0;
-    for (_evk_block *it = a->blocks; it; it = it->next)
-        if (_evk_block_take(it, padded, a->alignment, &offset)) { b = it; break; }
+    for (evk__block *it = a->blocks; it; it = it->next)
+        if (evk__block_take(it, padded, a->alignment, &offset)) { b = it; break; }
     if (!b) {
-        EVK_TRY(_evk_block_create(ctx, padded, &b));
-        if (!_evk_block_take(b, padded, a->alignment, &offset))
+        EVK_TRY(evk__block_create(ctx, padded, &b));
+        if (!evk__block_take(b, padded, a->alignment, &offset))
             return evk_fail(EVK_ERROR_INTERNAL, "arena: a new block of %llu bytes cannot hold %llu bytes",
                             (unsigned long long)b->size, (unsigned long long)padded);
     }
@@ -269,10 +269,10 @@ evk_status evk_buffer_alloc(evk_context *ctx, uint64_t size, evk_buffer *out) {
 
 void evk_buffer_free(evk_context *ctx, evk_buffer *buf) {
     if (!ctx || !buf || !buf->block) return;
-    _evk_arena *a = &ctx->arena;
-    _evk_block *b = buf->block;
-    uint64_t padded = _evk_align_up(buf->size, a->alignment);
-    _evk_block_give(b, buf->offset, padded);
+    evk__arena *a = &ctx->arena;
+    evk__block *b = buf->block;
+    uint64_t padded = evk__align_up(buf->size, a->alignment);
+    evk__block_give(b, buf->offset, padded);
     b->live--;
     a->allocations--;
     a->in_use -= padded;
@@ -283,16 +283,16 @@ void evk_buffer_free(evk_context *ctx, evk_buffer *buf) {
 }
 
 void evk_memory_trim(evk_context *ctx) {
-    _evk_arena *a = &ctx->arena;
+    evk__arena *a = &ctx->arena;
     int waited = 0;
-    for (_evk_block **pp = &a->blocks; *pp;) {
-        _evk_block *b = *pp;
+    for (evk__block **pp = &a->blocks; *pp;) {
+        evk__block *b = *pp;
         if (b->live == 0 && (b->dedicated || a->block_count > 1)) {
             if (!waited) vkDeviceWaitIdle(ctx->device), waited = 1;
             *pp = b->next;
             a->reserved -= b->size;
             a->block_count--;
-            _evk_block_release(ctx, b);
+            evk__block_release(ctx, b);
         } else {
             pp = &b->next;
         }
@@ -300,7 +300,7 @@ void evk_memory_trim(evk_context *ctx) {
 }
 
 void evk_memory_get_stats(const evk_context *ctx, evk_memory_stats *out) {
-    const _evk_arena *a = &ctx->arena;
+    const evk__arena *a = &ctx->arena;
     out->in_use = a->in_use;
     out->peak = a->peak;
     out->reserved = a->reserved;
@@ -314,7 +314,7 @@ void evk_memory_reset_peak(evk_context *ctx) { ctx->arena.peak = ctx->arena.in_u
 
 /* ---- transfers ----------------------------------------------------------------------------- */
 
-static evk_status _evk_check_range(const evk_buffer *buf, uint64_t offset, uint64_t size, const char *what) {
+static evk_status evk__check_range(const evk_buffer *buf, uint64_t offset, uint64_t size, const char *what) {
     if (!buf || !buf->block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: empty buffer", what);
     if (offset > buf->size || size > buf->size - offset)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: range [%llu, %llu) outside a buffer of %llu bytes", what,
@@ -323,42 +323,42 @@ static evk_status _evk_check_range(const evk_buffer *buf, uint64_t offset, uint6
     return EVK_OK;
 }
 
-static evk_status _evk_staging_init(evk_context *ctx) {
-    _evk_arena *a = &ctx->arena;
+static evk_status evk__staging_init(evk_context *ctx) {
+    evk__arena *a = &ctx->arena;
     if (a->staging_buffer) return EVK_OK;
-    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = _EVK_STAGING_SIZE,
+    VkBufferCreateInfo bci = {.sType = VK_STRUCTURE_TYPE_BUFFER_CREATE_INFO, .size = EVK__STAGING_SIZE,
                               .usage = VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT};
-    _EVK_VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &a->staging_buffer));
+    EVK__VK_TRY(vkCreateBuffer(ctx->device, &bci, NULL, &a->staging_buffer));
     VkMemoryRequirements req;
     vkGetBufferMemoryRequirements(ctx->device, a->staging_buffer, &req);
     VkMemoryPropertyFlags hv = VK_MEMORY_PROPERTY_HOST_VISIBLE_BIT | VK_MEMORY_PROPERTY_HOST_COHERENT_BIT;
-    int t = _evk_find_type(&ctx->memory_properties, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
-    if (t < 0) t = _evk_find_type(&ctx->memory_properties, req.memoryTypeBits, hv);
+    int t = evk__find_type(&ctx->memory_properties, req.memoryTypeBits, hv | VK_MEMORY_PROPERTY_HOST_CACHED_BIT);
+    if (t < 0) t = evk__find_type(&ctx->memory_properties, req.memoryTypeBits, hv);
     if (t < 0) return evk_fail(EVK_ERROR_UNSUPPORTED, "no host-visible coherent memory for staging");
     VkMemoryAllocateInfo mai = {.sType = VK_STRUCTURE_TYPE_MEMORY_ALLOCATE_INFO, .allocationSize = req.size,
                                 .memoryTypeIndex = (uint32_t)t};
-    _EVK_VK_TRY(vkAllocateMemory(ctx->device, &mai, NULL, &a->staging_memory));
-    _EVK_VK_TRY(vkBindBufferMemory(ctx->device, a->staging_buffer, a->staging_memory, 0));
-    _EVK_VK_TRY(vkMapMemory(ctx->device, a->staging_memory, 0, VK_WHOLE_SIZE, 0, &a->staging_mapped));
-    a->staging_size = _EVK_STAGING_SIZE;
+    EVK__VK_TRY(vkAllocateMemory(ctx->device, &mai, NULL, &a->staging_memory));
+    EVK__VK_TRY(vkBindBufferMemory(ctx->device, a->staging_buffer, a->staging_memory, 0));
+    EVK__VK_TRY(vkMapMemory(ctx->device, a->staging_memory, 0, VK_WHOLE_SIZE, 0, &a->staging_mapped));
+    a->staging_size = EVK__STAGING_SIZE;
     VkCommandPoolCreateInfo pci = {.sType = VK_STRUCTURE_TYPE_COMMAND_POOL_CREATE_INFO,
                                    .flags = VK_COMMAND_POOL_CREATE_RESET_COMMAND_BUFFER_BIT,
                                    .queueFamilyIndex = ctx->queue_family};
-    _EVK_VK_TRY(vkCreateCommandPool(ctx->device, &pci, NULL, &a->transfer_pool));
+    EVK__VK_TRY(vkCreateCommandPool(ctx->device, &pci, NULL, &a->transfer_pool));
     VkCommandBufferAllocateInfo cai = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_ALLOCATE_INFO,
                                        .commandPool = a->transfer_pool, .level = VK_COMMAND_BUFFER_LEVEL_PRIMARY,
                                        .commandBufferCount = 1};
-    _EVK_VK_TRY(vkAllocateCommandBuffers(ctx->device, &cai, &a->transfer_cmd));
+    EVK__VK_TRY(vkAllocateCommandBuffers(ctx->device, &cai, &a->transfer_cmd));
     VkFenceCreateInfo fci = {.sType = VK_STRUCTURE_TYPE_FENCE_CREATE_INFO};
-    _EVK_VK_TRY(vkCreateFence(ctx->device, &fci, NULL, &a->transfer_fence));
+    EVK__VK_TRY(vkCreateFence(ctx->device, &fci, NULL, &a->transfer_fence));
     return EVK_OK;
 }
 
-static evk_status _evk_staging_copy(evk_context *ctx, const evk_buffer *buf, uint64_t offset, uint64_t size, int upload) {
-    _evk_arena *a = &ctx->arena;
+static evk_status evk__staging_copy(evk_context *ctx, const evk_buffer *buf, uint64_t offset, uint64_t size, int upload) {
+    evk__arena *a = &ctx->arena;
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    _EVK_VK_TRY(vkBeginCommandBuffer(a->transfer_cmd, &bi));
+    EVK__VK_TRY(vkBeginCommandBuffer(a->transfer_cmd, &bi));
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT | VK_ACCESS_HOST_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_TRANSFER_READ_BIT | VK_ACCESS_TRANSFER_WRITE_BIT};
@@ -376,17 +376,17 @@ static evk_status _evk_staging_copy(evk_context *ctx, const evk_buffer *buf, uin
     mb.dstAccessMask = VK_ACCESS_HOST_READ_BIT | VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT;
     vkCmdPipelineBarrier(a->transfer_cmd, VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT | VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
-    _EVK_VK_TRY(vkEndCommandBuffer(a->transfer_cmd));
+    EVK__VK_TRY(vkEndCommandBuffer(a->transfer_cmd));
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &a->transfer_cmd};
-    _EVK_VK_TRY(vkResetFences(ctx->device, 1, &a->transfer_fence));
-    _EVK_VK_TRY(vkQueueSubmit(ctx->queue, 1, &si, a->transfer_fence));
-    uint64_t timeout = (uint64_t)_evk_env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
-    _EVK_VK_TRY(vkWaitForFences(ctx->device, 1, &a->transfer_fence, VK_TRUE, timeout));
+    EVK__VK_TRY(vkResetFences(ctx->device, 1, &a->transfer_fence));
+    EVK__VK_TRY(vkQueueSubmit(ctx->queue, 1, &si, a->transfer_fence));
+    uint64_t timeout = (uint64_t)evk__env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
+    EVK__VK_TRY(vkWaitForFences(ctx->device, 1, &a->transfer_fence, VK_TRUE, timeout));
     return EVK_OK;
 }
 
-static evk_status _evk_transfer(evk_context *ctx, const evk_buffer *buf, uint64_t offset, void *host, uint64_t size, int upload) {
-    EVK_TRY(_evk_check_range(buf, offset, size, upload ? "evk_buffer_upload" : "evk_buffer_download"));
+static evk_status evk__transfer(evk_context *ctx, const evk_buffer *buf, uint64_t offset, void *host, uint64_t size, int upload) {
+    EVK_TRY(evk__check_range(buf, offset, size, upload ? "evk_buffer_upload" : "evk_buffer_download"));
     if (size == 0) return EVK_OK;
     if (buf->block->mapped) {
         /* Host-visible coherent memory: streams end with a host-read barrier and are waited
@@ -396,15 +396,15 @@ static evk_status _evk_transfer(evk_context *ctx, const evk_buffer *buf, uint64_
         else memcpy(host, p, size);
         return EVK_OK;
     }
-    EVK_TRY(_evk_staging_init(ctx));
-    _evk_arena *a = &ctx->arena;
+    EVK_TRY(evk__staging_init(ctx));
+    evk__arena *a = &ctx->arena;
     for (uint64_t done = 0; done < size;) {
         uint64_t n = size - done < a->staging_size ? size - done : a->staging_size;
         if (upload) {
             memcpy(a->staging_mapped, (const char *)host + done, n);
-            EVK_TRY(_evk_staging_copy(ctx, buf, offset + done, n, 1));
+            EVK_TRY(evk__staging_copy(ctx, buf, offset + done, n, 1));
         } else {
-            EVK_TRY(_evk_staging_copy(ctx, buf, offset + done, n, 0));
+            EVK_TRY(evk__staging_copy(ctx, buf, offset + done, n, 0));
             memcpy((char *)host + done, a->staging_mapped, n);
         }
         done += n;
@@ -413,9 +413,9 @@ static evk_status _evk_transfer(evk_context *ctx, const evk_buffer *buf, uint64_
 }
 
 evk_status evk_buffer_upload(evk_context *ctx, const evk_buffer *buf, uint64_t offset, const void *src, uint64_t size) {
-    return _evk_transfer(ctx, buf, offset, (void *)src, size, 1);
+    return evk__transfer(ctx, buf, offset, (void *)src, size, 1);
 }
 
 evk_status evk_buffer_download(evk_context *ctx, const evk_buffer *buf, uint64_t offset, void *dst, uint64_t size) {
-    return _evk_transfer(ctx, buf, offset, dst, size, 0);
+    return evk__transfer(ctx, buf, offset, dst, size, 0);
 }

@@ -17,10 +17,10 @@
 extern "C" {
 #endif
 
-typedef struct _evk_block _evk_block;
+typedef struct evk__block evk__block;
 
 typedef struct evk_buffer {
-    _evk_block *block; /* NULL: no buffer */
+    evk__block *block; /* NULL: no buffer */
     uint64_t offset;   /* bytes from the start of the block's VkBuffer */
     uint64_t size;     /* bytes usable by the caller */
 } evk_buffer;

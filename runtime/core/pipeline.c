@@ -11,14 +11,14 @@
 
 #include "core/internal.h"
 
-static double _evk_now_ms(void) {
+static double evk__now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
 }
 
 /* mkdir -p */
-static int _evk_mkdirs(const char *path) {
+static int evk__mkdirs(const char *path) {
     char tmp[512];
     snprintf(tmp, sizeof tmp, "%s", path);
     for (char *p = tmp + 1; *p; p++) {
@@ -30,7 +30,7 @@ static int _evk_mkdirs(const char *path) {
     return mkdir(tmp, 0755) != 0 && errno != EEXIST ? -1 : 0;
 }
 
-static void _evk_cache_path(evk_context *ctx, char *out, size_t n) {
+static void evk__cache_path(evk_context *ctx, char *out, size_t n) {
     char dir[400];
     const char *xdg = getenv("XDG_CACHE_HOME"), *home = getenv("HOME");
     if (ctx->config.cache_dir) snprintf(dir, sizeof dir, "%s", ctx->config.cache_dir);
@@ -43,7 +43,7 @@ static void _evk_cache_path(evk_context *ctx, char *out, size_t n) {
 }
 
 /* A saved cache is only offered to the driver if its header names this exact device. */
-static int _evk_cache_header_ok(evk_context *ctx, const uint8_t *data, size_t size) {
+static int evk__cache_header_ok(evk_context *ctx, const uint8_t *data, size_t size) {
     if (size < 16 + VK_UUID_SIZE) return 0;
     uint32_t hdr[4];
     memcpy(hdr, data, sizeof hdr);
@@ -52,18 +52,18 @@ static int _evk_cache_header_ok(evk_context *ctx, const uint8_t *data, size_t si
            memcmp(data + 16, ctx->pipeline_cache_uuid, VK_UUID_SIZE) == 0;
 }
 
-evk_status _evk_pipelines_init(evk_context *ctx) {
+evk_status evk__pipelines_init(evk_context *ctx) {
     evk_pipeline_stats *st = &ctx->pipeline_stats;
     void *data = NULL;
     size_t size = 0;
     if (!ctx->config.no_pipeline_cache) {
-        _evk_cache_path(ctx, st->cache_path, sizeof st->cache_path);
+        evk__cache_path(ctx, st->cache_path, sizeof st->cache_path);
         FILE *f = st->cache_path[0] ? fopen(st->cache_path, "rb") : NULL;
         if (f) {
             if (fseek(f, 0, SEEK_END) == 0) {
                 long n = ftell(f);
                 if (n > 0 && n < (1l << 30) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n))) {
-                    if (fread(data, 1, (size_t)n, f) == (size_t)n && _evk_cache_header_ok(ctx, data, (size_t)n))
+                    if (fread(data, 1, (size_t)n, f) == (size_t)n && evk__cache_header_ok(ctx, data, (size_t)n))
                         size = (size_t)n;
                 }
             }
@@ -80,7 +80,7 @@ evk_status _evk_pipelines_init(evk_context *ctx) {
         r = vkCreatePipelineCache(ctx->device, &ci, NULL, &ctx->pipeline_cache);
     }
     free(data);
-    if (r != VK_SUCCESS) return _evk_vk_fail(r, "vkCreatePipelineCache", __FILE__, __LINE__);
+    if (r != VK_SUCCESS) return evk__vk_fail(r, "vkCreatePipelineCache", __FILE__, __LINE__);
     st->cache_loaded = size > 0;
     st->cache_bytes_loaded = size;
     return EVK_OK;
@@ -90,11 +90,11 @@ evk_status evk_pipeline_cache_save(evk_context *ctx) {
     const char *path = ctx->pipeline_stats.cache_path;
     if (ctx->config.no_pipeline_cache || !path[0] || !ctx->pipeline_cache_dirty) return EVK_OK;
     size_t size = 0;
-    _EVK_VK_TRY(vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, NULL));
+    EVK__VK_TRY(vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, NULL));
     void *data = malloc(size ? size : 1);
     if (!data) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving the pipeline cache");
     VkResult r = vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, data);
-    if (r != VK_SUCCESS) { free(data); return _evk_vk_fail(r, "vkGetPipelineCacheData", __FILE__, __LINE__); }
+    if (r != VK_SUCCESS) { free(data); return evk__vk_fail(r, "vkGetPipelineCacheData", __FILE__, __LINE__); }
     char dir[512], tmp[600];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
@@ -102,7 +102,7 @@ evk_status evk_pipeline_cache_save(evk_context *ctx) {
     snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     evk_status s = EVK_OK;
     FILE *f = NULL;
-    if (_evk_mkdirs(dir) != 0 || !(f = fopen(tmp, "wb")))
+    if (evk__mkdirs(dir) != 0 || !(f = fopen(tmp, "wb")))
         s = evk_fail(EVK_ERROR_IO, "cannot write the pipeline cache %s: %s", tmp, strerror(errno));
     else if (fwrite(data, 1, size, f) != size || fclose(f) != 0) {
         f = NULL;
@@ -118,7 +118,7 @@ evk_status evk_pipeline_cache_save(evk_context *ctx) {
     return s;
 }
 
-void _evk_pipelines_destroy(evk_context *ctx) {
+void evk__pipelines_destroy(evk_context *ctx) {
     if (evk_pipeline_cache_save(ctx) != EVK_OK)
         fprintf(stderr, "evoke: warning: %s\n", evk_error_message());
     for (evk_pipeline *p = ctx->pipelines, *next; p; p = next) {
@@ -132,7 +132,7 @@ void _evk_pipelines_destroy(evk_context *ctx) {
     if (ctx->pipeline_cache) vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
 }
 
-static int _evk_desc_equal(const evk_pipeline_desc *a, const evk_pipeline_desc *b) {
+static int evk__desc_equal(const evk_pipeline_desc *a, const evk_pipeline_desc *b) {
     if (strcmp(a->shader, b->shader) || a->binding_count != b->binding_count || a->push_size != b->push_size ||
         a->spec_count != b->spec_count)
         return 0;
@@ -143,7 +143,7 @@ static int _evk_desc_equal(const evk_pipeline_desc *a, const evk_pipeline_desc *
     return 1;
 }
 
-static evk_status _evk_pipeline_build(evk_context *ctx, evk_pipeline *p, const evk_spirv *spv) {
+static evk_status evk__pipeline_build(evk_context *ctx, evk_pipeline *p, const evk_spirv *spv) {
     VkDescriptorSetLayoutBinding b[EVK_MAX_BINDINGS];
     for (uint32_t i = 0; i < p->desc.binding_count; i++) {
         b[i] = (VkDescriptorSetLayoutBinding){
@@ -156,16 +156,16 @@ static evk_status _evk_pipeline_build(evk_context *ctx, evk_pipeline *p, const e
     }
     VkDescriptorSetLayoutCreateInfo dl = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_SET_LAYOUT_CREATE_INFO,
                                           .bindingCount = p->desc.binding_count, .pBindings = b};
-    _EVK_VK_TRY(vkCreateDescriptorSetLayout(ctx->device, &dl, NULL, &p->set_layout));
+    EVK__VK_TRY(vkCreateDescriptorSetLayout(ctx->device, &dl, NULL, &p->set_layout));
     VkPushConstantRange pr = {.stageFlags = VK_SHADER_STAGE_COMPUTE_BIT, .size = p->desc.push_size};
     VkPipelineLayoutCreateInfo pl = {.sType = VK_STRUCTURE_TYPE_PIPELINE_LAYOUT_CREATE_INFO, .setLayoutCount = 1,
                                      .pSetLayouts = &p->set_layout, .pushConstantRangeCount = p->desc.push_size ? 1 : 0,
                                      .pPushConstantRanges = &pr};
-    _EVK_VK_TRY(vkCreatePipelineLayout(ctx->device, &pl, NULL, &p->layout));
+    EVK__VK_TRY(vkCreatePipelineLayout(ctx->device, &pl, NULL, &p->layout));
     VkShaderModuleCreateInfo sm = {.sType = VK_STRUCTURE_TYPE_SHADER_MODULE_CREATE_INFO, .codeSize = spv->size,
                                    .pCode = spv->code};
     VkShaderModule module;
-    _EVK_VK_TRY(vkCreateShaderModule(ctx->device, &sm, NULL, &module));
+    EVK__VK_TRY(vkCreateShaderModule(ctx->device, &sm, NULL, &module));
     VkSpecializationMapEntry entries[EVK_MAX_SPEC];
     for (uint32_t i = 0; i < p->desc.spec_count; i++)
         entries[i] = (VkSpecializationMapEntry){.constantID = i, .offset = 4 * i, .size = 4};
@@ -180,11 +180,11 @@ static evk_status _evk_pipeline_build(evk_context *ctx, evk_pipeline *p, const e
                   .pSpecializationInfo = p->desc.spec_count ? &si : NULL},
         .layout = p->layout,
     };
-    double t0 = _evk_now_ms();
+    double t0 = evk__now_ms();
     VkResult r = vkCreateComputePipelines(ctx->device, ctx->pipeline_cache, 1, &ci, NULL, &p->pipeline);
-    ctx->pipeline_stats.create_ms += _evk_now_ms() - t0;
+    ctx->pipeline_stats.create_ms += evk__now_ms() - t0;
     vkDestroyShaderModule(ctx->device, module, NULL);
-    if (r != VK_SUCCESS) return _evk_vk_fail(r, "vkCreateComputePipelines", __FILE__, __LINE__);
+    if (r != VK_SUCCESS) return evk__vk_fail(r, "vkCreateComputePipelines", __FILE__, __LINE__);
     return EVK_OK;
 }
 
@@ -192,7 +192,7 @@ evk_status evk_pipeline_get(evk_context *ctx, const evk_pipeline_desc *desc, evk
     *out = NULL;
     if (!desc || !desc->shader) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_pipeline_get: no shader name");
     for (evk_pipeline *p = ctx->pipelines; p; p = p->next)
-        if (_evk_desc_equal(&p->desc, desc)) { *out = p; return EVK_OK; }
+        if (evk__desc_equal(&p->desc, desc)) { *out = p; return EVK_OK; }
     const evk_spirv *spv = evk_spirv_find(desc->shader);
     if (!spv) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "no embedded shader named '%s'", desc->shader);
     if (desc->binding_count > EVK_MAX_BINDINGS || desc->spec_count > EVK_MAX_SPEC || desc->push_size % 4 ||
@@ -206,7 +206,7 @@ evk_status evk_pipeline_get(evk_context *ctx, const evk_pipeline_desc *desc, evk
     p->desc = *desc;
     snprintf(p->name, sizeof p->name, "%s", desc->shader);
     p->desc.shader = p->name;
-    evk_status s = _evk_pipeline_build(ctx, p, spv);
+    evk_status s = evk__pipeline_build(ctx, p, spv);
     if (s) {
         if (p->pipeline) vkDestroyPipeline(ctx->device, p->pipeline, NULL);
         if (p->layout) vkDestroyPipelineLayout(ctx->device, p->layout, NULL);

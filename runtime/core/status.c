@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char _evk_message[1024];
+static _Thread_local char evk__message[1024];
 
 const char *evk_status_name(evk_status status) {
     static const char *names[EVK_STATUS_COUNT] = {
@@ -17,12 +17,12 @@ const char *evk_status_name(evk_status status) {
     return names[status];
 }
 
-const char *evk_error_message(void) { return _evk_message; }
+const char *evk_error_message(void) { return evk__message; }
 
-void evk_error_clear(void) { _evk_message[0] = 0; }
+void evk_error_clear(void) { evk__message[0] = 0; }
 
 evk_status evk_fail_v(evk_status status, const char *fmt, va_list ap) {
-    vsnprintf(_evk_message, sizeof _evk_message, fmt, ap);
+    vsnprintf(evk__message, sizeof evk__message, fmt, ap);
     return status;
 }
 
@@ -35,19 +35,19 @@ evk_status evk_fail(evk_status status, const char *fmt, ...) {
 }
 
 evk_status evk_fail_context(evk_status status, const char *fmt, ...) {
-    char prefix[512], old[sizeof _evk_message];
+    char prefix[512], old[sizeof evk__message];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
-    memcpy(old, _evk_message, sizeof old);
+    memcpy(old, evk__message, sizeof old);
     size_t n = strlen(prefix);
-    if (n > sizeof _evk_message - 3) n = sizeof _evk_message - 3;
-    memcpy(_evk_message, prefix, n);
-    memcpy(_evk_message + n, ": ", 2);
+    if (n > sizeof evk__message - 3) n = sizeof evk__message - 3;
+    memcpy(evk__message, prefix, n);
+    memcpy(evk__message + n, ": ", 2);
     size_t m = strlen(old);
-    if (m > sizeof _evk_message - n - 3) m = sizeof _evk_message - n - 3;
-    memcpy(_evk_message + n + 2, old, m);
-    _evk_message[n + 2 + m] = 0;
+    if (m > sizeof evk__message - n - 3) m = sizeof evk__message - n - 3;
+    memcpy(evk__message + n + 2, old, m);
+    evk__message[n + 2 + m] = 0;
     return status;
 }

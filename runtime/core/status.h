@@ -56,8 +56,8 @@ void evk_error_clear(void);
 /* Propagate a failure: `EVK_TRY(evk_something(...));` */
 #define EVK_TRY(expr)                    \
     do {                                 \
-        evk_status _evk_s = (expr);      \
-        if (_evk_s != EVK_OK) return _evk_s; \
+        evk_status evk__s = (expr);      \
+        if (evk__s != EVK_OK) return evk__s; \
     } while (0)
 
 #ifdef __cplusplus

@@ -7,15 +7,15 @@
 
 #include "core/internal.h"
 
-#define _EVK_SETS_PER_POOL 1024
-#define _EVK_QUERIES_PER_POOL 2048
+#define EVK__SETS_PER_POOL 1024
+#define EVK__QUERIES_PER_POOL 2048
 
-typedef struct _evk_range { _evk_block *block; uint64_t start, end; } _evk_range;
+typedef struct evk__range { evk__block *block; uint64_t start, end; } evk__range;
 
-typedef struct _evk_ranges { _evk_range *v; uint32_t n, cap; } _evk_ranges;
+typedef struct evk__ranges { evk__range *v; uint32_t n, cap; } evk__ranges;
 
 /* Labels are copied: callers may pass names that do not outlive the recording. */
-typedef struct _evk_timed { char label[64]; uint32_t query; } _evk_timed;
+typedef struct evk__timed { char label[64]; uint32_t query; } evk__timed;
 
 struct evk_stream {
     evk_context *ctx;
@@ -27,17 +27,17 @@ struct evk_stream {
     uint32_t desc_pool_count, desc_pool_cap, desc_pool_current;
     VkBufferView *views;
     uint32_t view_count, view_cap;
-    _evk_ranges written, read;
+    evk__ranges written, read;
     uint32_t dispatches, barriers;
     /* profiling */
     VkQueryPool *query_pools;
     uint32_t query_pool_count, query_pool_cap, queries_used;
-    _evk_timed *timed;
+    evk__timed *timed;
     uint32_t timed_count, timed_cap;
     double last_gpu_ms;
 };
 
-static int _evk_grow(void **v, uint32_t *cap, uint32_t need, size_t elem) {
+static int evk__grow(void **v, uint32_t *cap, uint32_t need, size_t elem) {
     if (need <= *cap) return 1;
     uint32_t c = *cap ? *cap : 16;
     while (c < need) c *= 2;
@@ -68,7 +68,7 @@ evk_status evk_stream_create(evk_context *ctx, evk_stream **out) {
         r = vkCreateFence(ctx->device, &fci, NULL, &s->fence);
     }
     if (r != VK_SUCCESS) {
-        evk_status st = _evk_vk_fail(r, "creating a command stream", __FILE__, __LINE__);
+        evk_status st = evk__vk_fail(r, "creating a command stream", __FILE__, __LINE__);
         evk_stream_destroy(s);
         return st;
     }
@@ -76,7 +76,7 @@ evk_status evk_stream_create(evk_context *ctx, evk_stream **out) {
     return EVK_OK;
 }
 
-static void _evk_stream_release_views(evk_stream *s) {
+static void evk__stream_release_views(evk_stream *s) {
     for (uint32_t i = 0; i < s->view_count; i++) vkDestroyBufferView(s->ctx->device, s->views[i], NULL);
     s->view_count = 0;
 }
@@ -85,7 +85,7 @@ void evk_stream_destroy(evk_stream *s) {
     if (!s) return;
     VkDevice dev = s->ctx->device;
     if (s->submitted) vkWaitForFences(dev, 1, &s->fence, VK_TRUE, UINT64_MAX);
-    _evk_stream_release_views(s);
+    evk__stream_release_views(s);
     for (uint32_t i = 0; i < s->desc_pool_count; i++) vkDestroyDescriptorPool(dev, s->desc_pools[i], NULL);
     for (uint32_t i = 0; i < s->query_pool_count; i++) vkDestroyQueryPool(dev, s->query_pools[i], NULL);
     if (s->fence) vkDestroyFence(dev, s->fence, NULL);
@@ -107,22 +107,22 @@ double evk_stream_gpu_ms(const evk_stream *s) { return s->last_gpu_ms; }
 evk_status evk_stream_begin(evk_stream *s) {
     if (s->submitted) EVK_TRY(evk_stream_wait(s, 0));
     VkDevice dev = s->ctx->device;
-    _EVK_VK_TRY(vkResetCommandPool(dev, s->pool, 0));
-    for (uint32_t i = 0; i < s->desc_pool_count; i++) _EVK_VK_TRY(vkResetDescriptorPool(dev, s->desc_pools[i], 0));
+    EVK__VK_TRY(vkResetCommandPool(dev, s->pool, 0));
+    for (uint32_t i = 0; i < s->desc_pool_count; i++) EVK__VK_TRY(vkResetDescriptorPool(dev, s->desc_pools[i], 0));
     s->desc_pool_current = 0;
-    _evk_stream_release_views(s);
+    evk__stream_release_views(s);
     s->written.n = s->read.n = 0;
     s->dispatches = s->barriers = 0;
     s->queries_used = 0;
     s->timed_count = 0;
     VkCommandBufferBeginInfo bi = {.sType = VK_STRUCTURE_TYPE_COMMAND_BUFFER_BEGIN_INFO,
                                    .flags = VK_COMMAND_BUFFER_USAGE_ONE_TIME_SUBMIT_BIT};
-    _EVK_VK_TRY(vkBeginCommandBuffer(s->cmd, &bi));
+    EVK__VK_TRY(vkBeginCommandBuffer(s->cmd, &bi));
     s->recording = 1;
     return EVK_OK;
 }
 
-static void _evk_emit_barrier(evk_stream *s) {
+static void evk__emit_barrier(evk_stream *s) {
     VkMemoryBarrier mb = {.sType = VK_STRUCTURE_TYPE_MEMORY_BARRIER,
                           .srcAccessMask = VK_ACCESS_SHADER_WRITE_BIT | VK_ACCESS_TRANSFER_WRITE_BIT,
                           .dstAccessMask = VK_ACCESS_SHADER_READ_BIT | VK_ACCESS_SHADER_WRITE_BIT |
@@ -133,39 +133,39 @@ static void _evk_emit_barrier(evk_stream *s) {
     s->written.n = s->read.n = 0;
 }
 
-static int _evk_overlaps(const _evk_ranges *l, const _evk_range *r) {
+static int evk__overlaps(const evk__ranges *l, const evk__range *r) {
     for (uint32_t i = 0; i < l->n; i++)
         if (l->v[i].block == r->block && l->v[i].start < r->end && r->start < l->v[i].end) return 1;
     return 0;
 }
 
-static evk_status _evk_push_range(_evk_ranges *l, _evk_range r) {
-    if (!_evk_grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
+static evk_status evk__push_range(evk__ranges *l, evk__range r) {
+    if (!evk__grow((void **)&l->v, &l->cap, l->n + 1, sizeof *l->v))
         return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory recording a stream");
     l->v[l->n++] = r;
     return EVK_OK;
 }
 
 /* Barrier if this access conflicts with an earlier one since the last barrier, then note it. */
-static evk_status _evk_track(evk_stream *s, const _evk_range *ranges, const evk_access *access, uint32_t n) {
+static evk_status evk__track(evk_stream *s, const evk__range *ranges, const evk_access *access, uint32_t n) {
     int hazard = 0;
     for (uint32_t i = 0; i < n && !hazard; i++)
-        hazard = _evk_overlaps(&s->written, &ranges[i]) || ((access[i] & EVK_ACCESS_WRITE) && _evk_overlaps(&s->read, &ranges[i]));
-    if (hazard) _evk_emit_barrier(s);
+        hazard = evk__overlaps(&s->written, &ranges[i]) || ((access[i] & EVK_ACCESS_WRITE) && evk__overlaps(&s->read, &ranges[i]));
+    if (hazard) evk__emit_barrier(s);
     for (uint32_t i = 0; i < n; i++) {
-        if (access[i] & EVK_ACCESS_WRITE) EVK_TRY(_evk_push_range(&s->written, ranges[i]));
-        if (access[i] & EVK_ACCESS_READ) EVK_TRY(_evk_push_range(&s->read, ranges[i]));
+        if (access[i] & EVK_ACCESS_WRITE) EVK_TRY(evk__push_range(&s->written, ranges[i]));
+        if (access[i] & EVK_ACCESS_READ) EVK_TRY(evk__push_range(&s->read, ranges[i]));
     }
     return EVK_OK;
 }
 
 evk_status evk_stream_barrier(evk_stream *s) {
     if (!s->recording) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_barrier: stream is not recording (call evk_stream_begin)");
-    _evk_emit_barrier(s);
+    evk__emit_barrier(s);
     return EVK_OK;
 }
 
-static evk_status _evk_alloc_set(evk_stream *s, VkDescriptorSetLayout layout, VkDescriptorSet *set) {
+static evk_status evk__alloc_set(evk_stream *s, VkDescriptorSetLayout layout, VkDescriptorSet *set) {
     VkDevice dev = s->ctx->device;
     for (;;) {
         if (s->desc_pool_current < s->desc_pool_count) {
@@ -175,41 +175,41 @@ static evk_status _evk_alloc_set(evk_stream *s, VkDescriptorSetLayout layout, Vk
             VkResult r = vkAllocateDescriptorSets(dev, &ai, set);
             if (r == VK_SUCCESS) return EVK_OK;
             if (r != VK_ERROR_OUT_OF_POOL_MEMORY && r != VK_ERROR_FRAGMENTED_POOL)
-                return _evk_vk_fail(r, "vkAllocateDescriptorSets", __FILE__, __LINE__);
+                return evk__vk_fail(r, "vkAllocateDescriptorSets", __FILE__, __LINE__);
             s->desc_pool_current++;
             continue;
         }
-        if (!_evk_grow((void **)&s->desc_pools, &s->desc_pool_cap, s->desc_pool_count + 1, sizeof *s->desc_pools))
+        if (!evk__grow((void **)&s->desc_pools, &s->desc_pool_cap, s->desc_pool_count + 1, sizeof *s->desc_pools))
             return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         VkDescriptorPoolSize sizes[2] = {
-            {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, _EVK_SETS_PER_POOL * 6},
-            {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, _EVK_SETS_PER_POOL * 3},
+            {VK_DESCRIPTOR_TYPE_STORAGE_BUFFER, EVK__SETS_PER_POOL * 6},
+            {VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER, EVK__SETS_PER_POOL * 3},
         };
         VkDescriptorPoolCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_DESCRIPTOR_POOL_CREATE_INFO,
-                                         .maxSets = _EVK_SETS_PER_POOL, .poolSizeCount = 2, .pPoolSizes = sizes};
-        _EVK_VK_TRY(vkCreateDescriptorPool(dev, &ci, NULL, &s->desc_pools[s->desc_pool_count]));
+                                         .maxSets = EVK__SETS_PER_POOL, .poolSizeCount = 2, .pPoolSizes = sizes};
+        EVK__VK_TRY(vkCreateDescriptorPool(dev, &ci, NULL, &s->desc_pools[s->desc_pool_count]));
         s->desc_pool_current = s->desc_pool_count++;
     }
 }
 
-static evk_status _evk_query_slot(evk_stream *s, uint32_t *first) {
-    uint32_t pool = s->queries_used / _EVK_QUERIES_PER_POOL;
+static evk_status evk__query_slot(evk_stream *s, uint32_t *first) {
+    uint32_t pool = s->queries_used / EVK__QUERIES_PER_POOL;
     if (pool >= s->query_pool_count) {
-        if (!_evk_grow((void **)&s->query_pools, &s->query_pool_cap, pool + 1, sizeof *s->query_pools))
+        if (!evk__grow((void **)&s->query_pools, &s->query_pool_cap, pool + 1, sizeof *s->query_pools))
             return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         VkQueryPoolCreateInfo qi = {.sType = VK_STRUCTURE_TYPE_QUERY_POOL_CREATE_INFO,
-                                    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = _EVK_QUERIES_PER_POOL};
-        _EVK_VK_TRY(vkCreateQueryPool(s->ctx->device, &qi, NULL, &s->query_pools[pool]));
+                                    .queryType = VK_QUERY_TYPE_TIMESTAMP, .queryCount = EVK__QUERIES_PER_POOL};
+        EVK__VK_TRY(vkCreateQueryPool(s->ctx->device, &qi, NULL, &s->query_pools[pool]));
         s->query_pool_count++;
     }
-    if (s->queries_used % _EVK_QUERIES_PER_POOL == 0)
-        vkCmdResetQueryPool(s->cmd, s->query_pools[pool], 0, _EVK_QUERIES_PER_POOL);
+    if (s->queries_used % EVK__QUERIES_PER_POOL == 0)
+        vkCmdResetQueryPool(s->cmd, s->query_pools[pool], 0, EVK__QUERIES_PER_POOL);
     *first = s->queries_used;
     s->queries_used += 2;
     return EVK_OK;
 }
 
-static VkFormat _evk_texel_format(evk_binding_kind k, uint32_t *bytes) {
+static VkFormat evk__texel_format(evk_binding_kind k, uint32_t *bytes) {
     switch (k) {
     case EVK_BINDING_TEXEL_R32F: *bytes = 4; return VK_FORMAT_R32_SFLOAT;
     case EVK_BINDING_TEXEL_RGBA32F: *bytes = 16; return VK_FORMAT_R32G32B32A32_SFLOAT;
@@ -237,10 +237,10 @@ evk_status evk_stream_dispatch(evk_stream *s, const evk_dispatch *d) {
     VkDescriptorBufferInfo infos[EVK_MAX_BINDINGS];
     VkBufferView views[EVK_MAX_BINDINGS];
     VkWriteDescriptorSet writes[EVK_MAX_BINDINGS];
-    _evk_range ranges[EVK_MAX_BINDINGS];
+    evk__range ranges[EVK_MAX_BINDINGS];
     evk_access access[EVK_MAX_BINDINGS];
     VkDescriptorSet set;
-    EVK_TRY(_evk_alloc_set(s, p->set_layout, &set));
+    EVK_TRY(evk__alloc_set(s, p->set_layout, &set));
     for (uint32_t i = 0; i < d->binding_count; i++) {
         const evk_binding *b = &d->bindings[i];
         if (!b->buffer.block)
@@ -264,46 +264,46 @@ evk_status evk_stream_dispatch(evk_stream *s, const evk_dispatch *d) {
             writes[i].pBufferInfo = &infos[i];
         } else {
             uint32_t texel;
-            VkFormat fmt = _evk_texel_format(p->desc.kinds[i], &texel);
+            VkFormat fmt = evk__texel_format(p->desc.kinds[i], &texel);
             uint64_t elems = range / texel;
             if (elems == 0 || elems > ctx->info.max_texel_buffer_elements || start % ctx->info.min_texel_buffer_offset_alignment)
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': texel binding %u has %llu texels at offset %llu (device max %u, alignment %u)",
                                 p->name, i, (unsigned long long)elems, (unsigned long long)start,
                                 ctx->info.max_texel_buffer_elements, ctx->info.min_texel_buffer_offset_alignment);
-            if (!_evk_grow((void **)&s->views, &s->view_cap, s->view_count + 1, sizeof *s->views))
+            if (!evk__grow((void **)&s->views, &s->view_cap, s->view_count + 1, sizeof *s->views))
                 return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
             VkBufferViewCreateInfo vi = {.sType = VK_STRUCTURE_TYPE_BUFFER_VIEW_CREATE_INFO, .buffer = b->buffer.block->buffer,
                                          .format = fmt, .offset = start, .range = elems * texel};
-            _EVK_VK_TRY(vkCreateBufferView(ctx->device, &vi, NULL, &views[i]));
+            EVK__VK_TRY(vkCreateBufferView(ctx->device, &vi, NULL, &views[i]));
             s->views[s->view_count++] = views[i];
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_UNIFORM_TEXEL_BUFFER;
             writes[i].pTexelBufferView = &views[i];
         }
-        ranges[i] = (_evk_range){b->buffer.block, start, start + range};
+        ranges[i] = (evk__range){b->buffer.block, start, start + range};
         access[i] = b->access ? b->access : EVK_ACCESS_READ_WRITE;
         if (p->desc.kinds[i] != EVK_BINDING_STORAGE) access[i] = EVK_ACCESS_READ;
     }
     vkUpdateDescriptorSets(ctx->device, d->binding_count, writes, 0, NULL);
-    EVK_TRY(_evk_track(s, ranges, access, d->binding_count));
+    EVK_TRY(evk__track(s, ranges, access, d->binding_count));
 
     uint32_t q = 0;
     int timed = ctx->profiling;
     if (timed) {
-        EVK_TRY(_evk_query_slot(s, &q));
-        if (!_evk_grow((void **)&s->timed, &s->timed_cap, s->timed_count + 1, sizeof *s->timed))
+        EVK_TRY(evk__query_slot(s, &q));
+        if (!evk__grow((void **)&s->timed, &s->timed_cap, s->timed_count + 1, sizeof *s->timed))
             return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        _evk_timed *t = &s->timed[s->timed_count++];
+        evk__timed *t = &s->timed[s->timed_count++];
         snprintf(t->label, sizeof t->label, "%s", d->label ? d->label : p->name);
         t->query = q;
-        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->query_pools[q / _EVK_QUERIES_PER_POOL], q % _EVK_QUERIES_PER_POOL);
+        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_TOP_OF_PIPE_BIT, s->query_pools[q / EVK__QUERIES_PER_POOL], q % EVK__QUERIES_PER_POOL);
     }
     vkCmdBindPipeline(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->pipeline);
     vkCmdBindDescriptorSets(s->cmd, VK_PIPELINE_BIND_POINT_COMPUTE, p->layout, 0, 1, &set, 0, NULL);
     if (d->push_size) vkCmdPushConstants(s->cmd, p->layout, VK_SHADER_STAGE_COMPUTE_BIT, 0, d->push_size, d->push);
     vkCmdDispatch(s->cmd, g[0], g[1], g[2]);
     if (timed)
-        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->query_pools[(q + 1) / _EVK_QUERIES_PER_POOL],
-                            (q + 1) % _EVK_QUERIES_PER_POOL);
+        vkCmdWriteTimestamp(s->cmd, VK_PIPELINE_STAGE_BOTTOM_OF_PIPE_BIT, s->query_pools[(q + 1) / EVK__QUERIES_PER_POOL],
+                            (q + 1) % EVK__QUERIES_PER_POOL);
     s->dispatches++;
     return EVK_OK;
 }
@@ -316,10 +316,10 @@ evk_status evk_stream_copy(evk_stream *s, const evk_buffer *src, uint64_t src_of
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy: %llu bytes from offset %llu of %llu to offset %llu of %llu do not fit",
                         (unsigned long long)size, (unsigned long long)src_offset, (unsigned long long)src->size,
                         (unsigned long long)dst_offset, (unsigned long long)dst->size);
-    _evk_range r[2] = {{src->block, src->offset + src_offset, src->offset + src_offset + size},
+    evk__range r[2] = {{src->block, src->offset + src_offset, src->offset + src_offset + size},
                        {dst->block, dst->offset + dst_offset, dst->offset + dst_offset + size}};
     evk_access a[2] = {EVK_ACCESS_READ, EVK_ACCESS_WRITE};
-    EVK_TRY(_evk_track(s, r, a, 2));
+    EVK_TRY(evk__track(s, r, a, 2));
     VkBufferCopy region = {.srcOffset = r[0].start, .dstOffset = r[1].start, .size = size};
     vkCmdCopyBuffer(s->cmd, src->block->buffer, dst->block->buffer, 1, &region);
     return EVK_OK;
@@ -330,9 +330,9 @@ evk_status evk_stream_update(evk_stream *s, const evk_buffer *dst, uint64_t dst_
     if (!dst->block || size == 0 || size % 4 || (dst->offset + dst_offset) % 4 || dst_offset > dst->size || size > dst->size - dst_offset)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_update: %llu bytes at offset %llu of a %llu-byte buffer (sizes and offsets must be multiples of 4)",
                         (unsigned long long)size, (unsigned long long)dst_offset, (unsigned long long)dst->size);
-    _evk_range r = {dst->block, dst->offset + dst_offset, dst->offset + dst_offset + size};
+    evk__range r = {dst->block, dst->offset + dst_offset, dst->offset + dst_offset + size};
     evk_access a = EVK_ACCESS_WRITE;
-    EVK_TRY(_evk_track(s, &r, &a, 1));
+    EVK_TRY(evk__track(s, &r, &a, 1));
     for (uint64_t done = 0; done < size;) {
         uint64_t n = size - done < 65536 ? size - done : 65536;
         vkCmdUpdateBuffer(s->cmd, dst->block->buffer, r.start + done, n, (const char *)data + done);
@@ -350,39 +350,39 @@ evk_status evk_stream_submit(evk_stream *s) {
     vkCmdPipelineBarrier(s->cmd, VK_PIPELINE_STAGE_COMPUTE_SHADER_BIT | VK_PIPELINE_STAGE_TRANSFER_BIT,
                          VK_PIPELINE_STAGE_HOST_BIT, 0, 1, &mb, 0, NULL, 0, NULL);
     s->recording = 0;
-    _EVK_VK_TRY(vkEndCommandBuffer(s->cmd));
-    _EVK_VK_TRY(vkResetFences(s->ctx->device, 1, &s->fence));
+    EVK__VK_TRY(vkEndCommandBuffer(s->cmd));
+    EVK__VK_TRY(vkResetFences(s->ctx->device, 1, &s->fence));
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &s->cmd};
-    _EVK_VK_TRY(vkQueueSubmit(s->ctx->queue, 1, &si, s->fence));
+    EVK__VK_TRY(vkQueueSubmit(s->ctx->queue, 1, &si, s->fence));
     s->submitted = 1;
     return EVK_OK;
 }
 
 evk_status evk_stream_wait(evk_stream *s, uint64_t timeout_ns) {
     if (!s->submitted) return EVK_OK;
-    if (!timeout_ns) timeout_ns = (uint64_t)_evk_env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
+    if (!timeout_ns) timeout_ns = (uint64_t)evk__env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
     VkResult r = vkWaitForFences(s->ctx->device, 1, &s->fence, VK_TRUE, timeout_ns);
     if (r == VK_TIMEOUT)
         return evk_fail(EVK_ERROR_TIMEOUT, "a stream of %u dispatches did not finish within %.0f s (EVOKE_TIMEOUT sets the limit)",
                         s->dispatches, timeout_ns / 1e9);
     s->submitted = 0;
-    if (r != VK_SUCCESS) return _evk_vk_fail(r, "vkWaitForFences (waiting for a stream)", __FILE__, __LINE__);
+    if (r != VK_SUCCESS) return evk__vk_fail(r, "vkWaitForFences (waiting for a stream)", __FILE__, __LINE__);
     s->last_gpu_ms = -1;
     if (s->timed_count) {
         uint64_t *ts = malloc(s->queries_used * sizeof *ts);
         if (!ts) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading timestamps");
-        for (uint32_t pool = 0; pool * _EVK_QUERIES_PER_POOL < s->queries_used; pool++) {
-            uint32_t n = s->queries_used - pool * _EVK_QUERIES_PER_POOL;
-            if (n > _EVK_QUERIES_PER_POOL) n = _EVK_QUERIES_PER_POOL;
-            r = vkGetQueryPoolResults(s->ctx->device, s->query_pools[pool], 0, n, n * sizeof *ts, ts + pool * _EVK_QUERIES_PER_POOL,
+        for (uint32_t pool = 0; pool * EVK__QUERIES_PER_POOL < s->queries_used; pool++) {
+            uint32_t n = s->queries_used - pool * EVK__QUERIES_PER_POOL;
+            if (n > EVK__QUERIES_PER_POOL) n = EVK__QUERIES_PER_POOL;
+            r = vkGetQueryPoolResults(s->ctx->device, s->query_pools[pool], 0, n, n * sizeof *ts, ts + pool * EVK__QUERIES_PER_POOL,
                                       sizeof *ts, VK_QUERY_RESULT_64_BIT | VK_QUERY_RESULT_WAIT_BIT);
-            if (r != VK_SUCCESS) { free(ts); return _evk_vk_fail(r, "vkGetQueryPoolResults", __FILE__, __LINE__); }
+            if (r != VK_SUCCESS) { free(ts); return evk__vk_fail(r, "vkGetQueryPoolResults", __FILE__, __LINE__); }
         }
         double period = s->ctx->info.timestamp_period_ns;
         uint64_t first = ts[s->timed[0].query], last = first;
         for (uint32_t i = 0; i < s->timed_count; i++) {
             uint64_t a = ts[s->timed[i].query], b = ts[s->timed[i].query + 1];
-            _evk_profile_add(s->ctx, s->timed[i].label, b > a ? (b - a) * period / 1e6 : 0.0);
+            evk__profile_add(s->ctx, s->timed[i].label, b > a ? (b - a) * period / 1e6 : 0.0);
             if (b > last) last = b;
             if (a < first) first = a;
         }
@@ -399,15 +399,15 @@ evk_status evk_stream_run(evk_stream *s) {
 
 /* ---- profile table --------------------------------------------------------------------------- */
 
-void _evk_profile_add(evk_context *ctx, const char *label, double ms) {
-    _evk_profile *pr = &ctx->profile;
+void evk__profile_add(evk_context *ctx, const char *label, double ms) {
+    evk__profile *pr = &ctx->profile;
     for (uint32_t i = 0; i < pr->count; i++)
         if (strncmp(pr->rows[i].label, label, sizeof pr->rows[i].label - 1) == 0) {
             pr->rows[i].calls++;
             pr->rows[i].total_ms += ms;
             return;
         }
-    if (!_evk_grow((void **)&pr->rows, &pr->cap, pr->count + 1, sizeof *pr->rows)) return;
+    if (!evk__grow((void **)&pr->rows, &pr->cap, pr->count + 1, sizeof *pr->rows)) return;
     evk_profile_row *row = &pr->rows[pr->count++];
     memset(row, 0, sizeof *row);
     snprintf(row->label, sizeof row->label, "%s", label);
@@ -415,20 +415,20 @@ void _evk_profile_add(evk_context *ctx, const char *label, double ms) {
     row->total_ms = ms;
 }
 
-static int _evk_row_cmp(const void *a, const void *b) {
+static int evk__row_cmp(const void *a, const void *b) {
     double x = ((const evk_profile_row *)a)->total_ms, y = ((const evk_profile_row *)b)->total_ms;
     return (x < y) - (x > y);
 }
 
 const evk_profile_row *evk_profile_rows(evk_context *ctx, uint32_t *count) {
-    qsort(ctx->profile.rows, ctx->profile.count, sizeof *ctx->profile.rows, _evk_row_cmp);
+    qsort(ctx->profile.rows, ctx->profile.count, sizeof *ctx->profile.rows, evk__row_cmp);
     *count = ctx->profile.count;
     return ctx->profile.rows;
 }
 
 void evk_profile_reset(evk_context *ctx) { ctx->profile.count = 0; }
 
-void _evk_profile_destroy(evk_context *ctx) {
+void evk__profile_destroy(evk_context *ctx) {
     free(ctx->profile.rows);
     ctx->profile.rows = NULL;
     ctx->profile.count = ctx->profile.cap = 0;

@@ -34,7 +34,7 @@ const char *evk_tensor_shape_str(const evk_tensor *t, char *buf, size_t n) {
     return buf;
 }
 
-static evk_status _evk_shape_check(int ndim, const int64_t *shape) {
+static evk_status evk__shape_check(int ndim, const int64_t *shape) {
     if (ndim < 1 || ndim > EVK_MAX_DIMS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor rank %d outside 1..%d", ndim, EVK_MAX_DIMS);
     for (int i = 0; i < ndim; i++)
         if (shape[i] <= 0 || shape[i] > (1ll << 40))
@@ -44,7 +44,7 @@ static evk_status _evk_shape_check(int ndim, const int64_t *shape) {
 
 evk_status evk_tensor_alloc(evk_context *ctx, evk_dtype dtype, int ndim, const int64_t *shape, evk_tensor *out) {
     memset(out, 0, sizeof *out);
-    EVK_TRY(_evk_shape_check(ndim, shape));
+    EVK_TRY(evk__shape_check(ndim, shape));
     out->dtype = dtype;
     out->ndim = ndim;
     memcpy(out->shape, shape, (size_t)ndim * sizeof *shape);
@@ -63,7 +63,7 @@ void evk_tensor_free(evk_context *ctx, evk_tensor *t) {
 }
 
 evk_status evk_tensor_reshape(const evk_tensor *t, int ndim, const int64_t *shape, evk_tensor *out) {
-    EVK_TRY(_evk_shape_check(ndim, shape));
+    EVK_TRY(evk__shape_check(ndim, shape));
     evk_tensor r = *t;
     r.ndim = ndim;
     memcpy(r.shape, shape, (size_t)ndim * sizeof *shape);

@@ -48,9 +48,9 @@
 
 /* ---- files ----------------------------------------------------------------------------- */
 
-static atomic_uint _evk_tmp_counter;
+static atomic_uint evk__tmp_counter;
 
-static evk_status _evk_write_all(int fd, const uint8_t *p, size_t n) {
+static evk_status evk__write_all(int fd, const uint8_t *p, size_t n) {
     while (n) {
         ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
         if (w < 0) {
@@ -74,7 +74,7 @@ evk_status evk_file_write_atomic(const char *path, const void *data, size_t size
     if (dir_len + 40 >= sizeof tmp) return evk_fail(EVK_ERROR_IO, "writing '%s': path too long", path);
     int fd = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
-        unsigned n = atomic_fetch_add(&_evk_tmp_counter, 1u);
+        unsigned n = atomic_fetch_add(&evk__tmp_counter, 1u);
         snprintf(tmp, sizeof tmp, "%.*s.evk-%ld-%u.tmp", (int)dir_len, path, (long)getpid(), n);
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd < 0 && errno != EEXIST) break;
@@ -86,7 +86,7 @@ evk_status evk_file_write_atomic(const char *path, const void *data, size_t size
     }
     const char *step = "write";
     int e = 0;
-    if (_evk_write_all(fd, data, size) != EVK_OK) e = errno;
+    if (evk__write_all(fd, data, size) != EVK_OK) e = errno;
     else if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS) { e = errno; step = "fsync"; }
     if (close(fd) != 0 && !e) { e = errno; step = "close"; }
     if (!e && rename(tmp, path) != 0) { e = errno; step = "rename"; }
@@ -133,38 +133,38 @@ evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size
 
 /* ---- PNG chunks -------------------------------------------------------------------------- */
 
-static const uint8_t _evk_png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+static const uint8_t evk__png_sig[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
 
-static uint32_t _evk_crc_table[256];
-static pthread_once_t _evk_crc_once = PTHREAD_ONCE_INIT;
+static uint32_t evk__crc_table[256];
+static pthread_once_t evk__crc_once = PTHREAD_ONCE_INIT;
 
-static void _evk_crc_init(void) {
+static void evk__crc_init(void) {
     for (uint32_t i = 0; i < 256; i++) {
         uint32_t c = i;
         for (int k = 0; k < 8; k++) c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-        _evk_crc_table[i] = c;
+        evk__crc_table[i] = c;
     }
 }
 
-static uint32_t _evk_crc32(uint32_t crc, const uint8_t *p, size_t n) {
-    pthread_once(&_evk_crc_once, _evk_crc_init);
+static uint32_t evk__crc32(uint32_t crc, const uint8_t *p, size_t n) {
+    pthread_once(&evk__crc_once, evk__crc_init);
     crc = ~crc;
-    for (size_t i = 0; i < n; i++) crc = _evk_crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+    for (size_t i = 0; i < n; i++) crc = evk__crc_table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
     return ~crc;
 }
 
-static uint32_t _evk_be32(const uint8_t *p) {
+static uint32_t evk__be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-static void _evk_put_be32(uint8_t *p, uint32_t v) {
+static void evk__put_be32(uint8_t *p, uint32_t v) {
     p[0] = (uint8_t)(v >> 24);
     p[1] = (uint8_t)(v >> 16);
     p[2] = (uint8_t)(v >> 8);
     p[3] = (uint8_t)v;
 }
 
-static bool _evk_utf8_valid(const uint8_t *s, size_t n) {
+static bool evk__utf8_valid(const uint8_t *s, size_t n) {
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
         size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
@@ -178,7 +178,7 @@ static bool _evk_utf8_valid(const uint8_t *s, size_t n) {
     return true;
 }
 
-static evk_status _evk_png_check_key(const char *key) {
+static evk_status evk__png_check_key(const char *key) {
     size_t n = key ? strlen(key) : 0;
     if (n < 1 || n > 79) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text key '%s' must be 1 to 79 characters", key ? key : "");
     for (size_t i = 0; i < n; i++) {
@@ -192,21 +192,21 @@ static evk_status _evk_png_check_key(const char *key) {
 }
 
 /* Serialized size of the chunk for one text entry (length + type + data + CRC). */
-static evk_status _evk_text_chunk(const evk_png_text *t, uint8_t *out, size_t *size) {
-    EVK_TRY(_evk_png_check_key(t->key));
+static evk_status evk__text_chunk(const evk_png_text *t, uint8_t *out, size_t *size) {
+    EVK_TRY(evk__png_check_key(t->key));
     if (!t->value) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text '%s': no value", t->key);
     size_t kn = strlen(t->key), vn = strlen(t->value);
     bool ascii = true;
     for (size_t i = 0; i < vn; i++) ascii = ascii && (uint8_t)t->value[i] < 0x80;
     /* tEXt is Latin-1; anything beyond ASCII is stored as UTF-8 in an uncompressed iTXt so that
      * a prompt with accents or emoji survives unchanged. */
-    if (!ascii && !_evk_utf8_valid((const uint8_t *)t->value, vn))
+    if (!ascii && !evk__utf8_valid((const uint8_t *)t->value, vn))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text '%s': value is not valid UTF-8", t->key);
     size_t data = ascii ? kn + 1 + vn : kn + 1 + 2 + 1 + 1 + vn;
     if (data > 0x7fffffffu) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text '%s': value too long", t->key);
     *size = data + 12;
     if (!out) return EVK_OK;
-    _evk_put_be32(out, (uint32_t)data);
+    evk__put_be32(out, (uint32_t)data);
     memcpy(out + 4, ascii ? "tEXt" : "iTXt", 4);
     uint8_t *p = out + 8;
     memcpy(p, t->key, kn + 1); /* with its NUL separator */
@@ -218,18 +218,18 @@ static evk_status _evk_text_chunk(const evk_png_text *t, uint8_t *out, size_t *s
         *p++ = 0; /* empty translated keyword */
     }
     memcpy(p, t->value, vn);
-    _evk_put_be32(out + 8 + data, _evk_crc32(0, out + 4, data + 4));
+    evk__put_be32(out + 8 + data, evk__crc32(0, out + 4, data + 4));
     return EVK_OK;
 }
 
-typedef struct _evk_membuf {
+typedef struct evk__membuf {
     uint8_t *data;
     size_t size, cap;
     bool failed;
-} _evk_membuf;
+} evk__membuf;
 
-static void _evk_membuf_append(void *context, void *data, int size) {
-    _evk_membuf *b = context;
+static void evk__membuf_append(void *context, void *data, int size) {
+    evk__membuf *b = context;
     if (b->failed || size <= 0) return;
     if (b->size + (size_t)size > b->cap) {
         size_t cap = b->cap ? b->cap : 4096;
@@ -260,11 +260,11 @@ evk_status evk_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height
     size_t text_bytes = 0;
     for (uint32_t i = 0; i < text_count; i++) {
         size_t n;
-        EVK_TRY(_evk_text_chunk(&text[i], NULL, &n));
+        EVK_TRY(evk__text_chunk(&text[i], NULL, &n));
         text_bytes += n;
     }
-    _evk_membuf b = {0};
-    int ok = stbi_write_png_to_func(_evk_membuf_append, &b, (int)width, (int)height, (int)channels, pixels,
+    evk__membuf b = {0};
+    int ok = stbi_write_png_to_func(evk__membuf_append, &b, (int)width, (int)height, (int)channels, pixels,
                                     (int)(width * channels));
     if (!ok || b.failed) {
         free(b.data);
@@ -272,7 +272,7 @@ evk_status evk_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height
     }
     /* stb writes signature, IHDR (13 data bytes), IDAT, IEND; the text goes right after IHDR. */
     const size_t ihdr_end = 8 + 12 + 13;
-    if (b.size < ihdr_end || memcmp(b.data, _evk_png_sig, 8) || memcmp(b.data + 12, "IHDR", 4)) {
+    if (b.size < ihdr_end || memcmp(b.data, evk__png_sig, 8) || memcmp(b.data + 12, "IHDR", 4)) {
         free(b.data);
         return evk_fail(EVK_ERROR_INTERNAL, "stb_image_write produced an unexpected PNG layout");
     }
@@ -285,7 +285,7 @@ evk_status evk_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height
     size_t at = ihdr_end;
     for (uint32_t i = 0; i < text_count; i++) {
         size_t n;
-        evk_status s = _evk_text_chunk(&text[i], out + at, &n);
+        evk_status s = evk__text_chunk(&text[i], out + at, &n);
         if (s) { /* cannot happen: validated above */
             free(out);
             free(b.data);
@@ -348,15 +348,15 @@ evk_status evk_png_write_f32(const char *path, const float *data, uint32_t width
 }
 
 /* PNG files larger than this are refused rather than read (a 16k x 16k RGBA image is ~1 GiB). */
-#define _EVK_PNG_MAX_FILE ((size_t)1 << 30)
+#define EVK__PNG_MAX_FILE ((size_t)1 << 30)
 
 evk_status evk_png_read_rgb8(const char *path, uint8_t **rgb, uint32_t *width, uint32_t *height) {
     *rgb = NULL;
     *width = *height = 0;
     uint8_t *file;
     size_t n;
-    EVK_TRY(evk_file_read(path, _EVK_PNG_MAX_FILE, &file, &n));
-    if (n < 8 || memcmp(file, _evk_png_sig, 8)) {
+    EVK_TRY(evk_file_read(path, EVK__PNG_MAX_FILE, &file, &n));
+    if (n < 8 || memcmp(file, evk__png_sig, 8)) {
         free(file);
         return evk_fail(EVK_ERROR_FORMAT, "'%s' is not a PNG file (no PNG signature)", path);
     }
@@ -395,7 +395,7 @@ evk_status evk_png_read(const char *path, float **rgb, uint32_t *width, uint32_t
     return EVK_OK;
 }
 
-static char *_evk_latin1_to_utf8(const uint8_t *s, size_t n) {
+static char *evk__latin1_to_utf8(const uint8_t *s, size_t n) {
     char *out = malloc(2 * n + 1), *p = out;
     if (!out) return NULL;
     for (size_t i = 0; i < n; i++) {
@@ -412,24 +412,24 @@ static char *_evk_latin1_to_utf8(const uint8_t *s, size_t n) {
 evk_status evk_png_find_text(const uint8_t *png, size_t png_size, const char *key, char **value) {
     *value = NULL;
     if (!png || !key) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_png_find_text: no data or key");
-    if (png_size < 8 || memcmp(png, _evk_png_sig, 8)) return evk_fail(EVK_ERROR_FORMAT, "not a PNG (no signature)");
+    if (png_size < 8 || memcmp(png, evk__png_sig, 8)) return evk_fail(EVK_ERROR_FORMAT, "not a PNG (no signature)");
     size_t kn = strlen(key);
     size_t at = 8;
     for (;;) {
         if (png_size - at < 12) return evk_fail(EVK_ERROR_FORMAT, "PNG truncated at byte %zu (no IEND chunk)", at);
-        uint32_t len = _evk_be32(png + at);
+        uint32_t len = evk__be32(png + at);
         const uint8_t *type = png + at + 4, *data = png + at + 8;
         if (len > 0x7fffffffu || len > png_size - at - 12)
             return evk_fail(EVK_ERROR_FORMAT, "PNG chunk at byte %zu claims %u bytes, past the end of the file", at, len);
-        uint32_t crc = _evk_be32(data + len);
-        if (crc != _evk_crc32(0, type, (size_t)len + 4))
+        uint32_t crc = evk__be32(data + len);
+        if (crc != evk__crc32(0, type, (size_t)len + 4))
             return evk_fail(EVK_ERROR_FORMAT, "PNG chunk '%.4s' at byte %zu has a bad CRC", (const char *)type, at);
         if (!memcmp(type, "IEND", 4)) return EVK_OK;
         bool t = !memcmp(type, "tEXt", 4), it = !memcmp(type, "iTXt", 4);
         if ((t || it) && len > kn && !memcmp(data, key, kn) && data[kn] == 0) {
             const uint8_t *v = data + kn + 1, *end = data + len;
             if (t) {
-                *value = _evk_latin1_to_utf8(v, (size_t)(end - v));
+                *value = evk__latin1_to_utf8(v, (size_t)(end - v));
             } else {
                 if (end - v < 2) return evk_fail(EVK_ERROR_FORMAT, "PNG iTXt '%s' is truncated", key);
                 if (v[0] != 0) return evk_fail(EVK_ERROR_UNSUPPORTED, "PNG iTXt '%s' is compressed (not supported)", key);
@@ -457,7 +457,7 @@ evk_status evk_png_read_text(const char *path, const char *key, char **value) {
     *value = NULL;
     uint8_t *file;
     size_t n;
-    EVK_TRY(evk_file_read(path, _EVK_PNG_MAX_FILE, &file, &n));
+    EVK_TRY(evk_file_read(path, EVK__PNG_MAX_FILE, &file, &n));
     evk_status s = evk_png_find_text(file, n, key, value);
     free(file);
     if (s) return evk_fail_context(s, "'%s'", path);
@@ -466,7 +466,7 @@ evk_status evk_png_read_text(const char *path, const char *key, char **value) {
 
 /* ---- .npy ------------------------------------------------------------------------------- */
 
-static const uint8_t _evk_npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
+static const uint8_t evk__npy_magic[6] = {0x93, 'N', 'U', 'M', 'P', 'Y'};
 
 evk_status evk_npy_encode_f32(const float *data, const uint64_t *shape, uint32_t ndim, uint8_t **bytes, size_t *size) {
     *bytes = NULL;
@@ -502,7 +502,7 @@ evk_status evk_npy_encode_f32(const float *data, const uint64_t *shape, uint32_t
     size_t n = padded + (size_t)count * 4;
     uint8_t *out = malloc(n);
     if (!out) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, ".npy: %zu bytes", n);
-    memcpy(out, _evk_npy_magic, 6);
+    memcpy(out, evk__npy_magic, 6);
     out[6] = 1;
     out[7] = 0;
     out[8] = (uint8_t)((padded - pre) & 0xff);
@@ -535,16 +535,16 @@ evk_status evk_npy_write_f32(const char *path, const float *data, const uint64_t
 }
 
 /* A cursor over the header's Python dict literal. */
-typedef struct _evk_lex {
+typedef struct evk__lex {
     const char *p, *end, *what;
-} _evk_lex;
+} evk__lex;
 
-static void _evk_lex_ws(_evk_lex *l) {
+static void evk__lex_ws(evk__lex *l) {
     while (l->p < l->end && (*l->p == ' ' || *l->p == '\t' || *l->p == '\n' || *l->p == '\r')) l->p++;
 }
 
-static bool _evk_lex_char(_evk_lex *l, char c) {
-    _evk_lex_ws(l);
+static bool evk__lex_char(evk__lex *l, char c) {
+    evk__lex_ws(l);
     if (l->p < l->end && *l->p == c) {
         l->p++;
         return true;
@@ -552,8 +552,8 @@ static bool _evk_lex_char(_evk_lex *l, char c) {
     return false;
 }
 
-static evk_status _evk_lex_string(_evk_lex *l, char *out, size_t cap) {
-    _evk_lex_ws(l);
+static evk_status evk__lex_string(evk__lex *l, char *out, size_t cap) {
+    evk__lex_ws(l);
     if (l->p >= l->end || (*l->p != '\'' && *l->p != '"'))
         return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: expected a quoted string at '%.*s'", l->what,
                         (int)(l->end - l->p < 12 ? l->end - l->p : 12), l->p);
@@ -569,8 +569,8 @@ static evk_status _evk_lex_string(_evk_lex *l, char *out, size_t cap) {
     return EVK_OK;
 }
 
-static bool _evk_lex_word(_evk_lex *l, const char *w) {
-    _evk_lex_ws(l);
+static bool evk__lex_word(evk__lex *l, const char *w) {
+    evk__lex_ws(l);
     size_t n = strlen(w);
     if ((size_t)(l->end - l->p) >= n && !memcmp(l->p, w, n)) {
         l->p += n;
@@ -582,7 +582,7 @@ static bool _evk_lex_word(_evk_lex *l, const char *w) {
 evk_status evk_npy_parse_f32(const uint8_t *bytes, size_t size, const char *what, evk_npy *out) {
     memset(out, 0, sizeof *out);
     if (!what) what = ".npy data";
-    if (!bytes || size < 10 || memcmp(bytes, _evk_npy_magic, 6))
+    if (!bytes || size < 10 || memcmp(bytes, evk__npy_magic, 6))
         return evk_fail(EVK_ERROR_FORMAT, "%s: not a .npy file (no \\x93NUMPY magic)", what);
     uint8_t major = bytes[6];
     size_t pre, hlen;
@@ -598,31 +598,31 @@ evk_status evk_npy_parse_f32(const uint8_t *bytes, size_t size, const char *what
     }
     if (hlen > size - pre)
         return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header length %zu runs past the end of the %zu-byte file", what, hlen, size);
-    _evk_lex l = {(const char *)bytes + pre, (const char *)bytes + pre + hlen, what};
+    evk__lex l = {(const char *)bytes + pre, (const char *)bytes + pre + hlen, what};
     for (const char *c = l.p; c < l.end; c++)
         if (!*c) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header contains a NUL byte", what);
-    if (!_evk_lex_char(&l, '{')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header is not a dict ('{' expected)", what);
+    if (!evk__lex_char(&l, '{')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header is not a dict ('{' expected)", what);
     bool have_descr = false, have_order = false, have_shape = false;
     char descr[32] = "";
     bool fortran = false;
     uint64_t shape[EVK_NPY_MAX_DIMS];
     uint32_t ndim = 0;
-    while (!_evk_lex_char(&l, '}')) {
+    while (!evk__lex_char(&l, '}')) {
         char key[32];
-        EVK_TRY(_evk_lex_string(&l, key, sizeof key));
-        if (!_evk_lex_char(&l, ':')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: ':' expected after '%s'", what, key);
+        EVK_TRY(evk__lex_string(&l, key, sizeof key));
+        if (!evk__lex_char(&l, ':')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: ':' expected after '%s'", what, key);
         if (!strcmp(key, "descr") && !have_descr) {
-            EVK_TRY(_evk_lex_string(&l, descr, sizeof descr));
+            EVK_TRY(evk__lex_string(&l, descr, sizeof descr));
             have_descr = true;
         } else if (!strcmp(key, "fortran_order") && !have_order) {
-            if (_evk_lex_word(&l, "True")) fortran = true;
-            else if (_evk_lex_word(&l, "False")) fortran = false;
+            if (evk__lex_word(&l, "True")) fortran = true;
+            else if (evk__lex_word(&l, "False")) fortran = false;
             else return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: fortran_order must be True or False", what);
             have_order = true;
         } else if (!strcmp(key, "shape") && !have_shape) {
-            if (!_evk_lex_char(&l, '(')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: shape must be a tuple", what);
-            while (!_evk_lex_char(&l, ')')) {
-                _evk_lex_ws(&l);
+            if (!evk__lex_char(&l, '(')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: shape must be a tuple", what);
+            while (!evk__lex_char(&l, ')')) {
+                evk__lex_ws(&l);
                 if (l.p >= l.end || *l.p < '0' || *l.p > '9')
                     return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: shape entries must be non-negative integers", what);
                 uint64_t v = 0;
@@ -634,8 +634,8 @@ evk_status evk_npy_parse_f32(const uint8_t *bytes, size_t size, const char *what
                 if (ndim == EVK_NPY_MAX_DIMS)
                     return evk_fail(EVK_ERROR_FORMAT, "%s: .npy array has more than %d dimensions", what, EVK_NPY_MAX_DIMS);
                 shape[ndim++] = v;
-                if (!_evk_lex_char(&l, ',')) {
-                    if (!_evk_lex_char(&l, ')')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: malformed shape tuple", what);
+                if (!evk__lex_char(&l, ',')) {
+                    if (!evk__lex_char(&l, ')')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: malformed shape tuple", what);
                     break;
                 }
             }
@@ -643,12 +643,12 @@ evk_status evk_npy_parse_f32(const uint8_t *bytes, size_t size, const char *what
         } else {
             return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: unexpected or repeated key '%s'", what, key);
         }
-        if (!_evk_lex_char(&l, ',')) {
-            if (!_evk_lex_char(&l, '}')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: ',' or '}' expected", what);
+        if (!evk__lex_char(&l, ',')) {
+            if (!evk__lex_char(&l, '}')) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: ',' or '}' expected", what);
             break;
         }
     }
-    _evk_lex_ws(&l);
+    evk__lex_ws(&l);
     if (l.p != l.end) return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header: trailing characters after the dict", what);
     if (!have_descr || !have_order || !have_shape)
         return evk_fail(EVK_ERROR_FORMAT, "%s: .npy header lacks '%s'", what,

@@ -37,7 +37,7 @@ struct evk_safetensors {
     size_t meta_count;
 };
 
-static const struct { const char *name; size_t size; } _evk_st_dtypes[EVK_ST_DTYPE_COUNT] = {
+static const struct { const char *name; size_t size; } evk__st_dtypes[EVK_ST_DTYPE_COUNT] = {
     [EVK_ST_BOOL] = {"BOOL", 1}, [EVK_ST_U8] = {"U8", 1},       [EVK_ST_I8] = {"I8", 1},
     [EVK_ST_F8_E4M3] = {"F8_E4M3", 1}, [EVK_ST_F8_E5M2] = {"F8_E5M2", 1},
     [EVK_ST_I16] = {"I16", 2},   [EVK_ST_U16] = {"U16", 2},     [EVK_ST_F16] = {"F16", 2},
@@ -48,14 +48,14 @@ static const struct { const char *name; size_t size; } _evk_st_dtypes[EVK_ST_DTY
 
 const char *evk_st_dtype_name(evk_st_dtype d) {
     if (d == EVK_ST_QUANT) return "GGUF-quantised";
-    return (unsigned)d < EVK_ST_DTYPE_COUNT ? _evk_st_dtypes[d].name : "?";
+    return (unsigned)d < EVK_ST_DTYPE_COUNT ? evk__st_dtypes[d].name : "?";
 }
-size_t evk_st_dtype_size(evk_st_dtype d) { return (unsigned)d < EVK_ST_DTYPE_COUNT ? _evk_st_dtypes[d].size : 0; }
+size_t evk_st_dtype_size(evk_st_dtype d) { return (unsigned)d < EVK_ST_DTYPE_COUNT ? evk__st_dtypes[d].size : 0; }
 int evk_st_dtype_is_float(evk_st_dtype d) {
     return d == EVK_ST_F16 || d == EVK_ST_BF16 || d == EVK_ST_F32 || d == EVK_ST_F64;
 }
 
-static uint32_t _evk_hash(const char *s) {
+static uint32_t evk__hash(const char *s) {
     uint32_t h = 2166136261u;
     for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
@@ -74,7 +74,7 @@ void evk_safetensors_close(evk_safetensors *st) {
 }
 
 /* A JSON number that is a non-negative integer representable exactly. */
-static int _evk_json_uint(const cJSON *v, uint64_t *out) {
+static int evk__json_uint(const cJSON *v, uint64_t *out) {
     if (!cJSON_IsNumber(v)) return 0;
     double d = v->valuedouble;
     if (!(d >= 0) || d > 9007199254740992.0 || d != floor(d)) return 0;
@@ -82,14 +82,14 @@ static int _evk_json_uint(const cJSON *v, uint64_t *out) {
     return 1;
 }
 
-static int _evk_range_cmp(const void *a, const void *b) {
+static int evk__range_cmp(const void *a, const void *b) {
     const evk_st_tensor *x = a, *y = b;
     if (x->begin != y->begin) return x->begin < y->begin ? -1 : 1;
     if (x->end != y->end) return x->end < y->end ? -1 : 1;
     return 0;
 }
 
-static evk_status _evk_parse_tensor(const char *file, const cJSON *item, evk_st_tensor *t) {
+static evk_status evk__parse_tensor(const char *file, const cJSON *item, evk_st_tensor *t) {
     const char *name = item->string;
     if (!cJSON_IsObject(item)) return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': header entry is not an object", file, name);
     const cJSON *dt = NULL, *shape = NULL, *offs = NULL;
@@ -102,7 +102,7 @@ static evk_status _evk_parse_tensor(const char *file, const cJSON *item, evk_st_
     if (!cJSON_IsString(dt)) return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': missing or non-string \"dtype\"", file, name);
     int d = -1;
     for (int i = 0; i < EVK_ST_DTYPE_COUNT; i++)
-        if (!strcmp(dt->valuestring, _evk_st_dtypes[i].name)) d = i;
+        if (!strcmp(dt->valuestring, evk__st_dtypes[i].name)) d = i;
     if (d < 0) return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': unknown dtype \"%.40s\"", file, name, dt->valuestring);
     t->dtype = (evk_st_dtype)d;
     if (!cJSON_IsArray(shape)) return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': missing or non-array \"shape\"", file, name);
@@ -115,7 +115,7 @@ static evk_status _evk_parse_tensor(const char *file, const cJSON *item, evk_st_
     int i = 0;
     for (const cJSON *v = shape->child; v; v = v->next, i++) {
         uint64_t x;
-        if (!_evk_json_uint(v, &x) || x > (1ull << 48))
+        if (!evk__json_uint(v, &x) || x > (1ull << 48))
             return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': shape dimension %d is not a non-negative integer", file, name, i);
         t->shape[i] = (int64_t)x;
         if (x && numel > (1ull << 60) / x)
@@ -125,25 +125,25 @@ static evk_status _evk_parse_tensor(const char *file, const cJSON *item, evk_st_
     t->numel = numel;
     if (!cJSON_IsArray(offs) || cJSON_GetArraySize(offs) != 2)
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': \"data_offsets\" must be an array [begin, end]", file, name);
-    if (!_evk_json_uint(offs->child, &t->begin) || !_evk_json_uint(offs->child->next, &t->end))
+    if (!evk__json_uint(offs->child, &t->begin) || !evk__json_uint(offs->child->next, &t->end))
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': data_offsets are not non-negative integers", file, name);
     if (t->end < t->begin)
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': data_offsets [%llu, %llu] end before they begin", file, name,
                         (unsigned long long)t->begin, (unsigned long long)t->end);
-    uint64_t want = t->numel * _evk_st_dtypes[d].size;
+    uint64_t want = t->numel * evk__st_dtypes[d].size;
     if (want != t->end - t->begin) {
         char sh[160];
         size_t u = 0;
         sh[0] = 0;
         for (int k = 0; k < nd && u < sizeof sh; k++) u += (size_t)snprintf(sh + u, sizeof sh - u, k ? ",%lld" : "%lld", (long long)t->shape[k]);
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s': shape [%s] of %s needs %llu bytes but data_offsets [%llu, %llu] hold %llu",
-                        file, name, sh, _evk_st_dtypes[d].name, (unsigned long long)want, (unsigned long long)t->begin,
+                        file, name, sh, evk__st_dtypes[d].name, (unsigned long long)want, (unsigned long long)t->begin,
                         (unsigned long long)t->end, (unsigned long long)(t->end - t->begin));
     }
     return EVK_OK;
 }
 
-static evk_status _evk_st_build(evk_safetensors *st) {
+static evk_status evk__st_build(evk_safetensors *st) {
     const char *file = st->path;
     if (st->map_size < 8) return evk_fail(EVK_ERROR_FORMAT, "%s: %zu bytes is too short for a safetensors header", file, st->map_size);
     uint64_t n = 0;
@@ -226,7 +226,7 @@ static evk_status _evk_st_build(evk_safetensors *st) {
         memcpy(st->names + used, it->string, len);
         t->name = st->names + used;
         used += len;
-        s = _evk_parse_tensor(file, it, t);
+        s = evk__parse_tensor(file, it, t);
         k++;
     }
     cJSON_Delete(root);
@@ -235,7 +235,7 @@ static evk_status _evk_st_build(evk_safetensors *st) {
     st->count = count;
 
     /* ranges: sorted, contiguous, ending at the end of the file */
-    qsort(st->tensors, count, sizeof *st->tensors, _evk_range_cmp);
+    qsort(st->tensors, count, sizeof *st->tensors, evk__range_cmp);
     uint64_t pos = 0;
     for (size_t i = 0; i < count; i++) {
         evk_st_tensor *t = &st->tensors[i];
@@ -258,7 +258,7 @@ static evk_status _evk_st_build(evk_safetensors *st) {
 
     /* names: hash table, duplicates rejected */
     for (size_t i = 0; i < count; i++) {
-        uint32_t h = _evk_hash(st->tensors[i].name) & (st->table_size - 1);
+        uint32_t h = evk__hash(st->tensors[i].name) & (st->table_size - 1);
         while (st->table[h]) {
             if (!strcmp(st->tensors[st->table[h] - 1].name, st->tensors[i].name))
                 return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' appears twice in the header", file, st->tensors[i].name);
@@ -276,7 +276,7 @@ evk_status evk_safetensors_parse(const void *bytes, size_t size, const char *lab
     st->path = strdup(label ? label : "<memory>");
     st->map = bytes;
     st->map_size = size;
-    evk_status s = st->path ? _evk_st_build(st) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_status s = st->path ? evk__st_build(st) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (s) {
         evk_safetensors_close(st);
         return s;
@@ -315,7 +315,7 @@ evk_status evk_safetensors_open(const char *path, evk_safetensors **out) {
     st->map = map ? map : empty;
     st->map_size = size;
     st->mapped = map != NULL;
-    evk_status s = st->path ? _evk_st_build(st) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_status s = st->path ? evk__st_build(st) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (s) {
         evk_safetensors_close(st);
         return s;
@@ -331,7 +331,7 @@ uint64_t evk_safetensors_data_size(const evk_safetensors *st) { return st->data_
 
 const evk_st_tensor *evk_safetensors_find(const evk_safetensors *st, const char *name) {
     if (!st->count) return NULL;
-    uint32_t h = _evk_hash(name) & (st->table_size - 1);
+    uint32_t h = evk__hash(name) & (st->table_size - 1);
     while (st->table[h]) {
         const evk_st_tensor *t = &st->tensors[st->table[h] - 1];
         if (!strcmp(t->name, name)) return t;
@@ -348,7 +348,7 @@ const char *evk_safetensors_metadata(const evk_safetensors *st, const char *key)
 
 /* ---- conversion --------------------------------------------------------------------------- */
 
-static float _evk_load_f(const uint8_t *p, evk_st_dtype d) {
+static float evk__load_f(const uint8_t *p, evk_st_dtype d) {
     switch (d) {
     case EVK_ST_F16: return evk_f16_to_f32((uint16_t)(p[0] | p[1] << 8));
     case EVK_ST_BF16: return evk_bf16_to_f32((uint16_t)(p[0] | p[1] << 8));
@@ -393,17 +393,17 @@ evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count
     }
     if (to == EVK_DTYPE_F32) {
         float *o = dst;
-        for (uint64_t i = 0; i < count; i++) o[i] = _evk_load_f(p + i * es, t->dtype);
+        for (uint64_t i = 0; i < count; i++) o[i] = evk__load_f(p + i * es, t->dtype);
     } else {
         uint16_t *o = dst;
-        for (uint64_t i = 0; i < count; i++) o[i] = evk_f32_to_f16(_evk_load_f(p + i * es, t->dtype));
+        for (uint64_t i = 0; i < count; i++) o[i] = evk_f32_to_f16(evk__load_f(p + i * es, t->dtype));
     }
     return EVK_OK;
 }
 
-static _Atomic uint64_t _evk_peak_chunk;
+static _Atomic uint64_t evk__peak_chunk;
 
-uint64_t evk_st_upload_peak_chunk(void) { return atomic_load(&_evk_peak_chunk); }
+uint64_t evk_st_upload_peak_chunk(void) { return atomic_load(&evk__peak_chunk); }
 
 evk_status evk_st_upload(evk_context *ctx, const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to,
                          const evk_buffer *buf, uint64_t offset, uint64_t chunk_bytes) {
@@ -418,8 +418,8 @@ evk_status evk_st_upload(evk_context *ctx, const evk_st_tensor *t, uint64_t firs
     void *tmp = malloc(per * os);
     if (!tmp) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "tensor '%s': out of host memory for a %llu-byte chunk", t->name,
                               (unsigned long long)(per * os));
-    uint64_t bytes = per * os, old = atomic_load(&_evk_peak_chunk);
-    while (bytes > old && !atomic_compare_exchange_weak(&_evk_peak_chunk, &old, bytes)) {}
+    uint64_t bytes = per * os, old = atomic_load(&evk__peak_chunk);
+    while (bytes > old && !atomic_compare_exchange_weak(&evk__peak_chunk, &old, bytes)) {}
     evk_status s = EVK_OK;
     for (uint64_t i = 0; i < count && !s; i += per) {
         uint64_t n = count - i < per ? count - i : per;

@@ -17,11 +17,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
-typedef struct _evk_wentry {
+typedef struct evk__wentry {
     const evk_st_tensor *t;
     int file;
     bool used;
-} _evk_wentry;
+} evk__wentry;
 
 struct evk_weights {
     evk_context *ctx;
@@ -29,7 +29,7 @@ struct evk_weights {
     evk_safetensors **files;    /* per file: the safetensors reader, or NULL for a GGUF file */
     evk_gguf **ggufs;           /* per file: the GGUF reader, or NULL */
     int file_count;
-    _evk_wentry *entries;
+    evk__wentry *entries;
     size_t count;
     uint32_t *table;            /* entry index + 1 */
     uint32_t table_size;
@@ -39,7 +39,7 @@ struct evk_weights {
     char *scope;
 };
 
-static uint32_t _evk_whash(const char *s) {
+static uint32_t evk__whash(const char *s) {
     uint32_t h = 2166136261u;
     for (; *s; s++) h = (h ^ (uint8_t)*s) * 16777619u;
     return h;
@@ -82,18 +82,18 @@ static bool evk__is_gguf(const char *path) {
     return yes;
 }
 
-static _evk_wentry *_evk_wfind(const evk_weights *ws, const char *name) {
+static evk__wentry *evk__wfind(const evk_weights *ws, const char *name) {
     if (!ws->count) return NULL;
-    uint32_t h = _evk_whash(name) & (ws->table_size - 1);
+    uint32_t h = evk__whash(name) & (ws->table_size - 1);
     while (ws->table[h]) {
-        _evk_wentry *e = &ws->entries[ws->table[h] - 1];
+        evk__wentry *e = &ws->entries[ws->table[h] - 1];
         if (!strcmp(e->t->name, name)) return e;
         h = (h + 1) & (ws->table_size - 1);
     }
     return NULL;
 }
 
-static evk_status _evk_weights_index(evk_weights *ws) {
+static evk_status evk__weights_index(evk_weights *ws) {
     size_t n = 0;
     for (int i = 0; i < ws->file_count; i++) n += evk__file_count(ws, i);
     ws->entries = calloc(n ? n : 1, sizeof *ws->entries);
@@ -104,15 +104,15 @@ static evk_status _evk_weights_index(evk_weights *ws) {
     for (int f = 0; f < ws->file_count; f++) {
         for (size_t i = 0; i < evk__file_count(ws, f); i++) {
             const evk_st_tensor *t = evk__file_at(ws, f, i);
-            uint32_t h = _evk_whash(t->name) & (ws->table_size - 1);
+            uint32_t h = evk__whash(t->name) & (ws->table_size - 1);
             while (ws->table[h]) {
-                const _evk_wentry *o = &ws->entries[ws->table[h] - 1];
+                const evk__wentry *o = &ws->entries[ws->table[h] - 1];
                 if (!strcmp(o->t->name, t->name))
                     return evk_fail(EVK_ERROR_FORMAT, "tensor '%s' is in both %s and %s", t->name, evk__file_path(ws, o->file),
                                     evk__file_path(ws, f));
                 h = (h + 1) & (ws->table_size - 1);
             }
-            ws->entries[ws->count] = (_evk_wentry){.t = t, .file = f};
+            ws->entries[ws->count] = (evk__wentry){.t = t, .file = f};
             ws->table[h] = (uint32_t)++ws->count;
         }
     }
@@ -134,7 +134,7 @@ evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, in
         else s = evk_safetensors_open(paths[i], &ws->files[i]);
         if (!s) ws->file_count = i + 1;
     }
-    if (!s) s = _evk_weights_index(ws);
+    if (!s) s = evk__weights_index(ws);
     if (s) {
         evk_weights_close(ws);
         return s;
@@ -143,17 +143,17 @@ evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, in
     return EVK_OK;
 }
 
-static bool _evk_is_file(const char *path) {
+static bool evk__is_file(const char *path) {
     struct stat sb;
     return stat(path, &sb) == 0 && S_ISREG(sb.st_mode);
 }
 
-static bool _evk_ends_with(const char *s, const char *suffix) {
+static bool evk__ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
     return a >= b && !strcmp(s + a - b, suffix);
 }
 
-static char *_evk_join(const char *dir, const char *name) {
+static char *evk__join(const char *dir, const char *name) {
     size_t a = strlen(dir), b = strlen(name);
     char *p = malloc(a + b + 2);
     if (!p) return NULL;
@@ -164,7 +164,7 @@ static char *_evk_join(const char *dir, const char *name) {
     return p;
 }
 
-static char *_evk_read_text(const char *path, size_t limit, evk_status *s) {
+static char *evk__read_text(const char *path, size_t limit, evk_status *s) {
     FILE *f = fopen(path, "rb");
     if (!f) {
         *s = evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
@@ -199,9 +199,9 @@ static char *_evk_read_text(const char *path, size_t limit, evk_status *s) {
 }
 
 /* *.safetensors.index.json: {"metadata": {...}, "weight_map": {"tensor": "shard file"}} */
-static evk_status _evk_weights_open_index(evk_context *ctx, const char *index_path, evk_weights **out) {
+static evk_status evk__weights_open_index(evk_context *ctx, const char *index_path, evk_weights **out) {
     evk_status s;
-    char *text = _evk_read_text(index_path, 64u << 20, &s);
+    char *text = evk__read_text(index_path, 64u << 20, &s);
     if (!text) return s;
     cJSON *root = cJSON_Parse(text);
     free(text);
@@ -244,7 +244,7 @@ static evk_status _evk_weights_open_index(evk_context *ctx, const char *index_pa
     char **paths = NULL;
     if (!s) {
         paths = calloc((size_t)n, sizeof *paths);
-        for (int i = 0; paths && i < n; i++) paths[i] = _evk_join(dir, shards[i]);
+        for (int i = 0; paths && i < n; i++) paths[i] = evk__join(dir, shards[i]);
         for (int i = 0; !s && i < n; i++)
             if (!paths || !paths[i]) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -253,12 +253,12 @@ static evk_status _evk_weights_open_index(evk_context *ctx, const char *index_pa
     if (s) evk_fail_context(s, "%s", index_path);
     /* every listed tensor must be in the shard the index names */
     for (const cJSON *e = map->child; e && !s; e = e->next) {
-        const _evk_wentry *w = _evk_wfind(ws, e->string);
+        const evk__wentry *w = evk__wfind(ws, e->string);
         if (!w) s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in weight_map but absent from %s", index_path, e->string,
                              e->valuestring);
         else {
             const char *p = evk__file_path(ws, w->file);
-            if (!_evk_ends_with(p, e->valuestring))
+            if (!evk__ends_with(p, e->valuestring))
                 s = evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is listed in %s but found in %s", index_path, e->string,
                              e->valuestring, p);
         }
@@ -284,7 +284,7 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
     struct stat sb;
     if (stat(path, &sb) != 0) return evk_fail(EVK_ERROR_IO, "%s: %s", path, strerror(errno));
     if (S_ISREG(sb.st_mode)) {
-        if (_evk_ends_with(path, ".index.json")) return _evk_weights_open_index(ctx, path, out);
+        if (evk__ends_with(path, ".index.json")) return evk__weights_open_index(ctx, path, out);
         return evk_weights_open_files(ctx, &path, 1, out);
     }
     if (!S_ISDIR(sb.st_mode)) return evk_fail(EVK_ERROR_IO, "%s: neither a file nor a folder", path);
@@ -296,10 +296,10 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
         "diffusion_pytorch_model.fp16.safetensors",       "model.fp16.safetensors",
     };
     for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
-        char *p = _evk_join(path, candidates[i]);
+        char *p = evk__join(path, candidates[i]);
         if (!p) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         evk_status s = EVK_OK;
-        bool found = _evk_is_file(p);
+        bool found = evk__is_file(p);
         if (found) s = evk_weights_open(ctx, p, out);
         free(p);
         if (found) return s;
@@ -310,7 +310,7 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
     char *only = NULL;
     int n = 0;
     for (struct dirent *e; (e = readdir(d));) {
-        if (!_evk_ends_with(e->d_name, ".safetensors")) continue;
+        if (!evk__ends_with(e->d_name, ".safetensors")) continue;
         if (!n++) only = strdup(e->d_name);
     }
     closedir(d);
@@ -320,7 +320,7 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
         return evk_fail(EVK_ERROR_IO, "%s: no weights (looked for diffusion_pytorch_model[.fp16].safetensors, model[.fp16].safetensors, "
                                       "their .index.json, or a single .safetensors file)", path);
     }
-    char *p = only ? _evk_join(path, only) : NULL;
+    char *p = only ? evk__join(path, only) : NULL;
     free(only);
     if (!p) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     const char *cp = p;
@@ -347,7 +347,7 @@ void evk_weights_set_map(evk_weights *ws, evk_weights_map_fn fn, const void *use
 }
 
 /* Requested name -> entry; fills *ref. On failure sets a message naming the request. */
-static evk_status _evk_resolve(const evk_weights *ws, const char *name, evk_weight_ref *ref, _evk_wentry **entry) {
+static evk_status evk__resolve(const evk_weights *ws, const char *name, evk_weight_ref *ref, evk__wentry **entry) {
     memset(ref, 0, sizeof *ref);
     if (ws->map) {
         EVK_TRY(ws->map(ws->map_user, name, ref));
@@ -358,7 +358,7 @@ static evk_status _evk_resolve(const evk_weights *ws, const char *name, evk_weig
     char full[512];
     if (snprintf(full, sizeof full, "%s%s", ws->prefix ? ws->prefix : "", ref->name) >= (int)sizeof full)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor name '%.80s...' is too long", name);
-    *entry = _evk_wfind(ws, full);
+    *entry = evk__wfind(ws, full);
     if (!*entry) {
         if (strcmp(full, name))
             return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' (stored as '%s') is missing", ws->origin, name, full);
@@ -373,13 +373,13 @@ static evk_status _evk_resolve(const evk_weights *ws, const char *name, evk_weig
     return EVK_OK;
 }
 
-static void _evk_delivered_shape(const evk_st_tensor *t, const evk_weight_ref *ref, int *ndim, int64_t *shape) {
+static void evk__delivered_shape(const evk_st_tensor *t, const evk_weight_ref *ref, int *ndim, int64_t *shape) {
     *ndim = t->ndim;
     for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
     if (ref->split_parts > 1) shape[0] /= ref->split_parts;
 }
 
-static const char *_evk_shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
+static const char *evk__shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {
     size_t u = (size_t)snprintf(buf, n, "[");
     for (int i = 0; i < ndim && u < n; i++) u += (size_t)snprintf(buf + u, n - u, i ? ", %lld" : "%lld", (long long)shape[i]);
     if (u < n) snprintf(buf + u, n - u, "]");
@@ -387,7 +387,7 @@ static const char *_evk_shape_text(int ndim, const int64_t *shape, char *buf, si
 }
 
 /* Shapes agree exactly, or (squeeze) after dropping every size-1 dim. Negative expected = any. */
-static bool _evk_shape_match(int endim, const int64_t *eshape, int fndim, const int64_t *fshape, bool squeeze) {
+static bool evk__shape_match(int endim, const int64_t *eshape, int fndim, const int64_t *fshape, bool squeeze) {
     if (endim == fndim) {
         bool ok = true;
         for (int i = 0; i < endim; i++) ok = ok && (eshape[i] < 0 || eshape[i] == fshape[i]);
@@ -404,18 +404,18 @@ static bool _evk_shape_match(int endim, const int64_t *eshape, int fndim, const 
     }
 }
 
-static evk_status _evk_prepare(evk_weights *ws, const char *name, int ndim, const int64_t *shape, _evk_wentry **entry,
+static evk_status evk__prepare(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk__wentry **entry,
                                evk_weight_ref *ref, uint64_t *first, uint64_t *count) {
     if (ndim < 0 || ndim > EVK_ST_MAX_DIMS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': expected rank %d", name, ndim);
-    EVK_TRY(_evk_resolve(ws, name, ref, entry));
+    EVK_TRY(evk__resolve(ws, name, ref, entry));
     const evk_st_tensor *t = (*entry)->t;
     int fndim;
     int64_t fshape[EVK_ST_MAX_DIMS];
-    _evk_delivered_shape(t, ref, &fndim, fshape);
-    if (!_evk_shape_match(ndim, shape, fndim, fshape, ref->squeeze)) {
+    evk__delivered_shape(t, ref, &fndim, fshape);
+    if (!evk__shape_match(ndim, shape, fndim, fshape, ref->squeeze)) {
         char a[200], b[200];
         return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' has shape %s, expected %s%s", ws->origin, name,
-                        _evk_shape_text(fndim, fshape, b, sizeof b), _evk_shape_text(ndim, shape, a, sizeof a),
+                        evk__shape_text(fndim, fshape, b, sizeof b), evk__shape_text(ndim, shape, a, sizeof a),
                         ref->split_parts > 1 ? " (after splitting the fused tensor)" : "");
     }
     if (t->dtype == EVK_ST_QUANT && !evk_gguf_type_can_dequant(t->quant))
@@ -435,16 +435,16 @@ evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const in
     if (!ws->ctx) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_weights_get('%s'): the weight set was opened without a context", name);
     if (storage != EVK_DTYPE_F32 && storage != EVK_DTYPE_F16)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': storage dtype %s is not f32 or f16", name, evk_dtype_name(storage));
-    _evk_wentry *e;
+    evk__wentry *e;
     evk_weight_ref ref;
     uint64_t first, count;
-    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    EVK_TRY(evk__prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
     /* the device tensor gets the expected shape (wildcards filled from the file) */
     int64_t dshape[EVK_MAX_DIMS];
     int dndim = ndim;
     int fndim;
     int64_t fshape[EVK_ST_MAX_DIMS];
-    _evk_delivered_shape(e->t, &ref, &fndim, fshape);
+    evk__delivered_shape(e->t, &ref, &fndim, fshape);
     if (dndim > EVK_MAX_DIMS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': rank %d above %d", name, ndim, EVK_MAX_DIMS);
     for (int i = 0; i < ndim; i++) dshape[i] = shape[i] >= 0 ? shape[i] : (ndim == fndim ? fshape[i] : 1);
     if (dndim == 0) dshape[dndim++] = 1;
@@ -459,10 +459,10 @@ evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const in
 }
 
 evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, const int64_t *shape, float *dst) {
-    _evk_wentry *e;
+    evk__wentry *e;
     evk_weight_ref ref;
     uint64_t first, count;
-    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    EVK_TRY(evk__prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
     EVK_TRY(evk_st_convert(e->t, first, count, EVK_DTYPE_F32, dst));
     e->used = true;
     return EVK_OK;
@@ -470,14 +470,14 @@ evk_status evk_weights_read_f32(evk_weights *ws, const char *name, int ndim, con
 
 evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_weight_raw *out) {
     memset(out, 0, sizeof *out);
-    _evk_wentry *e;
+    evk__wentry *e;
     evk_weight_ref ref;
     uint64_t first, count;
-    EVK_TRY(_evk_prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    EVK_TRY(evk__prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
     const evk_st_tensor *t = e->t;
     out->dtype = t->dtype;
     out->quant = t->quant;
-    _evk_delivered_shape(t, &ref, &out->ndim, out->shape);
+    evk__delivered_shape(t, &ref, &out->ndim, out->shape);
     /* a split part is whole rows (dim 0 is outermost), so it starts on a block boundary */
     uint64_t total = t->end - t->begin, parts = ref.split_parts > 1 ? (uint64_t)ref.split_parts : 1;
     out->size = total / parts;
@@ -490,10 +490,10 @@ evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const in
 
 const evk_st_tensor *evk_weights_lookup(const evk_weights *ws, const char *name, evk_weight_ref *ref) {
     evk_weight_ref tmp;
-    _evk_wentry *e;
+    evk__wentry *e;
     char saved[1024];
     snprintf(saved, sizeof saved, "%s", evk_error_message());
-    evk_status s = _evk_resolve(ws, name, ref ? ref : &tmp, &e);
+    evk_status s = evk__resolve(ws, name, ref ? ref : &tmp, &e);
     if (s) {
         evk_fail(EVK_OK, "%s", saved); /* a lookup is a question, not a failure: keep the old message */
         return NULL;
@@ -505,9 +505,9 @@ bool evk_weights_has(const evk_weights *ws, const char *name) { return evk_weigh
 
 evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim, int64_t shape[EVK_ST_MAX_DIMS]) {
     evk_weight_ref ref;
-    _evk_wentry *e;
-    EVK_TRY(_evk_resolve(ws, name, &ref, &e));
-    _evk_delivered_shape(e->t, &ref, ndim, shape);
+    evk__wentry *e;
+    EVK_TRY(evk__resolve(ws, name, &ref, &e));
+    evk__delivered_shape(e->t, &ref, ndim, shape);
     return EVK_OK;
 }
 
@@ -522,7 +522,7 @@ size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max)
     if (*full) scope = full;
     size_t sl = scope ? strlen(scope) : 0;
     for (size_t i = 0; i < ws->count; i++) {
-        const _evk_wentry *e = &ws->entries[i];
+        const evk__wentry *e = &ws->entries[i];
         if (e->used || (sl && strncmp(e->t->name, scope, sl))) continue;
         if (n < max && names) names[n] = e->t->name;
         n++;

@@ -74,41 +74,41 @@ int64_t evk_model_decoded_numel(const evk_model *m) {
     return n;
 }
 
-static evk_status _evk_check_batch(const char *what, const evk_tensor *t, int64_t batch, int64_t per_item, bool need) {
+static evk_status evk__check_batch(const char *what, const evk_tensor *t, int64_t batch, int64_t per_item, bool need) {
     char want[96];
     snprintf(want, sizeof want, "f32 [%lld%s] (%lld values per item)", (long long)batch, per_item > 1 ? ", ..." : "",
              (long long)per_item);
-    if (!t || !t->buf.block) return need ? _evk_shape_fail("model forward", what, t, want) : EVK_OK;
+    if (!t || !t->buf.block) return need ? evk__shape_fail("model forward", what, t, want) : EVK_OK;
     if (t->dtype != EVK_DTYPE_F32 || t->ndim < 1 || t->shape[0] != batch || evk_tensor_row_numel(t) != per_item)
-        return _evk_shape_fail("model forward", what, t, want);
+        return evk__shape_fail("model forward", what, t, want);
     return EVK_OK;
 }
 
-static evk_status _evk_check_forward(evk_model *m, const evk_model_input *in, const evk_tensor *out) {
+static evk_status evk__check_forward(evk_model *m, const evk_model_input *in, const evk_tensor *out) {
     if (!in || !in->x || !in->x->buf.block || in->x->ndim < 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "model forward (%s): no input states", m->info.family);
     int64_t batch = in->x->shape[0], d = evk_model_sample_numel(m);
-    EVK_TRY(_evk_check_batch("x", in->x, batch, d, true));
-    EVK_TRY(_evk_check_batch("timestep", in->timestep, batch, 1, true));
-    EVK_TRY(_evk_check_batch("alpha", in->alpha, batch, 1, true));
-    EVK_TRY(_evk_check_batch("sigma", in->sigma, batch, 1, true));
-    EVK_TRY(_evk_check_batch("out", out, batch, d, true));
+    EVK_TRY(evk__check_batch("x", in->x, batch, d, true));
+    EVK_TRY(evk__check_batch("timestep", in->timestep, batch, 1, true));
+    EVK_TRY(evk__check_batch("alpha", in->alpha, batch, 1, true));
+    EVK_TRY(evk__check_batch("sigma", in->sigma, batch, 1, true));
+    EVK_TRY(evk__check_batch("out", out, batch, d, true));
     if (in->cond && in->cond->buf.block && in->cond->shape[0] != batch && in->cond->shape[0] != 1)
-        return _evk_shape_fail("model forward", "cond", in->cond, "one row per batch item, or one row shared by all");
+        return evk__shape_fail("model forward", "cond", in->cond, "one row per batch item, or one row shared by all");
     return EVK_OK;
 }
 
 evk_status evk_model_forward(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
-    EVK_TRY(_evk_check_forward(m, in, out));
+    EVK_TRY(evk__check_forward(m, in, out));
     return m->ops.forward(m->impl, s, in, out);
 }
 
 evk_status evk_model_forward_guided(evk_model *m, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond,
                                     float w, const evk_tensor *scratch, const evk_tensor *out) {
     if (m->ops.forward_guided && in->cond && in->cond->buf.block && uncond && uncond->buf.block) {
-        EVK_TRY(_evk_check_forward(m, in, out));
+        EVK_TRY(evk__check_forward(m, in, out));
         if (uncond->shape[0] != in->x->shape[0] && uncond->shape[0] != 1)
-            return _evk_shape_fail("model forward", "uncond", uncond, "one row per batch item, or one row shared by all");
+            return evk__shape_fail("model forward", "uncond", uncond, "one row per batch item, or one row shared by all");
         return m->ops.forward_guided(m->impl, s, in, uncond, w, out);
     }
     evk_model_input u = *in;
@@ -120,14 +120,14 @@ evk_status evk_model_forward_guided(evk_model *m, evk_stream *s, const evk_model
 
 evk_status evk_model_decode(evk_model *m, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
     int64_t batch = x0 && x0->ndim ? x0->shape[0] : 0;
-    EVK_TRY(_evk_check_batch("decode input", x0, batch, evk_model_sample_numel(m), true));
-    EVK_TRY(_evk_check_batch("decode output", out, batch, evk_model_decoded_numel(m), true));
+    EVK_TRY(evk__check_batch("decode input", x0, batch, evk_model_sample_numel(m), true));
+    EVK_TRY(evk__check_batch("decode output", out, batch, evk_model_decoded_numel(m), true));
     if (m->ops.decode) return m->ops.decode(m->impl, s, x0, out);
     if (x0->buf.block == out->buf.block && x0->buf.offset == out->buf.offset) return EVK_OK;
     return evk_stream_copy(s, &x0->buf, 0, &out->buf, 0, evk_tensor_bytes(x0));
 }
 
-evk_status _evk_read_file(const char *path, size_t limit, char **out) {
+evk_status evk__read_file(const char *path, size_t limit, char **out) {
     *out = NULL;
     FILE *f = fopen(path, "rb");
     if (!f) return evk_fail(EVK_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
@@ -161,7 +161,7 @@ evk_status _evk_read_file(const char *path, size_t limit, char **out) {
 evk_status evk_model_load(evk_context *ctx, const char *path, evk_model **out) {
     *out = NULL;
     char *text;
-    EVK_TRY(_evk_read_file(path, (size_t)64 << 20, &text));
+    EVK_TRY(evk__read_file(path, (size_t)64 << 20, &text));
     cJSON *root = cJSON_Parse(text);
     if (!root) {
         free(text);

@@ -121,7 +121,7 @@ evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *w
 const evk_gmm_desc *evk_model_gmm_desc(const evk_model *m);
 
 /* Runtime-internal: read a whole text file of at most `limit` bytes (NUL-terminated; free() it). */
-evk_status _evk_read_file(const char *path, size_t limit, char **out);
+evk_status evk__read_file(const char *path, size_t limit, char **out);
 
 #ifdef __cplusplus
 }

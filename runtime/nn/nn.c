@@ -20,7 +20,7 @@ void evk_nn_fail(evk_nn *nn, evk_status status) {
     if (nn->status == EVK_OK) nn->status = status;
 }
 
-static bool _evk_nn_step(evk_nn *nn, evk_status status) {
+static bool evk__nn_step(evk_nn *nn, evk_status status) {
     if (status != EVK_OK) evk_nn_fail(nn, status);
     return nn->status == EVK_OK;
 }
@@ -29,7 +29,7 @@ evk_tensor evk_nn_new(evk_nn *nn, int ndim, const int64_t *shape) {
     evk_tensor t;
     memset(&t, 0, sizeof t);
     if (nn->status) return t;
-    _evk_nn_step(nn, evk_tensor_alloc(nn->ctx, EVK_DTYPE_F32, ndim, shape, &t));
+    evk__nn_step(nn, evk_tensor_alloc(nn->ctx, EVK_DTYPE_F32, ndim, shape, &t));
     return t;
 }
 
@@ -39,13 +39,13 @@ evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t 
     evk_tensor v;
     memset(&v, 0, sizeof v);
     if (nn->status) return v;
-    _evk_nn_step(nn, evk_tensor_reshape(t, ndim, shape, &v));
+    evk__nn_step(nn, evk_tensor_reshape(t, ndim, shape, &v));
     return v;
 }
 
 /* ---- weights ------------------------------------------------------------------------------- */
 
-static evk_status _evk_param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
+static evk_status evk__param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
                              evk_dtype storage, evk_tensor *out) {
     char name[320];
     snprintf(name, sizeof name, "%s.%s", prefix, suffix);
@@ -58,8 +58,8 @@ evk_status evk_linear_load(evk_weights *ws, const char *prefix, int in, int out,
     l->in = in;
     l->out = out;
     int64_t ws_shape[2] = {out, in}, bs[1] = {out};
-    EVK_TRY(_evk_param(ws, prefix, "weight", 2, ws_shape, storage, &l->w));
-    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    EVK_TRY(evk__param(ws, prefix, "weight", 2, ws_shape, storage, &l->w));
+    if (bias) EVK_TRY(evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
     return EVK_OK;
 }
 
@@ -68,8 +68,8 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     memset(l, 0, sizeof *l);
     *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
     int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
-    EVK_TRY(_evk_param(ws, prefix, "weight", 4, shape, storage, &l->w));
-    if (bias) EVK_TRY(_evk_param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, storage, &l->w));
+    if (bias) EVK_TRY(evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
     return EVK_OK;
 }
 
@@ -79,8 +79,8 @@ evk_status evk_norm_load(evk_weights *ws, const char *prefix, int channels, int 
     l->groups = groups;
     l->eps = eps;
     int64_t shape[1] = {channels};
-    EVK_TRY(_evk_param(ws, prefix, "weight", 1, shape, EVK_DTYPE_F32, &l->gamma));
-    EVK_TRY(_evk_param(ws, prefix, "bias", 1, shape, EVK_DTYPE_F32, &l->beta));
+    EVK_TRY(evk__param(ws, prefix, "weight", 1, shape, EVK_DTYPE_F32, &l->gamma));
+    EVK_TRY(evk__param(ws, prefix, "bias", 1, shape, EVK_DTYPE_F32, &l->beta));
     return EVK_OK;
 }
 
@@ -115,7 +115,7 @@ evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
     if (nn->status) return y;
     evk_tensor y2 = evk_nn_view(nn, &y, EVK_SHAPE(rows, l->out));
     evk_matmul_params p = {.transpose_b = true};
-    _evk_nn_step(nn, evk_op_matmul(nn->s, &x2, &l->w, l->b.buf.block ? &l->b : NULL, &y2, &p));
+    evk__nn_step(nn, evk_op_matmul(nn->s, &x2, &l->w, l->b.buf.block ? &l->b : NULL, &y2, &p));
     return y;
 }
 
@@ -132,28 +132,28 @@ evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
     y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
     if (nn->status) return y;
     evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad};
-    _evk_nn_step(nn, evk_op_conv2d(nn->s, x, &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
+    evk__nn_step(nn, evk_op_conv2d(nn->s, x, &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
     return y;
 }
 
 evk_tensor evk_nn_group_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l, bool silu) {
     evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_group_norm(nn->s, x, &l->gamma, &l->beta, (uint32_t)l->groups, l->eps, silu, &y));
+    evk__nn_step(nn, evk_op_group_norm(nn->s, x, &l->gamma, &l->beta, (uint32_t)l->groups, l->eps, silu, &y));
     return y;
 }
 
 evk_tensor evk_nn_layer_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l) {
     evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_layer_norm(nn->s, x, &l->gamma, &l->beta, l->eps, &y));
+    evk__nn_step(nn, evk_op_layer_norm(nn->s, x, &l->gamma, &l->beta, l->eps, &y));
     return y;
 }
 
 evk_tensor evk_nn_activation(evk_nn *nn, const evk_tensor *x, evk_activation act) {
     evk_tensor y = evk_nn_new(nn, x->ndim, x->shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_activation(nn->s, act, x, &y));
+    evk__nn_step(nn, evk_op_activation(nn->s, act, x, &y));
     return y;
 }
 
@@ -163,13 +163,13 @@ evk_tensor evk_nn_geglu(evk_nn *nn, const evk_tensor *x) {
     shape[x->ndim - 1] /= 2;
     evk_tensor y = evk_nn_new(nn, x->ndim, shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_geglu(nn->s, x, &y));
+    evk__nn_step(nn, evk_op_geglu(nn->s, x, &y));
     return y;
 }
 
 void evk_nn_add_into(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
     if (nn->status) return;
-    _evk_nn_step(nn, evk_op_add(nn->s, a, b, a));
+    evk__nn_step(nn, evk_op_add(nn->s, a, b, a));
 }
 
 evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_tensor *b) {
@@ -178,7 +178,7 @@ evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_ten
     shape[1] = a->shape[1] + b->shape[1];
     evk_tensor y = evk_nn_new(nn, a->ndim, shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_concat(nn->s, a, b, 1, &y));
+    evk__nn_step(nn, evk_op_concat(nn->s, a, b, 1, &y));
     return y;
 }
 
@@ -189,7 +189,7 @@ evk_tensor evk_nn_upsample2x(evk_nn *nn, const evk_tensor *x) {
     shape[x->ndim - 2] *= 2;
     evk_tensor y = evk_nn_new(nn, x->ndim, shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_upsample_nearest2x(nn->s, x, &y));
+    evk__nn_step(nn, evk_op_upsample_nearest2x(nn->s, x, &y));
     return y;
 }
 
@@ -197,7 +197,7 @@ evk_tensor evk_nn_transpose(evk_nn *nn, const evk_tensor *x, int64_t batch, int6
                             const int64_t *shape) {
     evk_tensor y = evk_nn_new(nn, ndim, shape);
     if (nn->status) return y;
-    _evk_nn_step(nn, evk_op_transpose(nn->s, x, batch, rows, cols, &y));
+    evk__nn_step(nn, evk_op_transpose(nn->s, x, batch, rows, cols, &y));
     return y;
 }
 
@@ -213,7 +213,7 @@ evk_tensor evk_nn_attention(evk_nn *nn, const evk_tensor *q, const evk_tensor *k
     y = evk_nn_new(nn, EVK_SHAPE(B, Lq, heads, D));
     if (nn->status) return y;
     evk_attention_params p = {.causal = causal};
-    _evk_nn_step(nn, evk_op_attention(nn->s, &q4, &k4, &v4, &y, &p));
+    evk__nn_step(nn, evk_op_attention(nn->s, &q4, &k4, &v4, &y, &p));
     evk_tensor y3 = evk_nn_view(nn, &y, EVK_SHAPE(B, Lq, heads * D));
     return nn->status ? y : y3;
 }

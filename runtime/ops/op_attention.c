@@ -7,16 +7,16 @@
 #include <math.h>
 #include <stdio.h>
 
-#define _EVK_ATT_WG_TILED 64u
-#define _EVK_ATT_WG_ROWS 16u
+#define EVK__ATT_WG_TILED 64u
+#define EVK__ATT_WG_ROWS 16u
 
-static evk_status _evk_att_shape_fail(const char *name, const evk_tensor *t, const char *want) {
+static evk_status evk__att_shape_fail(const char *name, const evk_tensor *t, const char *want) {
     char sb[96];
     return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "attention: %s has shape %s (%s), expected %s", name,
                     evk_tensor_shape_str(t, sb, sizeof sb), evk_dtype_name(t->dtype), want);
 }
 
-static bool _evk_att_texel_ok(const evk_device_info *info, const evk_tensor *t, uint64_t texel_bytes) {
+static bool evk__att_texel_ok(const evk_device_info *info, const evk_tensor *t, uint64_t texel_bytes) {
     uint64_t texels = evk_tensor_bytes(t) / texel_bytes;
     return texels > 0 && texels <= info->max_texel_buffer_elements &&
            (info->min_texel_buffer_offset_alignment == 0 || t->buf.offset % info->min_texel_buffer_offset_alignment == 0);
@@ -27,7 +27,7 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     evk_attention_params none = {0};
     if (!params) params = &none;
     if (!q || !k || !v || !out) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "attention: q, k, v and out are required");
-    if (q->ndim != 4 || q->dtype != EVK_DTYPE_F32) return _evk_att_shape_fail("q", q, "f32 [B, Lq, H, D]");
+    if (q->ndim != 4 || q->dtype != EVK_DTYPE_F32) return evk__att_shape_fail("q", q, "f32 [B, Lq, H, D]");
     const int64_t B = q->shape[0], Lq = q->shape[1], H = q->shape[2], D = q->shape[3];
     if (D < 1 || D > EVK_ATTENTION_MAX_HEAD_DIM)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "attention: head dim %lld of q is outside 1..%d", (long long)D,
@@ -35,20 +35,20 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     if (k->ndim != 4 || k->dtype != EVK_DTYPE_F32 || k->shape[0] != B || k->shape[2] != H || k->shape[3] != D) {
         char want[160];
         snprintf(want, sizeof want, "f32 [%lld, Lk, %lld, %lld]", (long long)B, (long long)H, (long long)D);
-        return _evk_att_shape_fail("k", k, want);
+        return evk__att_shape_fail("k", k, want);
     }
     const int64_t Lk = k->shape[1];
     if (v->ndim != 4 || v->dtype != EVK_DTYPE_F32 || v->shape[0] != B || v->shape[1] != Lk || v->shape[2] != H ||
         v->shape[3] != D) {
         char want[160];
         snprintf(want, sizeof want, "f32 %lldx%lldx%lldx%lld like k", (long long)B, (long long)Lk, (long long)H, (long long)D);
-        return _evk_att_shape_fail("v", v, want);
+        return evk__att_shape_fail("v", v, want);
     }
     if (out->ndim != 4 || out->dtype != EVK_DTYPE_F32 || out->shape[0] != B || out->shape[1] != Lq ||
         out->shape[2] != H || out->shape[3] != D) {
         char want[160];
         snprintf(want, sizeof want, "f32 %lldx%lldx%lldx%lld like q", (long long)B, (long long)Lq, (long long)H, (long long)D);
-        return _evk_att_shape_fail("out", out, want);
+        return evk__att_shape_fail("out", out, want);
     }
     if (B < 1 || Lq < 1 || Lk < 1 || H < 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "attention: empty operand (B %lld, Lq %lld, Lk %lld, H %lld)",
@@ -62,7 +62,7 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
             char want[160];
             snprintf(want, sizeof want, "f32 [%lld, %lld] or [%lld, %lld, %lld]", (long long)Lq, (long long)Lk,
                      (long long)B, (long long)Lq, (long long)Lk);
-            return _evk_att_shape_fail("mask", mask, want);
+            return evk__att_shape_fail("mask", mask, want);
         }
         if (three) mask_batch_stride = (uint32_t)(Lq * Lk);
     }
@@ -76,8 +76,8 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     const evk_device_info *info = evk_context_device(ctx);
     const bool anyd = D % 4 != 0; /* rows of single floats (R32F) instead of vec4s */
     const uint64_t tb = anyd ? 4 : 16;
-    bool rows_ok = _evk_att_texel_ok(info, q, tb) && _evk_att_texel_ok(info, k, tb) && _evk_att_texel_ok(info, v, tb) &&
-                   (!mask || _evk_att_texel_ok(info, mask, 4));
+    bool rows_ok = evk__att_texel_ok(info, q, tb) && evk__att_texel_ok(info, k, tb) && evk__att_texel_ok(info, v, tb) &&
+                   (!mask || evk__att_texel_ok(info, mask, 4));
     evk_attention_impl impl = params->impl;
     if (impl == EVK_ATTENTION_AUTO) impl = evk_context_is_cpu(ctx) && rows_ok ? EVK_ATTENTION_ROWS : EVK_ATTENTION_TILED;
     if (impl == EVK_ATTENTION_ROWS && !rows_ok)
@@ -89,7 +89,7 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
 
     const uint32_t d4 = (uint32_t)((D + 3) / 4);
     const bool rows = impl == EVK_ATTENTION_ROWS;
-    const uint32_t wg = rows ? _EVK_ATT_WG_ROWS : _EVK_ATT_WG_TILED;
+    const uint32_t wg = rows ? EVK__ATT_WG_ROWS : EVK__ATT_WG_TILED;
     /* rows kernel: 4 query rows per lane, or 1 when the sequence is too short to fill them
      * (temporal attention over 16 frames would leave 3/4 of the lanes idle) */
     const uint32_t qpl = rows && !anyd && Lq >= 4 * (int64_t)wg ? 4u : 1u;

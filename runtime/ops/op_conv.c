@@ -10,38 +10,38 @@
  * Measured on lavapipe for 3×3 320→320 at 64×64, GFLOP per CPU second in one session:
  * 16×8/K8 22.8, 32×8/K8 27.8, 16×16/K4 25.7, 32×16/K4 29.4 (temporal conv, 16 frames of
  * 320 channels at 32×32: 22.8 → 30.7). The large workgroup tile is 64 channels × 128 pixels. */
-typedef struct _evk_cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } _evk_cpu_tile;
-static const _evk_cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
+typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
+static const evk__cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
 enum { GPU_BM = 64, GPU_BN = 64, GPU_BK = 16, GPU_TM = 4, GPU_TN = 4 };
 enum { MODE_IM2COL = 0, MODE_PLANES = 1 };
 
-typedef struct _evk_conv_push {
+typedef struct evk__conv_push {
     uint32_t o, k, c, h, w, ho, wo;
     int32_t pad;
     uint32_t frames, x_off, y_off;
-} _evk_conv_push;
+} evk__conv_push;
 
-typedef struct _evk_conv_job {
+typedef struct evk__conv_job {
     const char *what;             /* "conv2d" or "temporal_conv" for messages */
     const evk_tensor *x, *w, *bias, *y;
     uint32_t mode, kh, kw, stride, pad, frames; /* frames: images per indivisible group */
     int64_t images, c, h, wd, o, ho, wo;
     evk_kernel_variant variant;
-} _evk_conv_job;
+} evk__conv_job;
 
-static evk_binding_kind _evk_conv_texel(evk_dtype dt, bool vec) {
+static evk_binding_kind evk__conv_texel(evk_dtype dt, bool vec) {
     if (dt == EVK_DTYPE_F16) return vec ? EVK_BINDING_TEXEL_RGBA16F : EVK_BINDING_TEXEL_R16F;
     return vec ? EVK_BINDING_TEXEL_RGBA32F : EVK_BINDING_TEXEL_R32F;
 }
 
-static uint64_t _evk_conv_limit(const evk_device_info *info, evk_binding_kind kind, uint64_t es) {
+static uint64_t evk__conv_limit(const evk_device_info *info, evk_binding_kind kind, uint64_t es) {
     if (kind == EVK_BINDING_STORAGE) return info->max_storage_buffer_range;
     bool rgba = kind == EVK_BINDING_TEXEL_RGBA32F || kind == EVK_BINDING_TEXEL_RGBA16F;
     return (uint64_t)info->max_texel_buffer_elements * (rgba ? 4 : 1) * es;
 }
 
 /* Bind elements [first, first + count) of t from the aligned offset at or below them. */
-static evk_status _evk_conv_bind(const evk_device_info *info, const _evk_conv_job *j, const evk_tensor *t, const char *name,
+static evk_status evk__conv_bind(const evk_device_info *info, const evk__conv_job *j, const evk_tensor *t, const char *name,
                                  uint64_t first, uint64_t count, evk_binding_kind kind, evk_access access, evk_binding *out,
                                  uint32_t *elem_off) {
     uint64_t es = evk_dtype_size(t->dtype);
@@ -52,42 +52,42 @@ static evk_status _evk_conv_bind(const evk_device_info *info, const _evk_conv_jo
                         name, (unsigned long long)t->buf.offset, (unsigned long long)align);
     *out = (evk_binding){.buffer = t->buf, .offset = start - mis, .range = end - (start - mis), .access = access};
     *elem_off = (uint32_t)(mis / es);
-    if (out->range > _evk_conv_limit(info, kind, es))
+    if (out->range > evk__conv_limit(info, kind, es))
         return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: tensor %s needs a binding of %llu bytes, beyond the device's limit of %llu", j->what,
-                        name, (unsigned long long)out->range, (unsigned long long)_evk_conv_limit(info, kind, es));
+                        name, (unsigned long long)out->range, (unsigned long long)evk__conv_limit(info, kind, es));
     return EVK_OK;
 }
 
-static bool _evk_conv_overlap(const evk_tensor *a, const evk_tensor *b) {
+static bool evk__conv_overlap(const evk_tensor *a, const evk_tensor *b) {
     if (!a || !b || a->buf.block != b->buf.block) return false;
     uint64_t a0 = a->buf.offset, a1 = a0 + evk_tensor_bytes(a), b0 = b->buf.offset, b1 = b0 + evk_tensor_bytes(b);
     return a0 < b1 && b0 < a1;
 }
 
-static evk_status _evk_conv_run(evk_stream *s, const _evk_conv_job *j) {
+static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
     const int64_t K = j->c * j->kh * j->kw, N = j->ho * j->wo, hw = j->h * j->wd;
     if (j->images * j->c * hw > 0xffffffffLL || j->images * j->o * N > 0xffffffffLL || j->o * K > 0xffffffffLL)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: more than 2^32 elements in one tensor", j->what);
-    if (_evk_conv_overlap(j->y, j->x) || _evk_conv_overlap(j->y, j->w) || _evk_conv_overlap(j->y, j->bias))
+    if (evk__conv_overlap(j->y, j->x) || evk__conv_overlap(j->y, j->w) || evk__conv_overlap(j->y, j->bias))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: the output overlaps an input", j->what);
     evk_kernel_variant variant = j->variant;
     if (variant == EVK_KERNEL_AUTO) variant = evk_context_is_cpu(ctx) ? EVK_KERNEL_CPU : EVK_KERNEL_GPU;
     if (variant == EVK_KERNEL_GPU && j->w->dtype == EVK_DTYPE_F16 && !info->features.storage_16bit) variant = EVK_KERNEL_CPU;
     const bool cpu = variant == EVK_KERNEL_CPU;
 
-    evk_pipeline_desc desc = {.binding_count = 4, .push_size = sizeof(_evk_conv_push), .spec_count = 0};
+    evk_pipeline_desc desc = {.binding_count = 4, .push_size = sizeof(evk__conv_push), .spec_count = 0};
     uint32_t tile_m, tile_n;
     const uint32_t taps_h = j->mode == MODE_IM2COL ? j->kh : j->kh * j->kw; /* MODE_PLANES: T taps */
     if (cpu) {
         bool vec_w = K % 4 == 0, vec_x = j->mode == MODE_PLANES && hw % 4 == 0;
         desc.shader = "conv_cpu";
-        desc.kinds[0] = _evk_conv_texel(j->w->dtype, vec_w);
-        desc.kinds[1] = _evk_conv_texel(j->x->dtype, vec_x);
+        desc.kinds[0] = evk__conv_texel(j->w->dtype, vec_w);
+        desc.kinds[1] = evk__conv_texel(j->x->dtype, vec_x);
         desc.kinds[2] = j->bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[0];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const _evk_cpu_tile *t = j->o >= 64 && N >= 1024 && K >= 64 ? &CPU_LARGE : &CPU_SMALL;
+        const evk__cpu_tile *t = j->o >= 64 && N >= 1024 && K >= 64 ? &CPU_LARGE : &CPU_SMALL;
         uint32_t spec[12] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, j->mode, vec_w, vec_x, j->bias != NULL,
                              taps_h, j->mode == MODE_IM2COL ? j->kw : 1, j->stride, t->ku};
         desc.spec_count = 12;
@@ -113,7 +113,7 @@ static evk_status _evk_conv_run(evk_stream *s, const _evk_conv_job *j) {
     /* images per dispatch: whole groups (clips) while every binding fits */
     const uint64_t group = j->frames ? j->frames : 1;
     const uint64_t x_group = (uint64_t)group * j->c * hw * evk_dtype_size(j->x->dtype), y_group = (uint64_t)group * j->o * N * 4;
-    const uint64_t x_lim = _evk_conv_limit(info, desc.kinds[1], evk_dtype_size(j->x->dtype)) - 64, y_lim = info->max_storage_buffer_range - 64;
+    const uint64_t x_lim = evk__conv_limit(info, desc.kinds[1], evk_dtype_size(j->x->dtype)) - 64, y_lim = info->max_storage_buffer_range - 64;
     uint64_t groups_per = x_lim / x_group < y_lim / y_group ? x_lim / x_group : y_lim / y_group;
     if (groups_per * group > info->max_workgroup_count[2]) groups_per = info->max_workgroup_count[2] / group;
     if (groups_per == 0)
@@ -122,20 +122,20 @@ static evk_status _evk_conv_run(evk_stream *s, const _evk_conv_job *j) {
     const uint64_t per = groups_per * group;
     for (uint64_t z0 = 0; z0 < (uint64_t)j->images; z0 += per) {
         uint64_t nz = (uint64_t)j->images - z0 < per ? (uint64_t)j->images - z0 : per;
-        _evk_conv_push push = {(uint32_t)j->o, (uint32_t)K, (uint32_t)j->c, (uint32_t)j->h, (uint32_t)j->wd, (uint32_t)j->ho,
+        evk__conv_push push = {(uint32_t)j->o, (uint32_t)K, (uint32_t)j->c, (uint32_t)j->h, (uint32_t)j->wd, (uint32_t)j->ho,
                                (uint32_t)j->wo, (int32_t)j->pad, (uint32_t)group, 0, 0};
         evk_binding bind[4];
         uint32_t unused;
-        EVK_TRY(_evk_conv_bind(info, j, j->w, "w", 0, (uint64_t)(j->o * K), cpu ? desc.kinds[0] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
+        EVK_TRY(evk__conv_bind(info, j, j->w, "w", 0, (uint64_t)(j->o * K), cpu ? desc.kinds[0] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
                                &bind[0], &unused));
-        EVK_TRY(_evk_conv_bind(info, j, j->x, "x", z0 * j->c * hw, nz * j->c * hw, cpu ? desc.kinds[1] : EVK_BINDING_STORAGE,
+        EVK_TRY(evk__conv_bind(info, j, j->x, "x", z0 * j->c * hw, nz * j->c * hw, cpu ? desc.kinds[1] : EVK_BINDING_STORAGE,
                                EVK_ACCESS_READ, &bind[1], &push.x_off));
         if (j->bias)
-            EVK_TRY(_evk_conv_bind(info, j, j->bias, "bias", 0, (uint64_t)j->o, cpu ? desc.kinds[2] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
+            EVK_TRY(evk__conv_bind(info, j, j->bias, "bias", 0, (uint64_t)j->o, cpu ? desc.kinds[2] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
                                    &bind[2], &unused));
         else
             bind[2] = bind[0]; /* never read (HAS_BIAS is off); any valid binding of that kind */
-        EVK_TRY(_evk_conv_bind(info, j, j->y, "y", z0 * j->o * N, nz * j->o * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3],
+        EVK_TRY(evk__conv_bind(info, j, j->y, "y", z0 * j->o * N, nz * j->o * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3],
                                &push.y_off));
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 4, .push = &push, .push_size = sizeof push,
                           .groups = {(uint32_t)gx, (uint32_t)gy, (uint32_t)nz}, .label = j->what};
@@ -144,7 +144,7 @@ static evk_status _evk_conv_run(evk_stream *s, const _evk_conv_job *j) {
     return EVK_OK;
 }
 
-static evk_status _evk_conv_common_checks(const char *what, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias,
+static evk_status evk__conv_common_checks(const char *what, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias,
                                           const evk_tensor *y) {
     if (!x || !w || !y) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x, w and y are required", what);
     if (x->dtype != EVK_DTYPE_F32 || y->dtype != EVK_DTYPE_F32 || (w->dtype != EVK_DTYPE_F32 && w->dtype != EVK_DTYPE_F16))
@@ -168,7 +168,7 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
     evk_conv2d_params prm = params ? *params : (evk_conv2d_params){0};
     if (prm.stride == 0) prm.stride = 1;
     if (!s) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: no stream");
-    EVK_TRY(_evk_conv_common_checks("conv2d", x, w, bias, y));
+    EVK_TRY(evk__conv_common_checks("conv2d", x, w, bias, y));
     char sx[96], sw[96], sy[96];
     evk_tensor_shape_str(x, sx, sizeof sx);
     evk_tensor_shape_str(w, sw, sizeof sw);
@@ -178,7 +178,7 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
                         (long long)x->shape[1]);
     if (prm.stride > 64 || prm.padding > 4096)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: stride %u / padding %u out of range", prm.stride, prm.padding);
-    _evk_conv_job j = {.what = "conv2d", .x = x, .w = w, .bias = bias, .y = y, .mode = MODE_IM2COL, .kh = (uint32_t)w->shape[2],
+    evk__conv_job j = {.what = "conv2d", .x = x, .w = w, .bias = bias, .y = y, .mode = MODE_IM2COL, .kh = (uint32_t)w->shape[2],
                        .kw = (uint32_t)w->shape[3], .stride = prm.stride, .pad = prm.padding, .images = x->shape[0],
                        .c = x->shape[1], .h = x->shape[2], .wd = x->shape[3], .o = w->shape[0], .variant = prm.variant};
     int64_t hp = j.h + 2 * (int64_t)prm.padding - j.kh, wp = j.wd + 2 * (int64_t)prm.padding - j.kw;
@@ -193,13 +193,13 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
         /* a 1×1 convolution is a product per image with contiguous pixels: the plane loads */
         j.mode = MODE_PLANES;
     }
-    return _evk_conv_run(s, &j);
+    return evk__conv_run(s, &j);
 }
 
 evk_status evk_op_temporal_conv(evk_stream *s, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias, const evk_tensor *y,
                                 const evk_temporal_conv_params *params) {
     if (!s || !params) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "temporal_conv: stream and params (frames) are required");
-    EVK_TRY(_evk_conv_common_checks("temporal_conv", x, w, bias, y));
+    EVK_TRY(evk__conv_common_checks("temporal_conv", x, w, bias, y));
     char sx[96], sw[96], sy[96];
     evk_tensor_shape_str(x, sx, sizeof sx);
     evk_tensor_shape_str(w, sw, sizeof sw);
@@ -215,8 +215,8 @@ evk_status evk_op_temporal_conv(evk_stream *s, const evk_tensor *x, const evk_te
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "temporal_conv: output is %s, expected %lldx%lldx%lldx%lld", sy, (long long)x->shape[0],
                         (long long)w->shape[0], (long long)x->shape[2], (long long)x->shape[3]);
     /* k = (c, t) with t fastest: exactly the [O, C, 3] weight layout */
-    _evk_conv_job j = {.what = "temporal_conv", .x = x, .w = w, .bias = bias, .y = y, .mode = MODE_PLANES, .kh = 3, .kw = 1,
+    evk__conv_job j = {.what = "temporal_conv", .x = x, .w = w, .bias = bias, .y = y, .mode = MODE_PLANES, .kh = 3, .kw = 1,
                        .stride = 1, .pad = 0, .frames = params->frames, .images = x->shape[0], .c = x->shape[1], .h = x->shape[2],
                        .wd = x->shape[3], .o = w->shape[0], .ho = x->shape[2], .wo = x->shape[3], .variant = params->variant};
-    return _evk_conv_run(s, &j);
+    return evk__conv_run(s, &j);
 }

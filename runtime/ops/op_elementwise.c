@@ -9,15 +9,15 @@
 
 #include "ops/op_fill.h" /* evk_grid_1d */
 
-#define _EVK_EW_WG 256u
+#define EVK__EW_WG 256u
 
-static const char *const _evk_act_names[EVK_ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "quick_gelu"};
+static const char *const evk__act_names[EVK_ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "quick_gelu"};
 
 const char *evk_activation_name(evk_activation act) {
-    return (unsigned)act < EVK_ACT_COUNT ? _evk_act_names[act] : "unknown";
+    return (unsigned)act < EVK_ACT_COUNT ? evk__act_names[act] : "unknown";
 }
 
-static uint64_t _evk_ew_gcd(uint64_t a, uint64_t b) {
+static uint64_t evk__ew_gcd(uint64_t a, uint64_t b) {
     while (b) {
         uint64_t t = a % b;
         a = b;
@@ -31,7 +31,7 @@ static uint64_t _evk_ew_gcd(uint64_t a, uint64_t b) {
  * and every chunk's byte offset keeps the binding alignment. unit_bytes[i] is binding i's bytes per
  * unit (0: the binding is not split). `multiple` forces a multiple of that many units. Returns 0
  * (with a message) when even one unit does not fit. */
-static uint64_t _evk_ew_chunk_units(const char *op, evk_context *ctx, const uint64_t *unit_bytes, int n, uint64_t multiple) {
+static uint64_t evk__ew_chunk_units(const char *op, evk_context *ctx, const uint64_t *unit_bytes, int n, uint64_t multiple) {
     const evk_device_info *info = evk_context_device(ctx);
     uint64_t align = info->min_storage_buffer_offset_alignment > info->min_texel_buffer_offset_alignment
                          ? info->min_storage_buffer_offset_alignment : info->min_texel_buffer_offset_alignment;
@@ -42,8 +42,8 @@ static uint64_t _evk_ew_chunk_units(const char *op, evk_context *ctx, const uint
     uint64_t step = multiple ? multiple : 1, widest = 0;
     for (int i = 0; i < n; i++) {
         if (!unit_bytes[i]) continue;
-        uint64_t m = align / _evk_ew_gcd(unit_bytes[i], align);
-        step = step / _evk_ew_gcd(step, m) * m;
+        uint64_t m = align / evk__ew_gcd(unit_bytes[i], align);
+        step = step / evk__ew_gcd(step, m) * m;
         if (unit_bytes[i] > widest) widest = unit_bytes[i];
     }
     uint64_t units = widest ? cap / widest / step * step : UINT64_MAX;
@@ -52,14 +52,14 @@ static uint64_t _evk_ew_chunk_units(const char *op, evk_context *ctx, const uint
     return units;
 }
 
-static evk_status _evk_ew_f32(const char *op, const char *name, const evk_tensor *t) {
+static evk_status evk__ew_f32(const char *op, const char *name, const evk_tensor *t) {
     if (!t) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is required", op, name);
     if (t->dtype != EVK_DTYPE_F32)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is %s, expected f32", op, name, evk_dtype_name(t->dtype));
     return EVK_OK;
 }
 
-static evk_status _evk_ew_same(const char *op, const char *name, const evk_tensor *t, const evk_tensor *like,
+static evk_status evk__ew_same(const char *op, const char *name, const evk_tensor *t, const evk_tensor *like,
                                const char *like_name) {
     bool same = t->ndim == like->ndim;
     for (int i = 0; same && i < t->ndim; i++) same = t->shape[i] == like->shape[i];
@@ -71,7 +71,7 @@ static evk_status _evk_ew_same(const char *op, const char *name, const evk_tenso
     return EVK_OK;
 }
 
-static evk_status _evk_ew_unary(evk_stream *s, const char *op, uint32_t code, uint32_t gated, const evk_tensor *x,
+static evk_status evk__ew_unary(evk_stream *s, const char *op, uint32_t code, uint32_t gated, const evk_tensor *x,
                                 const evk_tensor *out, uint64_t count, uint64_t width, float alpha, float beta) {
     if (count == 0) return EVK_OK;
     evk_context *ctx = evk_stream_context(s);
@@ -79,14 +79,14 @@ static evk_status _evk_ew_unary(evk_stream *s, const char *op, uint32_t code, ui
     uint32_t align = info->min_texel_buffer_offset_alignment ? info->min_texel_buffer_offset_alignment : 1;
     bool cpu = evk_context_is_cpu(ctx) && count % 4 == 0 && (!gated || width % 4 == 0) && x->buf.offset % align == 0;
     evk_pipeline_desc desc = {.shader = cpu ? "activation_cpu" : "activation_any", .binding_count = 2, .push_size = 16,
-                              .spec_count = 3, .spec = {_EVK_EW_WG, code, gated}};
+                              .spec_count = 3, .spec = {EVK__EW_WG, code, gated}};
     if (cpu) desc.kinds[0] = EVK_BINDING_TEXEL_RGBA32F;
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     /* split into chunks of whole units: elements (whole vec4s) or, gated, rows of width outputs */
     const uint64_t unit_out = gated ? width : 1, units = count / unit_out;
     const uint64_t unit_bytes[2] = {(gated ? 2 : 1) * unit_out * 4, unit_out * 4};
-    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 2, cpu && !gated ? 4 : 1);
+    uint64_t chunk = evk__ew_chunk_units(op, ctx, unit_bytes, 2, cpu && !gated ? 4 : 1);
     if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
     const uint32_t div = cpu ? 4 : 1;
     for (uint64_t u0 = 0; u0 < units; u0 += chunk) {
@@ -95,7 +95,7 @@ static evk_status _evk_ew_unary(evk_stream *s, const char *op, uint32_t code, ui
                             {.buffer = out->buf, .offset = u0 * unit_bytes[1], .range = nu * unit_bytes[1], .access = EVK_ACCESS_WRITE}};
         struct { uint32_t count, width; float alpha, beta; } push = {(uint32_t)(nu * unit_out / div), (uint32_t)(width / div), alpha, beta};
         evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;
@@ -104,27 +104,27 @@ static evk_status _evk_ew_unary(evk_stream *s, const char *op, uint32_t code, ui
 evk_status evk_op_activation(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out) {
     const char *op = evk_activation_name(act);
     if ((unsigned)act >= EVK_ACT_COUNT) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "activation: unknown kind %d", (int)act);
-    EVK_TRY(_evk_ew_f32(op, "x", x));
-    EVK_TRY(_evk_ew_f32(op, "out", out));
-    EVK_TRY(_evk_ew_same(op, "out", out, x, "x"));
-    return _evk_ew_unary(s, op, (uint32_t)act, 0, x, out, (uint64_t)evk_tensor_numel(x), 1, 1.0f, 0.0f);
+    EVK_TRY(evk__ew_f32(op, "x", x));
+    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__ew_same(op, "out", out, x, "x"));
+    return evk__ew_unary(s, op, (uint32_t)act, 0, x, out, (uint64_t)evk_tensor_numel(x), 1, 1.0f, 0.0f);
 }
 
 evk_status evk_op_scale(evk_stream *s, const evk_tensor *x, float alpha, float beta, const evk_tensor *out) {
     const char *op = "scale";
-    EVK_TRY(_evk_ew_f32(op, "x", x));
-    EVK_TRY(_evk_ew_f32(op, "out", out));
-    EVK_TRY(_evk_ew_same(op, "out", out, x, "x"));
+    EVK_TRY(evk__ew_f32(op, "x", x));
+    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__ew_same(op, "out", out, x, "x"));
     if (!isfinite(alpha) || !isfinite(beta))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "scale: alpha %g and beta %g must be finite", alpha, beta);
-    return _evk_ew_unary(s, op, 4, 0, x, out, (uint64_t)evk_tensor_numel(x), 1, alpha, beta);
+    return evk__ew_unary(s, op, 4, 0, x, out, (uint64_t)evk_tensor_numel(x), 1, alpha, beta);
 }
 
 evk_status evk_op_gated(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out) {
     const char *op = act == EVK_ACT_GELU ? "geglu" : "gated";
     if ((unsigned)act >= EVK_ACT_COUNT) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "gated: unknown activation %d", (int)act);
-    EVK_TRY(_evk_ew_f32(op, "x", x));
-    EVK_TRY(_evk_ew_f32(op, "out", out));
+    EVK_TRY(evk__ew_f32(op, "x", x));
+    EVK_TRY(evk__ew_f32(op, "out", out));
     int64_t last = x->ndim ? x->shape[x->ndim - 1] : 0;
     bool ok = x->ndim >= 1 && last % 2 == 0 && out->ndim == x->ndim && out->shape[x->ndim - 1] * 2 == last;
     for (int i = 0; ok && i + 1 < x->ndim; i++) ok = out->shape[i] == x->shape[i];
@@ -135,19 +135,19 @@ evk_status evk_op_gated(evk_stream *s, evk_activation act, const evk_tensor *x, 
     }
     if (x->buf.block == out->buf.block && x->buf.offset == out->buf.offset)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out cannot be x (rows shrink)", op);
-    return _evk_ew_unary(s, op, (uint32_t)act, 1, x, out, (uint64_t)evk_tensor_numel(out), (uint64_t)(last / 2), 1.0f, 0.0f);
+    return evk__ew_unary(s, op, (uint32_t)act, 1, x, out, (uint64_t)evk_tensor_numel(out), (uint64_t)(last / 2), 1.0f, 0.0f);
 }
 
 evk_status evk_op_geglu(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
     return evk_op_gated(s, EVK_ACT_GELU, x, out);
 }
 
-static evk_status _evk_ew_binary(evk_stream *s, const char *op, uint32_t code, const evk_tensor *a, const evk_tensor *b,
+static evk_status evk__ew_binary(evk_stream *s, const char *op, uint32_t code, const evk_tensor *a, const evk_tensor *b,
                                  const evk_tensor *out) {
-    EVK_TRY(_evk_ew_f32(op, "a", a));
-    EVK_TRY(_evk_ew_f32(op, "b", b));
-    EVK_TRY(_evk_ew_f32(op, "out", out));
-    EVK_TRY(_evk_ew_same(op, "out", out, a, "a"));
+    EVK_TRY(evk__ew_f32(op, "a", a));
+    EVK_TRY(evk__ew_f32(op, "b", b));
+    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__ew_same(op, "out", out, a, "a"));
     /* align b to the right of a; each b dim equals a's or is 1 */
     bool ok = b->ndim <= a->ndim;
     int64_t bd[EVK_MAX_DIMS];
@@ -188,14 +188,14 @@ static evk_status _evk_ew_binary(evk_stream *s, const char *op, uint32_t code, c
     evk_context *ctx = evk_stream_context(s);
     const bool vec4 = dims[n - 1] % 4 == 0;
     evk_pipeline_desc desc = {.shader = vec4 ? "elementwise_vec4" : "elementwise_any", .binding_count = 3, .push_size = 56,
-                              .spec_count = 2, .spec = {_EVK_EW_WG, code}};
+                              .spec_count = 2, .spec = {EVK__EW_WG, code}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     /* split along the outermost run: a chunk of its slices maps to one contiguous range of a, out
      * and (when that run is not broadcast) b */
     const uint64_t inner = (uint64_t)count / dims[0];
     const uint64_t unit_bytes[3] = {inner * 4, strides[0] ? (uint64_t)strides[0] * 4 : 0, inner * 4};
-    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 3, n == 1 ? 4 : 1);
+    uint64_t chunk = evk__ew_chunk_units(op, ctx, unit_bytes, 3, n == 1 ? 4 : 1);
     if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
     for (uint64_t u0 = 0; u0 < dims[0]; u0 += chunk) {
         uint64_t nu = dims[0] - u0 < chunk ? dims[0] - u0 : chunk;
@@ -212,27 +212,27 @@ static evk_status _evk_ew_binary(evk_stream *s, const char *op, uint32_t code, c
         }
         push.dims[0] = (uint32_t)nu;
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;
 }
 
 evk_status evk_op_add(evk_stream *s, const evk_tensor *a, const evk_tensor *b, const evk_tensor *out) {
-    return _evk_ew_binary(s, "add", 0, a, b, out);
+    return evk__ew_binary(s, "add", 0, a, b, out);
 }
 evk_status evk_op_mul(evk_stream *s, const evk_tensor *a, const evk_tensor *b, const evk_tensor *out) {
-    return _evk_ew_binary(s, "mul", 1, a, b, out);
+    return evk__ew_binary(s, "mul", 1, a, b, out);
 }
 evk_status evk_op_sub(evk_stream *s, const evk_tensor *a, const evk_tensor *b, const evk_tensor *out) {
-    return _evk_ew_binary(s, "sub", 2, a, b, out);
+    return evk__ew_binary(s, "sub", 2, a, b, out);
 }
 
 evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b, int axis, const evk_tensor *out) {
     const char *op = "concat";
-    EVK_TRY(_evk_ew_f32(op, "a", a));
-    EVK_TRY(_evk_ew_f32(op, "b", b));
-    EVK_TRY(_evk_ew_f32(op, "out", out));
+    EVK_TRY(evk__ew_f32(op, "a", a));
+    EVK_TRY(evk__ew_f32(op, "b", b));
+    EVK_TRY(evk__ew_f32(op, "out", out));
     int ax = axis < 0 ? axis + a->ndim : axis;
     if (ax < 0 || ax >= a->ndim)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "concat: axis %d outside a's %d dims", axis, a->ndim);
@@ -251,12 +251,12 @@ evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b
     if (evk_tensor_numel(a) == 0) return evk_stream_copy(s, &b->buf, 0, &out->buf, 0, evk_tensor_bytes(b));
     if (evk_tensor_numel(b) == 0) return evk_stream_copy(s, &a->buf, 0, &out->buf, 0, evk_tensor_bytes(a));
     evk_context *ctx = evk_stream_context(s);
-    evk_pipeline_desc desc = {.shader = "concat", .binding_count = 3, .push_size = 12, .spec_count = 1, .spec = {_EVK_EW_WG}};
+    evk_pipeline_desc desc = {.shader = "concat", .binding_count = 3, .push_size = 12, .spec_count = 1, .spec = {EVK__EW_WG}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     const uint64_t ia = (uint64_t)(a->shape[ax] * inner), ib = (uint64_t)(b->shape[ax] * inner), rows = (uint64_t)count / (ia + ib);
     const uint64_t unit_bytes[3] = {ia * 4, ib * 4, (ia + ib) * 4};
-    uint64_t chunk = _evk_ew_chunk_units(op, ctx, unit_bytes, 3, 1);
+    uint64_t chunk = evk__ew_chunk_units(op, ctx, unit_bytes, 3, 1);
     if (chunk == 0) return EVK_ERROR_INVALID_ARGUMENT;
     for (uint64_t r0 = 0; r0 < rows; r0 += chunk) {
         uint64_t nr = rows - r0 < chunk ? rows - r0 : chunk;
@@ -266,7 +266,7 @@ evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b
             {.buffer = out->buf, .offset = r0 * unit_bytes[2], .range = nr * unit_bytes[2], .access = EVK_ACCESS_WRITE}};
         struct { uint32_t count, inner_a, inner_b; } push = {(uint32_t)(nr * (ia + ib)), (uint32_t)ia, (uint32_t)ib};
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, _EVK_EW_WG, d.groups);
+        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;

@@ -11,7 +11,7 @@ void evk_grid_1d(uint64_t count, uint32_t local, uint32_t groups[3]) {
     groups[2] = 1;
 }
 
-static evk_status _evk_fill(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, uint32_t bits,
+static evk_status evk__fill(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, uint32_t bits,
                             float step, uint32_t mode) {
     if (count == 0) return EVK_OK;
     if (!buf || (offset_words + count) * 4 > buf->size || offset_words + count > 0xffffffffu)
@@ -30,11 +30,11 @@ static evk_status _evk_fill(evk_stream *s, const evk_buffer *buf, uint64_t offse
 }
 
 evk_status evk_op_fill_bits(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, uint32_t bits) {
-    return _evk_fill(s, buf, offset_words, count, bits, 0.0f, 0);
+    return evk__fill(s, buf, offset_words, count, bits, 0.0f, 0);
 }
 
 evk_status evk_op_fill_ramp(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, float start, float step) {
     uint32_t bits;
     memcpy(&bits, &start, 4);
-    return _evk_fill(s, buf, offset_words, count, bits, step, 1);
+    return evk__fill(s, buf, offset_words, count, bits, step, 1);
 }

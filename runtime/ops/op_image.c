@@ -5,18 +5,18 @@
 
 #include "ops/op_fill.h"
 
-static const uint32_t _EVK_IMAGE_LOCAL = 256;
+static const uint32_t EVK__IMAGE_LOCAL = 256;
 
-static evk_status _evk_image_dispatch(evk_stream *s, const char *shader, const evk_tensor *x, const evk_tensor *y,
+static evk_status evk__image_dispatch(evk_stream *s, const char *shader, const evk_tensor *x, const evk_tensor *y,
                                       const void *push, uint32_t push_size, uint64_t count) {
     evk_pipeline *pipe;
     evk_pipeline_desc desc = {.shader = shader, .binding_count = 2, .push_size = push_size, .spec_count = 1,
-                              .spec = {_EVK_IMAGE_LOCAL}};
+                              .spec = {EVK__IMAGE_LOCAL}};
     EVK_TRY(evk_pipeline_get(evk_stream_context(s), &desc, &pipe));
     evk_binding b[2] = {{.buffer = x->buf, .access = EVK_ACCESS_READ}, {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
     if (x->buf.block == y->buf.block && x->buf.offset == y->buf.offset) b[0].access = b[1].access = EVK_ACCESS_READ_WRITE;
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = push, .push_size = push_size};
-    evk_grid_1d(count, _EVK_IMAGE_LOCAL, d.groups);
+    evk_grid_1d(count, EVK__IMAGE_LOCAL, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 
@@ -26,7 +26,7 @@ evk_status evk_op_affine_clamp(evk_stream *s, const evk_tensor *x, float a, floa
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "affine_clamp: x and out must be f32 with the same element count (%lld vs %lld)",
                         (long long)n, (long long)evk_tensor_numel(out));
     struct { uint32_t n; float a, b, lo, hi; } push = {(uint32_t)n, a, b, lo, hi};
-    return _evk_image_dispatch(s, "image_affine_clamp", x, out, &push, sizeof push, (uint64_t)n);
+    return evk__image_dispatch(s, "image_affine_clamp", x, out, &push, sizeof push, (uint64_t)n);
 }
 
 void evk_image_resize_shape(int64_t h, int64_t w, int64_t shortest, int64_t *out_h, int64_t *out_w) {
@@ -39,10 +39,10 @@ void evk_image_resize_shape(int64_t h, int64_t w, int64_t shortest, int64_t *out
     }
 }
 
-static evk_status _evk_resize_pass(evk_stream *s, const evk_tensor *x, const evk_tensor *y, uint32_t planes, uint32_t hi,
+static evk_status evk__resize_pass(evk_stream *s, const evk_tensor *x, const evk_tensor *y, uint32_t planes, uint32_t hi,
                                    uint32_t wi, uint32_t ho, uint32_t wo, uint32_t vertical) {
     uint32_t push[6] = {planes, hi, wi, ho, wo, vertical};
-    return _evk_image_dispatch(s, "image_resize", x, y, push, sizeof push, (uint64_t)planes * ho * wo);
+    return evk__image_dispatch(s, "image_resize", x, y, push, sizeof push, (uint64_t)planes * ho * wo);
 }
 
 evk_status evk_op_resize_bicubic(evk_stream *s, const evk_tensor *x, const evk_tensor *tmp, const evk_tensor *out) {
@@ -68,8 +68,8 @@ evk_status evk_op_resize_bicubic(evk_stream *s, const evk_tensor *x, const evk_t
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "resize: tmp holds %lld values, %lld needed", (long long)evk_tensor_numel(tmp),
                         (long long)(planes * hi * wo));
     }
-    evk_status st = _evk_resize_pass(s, x, mid, (uint32_t)planes, (uint32_t)hi, (uint32_t)wi, (uint32_t)hi, (uint32_t)wo, 0);
-    if (!st) st = _evk_resize_pass(s, mid, out, (uint32_t)planes, (uint32_t)hi, (uint32_t)wo, (uint32_t)ho, (uint32_t)wo, 1);
+    evk_status st = evk__resize_pass(s, x, mid, (uint32_t)planes, (uint32_t)hi, (uint32_t)wi, (uint32_t)hi, (uint32_t)wo, 0);
+    if (!st) st = evk__resize_pass(s, mid, out, (uint32_t)planes, (uint32_t)hi, (uint32_t)wo, (uint32_t)ho, (uint32_t)wo, 1);
     evk_tensor_free(ctx, &own); /* reuse within the stream is ordered by its barriers */
     return st;
 }
@@ -90,10 +90,10 @@ evk_status evk_op_crop_normalize(evk_stream *s, const evk_tensor *x, uint32_t to
     } push = {(uint32_t)x->shape[0], (uint32_t)x->shape[1], (uint32_t)x->shape[2], (uint32_t)x->shape[3],
               (uint32_t)out->shape[2], (uint32_t)out->shape[3], top, left,
               {mean[0], mean[1], mean[2], mean[2]}, {1 / std[0], 1 / std[1], 1 / std[2], 1 / std[2]}};
-    return _evk_image_dispatch(s, "image_crop_normalize", x, out, &push, sizeof push, (uint64_t)evk_tensor_numel(out));
+    return evk__image_dispatch(s, "image_crop_normalize", x, out, &push, sizeof push, (uint64_t)evk_tensor_numel(out));
 }
 
-static bool _evk_image_planes(const evk_tensor *t, int64_t *planes, int64_t *h, int64_t *w) {
+static bool evk__image_planes(const evk_tensor *t, int64_t *planes, int64_t *h, int64_t *w) {
     if (t->ndim < 2 || t->dtype != EVK_DTYPE_F32) return false;
     *h = t->shape[t->ndim - 2];
     *w = t->shape[t->ndim - 1];
@@ -103,23 +103,23 @@ static bool _evk_image_planes(const evk_tensor *t, int64_t *planes, int64_t *h, 
 
 evk_status evk_op_blend_seam(evk_stream *s, const evk_tensor *a, const evk_tensor *b, uint32_t extent, bool vertical) {
     int64_t pa = 0, ha = 0, wa = 0, pb = 0, hb = 0, wb = 0;
-    if (!_evk_image_planes(a, &pa, &ha, &wa) || !_evk_image_planes(b, &pb, &hb, &wb) || pa != pb ||
+    if (!evk__image_planes(a, &pa, &ha, &wa) || !evk__image_planes(b, &pb, &hb, &wb) || pa != pb ||
         (vertical ? wa != wb : ha != hb) || extent == 0 || extent > (vertical ? (ha < hb ? ha : hb) : (wa < wb ? wa : wb)) ||
         pb * hb * wb > 0xffffffffll)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "blend_seam: tiles %lldx%lldx%lld and %lldx%lldx%lld cannot share a %s seam of %u",
                         (long long)pa, (long long)ha, (long long)wa, (long long)pb, (long long)hb, (long long)wb,
                         vertical ? "horizontal" : "vertical", extent);
     uint32_t push[7] = {(uint32_t)pb, (uint32_t)ha, (uint32_t)wa, (uint32_t)hb, (uint32_t)wb, extent, vertical};
-    return _evk_image_dispatch(s, "image_blend", a, b, push, sizeof push, (uint64_t)(pb * hb * wb));
+    return evk__image_dispatch(s, "image_blend", a, b, push, sizeof push, (uint64_t)(pb * hb * wb));
 }
 
 evk_status evk_op_place(evk_stream *s, const evk_tensor *tile, uint32_t h, uint32_t w, uint32_t oy, uint32_t ox,
                         const evk_tensor *image) {
     int64_t pt = 0, th = 0, tw = 0, pi = 0, ih = 0, iw = 0;
-    if (!_evk_image_planes(tile, &pt, &th, &tw) || !_evk_image_planes(image, &pi, &ih, &iw) || pt != pi || h > th || w > tw ||
+    if (!evk__image_planes(tile, &pt, &th, &tw) || !evk__image_planes(image, &pi, &ih, &iw) || pt != pi || h > th || w > tw ||
         oy + (int64_t)h > ih || ox + (int64_t)w > iw || pi * ih * iw > 0xffffffffll)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "place: %ux%u of a %lldx%lld tile at (%u, %u) does not fit a %lldx%lld image",
                         h, w, (long long)th, (long long)tw, oy, ox, (long long)ih, (long long)iw);
     uint32_t push[9] = {(uint32_t)pt, (uint32_t)th, (uint32_t)tw, h, w, (uint32_t)ih, (uint32_t)iw, oy, ox};
-    return _evk_image_dispatch(s, "image_place", tile, image, push, sizeof push, (uint64_t)pt * h * w);
+    return evk__image_dispatch(s, "image_place", tile, image, push, sizeof push, (uint64_t)pt * h * w);
 }

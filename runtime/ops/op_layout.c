@@ -3,16 +3,16 @@
 
 #include "ops/op_fill.h"
 
-static const uint32_t _EVK_LAYOUT_LOCAL = 256;
+static const uint32_t EVK__LAYOUT_LOCAL = 256;
 
-static evk_status _evk_layout_dispatch(evk_stream *s, const char *shader, uint32_t nb, const evk_binding *b,
+static evk_status evk__layout_dispatch(evk_stream *s, const char *shader, uint32_t nb, const evk_binding *b,
                                        const void *push, uint32_t push_size, uint64_t count) {
     evk_pipeline *pipe;
     evk_pipeline_desc desc = {.shader = shader, .binding_count = nb, .push_size = push_size, .spec_count = 1,
-                              .spec = {_EVK_LAYOUT_LOCAL}};
+                              .spec = {EVK__LAYOUT_LOCAL}};
     EVK_TRY(evk_pipeline_get(evk_stream_context(s), &desc, &pipe));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = nb, .push = push, .push_size = push_size};
-    evk_grid_1d(count, _EVK_LAYOUT_LOCAL, d.groups);
+    evk_grid_1d(count, EVK__LAYOUT_LOCAL, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 
@@ -26,7 +26,7 @@ evk_status evk_op_transpose(evk_stream *s, const evk_tensor *x, int64_t batch, i
                         evk_dtype_name(x->dtype), (long long)evk_tensor_numel(y), evk_dtype_name(y->dtype));
     evk_binding b[2] = {{.buffer = x->buf, .access = EVK_ACCESS_READ}, {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
     uint32_t push[3] = {(uint32_t)batch, (uint32_t)rows, (uint32_t)cols};
-    return _evk_layout_dispatch(s, "layout_transpose", 2, b, push, sizeof push, (uint64_t)n);
+    return evk__layout_dispatch(s, "layout_transpose", 2, b, push, sizeof push, (uint64_t)n);
 }
 
 evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_tensor *index, evk_tensor *y) {
@@ -51,7 +51,7 @@ evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_
                             {.buffer = index->buf, .access = EVK_ACCESS_READ},
                             {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
         uint32_t push[5] = {(uint32_t)y->shape[0], (uint32_t)y->shape[1], (uint32_t)n, (uint32_t)r0, (uint32_t)total};
-        EVK_TRY(_evk_layout_dispatch(s, "layout_gather", 3, b, push, sizeof push, (uint64_t)evk_tensor_numel(y)));
+        EVK_TRY(evk__layout_dispatch(s, "layout_gather", 3, b, push, sizeof push, (uint64_t)evk_tensor_numel(y)));
     }
     return EVK_OK;
 }

@@ -13,21 +13,21 @@
  * memory anyway) but the driver's compile time grows with the unrolled body: 1.5 s for 16×8/K4,
  * 12 s for 32×16/K4 per pipeline. So products big enough to repay it get the large tile and
  * everything else the small one. 8 invocations along N make one 8-wide subgroup share its A rows. */
-typedef struct _evk_cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } _evk_cpu_tile;
-static const _evk_cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
+typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
+static const evk__cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
 #define CPU_LARGE_MIN_WORK 8388608.0 /* M·N·K (2^23) from which the large tile pays */
 enum { GPU_BM = 64, GPU_BN = 64, GPU_BK = 16, GPU_TM = 4, GPU_TN = 4 };
 
-typedef struct _evk_mm_push {
+typedef struct evk__mm_push {
     uint32_t m, n, k;
     uint32_t a_stride, b_stride, c_stride;
     float alpha;
     uint32_t a_off, b_off, c_off;
-} _evk_mm_push;
+} evk__mm_push;
 
 /* Bind elements [first, first + count) of t: the binding starts at the aligned byte offset at
  * or below `first`, and *elem_off is where `first` lies inside it. */
-static evk_status _evk_mm_bind(evk_context *ctx, const evk_tensor *t, const char *what, uint64_t first, uint64_t count,
+static evk_status evk__mm_bind(evk_context *ctx, const evk_tensor *t, const char *what, uint64_t first, uint64_t count,
                                evk_binding_kind kind, evk_access access, evk_binding *out, uint32_t *elem_off) {
     const evk_device_info *info = evk_context_device(ctx);
     uint64_t es = evk_dtype_size(t->dtype);
@@ -49,13 +49,13 @@ static evk_status _evk_mm_bind(evk_context *ctx, const evk_tensor *t, const char
     return EVK_OK;
 }
 
-static bool _evk_ranges_overlap(const evk_tensor *x, const evk_tensor *y) {
+static bool evk__ranges_overlap(const evk_tensor *x, const evk_tensor *y) {
     if (!x || !y || x->buf.block != y->buf.block) return false;
     uint64_t xa = x->buf.offset, xb = xa + evk_tensor_bytes(x), ya = y->buf.offset, yb = ya + evk_tensor_bytes(y);
     return xa < yb && ya < xb;
 }
 
-static evk_binding_kind _evk_texel_kind(evk_dtype dt, bool vec) {
+static evk_binding_kind evk__texel_kind(evk_dtype dt, bool vec) {
     if (dt == EVK_DTYPE_F16) return vec ? EVK_BINDING_TEXEL_RGBA16F : EVK_BINDING_TEXEL_R16F;
     return vec ? EVK_BINDING_TEXEL_RGBA32F : EVK_BINDING_TEXEL_R32F;
 }
@@ -98,7 +98,7 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
             return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: bias is %s %s, expected f32 with %lld elements",
                             evk_dtype_name(bias->dtype), evk_tensor_shape_str(bias, sbias, sizeof sbias), (long long)N);
     }
-    if (_evk_ranges_overlap(c, a) || _evk_ranges_overlap(c, b) || _evk_ranges_overlap(c, bias))
+    if (evk__ranges_overlap(c, a) || evk__ranges_overlap(c, b) || evk__ranges_overlap(c, bias))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: c (%s) overlaps an input", sc);
     if (batch * M * N > 0xffffffffLL || evk_tensor_numel(a) > 0xffffffffLL || evk_tensor_numel(b) > 0xffffffffLL)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "matmul: more than 2^32 elements in one operand (a %s, b %s, c %s)", sa, sb, sc);
@@ -119,7 +119,7 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         variant = EVK_KERNEL_CPU;
     const bool cpu = variant == EVK_KERNEL_CPU;
 
-    evk_pipeline_desc desc = {.binding_count = 4, .push_size = sizeof(_evk_mm_push)};
+    evk_pipeline_desc desc = {.binding_count = 4, .push_size = sizeof(evk__mm_push)};
     uint32_t tile_m, tile_n;
     bool vec_a = false, vec_b = false;
     if (cpu) {
@@ -127,11 +127,11 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         vec_a = (prm.transpose_a ? M : K) % 4 == 0;
         vec_b = (prm.transpose_b ? K : N) % 4 == 0;
         desc.shader = "matmul_cpu";
-        desc.kinds[0] = _evk_texel_kind(a->dtype, vec_a);
-        desc.kinds[1] = _evk_texel_kind(b->dtype, vec_b);
+        desc.kinds[0] = evk__texel_kind(a->dtype, vec_a);
+        desc.kinds[1] = evk__texel_kind(b->dtype, vec_b);
         desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[1];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const _evk_cpu_tile *t = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? &CPU_LARGE : &CPU_SMALL;
+        const evk__cpu_tile *t = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? &CPU_LARGE : &CPU_SMALL;
         desc.spec_count = 10;
         uint32_t spec[10] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, prm.transpose_a, prm.transpose_b, vec_a, vec_b, bias != NULL, t->ku};
         memcpy(desc.spec, spec, sizeof spec);
@@ -177,22 +177,22 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         uint64_t nz = (uint64_t)batch - z0 < per_z ? (uint64_t)batch - z0 : per_z;
         for (uint64_t m0 = 0; m0 < (uint64_t)M; m0 += rows) {
             uint64_t mc = (uint64_t)M - m0 < rows ? (uint64_t)M - m0 : rows;
-            _evk_mm_push push = {.m = (uint32_t)mc, .n = (uint32_t)N, .k = (uint32_t)K, .alpha = prm.alpha,
+            evk__mm_push push = {.m = (uint32_t)mc, .n = (uint32_t)N, .k = (uint32_t)K, .alpha = prm.alpha,
                                  .a_stride = batch_a > 1 ? (uint32_t)ak : 0, .b_stride = batch_b > 1 ? (uint32_t)bk : 0,
                                  .c_stride = (uint32_t)(mc * N)};
             evk_binding bind[4];
             uint64_t a_first = batch_a > 1 ? z0 * ak : m0 * K, a_count = batch_a > 1 ? nz * ak : mc * K;
             if (prm.transpose_a) { a_first = batch_a > 1 ? z0 * ak : 0; a_count = batch_a > 1 ? nz * ak : ak; }
-            EVK_TRY(_evk_mm_bind(ctx, a, "a", a_first, a_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &push.a_off));
-            EVK_TRY(_evk_mm_bind(ctx, b, "b", batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1], EVK_ACCESS_READ,
+            EVK_TRY(evk__mm_bind(ctx, a, "a", a_first, a_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &push.a_off));
+            EVK_TRY(evk__mm_bind(ctx, b, "b", batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1], EVK_ACCESS_READ,
                                  &bind[1], &push.b_off));
             if (bias) {
                 uint32_t unused;
-                EVK_TRY(_evk_mm_bind(ctx, bias, "bias", 0, (uint64_t)N, desc.kinds[2], EVK_ACCESS_READ, &bind[2], &unused));
+                EVK_TRY(evk__mm_bind(ctx, bias, "bias", 0, (uint64_t)N, desc.kinds[2], EVK_ACCESS_READ, &bind[2], &unused));
             } else {
                 bind[2] = bind[1]; /* never read (HAS_BIAS is off); any valid binding of that kind */
             }
-            EVK_TRY(_evk_mm_bind(ctx, c, "c", z0 * M * N + m0 * N, nz * mc * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3], &push.c_off));
+            EVK_TRY(evk__mm_bind(ctx, c, "c", z0 * M * N + m0 * N, nz * mc * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3], &push.c_off));
             evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 4, .push = &push, .push_size = sizeof push,
                               .groups = {(uint32_t)groups_n, (uint32_t)((mc + tile_m - 1) / tile_m), (uint32_t)nz}, .label = "matmul"};
             EVK_TRY(evk_stream_dispatch(s, &d));

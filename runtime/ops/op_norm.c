@@ -7,22 +7,22 @@
 #include <stdio.h>
 #include <string.h>
 
-static bool _evk_norm_same_shape(const evk_tensor *a, const evk_tensor *b) {
+static bool evk__norm_same_shape(const evk_tensor *a, const evk_tensor *b) {
     if (a->ndim != b->ndim) return false;
     for (int i = 0; i < a->ndim; i++)
         if (a->shape[i] != b->shape[i]) return false;
     return true;
 }
 
-static evk_status _evk_norm_check_f32(const char *op, const char *name, const evk_tensor *t) {
+static evk_status evk__norm_check_f32(const char *op, const char *name, const evk_tensor *t) {
     if (!t) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is required", op, name);
     if (t->dtype != EVK_DTYPE_F32)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is %s, expected f32", op, name, evk_dtype_name(t->dtype));
     return EVK_OK;
 }
 
-static evk_status _evk_norm_check_vec(const char *op, const char *name, const evk_tensor *t, int64_t n) {
-    EVK_TRY(_evk_norm_check_f32(op, name, t));
+static evk_status evk__norm_check_vec(const char *op, const char *name, const evk_tensor *t, int64_t n) {
+    EVK_TRY(evk__norm_check_f32(op, name, t));
     if (evk_tensor_numel(t) != n) {
         char sb[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s has shape %s, expected %lld elements", op, name,
@@ -31,9 +31,9 @@ static evk_status _evk_norm_check_vec(const char *op, const char *name, const ev
     return EVK_OK;
 }
 
-static evk_status _evk_norm_check_out(const char *op, const evk_tensor *x, const evk_tensor *out) {
-    EVK_TRY(_evk_norm_check_f32(op, "out", out));
-    if (!_evk_norm_same_shape(x, out)) {
+static evk_status evk__norm_check_out(const char *op, const evk_tensor *x, const evk_tensor *out) {
+    EVK_TRY(evk__norm_check_f32(op, "out", out));
+    if (!evk__norm_same_shape(x, out)) {
         char a[96], b[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out has shape %s, expected %s like x", op,
                         evk_tensor_shape_str(out, a, sizeof a), evk_tensor_shape_str(x, b, sizeof b));
@@ -41,15 +41,15 @@ static evk_status _evk_norm_check_out(const char *op, const evk_tensor *x, const
     return EVK_OK;
 }
 
-typedef struct _evk_row_job {
+typedef struct evk__row_job {
     const char *base;         /* "norm_group", "norm_layer", "norm_softmax" */
     const evk_tensor *x, *gamma, *beta, *out;
     uint64_t rows, len, inner, cpg, groups;
     float eps;
     uint32_t act;
-} _evk_row_job;
+} evk__row_job;
 
-static uint64_t _evk_norm_gcd(uint64_t a, uint64_t b) {
+static uint64_t evk__norm_gcd(uint64_t a, uint64_t b) {
     while (b) {
         uint64_t t = a % b;
         a = b;
@@ -58,7 +58,7 @@ static uint64_t _evk_norm_gcd(uint64_t a, uint64_t b) {
     return a;
 }
 
-static evk_status _evk_row_dispatch(evk_stream *s, const _evk_row_job *j) {
+static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
     /* Rows per dispatch: a tensor larger than one binding (maxStorageBufferRange, 128 MiB on
@@ -71,7 +71,7 @@ static evk_status _evk_row_dispatch(evk_stream *s, const _evk_row_job *j) {
     uint64_t cap = info->max_storage_buffer_range;
     if ((uint64_t)info->max_texel_buffer_elements * 16 < cap) cap = (uint64_t)info->max_texel_buffer_elements * 16;
     if (cap > 0xffffffffull) cap = 0xffffffffull; /* 32-bit indexing inside a dispatch */
-    uint64_t step = align / _evk_norm_gcd(row_bytes, align);
+    uint64_t step = align / evk__norm_gcd(row_bytes, align);
     uint64_t chunk = cap / row_bytes / step * step;
     if (chunk == 0)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: one row of %llu bytes exceeds the device's binding limit (%llu bytes)",
@@ -114,7 +114,7 @@ static evk_status _evk_row_dispatch(evk_stream *s, const _evk_row_job *j) {
 evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              uint32_t groups, float eps, bool silu, const evk_tensor *out) {
     const char *op = "group_norm";
-    EVK_TRY(_evk_norm_check_f32(op, "x", x));
+    EVK_TRY(evk__norm_check_f32(op, "x", x));
     if (x->ndim < 2) {
         char sb[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has shape %s, expected [N, C, spatial...]", op,
@@ -126,42 +126,42 @@ evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
     if (groups == 0 || C % groups != 0)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %lld channels do not split into %u groups", op, (long long)C, groups);
     if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
-    EVK_TRY(_evk_norm_check_vec(op, "gamma", gamma, C));
-    EVK_TRY(_evk_norm_check_vec(op, "beta", beta, C));
-    EVK_TRY(_evk_norm_check_out(op, x, out));
+    EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, C));
+    EVK_TRY(evk__norm_check_vec(op, "beta", beta, C));
+    EVK_TRY(evk__norm_check_out(op, x, out));
     if (N * C * S == 0) return EVK_OK;
-    _evk_row_job j = {.base = "norm_group", .x = x, .gamma = gamma, .beta = beta, .out = out,
+    evk__row_job j = {.base = "norm_group", .x = x, .gamma = gamma, .beta = beta, .out = out,
                       .rows = (uint64_t)(N * groups), .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S,
                       .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps, .act = silu ? 1u : 0u};
-    return _evk_row_dispatch(s, &j);
+    return evk__row_dispatch(s, &j);
 }
 
 evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              float eps, const evk_tensor *out) {
     const char *op = "layer_norm";
-    EVK_TRY(_evk_norm_check_f32(op, "x", x));
+    EVK_TRY(evk__norm_check_f32(op, "x", x));
     if (x->ndim < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has no dims", op);
     const int64_t F = x->shape[x->ndim - 1];
     if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
-    EVK_TRY(_evk_norm_check_vec(op, "gamma", gamma, F));
-    EVK_TRY(_evk_norm_check_vec(op, "beta", beta, F));
-    EVK_TRY(_evk_norm_check_out(op, x, out));
+    EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, F));
+    EVK_TRY(evk__norm_check_vec(op, "beta", beta, F));
+    EVK_TRY(evk__norm_check_out(op, x, out));
     int64_t n = evk_tensor_numel(x);
     if (n == 0) return EVK_OK;
-    _evk_row_job j = {.base = "norm_layer", .x = x, .gamma = gamma, .beta = beta, .out = out, .rows = (uint64_t)(n / F),
+    evk__row_job j = {.base = "norm_layer", .x = x, .gamma = gamma, .beta = beta, .out = out, .rows = (uint64_t)(n / F),
                       .len = (uint64_t)F, .inner = (uint64_t)F, .cpg = 1, .groups = 1, .eps = eps};
-    return _evk_row_dispatch(s, &j);
+    return evk__row_dispatch(s, &j);
 }
 
 evk_status evk_op_softmax(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
     const char *op = "softmax";
-    EVK_TRY(_evk_norm_check_f32(op, "x", x));
+    EVK_TRY(evk__norm_check_f32(op, "x", x));
     if (x->ndim < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has no dims", op);
-    EVK_TRY(_evk_norm_check_out(op, x, out));
+    EVK_TRY(evk__norm_check_out(op, x, out));
     const int64_t F = x->shape[x->ndim - 1];
     int64_t n = evk_tensor_numel(x);
     if (n == 0) return EVK_OK;
-    _evk_row_job j = {.base = "norm_softmax", .x = x, .out = out, .rows = (uint64_t)(n / F), .len = (uint64_t)F,
+    evk__row_job j = {.base = "norm_softmax", .x = x, .out = out, .rows = (uint64_t)(n / F), .len = (uint64_t)F,
                       .inner = (uint64_t)F, .cpg = 1, .groups = 1};
-    return _evk_row_dispatch(s, &j);
+    return evk__row_dispatch(s, &j);
 }

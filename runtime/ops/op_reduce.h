@@ -25,10 +25,10 @@ evk_status evk_tensor_rows(const evk_tensor *t, int64_t row0, int64_t rows, evk_
 /* For kernel entries: a binding covering t's storage from the nearest aligned offset at or below
  * it, and the element offset (4-byte units) of t's first element inside that binding. `what`
  * names the operand in messages. Requires a 4-byte dtype. */
-evk_status _evk_bind_view(evk_context *ctx, const evk_tensor *t, evk_access access, const char *what,
+evk_status evk__bind_view(evk_context *ctx, const evk_tensor *t, evk_access access, const char *what,
                           evk_binding *binding, uint32_t *elem_offset);
 /* Shape check helper: fails with "<op>: <what> is <shape>, expected <expect>" when `ok` is false. */
-evk_status _evk_shape_fail(const char *op, const char *what, const evk_tensor *t, const char *expect);
+evk_status evk__shape_fail(const char *op, const char *what, const evk_tensor *t, const char *expect);
 
 typedef enum evk_reduce_op {
     EVK_REDUCE_SUM = 0,

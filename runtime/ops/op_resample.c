@@ -5,7 +5,7 @@
 
 #include "ops/op_fill.h" /* evk_grid_1d */
 
-static evk_status _evk_resample(evk_stream *s, const char *op, uint32_t mode, const evk_tensor *x, const evk_tensor *out) {
+static evk_status evk__resample(evk_stream *s, const char *op, uint32_t mode, const evk_tensor *x, const evk_tensor *out) {
     if (!x || !out) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x and out are required", op);
     char a[96], b[96];
     if (x->dtype != EVK_DTYPE_F32 || x->ndim < 2)
@@ -53,9 +53,9 @@ static evk_status _evk_resample(evk_stream *s, const char *op, uint32_t mode, co
 }
 
 evk_status evk_op_upsample_nearest2x(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
-    return _evk_resample(s, "upsample_nearest2x", 0, x, out);
+    return evk__resample(s, "upsample_nearest2x", 0, x, out);
 }
 
 evk_status evk_op_avgpool2x2(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
-    return _evk_resample(s, "avgpool2x2", 1, x, out);
+    return evk__resample(s, "avgpool2x2", 1, x, out);
 }

@@ -17,7 +17,7 @@
 #include "rewards/reward.h"
 #include "formats/tokenizer.h"
 
-typedef struct _evk_clip_reward {
+typedef struct evk__clip_reward {
     evk_context *ctx;
     evk_clip_config cfg;
     evk_clip_preprocess_config pre;
@@ -28,10 +28,10 @@ typedef struct _evk_clip_reward {
     float scale, bias;
     uint32_t height, width; /* images scored */
     int64_t resized_h, resized_w;
-} _evk_clip_reward;
+} evk__clip_reward;
 
-static void _evk_clip_reward_destroy(void *impl) {
-    _evk_clip_reward *r = impl;
+static void evk__clip_reward_destroy(void *impl) {
+    evk__clip_reward *r = impl;
     if (!r) return;
     evk_clip_vision_destroy(r->vision);
     evk_clip_projections_free(r->ctx, &r->proj);
@@ -40,9 +40,9 @@ static void _evk_clip_reward_destroy(void *impl) {
     free(r);
 }
 
-static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk_tensor *samples, const evk_tensor *out,
+static evk_status evk__clip_reward_evaluate(void *impl, evk_stream *s, const evk_tensor *samples, const evk_tensor *out,
                                             float weight, bool accumulate) {
-    _evk_clip_reward *r = impl;
+    evk__clip_reward *r = impl;
     int64_t n = samples->shape[0], S = r->cfg.vision.image_size;
     evk_nn nn;
     evk_nn_init(&nn, s);
@@ -84,10 +84,10 @@ static evk_status _evk_clip_reward_evaluate(void *impl, evk_stream *s, const evk
 }
 
 /* The CLIP folder's configs, preprocessing geometry, vision tower and projections. */
-static evk_status _evk_clip_reward_open(evk_context *ctx, const char *folder, uint32_t height, uint32_t width, _evk_clip_reward **out) {
+static evk_status evk__clip_reward_open(evk_context *ctx, const char *folder, uint32_t height, uint32_t width, evk__clip_reward **out) {
     *out = NULL;
     if (!height || !width) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP reward (%s): the image size is not known", folder);
-    _evk_clip_reward *r = calloc(1, sizeof *r);
+    evk__clip_reward *r = calloc(1, sizeof *r);
     if (!r) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     r->ctx = ctx;
     r->height = height;
@@ -114,21 +114,21 @@ static evk_status _evk_clip_reward_open(evk_context *ctx, const char *folder, ui
     if (!s) s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, EVK_DTYPE_F32, &r->vision);
     if (!s) s = evk_clip_projections_load(&r->cfg, r->ws, EVK_DTYPE_F32, &r->proj);
     if (s) {
-        _evk_clip_reward_destroy(r);
+        evk__clip_reward_destroy(r);
         return s;
     }
     *out = r;
     return EVK_OK;
 }
 
-static const evk_reward_ops _evk_clip_reward_ops = {.evaluate = _evk_clip_reward_evaluate, .destroy = _evk_clip_reward_destroy};
+static const evk_reward_ops evk__clip_reward_ops = {.evaluate = evk__clip_reward_evaluate, .destroy = evk__clip_reward_destroy};
 
 evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, const char *prompt, uint32_t height,
                                         uint32_t width, evk_reward **out) {
     *out = NULL;
     if (!prompt) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "clip_score reward (%s): a prompt is required", folder);
-    _evk_clip_reward *r;
-    evk_status s = _evk_clip_reward_open(ctx, folder, height, width, &r);
+    evk__clip_reward *r;
+    evk_status s = evk__clip_reward_open(ctx, folder, height, width, &r);
     if (s) return evk_fail_context(s, "clip_score reward from %s", folder);
     evk_tokenizer *tok = NULL;
     evk_clip_text *text = NULL;
@@ -162,15 +162,15 @@ evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, co
     evk_tokenizer_destroy(tok);
     free(ids);
     if (s) {
-        _evk_clip_reward_destroy(r);
+        evk__clip_reward_destroy(r);
         return evk_fail_context(s, "clip_score reward from %s", folder);
     }
-    return evk_reward_create(ctx, &_evk_clip_reward_ops, "clip_score", (int64_t)3 * height * width, r, out);
+    return evk_reward_create(ctx, &evk__clip_reward_ops, "clip_score", (int64_t)3 * height * width, r, out);
 }
 
 /* The head's linear layers "layers.N.weight" / "layers.N.bias" in N order, chained from the
  * projection width down to one output, collapsed in double: v = W_k ⋯ W_1 (1 × P), b = head(0). */
-static evk_status _evk_head_collapse(evk_weights *head, const char *path, int64_t in_dim, double **v_out, double *b_out) {
+static evk_status evk__head_collapse(evk_weights *head, const char *path, int64_t in_dim, double **v_out, double *b_out) {
     int idx[32], nl = 0;
     for (size_t i = 0; i < evk_weights_count(head); i++) {
         const evk_st_tensor *t = evk_weights_at(head, i);
@@ -236,14 +236,14 @@ static evk_status _evk_head_collapse(evk_weights *head, const char *path, int64_
 evk_status evk_reward_aesthetic_create(evk_context *ctx, const char *clip_folder, const char *head_path, uint32_t height,
                                        uint32_t width, evk_reward **out) {
     *out = NULL;
-    _evk_clip_reward *r;
-    evk_status s = _evk_clip_reward_open(ctx, clip_folder, height, width, &r);
+    evk__clip_reward *r;
+    evk_status s = evk__clip_reward_open(ctx, clip_folder, height, width, &r);
     if (s) return evk_fail_context(s, "aesthetic reward from %s", clip_folder);
     evk_weights *head = NULL;
     double *v = NULL, b = 0;
     int64_t P = r->cfg.projection_dim;
     s = evk_weights_open(NULL, head_path, &head);
-    if (!s) s = _evk_head_collapse(head, head_path, P, &v, &b);
+    if (!s) s = evk__head_collapse(head, head_path, P, &v, &b);
     evk_weights_close(head);
     if (!s) {
         double norm = 0;
@@ -260,8 +260,8 @@ evk_status evk_reward_aesthetic_create(evk_context *ctx, const char *clip_folder
     }
     free(v);
     if (s) {
-        _evk_clip_reward_destroy(r);
+        evk__clip_reward_destroy(r);
         return evk_fail_context(s, "aesthetic reward (%s, %s)", clip_folder, head_path);
     }
-    return evk_reward_create(ctx, &_evk_clip_reward_ops, "aesthetic", (int64_t)3 * height * width, r, out);
+    return evk_reward_create(ctx, &evk__clip_reward_ops, "aesthetic", (int64_t)3 * height * width, r, out);
 }

@@ -53,17 +53,17 @@ int64_t evk_reward_sample_numel(const evk_reward *r) { return r->numel; }
 evk_status evk_reward_evaluate_into(evk_reward *r, evk_stream *s, const evk_tensor *samples, const evk_tensor *out, float weight,
                                     bool accumulate) {
     if (!samples || !samples->buf.block || samples->dtype != EVK_DTYPE_F32 || samples->ndim < 1)
-        return _evk_shape_fail(r->name, "samples", samples, "an f32 tensor [N, ...]");
+        return evk__shape_fail(r->name, "samples", samples, "an f32 tensor [N, ...]");
     int64_t n = samples->shape[0];
     if (r->numel && evk_tensor_row_numel(samples) != r->numel) {
         char want[64];
         snprintf(want, sizeof want, "rows of %lld elements", (long long)r->numel);
-        return _evk_shape_fail(r->name, "samples", samples, want);
+        return evk__shape_fail(r->name, "samples", samples, want);
     }
     if (!out || !out->buf.block || out->dtype != EVK_DTYPE_F32 || evk_tensor_numel(out) != n) {
         char want[64];
         snprintf(want, sizeof want, "f32 with %lld elements (one per sample)", (long long)n);
-        return _evk_shape_fail(r->name, "out", out, want);
+        return evk__shape_fail(r->name, "out", out, want);
     }
     return r->ops.evaluate(r->impl, s, samples, out, weight, accumulate);
 }
@@ -74,28 +74,28 @@ evk_status evk_reward_evaluate(evk_reward *r, evk_stream *s, const evk_tensor *s
 
 /* ---- sums ------------------------------------------------------------------------------------ */
 
-typedef struct _evk_reward_sum {
+typedef struct evk__reward_sum {
     uint32_t count;
     evk_reward **terms;
     double *weights;
-} _evk_reward_sum;
+} evk__reward_sum;
 
-static void _evk_sum_destroy(void *impl) {
-    _evk_reward_sum *sum = impl;
+static void evk__sum_destroy(void *impl) {
+    evk__reward_sum *sum = impl;
     for (uint32_t i = 0; i < sum->count; i++) evk_reward_destroy(sum->terms[i]);
     free(sum->terms);
     free(sum->weights);
     free(sum);
 }
 
-static evk_status _evk_sum_evaluate(void *impl, evk_stream *s, const evk_tensor *x, const evk_tensor *out, float weight, bool acc) {
-    _evk_reward_sum *sum = impl;
+static evk_status evk__sum_evaluate(void *impl, evk_stream *s, const evk_tensor *x, const evk_tensor *out, float weight, bool acc) {
+    evk__reward_sum *sum = impl;
     for (uint32_t i = 0; i < sum->count; i++)
         EVK_TRY(evk_reward_evaluate_into(sum->terms[i], s, x, out, (float)(weight * sum->weights[i]), acc || i > 0));
     return EVK_OK;
 }
 
-static const evk_reward_ops _evk_sum_ops = {.evaluate = _evk_sum_evaluate, .destroy = _evk_sum_destroy};
+static const evk_reward_ops evk__sum_ops = {.evaluate = evk__sum_evaluate, .destroy = evk__sum_destroy};
 
 evk_status evk_reward_sum(evk_context *ctx, uint32_t count, evk_reward **terms, const double *weights, evk_reward **out) {
     *out = NULL;
@@ -110,7 +110,7 @@ evk_status evk_reward_sum(evk_context *ctx, uint32_t count, evk_reward **terms, 
                           (long long)terms[i]->numel, (long long)numel);
         else if (terms[i]->numel) numel = terms[i]->numel;
     }
-    _evk_reward_sum *sum = st ? NULL : calloc(1, sizeof *sum);
+    evk__reward_sum *sum = st ? NULL : calloc(1, sizeof *sum);
     if (sum) {
         sum->terms = malloc(count * sizeof *sum->terms);
         sum->weights = malloc(count * sizeof *sum->weights);
@@ -124,51 +124,51 @@ evk_status evk_reward_sum(evk_context *ctx, uint32_t count, evk_reward **terms, 
     sum->count = count;
     memcpy(sum->terms, terms, count * sizeof *terms);
     memcpy(sum->weights, weights, count * sizeof *weights);
-    return evk_reward_create(ctx, &_evk_sum_ops, "sum", numel, sum, out);
+    return evk_reward_create(ctx, &evk__sum_ops, "sum", numel, sum, out);
 }
 
 /* ---- analytic -------------------------------------------------------------------------------- */
 
-typedef struct _evk_analytic {
+typedef struct evk__analytic {
     evk_context *ctx;
     evk_analytic_kind kind;
     uint32_t dim;
     double *vec, width;
     evk_tensor dev;
-} _evk_analytic;
+} evk__analytic;
 
-static void _evk_analytic_destroy(void *impl) {
-    _evk_analytic *a = impl;
+static void evk__analytic_destroy(void *impl) {
+    evk__analytic *a = impl;
     evk_tensor_free(a->ctx, &a->dev);
     free(a->vec);
     free(a);
 }
 
-static evk_status _evk_analytic_evaluate(void *impl, evk_stream *s, const evk_tensor *x, const evk_tensor *out, float weight,
+static evk_status evk__analytic_evaluate(void *impl, evk_stream *s, const evk_tensor *x, const evk_tensor *out, float weight,
                                          bool acc) {
-    _evk_analytic *a = impl;
+    evk__analytic *a = impl;
     evk_context *ctx = evk_stream_context(s);
     const uint32_t local = 64;
     evk_pipeline_desc desc = {.shader = "reward", .binding_count = 3, .push_size = 28, .spec_count = 2, .spec = {local, (uint32_t)a->kind}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     int64_t rows = x->shape[0];
-    if (rows > 0xffffffffll || rows * (int64_t)a->dim > 0xffffffffll) return _evk_shape_fail("analytic reward", "samples", x, "fewer than 2^32 elements");
+    if (rows > 0xffffffffll || rows * (int64_t)a->dim > 0xffffffffll) return evk__shape_fail("analytic reward", "samples", x, "fewer than 2^32 elements");
     struct { uint32_t rows, dim, x_off, o_off, accumulate; float weight, inv; } push = {
         (uint32_t)rows, a->dim, 0, 0, acc, weight, (float)(a->kind == EVK_REWARD_GAUSSIAN_BUMP ? 1.0 / (2 * a->width * a->width) : 0)};
     evk_binding b[3];
     uint32_t unused;
-    EVK_TRY(_evk_bind_view(ctx, x, EVK_ACCESS_READ, "reward samples", &b[0], &push.x_off));
-    EVK_TRY(_evk_bind_view(ctx, &a->dev, EVK_ACCESS_READ, "reward parameters", &b[1], &unused));
-    EVK_TRY(_evk_bind_view(ctx, out, acc ? EVK_ACCESS_READ_WRITE : EVK_ACCESS_WRITE, "reward output", &b[2], &push.o_off));
+    EVK_TRY(evk__bind_view(ctx, x, EVK_ACCESS_READ, "reward samples", &b[0], &push.x_off));
+    EVK_TRY(evk__bind_view(ctx, &a->dev, EVK_ACCESS_READ, "reward parameters", &b[1], &unused));
+    EVK_TRY(evk__bind_view(ctx, out, acc ? EVK_ACCESS_READ_WRITE : EVK_ACCESS_WRITE, "reward output", &b[2], &push.o_off));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = "reward"};
     evk_grid_1d((uint64_t)rows, 1, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 
-static const evk_reward_ops _evk_analytic_ops = {.evaluate = _evk_analytic_evaluate, .destroy = _evk_analytic_destroy};
+static const evk_reward_ops evk__analytic_ops = {.evaluate = evk__analytic_evaluate, .destroy = evk__analytic_destroy};
 
-static const char *_evk_analytic_names[] = {"linear", "gaussian_bump", "neg_distance"};
+static const char *evk__analytic_names[] = {"linear", "gaussian_bump", "neg_distance"};
 
 evk_status evk_reward_analytic_create(evk_context *ctx, evk_analytic_kind kind, uint32_t dim, const double *vec, double width,
                                       evk_reward **out) {
@@ -178,8 +178,8 @@ evk_status evk_reward_analytic_create(evk_context *ctx, evk_analytic_kind kind, 
     if (kind == EVK_REWARD_GAUSSIAN_BUMP && !(width > 0 && isfinite(width)))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "gaussian_bump reward: width %g, expected > 0", width);
     for (uint32_t i = 0; i < dim; i++)
-        if (!isfinite(vec[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s reward: element %u is not finite", _evk_analytic_names[kind], i);
-    _evk_analytic *a = calloc(1, sizeof *a);
+        if (!isfinite(vec[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s reward: element %u is not finite", evk__analytic_names[kind], i);
+    evk__analytic *a = calloc(1, sizeof *a);
     float *host = malloc(dim * sizeof *host);
     if (a) a->vec = malloc(dim * sizeof *a->vec);
     if (!a || !host || !a->vec) {
@@ -194,15 +194,15 @@ evk_status evk_reward_analytic_create(evk_context *ctx, evk_analytic_kind kind, 
     if (!st) st = evk_tensor_upload_f32(ctx, &a->dev, host);
     free(host);
     if (st) {
-        _evk_analytic_destroy(a);
+        evk__analytic_destroy(a);
         return st;
     }
-    return evk_reward_create(ctx, &_evk_analytic_ops, _evk_analytic_names[kind], dim, a, out);
+    return evk_reward_create(ctx, &evk__analytic_ops, evk__analytic_names[kind], dim, a, out);
 }
 
 evk_status evk_reward_eval_host(const evk_reward *r, const float *x, int64_t numel, double *out) {
-    if (r->ops.evaluate == _evk_sum_evaluate) {
-        const _evk_reward_sum *sum = r->impl;
+    if (r->ops.evaluate == evk__sum_evaluate) {
+        const evk__reward_sum *sum = r->impl;
         double acc = 0, v;
         for (uint32_t i = 0; i < sum->count; i++) {
             EVK_TRY(evk_reward_eval_host(sum->terms[i], x, numel, &v));
@@ -211,9 +211,9 @@ evk_status evk_reward_eval_host(const evk_reward *r, const float *x, int64_t num
         *out = acc;
         return EVK_OK;
     }
-    if (r->ops.evaluate != _evk_analytic_evaluate)
+    if (r->ops.evaluate != evk__analytic_evaluate)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "reward %s has no host evaluation", r->name);
-    const _evk_analytic *a = r->impl;
+    const evk__analytic *a = r->impl;
     if (numel != a->dim) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "reward %s: %lld elements, expected %u", r->name, (long long)numel, a->dim);
     double s = 0;
     for (uint32_t i = 0; i < a->dim; i++) {
@@ -226,7 +226,7 @@ evk_status evk_reward_eval_host(const evk_reward *r, const float *x, int64_t num
 
 /* ---- JSON ------------------------------------------------------------------------------------ */
 
-static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const char *what, const char *path, int depth,
+static evk_status evk__reward_from_json(evk_context *ctx, const cJSON *o, const char *what, const char *path, int depth,
                                         const evk_reward_options *opt, evk_reward **out) {
     *out = NULL;
     if (depth > 16) return evk_fail(EVK_ERROR_FORMAT, "reward %s: sums nested deeper than 16 at %s", what, path);
@@ -252,7 +252,7 @@ static evk_status _evk_reward_from_json(evk_context *ctx, const cJSON *o, const 
             }
             ws[i] = w->valuedouble;
             strncat(sub, ".reward", sizeof sub - strlen(sub) - 1);
-            st = _evk_reward_from_json(ctx, cJSON_GetObjectItemCaseSensitive(term, "reward"), what, sub, depth + 1, opt, &rs[i]);
+            st = evk__reward_from_json(ctx, cJSON_GetObjectItemCaseSensitive(term, "reward"), what, sub, depth + 1, opt, &rs[i]);
         }
         if (st) {
             for (int i = 0; i < n && rs; i++) evk_reward_destroy(rs[i]);
@@ -329,7 +329,7 @@ evk_status evk_reward_parse_with(evk_context *ctx, const char *json, const char 
     *out = NULL;
     cJSON *root = cJSON_Parse(json);
     if (!root) return evk_fail(EVK_ERROR_FORMAT, "reward %s: not valid JSON", what);
-    evk_status st = _evk_reward_from_json(ctx, root, what, "the top level", 0, options, out);
+    evk_status st = evk__reward_from_json(ctx, root, what, "the top level", 0, options, out);
     cJSON_Delete(root);
     return st;
 }
@@ -341,7 +341,7 @@ evk_status evk_reward_parse(evk_context *ctx, const char *json, const char *what
 evk_status evk_reward_load_with(evk_context *ctx, const char *path, const evk_reward_options *options, evk_reward **out) {
     *out = NULL;
     char *text;
-    EVK_TRY(_evk_read_file(path, (size_t)64 << 20, &text));
+    EVK_TRY(evk__read_file(path, (size_t)64 << 20, &text));
     evk_reward_options opt = {0};
     if (options) opt = *options;
     char dir[1024];

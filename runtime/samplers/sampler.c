@@ -31,7 +31,7 @@ bool evk_sampler_kind_parse(const char *name, evk_sampler_kind *out) {
 }
 
 /* x̂0 = px·x + pm·m and ε̂ = qx·x + qm·m at level (a, b) for a prediction type. */
-static void _evk_convert(evk_model_output pred, double a, double b, double *px, double *pm, double *qx, double *qm) {
+static void evk__convert(evk_model_output pred, double a, double b, double *px, double *pm, double *qx, double *qm) {
     switch (pred) {
     case EVK_OUTPUT_EPS: *px = 1 / a, *pm = -b / a, *qx = 0, *qm = 1; break;
     case EVK_OUTPUT_V: *px = a, *pm = -b, *qx = b, *qm = a; break;       /* a² + b² = 1 */
@@ -41,9 +41,9 @@ static void _evk_convert(evk_model_output pred, double a, double b, double *px, 
 }
 
 /* Fill a, b, x0_a, x0_b from x_next = cx·x + c0·x̂0 + ce·ε̂ (+ noise). */
-static void _evk_finish(evk_sampler_step *st, evk_model_output pred, double cx, double c0, double ce) {
+static void evk__finish(evk_sampler_step *st, evk_model_output pred, double cx, double c0, double ce) {
     double px = 0, pm = 0, qx = 0, qm = 0;
-    _evk_convert(pred, st->alpha, st->sigma, &px, &pm, &qx, &qm);
+    evk__convert(pred, st->alpha, st->sigma, &px, &pm, &qx, &qm);
     st->a = cx + c0 * px + ce * qx;
     st->b = c0 * pm + ce * qm;
     st->x0_a = px;
@@ -116,13 +116,13 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
             st->alpha = 1 - sg, st->sigma = sg, st->alpha_next = 1 - sn, st->sigma_next = sn;
             if (c.kind == EVK_SAMPLER_EULER) {
                 /* x + (σn − σ)·v with v = ε̂ − x̂0 */
-                _evk_finish(st, c.prediction, 1, -(sn - sg), sn - sg);
+                evk__finish(st, c.prediction, 1, -(sn - sg), sn - sg);
                 st->noise_std = 0;
             } else {
                 /* ρ = e^{−h} = (σn/αn)/(σ/α); x ← (σn/σ)ρ·x + αn(1−ρ²)·x̂0 + σn√(1−ρ²)·z */
                 double an = 1 - sn, al = 1 - sg;
                 double rho = sn > 0 && al > 0 ? (sn * al) / (an * sg) : 0;
-                _evk_finish(st, c.prediction, sg > 0 ? sn / sg * rho : 0, an * (1 - rho * rho), 0);
+                evk__finish(st, c.prediction, sg > 0 ? sn / sg * rho : 0, an * (1 - rho * rho), 0);
                 st->noise_std = sn * sqrt(1 - rho * rho);
             }
         }
@@ -137,7 +137,7 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
             st->alpha = sqrt(ab), st->sigma = sqrt(1 - ab), st->alpha_next = sqrt(abn), st->sigma_next = sqrt(1 - abn);
             double sc = 10.0 * t, cskip = 0.25 / (sc * sc + 0.25), cout = sc / sqrt(sc * sc + 0.25);
             /* denoised = c_out·x̂0 + c_skip·x; x ← √ᾱn·denoised + √(1−ᾱn)·z (the last step keeps denoised) */
-            _evk_finish(st, c.prediction, st->alpha_next * cskip, st->alpha_next * cout, 0);
+            evk__finish(st, c.prediction, st->alpha_next * cskip, st->alpha_next * cout, 0);
             st->noise_std = st->sigma_next;
         }
     } else {
@@ -162,7 +162,7 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
             double var = (1 - abp) / (1 - ab) * (1 - ab / abp);
             double sd = c.eta * sqrt(var > 0 ? var : 0);
             double dir = 1 - abp - sd * sd;
-            _evk_finish(st, c.prediction, 0, sqrt(abp), sqrt(dir > 0 ? dir : 0));
+            evk__finish(st, c.prediction, 0, sqrt(abp), sqrt(dir > 0 ? dir : 0));
             st->noise_std = sd;
         }
     }
@@ -184,31 +184,31 @@ const evk_sampler_step *evk_sampler_get_step(const evk_sampler *s, uint32_t i) {
 double evk_sampler_noise_std(const evk_sampler *s, uint32_t i) { return i < s->steps ? s->table[i].noise_std : 0.0; }
 double evk_sampler_init_sigma(const evk_sampler *s) { (void)s; return 1.0; }
 
-typedef struct _evk_sampler_push {
+typedef struct evk__sampler_push {
     uint32_t seed_lo, seed_hi, stream0, counter, domain;
     uint32_t rows, cols, x_off, m_off, o_off, noisy;
     float a, b, c;
-} _evk_sampler_push;
+} evk__sampler_push;
 
-static evk_status _evk_sampler_dispatch(evk_stream *st, const char *op, const char *shader, const evk_tensor *x, const evk_tensor *m,
+static evk_status evk__sampler_dispatch(evk_stream *st, const char *op, const char *shader, const evk_tensor *x, const evk_tensor *m,
                                         const evk_tensor *out, float a, float b, float c, const evk_noise_key *key) {
-    if (!x || !x->buf.block || x->dtype != EVK_DTYPE_F32 || x->ndim < 1) return _evk_shape_fail(op, "x", x, "an f32 tensor");
+    if (!x || !x->buf.block || x->dtype != EVK_DTYPE_F32 || x->ndim < 1) return evk__shape_fail(op, "x", x, "an f32 tensor");
     char sh[128], want[160];
     snprintf(want, sizeof want, "f32 %s (the shape of x)", evk_tensor_shape_str(x, sh, sizeof sh));
     int64_t rows = x->shape[0], cols = evk_tensor_row_numel(x);
     if (!m || !m->buf.block || m->dtype != EVK_DTYPE_F32 || m->ndim < 1 || m->shape[0] != rows || evk_tensor_row_numel(m) != cols)
-        return _evk_shape_fail(op, "model output", m, want);
+        return evk__shape_fail(op, "model output", m, want);
     if (!out || !out->buf.block || out->dtype != EVK_DTYPE_F32 || out->ndim < 1 || out->shape[0] != rows || evk_tensor_row_numel(out) != cols)
-        return _evk_shape_fail(op, "out", out, want);
+        return evk__shape_fail(op, "out", out, want);
     int64_t blocks = (cols + 3) / 4;
-    if (rows * blocks > 0xffffffffll || rows * cols > 0xffffffffll) return _evk_shape_fail(op, "x", x, "fewer than 2^32 elements");
+    if (rows * blocks > 0xffffffffll || rows * cols > 0xffffffffll) return evk__shape_fail(op, "x", x, "fewer than 2^32 elements");
     if (c != 0.0f && !key) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: a noisy step needs a noise key", op);
     evk_context *ctx = evk_stream_context(st);
     const uint32_t local = 128;
-    evk_pipeline_desc desc = {.shader = shader, .binding_count = 3, .push_size = sizeof(_evk_sampler_push), .spec_count = 1, .spec = {local}};
+    evk_pipeline_desc desc = {.shader = shader, .binding_count = 3, .push_size = sizeof(evk__sampler_push), .spec_count = 1, .spec = {local}};
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    _evk_sampler_push push = {0};
+    evk__sampler_push push = {0};
     if (key) {
         push.seed_lo = (uint32_t)key->seed, push.seed_hi = (uint32_t)(key->seed >> 32);
         push.stream0 = key->stream, push.counter = key->counter, push.domain = key->domain;
@@ -216,9 +216,9 @@ static evk_status _evk_sampler_dispatch(evk_stream *st, const char *op, const ch
     push.rows = (uint32_t)rows, push.cols = (uint32_t)cols, push.noisy = c != 0.0f;
     push.a = a, push.b = b, push.c = c;
     evk_binding bind[3];
-    EVK_TRY(_evk_bind_view(ctx, x, EVK_ACCESS_READ, "x", &bind[0], &push.x_off));
-    EVK_TRY(_evk_bind_view(ctx, m, EVK_ACCESS_READ, "model output", &bind[1], &push.m_off));
-    EVK_TRY(_evk_bind_view(ctx, out, EVK_ACCESS_WRITE, "out", &bind[2], &push.o_off));
+    EVK_TRY(evk__bind_view(ctx, x, EVK_ACCESS_READ, "x", &bind[0], &push.x_off));
+    EVK_TRY(evk__bind_view(ctx, m, EVK_ACCESS_READ, "model output", &bind[1], &push.m_off));
+    EVK_TRY(evk__bind_view(ctx, out, EVK_ACCESS_WRITE, "out", &bind[2], &push.o_off));
     evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push};
     evk_grid_1d((uint64_t)(rows * blocks), local, d.groups);
     return evk_stream_dispatch(st, &d);
@@ -226,7 +226,7 @@ static evk_status _evk_sampler_dispatch(evk_stream *st, const char *op, const ch
 
 evk_status evk_op_axpbz(evk_stream *st, const evk_tensor *x, const evk_tensor *m, float a, float b, float c,
                         const evk_noise_key *key, const evk_tensor *out) {
-    return _evk_sampler_dispatch(st, "axpbz", "sampler_step", x, m, out, a, b, c, key);
+    return evk__sampler_dispatch(st, "axpbz", "sampler_step", x, m, out, a, b, c, key);
 }
 
 evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
@@ -234,7 +234,7 @@ evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i,
     if (!s || i >= s->steps)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler step %u outside 0..%u", i, s ? s->steps - 1 : 0);
     const evk_sampler_step *t = &s->table[i];
-    return _evk_sampler_dispatch(st, "sampler step", "sampler_step", x, m, x, (float)t->a, (float)t->b, (float)t->noise_std, key);
+    return evk__sampler_dispatch(st, "sampler step", "sampler_step", x, m, x, (float)t->a, (float)t->b, (float)t->noise_std, key);
 }
 
 evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
@@ -242,9 +242,9 @@ evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, c
     if (!s || i >= s->steps)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler x0 at step %u outside 0..%u", i, s ? s->steps - 1 : 0);
     const evk_sampler_step *t = &s->table[i];
-    return _evk_sampler_dispatch(st, "sampler x0", "sampler_step", x, m, out, (float)t->x0_a, (float)t->x0_b, 0.0f, NULL);
+    return evk__sampler_dispatch(st, "sampler x0", "sampler_step", x, m, out, (float)t->x0_a, (float)t->x0_b, 0.0f, NULL);
 }
 
 evk_status evk_op_guidance_combine(evk_stream *st, const evk_tensor *cond, const evk_tensor *uncond, float w, const evk_tensor *out) {
-    return _evk_sampler_dispatch(st, "guidance", "sampler_cfg", cond, uncond, out, w, 0.0f, 0.0f, NULL);
+    return evk__sampler_dispatch(st, "guidance", "sampler_cfg", cond, uncond, out, w, 0.0f, 0.0f, NULL);
 }

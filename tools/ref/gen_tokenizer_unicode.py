@@ -44,7 +44,7 @@ def is_surrogate(cp):
 
 
 def emit_ranges(name, rs, out):
-    out.append(f"const uint32_t _evk_uc_{name}[][2] = {{")
+    out.append(f"const uint32_t evk__uc_{name}[][2] = {{")
     line = "   "
     for a, b in rs:
         item = f" {{0x{a:X}, 0x{b:X}}},"
@@ -54,7 +54,7 @@ def emit_ranges(name, rs, out):
         line += item
     out.append(line)
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_{name}_count = {len(rs)};")
+    out.append(f"const uint32_t evk__uc_{name}_count = {len(rs)};")
     out.append("")
 
 
@@ -96,7 +96,7 @@ def main():
                 assert c == 0x130, hex(c)
                 continue
             lower.append((c, ord(lo)))
-    out.append("const uint32_t _evk_uc_lower[][2] = {")
+    out.append("const uint32_t evk__uc_lower[][2] = {")
     line = "   "
     for a, b in lower:
         item = f" {{0x{a:X}, 0x{b:X}}},"
@@ -106,7 +106,7 @@ def main():
         line += item
     out.append(line)
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_lower_count = {len(lower)};")
+    out.append(f"const uint32_t evk__uc_lower_count = {len(lower)};")
     out.append("")
 
     # combining classes as ranges of equal class
@@ -118,7 +118,7 @@ def main():
                 ccc[-1][1] = c
             else:
                 ccc.append([c, c, k])
-    out.append("const uint32_t _evk_uc_ccc[][3] = {")
+    out.append("const uint32_t evk__uc_ccc[][3] = {")
     line = "   "
     for a, b, k in ccc:
         item = f" {{0x{a:X}, 0x{b:X}, {k}}},"
@@ -128,7 +128,7 @@ def main():
         line += item
     out.append(line)
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_ccc_count = {len(ccc)};")
+    out.append(f"const uint32_t evk__uc_ccc_count = {len(ccc)};")
     out.append("")
 
     # full canonical decompositions (not Hangul syllables), into one pool
@@ -140,11 +140,11 @@ def main():
         if d != ch[c]:
             decomp.append((c, len(pool), len(d)))
             pool.extend(ord(x) for x in d)
-    out.append("const uint32_t _evk_uc_decomp_pool[] = {")
+    out.append("const uint32_t evk__uc_decomp_pool[] = {")
     for i in range(0, len(pool), 12):
         out.append("    " + " ".join(f"0x{x:X}," for x in pool[i:i + 12]))
     out.append("};")
-    out.append("const uint32_t _evk_uc_decomp[][3] = { /* code point, pool offset, length */")
+    out.append("const uint32_t evk__uc_decomp[][3] = { /* code point, pool offset, length */")
     line = "   "
     for a, o, n in decomp:
         item = f" {{0x{a:X}, {o}, {n}}},"
@@ -154,7 +154,7 @@ def main():
         line += item
     out.append(line)
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_decomp_count = {len(decomp)};")
+    out.append(f"const uint32_t evk__uc_decomp_count = {len(decomp)};")
     out.append("")
 
     comp = []
@@ -168,7 +168,7 @@ def main():
         if len(parts) == 2 and unicodedata.normalize("NFC", ch[c]) == ch[c]:
             comp.append((parts[0], parts[1], c))
     comp.sort()
-    out.append("const uint32_t _evk_uc_compose[][3] = { /* first, second, composite; sorted */")
+    out.append("const uint32_t evk__uc_compose[][3] = { /* first, second, composite; sorted */")
     line = "   "
     for a, b, c in comp:
         item = f" {{0x{a:X}, 0x{b:X}, 0x{c:X}}},"
@@ -178,7 +178,7 @@ def main():
         line += item
     out.append(line)
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_compose_count = {len(comp)};")
+    out.append(f"const uint32_t evk__uc_compose_count = {len(comp)};")
     out.append("")
 
     fold = []
@@ -188,10 +188,10 @@ def main():
         for a in "abcdefghijklmnopqrstuvwxyz":
             if regex.fullmatch(a, ch[c], regex.IGNORECASE):
                 fold.append((c, a))
-    out.append("const uint32_t _evk_uc_fold[][2] = { /* non-ASCII code point, ASCII letter it matches */")
+    out.append("const uint32_t evk__uc_fold[][2] = { /* non-ASCII code point, ASCII letter it matches */")
     out.append("   " + "".join(f" {{0x{c:X}, '{a}'}}," for c, a in fold))
     out.append("};")
-    out.append(f"const uint32_t _evk_uc_fold_count = {len(fold)};")
+    out.append(f"const uint32_t evk__uc_fold_count = {len(fold)};")
     sys.stdout.write("\n".join(out) + "\n")
 
 

@@ -10,22 +10,22 @@
 #include "ops/op_layout.h"
 #include "ops/op_norm.h"
 
-typedef struct _evk_clip_layer {
+typedef struct evk__clip_layer {
     evk_norm ln1, ln2;
     evk_linear q, k, v, o, fc1, fc2;
-} _evk_clip_layer;
+} evk__clip_layer;
 
-typedef struct _evk_clip_encoder {
+typedef struct evk__clip_encoder {
     int layers, hidden, heads, intermediate;
     evk_activation act;
-    _evk_clip_layer *layer;
-} _evk_clip_encoder;
+    evk__clip_layer *layer;
+} evk__clip_encoder;
 
 struct evk_clip_text {
     evk_context *ctx;
     evk_clip_text_config cfg;
     evk_tensor token_embedding, position_embedding; /* [V, D], [P, D] f32 */
-    _evk_clip_encoder enc;
+    evk__clip_encoder enc;
     evk_norm final_ln;
 };
 
@@ -36,10 +36,10 @@ struct evk_clip_vision {
     evk_tensor class_embedding;      /* [1, D] */
     evk_tensor position_embedding;   /* [P, D] */
     evk_norm pre_ln, post_ln;
-    _evk_clip_encoder enc;
+    evk__clip_encoder enc;
 };
 
-static evk_status _evk_act_from_config(evk_act a, evk_activation *out) {
+static evk_status evk__act_from_config(evk_act a, evk_activation *out) {
     switch (a) {
     case EVK_CFG_ACT_SILU: *out = EVK_ACT_SILU; return EVK_OK;
     case EVK_CFG_ACT_GELU: *out = EVK_ACT_GELU; return EVK_OK;
@@ -49,21 +49,21 @@ static evk_status _evk_act_from_config(evk_act a, evk_activation *out) {
     }
 }
 
-static evk_status _evk_encoder_load(evk_weights *ws, const char *prefix, int layers, int hidden, int heads,
-                                    int intermediate, evk_act act, float eps, evk_dtype storage, _evk_clip_encoder *e) {
+static evk_status evk__encoder_load(evk_weights *ws, const char *prefix, int layers, int hidden, int heads,
+                                    int intermediate, evk_act act, float eps, evk_dtype storage, evk__clip_encoder *e) {
     memset(e, 0, sizeof *e);
     e->layers = layers;
     e->hidden = hidden;
     e->heads = heads;
     e->intermediate = intermediate;
-    EVK_TRY(_evk_act_from_config(act, &e->act));
+    EVK_TRY(evk__act_from_config(act, &e->act));
     if (heads <= 0 || hidden % heads)
         return evk_fail(EVK_ERROR_FORMAT, "CLIP: hidden_size %d is not divisible by num_attention_heads %d", hidden, heads);
     e->layer = calloc((size_t)layers, sizeof *e->layer);
     if (!e->layer) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     char p[256];
     for (int i = 0; i < layers; i++) {
-        _evk_clip_layer *l = &e->layer[i];
+        evk__clip_layer *l = &e->layer[i];
 #define _P(s) (snprintf(p, sizeof p, "%s.encoder.layers.%d.%s", prefix, i, s), p)
         EVK_TRY(evk_norm_load(ws, _P("layer_norm1"), hidden, 1, eps, &l->ln1));
         EVK_TRY(evk_norm_load(ws, _P("layer_norm2"), hidden, 1, eps, &l->ln2));
@@ -78,9 +78,9 @@ static evk_status _evk_encoder_load(evk_weights *ws, const char *prefix, int lay
     return EVK_OK;
 }
 
-static void _evk_encoder_free(evk_context *ctx, _evk_clip_encoder *e) {
+static void evk__encoder_free(evk_context *ctx, evk__clip_encoder *e) {
     for (int i = 0; e->layer && i < e->layers; i++) {
-        _evk_clip_layer *l = &e->layer[i];
+        evk__clip_layer *l = &e->layer[i];
         evk_norm_free(ctx, &l->ln1);
         evk_norm_free(ctx, &l->ln2);
         evk_linear_free(ctx, &l->q);
@@ -95,7 +95,7 @@ static void _evk_encoder_free(evk_context *ctx, _evk_clip_encoder *e) {
 }
 
 /* One pre-norm encoder layer, in place on h [B, L, D]. */
-static void _evk_encoder_layer(evk_nn *nn, const _evk_clip_encoder *e, const _evk_clip_layer *l, evk_tensor *h,
+static void evk__encoder_layer(evk_nn *nn, const evk__clip_encoder *e, const evk__clip_layer *l, evk_tensor *h,
                                bool causal) {
     evk_tensor x = evk_nn_layer_norm(nn, h, &l->ln1);
     evk_tensor q = evk_nn_linear(nn, &x, &l->q), k = evk_nn_linear(nn, &x, &l->k), v = evk_nn_linear(nn, &x, &l->v);
@@ -131,7 +131,7 @@ evk_status evk_clip_text_load(evk_context *ctx, const evk_clip_text_config *cfg,
     int64_t te[2] = {cfg->vocab_size, cfg->hidden_size}, pe[2] = {cfg->max_position_embeddings, cfg->hidden_size};
     evk_status s = evk_weights_get(ws, "text_model.embeddings.token_embedding.weight", 2, te, EVK_DTYPE_F32, &m->token_embedding);
     if (!s) s = evk_weights_get(ws, "text_model.embeddings.position_embedding.weight", 2, pe, EVK_DTYPE_F32, &m->position_embedding);
-    if (!s) s = _evk_encoder_load(ws, "text_model", cfg->num_hidden_layers, cfg->hidden_size, cfg->num_attention_heads,
+    if (!s) s = evk__encoder_load(ws, "text_model", cfg->num_hidden_layers, cfg->hidden_size, cfg->num_attention_heads,
                                   cfg->intermediate_size, cfg->hidden_act, cfg->layer_norm_eps, storage, &m->enc);
     if (!s) s = evk_norm_load(ws, "text_model.final_layer_norm", cfg->hidden_size, 1, cfg->layer_norm_eps, &m->final_ln);
     if (s) {
@@ -146,7 +146,7 @@ void evk_clip_text_destroy(evk_clip_text *m) {
     if (!m) return;
     evk_tensor_free(m->ctx, &m->token_embedding);
     evk_tensor_free(m->ctx, &m->position_embedding);
-    _evk_encoder_free(m->ctx, &m->enc);
+    evk__encoder_free(m->ctx, &m->enc);
     evk_norm_free(m->ctx, &m->final_ln);
     free(m);
 }
@@ -171,7 +171,7 @@ void evk_clip_text_eos_positions(const evk_clip_text_config *cfg, const int32_t 
 }
 
 /* Small host integers into a fresh i32 tensor, written in stream order (see evk_stream_update). */
-static evk_tensor _evk_ids_tensor(evk_nn *nn, const int32_t *v, int64_t n) {
+static evk_tensor evk__ids_tensor(evk_nn *nn, const int32_t *v, int64_t n) {
     evk_tensor t;
     memset(&t, 0, sizeof t);
     if (nn->status) return t;
@@ -201,7 +201,7 @@ evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t 
     evk_nn nn;
     evk_nn_init(&nn, s);
     int64_t n = (int64_t)batch * length;
-    evk_tensor idx = _evk_ids_tensor(&nn, ids, n);
+    evk_tensor idx = evk__ids_tensor(&nn, ids, n);
     evk_tensor tok = evk_nn_new(&nn, EVK_SHAPE(n, D));
     if (!nn.status) evk_nn_fail(&nn, evk_op_gather_rows(s, &m->token_embedding, &idx, &tok));
     evk_nn_free(&nn, &idx);
@@ -213,7 +213,7 @@ evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t 
     pos.buf.size = (uint64_t)length * D * 4;
     evk_nn_add_into(&nn, &h, &pos);
     int layers = c->num_hidden_layers - clip_skip;
-    for (int i = 0; i < layers; i++) _evk_encoder_layer(&nn, &m->enc, &m->enc.layer[i], &h, true);
+    for (int i = 0; i < layers; i++) evk__encoder_layer(&nn, &m->enc, &m->enc.layer[i], &h, true);
     evk_tensor out = evk_nn_layer_norm(&nn, &h, &m->final_ln);
     evk_nn_free(&nn, &tok);
     if (hidden && !nn.status) {
@@ -227,7 +227,7 @@ evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t 
         else {
             evk_clip_text_eos_positions(c, ids, batch, length, rows);
             for (int b = 0; b < batch; b++) rows[b] += b * length;
-            evk_tensor ri = _evk_ids_tensor(&nn, rows, batch);
+            evk_tensor ri = evk__ids_tensor(&nn, rows, batch);
             free(rows);
             evk_tensor flat = evk_nn_view(&nn, &out, EVK_SHAPE(n, D));
             evk_tensor pv = evk_nn_view(&nn, pooled, EVK_SHAPE(batch, D));
@@ -259,7 +259,7 @@ evk_status evk_clip_vision_load(evk_context *ctx, const evk_clip_vision_config *
     if (!s) s = evk_weights_get(ws, "vision_model.embeddings.class_embedding", 1, ce, EVK_DTYPE_F32, &m->class_embedding);
     if (!s) s = evk_weights_get(ws, "vision_model.embeddings.position_embedding.weight", 2, pe, EVK_DTYPE_F32, &m->position_embedding);
     if (!s) s = evk_norm_load(ws, "vision_model.pre_layrnorm", (int)D, 1, cfg->layer_norm_eps, &m->pre_ln);
-    if (!s) s = _evk_encoder_load(ws, "vision_model", cfg->num_hidden_layers, (int)D, cfg->num_attention_heads,
+    if (!s) s = evk__encoder_load(ws, "vision_model", cfg->num_hidden_layers, (int)D, cfg->num_attention_heads,
                                   cfg->intermediate_size, cfg->hidden_act, cfg->layer_norm_eps, storage, &m->enc);
     if (!s) s = evk_norm_load(ws, "vision_model.post_layernorm", (int)D, 1, cfg->layer_norm_eps, &m->post_ln);
     if (s) {
@@ -280,7 +280,7 @@ void evk_clip_vision_destroy(evk_clip_vision *m) {
     evk_tensor_free(m->ctx, &m->position_embedding);
     evk_norm_free(m->ctx, &m->pre_ln);
     evk_norm_free(m->ctx, &m->post_ln);
-    _evk_encoder_free(m->ctx, &m->enc);
+    evk__encoder_free(m->ctx, &m->enc);
     free(m);
 }
 
@@ -299,7 +299,7 @@ evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_
     /* the class token, the same for every image, in front of the patches */
     int32_t *zeros = calloc((size_t)B, sizeof *zeros);
     if (!zeros) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
-    evk_tensor zi = _evk_ids_tensor(&nn, zeros ? zeros : (int32_t[]){0}, zeros ? B : 1);
+    evk_tensor zi = evk__ids_tensor(&nn, zeros ? zeros : (int32_t[]){0}, zeros ? B : 1);
     free(zeros);
     evk_tensor cls = evk_nn_new(&nn, EVK_SHAPE(B, D));
     if (!nn.status) evk_nn_fail(&nn, evk_op_gather_rows(s, &m->class_embedding, &zi, &cls));
@@ -312,12 +312,12 @@ evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_
     evk_nn_add_into(&nn, &h, &m->position_embedding);
     evk_tensor x = evk_nn_layer_norm(&nn, &h, &m->pre_ln);
     evk_nn_free(&nn, &h);
-    for (int i = 0; i < c->num_hidden_layers; i++) _evk_encoder_layer(&nn, &m->enc, &m->enc.layer[i], &x, false);
+    for (int i = 0; i < c->num_hidden_layers; i++) evk__encoder_layer(&nn, &m->enc, &m->enc.layer[i], &x, false);
     /* pooled = post_layernorm(x[:, 0]) */
     int32_t *rows = malloc((size_t)B * sizeof *rows);
     if (!rows) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
     for (int64_t b = 0; rows && b < B; b++) rows[b] = (int32_t)(b * (P + 1));
-    evk_tensor ri = _evk_ids_tensor(&nn, rows ? rows : (int32_t[]){0}, rows ? B : 1);
+    evk_tensor ri = evk__ids_tensor(&nn, rows ? rows : (int32_t[]){0}, rows ? B : 1);
     free(rows);
     evk_tensor flat = evk_nn_view(&nn, &x, EVK_SHAPE(B * (P + 1), D));
     evk_tensor first = evk_nn_new(&nn, EVK_SHAPE(B, D));

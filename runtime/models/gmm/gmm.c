@@ -12,15 +12,15 @@
 #include "ops/op_fill.h"
 #include "ops/op_reduce.h"
 
-typedef struct _evk_gmm {
+typedef struct evk__gmm {
     evk_context *ctx;
     evk_gmm_desc desc;
     double *weights, *means, *stds;
     evk_tensor params; /* per component: log w, s², μ[D] */
-} _evk_gmm;
+} evk__gmm;
 
-static void _evk_gmm_destroy(void *impl) {
-    _evk_gmm *g = impl;
+static void evk__gmm_destroy(void *impl) {
+    evk__gmm *g = impl;
     if (!g) return;
     evk_tensor_free(g->ctx, &g->params);
     free(g->weights);
@@ -29,8 +29,8 @@ static void _evk_gmm_destroy(void *impl) {
     free(g);
 }
 
-static evk_status _evk_gmm_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
-    _evk_gmm *g = impl;
+static evk_status evk__gmm_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    evk__gmm *g = impl;
     evk_context *ctx = evk_stream_context(s);
     const uint32_t local = 64;
     evk_pipeline_desc desc = {.shader = "gmm", .binding_count = 5, .push_size = 28, .spec_count = 2,
@@ -39,21 +39,21 @@ static evk_status _evk_gmm_forward(void *impl, evk_stream *s, const evk_model_in
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     int64_t rows = in->x->shape[0];
     if (rows > 0xffffffffll || rows * (int64_t)g->desc.dim > 0xffffffffll)
-        return _evk_shape_fail("gmm forward", "x", in->x, "fewer than 2^32 elements");
+        return evk__shape_fail("gmm forward", "x", in->x, "fewer than 2^32 elements");
     struct { uint32_t rows, dim, comps, x_off, a_off, s_off, out_off; } push = {(uint32_t)rows, g->desc.dim, g->desc.components, 0, 0, 0, 0};
     evk_binding b[5];
     uint32_t unused;
-    EVK_TRY(_evk_bind_view(ctx, in->x, EVK_ACCESS_READ, "gmm x", &b[0], &push.x_off));
-    EVK_TRY(_evk_bind_view(ctx, in->alpha, EVK_ACCESS_READ, "gmm alpha", &b[1], &push.a_off));
-    EVK_TRY(_evk_bind_view(ctx, in->sigma, EVK_ACCESS_READ, "gmm sigma", &b[2], &push.s_off));
-    EVK_TRY(_evk_bind_view(ctx, &g->params, EVK_ACCESS_READ, "gmm parameters", &b[3], &unused));
-    EVK_TRY(_evk_bind_view(ctx, out, EVK_ACCESS_WRITE, "gmm output", &b[4], &push.out_off));
+    EVK_TRY(evk__bind_view(ctx, in->x, EVK_ACCESS_READ, "gmm x", &b[0], &push.x_off));
+    EVK_TRY(evk__bind_view(ctx, in->alpha, EVK_ACCESS_READ, "gmm alpha", &b[1], &push.a_off));
+    EVK_TRY(evk__bind_view(ctx, in->sigma, EVK_ACCESS_READ, "gmm sigma", &b[2], &push.s_off));
+    EVK_TRY(evk__bind_view(ctx, &g->params, EVK_ACCESS_READ, "gmm parameters", &b[3], &unused));
+    EVK_TRY(evk__bind_view(ctx, out, EVK_ACCESS_WRITE, "gmm output", &b[4], &push.out_off));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 5, .push = &push, .push_size = sizeof push, .label = "gmm"};
     evk_grid_1d((uint64_t)rows, local, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 
-static const evk_model_ops _evk_gmm_ops = {.forward = _evk_gmm_forward, .destroy = _evk_gmm_destroy};
+static const evk_model_ops evk__gmm_ops = {.forward = evk__gmm_forward, .destroy = evk__gmm_destroy};
 
 evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_model **out) {
     *out = NULL;
@@ -77,7 +77,7 @@ evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_
                 return evk_fail(EVK_ERROR_NUMERIC, "gmm: component %u mean[%u] is not finite", k, d);
         wsum += desc->weights[k];
     }
-    _evk_gmm *g = calloc(1, sizeof *g);
+    evk__gmm *g = calloc(1, sizeof *g);
     if (!g) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     g->ctx = ctx;
     g->desc = *desc;
@@ -87,7 +87,7 @@ evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_
     float *host = malloc((size_t)K * (D + 2) * sizeof(float));
     if (!g->weights || !g->stds || !g->means || !host) {
         free(host);
-        _evk_gmm_destroy(g);
+        evk__gmm_destroy(g);
         return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     for (uint32_t k = 0; k < K; k++) {
@@ -107,22 +107,22 @@ evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_
     if (!st) st = evk_tensor_upload_f32(ctx, &g->params, host);
     free(host);
     if (st) {
-        _evk_gmm_destroy(g);
+        evk__gmm_destroy(g);
         return st;
     }
     evk_model_info info = {.family = "gmm", .schedule = desc->schedule, .prediction = desc->prediction, .sample_ndim = 1,
                            .sample_shape = {D}, .conditional = false, .scratch_per_item = 0};
-    return evk_model_create(ctx, &_evk_gmm_ops, &info, g, out);
+    return evk_model_create(ctx, &evk__gmm_ops, &info, g, out);
 }
 
 const evk_gmm_desc *evk_model_gmm_desc(const evk_model *m) {
     const evk_model_info *info = evk_model_get_info(m);
     if (strcmp(info->family, "gmm")) return NULL;
-    _evk_gmm *g = evk_model_impl(m);
+    evk__gmm *g = evk_model_impl(m);
     return g ? &g->desc : NULL;
 }
 
-static int _evk_json_number(const cJSON *o, const char *key, double *out) {
+static int evk__json_number(const cJSON *o, const char *key, double *out) {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
     if (!cJSON_IsNumber(v)) return 0;
     *out = v->valuedouble;
@@ -145,7 +145,7 @@ evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *w
         st = evk_fail(EVK_ERROR_FORMAT, "model %s: \"family\" must be \"gmm\"", what);
         goto done;
     }
-    if (!_evk_json_number(root, "dim", &dimv) || dimv < 1 || dimv > (1 << 24) || dimv != (double)(uint32_t)dimv) {
+    if (!evk__json_number(root, "dim", &dimv) || dimv < 1 || dimv > (1 << 24) || dimv != (double)(uint32_t)dimv) {
         st = evk_fail(EVK_ERROR_FORMAT, "model %s: \"dim\" must be a positive integer", what);
         goto done;
     }
@@ -173,7 +173,7 @@ evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *w
     for (int k = 0; k < K; k++) {
         const cJSON *c = cJSON_GetArrayItem(comps, k);
         const cJSON *mean = cJSON_GetObjectItemCaseSensitive(c, "mean");
-        if (!cJSON_IsObject(c) || !_evk_json_number(c, "weight", &w[k]) || !_evk_json_number(c, "std", &sd[k])) {
+        if (!cJSON_IsObject(c) || !evk__json_number(c, "weight", &w[k]) || !evk__json_number(c, "std", &sd[k])) {
             st = evk_fail(EVK_ERROR_FORMAT, "model %s: component %d needs numbers \"weight\" and \"std\"", what, k);
             goto done;
         }

@@ -33,7 +33,7 @@ struct evk_sd {
     uint32_t width, height, factor;
 };
 
-static bool _evk_is_dir(const char *path) {
+static bool evk__is_dir(const char *path) {
     struct stat st;
     return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
 }
@@ -41,7 +41,7 @@ static bool _evk_is_dir(const char *path) {
 /* ---- the model family ---------------------------------------------------------------------- */
 
 /* dst [B, L, D] = the prompt encoding src ([B, L, D] copied, or [1, L, D] replicated). */
-static evk_status _evk_sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *src, int64_t B, const evk_tensor *dst) {
+static evk_status evk__sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *src, int64_t B, const evk_tensor *dst) {
     int64_t L = src->shape[1], D = src->shape[2];
     if (src->shape[0] == B) return evk_stream_copy(s, &src->buf, 0, &dst->buf, 0, (uint64_t)(B * L * D) * 4);
     int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
@@ -58,16 +58,16 @@ static evk_status _evk_sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *s
     return st;
 }
 
-static evk_status _evk_sd_check_cond(const evk_tensor *cond, const char *what) {
+static evk_status evk__sd_check_cond(const evk_tensor *cond, const char *what) {
     if (!cond || !cond->buf.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (%s) is required", what);
     if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: %s must be [B or 1, L, D]", what);
     return EVK_OK;
 }
 
-static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+static evk_status evk__sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
     evk_sd *sd = impl;
     const evk_tensor *cond = in->cond;
-    EVK_TRY(_evk_sd_check_cond(cond, "cond"));
+    EVK_TRY(evk__sd_check_cond(cond, "cond"));
     int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
     /* searches hand over flat rows [B, C·H·W]: view them as images */
     const evk_model_info *mi = evk_model_get_info(sd->model);
@@ -78,18 +78,18 @@ static evk_status _evk_sd_forward(void *impl, evk_stream *s, const evk_model_inp
     if (cond->shape[0] == B) return evk_unet_forward(sd->unet, s, &x4, in->timestep, cond, &o4);
     /* one prompt shared by the batch: replicate its rows (small next to the UNet's work) */
     EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
-    evk_status st = _evk_sd_context(sd, s, cond, B, &ctx);
+    evk_status st = evk__sd_context(sd, s, cond, B, &ctx);
     if (!st) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &ctx, &o4);
     evk_tensor_free(sd->ctx, &ctx);
     return st;
 }
 
 /* Classifier-free guidance in one UNet pass over [uncond half; cond half]. */
-static evk_status _evk_sd_forward_guided(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
+static evk_status evk__sd_forward_guided(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
                                          const evk_tensor *out) {
     evk_sd *sd = impl;
-    EVK_TRY(_evk_sd_check_cond(in->cond, "cond"));
-    EVK_TRY(_evk_sd_check_cond(uncond, "uncond"));
+    EVK_TRY(evk__sd_check_cond(in->cond, "cond"));
+    EVK_TRY(evk__sd_check_cond(uncond, "uncond"));
     const evk_model_info *mi = evk_model_get_info(sd->model);
     int64_t B = in->x->shape[0], n = evk_model_sample_numel(sd->model), L = in->cond->shape[1], D = in->cond->shape[2];
     if (uncond->shape[1] != L || uncond->shape[2] != D)
@@ -105,7 +105,7 @@ static evk_status _evk_sd_forward_guided(void *impl, evk_stream *s, const evk_mo
         st = evk_stream_copy(s, &in->x->buf, 0, &x2.buf, h * xb, xb);
         if (!st) st = evk_stream_copy(s, &in->timestep->buf, 0, &t2.buf, (uint64_t)(h * B) * 4, (uint64_t)B * 4);
         if (!st) st = evk_tensor_rows(&c2, h * B, B, &half);
-        if (!st) st = _evk_sd_context(sd, s, h ? in->cond : uncond, B, &half);
+        if (!st) st = evk__sd_context(sd, s, h ? in->cond : uncond, B, &half);
     }
     if (!st) st = evk_unet_forward(sd->unet, s, &x2, &t2, &c2, &o2);
     evk_tensor u, c, o2f;
@@ -120,7 +120,7 @@ static evk_status _evk_sd_forward_guided(void *impl, evk_stream *s, const evk_mo
 
 /* Samples to [0, 1] images: latent models through the VAE decoder (which unscales the latents),
  * pixel models directly; then diffusers' postprocess (x / 2 + 0.5, clamped). */
-static evk_status _evk_sd_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
+static evk_status evk__sd_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
     evk_sd *sd = impl;
     if (!sd->vae) return evk_op_affine_clamp(s, x0, 0.5f, 0.5f, 0.0f, 1.0f, out);
     const evk_model_info *mi = evk_model_get_info(sd->model);
@@ -134,7 +134,7 @@ static evk_status _evk_sd_decode(void *impl, evk_stream *s, const evk_tensor *x0
     return st;
 }
 
-static void _evk_sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
+static void evk__sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
@@ -152,7 +152,7 @@ void evk_sd_destroy(evk_sd *sd) {
 }
 
 /* Weights of one component: its diffusers folder, or the single file through a name map. */
-static evk_status _evk_sd_weights(evk_sd *sd, const char *folder, const char *single, const char *component, evk_weights **out) {
+static evk_status evk__sd_weights(evk_sd *sd, const char *folder, const char *single, const char *component, evk_weights **out) {
     char path[700];
     if (!single) {
         snprintf(path, sizeof path, "%s/%s", folder, component);
@@ -161,9 +161,9 @@ static evk_status _evk_sd_weights(evk_sd *sd, const char *folder, const char *si
     return evk_weights_open(sd->ctx, single, out);
 }
 
-static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_options *opt) {
+static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_options *opt) {
     char path[700];
-    const char *single = _evk_is_dir(path_in) ? NULL : path_in;
+    const char *single = evk__is_dir(path_in) ? NULL : path_in;
     const char *folder = path_in;
     if (single) {
         struct stat sb;
@@ -179,7 +179,7 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
     snprintf(path, sizeof path, "%s/model_index.json", folder);
     EVK_TRY(evk_model_index_load(path, &mi));
     snprintf(path, sizeof path, "%s/vae", folder);
-    bool latent = evk_model_index_class(&mi, "vae") != NULL || _evk_is_dir(path);
+    bool latent = evk_model_index_class(&mi, "vae") != NULL || evk__is_dir(path);
     snprintf(path, sizeof path, "%s/unet/config.json", folder);
     EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
     snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
@@ -192,8 +192,8 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
         return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
                         sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
     evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
-    EVK_TRY(_evk_sd_weights(sd, folder, single, "unet", &sd->unet_weights));
-    EVK_TRY(_evk_sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
+    EVK_TRY(evk__sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    EVK_TRY(evk__sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
     if (single) {
         if (!evk_sd_is_single_file(sd->unet_weights))
             return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
@@ -209,7 +209,7 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
     if (latent) {
         snprintf(path, sizeof path, "%s/vae/config.json", folder);
         EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
-        EVK_TRY(_evk_sd_weights(sd, folder, single, "vae", &sd->vae_weights));
+        EVK_TRY(evk__sd_weights(sd, folder, single, "vae", &sd->vae_weights));
         if (single) {
             EVK_TRY(evk_sd_keys_vae(&sd->vae_cfg, &sd->vae_keys));
             evk_weights_use_sd_keys(sd->vae_weights, &sd->vae_keys);
@@ -243,8 +243,8 @@ static evk_status _evk_sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
     /* a forward's activations, roughly: the widest level's channels × pixels × a few tensors */
     info.scratch_per_item = (uint64_t)16 * 4 * sd->unet_cfg.block_out_channels[0] * (sd->width / sd->factor) *
                             (sd->height / sd->factor);
-    evk_model_ops ops = {.forward = _evk_sd_forward, .forward_guided = _evk_sd_forward_guided, .decode = _evk_sd_decode,
-                         .destroy = _evk_sd_model_destroy,
+    evk_model_ops ops = {.forward = evk__sd_forward, .forward_guided = evk__sd_forward_guided, .decode = evk__sd_decode,
+                         .destroy = evk__sd_model_destroy,
                          .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
     return evk_model_create(sd->ctx, &ops, &info, sd, &sd->model);
 }
@@ -255,7 +255,7 @@ evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_option
     if (!sd) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     sd->ctx = ctx;
     snprintf(sd->folder, sizeof sd->folder, "%s", folder);
-    evk_status s = _evk_sd_load(sd, folder, options);
+    evk_status s = evk__sd_load(sd, folder, options);
     if (s) {
         evk_sd_destroy(sd);
         return s;

@@ -11,7 +11,7 @@
 #include <string.h>
 
 /* Match `prefix` then a decimal number then '.'; advances *s. */
-static bool _evk_num(const char **s, const char *prefix, int *out) {
+static bool evk__num(const char **s, const char *prefix, int *out) {
     size_t n = strlen(prefix);
     if (strncmp(*s, prefix, n)) return false;
     const char *p = *s + n;
@@ -27,19 +27,19 @@ static bool _evk_num(const char **s, const char *prefix, int *out) {
     return true;
 }
 
-static bool _evk_lit(const char **s, const char *prefix) {
+static bool evk__lit(const char **s, const char *prefix) {
     size_t n = strlen(prefix);
     if (strncmp(*s, prefix, n)) return false;
     *s += n;
     return true;
 }
 
-static evk_status _evk_out(evk_weight_ref *ref, const char *name, const char *fmt, ...)
+static evk_status evk__out(evk_weight_ref *ref, const char *name, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-static evk_status _evk_out(evk_weight_ref *ref, const char *name, const char *fmt, ...) {
+static evk_status evk__out(evk_weight_ref *ref, const char *name, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
     int n = vsnprintf(ref->name, sizeof ref->name, fmt, ap);
@@ -48,12 +48,12 @@ static evk_status _evk_out(evk_weight_ref *ref, const char *name, const char *fm
     return EVK_OK;
 }
 
-static evk_status _evk_no_rule(const char *what, const char *name, const char *why) {
+static evk_status evk__no_rule(const char *what, const char *name, const char *why) {
     return evk_fail(EVK_ERROR_FORMAT, "%s: no single-file checkpoint name for '%s' (%s)", what, name, why);
 }
 
 /* UNet resnet: diffusers sub-name -> ldm sub-name */
-static const char *_evk_unet_resnet(const char *rest, const char **tail) {
+static const char *evk__unet_resnet(const char *rest, const char **tail) {
     static const char *const map[][2] = {
         {"norm1.", "in_layers.0."},  {"conv1.", "in_layers.2."},    {"time_emb_proj.", "emb_layers.1."},
         {"norm2.", "out_layers.0."}, {"conv2.", "out_layers.3."},   {"conv_shortcut.", "skip_connection."},
@@ -66,132 +66,132 @@ static const char *_evk_unet_resnet(const char *rest, const char **tail) {
     return NULL;
 }
 
-static evk_status _evk_map_unet(const evk_sd_keys *k, const char *name, evk_weight_ref *ref) {
+static evk_status evk__map_unet(const evk_sd_keys *k, const char *name, evk_weight_ref *ref) {
     const char *s = name, *tail;
     const char *P = "model.diffusion_model.";
     int b, j, L = k->layers_per_block;
-    if (_evk_lit(&s, "conv_in.")) return _evk_out(ref, name, "%sinput_blocks.0.0.%s", P, s);
-    if (_evk_lit(&s, "time_embedding.linear_1.")) return _evk_out(ref, name, "%stime_embed.0.%s", P, s);
-    if (_evk_lit(&s, "time_embedding.linear_2.")) return _evk_out(ref, name, "%stime_embed.2.%s", P, s);
-    if (_evk_lit(&s, "conv_norm_out.")) return _evk_out(ref, name, "%sout.0.%s", P, s);
-    if (_evk_lit(&s, "conv_out.")) return _evk_out(ref, name, "%sout.2.%s", P, s);
-    if (_evk_num(&s, "down_blocks.", &b)) {
-        if (b >= k->num_blocks) return _evk_no_rule("unet", name, "no such down block");
-        if (_evk_num(&s, "resnets.", &j)) {
-            const char *r = _evk_unet_resnet(s, &tail);
-            if (j >= L || !r) return _evk_no_rule("unet", name, "no such resnet layer or parameter");
-            return _evk_out(ref, name, "%sinput_blocks.%d.0.%s%s", P, b * (L + 1) + j + 1, r, tail);
+    if (evk__lit(&s, "conv_in.")) return evk__out(ref, name, "%sinput_blocks.0.0.%s", P, s);
+    if (evk__lit(&s, "time_embedding.linear_1.")) return evk__out(ref, name, "%stime_embed.0.%s", P, s);
+    if (evk__lit(&s, "time_embedding.linear_2.")) return evk__out(ref, name, "%stime_embed.2.%s", P, s);
+    if (evk__lit(&s, "conv_norm_out.")) return evk__out(ref, name, "%sout.0.%s", P, s);
+    if (evk__lit(&s, "conv_out.")) return evk__out(ref, name, "%sout.2.%s", P, s);
+    if (evk__num(&s, "down_blocks.", &b)) {
+        if (b >= k->num_blocks) return evk__no_rule("unet", name, "no such down block");
+        if (evk__num(&s, "resnets.", &j)) {
+            const char *r = evk__unet_resnet(s, &tail);
+            if (j >= L || !r) return evk__no_rule("unet", name, "no such resnet layer or parameter");
+            return evk__out(ref, name, "%sinput_blocks.%d.0.%s%s", P, b * (L + 1) + j + 1, r, tail);
         }
-        if (_evk_num(&s, "attentions.", &j)) {
-            if (j >= L || !k->down_attn[b]) return _evk_no_rule("unet", name, "this block has no such attention");
-            return _evk_out(ref, name, "%sinput_blocks.%d.1.%s", P, b * (L + 1) + j + 1, s);
+        if (evk__num(&s, "attentions.", &j)) {
+            if (j >= L || !k->down_attn[b]) return evk__no_rule("unet", name, "this block has no such attention");
+            return evk__out(ref, name, "%sinput_blocks.%d.1.%s", P, b * (L + 1) + j + 1, s);
         }
-        if (_evk_lit(&s, "downsamplers.0.conv.")) {
-            if (b == k->num_blocks - 1) return _evk_no_rule("unet", name, "the last down block has no downsampler");
-            return _evk_out(ref, name, "%sinput_blocks.%d.0.op.%s", P, (b + 1) * (L + 1), s);
+        if (evk__lit(&s, "downsamplers.0.conv.")) {
+            if (b == k->num_blocks - 1) return evk__no_rule("unet", name, "the last down block has no downsampler");
+            return evk__out(ref, name, "%sinput_blocks.%d.0.op.%s", P, (b + 1) * (L + 1), s);
         }
-        return _evk_no_rule("unet", name, "unknown down-block member");
+        return evk__no_rule("unet", name, "unknown down-block member");
     }
-    if (_evk_num(&s, "up_blocks.", &b)) {
-        if (b >= k->num_blocks) return _evk_no_rule("unet", name, "no such up block");
-        if (_evk_num(&s, "resnets.", &j)) {
-            const char *r = _evk_unet_resnet(s, &tail);
-            if (j > L || !r) return _evk_no_rule("unet", name, "no such resnet layer or parameter");
-            return _evk_out(ref, name, "%soutput_blocks.%d.0.%s%s", P, b * (L + 1) + j, r, tail);
+    if (evk__num(&s, "up_blocks.", &b)) {
+        if (b >= k->num_blocks) return evk__no_rule("unet", name, "no such up block");
+        if (evk__num(&s, "resnets.", &j)) {
+            const char *r = evk__unet_resnet(s, &tail);
+            if (j > L || !r) return evk__no_rule("unet", name, "no such resnet layer or parameter");
+            return evk__out(ref, name, "%soutput_blocks.%d.0.%s%s", P, b * (L + 1) + j, r, tail);
         }
-        if (_evk_num(&s, "attentions.", &j)) {
-            if (j > L || !k->up_attn[b]) return _evk_no_rule("unet", name, "this block has no such attention");
-            return _evk_out(ref, name, "%soutput_blocks.%d.1.%s", P, b * (L + 1) + j, s);
+        if (evk__num(&s, "attentions.", &j)) {
+            if (j > L || !k->up_attn[b]) return evk__no_rule("unet", name, "this block has no such attention");
+            return evk__out(ref, name, "%soutput_blocks.%d.1.%s", P, b * (L + 1) + j, s);
         }
-        if (_evk_lit(&s, "upsamplers.0.conv.")) {
-            if (b == k->num_blocks - 1) return _evk_no_rule("unet", name, "the last up block has no upsampler");
+        if (evk__lit(&s, "upsamplers.0.conv.")) {
+            if (b == k->num_blocks - 1) return evk__no_rule("unet", name, "the last up block has no upsampler");
             /* the upsampler follows the resnet (index 1) or the resnet and the attention (index 2) */
-            return _evk_out(ref, name, "%soutput_blocks.%d.%d.conv.%s", P, b * (L + 1) + L, k->up_attn[b] ? 2 : 1, s);
+            return evk__out(ref, name, "%soutput_blocks.%d.%d.conv.%s", P, b * (L + 1) + L, k->up_attn[b] ? 2 : 1, s);
         }
-        return _evk_no_rule("unet", name, "unknown up-block member");
+        return evk__no_rule("unet", name, "unknown up-block member");
     }
-    if (_evk_lit(&s, "mid_block.")) {
-        if (_evk_num(&s, "resnets.", &j)) {
-            const char *r = _evk_unet_resnet(s, &tail);
-            if (j > 1 || !r) return _evk_no_rule("unet", name, "no such mid-block resnet");
-            return _evk_out(ref, name, "%smiddle_block.%d.%s%s", P, j == 0 ? 0 : k->mid_attn ? 2 : 1, r, tail);
+    if (evk__lit(&s, "mid_block.")) {
+        if (evk__num(&s, "resnets.", &j)) {
+            const char *r = evk__unet_resnet(s, &tail);
+            if (j > 1 || !r) return evk__no_rule("unet", name, "no such mid-block resnet");
+            return evk__out(ref, name, "%smiddle_block.%d.%s%s", P, j == 0 ? 0 : k->mid_attn ? 2 : 1, r, tail);
         }
-        if (_evk_lit(&s, "attentions.0.")) {
-            if (!k->mid_attn) return _evk_no_rule("unet", name, "the mid block has no attention");
-            return _evk_out(ref, name, "%smiddle_block.1.%s", P, s);
+        if (evk__lit(&s, "attentions.0.")) {
+            if (!k->mid_attn) return evk__no_rule("unet", name, "the mid block has no attention");
+            return evk__out(ref, name, "%smiddle_block.1.%s", P, s);
         }
     }
-    return _evk_no_rule("unet", name, "unknown UNet parameter");
+    return evk__no_rule("unet", name, "unknown UNet parameter");
 }
 
-static evk_status _evk_vae_resnet(const char *name, const char *s, evk_weight_ref *ref, const char *base) {
-    if (!strncmp(s, "conv_shortcut.", 14)) return _evk_out(ref, name, "%snin_shortcut.%s", base, s + 14);
+static evk_status evk__vae_resnet(const char *name, const char *s, evk_weight_ref *ref, const char *base) {
+    if (!strncmp(s, "conv_shortcut.", 14)) return evk__out(ref, name, "%snin_shortcut.%s", base, s + 14);
     static const char *const same[] = {"norm1.", "conv1.", "norm2.", "conv2."};
     for (int i = 0; i < 4; i++)
-        if (!strncmp(s, same[i], strlen(same[i]))) return _evk_out(ref, name, "%s%s", base, s);
-    return _evk_no_rule("vae", name, "unknown resnet parameter");
+        if (!strncmp(s, same[i], strlen(same[i]))) return evk__out(ref, name, "%s%s", base, s);
+    return evk__no_rule("vae", name, "unknown resnet parameter");
 }
 
-static evk_status _evk_map_vae(const evk_sd_keys *k, const char *name, evk_weight_ref *ref) {
+static evk_status evk__map_vae(const evk_sd_keys *k, const char *name, evk_weight_ref *ref) {
     const char *s = name;
     const char *P = "first_stage_model.";
     char base[160];
     int b, j;
-    if (_evk_lit(&s, "quant_conv.") || _evk_lit(&s, "post_quant_conv.")) return _evk_out(ref, name, "%s%s", P, name);
-    const char *coder = _evk_lit(&s, "encoder.") ? "encoder" : _evk_lit(&s, "decoder.") ? "decoder" : NULL;
-    if (!coder) return _evk_no_rule("vae", name, "unknown VAE parameter");
-    if (_evk_lit(&s, "conv_in.") || _evk_lit(&s, "conv_out.")) return _evk_out(ref, name, "%s%s", P, name);
-    if (_evk_lit(&s, "conv_norm_out.")) return _evk_out(ref, name, "%s%s.norm_out.%s", P, coder, s);
-    if (_evk_lit(&s, "mid_block.")) {
-        if (_evk_num(&s, "resnets.", &j)) {
-            if (j > 1) return _evk_no_rule("vae", name, "no such mid-block resnet");
+    if (evk__lit(&s, "quant_conv.") || evk__lit(&s, "post_quant_conv.")) return evk__out(ref, name, "%s%s", P, name);
+    const char *coder = evk__lit(&s, "encoder.") ? "encoder" : evk__lit(&s, "decoder.") ? "decoder" : NULL;
+    if (!coder) return evk__no_rule("vae", name, "unknown VAE parameter");
+    if (evk__lit(&s, "conv_in.") || evk__lit(&s, "conv_out.")) return evk__out(ref, name, "%s%s", P, name);
+    if (evk__lit(&s, "conv_norm_out.")) return evk__out(ref, name, "%s%s.norm_out.%s", P, coder, s);
+    if (evk__lit(&s, "mid_block.")) {
+        if (evk__num(&s, "resnets.", &j)) {
+            if (j > 1) return evk__no_rule("vae", name, "no such mid-block resnet");
             snprintf(base, sizeof base, "%s%s.mid.block_%d.", P, coder, j + 1);
-            return _evk_vae_resnet(name, s, ref, base);
+            return evk__vae_resnet(name, s, ref, base);
         }
-        if (_evk_lit(&s, "attentions.0.")) {
+        if (evk__lit(&s, "attentions.0.")) {
             static const char *const attn[][2] = {
                 {"group_norm.", "norm."}, {"to_q.", "q."}, {"to_k.", "k."}, {"to_v.", "v."}, {"to_out.0.", "proj_out."},
             };
             for (int i = 0; i < 5; i++)
                 if (!strncmp(s, attn[i][0], strlen(attn[i][0]))) {
                     ref->squeeze = i > 0; /* 1x1 convolutions in the original, linear layers in diffusers */
-                    return _evk_out(ref, name, "%s%s.mid.attn_1.%s%s", P, coder, attn[i][1], s + strlen(attn[i][0]));
+                    return evk__out(ref, name, "%s%s.mid.attn_1.%s%s", P, coder, attn[i][1], s + strlen(attn[i][0]));
                 }
         }
-        return _evk_no_rule("vae", name, "unknown mid-block parameter");
+        return evk__no_rule("vae", name, "unknown mid-block parameter");
     }
     bool enc = coder[0] == 'e';
-    if (_evk_num(&s, enc ? "down_blocks." : "up_blocks.", &b)) {
-        if (b >= k->vae_blocks) return _evk_no_rule("vae", name, "no such block");
+    if (evk__num(&s, enc ? "down_blocks." : "up_blocks.", &b)) {
+        if (b >= k->vae_blocks) return evk__no_rule("vae", name, "no such block");
         int ob = enc ? b : k->vae_blocks - 1 - b; /* the decoder's blocks are stored deepest-last */
-        if (_evk_num(&s, "resnets.", &j)) {
+        if (evk__num(&s, "resnets.", &j)) {
             snprintf(base, sizeof base, "%s%s.%s.%d.block.%d.", P, coder, enc ? "down" : "up", ob, j);
-            return _evk_vae_resnet(name, s, ref, base);
+            return evk__vae_resnet(name, s, ref, base);
         }
-        if (_evk_lit(&s, enc ? "downsamplers.0.conv." : "upsamplers.0.conv.")) {
-            if (b == k->vae_blocks - 1) return _evk_no_rule("vae", name, "the last block has no resampler");
-            return _evk_out(ref, name, "%s%s.%s.%d.%s.conv.%s", P, coder, enc ? "down" : "up", ob, enc ? "downsample" : "upsample", s);
+        if (evk__lit(&s, enc ? "downsamplers.0.conv." : "upsamplers.0.conv.")) {
+            if (b == k->vae_blocks - 1) return evk__no_rule("vae", name, "the last block has no resampler");
+            return evk__out(ref, name, "%s%s.%s.%d.%s.conv.%s", P, coder, enc ? "down" : "up", ob, enc ? "downsample" : "upsample", s);
         }
     }
-    return _evk_no_rule("vae", name, "unknown VAE parameter");
+    return evk__no_rule("vae", name, "unknown VAE parameter");
 }
 
-static evk_status _evk_map_openclip(const char *name, evk_weight_ref *ref) {
+static evk_status evk__map_openclip(const char *name, evk_weight_ref *ref) {
     const char *s = name;
     const char *P = "cond_stage_model.model.";
     int i;
-    if (!_evk_lit(&s, "text_model.")) return _evk_no_rule("text encoder", name, "not under text_model.");
-    if (!strcmp(s, "embeddings.token_embedding.weight")) return _evk_out(ref, name, "%stoken_embedding.weight", P);
-    if (!strcmp(s, "embeddings.position_embedding.weight")) return _evk_out(ref, name, "%spositional_embedding", P);
-    if (_evk_lit(&s, "final_layer_norm.")) return _evk_out(ref, name, "%sln_final.%s", P, s);
-    if (_evk_num(&s, "encoder.layers.", &i)) {
+    if (!evk__lit(&s, "text_model.")) return evk__no_rule("text encoder", name, "not under text_model.");
+    if (!strcmp(s, "embeddings.token_embedding.weight")) return evk__out(ref, name, "%stoken_embedding.weight", P);
+    if (!strcmp(s, "embeddings.position_embedding.weight")) return evk__out(ref, name, "%spositional_embedding", P);
+    if (evk__lit(&s, "final_layer_norm.")) return evk__out(ref, name, "%sln_final.%s", P, s);
+    if (evk__num(&s, "encoder.layers.", &i)) {
         static const char *const same[][2] = {
             {"layer_norm1.", "ln_1."}, {"layer_norm2.", "ln_2."}, {"mlp.fc1.", "mlp.c_fc."}, {"mlp.fc2.", "mlp.c_proj."},
             {"self_attn.out_proj.", "attn.out_proj."},
         };
         for (int k = 0; k < 5; k++)
             if (!strncmp(s, same[k][0], strlen(same[k][0])))
-                return _evk_out(ref, name, "%stransformer.resblocks.%d.%s%s", P, i, same[k][1], s + strlen(same[k][0]));
+                return evk__out(ref, name, "%stransformer.resblocks.%d.%s%s", P, i, same[k][1], s + strlen(same[k][0]));
         static const char *const qkv[] = {"self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."};
         for (int k = 0; k < 3; k++)
             if (!strncmp(s, qkv[k], strlen(qkv[k]))) {
@@ -199,22 +199,22 @@ static evk_status _evk_map_openclip(const char *name, evk_weight_ref *ref) {
                 if (strcmp(p, "weight") && strcmp(p, "bias")) break;
                 ref->split_parts = 3; /* in_proj_weight is [q; k; v] stacked along dim 0 */
                 ref->split_index = k;
-                return _evk_out(ref, name, "%stransformer.resblocks.%d.attn.in_proj_%s", P, i, p);
+                return evk__out(ref, name, "%stransformer.resblocks.%d.attn.in_proj_%s", P, i, p);
             }
     }
-    return _evk_no_rule("text encoder", name, "unknown OpenCLIP text parameter");
+    return evk__no_rule("text encoder", name, "unknown OpenCLIP text parameter");
 }
 
 evk_status evk_sd_keys_map(const void *keys, const char *name, evk_weight_ref *ref) {
     const evk_sd_keys *k = keys;
     memset(ref, 0, sizeof *ref);
     switch (k->part) {
-    case EVK_SD_PART_UNET: return _evk_map_unet(k, name, ref);
-    case EVK_SD_PART_VAE: return _evk_map_vae(k, name, ref);
+    case EVK_SD_PART_UNET: return evk__map_unet(k, name, ref);
+    case EVK_SD_PART_VAE: return evk__map_vae(k, name, ref);
     case EVK_SD_PART_TEXT_CLIP:
-        if (strncmp(name, "text_model.", 11)) return _evk_no_rule("text encoder", name, "not under text_model.");
-        return _evk_out(ref, name, "%s%s", k->clip_prefix, name + 11);
-    case EVK_SD_PART_TEXT_OPENCLIP: return _evk_map_openclip(name, ref);
+        if (strncmp(name, "text_model.", 11)) return evk__no_rule("text encoder", name, "not under text_model.");
+        return evk__out(ref, name, "%s%s", k->clip_prefix, name + 11);
+    case EVK_SD_PART_TEXT_OPENCLIP: return evk__map_openclip(name, ref);
     }
     return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_sd_keys_map: unknown part %d", (int)k->part);
 }

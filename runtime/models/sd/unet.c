@@ -7,50 +7,50 @@
 
 #include "ops/op_embedding.h"
 
-#define _EVK_UNET_MAX_LAYERS 8
+#define EVK__UNET_MAX_LAYERS 8
 
-typedef struct _evk_tblock {
+typedef struct evk__tblock {
     evk_norm norm1, norm2, norm3;
     evk_linear q1, k1, v1, o1, q2, k2, v2, o2, ff_in, ff_out;
-} _evk_tblock;
+} evk__tblock;
 
-typedef struct _evk_transformer {
+typedef struct evk__transformer {
     evk_norm norm;
     bool linear;
     evk_conv2d proj_in_conv, proj_out_conv;
     evk_linear proj_in, proj_out;
     int heads, layers, inner;
-    _evk_tblock *block;
-} _evk_transformer;
+    evk__tblock *block;
+} evk__transformer;
 
-typedef struct _evk_unet_block {
+typedef struct evk__unet_block {
     int layers;
     bool attn;
-    evk_resnet resnet[_EVK_UNET_MAX_LAYERS];
-    _evk_transformer transformer[_EVK_UNET_MAX_LAYERS];
+    evk_resnet resnet[EVK__UNET_MAX_LAYERS];
+    evk__transformer transformer[EVK__UNET_MAX_LAYERS];
     bool resample; /* downsampler / upsampler present */
     evk_conv2d resample_conv;
-} _evk_unet_block;
+} evk__unet_block;
 
 struct evk_unet {
     evk_context *ctx;
     evk_unet_config cfg;
     evk_conv2d conv_in, conv_out;
     evk_linear time_1, time_2;
-    _evk_unet_block down[EVK_CONFIG_MAX_BLOCKS], up[EVK_CONFIG_MAX_BLOCKS], mid;
+    evk__unet_block down[EVK_CONFIG_MAX_BLOCKS], up[EVK_CONFIG_MAX_BLOCKS], mid;
     bool mid_present;
     evk_norm norm_out;
 };
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static evk_status _evk_resnet_load(evk_weights *ws, const char *p, int in, int out, int temb, const evk_unet_config *c,
+static evk_status evk__resnet_load(evk_weights *ws, const char *p, int in, int out, int temb, const evk_unet_config *c,
                                    evk_dtype st, evk_resnet *r) {
     return evk_resnet_load(ws, p, in, out, temb, c->norm_num_groups, c->norm_eps, c->resnet_out_scale_factor, st, r);
 }
 
-static evk_status _evk_transformer_load(evk_weights *ws, const char *p, int channels, int heads, int layers, int cross,
-                                        const evk_unet_config *c, evk_dtype st, _evk_transformer *t) {
+static evk_status evk__transformer_load(evk_weights *ws, const char *p, int channels, int heads, int layers, int cross,
+                                        const evk_unet_config *c, evk_dtype st, evk__transformer *t) {
     char n[320];
     memset(t, 0, sizeof *t);
     if (heads <= 0 || channels % heads)
@@ -73,7 +73,7 @@ static evk_status _evk_transformer_load(evk_weights *ws, const char *p, int chan
     if (!t->block) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     int d = channels;
     for (int i = 0; i < layers; i++) {
-        _evk_tblock *b = &t->block[i];
+        evk__tblock *b = &t->block[i];
         char bp[256];
         snprintf(bp, sizeof bp, "%.200s.transformer_blocks.%d", p, i);
         EVK_TRY(evk_norm_load(ws, _N("%s.norm1", bp), d, 1, 1e-5f, &b->norm1));
@@ -94,14 +94,14 @@ static evk_status _evk_transformer_load(evk_weights *ws, const char *p, int chan
     return EVK_OK;
 }
 
-static void _evk_transformer_free(evk_context *ctx, _evk_transformer *t) {
+static void evk__transformer_free(evk_context *ctx, evk__transformer *t) {
     evk_norm_free(ctx, &t->norm);
     evk_conv2d_free(ctx, &t->proj_in_conv);
     evk_conv2d_free(ctx, &t->proj_out_conv);
     evk_linear_free(ctx, &t->proj_in);
     evk_linear_free(ctx, &t->proj_out);
     for (int i = 0; t->block && i < t->layers; i++) {
-        _evk_tblock *b = &t->block[i];
+        evk__tblock *b = &t->block[i];
         evk_norm_free(ctx, &b->norm1);
         evk_norm_free(ctx, &b->norm2);
         evk_norm_free(ctx, &b->norm3);
@@ -112,17 +112,17 @@ static void _evk_transformer_free(evk_context *ctx, _evk_transformer *t) {
     t->block = NULL;
 }
 
-static void _evk_block_free(evk_context *ctx, _evk_unet_block *b) {
+static void evk__block_free(evk_context *ctx, evk__unet_block *b) {
     for (int i = 0; i < b->layers; i++) {
         evk_resnet_free(ctx, &b->resnet[i]);
-        _evk_transformer_free(ctx, &b->transformer[i]);
+        evk__transformer_free(ctx, &b->transformer[i]);
     }
     /* the mid block has one resnet more than attentions */
     evk_resnet_free(ctx, &b->resnet[b->layers]);
     evk_conv2d_free(ctx, &b->resample_conv);
 }
 
-static evk_status _evk_unet_check(const evk_unet_config *c) {
+static evk_status evk__unet_check(const evk_unet_config *c) {
     if (c->resnet_scale_shift) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: resnet_time_scale_shift \"scale_shift\" is not supported");
     if (c->time_cond_proj_dim) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: time_cond_proj_dim is not supported yet");
     if (c->center_input_sample) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: center_input_sample is not supported");
@@ -132,7 +132,7 @@ static evk_status _evk_unet_check(const evk_unet_config *c) {
     if (c->num_blocks < 1 || c->num_blocks > EVK_CONFIG_MAX_BLOCKS) return evk_fail(EVK_ERROR_FORMAT, "UNet: %d blocks", c->num_blocks);
     for (int i = 0; i < c->num_blocks; i++) {
         if (c->only_cross_attention[i]) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: only_cross_attention is not supported");
-        if (c->layers_per_block[i] < 1 || c->layers_per_block[i] + 1 > _EVK_UNET_MAX_LAYERS)
+        if (c->layers_per_block[i] < 1 || c->layers_per_block[i] + 1 > EVK__UNET_MAX_LAYERS)
             return evk_fail(EVK_ERROR_FORMAT, "UNet: layers_per_block %d in block %d", c->layers_per_block[i], i);
         if (c->norm_num_groups <= 0 || c->block_out_channels[i] % c->norm_num_groups)
             return evk_fail(EVK_ERROR_FORMAT, "UNet: block_out_channels %d not divisible by norm_num_groups %d",
@@ -141,9 +141,9 @@ static evk_status _evk_unet_check(const evk_unet_config *c) {
     return EVK_OK;
 }
 
-static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st) {
+static evk_status evk__unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st) {
     const evk_unet_config *c = &u->cfg;
-    EVK_TRY(_evk_unet_check(c));
+    EVK_TRY(evk__unet_check(c));
     int nb = c->num_blocks, c0 = c->block_out_channels[0];
     int temb = c->time_embedding_dim ? c->time_embedding_dim : 4 * c0;
     char p[256];
@@ -152,7 +152,7 @@ static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st)
     EVK_TRY(evk_linear_load(ws, "time_embedding.linear_2", temb, temb, true, st, &u->time_2));
     int ch = c0;
     for (int i = 0; i < nb; i++) {
-        _evk_unet_block *b = &u->down[i];
+        evk__unet_block *b = &u->down[i];
         int in = ch, out = c->block_out_channels[i];
         b->layers = c->layers_per_block[i];
         b->attn = c->down_block_types[i] == EVK_UNET_CROSS_ATTN_DOWN_BLOCK;
@@ -160,10 +160,10 @@ static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st)
             return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: down block type %s", evk_unet_block_name(c->down_block_types[i]));
         for (int l = 0; l < b->layers; l++) {
             snprintf(p, sizeof p, "down_blocks.%d.resnets.%d", i, l);
-            EVK_TRY(_evk_resnet_load(ws, p, l ? out : in, out, temb, c, st, &b->resnet[l]));
+            EVK_TRY(evk__resnet_load(ws, p, l ? out : in, out, temb, c, st, &b->resnet[l]));
             if (b->attn) {
                 snprintf(p, sizeof p, "down_blocks.%d.attentions.%d", i, l);
-                EVK_TRY(_evk_transformer_load(ws, p, out, c->num_attention_heads[i], c->transformer_layers_per_block[i],
+                EVK_TRY(evk__transformer_load(ws, p, out, c->num_attention_heads[i], c->transformer_layers_per_block[i],
                                               c->cross_attention_dim[i], c, st, &b->transformer[l]));
             }
         }
@@ -177,15 +177,15 @@ static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st)
     int top = c->block_out_channels[nb - 1];
     u->mid_present = c->mid_block_type != EVK_UNET_MID_NONE;
     if (u->mid_present) {
-        _evk_unet_block *m = &u->mid;
+        evk__unet_block *m = &u->mid;
         m->layers = 1;
         m->attn = c->mid_block_type == EVK_UNET_MID_CROSS_ATTN;
         for (int l = 0; l < 2; l++) {
             snprintf(p, sizeof p, "mid_block.resnets.%d", l);
-            EVK_TRY(_evk_resnet_load(ws, p, top, top, temb, c, st, &m->resnet[l]));
+            EVK_TRY(evk__resnet_load(ws, p, top, top, temb, c, st, &m->resnet[l]));
         }
         if (m->attn)
-            EVK_TRY(_evk_transformer_load(ws, "mid_block.attentions.0", top, c->num_attention_heads[nb - 1],
+            EVK_TRY(evk__transformer_load(ws, "mid_block.attentions.0", top, c->num_attention_heads[nb - 1],
                                           c->transformer_layers_per_block[nb - 1], c->cross_attention_dim[nb - 1], c, st,
                                           &m->transformer[0]));
     }
@@ -193,7 +193,7 @@ static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st)
     int prev = top;
     for (int i = 0; i < nb; i++) {
         int r = nb - 1 - i; /* the down block this one mirrors */
-        _evk_unet_block *b = &u->up[i];
+        evk__unet_block *b = &u->up[i];
         int out = c->block_out_channels[r], skip_in = c->block_out_channels[r > 0 ? r - 1 : 0];
         b->layers = c->layers_per_block[r] + 1;
         b->attn = c->up_block_types[i] == EVK_UNET_CROSS_ATTN_UP_BLOCK;
@@ -202,10 +202,10 @@ static evk_status _evk_unet_load_all(evk_unet *u, evk_weights *ws, evk_dtype st)
         for (int l = 0; l < b->layers; l++) {
             int skip = l == b->layers - 1 ? skip_in : out, rin = l == 0 ? prev : out;
             snprintf(p, sizeof p, "up_blocks.%d.resnets.%d", i, l);
-            EVK_TRY(_evk_resnet_load(ws, p, rin + skip, out, temb, c, st, &b->resnet[l]));
+            EVK_TRY(evk__resnet_load(ws, p, rin + skip, out, temb, c, st, &b->resnet[l]));
             if (b->attn) {
                 snprintf(p, sizeof p, "up_blocks.%d.attentions.%d", i, l);
-                EVK_TRY(_evk_transformer_load(ws, p, out, c->num_attention_heads[r], c->transformer_layers_per_block[r],
+                EVK_TRY(evk__transformer_load(ws, p, out, c->num_attention_heads[r], c->transformer_layers_per_block[r],
                                               c->cross_attention_dim[r], c, st, &b->transformer[l]));
             }
         }
@@ -227,7 +227,7 @@ evk_status evk_unet_load(evk_context *ctx, const evk_unet_config *cfg, evk_weigh
     if (!u) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     u->ctx = ctx;
     u->cfg = *cfg;
-    evk_status s = _evk_unet_load_all(u, ws, storage);
+    evk_status s = evk__unet_load_all(u, ws, storage);
     if (s) {
         evk_unet_destroy(u);
         return evk_fail_context(s, "loading the UNet");
@@ -243,10 +243,10 @@ void evk_unet_destroy(evk_unet *u) {
     evk_linear_free(u->ctx, &u->time_1);
     evk_linear_free(u->ctx, &u->time_2);
     for (int i = 0; i < EVK_CONFIG_MAX_BLOCKS; i++) {
-        _evk_block_free(u->ctx, &u->down[i]);
-        _evk_block_free(u->ctx, &u->up[i]);
+        evk__block_free(u->ctx, &u->down[i]);
+        evk__block_free(u->ctx, &u->up[i]);
     }
-    _evk_block_free(u->ctx, &u->mid);
+    evk__block_free(u->ctx, &u->mid);
     evk_norm_free(u->ctx, &u->norm_out);
     free(u);
 }
@@ -257,7 +257,7 @@ int evk_unet_downsamplings(const evk_unet *u) { return u->cfg.num_blocks - 1; }
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-static void _evk_attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, const evk_tensor *ctx, const evk_linear *q,
+static void evk__attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, const evk_tensor *ctx, const evk_linear *q,
                                 const evk_linear *k, const evk_linear *v, const evk_linear *o, int heads) {
     evk_tensor tq = evk_nn_linear(nn, x, q), tk = evk_nn_linear(nn, ctx, k), tv = evk_nn_linear(nn, ctx, v);
     evk_tensor a = evk_nn_attention(nn, &tq, &tk, &tv, heads, false);
@@ -271,7 +271,7 @@ static void _evk_attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, 
 }
 
 /* Transformer2DModel on x [B, C, H, W]: returns a new tensor (x + transformer(x)). */
-static evk_tensor _evk_transformer_forward(evk_nn *nn, const _evk_transformer *t, const evk_tensor *x,
+static evk_tensor evk__transformer_forward(evk_nn *nn, const evk__transformer *t, const evk_tensor *x,
                                            const evk_tensor *context) {
     int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], L = H * W;
     evk_tensor n = evk_nn_group_norm(nn, x, &t->norm, false);
@@ -287,12 +287,12 @@ static evk_tensor _evk_transformer_forward(evk_nn *nn, const _evk_transformer *t
     }
     evk_nn_free(nn, &n);
     for (int i = 0; i < t->layers; i++) {
-        const _evk_tblock *b = &t->block[i];
+        const evk__tblock *b = &t->block[i];
         evk_tensor x1 = evk_nn_layer_norm(nn, &h, &b->norm1);
-        _evk_attention_into(nn, &h, &x1, &x1, &b->q1, &b->k1, &b->v1, &b->o1, t->heads);
+        evk__attention_into(nn, &h, &x1, &x1, &b->q1, &b->k1, &b->v1, &b->o1, t->heads);
         evk_nn_free(nn, &x1);
         evk_tensor x2 = evk_nn_layer_norm(nn, &h, &b->norm2);
-        _evk_attention_into(nn, &h, &x2, context, &b->q2, &b->k2, &b->v2, &b->o2, t->heads);
+        evk__attention_into(nn, &h, &x2, context, &b->q2, &b->k2, &b->v2, &b->o2, t->heads);
         evk_nn_free(nn, &x2);
         evk_tensor x3 = evk_nn_layer_norm(nn, &h, &b->norm3);
         evk_tensor f = evk_nn_linear(nn, &x3, &b->ff_in);
@@ -320,7 +320,7 @@ static evk_tensor _evk_transformer_forward(evk_nn *nn, const _evk_transformer *t
 }
 
 /* Replace *h by f(*h), freeing the old tensor. */
-static void _evk_replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
+static void evk__replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
     evk_nn_free(nn, h);
     *h = next;
 }
@@ -353,15 +353,15 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
     evk_tensor temb_act = evk_nn_activation(&nn, &temb, EVK_ACT_SILU);
     evk_nn_free(&nn, &temb);
 
-    evk_tensor skips[EVK_CONFIG_MAX_BLOCKS * (_EVK_UNET_MAX_LAYERS + 1) + 1];
+    evk_tensor skips[EVK_CONFIG_MAX_BLOCKS * (EVK__UNET_MAX_LAYERS + 1) + 1];
     int nskip = 0;
     evk_tensor h = evk_nn_conv2d(&nn, x, &u->conv_in);
     skips[nskip++] = h;
     for (int i = 0; i < nb; i++) {
-        const _evk_unet_block *b = &u->down[i];
+        const evk__unet_block *b = &u->down[i];
         for (int l = 0; l < b->layers; l++) {
             h = evk_nn_resnet(&nn, &b->resnet[l], &h, &temb_act);
-            if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
+            if (b->attn) evk__replace(&nn, &h, evk__transformer_forward(&nn, &b->transformer[l], &h, context));
             skips[nskip++] = h; /* kept for the up path; freed there */
         }
         if (b->resample) {
@@ -371,10 +371,10 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
     }
     /* h aliases the last skip: take a fresh copy path through the mid block */
     if (u->mid_present) {
-        const _evk_unet_block *m = &u->mid;
+        const evk__unet_block *m = &u->mid;
         evk_tensor r = evk_nn_resnet(&nn, &m->resnet[0], &h, &temb_act);
-        if (m->attn) _evk_replace(&nn, &r, _evk_transformer_forward(&nn, &m->transformer[0], &r, context));
-        _evk_replace(&nn, &r, evk_nn_resnet(&nn, &m->resnet[1], &r, &temb_act));
+        if (m->attn) evk__replace(&nn, &r, evk__transformer_forward(&nn, &m->transformer[0], &r, context));
+        evk__replace(&nn, &r, evk_nn_resnet(&nn, &m->resnet[1], &r, &temb_act));
         h = r;
     } else {
         evk_tensor r = evk_nn_new(&nn, h.ndim, h.shape);
@@ -382,7 +382,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
         h = r;
     }
     for (int i = 0; i < nb; i++) {
-        const _evk_unet_block *b = &u->up[i];
+        const evk__unet_block *b = &u->up[i];
         for (int l = 0; l < b->layers; l++) {
             evk_tensor skip = skips[--nskip];
             evk_tensor cat = evk_nn_concat_channels(&nn, &h, &skip);
@@ -390,7 +390,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
             evk_nn_free(&nn, &h);
             h = evk_nn_resnet(&nn, &b->resnet[l], &cat, &temb_act);
             evk_nn_free(&nn, &cat);
-            if (b->attn) _evk_replace(&nn, &h, _evk_transformer_forward(&nn, &b->transformer[l], &h, context));
+            if (b->attn) evk__replace(&nn, &h, evk__transformer_forward(&nn, &b->transformer[l], &h, context));
         }
         if (b->resample) {
             evk_tensor up = evk_nn_upsample2x(&nn, &h);

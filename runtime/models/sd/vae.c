@@ -12,21 +12,21 @@
 #include "ops/op_matmul.h"
 #include "ops/op_norm.h"
 
-#define _EVK_VAE_MAX_LAYERS 8
-#define _EVK_VAE_EPS 1e-6f /* every GroupNorm of diffusers' Decoder */
-#define _EVK_VAE_ATTENTION_BUDGET (256ull << 20)
+#define EVK__VAE_MAX_LAYERS 8
+#define EVK__VAE_EPS 1e-6f /* every GroupNorm of diffusers' Decoder */
+#define EVK__VAE_ATTENTION_BUDGET (256ull << 20)
 
-typedef struct _evk_vae_attention {
+typedef struct evk__vae_attention {
     evk_norm norm;
     evk_linear q, k, v, o;
-} _evk_vae_attention;
+} evk__vae_attention;
 
-typedef struct _evk_vae_up {
+typedef struct evk__vae_up {
     int layers;
-    evk_resnet resnet[_EVK_VAE_MAX_LAYERS];
+    evk_resnet resnet[EVK__VAE_MAX_LAYERS];
     bool upsample;
     evk_conv2d upsample_conv;
-} _evk_vae_up;
+} evk__vae_up;
 
 struct evk_vae_decoder {
     evk_context *ctx;
@@ -36,19 +36,19 @@ struct evk_vae_decoder {
     evk_conv2d post_quant_conv, conv_in, conv_out;
     evk_resnet mid[2];
     bool mid_attention;
-    _evk_vae_attention attention;
-    _evk_vae_up up[EVK_CONFIG_MAX_BLOCKS];
+    evk__vae_attention attention;
+    evk__vae_up up[EVK_CONFIG_MAX_BLOCKS];
     evk_norm norm_out;
 };
 
 /* ---- loading ---------------------------------------------------------------------------------- */
 
-static evk_status _evk_vae_resnet_load(evk_weights *ws, const char *p, int in, int out, int groups, evk_dtype st, evk_resnet *r) {
-    return evk_resnet_load(ws, p, in, out, 0, groups, _EVK_VAE_EPS, 1.0f, st, r);
+static evk_status evk__vae_resnet_load(evk_weights *ws, const char *p, int in, int out, int groups, evk_dtype st, evk_resnet *r) {
+    return evk_resnet_load(ws, p, in, out, 0, groups, EVK__VAE_EPS, 1.0f, st, r);
 }
 
-static evk_status _evk_vae_attention_load(evk_weights *ws, const char *p, int ch, int groups, evk_dtype st,
-                                          _evk_vae_attention *a) {
+static evk_status evk__vae_attention_load(evk_weights *ws, const char *p, int ch, int groups, evk_dtype st,
+                                          evk__vae_attention *a) {
     char n[256];
     /* diffusers < 0.14 saved this block as group_norm/query/key/value/proj_attn */
     snprintf(n, sizeof n, "%s.to_q.weight", p);
@@ -58,7 +58,7 @@ static evk_status _evk_vae_attention_load(evk_weights *ws, const char *p, int ch
         legacy = evk_weights_has(ws, n);
     }
 #define _N(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
-    EVK_TRY(evk_norm_load(ws, _N("group_norm"), ch, groups, _EVK_VAE_EPS, &a->norm));
+    EVK_TRY(evk_norm_load(ws, _N("group_norm"), ch, groups, EVK__VAE_EPS, &a->norm));
     EVK_TRY(evk_linear_load(ws, _N(legacy ? "query" : "to_q"), ch, ch, true, st, &a->q));
     EVK_TRY(evk_linear_load(ws, _N(legacy ? "key" : "to_k"), ch, ch, true, st, &a->k));
     EVK_TRY(evk_linear_load(ws, _N(legacy ? "value" : "to_v"), ch, ch, true, st, &a->v));
@@ -67,14 +67,14 @@ static evk_status _evk_vae_attention_load(evk_weights *ws, const char *p, int ch
     return EVK_OK;
 }
 
-static evk_status _evk_vae_check(const evk_vae_config *c) {
+static evk_status evk__vae_check(const evk_vae_config *c) {
     if (c->num_blocks < 1 || c->num_blocks > EVK_CONFIG_MAX_BLOCKS)
         return evk_fail(EVK_ERROR_FORMAT, "VAE: %d blocks (1..%d supported)", c->num_blocks, EVK_CONFIG_MAX_BLOCKS);
     if (c->act_fn != EVK_CFG_ACT_SILU)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "VAE: act_fn '%s' is not supported (silu only)", evk_act_name(c->act_fn));
-    if (c->layers_per_block < 0 || c->layers_per_block + 1 > _EVK_VAE_MAX_LAYERS)
+    if (c->layers_per_block < 0 || c->layers_per_block + 1 > EVK__VAE_MAX_LAYERS)
         return evk_fail(EVK_ERROR_FORMAT, "VAE: layers_per_block %d (0..%d supported)", c->layers_per_block,
-                        _EVK_VAE_MAX_LAYERS - 1);
+                        EVK__VAE_MAX_LAYERS - 1);
     if (c->latent_channels < 1 || c->out_channels < 1)
         return evk_fail(EVK_ERROR_FORMAT, "VAE: latent_channels %d, out_channels %d", c->latent_channels, c->out_channels);
     if (!(c->scaling_factor > 0.0f) || !isfinite(c->scaling_factor))
@@ -86,9 +86,9 @@ static evk_status _evk_vae_check(const evk_vae_config *c) {
     return EVK_OK;
 }
 
-static evk_status _evk_vae_load_all(evk_vae_decoder *d, evk_weights *ws, evk_dtype st) {
+static evk_status evk__vae_load_all(evk_vae_decoder *d, evk_weights *ws, evk_dtype st) {
     const evk_vae_config *c = &d->cfg;
-    EVK_TRY(_evk_vae_check(c));
+    EVK_TRY(evk__vae_check(c));
     const int nb = c->num_blocks, g = c->norm_num_groups, top = c->block_out_channels[nb - 1];
     char p[256];
     d->post_quant = c->use_post_quant_conv;
@@ -96,20 +96,20 @@ static evk_status _evk_vae_load_all(evk_vae_decoder *d, evk_weights *ws, evk_dty
         EVK_TRY(evk_conv2d_load(ws, "post_quant_conv", c->latent_channels, c->latent_channels, 1, 1, 0, true, st,
                                 &d->post_quant_conv));
     EVK_TRY(evk_conv2d_load(ws, "decoder.conv_in", c->latent_channels, top, 3, 1, 1, true, st, &d->conv_in));
-    EVK_TRY(_evk_vae_resnet_load(ws, "decoder.mid_block.resnets.0", top, top, g, st, &d->mid[0]));
+    EVK_TRY(evk__vae_resnet_load(ws, "decoder.mid_block.resnets.0", top, top, g, st, &d->mid[0]));
     d->mid_attention = c->mid_block_add_attention;
     if (d->mid_attention)
-        EVK_TRY(_evk_vae_attention_load(ws, "decoder.mid_block.attentions.0", top, g, st, &d->attention));
-    EVK_TRY(_evk_vae_resnet_load(ws, "decoder.mid_block.resnets.1", top, top, g, st, &d->mid[1]));
+        EVK_TRY(evk__vae_attention_load(ws, "decoder.mid_block.attentions.0", top, g, st, &d->attention));
+    EVK_TRY(evk__vae_resnet_load(ws, "decoder.mid_block.resnets.1", top, top, g, st, &d->mid[1]));
     /* up blocks run the channel list reversed; each but the last ends in nearest ×2 + conv */
     int prev = top;
     for (int i = 0; i < nb; i++) {
-        _evk_vae_up *u = &d->up[i];
+        evk__vae_up *u = &d->up[i];
         const int out = c->block_out_channels[nb - 1 - i];
         u->layers = c->layers_per_block + 1;
         for (int l = 0; l < u->layers; l++) {
             snprintf(p, sizeof p, "decoder.up_blocks.%d.resnets.%d", i, l);
-            EVK_TRY(_evk_vae_resnet_load(ws, p, l ? out : prev, out, g, st, &u->resnet[l]));
+            EVK_TRY(evk__vae_resnet_load(ws, p, l ? out : prev, out, g, st, &u->resnet[l]));
         }
         u->upsample = i != nb - 1;
         if (u->upsample) {
@@ -119,7 +119,7 @@ static evk_status _evk_vae_load_all(evk_vae_decoder *d, evk_weights *ws, evk_dty
         prev = out;
     }
     const int c0 = c->block_out_channels[0];
-    EVK_TRY(evk_norm_load(ws, "decoder.conv_norm_out", c0, g, _EVK_VAE_EPS, &d->norm_out));
+    EVK_TRY(evk_norm_load(ws, "decoder.conv_norm_out", c0, g, EVK__VAE_EPS, &d->norm_out));
     EVK_TRY(evk_conv2d_load(ws, "decoder.conv_out", c0, c->out_channels, 3, 1, 1, true, st, &d->conv_out));
     return EVK_OK;
 }
@@ -135,7 +135,7 @@ evk_status evk_vae_decoder_load(evk_context *ctx, const evk_vae_config *cfg, evk
     if (!d) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     d->ctx = ctx;
     d->cfg = *cfg;
-    evk_status s = _evk_vae_load_all(d, ws, storage);
+    evk_status s = evk__vae_load_all(d, ws, storage);
     if (s) {
         evk_vae_decoder_destroy(d);
         return evk_fail_context(s, "loading the VAE decoder");
@@ -157,7 +157,7 @@ void evk_vae_decoder_destroy(evk_vae_decoder *d) {
     evk_linear_free(ctx, &d->attention.v);
     evk_linear_free(ctx, &d->attention.o);
     for (int i = 0; i < EVK_CONFIG_MAX_BLOCKS; i++) {
-        for (int l = 0; l < _EVK_VAE_MAX_LAYERS; l++) evk_resnet_free(ctx, &d->up[i].resnet[l]);
+        for (int l = 0; l < EVK__VAE_MAX_LAYERS; l++) evk_resnet_free(ctx, &d->up[i].resnet[l]);
         evk_conv2d_free(ctx, &d->up[i].upsample_conv);
     }
     evk_norm_free(ctx, &d->norm_out);
@@ -176,13 +176,13 @@ void evk_vae_decoder_set_options(evk_vae_decoder *d, const evk_vae_decode_option
 /* ---- forward ---------------------------------------------------------------------------------- */
 
 /* Replace *h by next, freeing the old tensor. */
-static void _evk_vae_replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
+static void evk__vae_replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
     evk_nn_free(nn, h);
     *h = next;
 }
 
 /* t with its dim 1 cut to `rows` (a prefix of the same storage). */
-static evk_tensor _evk_vae_rows(const evk_tensor *t, int64_t rows) {
+static evk_tensor evk__vae_rows(const evk_tensor *t, int64_t rows) {
     evk_tensor v = *t;
     v.shape[1] = rows;
     return v;
@@ -191,10 +191,10 @@ static evk_tensor _evk_vae_rows(const evk_tensor *t, int64_t rows) {
 /* Single-head attention q, k, v [B, L, C] -> [B, L, C] as matmuls: scores = q·kᵀ/√C, softmax,
  * ·v. Query rows go in chunks whose [B, rows, L] scores fit the budget; each chunk's rows are
  * copied out of q and its result copied into place (copies have no offset alignment rules). */
-static evk_tensor _evk_vae_attention_matmul(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v,
+static evk_tensor evk__vae_attention_matmul(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v,
                                             const evk_vae_decode_options *opt) {
     const int64_t B = q->shape[0], L = q->shape[1], C = q->shape[2];
-    const uint64_t budget = opt->attention_budget ? opt->attention_budget : _EVK_VAE_ATTENTION_BUDGET;
+    const uint64_t budget = opt->attention_budget ? opt->attention_budget : EVK__VAE_ATTENTION_BUDGET;
     int64_t rows = opt->attention_rows > 0 ? opt->attention_rows : (int64_t)(budget / ((uint64_t)B * (uint64_t)L * 4u));
     if (rows < 1) rows = 1;
     if (rows > L) rows = L;
@@ -213,7 +213,7 @@ static evk_tensor _evk_vae_attention_matmul(evk_nn *nn, const evk_tensor *q, con
     const uint64_t row_bytes = (uint64_t)C * 4u;
     for (int64_t r0 = 0; r0 < L && !nn->status; r0 += rows) {
         const int64_t n = r0 + rows <= L ? rows : L - r0;
-        evk_tensor qn = _evk_vae_rows(&qc, n), sn = _evk_vae_rows(&sc, n), on = _evk_vae_rows(&oc, n);
+        evk_tensor qn = evk__vae_rows(&qc, n), sn = evk__vae_rows(&sc, n), on = evk__vae_rows(&oc, n);
         for (int64_t b = 0; b < B && !nn->status; b++)
             evk_nn_fail(nn, evk_stream_copy(nn->s, &q->buf, (uint64_t)(b * L + r0) * row_bytes, &qc.buf,
                                             (uint64_t)(b * n) * row_bytes, (uint64_t)n * row_bytes));
@@ -231,7 +231,7 @@ static evk_tensor _evk_vae_attention_matmul(evk_nn *nn, const evk_tensor *q, con
 }
 
 /* The mid block's spatial self-attention: x + to_out(attn(group_norm(x) as [B, HW, C])). */
-static evk_tensor _evk_vae_attention_forward(evk_nn *nn, const _evk_vae_attention *a, const evk_tensor *x,
+static evk_tensor evk__vae_attention_forward(evk_nn *nn, const evk__vae_attention *a, const evk_tensor *x,
                                              const evk_vae_decode_options *opt) {
     const int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], L = H * W;
     evk_tensor n = evk_nn_group_norm(nn, x, &a->norm, false);
@@ -241,7 +241,7 @@ static evk_tensor _evk_vae_attention_forward(evk_nn *nn, const _evk_vae_attentio
     evk_nn_free(nn, &t);
     evk_tensor att;
     if (!opt->attention_matmul && C <= EVK_ATTENTION_MAX_HEAD_DIM) att = evk_nn_attention(nn, &q, &k, &v, 1, false);
-    else att = _evk_vae_attention_matmul(nn, &q, &k, &v, opt);
+    else att = evk__vae_attention_matmul(nn, &q, &k, &v, opt);
     evk_nn_free(nn, &q);
     evk_nn_free(nn, &k);
     evk_nn_free(nn, &v);
@@ -254,33 +254,33 @@ static evk_tensor _evk_vae_attention_forward(evk_nn *nn, const _evk_vae_attentio
 }
 
 /* The decoder proper on unscaled latents z [B, C, h, w] -> a new tensor [B, 3, h·up, w·up]. */
-static evk_tensor _evk_vae_decode_z(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z_in) {
+static evk_tensor evk__vae_decode_z(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z_in) {
     const evk_vae_config *c = &d->cfg;
     evk_tensor z = *z_in, owned;
     memset(&owned, 0, sizeof owned);
     if (d->post_quant) z = owned = evk_nn_conv2d(nn, z_in, &d->post_quant_conv);
     evk_tensor h0 = evk_nn_conv2d(nn, &z, &d->conv_in);
     evk_nn_free(nn, &owned);
-    _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[0], &h0, NULL));
-    if (d->mid_attention) _evk_vae_replace(nn, &h0, _evk_vae_attention_forward(nn, &d->attention, &h0, &d->opt));
-    _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[1], &h0, NULL));
+    evk__vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[0], &h0, NULL));
+    if (d->mid_attention) evk__vae_replace(nn, &h0, evk__vae_attention_forward(nn, &d->attention, &h0, &d->opt));
+    evk__vae_replace(nn, &h0, evk_nn_resnet(nn, &d->mid[1], &h0, NULL));
     for (int i = 0; i < c->num_blocks; i++) {
-        const _evk_vae_up *u = &d->up[i];
-        for (int l = 0; l < u->layers; l++) _evk_vae_replace(nn, &h0, evk_nn_resnet(nn, &u->resnet[l], &h0, NULL));
+        const evk__vae_up *u = &d->up[i];
+        for (int l = 0; l < u->layers; l++) evk__vae_replace(nn, &h0, evk_nn_resnet(nn, &u->resnet[l], &h0, NULL));
         if (u->upsample) {
-            _evk_vae_replace(nn, &h0, evk_nn_upsample2x(nn, &h0));
-            _evk_vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &u->upsample_conv));
+            evk__vae_replace(nn, &h0, evk_nn_upsample2x(nn, &h0));
+            evk__vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &u->upsample_conv));
         }
     }
-    _evk_vae_replace(nn, &h0, evk_nn_group_norm(nn, &h0, &d->norm_out, true));
-    _evk_vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &d->conv_out));
+    evk__vae_replace(nn, &h0, evk_nn_group_norm(nn, &h0, &d->norm_out, true));
+    evk__vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &d->conv_out));
     return h0;
 }
 
 /* diffusers' tiled_decode: tiles start every int(tile·(1 − overlap)) latents; each decoded tile
  * has its first rows blended with the (already blended) tile above and its first columns with
  * the tile to its left, then its top-left tile_sample − blend pixels are kept. */
-static evk_status _evk_vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z, const evk_tensor *image) {
+static evk_status evk__vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z, const evk_tensor *image) {
     const int64_t up = evk_vae_decoder_upscale(d), B = z->shape[0], C = z->shape[1], h = z->shape[2], w = z->shape[3];
     const int64_t tl = d->opt.tile_latent, ts = tl * up;
     const double f = d->opt.tile_overlap > 0 ? d->opt.tile_overlap : 0.25;
@@ -299,7 +299,7 @@ static evk_status _evk_vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const ev
             evk_tensor zt = evk_nn_new(nn, EVK_SHAPE(B, C, th, tw));
             if (!nn->status) evk_nn_fail(nn, evk_op_crop_normalize(nn->s, z, (uint32_t)y0, (uint32_t)x0, zero, one, &zt));
             evk_tensor *t = &tiles[i * cols + j];
-            *t = _evk_vae_decode_z(d, nn, &zt);
+            *t = evk__vae_decode_z(d, nn, &zt);
             evk_nn_free(nn, &zt);
             if (nn->status) break;
             int64_t ht = t->shape[2], wt = t->shape[3];
@@ -353,11 +353,11 @@ evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *l
         evk_nn_fail(&nn, evk_op_scale(s, latents, 1.0f / c->scaling_factor, c->has_shift_factor ? c->shift_factor : 0.0f, &z));
     int64_t tile = d->opt.tile_latent;
     if (tile > 0 && (h > tile || w > tile)) {
-        if (!nn.status) evk_nn_fail(&nn, _evk_vae_decode_tiled(d, &nn, &z, image));
+        if (!nn.status) evk_nn_fail(&nn, evk__vae_decode_tiled(d, &nn, &z, image));
         evk_nn_free(&nn, &z);
         return nn.status;
     }
-    evk_tensor h0 = _evk_vae_decode_z(d, &nn, &z);
+    evk_tensor h0 = evk__vae_decode_z(d, &nn, &z);
     evk_nn_free(&nn, &z);
     if (!nn.status) evk_nn_fail(&nn, evk_stream_copy(s, &h0.buf, 0, &image->buf, 0, evk_tensor_bytes(image)));
     evk_nn_free(&nn, &h0);

@@ -250,19 +250,14 @@ static evk_status evk__load_with(const char *path, evk_status (*parse)(const cha
 }
 
 static const char *const evk__act_names[] = {"silu", "swish", "gelu", "gelu_new", "gelu_pytorch_tanh", "gelu_fast", "quick_gelu", "mish", "relu"};
-static const int evk__act_values[] = {EVK_CFG_ACT_SILU, EVK_CFG_ACT_SILU, EVK_CFG_ACT_GELU, EVK_CFG_ACT_GELU_TANH, EVK_CFG_ACT_GELU_TANH,
-                                      EVK_CFG_ACT_GELU_TANH, EVK_CFG_ACT_QUICK_GELU, EVK_CFG_ACT_MISH, EVK_CFG_ACT_RELU};
+static const int evk__act_values[] = {EVK_ACT_SILU, EVK_ACT_SILU, EVK_ACT_GELU, EVK_ACT_GELU_TANH, EVK_ACT_GELU_TANH,
+                                      EVK_ACT_GELU_TANH, EVK_ACT_QUICK_GELU, EVK_ACT_MISH, EVK_ACT_RELU};
 #define EVK__CFG_ACT_COUNT ((int)(sizeof evk__act_values / sizeof *evk__act_values))
 
-const char *evk_act_name(evk_act a) {
-    static const char *n[] = {"silu", "gelu", "gelu_tanh", "quick_gelu", "mish", "relu", "none"};
-    return (unsigned)a <= EVK_CFG_ACT_NONE ? n[a] : "?";
-}
-
-static evk_status evk__get_act(const cJSON *o, const char *label, const char *key, bool nullable, evk_act *out) {
+static evk_status evk__get_act(const cJSON *o, const char *label, const char *key, bool nullable, evk_activation *out) {
     int v = (int)*out;
-    EVK_TRY(evk__get_enum(o, label, key, evk__act_names, evk__act_values, EVK__CFG_ACT_COUNT, nullable ? EVK_CFG_ACT_NONE : -1, &v));
-    *out = (evk_act)v;
+    EVK_TRY(evk__get_enum(o, label, key, evk__act_names, evk__act_values, EVK__CFG_ACT_COUNT, nullable ? EVK_ACT_NONE : -1, &v));
+    *out = (evk_activation)v;
     return EVK_OK;
 }
 
@@ -337,10 +332,10 @@ void evk_unet_config_default(evk_unet_config *c) {
     c->norm_eps = 1e-5f;
     c->downsample_padding = 1;
     c->mid_block_scale_factor = 1;
-    c->act_fn = EVK_CFG_ACT_SILU;
+    c->act_fn = EVK_ACT_SILU;
     c->resnet_out_scale_factor = 1;
-    c->time_embedding_act_fn = EVK_CFG_ACT_NONE;
-    c->timestep_post_act = EVK_CFG_ACT_NONE;
+    c->time_embedding_act_fn = EVK_ACT_NONE;
+    c->timestep_post_act = EVK_ACT_NONE;
     c->conv_in_kernel = c->conv_out_kernel = 3;
 }
 
@@ -495,7 +490,7 @@ void evk_vae_config_default(evk_vae_config *c) {
     c->num_blocks = 1;
     c->block_out_channels[0] = 64;
     c->layers_per_block = 1;
-    c->act_fn = EVK_CFG_ACT_SILU;
+    c->act_fn = EVK_ACT_SILU;
     c->latent_channels = 4;
     c->norm_num_groups = 32;
     c->sample_size = 32;
@@ -571,7 +566,7 @@ void evk_clip_text_config_default(evk_clip_text_config *c) {
     c->num_hidden_layers = 12;
     c->num_attention_heads = 8;
     c->max_position_embeddings = 77;
-    c->hidden_act = EVK_CFG_ACT_QUICK_GELU;
+    c->hidden_act = EVK_ACT_QUICK_GELU;
     c->layer_norm_eps = 1e-5f;
     c->pad_token_id = 1;
     c->bos_token_id = 49406;
@@ -588,7 +583,7 @@ void evk_clip_vision_config_default(evk_clip_vision_config *c) {
     c->num_channels = 3;
     c->image_size = 224;
     c->patch_size = 32;
-    c->hidden_act = EVK_CFG_ACT_QUICK_GELU;
+    c->hidden_act = EVK_ACT_QUICK_GELU;
     c->layer_norm_eps = 1e-5f;
 }
 
@@ -773,42 +768,29 @@ evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess
 
 /* ---- schedulers ------------------------------------------------------------------------- */
 
-const char *evk_cfg_beta_schedule_name(evk_cfg_beta_schedule b) {
-    static const char *n[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
-    return (unsigned)b < 3 ? n[b] : "?";
-}
-const char *evk_cfg_prediction_name(evk_cfg_prediction p) {
-    static const char *n[] = {"epsilon", "v_prediction", "sample"};
-    return (unsigned)p < 3 ? n[p] : "?";
-}
-const char *evk_spacing_name(evk_spacing s) {
-    static const char *n[] = {"leading", "trailing", "linspace"};
-    return (unsigned)s < 3 ? n[s] : "?";
-}
-
 /* The constructor defaults of each diffusers scheduler class for the keys read here. */
 static const struct {
     const char *name;
     double beta_start, beta_end;
-    evk_cfg_beta_schedule schedule;
+    evk_beta_schedule schedule;
     evk_spacing spacing;
     bool set_alpha_to_one, clip_sample;
 } evk__schedulers[] = {
-    {"DDIMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, true, true},
-    {"DDPMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, false, true},
-    {"PNDMScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LEADING, false, false},
-    {"LMSDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"EulerDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"EulerAncestralDiscreteScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"HeunDiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"KDPM2DiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"KDPM2AncestralDiscreteScheduler", 0.00085, 0.012, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DPMSolverMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DPMSolverSinglestepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"DEISMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"UniPCMultistepScheduler", 0.0001, 0.02, EVK_CFG_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
-    {"LCMScheduler", 0.00085, 0.012, EVK_CFG_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
-    {"TCDScheduler", 0.00085, 0.012, EVK_CFG_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
+    {"DDIMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, true, true},
+    {"DDPMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, false, true},
+    {"PNDMScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LEADING, false, false},
+    {"LMSDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"EulerDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"EulerAncestralDiscreteScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"HeunDiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"KDPM2DiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"KDPM2AncestralDiscreteScheduler", 0.00085, 0.012, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DPMSolverMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DPMSolverSinglestepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"DEISMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"UniPCMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
+    {"LCMScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
+    {"TCDScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
 };
 
 static evk_status evk__scheduler(const cJSON *r, const char *L, void *p) {
@@ -840,14 +822,16 @@ static evk_status evk__scheduler(const cJSON *r, const char *L, void *p) {
     EVK_TRY(evk__get_double(r, L, "beta_start", &c->beta_start));
     EVK_TRY(evk__get_double(r, L, "beta_end", &c->beta_end));
     static const char *const bs[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};
+    static const int bv[] = {EVK_BETA_LINEAR, EVK_BETA_SCALED_LINEAR, EVK_BETA_SQUAREDCOS_CAP_V2};
     int b = (int)c->beta_schedule;
-    EVK_TRY(evk__get_enum(r, L, "beta_schedule", bs, NULL, 3, -1, &b));
-    c->beta_schedule = (evk_cfg_beta_schedule)b;
+    EVK_TRY(evk__get_enum(r, L, "beta_schedule", bs, bv, 3, -1, &b));
+    c->beta_schedule = (evk_beta_schedule)b;
     EVK_TRY(evk__require_null(r, L, "trained_betas", "an explicit beta list"));
     static const char *const pt[] = {"epsilon", "v_prediction", "sample"};
-    int pv = 0;
-    EVK_TRY(evk__get_enum(r, L, "prediction_type", pt, NULL, 3, -1, &pv));
-    c->prediction_type = (evk_cfg_prediction)pv;
+    static const int pvals[] = {EVK_OUTPUT_EPS, EVK_OUTPUT_V, EVK_OUTPUT_X0};
+    int pv = EVK_OUTPUT_EPS;
+    EVK_TRY(evk__get_enum(r, L, "prediction_type", pt, pvals, 3, -1, &pv));
+    c->prediction_type = (evk_model_output)pv;
     static const char *const sp[] = {"leading", "trailing", "linspace"};
     int sv = (int)c->timestep_spacing;
     EVK_TRY(evk__get_enum(r, L, "timestep_spacing", sp, NULL, 3, -1, &sv));

@@ -21,8 +21,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "samplers/sampler.h" /* evk_spacing */
 #include "core/status.h"
+#include "formats/diffusion.h"
+#include "ops/activation.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -31,16 +32,6 @@ extern "C" {
 #define EVK_CONFIG_MAX_BLOCKS 8
 #define EVK_CONFIG_MAX_NAME 96
 
-typedef enum evk_act {
-    EVK_CFG_ACT_SILU = 0, /* "silu", "swish" */
-    EVK_CFG_ACT_GELU,     /* "gelu" (erf) */
-    EVK_CFG_ACT_GELU_TANH, /* "gelu_new", "gelu_pytorch_tanh", "gelu_fast" */
-    EVK_CFG_ACT_QUICK_GELU, /* "quick_gelu": x * sigmoid(1.702 x) */
-    EVK_CFG_ACT_MISH,
-    EVK_CFG_ACT_RELU,
-    EVK_CFG_ACT_NONE,     /* JSON null where an activation is optional */
-} evk_act;
-const char *evk_act_name(evk_act a);
 
 /* ---- model_index.json ------------------------------------------------------------------- */
 #define EVK_MODEL_INDEX_MAX 16
@@ -98,13 +89,13 @@ typedef struct evk_unet_config {
     float norm_eps;                  /* 1e-5 */
     int downsample_padding;          /* 1 */
     float mid_block_scale_factor;    /* 1 */
-    evk_act act_fn;                  /* silu */
+    evk_activation act_fn;                  /* silu */
     bool resnet_scale_shift;         /* resnet_time_scale_shift: "default" false, "scale_shift" true */
     bool resnet_skip_time_act;       /* false */
     float resnet_out_scale_factor;   /* 1 */
     int time_embedding_dim;          /* block_out_channels[0] * 4 when null */
-    evk_act time_embedding_act_fn;   /* none */
-    evk_act timestep_post_act;       /* none */
+    evk_activation time_embedding_act_fn;   /* none */
+    evk_activation timestep_post_act;       /* none */
     int time_cond_proj_dim;          /* 0 when null (LCM-distilled UNets set it) */
     int conv_in_kernel, conv_out_kernel; /* 3, 3 */
 } evk_unet_config;
@@ -118,7 +109,7 @@ typedef struct evk_vae_config {
     int num_blocks;                  /* len(block_out_channels); every block is Down/UpDecoderBlock2D */
     int block_out_channels[EVK_CONFIG_MAX_BLOCKS]; /* (64,) */
     int layers_per_block;            /* 1 */
-    evk_act act_fn;                  /* silu */
+    evk_activation act_fn;                  /* silu */
     int latent_channels;             /* 4 */
     int norm_num_groups;             /* 32 */
     int sample_size;                 /* 32 */
@@ -142,7 +133,7 @@ typedef struct evk_clip_text_config {
     int num_hidden_layers;           /* 12 */
     int num_attention_heads;         /* 8 */
     int max_position_embeddings;     /* 77 */
-    evk_act hidden_act;              /* quick_gelu */
+    evk_activation hidden_act;              /* quick_gelu */
     float layer_norm_eps;            /* 1e-5 */
     int pad_token_id, bos_token_id, eos_token_id; /* 1, 49406, 49407 */
     /* transformers: eos_token_id == 2 marks legacy configs whose pooled output is taken at the
@@ -159,7 +150,7 @@ typedef struct evk_clip_vision_config {
     int num_channels;                /* 3 */
     int image_size;                  /* 224 */
     int patch_size;                  /* 32 */
-    evk_act hidden_act;              /* quick_gelu */
+    evk_activation hidden_act;              /* quick_gelu */
     float layer_norm_eps;            /* 1e-5 */
 } evk_clip_vision_config;
 
@@ -203,18 +194,13 @@ evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess
 void evk_clip_preprocess_config_default(evk_clip_preprocess_config *out);
 
 /* ---- scheduler/scheduler_config.json ---------------------------------------------------- */
-typedef enum evk_cfg_beta_schedule { EVK_CFG_BETA_LINEAR = 0, EVK_CFG_BETA_SCALED_LINEAR, EVK_CFG_BETA_SQUAREDCOS_CAP_V2 } evk_cfg_beta_schedule;
-typedef enum evk_cfg_prediction { EVK_CFG_PREDICT_EPSILON = 0, EVK_CFG_PREDICT_V, EVK_CFG_PREDICT_SAMPLE } evk_cfg_prediction;
-const char *evk_cfg_beta_schedule_name(evk_cfg_beta_schedule b);
-const char *evk_cfg_prediction_name(evk_cfg_prediction p);
-const char *evk_spacing_name(evk_spacing s);
 
 typedef struct evk_scheduler_config {
     char class_name[EVK_CONFIG_MAX_NAME]; /* "DDIMScheduler", ... (defaults depend on it) */
     int num_train_timesteps;         /* 1000 */
     double beta_start, beta_end;     /* 0.0001, 0.02 for most classes */
-    evk_cfg_beta_schedule beta_schedule; /* linear for most classes */
-    evk_cfg_prediction prediction_type;  /* epsilon */
+    evk_beta_schedule beta_schedule;     /* linear for most classes */
+    evk_model_output prediction_type;    /* epsilon (eps) */
     evk_spacing timestep_spacing;    /* class default (leading or linspace) */
     int steps_offset;                /* 0 */
     bool set_alpha_to_one;           /* DDIM/LCM true, PNDM false */

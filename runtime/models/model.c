@@ -9,7 +9,8 @@
 #include <string.h>
 
 #include "ops/op_reduce.h"
-#include "samplers/sampler.h"
+#include "ops/op_axpbz.h"
+#include "ops/ops_internal.h"
 
 struct evk_model {
     evk_context *ctx;
@@ -17,18 +18,6 @@ struct evk_model {
     evk_model_info info;
     void *impl;
 };
-
-const char *evk_model_output_name(evk_model_output p) {
-    switch (p) {
-    case EVK_OUTPUT_EPS: return "eps";
-    case EVK_OUTPUT_V: return "v";
-    case EVK_OUTPUT_X0: return "x0";
-    case EVK_OUTPUT_FLOW: return "flow";
-    }
-    return "?";
-}
-
-const char *evk_schedule_name(evk_schedule s) { return s == EVK_SCHEDULE_VP ? "vp" : s == EVK_SCHEDULE_FLOW ? "flow" : "?"; }
 
 evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const evk_model_info *info, void *impl, evk_model **out) {
     *out = NULL;

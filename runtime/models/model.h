@@ -16,26 +16,11 @@
 
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "formats/diffusion.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* What a model's forward returns (the diffusers "prediction_type", plus flow velocity). */
-typedef enum evk_model_output {
-    EVK_OUTPUT_EPS = 0, /* ε */
-    EVK_OUTPUT_V,       /* v = a·ε − b·x0 (VP) */
-    EVK_OUTPUT_X0,      /* x0 */
-    EVK_OUTPUT_FLOW,    /* velocity ε − x0 (flow matching) */
-} evk_model_output;
-
-typedef enum evk_schedule {
-    EVK_SCHEDULE_VP = 0, /* x_t = √ᾱ·x0 + √(1−ᾱ)·ε */
-    EVK_SCHEDULE_FLOW,   /* x_t = (1−σ)·x0 + σ·ε */
-} evk_schedule;
-
-const char *evk_model_output_name(evk_model_output p);
-const char *evk_schedule_name(evk_schedule s);
 
 typedef struct evk_model evk_model;
 

@@ -4,15 +4,14 @@
  * exceed the device's limits (whole clips at a time for the temporal convolution). */
 #include "ops/op_conv.h"
 
+#include "ops/ops_internal.h"
+
 #include <string.h>
 
-/* CPU tiles as matmul's (see op_matmul.c: large tiles run faster but compile for seconds).
+/* CPU tiles (ops_internal.h) as matmul's (see op_matmul.c: large tiles run faster but compile for seconds).
  * Measured on lavapipe for 3×3 320→320 at 64×64, GFLOP per CPU second in one session:
  * 16×8/K8 22.8, 32×8/K8 27.8, 16×16/K4 25.7, 32×16/K4 29.4 (temporal conv, 16 frames of
  * 320 channels at 32×32: 22.8 → 30.7). The large workgroup tile is 64 channels × 128 pixels. */
-typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
-static const evk__cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
-enum { GPU_BM = 64, GPU_BN = 64, GPU_BK = 16, GPU_TM = 4, GPU_TN = 4 };
 enum { MODE_IM2COL = 0, MODE_PLANES = 1 };
 
 typedef struct evk__conv_push {
@@ -29,48 +28,13 @@ typedef struct evk__conv_job {
     evk_kernel_variant variant;
 } evk__conv_job;
 
-static evk_binding_kind evk__conv_texel(evk_dtype dt, bool vec) {
-    if (dt == EVK_DTYPE_F16) return vec ? EVK_BINDING_TEXEL_RGBA16F : EVK_BINDING_TEXEL_R16F;
-    return vec ? EVK_BINDING_TEXEL_RGBA32F : EVK_BINDING_TEXEL_R32F;
-}
-
-static uint64_t evk__conv_limit(const evk_device_info *info, evk_binding_kind kind, uint64_t es) {
-    if (kind == EVK_BINDING_STORAGE) return info->max_storage_buffer_range;
-    bool rgba = kind == EVK_BINDING_TEXEL_RGBA32F || kind == EVK_BINDING_TEXEL_RGBA16F;
-    return (uint64_t)info->max_texel_buffer_elements * (rgba ? 4 : 1) * es;
-}
-
-/* Bind elements [first, first + count) of t from the aligned offset at or below them. */
-static evk_status evk__conv_bind(const evk_device_info *info, const evk__conv_job *j, const evk_tensor *t, const char *name,
-                                 uint64_t first, uint64_t count, evk_binding_kind kind, evk_access access, evk_binding *out,
-                                 uint32_t *elem_off) {
-    uint64_t es = evk_dtype_size(t->dtype);
-    uint64_t align = kind == EVK_BINDING_STORAGE ? info->min_storage_buffer_offset_alignment : info->min_texel_buffer_offset_alignment;
-    uint64_t start = first * es, end = (first + count) * es, mis = (t->buf.offset + start) % align;
-    if (mis > start)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: tensor %s starts %llu bytes into its block, not aligned to %llu bytes", j->what,
-                        name, (unsigned long long)t->buf.offset, (unsigned long long)align);
-    *out = (evk_binding){.buffer = t->buf, .offset = start - mis, .range = end - (start - mis), .access = access};
-    *elem_off = (uint32_t)(mis / es);
-    if (out->range > evk__conv_limit(info, kind, es))
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: tensor %s needs a binding of %llu bytes, beyond the device's limit of %llu", j->what,
-                        name, (unsigned long long)out->range, (unsigned long long)evk__conv_limit(info, kind, es));
-    return EVK_OK;
-}
-
-static bool evk__conv_overlap(const evk_tensor *a, const evk_tensor *b) {
-    if (!a || !b || a->buf.block != b->buf.block) return false;
-    uint64_t a0 = a->buf.offset, a1 = a0 + evk_tensor_bytes(a), b0 = b->buf.offset, b1 = b0 + evk_tensor_bytes(b);
-    return a0 < b1 && b0 < a1;
-}
-
 static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
     const int64_t K = j->c * j->kh * j->kw, N = j->ho * j->wo, hw = j->h * j->wd;
     if (j->images * j->c * hw > 0xffffffffLL || j->images * j->o * N > 0xffffffffLL || j->o * K > 0xffffffffLL)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: more than 2^32 elements in one tensor", j->what);
-    if (evk__conv_overlap(j->y, j->x) || evk__conv_overlap(j->y, j->w) || evk__conv_overlap(j->y, j->bias))
+    if (evk__ranges_overlap(j->y, j->x) || evk__ranges_overlap(j->y, j->w) || evk__ranges_overlap(j->y, j->bias))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: the output overlaps an input", j->what);
     evk_kernel_variant variant = j->variant;
     if (variant == EVK_KERNEL_AUTO) variant = evk_context_is_cpu(ctx) ? EVK_KERNEL_CPU : EVK_KERNEL_GPU;
@@ -83,11 +47,11 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     if (cpu) {
         bool vec_w = K % 4 == 0, vec_x = j->mode == MODE_PLANES && hw % 4 == 0;
         desc.shader = "conv_cpu";
-        desc.kinds[0] = evk__conv_texel(j->w->dtype, vec_w);
-        desc.kinds[1] = evk__conv_texel(j->x->dtype, vec_x);
+        desc.kinds[0] = evk__texel_kind(j->w->dtype, vec_w);
+        desc.kinds[1] = evk__texel_kind(j->x->dtype, vec_x);
         desc.kinds[2] = j->bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[0];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const evk__cpu_tile *t = j->o >= 64 && N >= 1024 && K >= 64 ? &CPU_LARGE : &CPU_SMALL;
+        const evk__cpu_tile tile = j->o >= 64 && N >= 1024 && K >= 64 ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
         uint32_t spec[12] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, j->mode, vec_w, vec_x, j->bias != NULL,
                              taps_h, j->mode == MODE_IM2COL ? j->kw : 1, j->stride, t->ku};
         desc.spec_count = 12;
@@ -96,12 +60,12 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
         tile_n = t->tn * t->lanes_n;
     } else {
         desc.shader = j->w->dtype == EVK_DTYPE_F16 ? "conv_w16" : "conv_f32";
-        uint32_t spec[11] = {(GPU_BM / GPU_TM) * (GPU_BN / GPU_TN), GPU_BM, GPU_BN, GPU_BK, GPU_TM, GPU_TN, j->mode, j->bias != NULL,
+        uint32_t spec[11] = {(EVK__GPU_BM / EVK__GPU_TM) * (EVK__GPU_BN / EVK__GPU_TN), EVK__GPU_BM, EVK__GPU_BN, EVK__GPU_BK, EVK__GPU_TM, EVK__GPU_TN, j->mode, j->bias != NULL,
                              taps_h, j->mode == MODE_IM2COL ? j->kw : 1, j->stride};
         desc.spec_count = 11;
         memcpy(desc.spec, spec, sizeof spec);
-        tile_m = GPU_BM;
-        tile_n = GPU_BN;
+        tile_m = EVK__GPU_BM;
+        tile_n = EVK__GPU_BN;
     }
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
@@ -113,7 +77,7 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     /* images per dispatch: whole groups (clips) while every binding fits */
     const uint64_t group = j->frames ? j->frames : 1;
     const uint64_t x_group = (uint64_t)group * j->c * hw * evk_dtype_size(j->x->dtype), y_group = (uint64_t)group * j->o * N * 4;
-    const uint64_t x_lim = evk__conv_limit(info, desc.kinds[1], evk_dtype_size(j->x->dtype)) - 64, y_lim = info->max_storage_buffer_range - 64;
+    const uint64_t x_lim = evk__binding_limit(info, desc.kinds[1], evk_dtype_size(j->x->dtype)) - 64, y_lim = info->max_storage_buffer_range - 64;
     uint64_t groups_per = x_lim / x_group < y_lim / y_group ? x_lim / x_group : y_lim / y_group;
     if (groups_per * group > info->max_workgroup_count[2]) groups_per = info->max_workgroup_count[2] / group;
     if (groups_per == 0)
@@ -126,16 +90,16 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
                                (uint32_t)j->wo, (int32_t)j->pad, (uint32_t)group, 0, 0};
         evk_binding bind[4];
         uint32_t unused;
-        EVK_TRY(evk__conv_bind(info, j, j->w, "w", 0, (uint64_t)(j->o * K), cpu ? desc.kinds[0] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
+        EVK_TRY(evk__bind_range(info, j->what, "w", j->w, 0, (uint64_t)(j->o * K), cpu ? desc.kinds[0] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
                                &bind[0], &unused));
-        EVK_TRY(evk__conv_bind(info, j, j->x, "x", z0 * j->c * hw, nz * j->c * hw, cpu ? desc.kinds[1] : EVK_BINDING_STORAGE,
+        EVK_TRY(evk__bind_range(info, j->what, "x", j->x, z0 * j->c * hw, nz * j->c * hw, cpu ? desc.kinds[1] : EVK_BINDING_STORAGE,
                                EVK_ACCESS_READ, &bind[1], &push.x_off));
         if (j->bias)
-            EVK_TRY(evk__conv_bind(info, j, j->bias, "bias", 0, (uint64_t)j->o, cpu ? desc.kinds[2] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
+            EVK_TRY(evk__bind_range(info, j->what, "bias", j->bias, 0, (uint64_t)j->o, cpu ? desc.kinds[2] : EVK_BINDING_STORAGE, EVK_ACCESS_READ,
                                    &bind[2], &unused));
         else
             bind[2] = bind[0]; /* never read (HAS_BIAS is off); any valid binding of that kind */
-        EVK_TRY(evk__conv_bind(info, j, j->y, "y", z0 * j->o * N, nz * j->o * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3],
+        EVK_TRY(evk__bind_range(info, j->what, "y", j->y, z0 * j->o * N, nz * j->o * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3],
                                &push.y_off));
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 4, .push = &push, .push_size = sizeof push,
                           .groups = {(uint32_t)gx, (uint32_t)gy, (uint32_t)nz}, .label = j->what};

@@ -12,9 +12,9 @@
 
 #include <stdint.h>
 
-#include "ops/op_matmul.h"
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "ops/op_variant.h"
 
 #ifdef __cplusplus
 extern "C" {

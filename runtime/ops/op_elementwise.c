@@ -7,23 +7,14 @@
 #include <stdbool.h>
 #include <stdio.h>
 
-#include "ops/op_fill.h" /* evk_grid_1d */
+#include "ops/ops_internal.h"
 
 #define EVK__EW_WG 256u
 
-static const char *const evk__act_names[EVK_ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "quick_gelu"};
+static const char *const evk__act_names[EVK_ACT_COUNT] = {"silu", "gelu", "gelu_tanh", "quick_gelu", "mish", "relu", "none"};
 
 const char *evk_activation_name(evk_activation act) {
     return (unsigned)act < EVK_ACT_COUNT ? evk__act_names[act] : "unknown";
-}
-
-static uint64_t evk__ew_gcd(uint64_t a, uint64_t b) {
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
 }
 
 /* Units (elements, rows, slices) per dispatch so that no binding exceeds the device's binding
@@ -42,21 +33,14 @@ static uint64_t evk__ew_chunk_units(const char *op, evk_context *ctx, const uint
     uint64_t step = multiple ? multiple : 1, widest = 0;
     for (int i = 0; i < n; i++) {
         if (!unit_bytes[i]) continue;
-        uint64_t m = align / evk__ew_gcd(unit_bytes[i], align);
-        step = step / evk__ew_gcd(step, m) * m;
+        uint64_t m = align / evk__gcd(unit_bytes[i], align);
+        step = step / evk__gcd(step, m) * m;
         if (unit_bytes[i] > widest) widest = unit_bytes[i];
     }
     uint64_t units = widest ? cap / widest / step * step : UINT64_MAX;
     if (units == 0) evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: a unit of %llu bytes (x%llu for alignment) exceeds the device's binding limit of %llu bytes",
                              op, (unsigned long long)widest, (unsigned long long)step, (unsigned long long)cap);
     return units;
-}
-
-static evk_status evk__ew_f32(const char *op, const char *name, const evk_tensor *t) {
-    if (!t) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is required", op, name);
-    if (t->dtype != EVK_DTYPE_F32)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is %s, expected f32", op, name, evk_dtype_name(t->dtype));
-    return EVK_OK;
 }
 
 static evk_status evk__ew_same(const char *op, const char *name, const evk_tensor *t, const evk_tensor *like,
@@ -95,7 +79,7 @@ static evk_status evk__ew_unary(evk_stream *s, const char *op, uint32_t code, ui
                             {.buffer = out->buf, .offset = u0 * unit_bytes[1], .range = nu * unit_bytes[1], .access = EVK_ACCESS_WRITE}};
         struct { uint32_t count, width; float alpha, beta; } push = {(uint32_t)(nu * unit_out / div), (uint32_t)(width / div), alpha, beta};
         evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
+        evk__grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;
@@ -103,17 +87,17 @@ static evk_status evk__ew_unary(evk_stream *s, const char *op, uint32_t code, ui
 
 evk_status evk_op_activation(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out) {
     const char *op = evk_activation_name(act);
-    if ((unsigned)act >= EVK_ACT_COUNT) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "activation: unknown kind %d", (int)act);
-    EVK_TRY(evk__ew_f32(op, "x", x));
-    EVK_TRY(evk__ew_f32(op, "out", out));
+    if (!EVK_ACT_HAS_KERNEL(act)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "activation: no kernel for '%s' (%d)", op, (int)act);
+    EVK_TRY(evk__check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "out", out));
     EVK_TRY(evk__ew_same(op, "out", out, x, "x"));
     return evk__ew_unary(s, op, (uint32_t)act, 0, x, out, (uint64_t)evk_tensor_numel(x), 1, 1.0f, 0.0f);
 }
 
 evk_status evk_op_scale(evk_stream *s, const evk_tensor *x, float alpha, float beta, const evk_tensor *out) {
     const char *op = "scale";
-    EVK_TRY(evk__ew_f32(op, "x", x));
-    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "out", out));
     EVK_TRY(evk__ew_same(op, "out", out, x, "x"));
     if (!isfinite(alpha) || !isfinite(beta))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "scale: alpha %g and beta %g must be finite", alpha, beta);
@@ -122,9 +106,9 @@ evk_status evk_op_scale(evk_stream *s, const evk_tensor *x, float alpha, float b
 
 evk_status evk_op_gated(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out) {
     const char *op = act == EVK_ACT_GELU ? "geglu" : "gated";
-    if ((unsigned)act >= EVK_ACT_COUNT) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "gated: unknown activation %d", (int)act);
-    EVK_TRY(evk__ew_f32(op, "x", x));
-    EVK_TRY(evk__ew_f32(op, "out", out));
+    if (!EVK_ACT_HAS_KERNEL(act)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "gated: no kernel for activation '%s' (%d)", evk_activation_name(act), (int)act);
+    EVK_TRY(evk__check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "out", out));
     int64_t last = x->ndim ? x->shape[x->ndim - 1] : 0;
     bool ok = x->ndim >= 1 && last % 2 == 0 && out->ndim == x->ndim && out->shape[x->ndim - 1] * 2 == last;
     for (int i = 0; ok && i + 1 < x->ndim; i++) ok = out->shape[i] == x->shape[i];
@@ -144,9 +128,9 @@ evk_status evk_op_geglu(evk_stream *s, const evk_tensor *x, const evk_tensor *ou
 
 static evk_status evk__ew_binary(evk_stream *s, const char *op, uint32_t code, const evk_tensor *a, const evk_tensor *b,
                                  const evk_tensor *out) {
-    EVK_TRY(evk__ew_f32(op, "a", a));
-    EVK_TRY(evk__ew_f32(op, "b", b));
-    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__check_f32(op, "a", a));
+    EVK_TRY(evk__check_f32(op, "b", b));
+    EVK_TRY(evk__check_f32(op, "out", out));
     EVK_TRY(evk__ew_same(op, "out", out, a, "a"));
     /* align b to the right of a; each b dim equals a's or is 1 */
     bool ok = b->ndim <= a->ndim;
@@ -212,7 +196,7 @@ static evk_status evk__ew_binary(evk_stream *s, const char *op, uint32_t code, c
         }
         push.dims[0] = (uint32_t)nu;
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
+        evk__grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;
@@ -230,9 +214,9 @@ evk_status evk_op_sub(evk_stream *s, const evk_tensor *a, const evk_tensor *b, c
 
 evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b, int axis, const evk_tensor *out) {
     const char *op = "concat";
-    EVK_TRY(evk__ew_f32(op, "a", a));
-    EVK_TRY(evk__ew_f32(op, "b", b));
-    EVK_TRY(evk__ew_f32(op, "out", out));
+    EVK_TRY(evk__check_f32(op, "a", a));
+    EVK_TRY(evk__check_f32(op, "b", b));
+    EVK_TRY(evk__check_f32(op, "out", out));
     int ax = axis < 0 ? axis + a->ndim : axis;
     if (ax < 0 || ax >= a->ndim)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "concat: axis %d outside a's %d dims", axis, a->ndim);
@@ -266,7 +250,7 @@ evk_status evk_op_concat(evk_stream *s, const evk_tensor *a, const evk_tensor *b
             {.buffer = out->buf, .offset = r0 * unit_bytes[2], .range = nr * unit_bytes[2], .access = EVK_ACCESS_WRITE}};
         struct { uint32_t count, inner_a, inner_b; } push = {(uint32_t)(nr * (ia + ib)), (uint32_t)ia, (uint32_t)ib};
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, EVK__EW_WG, d.groups);
+        evk__grid_1d(push.count, EVK__EW_WG, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;

@@ -11,20 +11,11 @@
 
 #include "core/stream.h"
 #include "core/tensor.h"
+#include "ops/activation.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-typedef enum evk_activation {
-    EVK_ACT_SILU = 0,       /* x·sigmoid(x) */
-    EVK_ACT_GELU = 1,       /* 0.5·x·(1 + erf(x/√2)) (torch's default, approximate='none') */
-    EVK_ACT_GELU_TANH = 2,  /* 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³))) (approximate='tanh') */
-    EVK_ACT_QUICK_GELU = 3, /* x·sigmoid(1.702·x) (CLIP's quick_gelu) */
-    EVK_ACT_COUNT
-} evk_activation;
-
-const char *evk_activation_name(evk_activation act);
 
 /* out = act(x); same shape. */
 evk_status evk_op_activation(evk_stream *s, evk_activation act, const evk_tensor *x, const evk_tensor *out);

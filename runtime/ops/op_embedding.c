@@ -5,7 +5,7 @@
 
 #include <math.h>
 
-#include "ops/op_fill.h" /* evk_grid_1d */
+#include "ops/ops_internal.h"
 
 evk_status evk_op_timestep_embedding(evk_stream *s, const evk_tensor *timesteps, const evk_embedding_params *params,
                                      const evk_tensor *out) {
@@ -43,6 +43,6 @@ evk_status evk_op_timestep_embedding(evk_stream *s, const evk_tensor *timesteps,
         (uint32_t)n, (uint32_t)dim, (uint32_t)half, params->flip_sin_to_cos ? 1u : 0u, hi, lo, (float)scale};
     evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
                       .label = "timestep_embedding"};
-    evk_grid_1d((uint64_t)(n * dim), 64, d.groups);
+    evk__grid_1d((uint64_t)(n * dim), 64, d.groups);
     return evk_stream_dispatch(s, &d);
 }

@@ -2,14 +2,7 @@
 #include "ops/op_fill.h"
 
 #include <string.h>
-
-void evk_grid_1d(uint64_t count, uint32_t local, uint32_t groups[3]) {
-    uint64_t g = (count + local - 1) / local;
-    if (g == 0) g = 1;
-    groups[0] = g < 65535 ? (uint32_t)g : 65535u;
-    groups[1] = (uint32_t)((g + groups[0] - 1) / groups[0]);
-    groups[2] = 1;
-}
+#include "ops/ops_internal.h"
 
 static evk_status evk__fill(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, uint32_t bits,
                             float step, uint32_t mode) {
@@ -25,7 +18,7 @@ static evk_status evk__fill(evk_stream *s, const evk_buffer *buf, uint64_t offse
     evk_binding b = {.buffer = *buf, .access = EVK_ACCESS_WRITE};
     struct { uint32_t offset, count, bits; float step; } push = {(uint32_t)offset_words, (uint32_t)count, bits, step};
     evk_dispatch d = {.pipeline = pipe, .bindings = &b, .binding_count = 1, .push = &push, .push_size = sizeof push};
-    evk_grid_1d(count, local, d.groups);
+    evk__grid_1d(count, local, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

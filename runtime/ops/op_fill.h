@@ -13,8 +13,6 @@ extern "C" {
 evk_status evk_op_fill_bits(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, uint32_t bits);
 /* Record: word i of the range = start + i * step (as floats). */
 evk_status evk_op_fill_ramp(evk_stream *s, const evk_buffer *buf, uint64_t offset_words, uint64_t count, float start, float step);
-/* Grid for `count` invocations of `local` size each: x up to 65535 groups, the rest in y. */
-void evk_grid_1d(uint64_t count, uint32_t local, uint32_t groups[3]);
 
 #ifdef __cplusplus
 }

@@ -3,7 +3,7 @@
 
 #include <string.h>
 
-#include "ops/op_fill.h"
+#include "ops/ops_internal.h"
 
 static const uint32_t EVK__IMAGE_LOCAL = 256;
 
@@ -16,7 +16,7 @@ static evk_status evk__image_dispatch(evk_stream *s, const char *shader, const e
     evk_binding b[2] = {{.buffer = x->buf, .access = EVK_ACCESS_READ}, {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
     if (x->buf.block == y->buf.block && x->buf.offset == y->buf.offset) b[0].access = b[1].access = EVK_ACCESS_READ_WRITE;
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = push, .push_size = push_size};
-    evk_grid_1d(count, EVK__IMAGE_LOCAL, d.groups);
+    evk__grid_1d(count, EVK__IMAGE_LOCAL, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

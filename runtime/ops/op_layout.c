@@ -1,7 +1,7 @@
 /* op_layout.c — C entries of the layout kernels (shaders/layout/layout.comp). */
 #include "ops/op_layout.h"
 
-#include "ops/op_fill.h"
+#include "ops/ops_internal.h"
 
 static const uint32_t EVK__LAYOUT_LOCAL = 256;
 
@@ -12,7 +12,7 @@ static evk_status evk__layout_dispatch(evk_stream *s, const char *shader, uint32
                               .spec = {EVK__LAYOUT_LOCAL}};
     EVK_TRY(evk_pipeline_get(evk_stream_context(s), &desc, &pipe));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = nb, .push = push, .push_size = push_size};
-    evk_grid_1d(count, EVK__LAYOUT_LOCAL, d.groups);
+    evk__grid_1d(count, EVK__LAYOUT_LOCAL, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

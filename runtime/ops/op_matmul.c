@@ -4,6 +4,8 @@
  * exceed the device's workgroup counts. */
 #include "ops/op_matmul.h"
 
+#include "ops/ops_internal.h"
+
 #include <stdio.h>
 #include <string.h>
 
@@ -12,11 +14,9 @@
  * 16×16/K4 29, 32×16/K4 32). Larger tiles amortise the texel fetches (the accumulators live in
  * memory anyway) but the driver's compile time grows with the unrolled body: 1.5 s for 16×8/K4,
  * 12 s for 32×16/K4 per pipeline. So products big enough to repay it get the large tile and
- * everything else the small one. 8 invocations along N make one 8-wide subgroup share its A rows. */
-typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
-static const evk__cpu_tile CPU_SMALL = {16, 8, 8, 4, 4}, CPU_LARGE = {32, 16, 8, 2, 4};
+ * everything else the small one (the tile shapes are in ops_internal.h, shared with convolution).
+ * 8 invocations along N make one 8-wide subgroup share its A rows. */
 #define CPU_LARGE_MIN_WORK 8388608.0 /* M·N·K (2^23) from which the large tile pays */
-enum { GPU_BM = 64, GPU_BN = 64, GPU_BK = 16, GPU_TM = 4, GPU_TN = 4 };
 
 typedef struct evk__mm_push {
     uint32_t m, n, k;
@@ -24,41 +24,6 @@ typedef struct evk__mm_push {
     float alpha;
     uint32_t a_off, b_off, c_off;
 } evk__mm_push;
-
-/* Bind elements [first, first + count) of t: the binding starts at the aligned byte offset at
- * or below `first`, and *elem_off is where `first` lies inside it. */
-static evk_status evk__mm_bind(evk_context *ctx, const evk_tensor *t, const char *what, uint64_t first, uint64_t count,
-                               evk_binding_kind kind, evk_access access, evk_binding *out, uint32_t *elem_off) {
-    const evk_device_info *info = evk_context_device(ctx);
-    uint64_t es = evk_dtype_size(t->dtype);
-    uint64_t align = kind == EVK_BINDING_STORAGE ? info->min_storage_buffer_offset_alignment : info->min_texel_buffer_offset_alignment;
-    if (align < es) align = es;
-    uint64_t start = first * es, end = (first + count) * es;
-    uint64_t abs_start = t->buf.offset + start;
-    uint64_t aligned = start - abs_start % align;
-    if (abs_start % align > start)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: tensor %s starts %llu bytes into its block, not aligned to %llu bytes",
-                        what, (unsigned long long)t->buf.offset, (unsigned long long)align);
-    *out = (evk_binding){.buffer = t->buf, .offset = aligned, .range = end - aligned, .access = access};
-    *elem_off = (uint32_t)((start - aligned) / es);
-    uint64_t limit = kind == EVK_BINDING_STORAGE ? info->max_storage_buffer_range
-                                                  : (uint64_t)info->max_texel_buffer_elements * (kind == EVK_BINDING_TEXEL_RGBA32F || kind == EVK_BINDING_TEXEL_RGBA16F ? 4 : 1) * es;
-    if (end - aligned > limit)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "matmul: tensor %s needs a binding of %llu bytes, beyond the device's limit of %llu bytes",
-                        what, (unsigned long long)(end - aligned), (unsigned long long)limit);
-    return EVK_OK;
-}
-
-static bool evk__ranges_overlap(const evk_tensor *x, const evk_tensor *y) {
-    if (!x || !y || x->buf.block != y->buf.block) return false;
-    uint64_t xa = x->buf.offset, xb = xa + evk_tensor_bytes(x), ya = y->buf.offset, yb = ya + evk_tensor_bytes(y);
-    return xa < yb && ya < xb;
-}
-
-static evk_binding_kind evk__texel_kind(evk_dtype dt, bool vec) {
-    if (dt == EVK_DTYPE_F16) return vec ? EVK_BINDING_TEXEL_RGBA16F : EVK_BINDING_TEXEL_R16F;
-    return vec ? EVK_BINDING_TEXEL_RGBA32F : EVK_BINDING_TEXEL_R32F;
-}
 
 evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b, const evk_tensor *bias,
                          const evk_tensor *c, const evk_matmul_params *params) {
@@ -131,7 +96,7 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         desc.kinds[1] = evk__texel_kind(b->dtype, vec_b);
         desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[1];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const evk__cpu_tile *t = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? &CPU_LARGE : &CPU_SMALL;
+        const evk__cpu_tile tile = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
         desc.spec_count = 10;
         uint32_t spec[10] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, prm.transpose_a, prm.transpose_b, vec_a, vec_b, bias != NULL, t->ku};
         memcpy(desc.spec, spec, sizeof spec);
@@ -141,10 +106,10 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         static const char *names[2][2] = {{"matmul_f32", "matmul_b16"}, {"matmul_a16", "matmul_ab16"}};
         desc.shader = names[a->dtype == EVK_DTYPE_F16][b->dtype == EVK_DTYPE_F16];
         desc.spec_count = 9;
-        uint32_t spec[9] = {(GPU_BM / GPU_TM) * (GPU_BN / GPU_TN), GPU_BM, GPU_BN, GPU_BK, GPU_TM, GPU_TN, prm.transpose_a, prm.transpose_b, bias != NULL};
+        uint32_t spec[9] = {(EVK__GPU_BM / EVK__GPU_TM) * (EVK__GPU_BN / EVK__GPU_TN), EVK__GPU_BM, EVK__GPU_BN, EVK__GPU_BK, EVK__GPU_TM, EVK__GPU_TN, prm.transpose_a, prm.transpose_b, bias != NULL};
         memcpy(desc.spec, spec, sizeof spec);
-        tile_m = GPU_BM;
-        tile_n = GPU_BN;
+        tile_m = EVK__GPU_BM;
+        tile_n = EVK__GPU_BN;
     }
     evk_pipeline *pipe;
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
@@ -183,16 +148,16 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
             evk_binding bind[4];
             uint64_t a_first = batch_a > 1 ? z0 * ak : m0 * K, a_count = batch_a > 1 ? nz * ak : mc * K;
             if (prm.transpose_a) { a_first = batch_a > 1 ? z0 * ak : 0; a_count = batch_a > 1 ? nz * ak : ak; }
-            EVK_TRY(evk__mm_bind(ctx, a, "a", a_first, a_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &push.a_off));
-            EVK_TRY(evk__mm_bind(ctx, b, "b", batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1], EVK_ACCESS_READ,
+            EVK_TRY(evk__bind_range(info, "matmul", "a", a, a_first, a_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &push.a_off));
+            EVK_TRY(evk__bind_range(info, "matmul", "b", b, batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1], EVK_ACCESS_READ,
                                  &bind[1], &push.b_off));
             if (bias) {
                 uint32_t unused;
-                EVK_TRY(evk__mm_bind(ctx, bias, "bias", 0, (uint64_t)N, desc.kinds[2], EVK_ACCESS_READ, &bind[2], &unused));
+                EVK_TRY(evk__bind_range(info, "matmul", "bias", bias, 0, (uint64_t)N, desc.kinds[2], EVK_ACCESS_READ, &bind[2], &unused));
             } else {
                 bind[2] = bind[1]; /* never read (HAS_BIAS is off); any valid binding of that kind */
             }
-            EVK_TRY(evk__mm_bind(ctx, c, "c", z0 * M * N + m0 * N, nz * mc * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3], &push.c_off));
+            EVK_TRY(evk__bind_range(info, "matmul", "c", c, z0 * M * N + m0 * N, nz * mc * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3], &push.c_off));
             evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 4, .push = &push, .push_size = sizeof push,
                               .groups = {(uint32_t)groups_n, (uint32_t)((mc + tile_m - 1) / tile_m), (uint32_t)nz}, .label = "matmul"};
             EVK_TRY(evk_stream_dispatch(s, &d));

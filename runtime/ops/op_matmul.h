@@ -16,18 +16,12 @@
 #include <stdbool.h>
 
 #include "core/stream.h"
+#include "ops/op_variant.h"
 #include "core/tensor.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-/* Which kernel family runs an op (matmul and convolutions). */
-typedef enum evk_kernel_variant {
-    EVK_KERNEL_AUTO = 0, /* CPU kernels on CPU devices, GPU kernels elsewhere */
-    EVK_KERNEL_GPU,      /* shared-memory tiles, storage buffers */
-    EVK_KERNEL_CPU,      /* register tiles, texel-buffer loads */
-} evk_kernel_variant;
 
 typedef struct evk_matmul_params {
     bool transpose_a;           /* A is stored [..., K, M] instead of [..., M, K] */

@@ -3,6 +3,8 @@
  * devices whose subgroup size is fixed and whose rows split into whole vec4s. */
 #include "ops/op_norm.h"
 
+#include "ops/ops_internal.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -14,15 +16,8 @@ static bool evk__norm_same_shape(const evk_tensor *a, const evk_tensor *b) {
     return true;
 }
 
-static evk_status evk__norm_check_f32(const char *op, const char *name, const evk_tensor *t) {
-    if (!t) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is required", op, name);
-    if (t->dtype != EVK_DTYPE_F32)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is %s, expected f32", op, name, evk_dtype_name(t->dtype));
-    return EVK_OK;
-}
-
 static evk_status evk__norm_check_vec(const char *op, const char *name, const evk_tensor *t, int64_t n) {
-    EVK_TRY(evk__norm_check_f32(op, name, t));
+    EVK_TRY(evk__check_f32(op, name, t));
     if (evk_tensor_numel(t) != n) {
         char sb[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s has shape %s, expected %lld elements", op, name,
@@ -32,7 +27,7 @@ static evk_status evk__norm_check_vec(const char *op, const char *name, const ev
 }
 
 static evk_status evk__norm_check_out(const char *op, const evk_tensor *x, const evk_tensor *out) {
-    EVK_TRY(evk__norm_check_f32(op, "out", out));
+    EVK_TRY(evk__check_f32(op, "out", out));
     if (!evk__norm_same_shape(x, out)) {
         char a[96], b[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out has shape %s, expected %s like x", op,
@@ -49,15 +44,6 @@ typedef struct evk__row_job {
     uint32_t act;
 } evk__row_job;
 
-static uint64_t evk__norm_gcd(uint64_t a, uint64_t b) {
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
-}
-
 static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
@@ -71,7 +57,7 @@ static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     uint64_t cap = info->max_storage_buffer_range;
     if ((uint64_t)info->max_texel_buffer_elements * 16 < cap) cap = (uint64_t)info->max_texel_buffer_elements * 16;
     if (cap > 0xffffffffull) cap = 0xffffffffull; /* 32-bit indexing inside a dispatch */
-    uint64_t step = align / evk__norm_gcd(row_bytes, align);
+    uint64_t step = align / evk__gcd(row_bytes, align);
     uint64_t chunk = cap / row_bytes / step * step;
     if (chunk == 0)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: one row of %llu bytes exceeds the device's binding limit (%llu bytes)",
@@ -114,7 +100,7 @@ static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
 evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              uint32_t groups, float eps, bool silu, const evk_tensor *out) {
     const char *op = "group_norm";
-    EVK_TRY(evk__norm_check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "x", x));
     if (x->ndim < 2) {
         char sb[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has shape %s, expected [N, C, spatial...]", op,
@@ -139,7 +125,7 @@ evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
 evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              float eps, const evk_tensor *out) {
     const char *op = "layer_norm";
-    EVK_TRY(evk__norm_check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "x", x));
     if (x->ndim < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has no dims", op);
     const int64_t F = x->shape[x->ndim - 1];
     if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
@@ -155,7 +141,7 @@ evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
 
 evk_status evk_op_softmax(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
     const char *op = "softmax";
-    EVK_TRY(evk__norm_check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "x", x));
     if (x->ndim < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has no dims", op);
     EVK_TRY(evk__norm_check_out(op, x, out));
     const int64_t F = x->shape[x->ndim - 1];

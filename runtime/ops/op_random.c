@@ -6,8 +6,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/op_fill.h"
 #include "ops/op_reduce.h"
+#include "ops/ops_internal.h"
 
 void evk_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]) {
     uint32_t c0 = ctr[0], c1 = ctr[1], c2 = ctr[2], c3 = ctr[3], k0 = key[0], k1 = key[1];
@@ -139,7 +139,7 @@ static evk_status evk__random(evk_stream *s, const char *op, const evk_tensor *x
     }
     evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = desc.binding_count, .push = &push,
                       .push_size = sizeof push};
-    evk_grid_1d((uint64_t)(rows * blocks), local, d.groups);
+    evk__grid_1d((uint64_t)(rows * blocks), local, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

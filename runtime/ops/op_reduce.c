@@ -5,7 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "ops/op_fill.h"
+#include "ops/ops_internal.h"
 
 int64_t evk_tensor_row_numel(const evk_tensor *t) {
     if (t->ndim < 1 || t->shape[0] <= 0) return 0;
@@ -56,7 +56,7 @@ evk_status evk__bind_view(evk_context *ctx, const evk_tensor *t, evk_access acce
 static int evk__is_f32(const evk_tensor *t) { return t && t->buf.block && t->dtype == EVK_DTYPE_F32 && t->ndim >= 1; }
 
 /* Workgroup-per-row grid: row = group.x + group.y * groups.x. */
-static void evk__grid_rows(uint64_t rows, uint32_t groups[3]) { evk_grid_1d(rows, 1, groups); }
+static void evk__grid_rows(uint64_t rows, uint32_t groups[3]) { evk__grid_1d(rows, 1, groups); }
 
 static evk_status evk__rows_dispatch(evk_stream *s, const char *shader, uint32_t mode, const evk_tensor *a, const evk_tensor *b,
                                      const evk_tensor *out, uint32_t rows, uint32_t cols, uint32_t b_shared) {
@@ -121,7 +121,7 @@ static evk_status evk__select_dispatch(evk_stream *s, const char *shader, const 
     memcpy(p, push, push_size);
     p[0] = off[0], p[1] = off[1], p[2] = off[2]; /* every select push starts with the three offsets */
     evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = p, .push_size = push_size};
-    evk_grid_1d(invocations, local, d.groups);
+    evk__grid_1d(invocations, local, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

@@ -22,14 +22,6 @@ int64_t evk_tensor_row_numel(const evk_tensor *t);
 /* View of rows [row0, row0 + rows) of t (same storage, first dimension = rows). */
 evk_status evk_tensor_rows(const evk_tensor *t, int64_t row0, int64_t rows, evk_tensor *out);
 
-/* For kernel entries: a binding covering t's storage from the nearest aligned offset at or below
- * it, and the element offset (4-byte units) of t's first element inside that binding. `what`
- * names the operand in messages. Requires a 4-byte dtype. */
-evk_status evk__bind_view(evk_context *ctx, const evk_tensor *t, evk_access access, const char *what,
-                          evk_binding *binding, uint32_t *elem_offset);
-/* Shape check helper: fails with "<op>: <what> is <shape>, expected <expect>" when `ok` is false. */
-evk_status evk__shape_fail(const char *op, const char *what, const evk_tensor *t, const char *expect);
-
 typedef enum evk_reduce_op {
     EVK_REDUCE_SUM = 0,
     EVK_REDUCE_MEAN,

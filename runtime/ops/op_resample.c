@@ -3,7 +3,7 @@
 
 #include <stdbool.h>
 
-#include "ops/op_fill.h" /* evk_grid_1d */
+#include "ops/ops_internal.h"
 
 static evk_status evk__resample(evk_stream *s, const char *op, uint32_t mode, const evk_tensor *x, const evk_tensor *out) {
     if (!x || !out) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x and out are required", op);
@@ -46,7 +46,7 @@ static evk_status evk__resample(evk_stream *s, const char *op, uint32_t mode, co
                                {.buffer = out->buf, .offset = p0 * out_plane, .range = np * out_plane, .access = EVK_ACCESS_WRITE}};
         struct { uint32_t count, h, w, oh, ow; } push = {(uint32_t)(np * out_plane / 4), (uint32_t)H, (uint32_t)W, (uint32_t)OH, (uint32_t)OW};
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push, .label = op};
-        evk_grid_1d(push.count, 256, d.groups);
+        evk__grid_1d(push.count, 256, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;

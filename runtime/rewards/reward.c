@@ -9,8 +9,8 @@
 #include <string.h>
 
 #include "models/model.h"
-#include "ops/op_fill.h"
 #include "ops/op_reduce.h"
+#include "ops/ops_internal.h"
 
 struct evk_reward {
     evk_context *ctx;
@@ -162,7 +162,7 @@ static evk_status evk__analytic_evaluate(void *impl, evk_stream *s, const evk_te
     EVK_TRY(evk__bind_view(ctx, &a->dev, EVK_ACCESS_READ, "reward parameters", &b[1], &unused));
     EVK_TRY(evk__bind_view(ctx, out, acc ? EVK_ACCESS_READ_WRITE : EVK_ACCESS_WRITE, "reward output", &b[2], &push.o_off));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 3, .push = &push, .push_size = sizeof push, .label = "reward"};
-    evk_grid_1d((uint64_t)rows, 1, d.groups);
+    evk__grid_1d((uint64_t)rows, 1, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

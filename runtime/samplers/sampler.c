@@ -1,5 +1,6 @@
 /* sampler.c — timestep tables and per-step coefficients of every sampler (in double), and the
- * C entries of shaders/samplers/sampler.comp. See sampler.h for the formulas' sources. */
+ * steps, recorded with the a·x + b·m + c·z kernel (ops/op_axpbz.h). See sampler.h for the formulas'
+ * sources. */
 #include "samplers/sampler.h"
 
 #include <math.h>
@@ -7,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ops/op_fill.h"
 #include "ops/op_reduce.h"
+#include "ops/ops_internal.h"
 
 struct evk_sampler {
     evk_sampler_config config;
@@ -74,6 +75,9 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
     if (!(c.eta >= 0 && c.eta <= 10)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: eta = %g, expected 0..10", name, c.eta);
     if (!(c.shift > 0 && c.shift < 1e6)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: shift = %g, expected > 0", name, c.shift);
     if ((unsigned)c.spacing > EVK_SPACING_LINSPACE) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: unknown spacing", name);
+    if (c.beta_schedule != EVK_BETA_SCALED_LINEAR && c.beta_schedule != EVK_BETA_LINEAR)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "sampler %s: beta schedule '%s' is not supported (linear, scaled_linear)", name,
+                        evk_beta_schedule_name(c.beta_schedule));
     uint32_t N = c.train_timesteps, T = c.steps;
     if (!flow && T > N) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: %u steps exceed the %u training timesteps", name, T, N);
     if (c.kind == EVK_SAMPLER_LCM && (c.lcm_origin_steps > N || T > c.lcm_origin_steps))
@@ -184,57 +188,12 @@ const evk_sampler_step *evk_sampler_get_step(const evk_sampler *s, uint32_t i) {
 double evk_sampler_noise_std(const evk_sampler *s, uint32_t i) { return i < s->steps ? s->table[i].noise_std : 0.0; }
 double evk_sampler_init_sigma(const evk_sampler *s) { (void)s; return 1.0; }
 
-typedef struct evk__sampler_push {
-    uint32_t seed_lo, seed_hi, stream0, counter, domain;
-    uint32_t rows, cols, x_off, m_off, o_off, noisy;
-    float a, b, c;
-} evk__sampler_push;
-
-static evk_status evk__sampler_dispatch(evk_stream *st, const char *op, const char *shader, const evk_tensor *x, const evk_tensor *m,
-                                        const evk_tensor *out, float a, float b, float c, const evk_noise_key *key) {
-    if (!x || !x->buf.block || x->dtype != EVK_DTYPE_F32 || x->ndim < 1) return evk__shape_fail(op, "x", x, "an f32 tensor");
-    char sh[128], want[160];
-    snprintf(want, sizeof want, "f32 %s (the shape of x)", evk_tensor_shape_str(x, sh, sizeof sh));
-    int64_t rows = x->shape[0], cols = evk_tensor_row_numel(x);
-    if (!m || !m->buf.block || m->dtype != EVK_DTYPE_F32 || m->ndim < 1 || m->shape[0] != rows || evk_tensor_row_numel(m) != cols)
-        return evk__shape_fail(op, "model output", m, want);
-    if (!out || !out->buf.block || out->dtype != EVK_DTYPE_F32 || out->ndim < 1 || out->shape[0] != rows || evk_tensor_row_numel(out) != cols)
-        return evk__shape_fail(op, "out", out, want);
-    int64_t blocks = (cols + 3) / 4;
-    if (rows * blocks > 0xffffffffll || rows * cols > 0xffffffffll) return evk__shape_fail(op, "x", x, "fewer than 2^32 elements");
-    if (c != 0.0f && !key) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: a noisy step needs a noise key", op);
-    evk_context *ctx = evk_stream_context(st);
-    const uint32_t local = 128;
-    evk_pipeline_desc desc = {.shader = shader, .binding_count = 3, .push_size = sizeof(evk__sampler_push), .spec_count = 1, .spec = {local}};
-    evk_pipeline *pipe;
-    EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
-    evk__sampler_push push = {0};
-    if (key) {
-        push.seed_lo = (uint32_t)key->seed, push.seed_hi = (uint32_t)(key->seed >> 32);
-        push.stream0 = key->stream, push.counter = key->counter, push.domain = key->domain;
-    }
-    push.rows = (uint32_t)rows, push.cols = (uint32_t)cols, push.noisy = c != 0.0f;
-    push.a = a, push.b = b, push.c = c;
-    evk_binding bind[3];
-    EVK_TRY(evk__bind_view(ctx, x, EVK_ACCESS_READ, "x", &bind[0], &push.x_off));
-    EVK_TRY(evk__bind_view(ctx, m, EVK_ACCESS_READ, "model output", &bind[1], &push.m_off));
-    EVK_TRY(evk__bind_view(ctx, out, EVK_ACCESS_WRITE, "out", &bind[2], &push.o_off));
-    evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push};
-    evk_grid_1d((uint64_t)(rows * blocks), local, d.groups);
-    return evk_stream_dispatch(st, &d);
-}
-
-evk_status evk_op_axpbz(evk_stream *st, const evk_tensor *x, const evk_tensor *m, float a, float b, float c,
-                        const evk_noise_key *key, const evk_tensor *out) {
-    return evk__sampler_dispatch(st, "axpbz", "sampler_step", x, m, out, a, b, c, key);
-}
-
 evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
                                const evk_noise_key *key) {
     if (!s || i >= s->steps)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler step %u outside 0..%u", i, s ? s->steps - 1 : 0);
     const evk_sampler_step *t = &s->table[i];
-    return evk__sampler_dispatch(st, "sampler step", "sampler_step", x, m, x, (float)t->a, (float)t->b, (float)t->noise_std, key);
+    return evk__axpbz_dispatch(st, "sampler step", x, m, x, (float)t->a, (float)t->b, (float)t->noise_std, key);
 }
 
 evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
@@ -242,9 +201,5 @@ evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, c
     if (!s || i >= s->steps)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler x0 at step %u outside 0..%u", i, s ? s->steps - 1 : 0);
     const evk_sampler_step *t = &s->table[i];
-    return evk__sampler_dispatch(st, "sampler x0", "sampler_step", x, m, out, (float)t->x0_a, (float)t->x0_b, 0.0f, NULL);
-}
-
-evk_status evk_op_guidance_combine(evk_stream *st, const evk_tensor *cond, const evk_tensor *uncond, float w, const evk_tensor *out) {
-    return evk__sampler_dispatch(st, "guidance", "sampler_cfg", cond, uncond, out, w, 0.0f, 0.0f, NULL);
+    return evk__axpbz_dispatch(st, "sampler x0", x, m, out, (float)t->x0_a, (float)t->x0_b, 0.0f, NULL);
 }

@@ -18,7 +18,10 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-#include "models/model.h"
+#include "core/stream.h"
+#include "core/tensor.h"
+#include "formats/diffusion.h"
+#include "ops/op_axpbz.h"
 #include "ops/op_random.h"
 
 #ifdef __cplusplus
@@ -32,19 +35,6 @@ typedef enum evk_sampler_kind {
     EVK_SAMPLER_FLOW_SDE, /* flow matching, stochastic SDE-DPM-Solver++ (first order) */
     EVK_SAMPLER_LCM,      /* latent consistency multistep */
 } evk_sampler_kind;
-
-/* Timestep spacing of DDIM (diffusers' "timestep_spacing"). */
-typedef enum evk_spacing {
-    EVK_SPACING_LEADING = 0,
-    EVK_SPACING_TRAILING,
-    EVK_SPACING_LINSPACE,
-} evk_spacing;
-
-/* β schedule of VP diffusion (diffusers' "beta_schedule"). */
-typedef enum evk_beta_schedule {
-    EVK_BETA_SCALED_LINEAR = 0, /* β = linspace(√β0, √β1, N)² (Stable Diffusion) */
-    EVK_BETA_LINEAR,            /* β = linspace(β0, β1, N) (DDPM) */
-} evk_beta_schedule;
 
 /* Zero fields take the defaults in brackets. */
 typedef struct evk_sampler_config {
@@ -95,12 +85,6 @@ evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i,
 /* Record out = x̂0 prediction of step i from x and m. */
 evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
                              const evk_tensor *out);
-/* Record out = a·x + b·m + c·z (z keyed by key when c != 0); out may be x. The general kernel. */
-evk_status evk_op_axpbz(evk_stream *st, const evk_tensor *x, const evk_tensor *m, float a, float b, float c,
-                        const evk_noise_key *key, const evk_tensor *out);
-/* Record classifier-free guidance: out = uncond + w·(cond − uncond) (out may alias either input). */
-evk_status evk_op_guidance_combine(evk_stream *st, const evk_tensor *cond, const evk_tensor *uncond, float w, const evk_tensor *out);
-
 #ifdef __cplusplus
 }
 #endif

@@ -67,7 +67,7 @@ static void test_unet_configs(void **state) {
     assert_true(c.freq_shift == 0);
     assert_int_equal(c.norm_num_groups, 32);
     assert_true(c.norm_eps == 1e-5f);
-    assert_int_equal(c.act_fn, EVK_CFG_ACT_SILU);
+    assert_int_equal(c.act_fn, EVK_ACT_SILU);
     assert_int_equal(c.time_embedding_dim, 1280); /* defaults to 4 x block_out_channels[0] */
     assert_int_equal(c.time_cond_proj_dim, 0);
     assert_false(c.resnet_scale_shift);
@@ -110,7 +110,7 @@ static void test_unet_configs(void **state) {
     assert_false(c.only_cross_attention[1]);
     TEST_OK(evk_unet_config_parse("{\"resnet_time_scale_shift\": \"scale_shift\", \"act_fn\": \"swish\", \"time_cond_proj_dim\": 256}", "x.json", &c));
     assert_true(c.resnet_scale_shift);
-    assert_int_equal(c.act_fn, EVK_CFG_ACT_SILU);
+    assert_int_equal(c.act_fn, EVK_ACT_SILU);
     assert_int_equal(c.time_cond_proj_dim, 256);
 }
 
@@ -182,14 +182,14 @@ static void test_vae_and_text_configs(void **state) {
     assert_int_equal(t.num_hidden_layers, 12);
     assert_int_equal(t.num_attention_heads, 12);
     assert_int_equal(t.max_position_embeddings, 77);
-    assert_int_equal(t.hidden_act, EVK_CFG_ACT_QUICK_GELU);
+    assert_int_equal(t.hidden_act, EVK_ACT_QUICK_GELU);
     assert_int_equal(t.eos_token_id, 2);
     assert_true(t.legacy_eos);
     assert_int_equal(t.vocab_size, 49408);
     TEST_OK(evk_clip_text_config_load(cfg("sd21/text_encoder_config.json", p, sizeof p), &t));
     assert_int_equal(t.hidden_size, 1024);
     assert_int_equal(t.num_hidden_layers, 23); /* SD 2.x uses the penultimate OpenCLIP layer */
-    assert_int_equal(t.hidden_act, EVK_CFG_ACT_GELU);
+    assert_int_equal(t.hidden_act, EVK_ACT_GELU);
     assert_int_equal(t.projection_dim, 512);
     TEST_OK(evk_clip_text_config_parse("{}", "x", &t));
     assert_int_equal(t.hidden_size, 512);
@@ -248,29 +248,29 @@ static void test_preprocess_and_scheduler(void **state) {
     TEST_OK(evk_scheduler_config_load(cfg("sd15/scheduler_config.json", p, sizeof p), &s));
     assert_string_equal(s.class_name, "PNDMScheduler");
     assert_true(s.beta_start == 0.00085 && s.beta_end == 0.012);
-    assert_int_equal(s.beta_schedule, EVK_CFG_BETA_SCALED_LINEAR);
-    assert_int_equal(s.prediction_type, EVK_CFG_PREDICT_EPSILON);
+    assert_int_equal(s.beta_schedule, EVK_BETA_SCALED_LINEAR);
+    assert_int_equal(s.prediction_type, EVK_OUTPUT_EPS);
     assert_int_equal(s.timestep_spacing, EVK_SPACING_LEADING); /* PNDM's default */
     assert_int_equal(s.steps_offset, 1);
     assert_false(s.set_alpha_to_one);
     TEST_OK(evk_scheduler_config_load(cfg("sd21/scheduler_config.json", p, sizeof p), &s));
-    assert_int_equal(s.prediction_type, EVK_CFG_PREDICT_V);
+    assert_int_equal(s.prediction_type, EVK_OUTPUT_V);
     assert_int_equal(s.timestep_spacing, EVK_SPACING_LEADING);
     assert_false(s.clip_sample);
     assert_false(s.set_alpha_to_one);
     TEST_OK(evk_scheduler_config_load(cfg("sd-turbo/scheduler_config.json", p, sizeof p), &s));
     assert_int_equal(s.timestep_spacing, EVK_SPACING_TRAILING);
-    assert_int_equal(s.prediction_type, EVK_CFG_PREDICT_EPSILON);
+    assert_int_equal(s.prediction_type, EVK_OUTPUT_EPS);
     /* class defaults when keys are absent */
     TEST_OK(evk_scheduler_config_parse("{\"_class_name\": \"DDIMScheduler\"}", "x", &s));
     assert_true(s.beta_start == 0.0001 && s.beta_end == 0.02);
-    assert_int_equal(s.beta_schedule, EVK_CFG_BETA_LINEAR);
+    assert_int_equal(s.beta_schedule, EVK_BETA_LINEAR);
     assert_true(s.set_alpha_to_one && s.clip_sample);
     assert_int_equal(s.timestep_spacing, EVK_SPACING_LEADING);
     TEST_OK(evk_scheduler_config_parse("{\"_class_name\": \"EulerDiscreteScheduler\"}", "x", &s));
     assert_int_equal(s.timestep_spacing, EVK_SPACING_LINSPACE);
     TEST_OK(evk_scheduler_config_parse("{\"_class_name\": \"LCMScheduler\"}", "x", &s));
-    assert_true(s.beta_start == 0.00085 && s.beta_schedule == EVK_CFG_BETA_SCALED_LINEAR && s.original_inference_steps == 50);
+    assert_true(s.beta_start == 0.00085 && s.beta_schedule == EVK_BETA_SCALED_LINEAR && s.original_inference_steps == 50);
     assert_int_equal(evk_scheduler_config_parse("{\"_class_name\": \"DDIMScheduler\", \"prediction_type\": \"flow\"}", "scheduler_config.json", &s),
                      EVK_ERROR_FORMAT);
     assert_non_null(strstr(evk_error_message(), "scheduler_config.json"));

@@ -226,7 +226,7 @@ static void test_vae_bad_weights_and_config(void **state) {
     assert_int_not_equal(s, EVK_OK);
     if (!strstr(evk_error_message(), "decoder.conv_in.weight")) fail_msg("wrong width: %s", evk_error_message());
     wrong = c.cfg;
-    wrong.act_fn = EVK_CFG_ACT_GELU;
+    wrong.act_fn = EVK_ACT_GELU;
     expect_load_error(ctx, ws, &wrong, EVK_ERROR_UNSUPPORTED, "act_fn", "unsupported act_fn");
     wrong = c.cfg;
     wrong.norm_num_groups = 5;

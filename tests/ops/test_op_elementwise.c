@@ -50,7 +50,7 @@ static void test_activations(void **state) {
     evk_context *ctx = *state;
     const int64_t sizes[2][3] = {{3, 37, 11}, {2, 40, 64}};
     for (int si = 0; si < 2; si++)
-        for (int a = 0; a < EVK_ACT_COUNT; a++) {
+        for (int a = 0; EVK_ACT_HAS_KERNEL(a); a++) {
             test_rng rng = {(uint64_t)(10 + a + 10 * si)};
             size_t n = (size_t)(sizes[si][0] * sizes[si][1] * sizes[si][2]);
             float *x = malloc(n * 4);

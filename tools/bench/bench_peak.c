@@ -5,6 +5,7 @@
 
 #include "bench.h"
 #include "ops/op_fill.h"
+#include "ops/ops_internal.h"
 
 enum { PEAK_LOCAL = 64, PEAK_CHAINS = 12 };
 
@@ -62,7 +63,7 @@ static evk_status peak_record(evk_stream *s, void *state) {
     uint32_t count = (uint32_t)(p->bytes / 16);
     evk_binding b[2] = {{.buffer = st->b, .access = EVK_ACCESS_READ}, {.buffer = st->a, .access = EVK_ACCESS_WRITE}};
     evk_dispatch dd = {.pipeline = pipe, .bindings = b, .binding_count = 2, .push = &count, .push_size = 4, .label = "peak_copy"};
-    evk_grid_1d(count / 16, PEAK_LOCAL, dd.groups); /* 16 texels per invocation (peak_copy.comp) */
+    evk__grid_1d(count / 16, PEAK_LOCAL, dd.groups); /* 16 texels per invocation (peak_copy.comp) */
     return evk_stream_dispatch(s, &dd);
 }
 

@@ -39,24 +39,15 @@ struct evk_clip_vision {
     evk__clip_encoder enc;
 };
 
-static evk_status evk__act_from_config(evk_act a, evk_activation *out) {
-    switch (a) {
-    case EVK_CFG_ACT_SILU: *out = EVK_ACT_SILU; return EVK_OK;
-    case EVK_CFG_ACT_GELU: *out = EVK_ACT_GELU; return EVK_OK;
-    case EVK_CFG_ACT_GELU_TANH: *out = EVK_ACT_GELU_TANH; return EVK_OK;
-    case EVK_CFG_ACT_QUICK_GELU: *out = EVK_ACT_QUICK_GELU; return EVK_OK;
-    default: return evk_fail(EVK_ERROR_UNSUPPORTED, "CLIP hidden_act '%s' is not supported", evk_act_name(a));
-    }
-}
-
 static evk_status evk__encoder_load(evk_weights *ws, const char *prefix, int layers, int hidden, int heads,
-                                    int intermediate, evk_act act, float eps, evk_dtype storage, evk__clip_encoder *e) {
+                                    int intermediate, evk_activation act, float eps, evk_dtype storage, evk__clip_encoder *e) {
     memset(e, 0, sizeof *e);
     e->layers = layers;
     e->hidden = hidden;
     e->heads = heads;
     e->intermediate = intermediate;
-    EVK_TRY(evk__act_from_config(act, &e->act));
+    if (!EVK_ACT_HAS_KERNEL(act)) return evk_fail(EVK_ERROR_UNSUPPORTED, "CLIP hidden_act '%s' is not supported", evk_activation_name(act));
+    e->act = act;
     if (heads <= 0 || hidden % heads)
         return evk_fail(EVK_ERROR_FORMAT, "CLIP: hidden_size %d is not divisible by num_attention_heads %d", hidden, heads);
     e->layer = calloc((size_t)layers, sizeof *e->layer);

@@ -9,8 +9,8 @@
 
 #include "core/memory.h"
 #include "models/model.h"
-#include "ops/op_fill.h"
 #include "ops/op_reduce.h"
+#include "ops/ops_internal.h"
 
 typedef struct evk__gmm {
     evk_context *ctx;
@@ -49,7 +49,7 @@ static evk_status evk__gmm_forward(void *impl, evk_stream *s, const evk_model_in
     EVK_TRY(evk__bind_view(ctx, &g->params, EVK_ACCESS_READ, "gmm parameters", &b[3], &unused));
     EVK_TRY(evk__bind_view(ctx, out, EVK_ACCESS_WRITE, "gmm output", &b[4], &push.out_off));
     evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = 5, .push = &push, .push_size = sizeof push, .label = "gmm"};
-    evk_grid_1d((uint64_t)rows, local, d.groups);
+    evk__grid_1d((uint64_t)rows, local, d.groups);
     return evk_stream_dispatch(s, &d);
 }
 

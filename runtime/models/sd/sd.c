@@ -234,8 +234,7 @@ static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
     evk_model_info info = {
         .family = "sd",
         .schedule = EVK_SCHEDULE_VP,
-        .prediction = sd->sched.prediction_type == EVK_CFG_PREDICT_V ? EVK_OUTPUT_V
-                      : sd->sched.prediction_type == EVK_CFG_PREDICT_SAMPLE ? EVK_OUTPUT_X0 : EVK_OUTPUT_EPS,
+        .prediction = sd->sched.prediction_type,
         .sample_ndim = 3,
         .sample_shape = {sd->unet_cfg.in_channels, sd->height / sd->factor, sd->width / sd->factor},
         .conditional = true,
@@ -315,9 +314,9 @@ evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out,
 
 evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32_t steps, double eta, evk_sampler_config *out) {
     const evk_scheduler_config *c = &sd->sched;
-    if (c->beta_schedule != EVK_CFG_BETA_LINEAR && c->beta_schedule != EVK_CFG_BETA_SCALED_LINEAR)
+    if (c->beta_schedule != EVK_BETA_LINEAR && c->beta_schedule != EVK_BETA_SCALED_LINEAR)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: beta_schedule '%s' is not supported", sd->folder,
-                        evk_cfg_beta_schedule_name(c->beta_schedule));
+                        evk_beta_schedule_name(c->beta_schedule));
     if (c->clip_sample)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: clip_sample true (clamping x̂0) is not supported; Stable Diffusion's own configs set it false",
                         sd->folder);
@@ -335,7 +334,7 @@ evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32
     out->train_timesteps = (uint32_t)c->num_train_timesteps;
     out->beta_start = c->beta_start;
     out->beta_end = c->beta_end;
-    out->beta_schedule = c->beta_schedule == EVK_CFG_BETA_LINEAR ? EVK_BETA_LINEAR : EVK_BETA_SCALED_LINEAR;
+    out->beta_schedule = c->beta_schedule;
     if (c->original_inference_steps > 0) out->lcm_origin_steps = (uint32_t)c->original_inference_steps;
     return EVK_OK;
 }

@@ -127,7 +127,7 @@ static evk_status evk__unet_check(const evk_unet_config *c) {
     if (c->time_cond_proj_dim) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: time_cond_proj_dim is not supported yet");
     if (c->center_input_sample) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: center_input_sample is not supported");
     if (c->resnet_skip_time_act) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: resnet_skip_time_act is not supported");
-    if (c->act_fn != EVK_CFG_ACT_SILU) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: act_fn '%s' is not supported (silu only)", evk_act_name(c->act_fn));
+    if (c->act_fn != EVK_ACT_SILU) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: act_fn '%s' is not supported (silu only)", evk_activation_name(c->act_fn));
     if (c->conv_in_kernel != 3 || c->conv_out_kernel != 3) return evk_fail(EVK_ERROR_UNSUPPORTED, "UNet: conv_in/out kernels other than 3");
     if (c->num_blocks < 1 || c->num_blocks > EVK_CONFIG_MAX_BLOCKS) return evk_fail(EVK_ERROR_FORMAT, "UNet: %d blocks", c->num_blocks);
     for (int i = 0; i < c->num_blocks; i++) {

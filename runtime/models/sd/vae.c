@@ -70,8 +70,8 @@ static evk_status evk__vae_attention_load(evk_weights *ws, const char *p, int ch
 static evk_status evk__vae_check(const evk_vae_config *c) {
     if (c->num_blocks < 1 || c->num_blocks > EVK_CONFIG_MAX_BLOCKS)
         return evk_fail(EVK_ERROR_FORMAT, "VAE: %d blocks (1..%d supported)", c->num_blocks, EVK_CONFIG_MAX_BLOCKS);
-    if (c->act_fn != EVK_CFG_ACT_SILU)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "VAE: act_fn '%s' is not supported (silu only)", evk_act_name(c->act_fn));
+    if (c->act_fn != EVK_ACT_SILU)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "VAE: act_fn '%s' is not supported (silu only)", evk_activation_name(c->act_fn));
     if (c->layers_per_block < 0 || c->layers_per_block + 1 > EVK__VAE_MAX_LAYERS)
         return evk_fail(EVK_ERROR_FORMAT, "VAE: layers_per_block %d (0..%d supported)", c->layers_per_block,
                         EVK__VAE_MAX_LAYERS - 1);

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "search.h"
 
 static cJSON *evk__float_array(const float *v, int64_t n) {
@@ -96,24 +97,16 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
-    size_t len = strlen(text), plen = strlen(path);
-    char *tmp = malloc(plen + 32);
-    if (!tmp) {
+    /* the report ends with a newline: a text file for every tool that reads one */
+    size_t len = strlen(text);
+    char *line = realloc(text, len + 2);
+    if (!line) {
         free(text);
-        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
     }
-    snprintf(tmp, plen + 32, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    evk_status st = EVK_OK;
-    if (!f) st = evk_fail(EVK_ERROR_IO, "cannot write report %s: %s", tmp, strerror(errno));
-    else {
-        int bad = fwrite(text, 1, len, f) != len || fputc('\n', f) == EOF;
-        bad |= fclose(f) != 0;
-        if (bad) st = evk_fail(EVK_ERROR_IO, "writing report %s failed", tmp);
-        else if (rename(tmp, path)) st = evk_fail(EVK_ERROR_IO, "cannot move the report into place at %s: %s", path, strerror(errno));
-        if (st) remove(tmp);
-    }
-    free(tmp);
-    free(text);
+    line[len] = '\n';
+    line[len + 1] = 0;
+    evk_status st = evk_file_write_atomic(path, line, len + 1);
+    free(line);
     return st;
 }

@@ -9,6 +9,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "core/internal.h"
 
 static double evk__now_ms(void) {
@@ -58,16 +59,12 @@ evk_status evk__pipelines_init(evk_context *ctx) {
     size_t size = 0;
     if (!ctx->config.no_pipeline_cache) {
         evk__cache_path(ctx, st->cache_path, sizeof st->cache_path);
-        FILE *f = st->cache_path[0] ? fopen(st->cache_path, "rb") : NULL;
-        if (f) {
-            if (fseek(f, 0, SEEK_END) == 0) {
-                long n = ftell(f);
-                if (n > 0 && n < (1l << 30) && fseek(f, 0, SEEK_SET) == 0 && (data = malloc((size_t)n))) {
-                    if (fread(data, 1, (size_t)n, f) == (size_t)n && evk__cache_header_ok(ctx, data, (size_t)n))
-                        size = (size_t)n;
-                }
-            }
-            fclose(f);
+        /* a missing, unreadable or foreign cache is not an error: start empty */
+        uint8_t *bytes = NULL;
+        size_t n = 0;
+        if (st->cache_path[0] && access(st->cache_path, R_OK) == 0 && evk_file_read(st->cache_path, (size_t)1 << 30, &bytes, &n) == EVK_OK) {
+            data = bytes;
+            if (n > 0 && evk__cache_header_ok(ctx, data, n)) size = n;
         }
     }
     VkPipelineCacheCreateInfo ci = {.sType = VK_STRUCTURE_TYPE_PIPELINE_CACHE_CREATE_INFO,
@@ -95,25 +92,14 @@ evk_status evk_pipeline_cache_save(evk_context *ctx) {
     if (!data) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory saving the pipeline cache");
     VkResult r = vkGetPipelineCacheData(ctx->device, ctx->pipeline_cache, &size, data);
     if (r != VK_SUCCESS) { free(data); return evk__vk_fail(r, "vkGetPipelineCacheData", __FILE__, __LINE__); }
-    char dir[512], tmp[600];
+    char dir[512];
     snprintf(dir, sizeof dir, "%s", path);
     char *slash = strrchr(dir, '/');
     if (slash) *slash = 0;
-    snprintf(tmp, sizeof tmp, "%s.%ld.tmp", path, (long)getpid());
     evk_status s = EVK_OK;
-    FILE *f = NULL;
-    if (evk__mkdirs(dir) != 0 || !(f = fopen(tmp, "wb")))
-        s = evk_fail(EVK_ERROR_IO, "cannot write the pipeline cache %s: %s", tmp, strerror(errno));
-    else if (fwrite(data, 1, size, f) != size || fclose(f) != 0) {
-        f = NULL;
-        s = evk_fail(EVK_ERROR_IO, "cannot write the pipeline cache %s: %s", tmp, strerror(errno));
-    } else {
-        f = NULL;
-        if (rename(tmp, path) != 0) s = evk_fail(EVK_ERROR_IO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
-    }
-    if (f) fclose(f);
-    if (s) remove(tmp);
-    else ctx->pipeline_cache_dirty = 0;
+    if (evk__mkdirs(dir) != 0) s = evk_fail(EVK_ERROR_IO, "cannot create the pipeline cache folder %s: %s", dir, strerror(errno));
+    else s = evk_file_write_atomic(path, data, size);
+    if (!s) ctx->pipeline_cache_dirty = 0;
     free(data);
     return s;
 }

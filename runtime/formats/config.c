@@ -7,6 +7,8 @@
  * optional values and report the file, the key and the offending value otherwise. */
 #include "formats/config.h"
 
+#include "core/file.h"
+
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <math.h>
@@ -15,44 +17,6 @@
 #include <string.h>
 
 /* ---- helpers ------------------------------------------------------------------------------ */
-
-evk_status evk_read_text_file(const char *path, size_t limit, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    for (;;) {
-        if (!buf) {
-            fclose(f);
-            return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
-        }
-        n += fread(buf + n, 1, cap - n, f);
-        if (n < cap) break;
-        if (cap >= limit) {
-            free(buf);
-            fclose(f);
-            return evk_fail(EVK_ERROR_FORMAT, "%s: larger than %zu bytes", path, limit);
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (err) {
-        free(buf);
-        return evk_fail(EVK_ERROR_IO, "%s: read error", path);
-    }
-    buf[n] = 0;
-    if (strlen(buf) != n) {
-        free(buf);
-        return evk_fail(EVK_ERROR_FORMAT, "%s: contains a NUL byte (not a JSON/text file)", path);
-    }
-    *out = buf;
-    return EVK_OK;
-}
 
 static evk_status evk__parse_root(const char *json, const char *label, cJSON **root) {
     *root = json ? cJSON_Parse(json) : NULL;
@@ -243,7 +207,7 @@ static evk_status evk__parse_with(const char *json, const char *label, evk__pars
 
 static evk_status evk__load_with(const char *path, evk_status (*parse)(const char *, const char *, void *), void *out) {
     char *text;
-    EVK_TRY(evk_read_text_file(path, 16u << 20, &text));
+    EVK_TRY(evk_file_read_text(path, 16u << 20, &text));
     evk_status s = parse(text, path, out);
     free(text);
     return s;
@@ -948,12 +912,12 @@ evk_status evk_tokenizer_config_load(const char *folder, evk_tokenizer_config *o
     snprintf(path, sizeof path, "%s/tokenizer_config.json", folder);
     if ((f = fopen(path, "rb"))) {
         fclose(f);
-        EVK_TRY(evk_read_text_file(path, 16u << 20, &cfg));
+        EVK_TRY(evk_file_read_text(path, 16u << 20, &cfg));
     }
     snprintf(path, sizeof path, "%s/special_tokens_map.json", folder);
     if ((f = fopen(path, "rb"))) {
         fclose(f);
-        evk_status s = evk_read_text_file(path, 16u << 20, &map);
+        evk_status s = evk_file_read_text(path, 16u << 20, &map);
         if (s) {
             free(cfg);
             return s;

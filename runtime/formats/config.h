@@ -236,9 +236,6 @@ evk_status evk_tokenizer_config_parse(const char *tokenizer_config, const char *
 /* From a tokenizer folder; absent files leave the defaults. */
 evk_status evk_tokenizer_config_load(const char *folder, evk_tokenizer_config *out);
 
-/* Read a whole text file of at most `limit` bytes, refusing NUL bytes; free() the result. */
-evk_status evk_read_text_file(const char *path, size_t limit, char **out);
-
 #ifdef __cplusplus
 }
 #endif

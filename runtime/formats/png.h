@@ -35,15 +35,6 @@ typedef struct evk_png_text {
  * (channel, height, width) as a model's NCHW output is. */
 typedef enum evk_pixel_layout { EVK_PIXELS_HWC = 0, EVK_PIXELS_CHW = 1 } evk_pixel_layout;
 
-/* Write `data` to `path` atomically (temporary file in the same directory, then rename).
- * On failure nothing is left at `path` (an older file there is untouched) and the status is
- * EVK_ERROR_IO with a message naming the path and the reason. */
-evk_status evk_file_write_atomic(const char *path, const void *data, size_t size);
-
-/* Read a whole file into a malloc'd buffer (free() it). EVK_ERROR_IO naming the path on failure;
- * files over `max_size` bytes are refused with EVK_ERROR_FORMAT. */
-evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size_t *size);
-
 /* Encode 8-bit pixels (rows of width*channels bytes, channels 1–4: grey, grey+alpha, RGB,
  * RGBA) as a PNG in memory with `text_count` text chunks; *png is malloc'd (free() it). */
 evk_status evk_png_encode(const uint8_t *pixels, uint32_t width, uint32_t height, uint32_t channels,

@@ -8,6 +8,8 @@
  * one instance may be used from several threads. */
 #include "formats/tokenizer.h"
 
+#include "core/file.h"
+
 #include <cjson/cJSON.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -551,8 +553,8 @@ evk_status evk_tokenizer_load_files(const char *vocab_json, const char *merges_t
                                     evk_tokenizer **out) {
     *out = NULL;
     char *v = NULL, *m = NULL;
-    EVK_TRY(evk_read_text_file(vocab_json, 64u << 20, &v));
-    evk_status s = evk_read_text_file(merges_txt, 64u << 20, &m);
+    EVK_TRY(evk_file_read_text(vocab_json, 64u << 20, &v));
+    evk_status s = evk_file_read_text(merges_txt, 64u << 20, &m);
     if (!s) s = evk_tokenizer_load_text(v, m, config, vocab_json, out);
     free(v);
     free(m);

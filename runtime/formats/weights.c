@@ -9,6 +9,8 @@
 #include "formats/weights.h"
 #include "formats/gguf.h"
 
+#include "core/file.h"
+
 #include <cjson/cJSON.h>
 #include <dirent.h>
 #include <errno.h>
@@ -164,45 +166,10 @@ static char *evk__join(const char *dir, const char *name) {
     return p;
 }
 
-static char *evk__read_text(const char *path, size_t limit, evk_status *s) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        *s = evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap + 1);
-    while (buf) {
-        size_t r = fread(buf + n, 1, cap - n, f);
-        n += r;
-        if (n < cap) break;
-        if (cap >= limit) {
-            free(buf);
-            buf = NULL;
-            fclose(f);
-            *s = evk_fail(EVK_ERROR_FORMAT, "%s: larger than %zu bytes", path, limit);
-            return NULL;
-        }
-        cap *= 2;
-        char *nb = realloc(buf, cap + 1);
-        if (!nb) free(buf);
-        buf = nb;
-    }
-    fclose(f);
-    if (!buf) {
-        *s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", path);
-        return NULL;
-    }
-    buf[n] = 0;
-    *s = EVK_OK;
-    return buf;
-}
-
 /* *.safetensors.index.json: {"metadata": {...}, "weight_map": {"tensor": "shard file"}} */
 static evk_status evk__weights_open_index(evk_context *ctx, const char *index_path, evk_weights **out) {
-    evk_status s;
-    char *text = evk__read_text(index_path, 64u << 20, &s);
-    if (!text) return s;
+    char *text;
+    EVK_TRY(evk_file_read_text(index_path, 64u << 20, &text));
     cJSON *root = cJSON_Parse(text);
     free(text);
     if (!root) return evk_fail(EVK_ERROR_FORMAT, "%s: not valid JSON", index_path);
@@ -217,7 +184,7 @@ static evk_status evk__weights_open_index(evk_context *ctx, const char *index_pa
     else if (dir) strcpy(dir, "./");
     const char **shards = NULL;
     int n = 0;
-    s = dir ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_status s = dir ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (const cJSON *e = map->child; e && !s; e = e->next) {
         if (!cJSON_IsString(e) || !e->valuestring[0]) {
             s = evk_fail(EVK_ERROR_FORMAT, "%s: weight_map entry '%s' is not a file name", index_path, e->string);

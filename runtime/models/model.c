@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/file.h"
 #include "ops/op_reduce.h"
 #include "ops/op_axpbz.h"
 #include "ops/ops_internal.h"
@@ -116,41 +117,10 @@ evk_status evk_model_decode(evk_model *m, evk_stream *s, const evk_tensor *x0, c
     return evk_stream_copy(s, &x0->buf, 0, &out->buf, 0, evk_tensor_bytes(x0));
 }
 
-evk_status evk__read_file(const char *path, size_t limit, char **out) {
-    *out = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return evk_fail(EVK_ERROR_IO, "cannot open %s: %s", path, strerror(errno));
-    size_t cap = 4096, n = 0;
-    char *buf = malloc(cap);
-    for (;;) {
-        if (!buf) break;
-        if (n + 1 >= cap) {
-            char *nb = realloc(buf, cap * 2);
-            if (!nb) { free(buf); buf = NULL; break; }
-            buf = nb;
-            cap *= 2;
-        }
-        size_t r = fread(buf + n, 1, cap - n - 1, f);
-        n += r;
-        if (r == 0 || n > limit) break;
-    }
-    int err = ferror(f);
-    fclose(f);
-    if (!buf) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory reading %s", path);
-    if (err || n > limit) {
-        free(buf);
-        return err ? evk_fail(EVK_ERROR_IO, "error reading %s", path)
-                   : evk_fail(EVK_ERROR_FORMAT, "%s: larger than %zu bytes", path, limit);
-    }
-    buf[n] = 0;
-    *out = buf;
-    return EVK_OK;
-}
-
 evk_status evk_model_load(evk_context *ctx, const char *path, evk_model **out) {
     *out = NULL;
     char *text;
-    EVK_TRY(evk__read_file(path, (size_t)64 << 20, &text));
+    EVK_TRY(evk_file_read_text(path, (size_t)64 << 20, &text));
     cJSON *root = cJSON_Parse(text);
     if (!root) {
         free(text);

@@ -105,9 +105,6 @@ evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *w
 /* The mixture behind a gmm model (NULL for other families); arrays live as long as the model. */
 const evk_gmm_desc *evk_model_gmm_desc(const evk_model *m);
 
-/* Runtime-internal: read a whole text file of at most `limit` bytes (NUL-terminated; free() it). */
-evk_status evk__read_file(const char *path, size_t limit, char **out);
-
 #ifdef __cplusplus
 }
 #endif

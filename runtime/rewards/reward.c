@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "models/model.h"
+#include "core/file.h"
 #include "ops/op_reduce.h"
 #include "ops/ops_internal.h"
 
@@ -341,7 +341,7 @@ evk_status evk_reward_parse(evk_context *ctx, const char *json, const char *what
 evk_status evk_reward_load_with(evk_context *ctx, const char *path, const evk_reward_options *options, evk_reward **out) {
     *out = NULL;
     char *text;
-    EVK_TRY(evk__read_file(path, (size_t)64 << 20, &text));
+    EVK_TRY(evk_file_read_text(path, (size_t)64 << 20, &text));
     evk_reward_options opt = {0};
     if (options) opt = *options;
     char dir[1024];

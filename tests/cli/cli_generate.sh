@@ -66,7 +66,7 @@ expect_usage() {
   [ "$rc" -eq 2 ] || fail "$what: exit code $rc, expected 2 ($err)"
   [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] || fail "$what: expected one line, got: $err"
   [ ! -e "$tmp/bad.json" ] || fail "$what: a report was written"
-  [ -z "$(ls "$tmp" | grep 'bad.json.tmp')" ] || fail "$what: a temporary report was left"
+  [ -z "$(ls -A "$tmp" | grep '\.tmp')" ] || fail "$what: a temporary report was left"
 }
 M=(--model "$gmm/toy2d.json"); R=(--reward "$gmm/toy2d_reward.json")
 expect_usage "malformed model JSON" --model "$tmp/broken.json" "${R[@]}" --method bon

@@ -11,6 +11,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "core/file.h"
 #include "formats/config.h"
 #include "harness.h"
 #include "formats/tokenizer.h"
@@ -21,7 +22,7 @@ static cJSON *load_cases(void) {
     char p[600];
     snprintf(p, sizeof p, "%s/cases.json", dir);
     char *text;
-    TEST_OK(evk_read_text_file(p, 16u << 20, &text));
+    TEST_OK(evk_file_read_text(p, 16u << 20, &text));
     cJSON *root = cJSON_Parse(text);
     free(text);
     assert_non_null(root);

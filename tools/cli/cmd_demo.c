@@ -16,6 +16,7 @@
 
 #include "cli.h"
 #include "figure.h"
+#include "core/file.h"
 #include "formats/png.h"
 #include "rewards/reward.h"
 #include "models/sd/sd.h"

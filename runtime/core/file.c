@@ -1,0 +1,116 @@
+/* file.c — whole-file reads and atomic writes (file.h): the one place evoke opens a file to read
+ * it all or replaces one, so every such message names the user's path and says why (strerror). */
+#define _POSIX_C_SOURCE 200809L
+#include "core/file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static atomic_uint evk__tmp_counter;
+
+static evk_status evk__write_all(int fd, const uint8_t *p, size_t n) {
+    while (n) {
+        ssize_t w = write(fd, p, n > (1u << 30) ? (1u << 30) : n);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return EVK_ERROR_IO;
+        }
+        p += w;
+        n -= (size_t)w;
+    }
+    return EVK_OK;
+}
+
+evk_status evk_file_write_atomic(const char *path, const void *data, size_t size) {
+    if (!path || !*path) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_file_write_atomic: empty path");
+    if (!data && size) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_file_write_atomic: '%s': no data", path);
+    /* The temporary file lives in the target's directory so that rename() is atomic (same
+     * file system); a short fixed name avoids NAME_MAX trouble with long targets. */
+    const char *slash = strrchr(path, '/');
+    size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
+    char tmp[PATH_MAX];
+    if (dir_len + 40 >= sizeof tmp) return evk_fail(EVK_ERROR_IO, "writing '%s': path too long", path);
+    int fd = -1;
+    for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
+        unsigned n = atomic_fetch_add(&evk__tmp_counter, 1u);
+        snprintf(tmp, sizeof tmp, "%.*s.evk-%ld-%u.tmp", (int)dir_len, path, (long)getpid(), n);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
+    if (fd < 0) {
+        int e = errno;
+        return evk_fail(EVK_ERROR_IO, "writing '%s': cannot create a file in '%.*s': %s", path,
+                        dir_len ? (int)dir_len : 1, dir_len ? path : ".", strerror(e));
+    }
+    const char *step = "write";
+    int e = 0;
+    if (evk__write_all(fd, data, size) != EVK_OK) e = errno;
+    else if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS) { e = errno; step = "fsync"; }
+    if (close(fd) != 0 && !e) { e = errno; step = "close"; }
+    if (!e && rename(tmp, path) != 0) { e = errno; step = "rename"; }
+    if (e) {
+        unlink(tmp);
+        return evk_fail(EVK_ERROR_IO, "writing '%s': %s failed: %s", path, step, strerror(e));
+    }
+    return EVK_OK;
+}
+
+evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size_t *size) {
+    *data = NULL;
+    *size = 0;
+    if (!path || !*path) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_file_read: empty path");
+    FILE *f = fopen(path, "rb");
+    if (!f) return evk_fail(EVK_ERROR_IO, "cannot open '%s': %s", path, strerror(errno));
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fclose(f);
+        return evk_fail(EVK_ERROR_IO, "cannot read '%s': not a regular file", path);
+    }
+    if ((uint64_t)st.st_size > max_size) {
+        fclose(f);
+        return evk_fail(EVK_ERROR_FORMAT, "'%s' is %lld bytes, more than the %zu allowed", path,
+                        (long long)st.st_size, max_size);
+    }
+    size_t n = (size_t)st.st_size;
+    uint8_t *buf = malloc(n ? n : 1);
+    if (!buf) {
+        fclose(f);
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "reading '%s': %zu bytes", path, n);
+    }
+    size_t got = fread(buf, 1, n, f);
+    int err = ferror(f);
+    fclose(f);
+    if (got != n || err) {
+        free(buf);
+        return evk_fail(EVK_ERROR_IO, "reading '%s': short read (%zu of %zu bytes)", path, got, n);
+    }
+    *data = buf;
+    *size = n;
+    return EVK_OK;
+}
+
+evk_status evk_file_read_text(const char *path, size_t max_size, char **out) {
+    *out = NULL;
+    uint8_t *data;
+    size_t n;
+    EVK_TRY(evk_file_read(path, max_size, &data, &n));
+    if (memchr(data, 0, n)) {
+        free(data);
+        return evk_fail(EVK_ERROR_FORMAT, "'%s' contains a NUL byte (not a JSON/text file)", path);
+    }
+    char *text = realloc(data, n + 1);
+    if (!text) {
+        free(data);
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "reading '%s': %zu bytes", path, n + 1);
+    }
+    text[n] = 0;
+    *out = text;
+    return EVK_OK;
+}

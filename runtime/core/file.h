@@ -1,0 +1,32 @@
+/* file.h — the file reader and the atomic writer every loader and writer uses: configs, model and
+ * reward JSON, weight indexes, PNG / .npy, reports and the pipeline cache. Messages name the
+ * user's path (never a temporary name) and the reason. */
+#ifndef EVK_FILE_H
+#define EVK_FILE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/status.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Write `data` to `path` atomically (temporary file in the same directory, then rename).
+ * On failure nothing is left at `path` (an older file there is untouched) and the status is
+ * EVK_ERROR_IO with a message naming the path and the reason. */
+evk_status evk_file_write_atomic(const char *path, const void *data, size_t size);
+
+/* Read a whole file into a malloc'd buffer (free() it). EVK_ERROR_IO naming the path on failure;
+ * files over `max_size` bytes are refused with EVK_ERROR_FORMAT. */
+evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size_t *size);
+
+/* evk_file_read for text: a NUL-terminated string, refusing files that contain a NUL byte
+ * (EVK_ERROR_FORMAT); free() it. */
+evk_status evk_file_read_text(const char *path, size_t max_size, char **out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

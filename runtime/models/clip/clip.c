@@ -7,12 +7,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attention.h"
 #include "ops/op_layout.h"
 #include "ops/op_norm.h"
 
 typedef struct evk__clip_layer {
     evk_norm ln1, ln2;
-    evk_linear q, k, v, o, fc1, fc2;
+    evk_attention_block attn;
+    evk_linear fc1, fc2;
 } evk__clip_layer;
 
 typedef struct evk__clip_encoder {
@@ -58,10 +60,12 @@ static evk_status evk__encoder_load(evk_weights *ws, const char *prefix, int lay
 #define _P(s) (snprintf(p, sizeof p, "%s.encoder.layers.%d.%s", prefix, i, s), p)
         EVK_TRY(evk_norm_load(ws, _P("layer_norm1"), hidden, 1, eps, &l->ln1));
         EVK_TRY(evk_norm_load(ws, _P("layer_norm2"), hidden, 1, eps, &l->ln2));
-        EVK_TRY(evk_linear_load(ws, _P("self_attn.q_proj"), hidden, hidden, true, storage, &l->q));
-        EVK_TRY(evk_linear_load(ws, _P("self_attn.k_proj"), hidden, hidden, true, storage, &l->k));
-        EVK_TRY(evk_linear_load(ws, _P("self_attn.v_proj"), hidden, hidden, true, storage, &l->v));
-        EVK_TRY(evk_linear_load(ws, _P("self_attn.out_proj"), hidden, hidden, true, storage, &l->o));
+        char q[300], k[300], v[300];
+        snprintf(q, sizeof q, "%s", _P("self_attn.q_proj"));
+        snprintf(k, sizeof k, "%s", _P("self_attn.k_proj"));
+        snprintf(v, sizeof v, "%s", _P("self_attn.v_proj"));
+        EVK_TRY(evk_attention_block_load(ws, &(evk_attention_names){q, k, v, _P("self_attn.out_proj")}, hidden, hidden, heads, true,
+                                         false, storage, &l->attn));
         EVK_TRY(evk_linear_load(ws, _P("mlp.fc1"), hidden, intermediate, true, storage, &l->fc1));
         EVK_TRY(evk_linear_load(ws, _P("mlp.fc2"), intermediate, hidden, true, storage, &l->fc2));
 #undef _P
@@ -74,10 +78,7 @@ static void evk__encoder_free(evk_context *ctx, evk__clip_encoder *e) {
         evk__clip_layer *l = &e->layer[i];
         evk_norm_free(ctx, &l->ln1);
         evk_norm_free(ctx, &l->ln2);
-        evk_linear_free(ctx, &l->q);
-        evk_linear_free(ctx, &l->k);
-        evk_linear_free(ctx, &l->v);
-        evk_linear_free(ctx, &l->o);
+        evk_attention_block_free(ctx, &l->attn);
         evk_linear_free(ctx, &l->fc1);
         evk_linear_free(ctx, &l->fc2);
     }
@@ -89,16 +90,10 @@ static void evk__encoder_free(evk_context *ctx, evk__clip_encoder *e) {
 static void evk__encoder_layer(evk_nn *nn, const evk__clip_encoder *e, const evk__clip_layer *l, evk_tensor *h,
                                bool causal) {
     evk_tensor x = evk_nn_layer_norm(nn, h, &l->ln1);
-    evk_tensor q = evk_nn_linear(nn, &x, &l->q), k = evk_nn_linear(nn, &x, &l->k), v = evk_nn_linear(nn, &x, &l->v);
+    evk_attention_block attn = l->attn;
+    attn.causal = causal; /* the text encoder's mask; the vision tower attends everywhere */
+    evk_nn_attention_block_add(nn, &attn, h, &x, NULL);
     evk_nn_free(nn, &x);
-    evk_tensor a = evk_nn_attention(nn, &q, &k, &v, e->heads, causal);
-    evk_nn_free(nn, &q);
-    evk_nn_free(nn, &k);
-    evk_nn_free(nn, &v);
-    evk_tensor o = evk_nn_linear(nn, &a, &l->o);
-    evk_nn_free(nn, &a);
-    evk_nn_add_into(nn, h, &o);
-    evk_nn_free(nn, &o);
     x = evk_nn_layer_norm(nn, h, &l->ln2);
     evk_tensor f = evk_nn_linear(nn, &x, &l->fc1);
     evk_nn_free(nn, &x);

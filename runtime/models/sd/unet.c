@@ -5,13 +5,15 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attention.h"
 #include "ops/op_embedding.h"
 
 #define EVK__UNET_MAX_LAYERS 8
 
 typedef struct evk__tblock {
     evk_norm norm1, norm2, norm3;
-    evk_linear q1, k1, v1, o1, q2, k2, v2, o2, ff_in, ff_out;
+    evk_attention_block attn1, attn2; /* self, cross */
+    evk_linear ff_in, ff_out;
 } evk__tblock;
 
 typedef struct evk__transformer {
@@ -79,14 +81,15 @@ static evk_status evk__transformer_load(evk_weights *ws, const char *p, int chan
         EVK_TRY(evk_norm_load(ws, _N("%s.norm1", bp), d, 1, 1e-5f, &b->norm1));
         EVK_TRY(evk_norm_load(ws, _N("%s.norm2", bp), d, 1, 1e-5f, &b->norm2));
         EVK_TRY(evk_norm_load(ws, _N("%s.norm3", bp), d, 1, 1e-5f, &b->norm3));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_q", bp), d, d, false, st, &b->q1));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_k", bp), d, d, false, st, &b->k1));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_v", bp), d, d, false, st, &b->v1));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn1.to_out.0", bp), d, d, true, st, &b->o1));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_q", bp), d, d, false, st, &b->q2));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_k", bp), cross, d, false, st, &b->k2));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_v", bp), cross, d, false, st, &b->v2));
-        EVK_TRY(evk_linear_load(ws, _N("%s.attn2.to_out.0", bp), d, d, true, st, &b->o2));
+        char q[300], k[300], v[300], o[300];
+        for (int a = 1; a <= 2; a++) {
+            snprintf(q, sizeof q, "%s.attn%d.to_q", bp, a);
+            snprintf(k, sizeof k, "%s.attn%d.to_k", bp, a);
+            snprintf(v, sizeof v, "%s.attn%d.to_v", bp, a);
+            snprintf(o, sizeof o, "%s.attn%d.to_out.0", bp, a);
+            EVK_TRY(evk_attention_block_load(ws, &(evk_attention_names){q, k, v, o}, d, a == 1 ? d : cross, heads, false, false, st,
+                                             a == 1 ? &b->attn1 : &b->attn2));
+        }
         EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.0.proj", bp), d, 8 * d, true, st, &b->ff_in));
         EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.2", bp), 4 * d, d, true, st, &b->ff_out));
     }
@@ -105,8 +108,10 @@ static void evk__transformer_free(evk_context *ctx, evk__transformer *t) {
         evk_norm_free(ctx, &b->norm1);
         evk_norm_free(ctx, &b->norm2);
         evk_norm_free(ctx, &b->norm3);
-        evk_linear *ls[] = {&b->q1, &b->k1, &b->v1, &b->o1, &b->q2, &b->k2, &b->v2, &b->o2, &b->ff_in, &b->ff_out};
-        for (size_t k = 0; k < sizeof ls / sizeof ls[0]; k++) evk_linear_free(ctx, ls[k]);
+        evk_attention_block_free(ctx, &b->attn1);
+        evk_attention_block_free(ctx, &b->attn2);
+        evk_linear_free(ctx, &b->ff_in);
+        evk_linear_free(ctx, &b->ff_out);
     }
     free(t->block);
     t->block = NULL;
@@ -257,19 +262,6 @@ int evk_unet_downsamplings(const evk_unet *u) { return u->cfg.num_blocks - 1; }
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-static void evk__attention_into(evk_nn *nn, evk_tensor *h, const evk_tensor *x, const evk_tensor *ctx, const evk_linear *q,
-                                const evk_linear *k, const evk_linear *v, const evk_linear *o, int heads) {
-    evk_tensor tq = evk_nn_linear(nn, x, q), tk = evk_nn_linear(nn, ctx, k), tv = evk_nn_linear(nn, ctx, v);
-    evk_tensor a = evk_nn_attention(nn, &tq, &tk, &tv, heads, false);
-    evk_nn_free(nn, &tq);
-    evk_nn_free(nn, &tk);
-    evk_nn_free(nn, &tv);
-    evk_tensor out = evk_nn_linear(nn, &a, o);
-    evk_nn_free(nn, &a);
-    evk_nn_add_into(nn, h, &out);
-    evk_nn_free(nn, &out);
-}
-
 /* Transformer2DModel on x [B, C, H, W]: returns a new tensor (x + transformer(x)). */
 static evk_tensor evk__transformer_forward(evk_nn *nn, const evk__transformer *t, const evk_tensor *x,
                                            const evk_tensor *context) {
@@ -289,10 +281,10 @@ static evk_tensor evk__transformer_forward(evk_nn *nn, const evk__transformer *t
     for (int i = 0; i < t->layers; i++) {
         const evk__tblock *b = &t->block[i];
         evk_tensor x1 = evk_nn_layer_norm(nn, &h, &b->norm1);
-        evk__attention_into(nn, &h, &x1, &x1, &b->q1, &b->k1, &b->v1, &b->o1, t->heads);
+        evk_nn_attention_block_add(nn, &b->attn1, &h, &x1, NULL);
         evk_nn_free(nn, &x1);
         evk_tensor x2 = evk_nn_layer_norm(nn, &h, &b->norm2);
-        evk__attention_into(nn, &h, &x2, context, &b->q2, &b->k2, &b->v2, &b->o2, t->heads);
+        evk_nn_attention_block_add(nn, &b->attn2, &h, &x2, context);
         evk_nn_free(nn, &x2);
         evk_tensor x3 = evk_nn_layer_norm(nn, &h, &b->norm3);
         evk_tensor f = evk_nn_linear(nn, &x3, &b->ff_in);

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/attention.h"
 #include "ops/op_image.h"
 #include "ops/op_matmul.h"
 #include "ops/op_norm.h"
@@ -18,7 +19,7 @@
 
 typedef struct evk__vae_attention {
     evk_norm norm;
-    evk_linear q, k, v, o;
+    evk_attention_block block; /* one head over the channels */
 } evk__vae_attention;
 
 typedef struct evk__vae_up {
@@ -59,11 +60,13 @@ static evk_status evk__vae_attention_load(evk_weights *ws, const char *p, int ch
     }
 #define _N(s) (snprintf(n, sizeof n, "%s.%s", p, s), n)
     EVK_TRY(evk_norm_load(ws, _N("group_norm"), ch, groups, EVK__VAE_EPS, &a->norm));
-    EVK_TRY(evk_linear_load(ws, _N(legacy ? "query" : "to_q"), ch, ch, true, st, &a->q));
-    EVK_TRY(evk_linear_load(ws, _N(legacy ? "key" : "to_k"), ch, ch, true, st, &a->k));
-    EVK_TRY(evk_linear_load(ws, _N(legacy ? "value" : "to_v"), ch, ch, true, st, &a->v));
-    EVK_TRY(evk_linear_load(ws, _N(legacy ? "proj_attn" : "to_out.0"), ch, ch, true, st, &a->o));
 #undef _N
+    char q[300], k[300], v[300], o[300];
+    snprintf(q, sizeof q, "%s.%s", p, legacy ? "query" : "to_q");
+    snprintf(k, sizeof k, "%s.%s", p, legacy ? "key" : "to_k");
+    snprintf(v, sizeof v, "%s.%s", p, legacy ? "value" : "to_v");
+    snprintf(o, sizeof o, "%s.%s", p, legacy ? "proj_attn" : "to_out.0");
+    EVK_TRY(evk_attention_block_load(ws, &(evk_attention_names){q, k, v, o}, ch, ch, 1, true, false, st, &a->block));
     return EVK_OK;
 }
 
@@ -152,10 +155,7 @@ void evk_vae_decoder_destroy(evk_vae_decoder *d) {
     evk_conv2d_free(ctx, &d->conv_out);
     for (int i = 0; i < 2; i++) evk_resnet_free(ctx, &d->mid[i]);
     evk_norm_free(ctx, &d->attention.norm);
-    evk_linear_free(ctx, &d->attention.q);
-    evk_linear_free(ctx, &d->attention.k);
-    evk_linear_free(ctx, &d->attention.v);
-    evk_linear_free(ctx, &d->attention.o);
+    evk_attention_block_free(ctx, &d->attention.block);
     for (int i = 0; i < EVK_CONFIG_MAX_BLOCKS; i++) {
         for (int l = 0; l < EVK__VAE_MAX_LAYERS; l++) evk_resnet_free(ctx, &d->up[i].resnet[l]);
         evk_conv2d_free(ctx, &d->up[i].upsample_conv);
@@ -230,6 +230,14 @@ static evk_tensor evk__vae_attention_matmul(evk_nn *nn, const evk_tensor *q, con
     return out;
 }
 
+/* The attention core: the fused kernel where the channels fit one head of it, else matmuls. */
+static evk_tensor evk__vae_attention_core(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v, int heads,
+                                          bool causal, const void *user) {
+    const evk_vae_decode_options *opt = user;
+    if (!opt->attention_matmul && q->shape[2] <= EVK_ATTENTION_MAX_HEAD_DIM) return evk_nn_attention(nn, q, k, v, heads, causal);
+    return evk__vae_attention_matmul(nn, q, k, v, opt);
+}
+
 /* The mid block's spatial self-attention: x + to_out(attn(group_norm(x) as [B, HW, C])). */
 static evk_tensor evk__vae_attention_forward(evk_nn *nn, const evk__vae_attention *a, const evk_tensor *x,
                                              const evk_vae_decode_options *opt) {
@@ -237,16 +245,8 @@ static evk_tensor evk__vae_attention_forward(evk_nn *nn, const evk__vae_attentio
     evk_tensor n = evk_nn_group_norm(nn, x, &a->norm, false);
     evk_tensor t = evk_nn_transpose(nn, &n, B, C, L, EVK_SHAPE(B, L, C));
     evk_nn_free(nn, &n);
-    evk_tensor q = evk_nn_linear(nn, &t, &a->q), k = evk_nn_linear(nn, &t, &a->k), v = evk_nn_linear(nn, &t, &a->v);
+    evk_tensor o = evk_nn_attention_block(nn, &a->block, &t, NULL, evk__vae_attention_core, opt);
     evk_nn_free(nn, &t);
-    evk_tensor att;
-    if (!opt->attention_matmul && C <= EVK_ATTENTION_MAX_HEAD_DIM) att = evk_nn_attention(nn, &q, &k, &v, 1, false);
-    else att = evk__vae_attention_matmul(nn, &q, &k, &v, opt);
-    evk_nn_free(nn, &q);
-    evk_nn_free(nn, &k);
-    evk_nn_free(nn, &v);
-    evk_tensor o = evk_nn_linear(nn, &att, &a->o);
-    evk_nn_free(nn, &att);
     evk_tensor out = evk_nn_transpose(nn, &o, B, L, C, EVK_SHAPE(B, C, H, W));
     evk_nn_free(nn, &o);
     evk_nn_add_into(nn, &out, x);

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "rewards/analytic.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
 #include "search.h"

@@ -11,6 +11,8 @@
 
 #include "models/clip/clip.h"
 #include "harness.h"
+#include "rewards/aesthetic.h"
+#include "rewards/clip_score.h"
 #include "rewards/reward.h"
 #include "formats/tokenizer.h"
 

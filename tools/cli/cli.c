@@ -1,10 +1,14 @@
-/* cli.c — shared helpers of the `evoke` subcommands: error reporting and number parsing. */
+/* cli.c — shared helpers of the `evoke` subcommands: error reporting, number parsing, and help
+ * texts whose lists of reward types come from the runtime's table. */
 #include "cli.h"
 
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+
+#include "rewards/reward.h"
 
 int cli_exit_code(evk_status status) {
     switch (status) {
@@ -53,4 +57,15 @@ bool cli_parse_double(const char *cmd, const char *option, const char *text, dou
     }
     *out = v;
     return true;
+}
+
+void cli_print_help(const char *text) {
+    for (const char *p = text; *p;) {
+        if (!strncmp(p, "{rewards}", 9)) {
+            for (uint32_t i = 0; i < evk_reward_type_count(); i++) printf("%s%s", i ? ", " : "", evk_reward_type_name(i));
+            p += 9;
+        } else {
+            putchar(*p++);
+        }
+    }
 }

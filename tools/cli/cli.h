@@ -39,5 +39,7 @@ bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out);
 /* Exit code for a status: usage errors for bad input, failures otherwise. */
 int cli_exit_code(evk_status status);
+/* Print a help text to stdout with "{rewards}" replaced by the reward types the runtime knows. */
+void cli_print_help(const char *text);
 
 #endif

@@ -32,7 +32,7 @@ static const char *generate_help =
     "                         or a single-file SD checkpoint (.safetensors, original key names) with --config\n"
     "  --config DIR           single-file checkpoints: a diffusers folder of the same family supplying the\n"
     "                         configs and tokenizer (its weights are not read)\n"
-    "  --reward FILE          reward file (JSON: linear, gaussian_bump, neg_distance, clip_score, sum)\n"
+    "  --reward FILE          reward file (JSON; types: {rewards})\n"
     "  --prompt TEXT          text-to-image: the prompt (also what clip_score rewards score against)\n"
     "  --negative-prompt TEXT text-to-image: the unconditional prompt of guidance (default empty)\n"
     "  --cfg W                text-to-image: guidance scale (default 7.5; 0 or 1: no guidance)\n"
@@ -203,7 +203,7 @@ int cmd_generate(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "hW:H:o:", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': fputs(generate_help, stdout); return CLI_EXIT_OK;
+        case 'h': cli_print_help(generate_help); return CLI_EXIT_OK;
         case O_PROMPT: prompt = optarg; break;
         case O_NEG: negative = optarg; break;
         case O_CFG:

@@ -18,7 +18,7 @@ static const char *score_help =
     "image: the reward and the file. All images must have the same size. Without --prompt, each\n"
     "image's own prompt text chunk (as `evoke generate -o` writes it) is used.\n"
     "\n"
-    "  --reward FILE   reward file (JSON)\n"
+    "  --reward FILE   reward file (JSON; types: {rewards})\n"
     "  --prompt TEXT   the prompt the images are scored against\n"
     "  --json          print a JSON document instead\n"
     "  --device N      Vulkan device index\n"
@@ -72,7 +72,7 @@ int cmd_score(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': fputs(score_help, stdout); return CLI_EXIT_OK;
+        case 'h': cli_print_help(score_help); return CLI_EXIT_OK;
         case O_REWARD: reward_path = optarg; break;
         case O_PROMPT: prompt = optarg; break;
         case O_JSON: json = true; break;

@@ -1,0 +1,33 @@
+/* reward_type.h — private to runtime/rewards/: what a reward family registers (its JSON "type"
+ * and a parser that builds the reward through the family's public constructor), the parse state
+ * passed down nested sums, and the registry's entries (the table is in reward.c). */
+#ifndef EVK_REWARD_TYPE_H
+#define EVK_REWARD_TYPE_H
+
+#include <cjson/cJSON.h>
+#include <stddef.h>
+
+#include "rewards/reward.h"
+
+typedef struct evk__reward_json {
+    evk_context *ctx;
+    const char *what;                 /* the file or label, for messages */
+    const evk_reward_options *opt;    /* may be NULL */
+    int depth;                        /* nesting of sums */
+} evk__reward_json;
+
+typedef struct evk_reward_type {
+    const char *type; /* the JSON "type" */
+    /* Build the reward of JSON object o (at `path`, for messages). */
+    evk_status (*parse)(const cJSON *o, const char *path, const evk__reward_json *j, evk_reward **out);
+} evk_reward_type;
+
+/* The dispatcher (reward.c), for families that hold other rewards (sum). */
+evk_status evk__reward_from_json(const cJSON *o, const char *path, const evk__reward_json *j, evk_reward **out);
+/* A path from the JSON, relative to the options' base_dir unless absolute. */
+void evk__reward_resolve(const evk__reward_json *j, const char *rel, char *out, size_t size);
+
+extern const evk_reward_type evk__reward_type_linear, evk__reward_type_gaussian_bump, evk__reward_type_neg_distance,
+    evk__reward_type_clip_score, evk__reward_type_aesthetic, evk__reward_type_sum;
+
+#endif

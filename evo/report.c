@@ -10,17 +10,11 @@
 #include <unistd.h>
 
 #include "core/file.h"
-#include "search.h"
+#include "strategy.h"
 
 static cJSON *evk__float_array(const float *v, int64_t n) {
     cJSON *a = cJSON_CreateArray();
     for (int64_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber((double)v[i]));
-    return a;
-}
-
-static cJSON *evk__u32_array(const uint32_t *v, uint32_t n) {
-    cJSON *a = cJSON_CreateArray();
-    for (uint32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
     return a;
 }
 
@@ -46,23 +40,8 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     cJSON_AddNumberToObject(p, "nfe_budget", (double)c->nfe);
     if (c->guidance > 0) cJSON_AddNumberToObject(p, "guidance", c->guidance);
     cJSON_AddNumberToObject(p, "chunk", r->chunk);
-    if (c->method == EVK_SEARCH_EVO) {
-        cJSON_AddItemToObject(p, "evolution_schedule", evk__u32_array(c->evolution_schedule, c->evolution_count));
-        cJSON_AddItemToObject(p, "population_schedule", evk__u32_array(c->population_schedule, c->population_count));
-        cJSON_AddNumberToObject(p, "elites", c->elites);
-        cJSON_AddNumberToObject(p, "mutation_rate", c->mutation_rate);
-        cJSON_AddNumberToObject(p, "tournament_fraction", c->tournament_fraction);
-    } else {
-        cJSON_AddNumberToObject(p, "n", c->n);
-    }
-    if (c->method == EVK_SEARCH_FK) {
-        cJSON_AddNumberToObject(p, "lambda", c->fk_lambda);
-        cJSON_AddStringToObject(p, "potential", evk_fk_potential_name(c->fk_potential));
-        cJSON_AddNumberToObject(p, "resample_interval", c->fk_interval);
-        cJSON_AddNumberToObject(p, "resample_start", c->fk_start);
-        cJSON_AddNumberToObject(p, "resample_end", c->fk_end);
-        cJSON_AddNumberToObject(p, "ess_fraction", c->fk_ess_fraction);
-    }
+    const evk__strategy *strategy = evk__strategy_get(c->method);
+    if (strategy && strategy->report_parameters) strategy->report_parameters(c, p);
     cJSON_AddNumberToObject(root, "nfe", (double)r->nfe);
     cJSON_AddNumberToObject(root, "reward_calls", (double)r->reward_calls);
     cJSON_AddNumberToObject(root, "wall_seconds", r->wall_seconds);
@@ -88,10 +67,7 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
         cJSON_AddNumberToObject(o, "mean_reward", g->mean);
         cJSON_AddNumberToObject(o, "min_reward", g->min);
         cJSON_AddNumberToObject(o, "nfe", (double)g->nfe);
-        if (c->method == EVK_SEARCH_FK && g->step < r->steps) {
-            cJSON_AddNumberToObject(o, "ess", g->ess);
-            cJSON_AddBoolToObject(o, "resampled", g->resampled);
-        }
+        if (strategy && strategy->report_generation) strategy->report_generation(g, r->steps, o);
         cJSON_AddItemToArray(gens, o);
     }
     char *text = cJSON_Print(root);

@@ -24,6 +24,7 @@
 extern "C" {
 #endif
 
+/* A strategy: its index in the strategy table (evo/search.c, evo/strategies/). */
 typedef enum evk_search_method {
     EVK_SEARCH_SAMPLE = 0, /* N independent samples, no selection */
     EVK_SEARCH_BON,        /* Best-of-N */
@@ -129,7 +130,10 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
                           const evk_search_config *config, evk_search_result **out);
 void evk_search_result_free(evk_search_result *r);
 
+/* The strategies, in table order (evk_search_method values): names for help texts and messages. */
+uint32_t evk_search_method_count(void);
 const char *evk_search_method_name(evk_search_method m);
+const char *evk_search_method_title(evk_search_method m); /* "Best-of-N", ... */
 bool evk_search_method_parse(const char *name, evk_search_method *out);
 const char *evk_fk_potential_name(evk_fk_potential p);
 bool evk_fk_potential_parse(const char *name, evk_fk_potential *out);

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "rewards/reward.h"
+#include "search.h"
 
 int cli_exit_code(evk_status status) {
     switch (status) {
@@ -64,8 +65,20 @@ void cli_print_help(const char *text) {
         if (!strncmp(p, "{rewards}", 9)) {
             for (uint32_t i = 0; i < evk_reward_type_count(); i++) printf("%s%s", i ? ", " : "", evk_reward_type_name(i));
             p += 9;
+        } else if (!strncmp(p, "{methods}", 9)) {
+            for (uint32_t i = 0; i < evk_search_method_count(); i++) printf("%s%s", i ? "|" : "", evk_search_method_name((evk_search_method)i));
+            p += 9;
         } else {
             putchar(*p++);
         }
     }
+}
+
+const char *cli_method_list(void) {
+    static _Thread_local char list[256];
+    size_t u = 0;
+    list[0] = 0;
+    for (uint32_t i = 0; i < evk_search_method_count() && u < sizeof list; i++)
+        u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", i ? ", " : "", evk_search_method_name((evk_search_method)i));
+    return list;
 }

@@ -39,7 +39,10 @@ bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out);
 /* Exit code for a status: usage errors for bad input, failures otherwise. */
 int cli_exit_code(evk_status status);
-/* Print a help text to stdout with "{rewards}" replaced by the reward types the runtime knows. */
+/* Print a help text to stdout with "{rewards}" replaced by the reward types the runtime knows and
+ * "{methods}" by the search strategies (a|b|c). */
 void cli_print_help(const char *text);
+/* "sample, bon, ..." from the strategy table, for messages. */
+const char *cli_method_list(void);
 
 #endif

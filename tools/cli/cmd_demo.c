@@ -34,7 +34,7 @@ static const char *demo_help =
     "  --model DIR      text-to-image folder (default assets/tiny-sd)\n"
     "  --reward FILE    reward the searches maximise (default assets/tiny-clip-reward.json)\n"
     "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
-    "  --methods LIST   from sample, bon, fk, evo (default sample,bon,evo)\n"
+    "  --methods LIST   from {methods} (default sample,bon,evo)\n"
     "  --budgets LIST   NFE budgets of every search, e.g. 80,160,320 (default N/2,N)\n"
     "  --nfe N          the largest budget when --budgets is not given (default 160)\n"
     "  --steps T        denoising steps (default 8)\n"
@@ -50,8 +50,6 @@ static const char *cmd = "demo";
 #define DEMO_GRID_PROMPTS 12
 #define DEMO_MAX_BUDGETS 8
 enum { M_SAMPLE, M_BON, M_FK, M_EVO, M_COUNT };
-static const char *method_names[M_COUNT] = {"sample", "bon", "fk", "evo"};
-static const char *method_titles[M_COUNT] = {"plain sampling", "Best-of-N", "FK particles", "EvoSearch"};
 static const evk_search_method method_ids[M_COUNT] = {EVK_SEARCH_SAMPLE, EVK_SEARCH_BON, EVK_SEARCH_FK, EVK_SEARCH_EVO};
 
 typedef struct run_result {
@@ -192,7 +190,7 @@ int cmd_demo(int argc, char **argv) {
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': fputs(demo_help, stdout); return CLI_EXIT_OK;
+        case 'h': cli_print_help(demo_help); return CLI_EXIT_OK;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_PROMPTS: prompts_path = optarg; break;
@@ -207,8 +205,8 @@ int cmd_demo(int argc, char **argv) {
             memset(use, 0, sizeof use);
             for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
                 int m = 0;
-                while (m < M_COUNT && strcmp(t, method_names[m])) m++;
-                if (m == M_COUNT) return cli_usage_error(cmd, "unknown method '%s' (sample, bon, fk, evo)", t);
+                while (m < M_COUNT && strcmp(t, evk_search_method_name(method_ids[m]))) m++;
+                if (m == M_COUNT) return cli_usage_error(cmd, "unknown method '%s' (%s)", t, cli_method_list());
                 use[m] = true;
             }
             break;
@@ -276,7 +274,7 @@ int cmd_demo(int argc, char **argv) {
             int m = methods[i];
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
                 char what[128];
-                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", method_titles[m], budgets[b], prompts[p]);
+                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", evk_search_method_title(method_ids[m]), budgets[b], prompts[p]);
                 progress_bar(done, total, what);
                 st = run_one(ctx, sd, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
                 done++;
@@ -326,7 +324,7 @@ int cmd_demo(int argc, char **argv) {
         for (int i = 0; i < nm; i++) {
             int m = methods[i];
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++)
-                MD("| %s | %s%u | %.0f | %.4f | %.0f / %d (%.0f %%) |\n", method_titles[m], m == M_SAMPLE ? "one trajectory, " : "",
+                MD("| %s | %s%u | %.0f | %.4f | %.0f / %d (%.0f %%) |\n", evk_search_method_title(method_ids[m]), m == M_SAMPLE ? "one trajectory, " : "",
                    m == M_SAMPLE ? (unsigned)(xnfe[m][b] + 0.5) : budgets[b], xnfe[m][b], mean[m][b], acc[m][b] * np, np, 100 * acc[m][b]);
         }
         if (np <= DEMO_GRID_PROMPTS) MD("\n| prompt | method | NFE | reward | verifier | seconds |\n|---|---|---:|---:|:---:|---:|\n");
@@ -336,11 +334,11 @@ int cmd_demo(int argc, char **argv) {
                 for (int b = 0; b < (m == M_SAMPLE ? 1 : nb); b++) {
                     run_result *r = &RUN(p, m, b);
                     if (np <= DEMO_GRID_PROMPTS && (b == top || m == M_SAMPLE))
-                        MD("| %s | %s | %llu | %.4f | %s | %.1f |\n", prompts[p], method_titles[m], (unsigned long long)r->nfe, r->reward,
+                        MD("| %s | %s | %llu | %.4f | %s | %.1f |\n", prompts[p], evk_search_method_title(method_ids[m]), (unsigned long long)r->nfe, r->reward,
                            r->pass ? "pass" : "fail", r->seconds);
                     cJSON *o = cJSON_CreateObject();
                     cJSON_AddStringToObject(o, "prompt", prompts[p]);
-                    cJSON_AddStringToObject(o, "method", method_names[m]);
+                    cJSON_AddStringToObject(o, "method", evk_search_method_name(method_ids[m]));
                     cJSON_AddNumberToObject(o, "budget", m == M_SAMPLE ? (double)r->nfe : budgets[b]);
                     cJSON_AddNumberToObject(o, "nfe", (double)r->nfe);
                     cJSON_AddNumberToObject(o, "reward", r->reward);
@@ -369,7 +367,7 @@ int cmd_demo(int argc, char **argv) {
         const uint8_t *imgs[DEMO_GRID_PROMPTS * M_COUNT];
         const char *labels[DEMO_GRID_PROMPTS * M_COUNT], *rows[DEMO_GRID_PROMPTS], *cols[M_COUNT];
         static char label_text[DEMO_GRID_PROMPTS * M_COUNT][32];
-        for (int i = 0; i < nm; i++) cols[i] = method_titles[methods[i]];
+        for (int i = 0; i < nm; i++) cols[i] = evk_search_method_title(method_ids[methods[i]]);
         for (int p = 0; p < gp; p++) {
             rows[p] = prompts[p];
             for (int i = 0; i < nm; i++) {
@@ -393,7 +391,7 @@ int cmd_demo(int argc, char **argv) {
         for (int i = 0; i < nm; i++) {
             int m = methods[i], n = m == M_SAMPLE ? 1 : nb;
             for (int b = 0; b < n; b++) ys[m][b] = which ? 100 * acc[m][b] : mean[m][b];
-            series[i] = (figure_series){.name = method_titles[m], .x = xnfe[m], .y = ys[m], .count = (uint32_t)n};
+            series[i] = (figure_series){.name = evk_search_method_title(method_ids[m]), .x = xnfe[m], .y = ys[m], .count = (uint32_t)n};
         }
         figure_plot_desc pd = {.title = which ? "verifier passes over the prompts (%)" : "mean best reward over the prompts",
                                .x_label = "NFE", .y_label = which ? "passes %" : "reward", .series = series,

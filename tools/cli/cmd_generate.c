@@ -20,7 +20,7 @@
 #include "search.h"
 
 static const char *generate_help =
-    "usage: evoke generate --model FILE|DIR --reward FILE --method sample|bon|fk|evo --report FILE [options]\n"
+    "usage: evoke generate --model FILE|DIR --reward FILE --method {methods} --report FILE [options]\n"
     "\n"
     "Search over denoising trajectories of a model for samples a reward likes, and write a JSON\n"
     "report (method, parameters, exact NFE, reward calls, wall time, best reward and sample, the\n"
@@ -227,7 +227,7 @@ int cmd_generate(int argc, char **argv) {
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
         case O_METHOD:
-            if (!evk_search_method_parse(optarg, &sc.method)) return cli_usage_error(cmd, "unknown method '%s' (sample, bon, fk, evo)", optarg);
+            if (!evk_search_method_parse(optarg, &sc.method)) return cli_usage_error(cmd, "unknown method '%s' (%s)", optarg, cli_method_list());
             have_method = true;
             break;
         case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, &steps)) return CLI_EXIT_USAGE; break;

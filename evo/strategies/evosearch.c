@@ -1,0 +1,222 @@
+/* evosearch.c — EvoSearch (DESIGN "Search"): an evolution schedule S = [s_0 < … < s_{K−1}] and
+ * a population schedule P = [p_0 … p_K]; each generation's population is rolled out to the end
+ * (archiving the states entering every later s_h, tagged with the rollout's final reward), then
+ * the next one is drawn from the pool archived at s_g: e elites unmutated, the other slots the
+ * best of a random subset (tournament), mutated (first generation √(1−β²)·x + β·ε, later
+ * x + σ_{s_g}·ε), resuming at s_g. NFE = evk_evo_nfe. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ops/op_layout.h"
+#include "ops/op_random.h"
+#include "ops/op_reduce.h"
+#include "strategy.h"
+
+uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *P) {
+    if (K == 0) return 0;
+    uint64_t n = (uint64_t)P[0] * S[0];
+    for (uint32_t g = 0; g < K; g++) n += (uint64_t)P[g] * (T - S[g]);
+    for (uint32_t g = 0; g + 1 < K; g++) n += (uint64_t)P[g + 1] * (S[g + 1] - S[g]);
+    return n + (uint64_t)P[K] * (T - S[K - 1]);
+}
+
+/* SD2.1 reference shape at T = 50 (DESIGN "Search") */
+static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
+
+static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
+    uint32_t K = c->evolution_count;
+    if (K > EVK_SEARCH_MAX_GENERATIONS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evolution schedule has %u steps, at most %d", K, EVK_SEARCH_MAX_GENERATIONS);
+    if (K == 0) {
+        K = c->evolution_count = 4;
+        for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
+        for (uint32_t i = 1; i < K; i++)
+            if (c->evolution_schedule[i] <= c->evolution_schedule[i - 1] || c->evolution_schedule[K - 1] >= T)
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (0,20,30,40 of 50); give one", T);
+    }
+    for (uint32_t i = 0; i < K; i++) {
+        if (i && c->evolution_schedule[i] <= c->evolution_schedule[i - 1])
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evolution schedule must be strictly increasing (%u follows %u)", c->evolution_schedule[i],
+                            c->evolution_schedule[i - 1]);
+        if (c->evolution_schedule[i] >= T)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evolution schedule step %u is not below the %u sampling steps", c->evolution_schedule[i], T);
+    }
+    bool default_p = c->population_count == 0;
+    if (default_p) {
+        if (K != 4) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: an evolution schedule of %u steps needs a population schedule of %u sizes", K, K + 1);
+        c->population_count = 5;
+        memcpy(c->population_schedule, evk__default_p, sizeof evk__default_p);
+    }
+    if (c->population_count != K + 1)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule has %u sizes, the evolution schedule of %u steps needs %u", c->population_count,
+                        K, K + 1);
+    for (uint32_t i = 0; i <= K; i++)
+        if (c->population_schedule[i] < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule size %u is 0", i);
+    double scale = 1;
+    if (c->nfe) {
+        uint64_t base = evk__search_cost(c) * evk_evo_nfe(T, c->evolution_schedule, K, c->population_schedule);
+        scale = (double)c->nfe / (double)base;
+        for (uint32_t i = 0; i <= K; i++) {
+            double p = floor(c->population_schedule[i] * scale + 1e-9);
+            if (p < 1 || p > 1e7)
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "NFE budget %llu cannot be spread over this schedule (population %u would be %.0f)",
+                                (unsigned long long)c->nfe, i, p);
+            c->population_schedule[i] = (uint32_t)p;
+        }
+    }
+    uint32_t min_child = UINT32_MAX;
+    for (uint32_t i = 1; i <= K; i++) min_child = c->population_schedule[i] < min_child ? c->population_schedule[i] : min_child;
+    if (c->population_schedule[0] < min_child) min_child = c->population_schedule[0];
+    if (c->elites == EVK_ELITES_NONE) c->elites = 0;
+    else if (c->elites == 0) {
+        long e = lround(5 * scale);
+        if (e < 1) e = 1;
+        if (e >= (long)min_child) e = (long)min_child - 1;
+        c->elites = (uint32_t)e;
+    } else if (c->elites >= min_child)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%u elites leave no room in a population of %u (elites must be fewer)", c->elites, min_child);
+    if (c->n) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: --n does not apply (use --population-schedule or --nfe)");
+    return EVK_OK;
+}
+
+/* pool entry order: reward descending, then archive row */
+static const float *evk__sort_tags;
+static int evk__pool_cmp(const void *a, const void *b) {
+    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
+    float x = evk__sort_tags[i], y = evk__sort_tags[j];
+    if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
+    if (!isnan(x) && x != y) return x > y ? -1 : 1;
+    return (i > j) - (i < j);
+}
+
+static evk_status evk__run_evo(evk__run *R) {
+    evk__engine *e = &R->e;
+    const evk_search_config *c = e->cfg;
+    const uint32_t K = c->evolution_count, T = e->T, *S = c->evolution_schedule, *P = c->population_schedule;
+    uint32_t pmax = 0, cap[EVK_SEARCH_MAX_GENERATIONS], count[EVK_SEARCH_MAX_GENERATIONS] = {0}, total_cap = 0;
+    for (uint32_t g = 0; g <= K; g++) pmax = P[g] > pmax ? P[g] : pmax;
+    for (uint32_t h = 0; h < K; h++) {
+        cap[h] = 0;
+        for (uint32_t g = 0; g <= h; g++) cap[h] += P[g];
+        total_cap += cap[h];
+    }
+    evk_tensor x, sc, idx, coef, arch[EVK_SEARCH_MAX_GENERATIONS];
+    memset(arch, 0, sizeof arch), memset(&x, 0, sizeof x), memset(&sc, 0, sizeof sc), memset(&idx, 0, sizeof idx), memset(&coef, 0, sizeof coef);
+    float *tags[EVK_SEARCH_MAX_GENERATIONS] = {0}, *hcoef = malloc(2 * pmax * sizeof(float));
+    uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch), *perm = malloc(total_cap * sizeof *perm);
+    int32_t *hidx = malloc(pmax * sizeof *hidx);
+    evk_status st = hcoef && order && scratch && perm && hidx ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, e->numel, &x);
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, 1, &sc);
+    if (!st) st = evk__alloc_rows(e->ctx, pmax, 2, &coef);
+    if (!st) {
+        int64_t s1[1] = {pmax};
+        st = evk_tensor_alloc(e->ctx, EVK_DTYPE_I32, 1, s1, &idx);
+    }
+    for (uint32_t h = 0; h < K && !st; h++) {
+        st = evk__alloc_rows(e->ctx, cap[h], e->numel, &arch[h]);
+        if (!st && !(tags[h] = malloc(cap[h] * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    /* generation 0 starts from noise at step 0; the children of generation g resume at s_g */
+    uint32_t pop = P[0], next_id = P[0], ids = 0, start = 0, first_level = 0;
+    if (!st) st = evk__engine_noise(e, &x, 0, pop, 0);
+    for (uint32_t g = 0; g <= K && !st; g++) {
+        /* roll out to the end, archiving the states entering s_h for h >= first_level */
+        evk__archive_point pts[EVK_SEARCH_MAX_GENERATIONS];
+        uint32_t np = 0;
+        for (uint32_t h = first_level; h < K; h++) pts[np++] = (evk__archive_point){S[h], &arch[h], count[h]};
+        st = evk__engine_denoise(e, &x, 0, pop, ids, start, T, pts, np, NULL, 0);
+        if (!st) st = evk__engine_score(e, &x, 0, pop, &sc);
+        if (!st) st = evk__engine_run(e);
+        if (!st) st = evk__collect(R, &sc, pop, g, g < K ? S[g] : T, &x, true, 0, false);
+        if (st || g == K) break;
+        for (uint32_t h = first_level; h < K; h++) {
+            memcpy(tags[h] + count[h], R->host_scores, pop * sizeof(float));
+            count[h] += pop;
+        }
+        /* selection from the pool at s_g: elites, then tournaments over a random subset */
+        uint32_t M = count[g], kids = P[g + 1], el = c->elites < kids ? c->elites : kids - 1;
+        if (el > M) el = M;
+        for (uint32_t i = 0; i < M; i++) order[i] = i;
+        evk__sort_tags = tags[g];
+        qsort(order, M, sizeof *order, evk__pool_cmp);
+        uint32_t keep = (uint32_t)lround(c->tournament_fraction * M);
+        if (keep < 1) keep = 1;
+        for (uint32_t i = 0; i < M; i++) perm[i] = i, scratch[i] = 0;
+        for (uint32_t j = 0; j < kids; j++) {
+            if (j < el) {
+                hidx[j] = (int32_t)order[j];
+            } else {
+                /* the best of a random `keep`-subset = the first of the sorted pool not among the
+                 * M − keep excluded ones (drawn without replacement by a partial shuffle) */
+                evk_noise_key key = {.seed = c->seed, .stream = g, .counter = j, .domain = EVK_NOISE_HOST};
+                uint32_t excl = M - keep;
+                for (uint32_t d = 0; d < excl; d++) { /* partial Fisher-Yates over the ranks */
+                    uint32_t r = d + (uint32_t)(evk_random_uniform_host(&key, d) * (M - d));
+                    uint32_t t = perm[d];
+                    perm[d] = perm[r], perm[r] = t;
+                    scratch[perm[d]] = 1;
+                }
+                uint32_t i = 0;
+                while (scratch[i]) i++;
+                for (uint32_t d = 0; d < excl; d++) scratch[perm[d]] = 0;
+                hidx[j] = (int32_t)order[i];
+            }
+            /* coefficients: elites unchanged; first generation √(1−β²)·x + β·ε, later x + σ_{s_g}·ε */
+            double beta = c->mutation_rate, sig = evk_sampler_noise_std(e->sampler, S[g]);
+            hcoef[2 * j] = j < el ? 1.0f : g == 0 ? (float)sqrt(1 - beta * beta) : 1.0f;
+            hcoef[2 * j + 1] = j < el ? 0.0f : g == 0 ? (float)beta : (float)sig;
+        }
+        evk_tensor iv, cv, xv;
+        st = evk_tensor_rows(&idx, 0, kids, &iv);
+        if (!st) st = evk_tensor_rows(&coef, 0, kids, &cv);
+        if (!st) st = evk_tensor_rows(&x, 0, kids, &xv);
+        if (!st) st = evk_buffer_upload(e->ctx, &idx.buf, 0, hidx, kids * sizeof *hidx);
+        if (!st) st = evk_tensor_upload_f32(e->ctx, &cv, hcoef);
+        if (!st) st = evk__engine_begin(e);
+        /* gather the pool rows into the population (arch[g] is not written while it is read) */
+        if (!st) {
+            evk_tensor src;
+            st = evk_tensor_rows(&arch[g], 0, M, &src);
+            if (!st) st = evk_op_gather_rows(e->s, &src, &iv, &xv);
+        }
+        evk_noise_key mk = {.seed = c->seed, .stream = next_id, .counter = g, .domain = EVK_NOISE_MUTATION};
+        if (!st) st = evk_op_mutate_affine(e->s, &xv, &cv, &mk);
+        pop = kids, ids = next_id, next_id += kids, start = S[g], first_level = g + 1;
+    }
+    if (!st) st = evk__finish(R, &x, pop);
+    evk_tensor_free(e->ctx, &x), evk_tensor_free(e->ctx, &sc), evk_tensor_free(e->ctx, &idx), evk_tensor_free(e->ctx, &coef);
+    for (uint32_t h = 0; h < K; h++) {
+        if (arch[h].buf.block) evk_tensor_free(e->ctx, &arch[h]);
+        free(tags[h]);
+    }
+    free(hcoef), free(order), free(scratch), free(perm), free(hidx);
+    return st;
+}
+
+static uint64_t evk__evo_planned(const evk_search_config *c, uint32_t T) {
+    return evk_evo_nfe(T, c->evolution_schedule, c->evolution_count, c->population_schedule);
+}
+
+static uint32_t evk__evo_population(const evk_search_config *c) {
+    uint32_t pmax = c->n;
+    for (uint32_t g = 0; g <= c->evolution_count; g++) pmax = c->population_schedule[g] > pmax ? c->population_schedule[g] : pmax;
+    return pmax;
+}
+
+static cJSON *evk__u32_array(const uint32_t *v, uint32_t n) {
+    cJSON *a = cJSON_CreateArray();
+    for (uint32_t i = 0; a && i < n; i++) cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+    return a;
+}
+
+static void evk__evo_report(const evk_search_config *c, cJSON *p) {
+    cJSON_AddItemToObject(p, "evolution_schedule", evk__u32_array(c->evolution_schedule, c->evolution_count));
+    cJSON_AddItemToObject(p, "population_schedule", evk__u32_array(c->population_schedule, c->population_count));
+    cJSON_AddNumberToObject(p, "elites", c->elites);
+    cJSON_AddNumberToObject(p, "mutation_rate", c->mutation_rate);
+    cJSON_AddNumberToObject(p, "tournament_fraction", c->tournament_fraction);
+}
+
+const evk__strategy evk__strategy_evo = {"evo", "EvoSearch", evk__evo_resolve, evk__evo_planned, evk__evo_population, evk__run_evo,
+                                         evk__evo_report, NULL};

@@ -1,0 +1,53 @@
+/* strategy.h — the search strategy table (private to evo/). A strategy is a name, how it fills in
+ * and checks its part of a configuration for T steps, its planned NFE, the largest population it
+ * holds, what it adds to a report, and its run on the trajectory engine (engine.h). The table is
+ * in search.c, indexed by evk_search_method; each strategy lives in strategies/. */
+#ifndef EVK_STRATEGY_H
+#define EVK_STRATEGY_H
+
+#include <cjson/cJSON.h>
+
+#include "engine.h"
+
+/* One run: the engine, the result being filled and host scratch. */
+typedef struct evk__run {
+    evk__engine e;
+    evk_search_result *res;
+    uint32_t gen_cap;
+    float *host_scores;
+} evk__run;
+
+typedef struct evk__strategy {
+    const char *name;  /* as --method takes it */
+    const char *title; /* for people: tables and figures */
+    /* The strategy's part of evk_search_resolve: c has the shared defaults filled and checked. */
+    evk_status (*resolve)(evk_search_config *c, uint32_t T);
+    /* Model evaluations per guidance pass of a resolved configuration (evk_search_planned_nfe
+     * multiplies by the cost of guidance). */
+    uint64_t (*planned_nfe)(const evk_search_config *c, uint32_t T);
+    /* The largest population of a resolved configuration. */
+    uint32_t (*population_max)(const evk_search_config *c);
+    evk_status (*run)(evk__run *R);
+    /* The strategy's parameters and per-generation fields in a report (either may be NULL). */
+    void (*report_parameters)(const evk_search_config *c, cJSON *parameters);
+    void (*report_generation)(const evk_search_generation *g, uint32_t T, cJSON *entry);
+} evk__strategy;
+
+/* The table entry of a method (NULL when out of range). */
+const evk__strategy *evk__strategy_get(evk_search_method m);
+
+extern const evk__strategy evk__strategy_sample, evk__strategy_bon, evk__strategy_fk, evk__strategy_evo;
+
+/* Shared by the strategies (search.c). */
+evk_status evk__alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_tensor *t);
+/* Read n scores back, record a generation entry and offer the best row of x (final samples only). */
+evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,
+                        bool final, double ess, bool resampled);
+/* Download the final population (rows [0, n) of x) and its scores into the result. */
+evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n);
+/* (schedule.c) A population of n individuals for sample / bon / fk from --n or the NFE budget. */
+evk_status evk__resolve_population(evk_search_config *c, uint32_t T);
+/* (schedule.c) Model calls per evaluation: 2 with guidance. */
+uint32_t evk__search_cost(const evk_search_config *c);
+
+#endif

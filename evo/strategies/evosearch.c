@@ -79,14 +79,20 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     return EVK_OK;
 }
 
-/* pool entry order: reward descending, then archive row */
-static const float *evk__sort_tags;
+/* A pool entry for ranking: its rollout's reward and its archive row. Sorting these, rather than
+ * indices through a file-scope pointer to the rewards, keeps a search free of global state so that
+ * searches in several threads do not race. Order: reward descending (NaN last), then row. */
+typedef struct evk__pool_entry {
+    float tag;
+    uint32_t row;
+} evk__pool_entry;
+
 static int evk__pool_cmp(const void *a, const void *b) {
-    uint32_t i = *(const uint32_t *)a, j = *(const uint32_t *)b;
-    float x = evk__sort_tags[i], y = evk__sort_tags[j];
+    const evk__pool_entry *p = a, *q = b;
+    float x = p->tag, y = q->tag;
     if (isnan(x) != isnan(y)) return isnan(x) ? 1 : -1;
     if (!isnan(x) && x != y) return x > y ? -1 : 1;
-    return (i > j) - (i < j);
+    return (p->row > q->row) - (p->row < q->row);
 }
 
 static evk_status evk__run_evo(evk__run *R) {
@@ -105,7 +111,8 @@ static evk_status evk__run_evo(evk__run *R) {
     float *tags[EVK_SEARCH_MAX_GENERATIONS] = {0}, *hcoef = malloc(2 * pmax * sizeof(float));
     uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch), *perm = malloc(total_cap * sizeof *perm);
     int32_t *hidx = malloc(pmax * sizeof *hidx);
-    evk_status st = hcoef && order && scratch && perm && hidx ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk__pool_entry *pool = malloc(total_cap * sizeof *pool);
+    evk_status st = hcoef && order && scratch && perm && hidx && pool ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st) st = evk__alloc_rows(e->ctx, pmax, e->numel, &x);
     if (!st) st = evk__alloc_rows(e->ctx, pmax, 1, &sc);
     if (!st) st = evk__alloc_rows(e->ctx, pmax, 2, &coef);
@@ -137,9 +144,9 @@ static evk_status evk__run_evo(evk__run *R) {
         /* selection from the pool at s_g: elites, then tournaments over a random subset */
         uint32_t M = count[g], kids = P[g + 1], el = c->elites < kids ? c->elites : kids - 1;
         if (el > M) el = M;
-        for (uint32_t i = 0; i < M; i++) order[i] = i;
-        evk__sort_tags = tags[g];
-        qsort(order, M, sizeof *order, evk__pool_cmp);
+        for (uint32_t i = 0; i < M; i++) pool[i] = (evk__pool_entry){tags[g][i], i};
+        qsort(pool, M, sizeof *pool, evk__pool_cmp);
+        for (uint32_t i = 0; i < M; i++) order[i] = pool[i].row;
         uint32_t keep = (uint32_t)lround(c->tournament_fraction * M);
         if (keep < 1) keep = 1;
         for (uint32_t i = 0; i < M; i++) perm[i] = i, scratch[i] = 0;
@@ -190,7 +197,7 @@ static evk_status evk__run_evo(evk__run *R) {
         if (arch[h].buf.block) evk_tensor_free(e->ctx, &arch[h]);
         free(tags[h]);
     }
-    free(hcoef), free(order), free(scratch), free(perm), free(hidx);
+    free(hcoef), free(order), free(scratch), free(perm), free(hidx), free(pool);
     return st;
 }
 

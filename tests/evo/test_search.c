@@ -2,8 +2,10 @@
  * formula (SD2.1 defaults at T = 50 → 5000 = Best-of-100, guidance counting 2), same seed →
  * identical results, chunked = unchunked for every method, EvoSearch beating Best-of-N at equal
  * NFE over 16 seeds on the shipped toy, FK's weight / ESS / resampling bookkeeping on known
- * weights, analytic rewards against double references, and configuration errors. */
+ * weights, analytic rewards against double references, configuration errors, and two searches
+ * running at once in two threads giving exactly their sequential results (no global state). */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -313,6 +315,69 @@ static void test_bad_configurations(void **state) {
     free_toy(&t);
 }
 
+/* One search on its own context, with no cmocka calls (it runs in a thread): status only. */
+typedef struct search_job {
+    evk_context *ctx;
+    const char *toy;
+    evk_search_config config;
+    evk_search_result *result;
+    evk_status status;
+} search_job;
+
+static void *search_job_run(void *arg) {
+    search_job *j = arg;
+    char mp[512], rp[512];
+    const char *src = getenv("EVOKE_SOURCE_DIR");
+    snprintf(mp, sizeof mp, "%s/assets/gmm/%s.json", src ? src : ".", j->toy);
+    snprintf(rp, sizeof rp, "%s/assets/gmm/%s_reward.json", src ? src : ".", j->toy);
+    evk_model *model = NULL;
+    evk_reward *reward = NULL;
+    evk_sampler *smp = NULL;
+    j->result = NULL;
+    j->status = evk_model_load(j->ctx, mp, &model);
+    if (!j->status) j->status = evk_reward_load(j->ctx, rp, &reward);
+    if (!j->status) {
+        const evk_model_info *mi = evk_model_get_info(model);
+        evk_sampler_config c = {.kind = EVK_SAMPLER_DDIM, .schedule = mi->schedule, .prediction = mi->prediction, .steps = 12,
+                                .eta = 1, .spacing = EVK_SPACING_TRAILING};
+        j->status = evk_sampler_create(&c, &smp);
+    }
+    if (!j->status) j->status = evk_search_run(j->ctx, model, smp, reward, &j->config, &j->result);
+    evk_sampler_destroy(smp);
+    evk_reward_destroy(reward);
+    evk_model_destroy(model);
+    return NULL;
+}
+
+/* Two EvoSearch runs (different models, pools and seeds) in two threads at once, each on its own
+ * context, equal bit for bit to the same runs one after the other. */
+static void test_concurrent_searches(void **state) {
+    (void)state;
+    search_job jobs[2] = {
+        {.toy = "toy2d", .config = {.method = EVK_SEARCH_EVO, .evolution_count = 3, .evolution_schedule = {0, 4, 8},
+                                    .population_count = 4, .population_schedule = {24, 12, 12, 16}, .elites = 2, .seed = 5}},
+        {.toy = "toy64d", .config = {.method = EVK_SEARCH_EVO, .evolution_count = 2, .evolution_schedule = {2, 6},
+                                     .population_count = 3, .population_schedule = {20, 14, 18}, .elites = 3, .seed = 9}},
+    };
+    evk_search_result *sequential[2];
+    for (int i = 0; i < 2; i++) {
+        jobs[i].ctx = test_context_create();
+        search_job_run(&jobs[i]);
+        if (jobs[i].status) fail_msg("sequential %s: %s", jobs[i].toy, evk_error_message());
+        sequential[i] = jobs[i].result;
+    }
+    pthread_t th[2];
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_create(&th[i], NULL, search_job_run, &jobs[i]), 0);
+    for (int i = 0; i < 2; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
+    for (int i = 0; i < 2; i++) {
+        if (jobs[i].status) fail_msg("concurrent %s failed (status %s)", jobs[i].toy, evk_status_name(jobs[i].status));
+        assert_same_result(jobs[i].result, sequential[i], jobs[i].toy);
+        evk_search_result_free(jobs[i].result);
+        evk_search_result_free(sequential[i]);
+        test_context_destroy(jobs[i].ctx);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nfe_accounting),
@@ -321,6 +386,7 @@ int main(void) {
         cmocka_unit_test(test_fk_round),
         cmocka_unit_test(test_rewards),
         cmocka_unit_test(test_bad_configurations),
+        cmocka_unit_test(test_concurrent_searches),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

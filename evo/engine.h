@@ -8,7 +8,16 @@
 #ifndef EVK_ENGINE_H
 #define EVK_ENGINE_H
 
-#include "search.h"
+#include "core/stream.h"
+#include "core/tensor.h"
+#include "models/model.h"
+#include "rewards/reward.h"
+#include "samplers/sampler.h"
+
+/* search.h's types, declared rather than included (search.h is the layer's interface; the
+ * engine is below it). */
+typedef struct evk_search_config evk_search_config;
+typedef struct evk_search_result evk_search_result;
 
 typedef struct evk__archive_point {
     uint32_t step;           /* copy the rows entering this step */
@@ -55,5 +64,13 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
 evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
 /* After scores are read back: remember row `row` of x as the best sample if it beats the best. */
 evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward);
+
+/* One strategy's run: the engine, the result being filled and host scratch. */
+typedef struct evk__run {
+    evk__engine e;
+    evk_search_result *res;
+    uint32_t gen_cap;
+    float *host_scores;
+} evk__run;
 
 #endif

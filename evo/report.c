@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/file.h"
+#include "search.h"
 #include "strategy.h"
 
 static cJSON *evk__float_array(const float *v, int64_t n) {

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "search.h"
 #include "strategy.h"
 
 uint32_t evk__search_cost(const evk_search_config *c) { return c->guidance > 0 ? 2 : 1; }

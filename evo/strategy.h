@@ -1,21 +1,26 @@
 /* strategy.h — the search strategy table (private to evo/). A strategy is a name, how it fills in
  * and checks its part of a configuration for T steps, its planned NFE, the largest population it
- * holds, what it adds to a report, and its run on the trajectory engine (engine.h). The table is
- * in search.c, indexed by evk_search_method; each strategy lives in strategies/. */
+ * holds, what it adds to a report, and its run on the trajectory engine (engine.h, evk__run). The
+ * table is in search.c, indexed by evk_search_method; each strategy lives in strategies/. */
 #ifndef EVK_STRATEGY_H
 #define EVK_STRATEGY_H
 
 #include <cjson/cJSON.h>
 
-#include "engine.h"
+#include "core/context.h"
+#include "models/model.h"
+#include "rewards/reward.h"
+#include "samplers/sampler.h"
 
-/* One run: the engine, the result being filled and host scratch. */
-typedef struct evk__run {
-    evk__engine e;
-    evk_search_result *res;
-    uint32_t gen_cap;
-    float *host_scores;
-} evk__run;
+/* search.h's and engine.h's types, declared rather than included: search.c includes this header
+ * and the engine (engine.c) runs what it describes. */
+typedef struct evk_search_config evk_search_config;
+typedef struct evk__run evk__run;
+
+
+/* search.h's types, declared rather than included: search.c includes this header. */
+typedef struct evk_search_result evk_search_result;
+typedef struct evk_search_generation evk_search_generation;
 
 typedef struct evk__strategy {
     const char *name;  /* as --method takes it */
@@ -34,11 +39,14 @@ typedef struct evk__strategy {
 } evk__strategy;
 
 /* The table entry of a method (NULL when out of range). */
-const evk__strategy *evk__strategy_get(evk_search_method m);
+const evk__strategy *evk__strategy_get(int method);
 
 extern const evk__strategy evk__strategy_sample, evk__strategy_bon, evk__strategy_fk, evk__strategy_evo;
 
-/* Shared by the strategies (search.c). */
+/* (engine.c) Run a resolved configuration (res->config) with its strategy, filling res. */
+evk_status evk__search_execute(evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
+                               const evk__strategy *strategy, evk_search_result *res);
+/* Shared by the strategies (engine.c). */
 evk_status evk__alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_tensor *t);
 /* Read n scores back, record a generation entry and offer the best row of x (final samples only). */
 evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,

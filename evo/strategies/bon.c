@@ -3,6 +3,8 @@
  * rollout; they differ only in name (what the CLI and the demo present). */
 #include <string.h>
 
+#include "engine.h"
+#include "search.h"
 #include "strategy.h"
 
 static evk_status evk__run_bon(evk__run *R) {

@@ -11,6 +11,8 @@
 #include "ops/op_layout.h"
 #include "ops/op_random.h"
 #include "ops/op_reduce.h"
+#include "engine.h"
+#include "search.h"
 #include "strategy.h"
 
 uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *P) {

@@ -9,6 +9,8 @@
 
 #include "ops/op_layout.h"
 #include "ops/op_reduce.h"
+#include "engine.h"
+#include "search.h"
 #include "strategy.h"
 
 static const char *evk__potential_names[] = {"diff", "max", "add"};

@@ -12,7 +12,6 @@
 #include "core/context.h"
 #include "core/stream.h"
 #include "core/tensor.h"
-#include "ops/op_random.h"
 
 /* Register tiles of the CPU (texel-buffer) matmul and convolution kernels, measured on lavapipe
  * (op_matmul.c, op_conv.c): the large tile runs faster but costs seconds of pipeline compile. */
@@ -42,6 +41,8 @@ evk_status evk__bind_view(evk_context *ctx, const evk_tensor *t, evk_access acce
                           evk_binding *binding, uint32_t *elem_offset);
 /* Shape check helper: fails with "<op>: <what> is <shape>, expected <expect>" when `ok` is false. */
 evk_status evk__shape_fail(const char *op, const char *what, const evk_tensor *t, const char *expect);
+/* op_random.h's noise key, declared rather than included (op_random.c includes this header). */
+typedef struct evk_noise_key evk_noise_key;
 /* (op_axpbz.c) evk_op_axpbz with `op` naming the caller in messages ("sampler step"). */
 evk_status evk__axpbz_dispatch(evk_stream *st, const char *op, const evk_tensor *x, const evk_tensor *m, const evk_tensor *out,
                                float a, float b, float c, const evk_noise_key *key);

@@ -7,12 +7,18 @@
 #include <cjson/cJSON.h>
 #include <stddef.h>
 
-#include "rewards/reward.h"
+#include "core/context.h"
+#include "core/status.h"
+
+/* reward.h's types, declared rather than included: reward.c includes this header, and the
+ * registry must not include what includes it. */
+typedef struct evk_reward evk_reward;
+struct evk_reward_options;
 
 typedef struct evk__reward_json {
     evk_context *ctx;
     const char *what;                 /* the file or label, for messages */
-    const evk_reward_options *opt;    /* may be NULL */
+    const struct evk_reward_options *opt; /* may be NULL */
     int depth;                        /* nesting of sums */
 } evk__reward_json;
 

@@ -23,6 +23,7 @@
 #include <webp/encode.h>
 #include <webp/mux.h>
 
+#include "core/file.h"
 #include "formats/png.h"
 
 extern char **environ;

@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "core/file.h"
 #include "harness.h"
 #include "formats/png.h"
 #include "formats/video.h"

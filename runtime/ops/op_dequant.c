@@ -6,7 +6,7 @@
  * unexecuted (the output kept its poison), while one-row grids are exact. */
 #include "ops/op_dequant.h"
 
-#include "ops/op_fill.h" /* evk_grid_1d */
+#include "ops/ops_internal.h"
 
 static const struct {
     uint32_t type;
@@ -23,15 +23,6 @@ bool evk_op_dequant_supports(uint32_t type) {
     for (size_t i = 0; i < EVK__DEQUANT_KINDS; i++)
         if (evk__dequant_kinds[i].type == type) return true;
     return false;
-}
-
-static uint64_t evk__gcd(uint64_t a, uint64_t b) {
-    while (b) {
-        uint64_t t = a % b;
-        a = b;
-        b = t;
-    }
-    return a;
 }
 
 evk_status evk_op_dequant(evk_stream *s, uint32_t type, const evk_buffer *blocks, const evk_tensor *out) {
@@ -78,7 +69,7 @@ evk_status evk_op_dequant(evk_stream *s, uint32_t type, const evk_buffer *blocks
         uint32_t push = (uint32_t)(count * block);
         evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
                           .label = "dequant"};
-        evk_grid_1d(count * block, 64, d.groups);
+        evk__grid_1d(count * block, 64, d.groups);
         EVK_TRY(evk_stream_dispatch(s, &d));
     }
     return EVK_OK;

@@ -35,7 +35,7 @@ evk_status bench_random_tensor(evk_context *ctx, int ndim, const int64_t *shape,
 
 /* Register a static array of cases from a bench_*.c file. */
 #define BENCH_REGISTER(array)                                                            \
-    __attribute__((constructor)) static void _bench_register_##array(void) {            \
+    __attribute__((constructor)) static void bench__register_##array(void) {            \
         bench_register(array, (int)(sizeof(array) / sizeof(array[0])));                \
     }
 

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const uint8_t _font[95][5] = {
+static const uint8_t figure__font[95][5] = {
     {0x00, 0x00, 0x00, 0x00, 0x00}, /* ' ' */ {0x00, 0x00, 0x5f, 0x00, 0x00}, /* ! */
     {0x00, 0x07, 0x00, 0x07, 0x00}, /* " */  {0x14, 0x7f, 0x14, 0x7f, 0x14}, /* # */
     {0x24, 0x2a, 0x7f, 0x2a, 0x12}, /* $ */  {0x23, 0x13, 0x08, 0x64, 0x62}, /* % */
@@ -61,11 +61,11 @@ static const uint8_t _font[95][5] = {
     {0x00, 0x00, 0x7f, 0x00, 0x00}, /* | */  {0x00, 0x41, 0x36, 0x08, 0x00}, /* } */
     {0x10, 0x08, 0x08, 0x10, 0x08}, /* ~ */
 };
-static const uint8_t _glyph_check[5] = {0x18, 0x30, 0x18, 0x0c, 0x06};
-static const uint8_t _glyph_cross[5] = {0x63, 0x36, 0x1c, 0x36, 0x63};
-static const uint8_t _check_rgb[3] = {30, 170, 60}, _cross_rgb[3] = {220, 40, 40};
-static const uint8_t _black[3] = {0, 0, 0}, _white[3] = {255, 255, 255};
-static const uint8_t _grey[3] = {225, 225, 225}, _dark_grey[3] = {90, 90, 90};
+static const uint8_t figure__glyph_check[5] = {0x18, 0x30, 0x18, 0x0c, 0x06};
+static const uint8_t figure__glyph_cross[5] = {0x63, 0x36, 0x1c, 0x36, 0x63};
+static const uint8_t figure__check_rgb[3] = {30, 170, 60}, figure__cross_rgb[3] = {220, 40, 40};
+static const uint8_t figure__black[3] = {0, 0, 0}, figure__white[3] = {255, 255, 255};
+static const uint8_t figure__grey[3] = {225, 225, 225}, figure__dark_grey[3] = {90, 90, 90};
 
 evk_status figure_canvas_create(uint32_t width, uint32_t height, const uint8_t background[3], figure_canvas *out) {
     memset(out, 0, sizeof *out);
@@ -75,7 +75,7 @@ evk_status figure_canvas_create(uint32_t width, uint32_t height, const uint8_t b
     if (!out->rgb) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "figure canvas of %ux%u pixels", width, height);
     out->width = width;
     out->height = height;
-    const uint8_t *bg = background ? background : _white;
+    const uint8_t *bg = background ? background : figure__white;
     for (size_t i = 0; i < (size_t)width * height; i++) memcpy(out->rgb + 3 * i, bg, 3);
     return EVK_OK;
 }
@@ -86,7 +86,7 @@ void figure_canvas_free(figure_canvas *c) {
     memset(c, 0, sizeof *c);
 }
 
-static void _put(figure_canvas *c, int x, int y, const uint8_t rgb[3]) {
+static void figure__put(figure_canvas *c, int x, int y, const uint8_t rgb[3]) {
     if (x < 0 || y < 0 || (uint32_t)x >= c->width || (uint32_t)y >= c->height) return;
     memcpy(c->rgb + ((size_t)y * c->width + (size_t)x) * 3, rgb, 3);
 }
@@ -103,7 +103,7 @@ void figure_draw_line(figure_canvas *c, int x0, int y0, int x1, int y1, int thic
     const int off = (thickness - 1) / 2;
     int dx = abs(x1 - x0), sx = x0 < x1 ? 1 : -1, dy = -abs(y1 - y0), sy = y0 < y1 ? 1 : -1, err = dx + dy;
     for (long guard = 0; guard < 1L << 24; guard++) { /* Bresenham, a square pen */
-        if (thickness == 1) _put(c, x0, y0, colour);
+        if (thickness == 1) figure__put(c, x0, y0, colour);
         else figure_fill_rect(c, x0 - off, y0 - off, thickness, thickness, colour);
         if (x0 == x1 && y0 == y1) break;
         int e2 = 2 * err;
@@ -113,7 +113,7 @@ void figure_draw_line(figure_canvas *c, int x0, int y0, int x1, int y1, int thic
 }
 
 /* Next code point of UTF-8 text (malformed bytes → '?', one byte consumed). */
-static uint32_t _next_cp(const char **s) {
+static uint32_t figure__next_cp(const char **s) {
     const uint8_t *p = (const uint8_t *)*s;
     if (p[0] < 0x80) {
         *s += 1;
@@ -134,17 +134,17 @@ static uint32_t _next_cp(const char **s) {
     return cp;
 }
 
-static const uint8_t *_glyph(uint32_t cp, const uint8_t **colour) {
+static const uint8_t *figure__glyph(uint32_t cp, const uint8_t **colour) {
     if (cp == 0x2713 || cp == 0x2714) {
-        *colour = _check_rgb;
-        return _glyph_check;
+        *colour = figure__check_rgb;
+        return figure__glyph_check;
     }
     if (cp == 0x2717 || cp == 0x2718) {
-        *colour = _cross_rgb;
-        return _glyph_cross;
+        *colour = figure__cross_rgb;
+        return figure__glyph_cross;
     }
     if (cp < 32 || cp > 126) cp = '?';
-    return _font[cp - 32];
+    return figure__font[cp - 32];
 }
 
 void figure_draw_text(figure_canvas *c, int x, int y, const char *text, int scale, const uint8_t colour[3], int max_width) {
@@ -152,7 +152,7 @@ void figure_draw_text(figure_canvas *c, int x, int y, const char *text, int scal
     if (scale < 1) scale = 1;
     int cx = x, cy = y;
     while (*text) {
-        uint32_t cp = _next_cp(&text);
+        uint32_t cp = figure__next_cp(&text);
         if (cp == '\n') {
             cx = x;
             cy += FIGURE_CHAR_H * scale;
@@ -160,7 +160,7 @@ void figure_draw_text(figure_canvas *c, int x, int y, const char *text, int scal
         }
         if (max_width > 0 && cx + 5 * scale > x + max_width) continue;
         const uint8_t *ink = colour;
-        const uint8_t *g = _glyph(cp, &ink);
+        const uint8_t *g = figure__glyph(cp, &ink);
         for (int col = 0; col < 5; col++)
             for (int row = 0; row < 8; row++)
                 if (g[col] >> row & 1) figure_fill_rect(c, cx + col * scale, cy + row * scale, scale, scale, ink);
@@ -173,7 +173,7 @@ int figure_text_width(const char *text, int scale) {
     if (scale < 1) scale = 1;
     int best = 0, n = 0;
     while (*text) {
-        uint32_t cp = _next_cp(&text);
+        uint32_t cp = figure__next_cp(&text);
         if (cp == '\n') n = 0;
         else n++;
         best = n > best ? n : best;
@@ -240,28 +240,28 @@ evk_status figure_grid(const figure_grid_desc *d, figure_canvas *out) {
     width = title_w > width ? title_w : width;
     const int top = margin + title_h + col_h;
     const int height = top + (int)d->rows * cell_h + ((int)d->rows - 1) * gap + margin;
-    EVK_TRY(figure_canvas_create((uint32_t)width, (uint32_t)height, _white, out));
-    if (d->title) figure_draw_text(out, margin, margin, d->title, 2 * ts, _black, 0);
+    EVK_TRY(figure_canvas_create((uint32_t)width, (uint32_t)height, figure__white, out));
+    if (d->title) figure_draw_text(out, margin, margin, d->title, 2 * ts, figure__black, 0);
     for (uint32_t c = 0; d->col_titles && c < d->cols; c++) {
         const char *t = d->col_titles[c];
         int x = left + (int)c * (iw + gap), w = figure_text_width(t, ts);
-        figure_draw_text(out, x + (w < iw ? (iw - w) / 2 : 0), margin + title_h, t, ts, _black, iw);
+        figure_draw_text(out, x + (w < iw ? (iw - w) / 2 : 0), margin + title_h, t, ts, figure__black, iw);
     }
     for (uint32_t r = 0; r < d->rows; r++) {
         const int y = top + (int)r * (cell_h + gap);
         if (d->row_titles && d->row_titles[r]) {
             int lines = figure_text_lines(d->row_titles[r]);
-            figure_draw_text(out, margin, y + (ih - lines * line) / 2, d->row_titles[r], ts, _black, 0);
+            figure_draw_text(out, margin, y + (ih - lines * line) / 2, d->row_titles[r], ts, figure__black, 0);
         }
         for (uint32_t c = 0; c < d->cols; c++) {
             const int x = left + (int)c * (iw + gap);
             const uint8_t *img = d->images[r * d->cols + c];
             if (img) figure_blit(out, x, y, img, d->image_width, d->image_height, up);
-            else figure_fill_rect(out, x, y, iw, ih, _grey);
+            else figure_fill_rect(out, x, y, iw, ih, figure__grey);
             const char *label = d->labels ? d->labels[r * d->cols + c] : NULL;
             if (label) {
                 int w = figure_text_width(label, ts);
-                figure_draw_text(out, x + (w < iw ? (iw - w) / 2 : 0), y + ih + pad, label, ts, _black, iw);
+                figure_draw_text(out, x + (w < iw ? (iw - w) / 2 : 0), y + ih + pad, label, ts, figure__black, iw);
             }
         }
     }
@@ -270,20 +270,20 @@ evk_status figure_grid(const figure_grid_desc *d, figure_canvas *out) {
 
 /* ---- plot ------------------------------------------------------------------------------- */
 
-static const uint8_t _palette[10][3] = {
+static const uint8_t figure__palette[10][3] = {
     {31, 119, 180}, {255, 127, 14}, {44, 160, 44}, {214, 39, 40}, {148, 103, 189},
     {140, 86, 75}, {227, 119, 194}, {127, 127, 127}, {188, 189, 34}, {23, 190, 207},
 };
 
-const uint8_t *figure_series_colour(uint32_t index) { return _palette[index % 10]; }
+const uint8_t *figure_series_colour(uint32_t index) { return figure__palette[index % 10]; }
 
 /* A round step (1, 2 or 5 × 10^k) giving about `want` intervals over `span`. */
-static double _nice_step(double span, int want) {
+static double figure__nice_step(double span, int want) {
     double raw = span / want, p = pow(10.0, floor(log10(raw))), m = raw / p;
     return (m < 1.5 ? 1 : m < 3.5 ? 2 : m < 7.5 ? 5 : 10) * p;
 }
 
-static void _tick_label(double v, double step, bool log_axis, char *out, size_t n) {
+static void figure__tick_label(double v, double step, bool log_axis, char *out, size_t n) {
     if (log_axis) {
         double p = pow(10.0, v);
         if (v >= 0 && v <= 6) snprintf(out, n, "%.0f", p);
@@ -296,7 +296,7 @@ static void _tick_label(double v, double step, bool log_axis, char *out, size_t 
     else snprintf(out, n, "%.*f", decimals > 6 ? 6 : decimals, v);
 }
 
-static bool _point(const figure_plot_desc *d, const figure_series *s, uint32_t i, double *x, double *y) {
+static bool figure__point(const figure_plot_desc *d, const figure_series *s, uint32_t i, double *x, double *y) {
     *x = s->x[i];
     *y = s->y[i];
     if (!isfinite(*x) || !isfinite(*y)) return false;
@@ -322,7 +322,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
     for (uint32_t k = 0; k < d->series_count; k++)
         for (uint32_t i = 0; i < d->series[k].count; i++) {
             double x, y;
-            if (!_point(d, &d->series[k], i, &x, &y)) continue;
+            if (!figure__point(d, &d->series[k], i, &x, &y)) continue;
             x0 = fmin(x0, x);
             x1 = fmax(x1, x);
             y0 = fmin(y0, y);
@@ -331,7 +331,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
     if (x0 > x1) x0 = 0, x1 = 1, y0 = 0, y1 = 1;
     if (x1 - x0 < 1e-12 * fmax(1.0, fabs(x0))) x0 -= d->log_x ? 0.5 : fmax(0.5, fabs(x0) * 0.1), x1 += d->log_x ? 0.5 : fmax(0.5, fabs(x1) * 0.1);
     if (y1 - y0 < 1e-12 * fmax(1.0, fabs(y0))) y0 -= fmax(0.5, fabs(y0) * 0.1), y1 += fmax(0.5, fabs(y1) * 0.1);
-    double xstep, ystep = _nice_step(y1 - y0, 5);
+    double xstep, ystep = figure__nice_step(y1 - y0, 5);
     y0 = floor(y0 / ystep + 1e-9) * ystep;
     y1 = ceil(y1 / ystep - 1e-9) * ystep;
     if (d->log_x) {
@@ -340,7 +340,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
         if (x1 <= x0) x1 = x0 + 1;
         xstep = 1;
     } else {
-        xstep = _nice_step(x1 - x0, 6);
+        xstep = figure__nice_step(x1 - x0, 6);
         x0 = floor(x0 / xstep + 1e-9) * xstep;
         x1 = ceil(x1 / xstep - 1e-9) * xstep;
     }
@@ -348,7 +348,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
     char buf[64];
     int ylab_w = 0;
     for (double v = y0; v <= y1 + ystep * 0.5; v += ystep) {
-        _tick_label(v, ystep, false, buf, sizeof buf);
+        figure__tick_label(v, ystep, false, buf, sizeof buf);
         int w = figure_text_width(buf, 1);
         ylab_w = w > ylab_w ? w : ylab_w;
     }
@@ -356,31 +356,31 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
     const int T = 10 + (d->title ? 2 * FIGURE_CHAR_H + 6 : 0) + (d->y_label ? FIGURE_CHAR_H + 4 : 0);
     const int B = H - 10 - FIGURE_CHAR_H - 8 - (d->x_label ? FIGURE_CHAR_H + 6 : 0);
     if (R - L < 40 || B - T < 40) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "figure_plot: %dx%d leaves no room for the axes", W, H);
-    EVK_TRY(figure_canvas_create((uint32_t)W, (uint32_t)H, _white, out));
+    EVK_TRY(figure_canvas_create((uint32_t)W, (uint32_t)H, figure__white, out));
 #define PX(v) (L + (int)lround(((v) - x0) / (x1 - x0) * (R - L)))
 #define PY(v) (B - (int)lround(((v) - y0) / (y1 - y0) * (B - T)))
-    if (d->title) figure_draw_text(out, (W - figure_text_width(d->title, 2)) / 2, 8, d->title, 2, _black, 0);
-    if (d->y_label) figure_draw_text(out, L - 4, T - FIGURE_CHAR_H - 4, d->y_label, 1, _black, 0);
+    if (d->title) figure_draw_text(out, (W - figure_text_width(d->title, 2)) / 2, 8, d->title, 2, figure__black, 0);
+    if (d->y_label) figure_draw_text(out, L - 4, T - FIGURE_CHAR_H - 4, d->y_label, 1, figure__black, 0);
     if (d->x_label)
-        figure_draw_text(out, L + (R - L - figure_text_width(d->x_label, 1)) / 2, H - 8 - FIGURE_CHAR_H, d->x_label, 1, _black, 0);
+        figure_draw_text(out, L + (R - L - figure_text_width(d->x_label, 1)) / 2, H - 8 - FIGURE_CHAR_H, d->x_label, 1, figure__black, 0);
     /* grid and ticks */
     for (double v = y0; v <= y1 + ystep * 0.5; v += ystep) {
         int py = PY(v);
-        figure_draw_line(out, L, py, R, py, 1, _grey);
-        figure_draw_line(out, L - 4, py, L, py, 1, _black);
-        _tick_label(v, ystep, false, buf, sizeof buf);
-        figure_draw_text(out, L - 7 - figure_text_width(buf, 1), py - 3, buf, 1, _black, 0);
+        figure_draw_line(out, L, py, R, py, 1, figure__grey);
+        figure_draw_line(out, L - 4, py, L, py, 1, figure__black);
+        figure__tick_label(v, ystep, false, buf, sizeof buf);
+        figure_draw_text(out, L - 7 - figure_text_width(buf, 1), py - 3, buf, 1, figure__black, 0);
     }
     for (double v = x0; v <= x1 + xstep * 0.5; v += xstep) {
         int px = PX(v);
-        figure_draw_line(out, px, T, px, B, 1, _grey);
-        figure_draw_line(out, px, B, px, B + 4, 1, _black);
-        _tick_label(v, xstep, d->log_x, buf, sizeof buf);
-        figure_draw_text(out, px - figure_text_width(buf, 1) / 2, B + 7, buf, 1, _black, 0);
+        figure_draw_line(out, px, T, px, B, 1, figure__grey);
+        figure_draw_line(out, px, B, px, B + 4, 1, figure__black);
+        figure__tick_label(v, xstep, d->log_x, buf, sizeof buf);
+        figure_draw_text(out, px - figure_text_width(buf, 1) / 2, B + 7, buf, 1, figure__black, 0);
         if (d->log_x && v + 0.5 < x1) /* minor ticks at 2..9 x 10^k */
             for (int m = 2; m <= 9; m++) {
                 int mx = PX(v + log10((double)m));
-                figure_draw_line(out, mx, B, mx, B + 2, 1, _black);
+                figure_draw_line(out, mx, B, mx, B + 2, 1, figure__black);
             }
     }
     /* series */
@@ -391,7 +391,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
         int px = 0, py = 0;
         for (uint32_t i = 0; i < s->count; i++) {
             double x, y;
-            if (!_point(d, s, i, &x, &y)) {
+            if (!figure__point(d, s, i, &x, &y)) {
                 have = false; /* a gap, not a line across the missing point */
                 continue;
             }
@@ -403,14 +403,14 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
         }
         for (uint32_t i = 0; i < s->count; i++) {
             double x, y;
-            if (_point(d, s, i, &x, &y)) figure_fill_rect(out, PX(x) - 2, PY(y) - 2, 5, 5, col);
+            if (figure__point(d, s, i, &x, &y)) figure_fill_rect(out, PX(x) - 2, PY(y) - 2, 5, 5, col);
         }
     }
     /* frame on top of the data */
-    figure_draw_line(out, L, T, R, T, 1, _black);
-    figure_draw_line(out, L, B, R, B, 1, _black);
-    figure_draw_line(out, L, T, L, B, 1, _black);
-    figure_draw_line(out, R, T, R, B, 1, _black);
+    figure_draw_line(out, L, T, R, T, 1, figure__black);
+    figure_draw_line(out, L, B, R, B, 1, figure__black);
+    figure_draw_line(out, L, T, L, B, 1, figure__black);
+    figure_draw_line(out, R, T, R, B, 1, figure__black);
     /* legend in the corner of the axes holding the fewest points */
     int names = 0, name_w = 0;
     for (uint32_t k = 0; k < d->series_count; k++)
@@ -427,7 +427,7 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
             for (uint32_t k = 0; k < d->series_count; k++)
                 for (uint32_t i = 0; i < d->series[k].count; i++) {
                     double x, y;
-                    if (!_point(d, &d->series[k], i, &x, &y)) continue;
+                    if (!figure__point(d, &d->series[k], i, &x, &y)) continue;
                     int qx = PX(x), qy = PY(y);
                     n += qx >= bx - 4 && qx <= bx + lw + 4 && qy >= by - 4 && qy <= by + lh + 4;
                 }
@@ -437,18 +437,18 @@ evk_status figure_plot_ex(const figure_plot_desc *d, figure_canvas *out, figure_
             }
         }
         int bx = best & 1 ? R - 6 - lw : L + 6, by = best & 2 ? B - 6 - lh : T + 6;
-        figure_fill_rect(out, bx, by, lw, lh, _white);
-        figure_draw_line(out, bx, by, bx + lw - 1, by, 1, _dark_grey);
-        figure_draw_line(out, bx, by + lh - 1, bx + lw - 1, by + lh - 1, 1, _dark_grey);
-        figure_draw_line(out, bx, by, bx, by + lh - 1, 1, _dark_grey);
-        figure_draw_line(out, bx + lw - 1, by, bx + lw - 1, by + lh - 1, 1, _dark_grey);
+        figure_fill_rect(out, bx, by, lw, lh, figure__white);
+        figure_draw_line(out, bx, by, bx + lw - 1, by, 1, figure__dark_grey);
+        figure_draw_line(out, bx, by + lh - 1, bx + lw - 1, by + lh - 1, 1, figure__dark_grey);
+        figure_draw_line(out, bx, by, bx, by + lh - 1, 1, figure__dark_grey);
+        figure_draw_line(out, bx + lw - 1, by, bx + lw - 1, by + lh - 1, 1, figure__dark_grey);
         int row = 0;
         for (uint32_t k = 0; k < d->series_count; k++) {
             if (!d->series[k].name) continue;
             int ly = by + 6 + row * (FIGURE_CHAR_H + 4);
             figure_draw_line(out, bx + 8, ly + 3, bx + 26, ly + 3, 2, figure_series_colour(k));
             figure_fill_rect(out, bx + 15, ly + 1, 5, 5, figure_series_colour(k));
-            figure_draw_text(out, bx + 32, ly, d->series[k].name, 1, _black, 0);
+            figure_draw_text(out, bx + 32, ly, d->series[k].name, 1, figure__black, 0);
             row++;
         }
     }

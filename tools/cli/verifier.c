@@ -24,65 +24,65 @@ static const double _TRIANGLE_RATIO = 1.6;
 static const double _REL_MARGIN = 5.0;
 static const double _FRAME = 32.0;
 
-static const char *const _colour_names[VERIFIER_COLOUR_COUNT] = {"red", "green", "blue", "yellow",
+static const char *const verifier__colour_names[VERIFIER_COLOUR_COUNT] = {"red", "green", "blue", "yellow",
                                                                  "purple", "cyan", "white", "orange"};
-static const char *const _shape_names[VERIFIER_SHAPE_COUNT] = {"circle", "square", "triangle"};
-static const char *const _where_words[] = {"left", "right", "top", "bottom", "center"};
-static const char *const _where_phrases[] = {"on the left", "on the right", "at the top", "at the bottom", "in the center"};
-static const char *const _relation_phrases[] = {"left of", "right of", "above", "below"};
+static const char *const verifier__shape_names[VERIFIER_SHAPE_COUNT] = {"circle", "square", "triangle"};
+static const char *const verifier__where_words[] = {"left", "right", "top", "bottom", "center"};
+static const char *const verifier__where_phrases[] = {"on the left", "on the right", "at the top", "at the bottom", "in the center"};
+static const char *const verifier__relation_phrases[] = {"left of", "right of", "above", "below"};
 
-const char *verifier_colour_name(verifier_colour c) { return (unsigned)c < VERIFIER_COLOUR_COUNT ? _colour_names[c] : "?"; }
-const char *verifier_shape_name(verifier_shape s) { return (unsigned)s < VERIFIER_SHAPE_COUNT ? _shape_names[s] : "?"; }
+const char *verifier_colour_name(verifier_colour c) { return (unsigned)c < VERIFIER_COLOUR_COUNT ? verifier__colour_names[c] : "?"; }
+const char *verifier_shape_name(verifier_shape s) { return (unsigned)s < VERIFIER_SHAPE_COUNT ? verifier__shape_names[s] : "?"; }
 const char *verifier_size_name(verifier_size s) { return s == VERIFIER_SMALL ? "small" : s == VERIFIER_LARGE ? "large" : ""; }
-const char *verifier_where_phrase(verifier_where w) { return (unsigned)w < 5 ? _where_phrases[w] : "?"; }
-const char *verifier_relation_phrase(verifier_relation r) { return (unsigned)r < 4 ? _relation_phrases[r] : "?"; }
+const char *verifier_where_phrase(verifier_where w) { return (unsigned)w < 5 ? verifier__where_phrases[w] : "?"; }
+const char *verifier_relation_phrase(verifier_relation r) { return (unsigned)r < 4 ? verifier__relation_phrases[r] : "?"; }
 
 /* ---- parsing ---------------------------------------------------------------------------- */
 
 #define _MAX_WORDS 16
 #define _WORD_LEN 32
 
-typedef struct _parser {
+typedef struct verifier__parser {
     char words[_MAX_WORDS][_WORD_LEN];
     int count, at;
     const char *caption;
-} _parser;
+} verifier__parser;
 
-static int _find(const char *w, const char *const *list, int n) {
+static int verifier__find(const char *w, const char *const *list, int n) {
     for (int i = 0; i < n; i++)
         if (!strcmp(w, list[i])) return i;
     return -1;
 }
 
-static bool _in_vocabulary(const char *w) {
+static bool verifier__in_vocabulary(const char *w) {
     static const char *const other[] = {"a", "small", "large", "on", "at", "in", "the", "of", "above", "below"};
-    return _find(w, _colour_names, VERIFIER_COLOUR_COUNT) >= 0 || _find(w, _shape_names, VERIFIER_SHAPE_COUNT) >= 0 ||
-           _find(w, _where_words, 5) >= 0 || _find(w, other, (int)(sizeof other / sizeof other[0])) >= 0;
+    return verifier__find(w, verifier__colour_names, VERIFIER_COLOUR_COUNT) >= 0 || verifier__find(w, verifier__shape_names, VERIFIER_SHAPE_COUNT) >= 0 ||
+           verifier__find(w, verifier__where_words, 5) >= 0 || verifier__find(w, other, (int)(sizeof other / sizeof other[0])) >= 0;
 }
 
 /* Fail at the current word, which should have been `expected`. */
-static evk_status _parse_fail(const _parser *p, const char *expected) {
+static evk_status verifier__parse_fail(const verifier__parser *p, const char *expected) {
     if (p->at >= p->count)
         return evk_fail(EVK_ERROR_FORMAT, "caption \"%s\" ends too early: expected %s after '%s'", p->caption, expected,
                         p->count ? p->words[p->count - 1] : "");
     const char *w = p->words[p->at];
-    if (!_in_vocabulary(w))
+    if (!verifier__in_vocabulary(w))
         return evk_fail(EVK_ERROR_FORMAT, "caption \"%s\": unknown word '%s' (word %d; expected %s)", p->caption, w, p->at + 1,
                         expected);
     return evk_fail(EVK_ERROR_FORMAT, "caption \"%s\": expected %s at word %d, found '%s'", p->caption, expected, p->at + 1, w);
 }
 
-static const char *_peek(const _parser *p) { return p->at < p->count ? p->words[p->at] : ""; }
+static const char *verifier__peek(const verifier__parser *p) { return p->at < p->count ? p->words[p->at] : ""; }
 
-static evk_status _expect_word(_parser *p, const char *word, const char *expected) {
-    if (strcmp(_peek(p), word)) return _parse_fail(p, expected);
+static evk_status verifier__expect_word(verifier__parser *p, const char *word, const char *expected) {
+    if (strcmp(verifier__peek(p), word)) return verifier__parse_fail(p, expected);
     p->at++;
     return EVK_OK;
 }
 
-static evk_status _expect_from(_parser *p, const char *const *list, int n, const char *expected, int *out) {
-    int i = _find(_peek(p), list, n);
-    if (i < 0 || p->at >= p->count) return _parse_fail(p, expected);
+static evk_status verifier__expect_from(verifier__parser *p, const char *const *list, int n, const char *expected, int *out) {
+    int i = verifier__find(verifier__peek(p), list, n);
+    if (i < 0 || p->at >= p->count) return verifier__parse_fail(p, expected);
     p->at++;
     *out = i;
     return EVK_OK;
@@ -94,7 +94,7 @@ static evk_status _expect_from(_parser *p, const char *const *list, int n, const
 evk_status verifier_parse(const char *caption, verifier_caption *out) {
     memset(out, 0, sizeof *out);
     if (!caption) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "no caption");
-    _parser p = {.caption = caption};
+    verifier__parser p = {.caption = caption};
     for (const char *s = caption; *s;) {
         while (*s && isspace((unsigned char)*s)) s++;
         if (!*s) break;
@@ -111,37 +111,37 @@ evk_status verifier_parse(const char *caption, verifier_caption *out) {
     }
     if (!p.count) return evk_fail(EVK_ERROR_FORMAT, "empty caption");
     int v;
-    EVK_TRY(_expect_word(&p, "a", "'a'"));
+    EVK_TRY(verifier__expect_word(&p, "a", "'a'"));
     static const char *const sizes[] = {"small", "large"};
-    if (_find(_peek(&p), sizes, 2) >= 0) {
-        out->size = _find(_peek(&p), sizes, 2) == 0 ? VERIFIER_SMALL : VERIFIER_LARGE;
+    if (verifier__find(verifier__peek(&p), sizes, 2) >= 0) {
+        out->size = verifier__find(verifier__peek(&p), sizes, 2) == 0 ? VERIFIER_SMALL : VERIFIER_LARGE;
         p.at++;
     }
-    EVK_TRY(_expect_from(&p, _colour_names, VERIFIER_COLOUR_COUNT,
+    EVK_TRY(verifier__expect_from(&p, verifier__colour_names, VERIFIER_COLOUR_COUNT,
                          out->size ? _COLOURS_EXPECTED : "a size (small, large) or " _COLOURS_EXPECTED, &v));
     out->colour[0] = (verifier_colour)v;
-    EVK_TRY(_expect_from(&p, _shape_names, VERIFIER_SHAPE_COUNT, _SHAPES_EXPECTED, &v));
+    EVK_TRY(verifier__expect_from(&p, verifier__shape_names, VERIFIER_SHAPE_COUNT, _SHAPES_EXPECTED, &v));
     out->shape[0] = (verifier_shape)v;
     static const char *const preps[] = {"on", "at", "in"};
     static const char *const rels[] = {"left", "right", "above", "below"};
-    if (_find(_peek(&p), preps, 3) >= 0 || out->size) {
-        EVK_TRY(_expect_from(&p, preps, 3, "'on the', 'at the' or 'in the'", &v));
-        EVK_TRY(_expect_word(&p, "the", "'the'"));
-        EVK_TRY(_expect_from(&p, _where_words, 5, "a place (left, right, top, bottom, center)", &v));
+    if (verifier__find(verifier__peek(&p), preps, 3) >= 0 || out->size) {
+        EVK_TRY(verifier__expect_from(&p, preps, 3, "'on the', 'at the' or 'in the'", &v));
+        EVK_TRY(verifier__expect_word(&p, "the", "'the'"));
+        EVK_TRY(verifier__expect_from(&p, verifier__where_words, 5, "a place (left, right, top, bottom, center)", &v));
         out->where = (verifier_where)v;
     } else {
-        EVK_TRY(_expect_from(&p, rels, 4, "a place ('on the left', ...) or a relation (left of, right of, above, below)", &v));
+        EVK_TRY(verifier__expect_from(&p, rels, 4, "a place ('on the left', ...) or a relation (left of, right of, above, below)", &v));
         out->pair = true;
         out->relation = (verifier_relation)v;
-        if (v < 2) EVK_TRY(_expect_word(&p, "of", "'of'"));
-        EVK_TRY(_expect_word(&p, "a", "'a'"));
-        EVK_TRY(_expect_from(&p, _colour_names, VERIFIER_COLOUR_COUNT, _COLOURS_EXPECTED, &v));
+        if (v < 2) EVK_TRY(verifier__expect_word(&p, "of", "'of'"));
+        EVK_TRY(verifier__expect_word(&p, "a", "'a'"));
+        EVK_TRY(verifier__expect_from(&p, verifier__colour_names, VERIFIER_COLOUR_COUNT, _COLOURS_EXPECTED, &v));
         out->colour[1] = (verifier_colour)v;
-        EVK_TRY(_expect_from(&p, _shape_names, VERIFIER_SHAPE_COUNT, _SHAPES_EXPECTED, &v));
+        EVK_TRY(verifier__expect_from(&p, verifier__shape_names, VERIFIER_SHAPE_COUNT, _SHAPES_EXPECTED, &v));
         out->shape[1] = (verifier_shape)v;
     }
     if (p.at < p.count) {
-        if (!_in_vocabulary(p.words[p.at]))
+        if (!verifier__in_vocabulary(p.words[p.at]))
             return evk_fail(EVK_ERROR_FORMAT, "caption \"%s\": unknown word '%s' (word %d) after a complete caption", caption,
                             p.words[p.at], p.at + 1);
         return evk_fail(EVK_ERROR_FORMAT, "caption \"%s\": unexpected '%s' (word %d) after a complete caption", caption,
@@ -164,7 +164,7 @@ void verifier_caption_format(const verifier_caption *c, char *out, uint32_t n) {
 
 /* Label 4-connected components of `mask` into `label` (0 = background) and return the label of
  * the largest, the first found in row-major order on ties (as check.py's max() does), or 0. */
-static uint32_t _largest_component(const uint8_t *mask, uint32_t w, uint32_t h, uint32_t *label, uint32_t *stack,
+static uint32_t verifier__largest_component(const uint8_t *mask, uint32_t w, uint32_t h, uint32_t *label, uint32_t *stack,
                                    uint32_t *best_size) {
     const size_t n = (size_t)w * h;
     memset(label, 0, n * sizeof *label);
@@ -201,7 +201,7 @@ static uint32_t _largest_component(const uint8_t *mask, uint32_t w, uint32_t h, 
 }
 
 /* Statistics of component `id` of `label`, in the 32x32 frame. */
-static void _measure(const uint32_t *label, uint32_t id, uint32_t w, uint32_t h, uint32_t area, verifier_object *o) {
+static void verifier__measure(const uint32_t *label, uint32_t id, uint32_t w, uint32_t h, uint32_t area, verifier_object *o) {
     const double sx = _FRAME / w, sy = _FRAME / h;
     uint32_t x0 = w, x1 = 0, y0 = h, y1 = 0;
     double sumx = 0, sumy = 0;
@@ -238,7 +238,7 @@ static void _measure(const uint32_t *label, uint32_t id, uint32_t w, uint32_t h,
     o->size = (o->width > o->height ? o->width : o->height) >= _LARGE_EXTENT ? VERIFIER_LARGE : VERIFIER_SMALL;
 }
 
-static evk_status _alloc_scratch(uint32_t w, uint32_t h, uint32_t **label, uint32_t **stack) {
+static evk_status verifier__alloc_scratch(uint32_t w, uint32_t h, uint32_t **label, uint32_t **stack) {
     if (!w || !h || (uint64_t)w * h > (1u << 28))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "verifier: image size %ux%u is not usable", w, h);
     size_t n = (size_t)w * h;
@@ -256,10 +256,10 @@ evk_status verifier_measure_mask(const uint8_t *mask, uint32_t width, uint32_t h
     memset(out, 0, sizeof *out);
     if (!mask) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "verifier_measure_mask: no mask");
     uint32_t *label, *stack;
-    EVK_TRY(_alloc_scratch(width, height, &label, &stack));
+    EVK_TRY(verifier__alloc_scratch(width, height, &label, &stack));
     for (size_t i = 0; i < (size_t)width * height; i++) out->colour_pixels += mask[i] != 0;
-    uint32_t area, id = _largest_component(mask, width, height, label, stack, &area);
-    if (id) _measure(label, id, width, height, area, out);
+    uint32_t area, id = verifier__largest_component(mask, width, height, label, stack, &area);
+    if (id) verifier__measure(label, id, width, height, area, out);
     free(label);
     free(stack);
     return EVK_OK;
@@ -270,7 +270,7 @@ evk_status verifier_find_objects(const uint8_t *rgb, uint32_t width, uint32_t he
     memset(objects, 0, sizeof(verifier_object) * VERIFIER_COLOUR_COUNT);
     if (!rgb) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "verifier_find_objects: no image");
     uint32_t *label, *stack;
-    EVK_TRY(_alloc_scratch(width, height, &label, &stack));
+    EVK_TRY(verifier__alloc_scratch(width, height, &label, &stack));
     const size_t n = (size_t)width * height;
     uint8_t *nearest = malloc(n), *mask = malloc(n);
     if (!nearest || !mask) {
@@ -307,8 +307,8 @@ evk_status verifier_find_objects(const uint8_t *rgb, uint32_t width, uint32_t he
             o->colour_pixels += mask[i];
         }
         if (!o->colour_pixels) continue;
-        uint32_t area, id = _largest_component(mask, width, height, label, stack, &area);
-        _measure(label, id, width, height, area, o);
+        uint32_t area, id = verifier__largest_component(mask, width, height, label, stack, &area);
+        verifier__measure(label, id, width, height, area, o);
     }
     free(nearest);
     free(mask);
@@ -319,7 +319,7 @@ evk_status verifier_find_objects(const uint8_t *rgb, uint32_t width, uint32_t he
 
 /* ---- checking --------------------------------------------------------------------------- */
 
-static bool _where_ok(const verifier_object *o, verifier_where w) {
+static bool verifier__where_ok(const verifier_object *o, verifier_where w) {
     const double cx = o->cx, cy = o->cy;
     switch (w) {
     case VERIFIER_LEFT: return cx < 13 && fabs(cy - 16) < 6;
@@ -331,17 +331,17 @@ static bool _where_ok(const verifier_object *o, verifier_where w) {
     return false;
 }
 
-static const char *_where_rule[] = {"cx < 13, |cy-16| < 6", "cx > 19, |cy-16| < 6", "cy < 13, |cx-16| < 6",
+static const char *verifier__where_rule[] = {"cx < 13, |cy-16| < 6", "cx > 19, |cy-16| < 6", "cy < 13, |cx-16| < 6",
                                     "cy > 19, |cx-16| < 6", "|cx-16| <= 4, |cy-16| <= 4"};
 
-static verifier_claim *_claim(verifier_result *r, verifier_claim_kind kind, bool pass) {
+static verifier_claim *verifier__claim(verifier_result *r, verifier_claim_kind kind, bool pass) {
     verifier_claim *c = &r->claims[r->claim_count++];
     c->kind = kind;
     c->pass = pass;
     return c;
 }
 
-static void _describe(const verifier_object *o, verifier_colour colour, char *out, size_t n) {
+static void verifier__describe(const verifier_object *o, verifier_colour colour, char *out, size_t n) {
     if (o->present)
         snprintf(out, n, "%s object: %u px at (%.1f, %.1f), %.0fx%.0f box", verifier_colour_name(colour), o->area, o->cx, o->cy,
                  o->width, o->height);
@@ -358,14 +358,14 @@ void verifier_check(const verifier_caption *cap, const verifier_object objects[V
     const verifier_object *o[2] = {&objects[cap->colour[0]], &objects[cap->colour[1]]};
     r->colour = true;
     for (int i = 0; i < count; i++) {
-        verifier_claim *c = _claim(r, VERIFIER_CLAIM_COLOUR, o[i]->present);
+        verifier_claim *c = verifier__claim(r, VERIFIER_CLAIM_COLOUR, o[i]->present);
         snprintf(c->text, sizeof c->text, "a %s object", verifier_colour_name(cap->colour[i]));
-        _describe(o[i], cap->colour[i], c->found, sizeof c->found);
+        verifier__describe(o[i], cap->colour[i], c->found, sizeof c->found);
         r->colour = r->colour && c->pass;
     }
     r->shape = true;
     for (int i = 0; i < count; i++) {
-        verifier_claim *c = _claim(r, VERIFIER_CLAIM_SHAPE, o[i]->present && o[i]->shape == cap->shape[i]);
+        verifier_claim *c = verifier__claim(r, VERIFIER_CLAIM_SHAPE, o[i]->present && o[i]->shape == cap->shape[i]);
         snprintf(c->text, sizeof c->text, "the %s object is a %s", verifier_colour_name(cap->colour[i]),
                  verifier_shape_name(cap->shape[i]));
         if (o[i]->present)
@@ -378,17 +378,17 @@ void verifier_check(const verifier_caption *cap, const verifier_object objects[V
     /* check.py: a pair's shapes only count when both colours are there */
     if (cap->pair) r->shape = r->shape && r->colour;
     if (!cap->pair) {
-        verifier_claim *c = _claim(r, VERIFIER_CLAIM_POSITION, o[0]->present && _where_ok(o[0], cap->where));
+        verifier_claim *c = verifier__claim(r, VERIFIER_CLAIM_POSITION, o[0]->present && verifier__where_ok(o[0], cap->where));
         snprintf(c->text, sizeof c->text, "the %s object is %s", verifier_colour_name(cap->colour[0]),
                  verifier_where_phrase(cap->where));
         if (o[0]->present)
-            snprintf(c->found, sizeof c->found, "centroid (%.1f, %.1f); needs %s", o[0]->cx, o[0]->cy, _where_rule[cap->where]);
+            snprintf(c->found, sizeof c->found, "centroid (%.1f, %.1f); needs %s", o[0]->cx, o[0]->cy, verifier__where_rule[cap->where]);
         else
             snprintf(c->found, sizeof c->found, "no %s object", verifier_colour_name(cap->colour[0]));
         r->position = c->pass;
         r->size = true;
         if (cap->size) {
-            c = _claim(r, VERIFIER_CLAIM_SIZE, o[0]->present && o[0]->size == cap->size);
+            c = verifier__claim(r, VERIFIER_CLAIM_SIZE, o[0]->present && o[0]->size == cap->size);
             snprintf(c->text, sizeof c->text, "the %s object is %s", verifier_colour_name(cap->colour[0]),
                      verifier_size_name(cap->size));
             if (o[0]->present)
@@ -412,7 +412,7 @@ void verifier_check(const verifier_caption *cap, const verifier_object objects[V
         case VERIFIER_ABOVE: holds = dy < -_REL_MARGIN; rule = "dy < -5"; d = dy; break;
         case VERIFIER_BELOW: holds = dy > _REL_MARGIN; rule = "dy > 5"; d = dy; break;
         }
-        verifier_claim *c = _claim(r, VERIFIER_CLAIM_POSITION, both && holds);
+        verifier_claim *c = verifier__claim(r, VERIFIER_CLAIM_POSITION, both && holds);
         snprintf(c->text, sizeof c->text, "the %s object is %s the %s object", verifier_colour_name(cap->colour[0]),
                  verifier_relation_phrase(cap->relation), verifier_colour_name(cap->colour[1]));
         if (both)

@@ -112,7 +112,8 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
         {.buffer = k->buf, .range = evk_tensor_bytes(k), .access = EVK_ACCESS_READ},
         {.buffer = v->buf, .range = evk_tensor_bytes(v), .access = EVK_ACCESS_READ},
         {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE},
-        {.buffer = mt->buf, .range = evk_tensor_bytes(mt), .access = EVK_ACCESS_READ},
+        /* without a mask, one texel of q: a whole-q R32F view could pass the texel limit */
+        {.buffer = mt->buf, .range = mask ? evk_tensor_bytes(mt) : 4, .access = EVK_ACCESS_READ},
     };
     struct {
         uint32_t lq, lk, heads, d;

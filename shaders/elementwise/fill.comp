@@ -14,12 +14,11 @@ layout(push_constant) uniform Push {
     uint count;
     uint value_bits;
     float step;
-    uint base; // index of this dispatch's first word in the whole range (ramps split in chunks)
 } p;
 
 void main() {
     uint i = evk_flat_index();
     if (i >= p.count) return;
     if (MODE == 0) data[p.offset + i] = p.value_bits;
-    else data[p.offset + i] = floatBitsToUint(uintBitsToFloat(p.value_bits) + float(p.base + i) * p.step);
+    else data[p.offset + i] = floatBitsToUint(uintBitsToFloat(p.value_bits) + float(i) * p.step);
 }

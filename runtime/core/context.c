@@ -504,6 +504,14 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
     evk__ext_list exts;
     evk__ext_list_get(ctx->physical, &exts);
     evk__device_query(ctx->physical, chosen, &exts, &ctx->info, ctx->pipeline_cache_uuid);
+    if (ctx->config.binding_limit) {
+        /* storage ranges directly; texel buffers by their element count, so single-float views
+         * meet the same limit (lavapipe too allows 16× more bytes through RGBA32F views) */
+        evk_device_info *in = &ctx->info;
+        if (ctx->config.binding_limit < in->max_storage_buffer_range) in->max_storage_buffer_range = ctx->config.binding_limit;
+        uint64_t texels = ctx->config.binding_limit / 4;
+        if (texels < in->max_texel_buffer_elements) in->max_texel_buffer_elements = (uint32_t)(texels ? texels : 1);
+    }
     if (ctx->info.api_version < VK_API_VERSION_1_1) {
         free(exts.props);
         evk_context_destroy(ctx);

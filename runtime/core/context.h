@@ -74,6 +74,9 @@ typedef struct evk_context_config {
     const char *cache_dir;     /* NULL: $XDG_CACHE_HOME/evoke or ~/.cache/evoke */
     uint64_t memory_limit;     /* 0: the heap budget; else also cap evoke's device memory at this */
     bool force_staging;        /* never map device memory; transfer through staging (tests) */
+    uint64_t binding_limit;    /* 0: the device's; else no binding (storage range, texel buffer)
+                                  may exceed this many bytes: tests reach the paths that split
+                                  work over several dispatches with small tensors */
     /* Called for every validation message (after it is counted); NULL prints to stderr. */
     void (*on_validation_message)(void *user, const char *message);
     void *user;

@@ -325,6 +325,49 @@ evk_status evk_stream_copy(evk_stream *s, const evk_buffer *src, uint64_t src_of
     return EVK_OK;
 }
 
+evk_status evk_stream_copy_strided(evk_stream *s, const evk_buffer *src, uint64_t src_offset, uint64_t src_stride,
+                                   const evk_buffer *dst, uint64_t dst_offset, uint64_t dst_stride, uint64_t size,
+                                   uint64_t count) {
+    if (!s->recording)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy_strided: stream is not recording (call evk_stream_begin)");
+    if (count == 0 || count > UINT32_MAX || size == 0 || !src->block || !dst->block)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy_strided: %llu copies of %llu bytes", (unsigned long long)count,
+                        (unsigned long long)size);
+    /* the spans [offset, offset + (count − 1)·stride + size) must lie inside both buffers */
+    const uint64_t last_src = (count - 1) * src_stride, last_dst = (count - 1) * dst_stride;
+    if (src_stride && last_src / src_stride != count - 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy_strided: source span overflows");
+    if (dst_stride && last_dst / dst_stride != count - 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy_strided: destination span overflows");
+    if (src_offset > src->size || last_src > src->size - src_offset || size > src->size - src_offset - last_src ||
+        dst_offset > dst->size || last_dst > dst->size - dst_offset || size > dst->size - dst_offset - last_dst)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                        "evk_stream_copy_strided: %llu copies of %llu bytes (strides %llu, %llu) from offset %llu of %llu to offset %llu of %llu do not fit",
+                        (unsigned long long)count, (unsigned long long)size, (unsigned long long)src_stride,
+                        (unsigned long long)dst_stride, (unsigned long long)src_offset, (unsigned long long)src->size,
+                        (unsigned long long)dst_offset, (unsigned long long)dst->size);
+    if (count == 1) return evk_stream_copy(s, src, src_offset, dst, dst_offset, size);
+    if (src->block == dst->block) {
+        /* regions of one command must not overlap: compare the spans (conservative) */
+        uint64_t a0 = src->offset + src_offset, a1 = a0 + last_src + size, b0 = dst->offset + dst_offset, b1 = b0 + last_dst + size;
+        if (a0 < b1 && b0 < a1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_copy_strided: source and destination overlap");
+    }
+    VkBufferCopy *regions = malloc((size_t)count * sizeof *regions);
+    if (!regions) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "evk_stream_copy_strided: %llu regions", (unsigned long long)count);
+    /* hazards are tracked on the spans, which hold every region */
+    evk__range r[2] = {{src->block, src->offset + src_offset, src->offset + src_offset + last_src + size},
+                       {dst->block, dst->offset + dst_offset, dst->offset + dst_offset + last_dst + size}};
+    evk_access a[2] = {EVK_ACCESS_READ, EVK_ACCESS_WRITE};
+    evk_status st = evk__track(s, r, a, 2);
+    if (st) {
+        free(regions);
+        return st;
+    }
+    for (uint64_t i = 0; i < count; i++)
+        regions[i] = (VkBufferCopy){.srcOffset = r[0].start + i * src_stride, .dstOffset = r[1].start + i * dst_stride, .size = size};
+    vkCmdCopyBuffer(s->cmd, src->block->buffer, dst->block->buffer, (uint32_t)count, regions);
+    free(regions);
+    return EVK_OK;
+}
+
 evk_status evk_stream_update(evk_stream *s, const evk_buffer *dst, uint64_t dst_offset, const void *data, uint64_t size) {
     if (!s->recording) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_update: stream is not recording (call evk_stream_begin)");
     if (!dst->block || size == 0 || size % 4 || (dst->offset + dst_offset) % 4 || dst_offset > dst->size || size > dst->size - dst_offset)

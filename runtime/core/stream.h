@@ -52,6 +52,12 @@ evk_status evk_stream_begin(evk_stream *stream);
 evk_status evk_stream_dispatch(evk_stream *stream, const evk_dispatch *dispatch);
 evk_status evk_stream_copy(evk_stream *stream, const evk_buffer *src, uint64_t src_offset,
                            const evk_buffer *dst, uint64_t dst_offset, uint64_t size);
+/* Record `count` copies of `size` bytes, the i-th from src_offset + i·src_stride to
+ * dst_offset + i·dst_stride, as one command: a window of rows out of every channel plane of an
+ * NCHW tensor, which no single binding could hold (copies have no binding-size limit). */
+evk_status evk_stream_copy_strided(evk_stream *stream, const evk_buffer *src, uint64_t src_offset, uint64_t src_stride,
+                                   const evk_buffer *dst, uint64_t dst_offset, uint64_t dst_stride, uint64_t size,
+                                   uint64_t count);
 /* Record a write of `size` bytes of host data (captured now, at record time) into the buffer:
  * small per-call inputs (token ids, indices, timesteps) that must land in order with the
  * stream's dispatches. A host upload (evk_buffer_upload) happens immediately instead, and would

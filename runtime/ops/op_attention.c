@@ -93,7 +93,8 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
     /* rows kernel: 4 query rows per lane, or 1 when the sequence is too short to fill them
      * (temporal attention over 16 frames would leave 3/4 of the lanes idle) */
     const uint32_t qpl = rows && !anyd && Lq >= 4 * (int64_t)wg ? 4u : 1u;
-    /* key tile: two tiles of TC·D4 vec4 must fit shared memory (16 KiB at D = 128) */
+    /* key tile: two tiles of TC·D4 vec4 must fit shared memory (16 KiB at D = 128, 32 KiB at 256;
+     * fewer keys per tile where the device has less) */
     uint32_t tc = d4 <= 16 ? 32 : 16;
     while (tc > 4 && 2ull * tc * d4 * 16 > info->max_shared_memory) tc /= 2;
     evk_pipeline_desc desc = {.shader = rows ? (anyd ? "attention_rows_anyd" : qpl == 4 ? "attention_rows" : "attention_rows_q1")
@@ -111,7 +112,8 @@ evk_status evk_op_attention(evk_stream *s, const evk_tensor *q, const evk_tensor
         {.buffer = k->buf, .range = evk_tensor_bytes(k), .access = EVK_ACCESS_READ},
         {.buffer = v->buf, .range = evk_tensor_bytes(v), .access = EVK_ACCESS_READ},
         {.buffer = out->buf, .range = evk_tensor_bytes(out), .access = EVK_ACCESS_WRITE},
-        {.buffer = mt->buf, .range = evk_tensor_bytes(mt), .access = EVK_ACCESS_READ},
+        /* without a mask, one texel of q: a whole-q R32F view could pass the texel limit */
+        {.buffer = mt->buf, .range = mask ? evk_tensor_bytes(mt) : 4, .access = EVK_ACCESS_READ},
     };
     struct {
         uint32_t lq, lk, heads, d;

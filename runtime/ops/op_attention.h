@@ -4,7 +4,7 @@
  * so the Lq×Lk score matrix never exists: memory stays O(L·D), which is what lets a 64×64 latent
  * (L = 4096) attend on small devices. Operands use the [B, L, H, D] layout the UNet's and CLIP's
  * projections produce (no transposes): q [B, Lq, H, D], k and v [B, Lk, H, D], out [B, Lq, H, D].
- * f32 storage only (f32 math); D from 1 to 128. Two kernels share the algorithm: a shared-memory
+ * f32 storage only (f32 math); D from 1 to 256 (SD 1.5's 1280-channel levels use 8 heads of 160). Two kernels share the algorithm: a shared-memory
  * tiled one for GPUs and a texel-buffer, barrier-free one chosen on CPU devices (lavapipe). */
 #ifndef EVK_OP_ATTENTION_H
 #define EVK_OP_ATTENTION_H
@@ -18,7 +18,7 @@
 extern "C" {
 #endif
 
-#define EVK_ATTENTION_MAX_HEAD_DIM 128
+#define EVK_ATTENTION_MAX_HEAD_DIM 256
 
 typedef enum evk_attention_impl {
     EVK_ATTENTION_AUTO = 0, /* rows on CPU devices when the layout allows it, else tiled */

@@ -1,7 +1,9 @@
 /* op_conv.c — the convolution kernels' C entry: shape and dtype validation for conv2d and the
  * temporal convolution, the choice between the GPU and CPU kernels (conv.comp, conv_cpu.comp),
  * and splitting a batch into several dispatches where the input or output bindings would
- * exceed the device's limits (whole clips at a time for the temporal convolution). */
+ * exceed the device's limits (whole clips at a time for the temporal convolution; windows of
+ * output rows when one image alone is too large, as a 256-channel 512×512 VAE map is for
+ * lavapipe's 128 MiB storage bindings). */
 #include "ops/op_conv.h"
 
 #include "ops/ops_internal.h"
@@ -27,6 +29,72 @@ typedef struct evk__conv_job {
     int64_t images, c, h, wd, o, ho, wo;
     evk_kernel_variant variant;
 } evk__conv_job;
+
+static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j);
+
+/* One image larger than a binding: windows of output rows. Each window's input rows (its
+ * receptive field, clipped to the image and started on a multiple of the stride) are copied out
+ * of every channel plane into a small tensor, convolved there with the same padding, and the
+ * window's rows copied into place. Rows a window keeps read only real input rows or the image's
+ * own padding, and every output sums the same products in the same order as one pass, so the
+ * result is that of one pass; the cost is two copies and a few halo rows per window. */
+static evk_status evk__conv_windows(evk_stream *s, const evk__conv_job *j, uint64_t x_lim, uint64_t y_lim) {
+    evk_context *ctx = evk_stream_context(s);
+    const uint64_t es = evk_dtype_size(j->x->dtype), in_row = (uint64_t)(j->c * j->wd) * es, out_row = (uint64_t)(j->o * j->wo) * 4;
+    /* windows of at most 32 MiB keep the extra memory small; halo rows cost a few per cent */
+    const uint64_t cap = 32ull << 20;
+    if (x_lim > cap) x_lim = cap;
+    if (y_lim > cap) y_lim = cap;
+    /* a window computes up to (2·padding + stride − 1) / stride rows more than it keeps */
+    const int64_t extra = (2 * (int64_t)j->pad + (int64_t)j->stride - 1) / (int64_t)j->stride;
+    int64_t rows_in = (int64_t)(x_lim / in_row), rows = (int64_t)(y_lim / out_row) - extra;
+    if (rows_in < (int64_t)(j->kh + j->stride - 1) || rows < 1)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: one row of input (%llu bytes) or output (%llu bytes) exceeds the device's binding limits",
+                        j->what, (unsigned long long)in_row, (unsigned long long)out_row);
+    /* at most rows_in input rows, including up to stride − 1 rows that align the window's start */
+    int64_t by_in = (rows_in - (int64_t)j->kh - (int64_t)j->stride + 1) / (int64_t)j->stride + 1;
+    if (by_in < rows) rows = by_in;
+    if (rows < 1) rows = 1;
+    if (rows > j->ho) rows = j->ho;
+    const int64_t s_ = j->stride, pad = j->pad;
+    const int64_t win_in = (rows - 1) * s_ + (int64_t)j->kh + s_ - 1;
+    int64_t xs[4] = {1, j->c, win_in < j->h ? win_in : j->h, j->wd};
+    int64_t ys[4] = {1, j->o, rows + extra < j->ho ? rows + extra : j->ho, j->wo};
+    evk_tensor xw = {0}, yw = {0};
+    evk_status st = evk_tensor_alloc(ctx, j->x->dtype, 4, xs, &xw);
+    if (!st) st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, ys, &yw);
+    for (int64_t n = 0; n < j->images && !st; n++)
+        for (int64_t y0 = 0; y0 < j->ho && !st; y0 += rows) {
+            const int64_t y1 = y0 + rows < j->ho ? y0 + rows : j->ho;
+            int64_t a = y0 * s_ - pad, b = (y1 - 1) * s_ - pad + (int64_t)j->kh;
+            if (a < 0) a = 0;
+            a -= a % s_;
+            if (b > j->h) b = j->h;
+            /* the window's own conv: output row r is image row r + a / stride */
+            const int64_t wh = b - a, who = (wh + 2 * pad - (int64_t)j->kh) / s_ + 1, r0 = y0 - a / s_;
+            evk_tensor xv = xw, yv = yw;
+            xv.shape[2] = wh;
+            yv.shape[2] = who;
+            st = evk_stream_copy_strided(s, &j->x->buf, (uint64_t)((n * j->c * j->h + a) * j->wd) * es, (uint64_t)(j->h * j->wd) * es,
+                                         &xw.buf, 0, (uint64_t)(wh * j->wd) * es, (uint64_t)(wh * j->wd) * es, (uint64_t)j->c);
+            if (st) break;
+            evk__conv_job sub = *j;
+            sub.x = &xv;
+            sub.y = &yv;
+            sub.images = 1;
+            sub.h = wh;
+            sub.ho = who;
+            st = evk__conv_run(s, &sub);
+            if (!st)
+                st = evk_stream_copy_strided(s, &yw.buf, (uint64_t)(r0 * j->wo) * 4, (uint64_t)(who * j->wo) * 4, &j->y->buf,
+                                             (uint64_t)((n * j->o * j->ho + y0) * j->wo) * 4, (uint64_t)(j->ho * j->wo) * 4,
+                                             (uint64_t)((y1 - y0) * j->wo) * 4, (uint64_t)j->o);
+        }
+    /* freed while the stream still uses them: the stream orders any reuse (see ENGINEERING.md) */
+    evk_tensor_free(ctx, &xw);
+    evk_tensor_free(ctx, &yw);
+    return st;
+}
 
 static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     evk_context *ctx = evk_stream_context(s);
@@ -80,9 +148,10 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     const uint64_t x_lim = evk__binding_limit(info, desc.kinds[1], evk_dtype_size(j->x->dtype)) - 64, y_lim = info->max_storage_buffer_range - 64;
     uint64_t groups_per = x_lim / x_group < y_lim / y_group ? x_lim / x_group : y_lim / y_group;
     if (groups_per * group > info->max_workgroup_count[2]) groups_per = info->max_workgroup_count[2] / group;
+    if (groups_per == 0 && group == 1) return evk__conv_windows(s, j, x_lim, y_lim);
     if (groups_per == 0)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: one %s of input (%llu bytes) or output (%llu bytes) exceeds the device's binding limits",
-                        j->what, group > 1 ? "clip" : "image", (unsigned long long)x_group, (unsigned long long)y_group);
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: one clip of input (%llu bytes) or output (%llu bytes) exceeds the device's binding limits",
+                        j->what, (unsigned long long)x_group, (unsigned long long)y_group);
     const uint64_t per = groups_per * group;
     for (uint64_t z0 = 0; z0 < (uint64_t)j->images; z0 += per) {
         uint64_t nz = (uint64_t)j->images - z0 < per ? (uint64_t)j->images - z0 : per;

@@ -6,7 +6,7 @@
 // Two builds of the same algorithm:
 //  - attention_tiled (GPU): a workgroup of WG query rows of one (batch, head) stages K/V tiles of
 //    TC keys in shared memory, so every key row is read from device memory once per workgroup;
-//    plain storage buffers, any D <= 128 (zero-padded to a multiple of 4 in registers).
+//    plain storage buffers, any D <= 256 (zero-padded to a multiple of 4 in registers).
 //  - attention_rows (CPU drivers such as lavapipe): no shared memory and no barriers (they cost
 //    more than they save there); q, k and v are read through RGBA32F uniform texel buffers, whose
 //    fetches such drivers vectorise, while neighbouring lanes (neighbouring queries) read the same
@@ -17,7 +17,9 @@
 //    a time instead, for other head dims on CPU devices.
 //  Every loop over the head dim is unrolled by the compiler (D4 is a specialization constant),
 //  which matters on gallivm-based drivers: they end an invocation after 65535 loop iterations in
-//  total, so only the loop over keys (Lk/4 iterations) may remain a loop.
+//  total, so only the loop over keys (Lk/4 iterations) may remain a loop. The per-lane q and acc
+//  arrays are sized by D4 itself (not by the largest head dim), so a pipeline for a small head
+//  dim carries no dead registers and any D up to 256 (SD 1.5's 160 among them) needs no rebuild.
 // Specialization: 0 = workgroup size, 1 = D4 (ceil(D/4)), 2 = has mask, 3 = causal, 4 = TC.
 // A row whose every score is -inf (fully masked) gets zeros instead of NaN: the running max is
 // replaced by 0 while it is still -inf, so exp never sees (-inf) - (-inf).
@@ -35,7 +37,6 @@ layout(constant_id = 2) const uint HAS_MASK = 0;
 layout(constant_id = 3) const uint CAUSAL = 0;
 layout(constant_id = 4) const uint TC = 32;
 
-#define D4_MAX 32
 #define KB 4
 #ifndef EVK_QPL
 #define EVK_QPL 4
@@ -126,8 +127,8 @@ void main() {
 #if EVK_ROWS
     // R query rows per lane (i and i + WG): every fetched key / value vec4 feeds R rows
     uint ir[R];
-    vec4 q[R][D4_MAX];
-    vec4 acc[R][D4_MAX];
+    vec4 q[R][D4];
+    vec4 acc[R][D4];
     float m[R], l[R];
     for (uint r = 0; r < R; r++) {
         ir[r] = gl_WorkGroupID.x * gl_WorkGroupSize.x * R + r * gl_WorkGroupSize.x + gl_LocalInvocationID.x;
@@ -141,8 +142,8 @@ void main() {
 #else
     bool live = i < p.lq;
     uint iq = min(i, p.lq - 1);
-    vec4 q[D4_MAX];
-    vec4 acc[D4_MAX];
+    vec4 q[D4];
+    vec4 acc[D4];
     uint qbase = ((b * p.lq + iq) * p.heads + h) * p.d;
     for (uint d = 0; d < D4; d++) { q[d] = load4(0, qbase, d) * p.scale_log2; acc[d] = vec4(0.0); }
     uint kstride = p.heads * p.d;

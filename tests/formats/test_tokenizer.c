@@ -4,7 +4,9 @@
  * special tokens inside text, very long prompts) and 400 seeded random mixtures, the cleaned
  * text and the ids must match exactly, with SD 1.x special tokens and with SD 2.x's ("!" as pad
  * token, so split out of the text). Also: 77-id encoding with padding and truncation, decoding,
- * invalid UTF-8, and damaged vocabulary files. */
+ * invalid UTF-8, and damaged vocabulary files. The built-in 49,408-token CLIP vocabulary (the one
+ * single-file checkpoints use) against the same re-implementation on the real vocabulary
+ * (tools/ref/fixtures_clip_vocab.py: prompts, the tricky strings and 200 random mixtures). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +17,7 @@
 #include "formats/config.h"
 #include "harness.h"
 #include "formats/tokenizer.h"
+#include "formats/clip_vocab.h"
 
 static char dir[512];
 
@@ -163,6 +166,57 @@ static void test_encode_pad_truncate_decode(void **state) {
     cJSON_Delete(root);
 }
 
+static void test_builtin_vocabulary(void **state) {
+    (void)state;
+    char p[600];
+    snprintf(p, sizeof p, "%s/cases_clip.json", dir);
+    char *text;
+    TEST_OK(evk_file_read_text(p, 16u << 20, &text));
+    cJSON *root = cJSON_Parse(text);
+    free(text);
+    assert_non_null(root);
+    evk_tokenizer *sd1, *sd2;
+    evk_tokenizer_config c2;
+    TEST_OK(evk_tokenizer_config_parse(NULL, "{\"pad_token\": \"!\"}", "sd2 specials", &c2));
+    TEST_OK(evk_tokenizer_load_builtin(NULL, &sd1));
+    TEST_OK(evk_tokenizer_load_builtin(&c2, &sd2));
+    assert_int_equal(evk_tokenizer_vocab_size(sd1), 49408);
+    assert_int_equal(cJSON_GetObjectItem(root, "vocab_size")->valueint, 49408);
+    assert_int_equal(evk_tokenizer_bos(sd1), 49406);
+    assert_int_equal(evk_tokenizer_eos(sd1), 49407);
+    assert_int_equal(evk_tokenizer_pad(sd1), 49407);
+    assert_int_equal(evk_tokenizer_pad(sd2), 0);
+    int bad = 0, n = 0;
+    for (const cJSON *c = cJSON_GetObjectItem(root, "cases")->child; c; c = c->next, n++) {
+        const char *t = cJSON_GetObjectItem(c, "text")->valuestring;
+        for (int k = 0; k < 2; k++) {
+            int32_t *ids;
+            size_t count;
+            TEST_OK(evk_tokenizer_tokenize(k ? sd2 : sd1, t, &ids, &count));
+            const cJSON *want = cJSON_GetObjectItem(c, k ? "tokens_sd2" : "tokens");
+            if (!same_ids(ids, count, want)) {
+                show(k ? "built-in sd2 ids" : "built-in ids", t, ids, count, want);
+                bad++;
+            }
+            free(ids);
+        }
+    }
+    for (int k = 0; k < 2; k++)
+        for (const cJSON *e = cJSON_GetObjectItem(root, k ? "encoded_sd2" : "encoded")->child; e; e = e->next, n++) {
+            int32_t ids[77];
+            TEST_OK(evk_tokenizer_encode(k ? sd2 : sd1, e->string, ids, 77, NULL));
+            if (!same_ids(ids, 77, e)) {
+                show("built-in encoding", e->string, ids, 77, e);
+                bad++;
+            }
+        }
+    if (bad) fail_msg("%d mismatches over %d cases (printed above)", bad, n);
+    assert_true(n > 250);
+    evk_tokenizer_destroy(sd1);
+    evk_tokenizer_destroy(sd2);
+    cJSON_Delete(root);
+}
+
 static void test_bad_tokenizer_files(void **state) {
     (void)state;
     evk_tokenizer *tok;
@@ -195,6 +249,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cases_match_reference),
         cmocka_unit_test(test_encode_pad_truncate_decode),
+        cmocka_unit_test(test_builtin_vocabulary),
         cmocka_unit_test(test_bad_tokenizer_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

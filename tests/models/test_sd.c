@@ -233,10 +233,14 @@ static void test_single_file(void **state) {
     free(h);
     remove(data_path);
 
-    /* without a config folder: a clear error; with one: the same numbers as the folder */
+    /* without a config folder it is detected as SD 1.x (a CLIP text encoder) and read with SD
+     * 1.5's built-in configs, which its tiny shapes do not fit: an error naming both; with the
+     * folder: the same numbers as the folder */
     evk_sd *single = NULL, *folder = NULL;
-    assert_int_equal(evk_sd_load(ctx, file, NULL, &single), EVK_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(evk_error_message(), "single-file"));
+    assert_int_not_equal(evk_sd_load(ctx, file, NULL, &single), EVK_OK);
+    assert_null(single);
+    assert_non_null(strstr(evk_error_message(), "built-in SD 1.x configs"));
+    printf("  without a config folder: %s\n", evk_error_message());
     evk_sd_options so = {.config_dir = model_dir};
     TEST_OK(evk_sd_load(ctx, file, &so, &single));
     TEST_OK(evk_sd_load(ctx, model_dir, NULL, &folder));

@@ -1,7 +1,8 @@
 /* test_vae.c — the AutoencoderKL decoder against tools/ref/vae.py on the `vae` fixture
  * (tests/data/nets) and on the final latents of the sd_pipeline_ddim case: f32 and f16 weight
  * storage, the chunked matmul attention path (query rows not dividing the token count), pre-0.14
- * attention tensor names, every checkpoint tensor read, missing and mis-shaped tensors named in
+ * attention tensor names, feature maps larger than one binding decoded in one call as if unsplit,
+ * every checkpoint tensor read, missing and mis-shaped tensors named in
  * the error, bad config and bad shapes rejected. */
 #include "net_fixture.h"
 #include "formats/config.h"
@@ -200,6 +201,78 @@ static void test_vae_tiled(void **state) {
     evk_weights_close(tw);
 }
 
+/* Decode `batch` copies of 1×4×20×20 latents (images 40×40) in `ctx` with options `opt` (NULL:
+ * defaults); returns the first image (malloc'd) and the number of dispatches the decode recorded.
+ * Every image of the batch must equal the first. */
+static float *decode_20(evk_context *ctx, const float *lat, int64_t batch, const evk_vae_decode_options *opt, uint32_t *dispatches) {
+    evk_weights *ws = fixture_open(ctx, "vae");
+    char path[512];
+    evk_vae_config cfg;
+    TEST_OK(evk_vae_config_load(fixture_path("vae.json", path, sizeof path), &cfg));
+    evk_vae_decoder *dec;
+    TEST_OK(evk_vae_decoder_load(ctx, &cfg, ws, EVK_DTYPE_F32, &dec));
+    evk_vae_decoder_set_options(dec, opt);
+    const size_t nl = 4 * 20 * 20, ni = 3 * 40 * 40;
+    const int64_t ls[4] = {batch, 4, 20, 20}, is[4] = {batch, 3, 40, 40};
+    float *lats = malloc(sizeof(float) * nl * (size_t)batch), *out = malloc(sizeof(float) * ni * (size_t)batch);
+    assert_non_null(lats);
+    assert_non_null(out);
+    for (int64_t b = 0; b < batch; b++) memcpy(lats + (size_t)b * nl, lat, sizeof(float) * nl);
+    evk_tensor lt = fixture_upload(ctx, lats, 4, ls), img = fixture_output(ctx, 4, is);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_vae_decode(dec, s, &lt, &img));
+    *dispatches = evk_stream_dispatch_count(s);
+    TEST_OK(evk_stream_run(s));
+    TEST_OK(evk_tensor_download_f32(ctx, &img, out));
+    for (int64_t b = 1; b < batch; b++) assert_memory_equal(out + (size_t)b * ni, out, sizeof(float) * ni);
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    evk_tensor_free(ctx, &lt);
+    evk_tensor_free(ctx, &img);
+    evk_vae_decoder_destroy(dec);
+    evk_weights_close(ws);
+    free(lats);
+    return out;
+}
+
+/* Feature maps larger than one binding, as a 512×512 decode's are on lavapipe (128 MiB): a
+ * context whose bindings are capped at 90 KiB, below the decoder's 40×40 maps (153 and 307 KB)
+ * and its 20×20 convolution inputs as texel buffers, must decode in one call, without tiling,
+ * to the image of the unsplit decode: convolutions in windows of rows, group norms, upsampling
+ * and adds in chunks. A batch of two no longer fits the mid-block attention's operands
+ * ([2, 400, 48], 154 KB) in one binding; only there the decode falls back to tiles (8 latents,
+ * the largest power of two that fits) and must give diffusers' tiled_decode image. */
+static void test_vae_beyond_binding_limit(void **state) {
+    evk_context *ctx = *state;
+    evk_weights *tw = fixture_open(ctx, "vae_tiled");
+    const int64_t ls[4] = {1, 4, 20, 20}, is[4] = {1, 3, 40, 40};
+    float *lat = fixture_read(tw, "fixture.latents", 4, ls), *want = fixture_read(tw, "fixture.tiled_image", 4, is);
+    uint32_t n_whole, n_split, n_auto;
+    float *whole = decode_20(ctx, lat, 1, NULL, &n_whole);
+    evk_context *small = test_context_create_with((evk_context_config){.binding_limit = 90 << 10});
+    float *split = decode_20(small, lat, 1, NULL, &n_split);
+    float *autot = decode_20(small, lat, 2, NULL, &n_auto);
+    evk_context_destroy(small);
+    printf("  %-40s %u dispatches (unsplit %u)\n", "decode with 90 KiB bindings", n_split, n_whole);
+    assert_true(n_split > n_whole);
+    const size_t ni = 3 * 40 * 40;
+    double *ref = malloc(sizeof(double) * ni);
+    for (size_t i = 0; i < ni; i++) ref[i] = whole[i];
+    /* the same products summed in the same order: equal up to the last bits */
+    test_assert_close(split, ref, ni, 1e-6, "VAE decode, split vs unsplit");
+    for (size_t i = 0; i < ni; i++) ref[i] = want[i];
+    test_assert_close(autot, ref, ni, 1e-4, "VAE decode, automatic tiles vs diffusers' tiled_decode");
+    free(ref);
+    free(whole);
+    free(split);
+    free(autot);
+    free(want);
+    free(lat);
+    evk_weights_close(tw);
+}
+
 static void test_vae_bad_weights_and_config(void **state) {
     evk_context *ctx = *state;
     evk_weights *ws = fixture_open(ctx, "vae");
@@ -280,6 +353,7 @@ int main(void) {
         cmocka_unit_test(test_vae_attention_matmul_chunks),
         cmocka_unit_test(test_vae_legacy_attention_names),
         cmocka_unit_test(test_vae_tiled),
+        cmocka_unit_test(test_vae_beyond_binding_limit),
         cmocka_unit_test(test_vae_bad_weights_and_config),
         cmocka_unit_test(test_vae_bad_shapes),
     };

@@ -1,5 +1,6 @@
 /* test_op_attention.c — fused attention against a double-precision reference: every head dim the
- * UNet and CLIP use (32, 40, 64, 80, 96, 128) plus odd ones, self and cross (Lk = 53, 77), one query,
+ * UNet and CLIP use (32, 40, 64, 80, 96, 128, SD 1.5's 160) plus odd ones and large ones up to the
+ * limit of 256, self and cross (Lk = 53, 77), one query,
  * a long sequence, additive and causal masks (including a fully masked row, which must give zeros
  * rather than NaN), both kernels (tiled and rows, the latter with 1 and 4 query rows per lane) on
  * the same inputs, and shape errors.
@@ -164,6 +165,27 @@ static void test_odd_head_dims(void **state) {
     run_case(*state, &c, 210);
 }
 
+static void test_large_head_dims(void **state) {
+    /* SD 1.5's 1280-channel levels (8 heads of 160) and the rest of the range up to 256, on odd
+     * sequence lengths; 250 is not a multiple of 4 (single-float rows in the rows kernel) */
+#ifdef ATT_TILED
+    const int64_t dims[] = {160, 256};
+#else
+    const int64_t dims[] = {160, 200, 256, 250};
+#endif
+    for (size_t di = 0; di < sizeof dims / sizeof dims[0]; di++) {
+        att_case c = {.B = 2, .Lq = 13, .Lk = 29, .H = 2, .D = dims[di], .amp = 1.0f, .impl = IMPL};
+        run_case(*state, &c, 600 + di);
+    }
+#ifdef ATT_TILED
+    att_case c = {.B = 1, .Lq = 21, .Lk = 77, .H = 3, .D = 200, .amp = 1.0f, .impl = IMPL};
+#else
+    /* Lq >= 64: 4 query rows per lane; cross-attention to 77 text tokens */
+    att_case c = {.B = 1, .Lq = 67, .Lk = 77, .H = 2, .D = 160, .amp = 1.0f, .impl = IMPL};
+#endif
+    run_case(*state, &c, 650);
+}
+
 static void test_masks(void **state) {
     {
         /* CLIP text encoder: causal mask as -inf above the diagonal, L = 77, 12 heads of 64 */
@@ -194,7 +216,7 @@ static void test_long_sequence(void **state) {
 
 static void test_shape_errors(void **state) {
     evk_context *ctx = *state;
-    int64_t sq[4] = {2, 5, 3, 8}, sk[4] = {2, 7, 3, 8}, sbad[4] = {2, 7, 4, 8}, sbig[4] = {1, 4, 1, 132}, sm[2] = {5, 6};
+    int64_t sq[4] = {2, 5, 3, 8}, sk[4] = {2, 7, 3, 8}, sbad[4] = {2, 7, 4, 8}, sbig[4] = {1, 4, 1, 260}, sm[2] = {5, 6};
     evk_tensor q, k, v, bad, big, m;
     TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, sq, &q));
     TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, sk, &k));
@@ -210,7 +232,7 @@ static void test_shape_errors(void **state) {
     assert_int_equal(evk_op_attention(s, &q, &k, &v, &k, NULL), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "out"));
     assert_int_equal(evk_op_attention(s, &big, &big, &big, &big, NULL), EVK_ERROR_INVALID_ARGUMENT);
-    assert_non_null(strstr(evk_error_message(), "head dim 132"));
+    assert_non_null(strstr(evk_error_message(), "head dim 260"));
     evk_attention_params p = {.mask = &m};
     assert_int_equal(evk_op_attention(s, &q, &k, &v, &q, &p), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "mask"));
@@ -227,7 +249,8 @@ static void test_shape_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_head_dims_cross),   cmocka_unit_test(test_odd_head_dims),
-        cmocka_unit_test(test_masks),             cmocka_unit_test(test_single_query_and_cross77),
+        cmocka_unit_test(test_large_head_dims),   cmocka_unit_test(test_masks),
+        cmocka_unit_test(test_single_query_and_cross77),
         cmocka_unit_test(test_long_sequence),     cmocka_unit_test(test_shape_errors),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);

@@ -1,7 +1,8 @@
 /* test_op_conv.c — evk_op_conv2d and evk_op_temporal_conv against double-precision references:
  * odd channel counts and image sizes (C=5, O=7, 13×11), 3×3 with stride 1 and 2, 1×1, 5×5 with
  * padding 2, a batch of images, bias on and off, f32 and f16 weights, both kernel families
- * forced, temporal convolution over 5-frame clips with both weight layouts; outputs poisoned and
+ * forced, images larger than one binding (windows of rows), temporal convolution over 5-frame
+ * clips with both weight layouts; outputs poisoned and
  * every element checked; bad shapes rejected with a message. */
 #include <math.h>
 #include <stdio.h>
@@ -97,6 +98,24 @@ static void conv_sweep(evk_context *ctx, evk_kernel_variant v) {
         conv_case big = {.n = 1, .c = 8, .o = 72, .h = 32, .w = 33, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
         run_conv(ctx, &big);
     }
+}
+
+/* Images larger than one binding (a context whose bindings are capped at 16 KiB, below one
+ * 37×29 image of input or output): conv2d must run in windows of output rows and still match
+ * the one-pass reference everywhere, window seams, strides and wide kernels included. Without
+ * the windows these dispatches would be refused for their binding sizes. */
+static void test_conv2d_beyond_binding_limit(void **state) {
+    (void)state;
+    evk_context *ctx = test_context_create_with((evk_context_config){.binding_limit = 16 << 10});
+    static const int64_t kinds[4][3] = {{3, 1, 1}, {3, 2, 1}, {5, 1, 2}, {1, 2, 0}};
+    for (int v = 0; v < 2; v++)
+        for (int i = 0; i < 4; i++) {
+            conv_case t = {.n = 2, .c = 5, .o = 7, .h = 37, .w = 29, .k = kinds[i][0], .stride = kinds[i][1], .pad = kinds[i][2],
+                           .bias = i != 1, .wdt = i == 2 ? EVK_DTYPE_F16 : EVK_DTYPE_F32,
+                           .variant = v ? EVK_KERNEL_GPU : EVK_KERNEL_CPU};
+            run_conv(ctx, &t);
+        }
+    evk_context_destroy(ctx);
 }
 
 static void test_conv2d_cpu(void **state) { conv_sweep(*state, EVK_KERNEL_CPU); }
@@ -210,6 +229,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_conv2d_cpu),
         cmocka_unit_test(test_conv2d_gpu),
+        cmocka_unit_test(test_conv2d_beyond_binding_limit),
         cmocka_unit_test(test_temporal),
         cmocka_unit_test(test_bad_shapes),
     };

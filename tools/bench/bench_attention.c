@@ -1,6 +1,7 @@
 /* bench_attention.c — `evoke bench` rows for fused attention: SD 2.x self-attention at 64×64
  * latents (L = 4096, 5 heads of 64), its cross-attention to 77 text tokens, temporal attention
- * over 16 frames with one batch entry per pixel (video UNets), and SD 1.x's 8 heads of 40.
+ * over 16 frames with one batch entry per pixel (video UNets), SD 1.x's 8 heads of 40, and SD 1.5's
+ * 1280-channel level at 512×512 (16×16 latent tokens, 8 heads of 160: self and cross).
  * Work per run: 4·B·H·Lq·Lk·D flops (two matmuls); bytes: q, k, v read once and out written once. */
 #include <stdlib.h>
 
@@ -46,6 +47,8 @@ static const att_shape att_self_sd2 = {2, 4096, 4096, 5, 64};
 static const att_shape att_cross_sd2 = {2, 4096, 77, 5, 64};
 static const att_shape att_temporal = {2 * 32 * 32, 16, 16, 5, 64};
 static const att_shape att_self_sd1 = {1, 4096, 4096, 8, 40};
+static const att_shape att_self_sd15_160 = {2, 256, 256, 8, 160};
+static const att_shape att_cross_sd15_160 = {2, 256, 77, 8, 160};
 
 #define ATT_FLOPS(B, Lq, Lk, H, D) (4.0 * (B) * (H) * (double)(Lq) * (Lk) * (D))
 #define ATT_BYTES(B, Lq, Lk, H, D) (4.0 * (B) * (H) * (D) * (2.0 * (Lq) + 2.0 * (Lk)))
@@ -59,5 +62,9 @@ static const bench_case attention_cases[] = {
      &att_temporal, bench_att_setup, bench_att_record, bench_att_teardown},
     {"attention", "self B1 H8 L4096 D40", "f32", ATT_FLOPS(1, 4096, 4096, 8, 40), ATT_BYTES(1, 4096, 4096, 8, 40),
      &att_self_sd1, bench_att_setup, bench_att_record, bench_att_teardown},
+    {"attention", "self B2 H8 L256 D160", "f32", ATT_FLOPS(2, 256, 256, 8, 160), ATT_BYTES(2, 256, 256, 8, 160),
+     &att_self_sd15_160, bench_att_setup, bench_att_record, bench_att_teardown},
+    {"attention", "cross B2 H8 Lq256 Lk77 D160", "f32", ATT_FLOPS(2, 256, 77, 8, 160), ATT_BYTES(2, 256, 77, 8, 160),
+     &att_cross_sd15_160, bench_att_setup, bench_att_record, bench_att_teardown},
 };
 BENCH_REGISTER(attention_cases)

@@ -11,7 +11,9 @@
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
 #include "ops/op_reduce.h"
+#include "models/sd/sd_builtin.h"
 #include "models/sd/sd_keys.h"
+#include "formats/clip_vocab.h"
 #include "formats/tokenizer.h"
 #include "models/sd/unet.h"
 #include "models/sd/vae.h"
@@ -165,34 +167,54 @@ static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
     char path[700];
     const char *single = evk__is_dir(path_in) ? NULL : path_in;
     const char *folder = path_in;
+    bool builtin = false; /* a single file alone: configs and tokenizer built in (sd_builtin.h) */
+    bool latent;
     if (single) {
         struct stat sb;
         if (stat(single, &sb) != 0 || !S_ISREG(sb.st_mode))
             return evk_fail(EVK_ERROR_IO, "no model at %s (expected a diffusers folder or a .safetensors checkpoint)", single);
-        if (!opt || !opt->config_dir)
-            return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
-                            "%s is a single-file checkpoint: give a config folder of the same model family (diffusers layout "
-                            "with unet/, text_encoder/, tokenizer/, scheduler/ and vae/ configs; weights not needed)", path_in);
-        folder = opt->config_dir;
+        if (opt && opt->config_dir) folder = opt->config_dir;
+        else builtin = true;
     }
-    evk_model_index mi;
-    snprintf(path, sizeof path, "%s/model_index.json", folder);
-    EVK_TRY(evk_model_index_load(path, &mi));
-    snprintf(path, sizeof path, "%s/vae", folder);
-    bool latent = evk_model_index_class(&mi, "vae") != NULL || evk__is_dir(path);
-    snprintf(path, sizeof path, "%s/unet/config.json", folder);
-    EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
-    snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
-    EVK_TRY(evk_clip_text_config_load(path, &sd->text_cfg));
-    snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
-    EVK_TRY(evk_scheduler_config_load(path, &sd->sched));
-    snprintf(path, sizeof path, "%s/tokenizer", folder);
-    EVK_TRY(evk_tokenizer_load(path, &sd->tok));
+    if (builtin) {
+        EVK_TRY(evk_weights_open(sd->ctx, single, &sd->unet_weights));
+        if (!evk_sd_is_single_file(sd->unet_weights))
+            return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
+                            single);
+        evk_sd_version version;
+        EVK_TRY(evk_sd_detect_version(sd->unet_weights, single, &version));
+        evk_sd_builtin b;
+        EVK_TRY(evk_sd_builtin_configs(version, &b));
+        sd->unet_cfg = b.unet;
+        sd->text_cfg = b.text;
+        sd->vae_cfg = b.vae;
+        sd->sched = b.scheduler;
+        EVK_TRY(evk_tokenizer_load_builtin(&b.tokenizer, &sd->tok));
+        latent = true;
+    } else {
+        evk_model_index mi;
+        snprintf(path, sizeof path, "%s/model_index.json", folder);
+        EVK_TRY(evk_model_index_load(path, &mi));
+        snprintf(path, sizeof path, "%s/vae", folder);
+        latent = evk_model_index_class(&mi, "vae") != NULL || evk__is_dir(path);
+        snprintf(path, sizeof path, "%s/unet/config.json", folder);
+        EVK_TRY(evk_unet_config_load(path, &sd->unet_cfg));
+        snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
+        EVK_TRY(evk_clip_text_config_load(path, &sd->text_cfg));
+        snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
+        EVK_TRY(evk_scheduler_config_load(path, &sd->sched));
+        snprintf(path, sizeof path, "%s/tokenizer", folder);
+        EVK_TRY(evk_tokenizer_load(path, &sd->tok));
+        if (latent) {
+            snprintf(path, sizeof path, "%s/vae/config.json", folder);
+            EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
+        }
+    }
     if (sd->unet_cfg.cross_attention_dim[0] != sd->text_cfg.hidden_size)
         return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
                         sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
     evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
-    EVK_TRY(evk__sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    if (!sd->unet_weights) EVK_TRY(evk__sd_weights(sd, folder, single, "unet", &sd->unet_weights));
     EVK_TRY(evk__sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
     if (single) {
         if (!evk_sd_is_single_file(sd->unet_weights))
@@ -203,12 +225,14 @@ static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
         EVK_TRY(evk_sd_keys_text(sd->text_weights, &sd->text_keys));
         evk_weights_use_sd_keys(sd->text_weights, &sd->text_keys);
     }
-    EVK_TRY(evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet));
+    evk_status ls = evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet);
+    if (ls && builtin)
+        return evk_fail_context(ls, "%s read with the built-in SD %d.x configs (give --config with a folder of its family if it "
+                                    "has other shapes)", single, sd->text_cfg.hidden_size == 768 ? 1 : 2);
+    if (ls) return ls;
     EVK_TRY(evk_clip_text_load(sd->ctx, &sd->text_cfg, sd->text_weights, st, &sd->text));
     sd->factor = 1;
     if (latent) {
-        snprintf(path, sizeof path, "%s/vae/config.json", folder);
-        EVK_TRY(evk_vae_config_load(path, &sd->vae_cfg));
         EVK_TRY(evk__sd_weights(sd, folder, single, "vae", &sd->vae_weights));
         if (single) {
             EVK_TRY(evk_sd_keys_vae(&sd->vae_cfg, &sd->vae_keys));

@@ -11,8 +11,10 @@
  *
  * A single-file checkpoint (.safetensors with the original CompVis / Stability names, as released
  * and as UIs save them) is read through the name maps of sd_keys.h. Such a file carries no
- * configs and no tokenizer, so — as diffusers' from_single_file(config=...) — a folder of the
- * same model family supplies them (`config_dir`: the diffusers layout, weights not needed). */
+ * configs and no tokenizer: without `config_dir` the version (SD 1.x or 2.x) is told from its
+ * tensors and built-in configs and the built-in CLIP vocabulary are used (sd_builtin.h,
+ * clip_vocab.h); with it — as diffusers' from_single_file(config=...) — a folder of the same
+ * model family supplies them (the diffusers layout, weights not needed). */
 #ifndef EVK_SD_H
 #define EVK_SD_H
 
@@ -30,11 +32,11 @@ typedef struct evk_sd evk_sd;
 typedef struct evk_sd_options {
     evk_dtype storage;      /* weights of matrices and kernels: f32 (0) or f16 */
     uint32_t width, height; /* image size in pixels; 0: sample_size × VAE factor */
-    const char *config_dir; /* single-file checkpoints: where configs and tokenizer come from */
+    const char *config_dir; /* single-file checkpoints: where configs and tokenizer come from (NULL: built in) */
     uint32_t vae_tile;      /* latent models: decode in tiles of this many latents (0: whole images) */
 } evk_sd_options;
 
-/* `path`: a diffusers folder, or a single-file .safetensors checkpoint with options->config_dir. */
+/* `path`: a diffusers folder, or a single-file .safetensors checkpoint (options->config_dir optional). */
 
 evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out);
 void evk_sd_destroy(evk_sd *sd);

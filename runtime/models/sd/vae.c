@@ -194,7 +194,10 @@ static evk_tensor evk__vae_rows(const evk_tensor *t, int64_t rows) {
 static evk_tensor evk__vae_attention_matmul(evk_nn *nn, const evk_tensor *q, const evk_tensor *k, const evk_tensor *v,
                                             const evk_vae_decode_options *opt) {
     const int64_t B = q->shape[0], L = q->shape[1], C = q->shape[2];
-    const uint64_t budget = opt->attention_budget ? opt->attention_budget : EVK__VAE_ATTENTION_BUDGET;
+    uint64_t budget = opt->attention_budget ? opt->attention_budget : EVK__VAE_ATTENTION_BUDGET;
+    /* a chunk's scores are bound whole by the matmul and the softmax */
+    const uint64_t bind_max = evk_context_device(nn->ctx)->max_storage_buffer_range;
+    if (budget > bind_max) budget = bind_max;
     int64_t rows = opt->attention_rows > 0 ? opt->attention_rows : (int64_t)(budget / ((uint64_t)B * (uint64_t)L * 4u));
     if (rows < 1) rows = 1;
     if (rows > L) rows = L;
@@ -280,9 +283,9 @@ static evk_tensor evk__vae_decode_z(evk_vae_decoder *d, evk_nn *nn, const evk_te
 /* diffusers' tiled_decode: tiles start every int(tile·(1 − overlap)) latents; each decoded tile
  * has its first rows blended with the (already blended) tile above and its first columns with
  * the tile to its left, then its top-left tile_sample − blend pixels are kept. */
-static evk_status evk__vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z, const evk_tensor *image) {
+static evk_status evk__vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const evk_tensor *z, int64_t tl, const evk_tensor *image) {
     const int64_t up = evk_vae_decoder_upscale(d), B = z->shape[0], C = z->shape[1], h = z->shape[2], w = z->shape[3];
-    const int64_t tl = d->opt.tile_latent, ts = tl * up;
+    const int64_t ts = tl * up;
     const double f = d->opt.tile_overlap > 0 ? d->opt.tile_overlap : 0.25;
     const int64_t step = (int64_t)((double)tl * (1 - f)), blend = (int64_t)((double)ts * f), limit = ts - blend;
     if (step < 1 || limit < 1)
@@ -329,6 +332,24 @@ static evk_status evk__vae_decode_tiled(evk_vae_decoder *d, evk_nn *nn, const ev
     return nn->status;
 }
 
+/* Everything in the decoder but its mid-block attention splits exactly when a tensor exceeds
+ * one binding (convolutions in windows of rows, norms, upsampling and elementwise ops in
+ * chunks), so images decode in one pass as far as that attention allows: its keys and values
+ * [B, h·w, C] attend over the whole latent and are bound whole. Beyond that (at SD's 512
+ * channels and lavapipe's 128 MiB: more than 65,536 latent pixels per batch, a 2048×2048 image)
+ * the decode falls back to diffusers' tiled_decode, which differs from one pass near the seams;
+ * the tile is the largest of at most 64 latents (diffusers' default) whose attention fits.
+ * Returns 0 when no tiling is needed. */
+static int64_t evk__vae_auto_tile(const evk_vae_decoder *d, int64_t B, int64_t h, int64_t w) {
+    if (!d->mid_attention) return 0;
+    const uint64_t limit = evk_context_device(d->ctx)->max_storage_buffer_range;
+    const uint64_t per_pixel = (uint64_t)B * (uint64_t)d->cfg.block_out_channels[d->cfg.num_blocks - 1] * 4u;
+    if ((uint64_t)(h * w) * per_pixel <= limit) return 0;
+    int64_t t = 64;
+    while (t > 4 && (uint64_t)(t * t) * per_pixel > limit) t /= 2;
+    return t;
+}
+
 evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *latents, const evk_tensor *image) {
     if (!d || !s || !latents || !image) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_vae_decode: NULL argument");
     const evk_vae_config *c = &d->cfg;
@@ -352,8 +373,9 @@ evk_status evk_vae_decode(evk_vae_decoder *d, evk_stream *s, const evk_tensor *l
     if (!nn.status)
         evk_nn_fail(&nn, evk_op_scale(s, latents, 1.0f / c->scaling_factor, c->has_shift_factor ? c->shift_factor : 0.0f, &z));
     int64_t tile = d->opt.tile_latent;
+    if (tile <= 0) tile = evk__vae_auto_tile(d, B, h, w);
     if (tile > 0 && (h > tile || w > tile)) {
-        if (!nn.status) evk_nn_fail(&nn, evk__vae_decode_tiled(d, &nn, &z, image));
+        if (!nn.status) evk_nn_fail(&nn, evk__vae_decode_tiled(d, &nn, &z, tile, image));
         evk_nn_free(&nn, &z);
         return nn.status;
     }

@@ -50,8 +50,10 @@ typedef struct evk_vae_decode_options {
     bool attention_matmul;
     /* Tiled decoding for large images, as diffusers' AutoencoderKL.tiled_decode: latents larger
      * than tile_latent on a side are decoded in tiles of tile_latent latents overlapping by
-     * tile_overlap (0: 0.25), their seams blended linearly. 0: no tiling. Peak memory then
-     * follows one tile instead of the whole image. */
+     * tile_overlap (0: 0.25), their seams blended linearly. 0: no tiling, unless the latents
+     * are so large that the mid-block attention's operands exceed one binding (then tiles of
+     * up to 64 latents; everything else splits exactly, see vae.c). Peak memory then follows
+     * one tile instead of the whole image. */
     int64_t tile_latent;
     double tile_overlap;
 } evk_vae_decode_options;

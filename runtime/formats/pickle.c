@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define EVK__PK_BLOCK 4096
+#define EVK__PK_BLOCK 256
 #define EVK__PK_MAX_ITEMS (1u << 24)
 #define EVK__PK_MAX_GLOBAL 256
 
@@ -222,7 +222,10 @@ static uint64_t evk__pk_le(const uint8_t *q, int k) {
 }
 
 static evk_status evk__pk_memo_put(evk__pm *m, uint64_t idx) {
-    if (idx >= EVK_PICKLE_MAX_MEMO) return evk__pk_fail(m, "memo index %llu above the limit of %u", (unsigned long long)idx, EVK_PICKLE_MAX_MEMO);
+    /* pickle writers number memo entries 0, 1, 2, ...: an index beyond the values made so far
+     * would only make the memo large */
+    if (idx >= EVK_PICKLE_MAX_MEMO || idx > m->p->values)
+        return evk__pk_fail(m, "memo index %llu is beyond the %zu values made so far", (unsigned long long)idx, m->p->values);
     evk_pvalue *v;
     EVK_TRY(evk__pk_top(m, &v));
     if (idx >= m->memo_cap) {
@@ -335,6 +338,7 @@ static evk_status evk__pk_fill(evk__pm *m, size_t base, int dict) {
     if (!dict && c->kind != EVK_PK_LIST)
         return evk__pk_fail(m, "%s on a value that is not a list", evk__pk_opname(m->b[m->op_at]));
     if (dict && k % 2) return evk__pk_fail(m, "%s with an odd number of values", evk__pk_opname(m->b[m->op_at]));
+    if (!k) return EVK_OK; /* an empty SETITEMS / APPENDS: the container may have no item array yet */
     EVK_TRY(evk__pk_reserve(m, c, k));
     memcpy(c->items + c->count * (dict ? 2 : 1), m->stack + base, k * sizeof *c->items);
     c->count += dict ? k / 2 : k;

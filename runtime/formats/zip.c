@@ -165,9 +165,21 @@ static evk_status evk__zip_build(evk_zip *z) {
     if (n > cd_size / 46)
         return evk_fail(EVK_ERROR_FORMAT, "%s: %llu entries cannot fit a %llu-byte central directory", z->path, (unsigned long long)n,
                         (unsigned long long)cd_size);
-    /* names: the directory bounds their total length */
+    /* a first pass over the record headers sizes the allocations by what the directory holds,
+     * not by what the end record claims */
+    uint64_t name_bytes = 0;
+    for (uint64_t i = 0, q = cd_off; i < n; i++) {
+        if (cd_off + cd_size - q < 46 || evk__rd32(m + q) != EVK__ZIP_CDIR_SIG)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: central directory entry %llu at offset %llu is damaged (the end record counts %llu)",
+                            z->path, (unsigned long long)i, (unsigned long long)q, (unsigned long long)n);
+        uint64_t len = 46 + (uint64_t)evk__rd16(m + q + 28) + evk__rd16(m + q + 30) + evk__rd16(m + q + 32);
+        if (len > cd_off + cd_size - q)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: central directory entry %llu runs past the directory", z->path, (unsigned long long)i);
+        name_bytes += evk__rd16(m + q + 28) + 1u;
+        q += len;
+    }
     z->entries = calloc(n ? n : 1, sizeof *z->entries);
-    z->names = malloc(cd_size + 1);
+    z->names = malloc(name_bytes + 1);
     z->by_name = calloc(n ? n : 1, sizeof *z->by_name);
     evk__zip_span *spans = calloc(n ? n : 1, sizeof *spans);
     const evk_zip_entry **sorted = calloc(n ? n : 1, sizeof *sorted);

@@ -4,7 +4,11 @@
  * (keys "0" to "3", 64 bytes each), because the CRC-32 check on data.pkl would otherwise stop
  * nearly every mutated pickle before the unpickler saw it. When a checkpoint is accepted, every
  * tensor is looked up by name and every element read (float ones converted to f32 and f16), so
- * a view that escapes its storage shows up as an out-of-bounds read under AddressSanitizer. */
+ * a view that escapes its storage shows up as an out-of-bounds read under AddressSanitizer.
+ * Seeds (tools/fuzz/corpus/pytorch/): the fixtures' checkpoints, their data.pkl alone, and
+ * storages64.pkl, views of every dtype over the four wrapped storages (written with the
+ * Storage/Tensor pickling classes of tools/ref/fixtures_pytorch.py) so that wrapped pickles
+ * start out accepted. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -368,6 +368,30 @@ static float evk__load_f(const uint8_t *p, evk_st_dtype d) {
     }
 }
 
+/* A strided view: walk the row-major index like an odometer, keeping the element's offset, so
+ * each element costs an add (a carry is rare) instead of a division per dimension. */
+static evk_status evk__st_convert_strided(const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to, void *dst, size_t es) {
+    int64_t idx[EVK_ST_MAX_DIMS];
+    uint64_t off = 0, rest = first;
+    for (int d = t->ndim - 1; d >= 0; d--) {
+        idx[d] = t->shape[d] ? (int64_t)(rest % (uint64_t)t->shape[d]) : 0;
+        rest = t->shape[d] ? rest / (uint64_t)t->shape[d] : 0;
+        off += (uint64_t)idx[d] * (uint64_t)t->strides[d];
+    }
+    for (uint64_t i = 0; i < count; i++) {
+        float x = evk__load_f(t->data + off * es, t->dtype);
+        if (to == EVK_DTYPE_F32) ((float *)dst)[i] = x;
+        else ((uint16_t *)dst)[i] = evk_f32_to_f16(x);
+        for (int d = t->ndim - 1; d >= 0; d--) {
+            off += (uint64_t)t->strides[d];
+            if (++idx[d] < t->shape[d]) break;
+            off -= (uint64_t)t->strides[d] * (uint64_t)idx[d];
+            idx[d] = 0;
+        }
+    }
+    return EVK_OK;
+}
+
 evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to, void *dst) {
     if (t->dtype == EVK_ST_QUANT) {
         if (first > t->numel || count > t->numel - first)
@@ -385,6 +409,7 @@ evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': elements [%llu, +%llu) outside its %llu", t->name,
                         (unsigned long long)first, (unsigned long long)count, (unsigned long long)t->numel);
     size_t es = evk_st_dtype_size(t->dtype);
+    if (t->strides) return evk__st_convert_strided(t, first, count, to, dst, es);
     const uint8_t *p = t->data + first * es;
     /* same representation: a byte copy (the file and every supported device are little-endian) */
     if ((to == EVK_DTYPE_F32 && t->dtype == EVK_ST_F32) || (to == EVK_DTYPE_F16 && t->dtype == EVK_ST_F16)) {

@@ -62,6 +62,10 @@ typedef struct evk_st_tensor {
     uint64_t begin, end;             /* byte range relative to the data region */
     const uint8_t *data;             /* begin of the bytes inside the mapping */
     uint32_t quant;                  /* EVK_ST_QUANT: the GGUF block type; else 0 */
+    /* NULL: the elements are packed row-major from `data` (always so in safetensors and GGUF
+     * files). Otherwise the element strides of a view saved in a PyTorch checkpoint (a transposed
+     * tensor, an expanded one): read such a tensor through evk_st_convert, never `data` alone. */
+    const int64_t *strides;
 } evk_st_tensor;
 
 typedef struct evk_safetensors evk_safetensors;
@@ -90,8 +94,9 @@ size_t evk_st_dtype_size(evk_st_dtype d);
  * when their block type can be dequantised, see evk_st_convert). */
 int evk_st_dtype_is_float(evk_st_dtype d);
 
-/* Convert elements [first, first+count) of a float tensor to `to` (F32 or F16) into dst; an
- * EVK_ST_QUANT tensor is dequantised (any element range, not only whole blocks). */
+/* Convert elements [first, first+count) (row-major order of the shape, whatever the strides) of a
+ * float tensor to `to` (F32 or F16) into dst; an EVK_ST_QUANT tensor is dequantised (any element
+ * range, not only whole blocks). */
 evk_status evk_st_convert(const evk_st_tensor *t, uint64_t first, uint64_t count, evk_dtype to, void *dst);
 
 /* Copy elements [first, first+count) of a float tensor, converted to `to`, into `buf` at byte

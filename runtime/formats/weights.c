@@ -1,13 +1,18 @@
-/* weights.c — weight sets over one or several safetensors or GGUF files (see weights.h).
+/* weights.c — weight sets over one or several safetensors files, GGUF files or PyTorch
+ * checkpoints (see weights.h).
  *
  * All tensors of all files go into one hash table keyed by name, so a sharded checkpoint is
  * looked up exactly like a single file, and a name present in two shards is refused at open
  * (which shard would win is otherwise an accident of the order files were listed in). A `used`
  * flag per tensor feeds the unused-tensor report. A file is read as GGUF when it starts with the
- * GGUF magic, whatever its name; both readers describe tensors as evk_st_tensor, so everything
- * past opening is shared (GGUF's quantised tensors convert through evk_st_convert too). */
+ * GGUF magic, and as a PyTorch checkpoint when it starts like a zip archive or a legacy torch
+ * pickle or is named .ckpt/.pt/.pth/.bin (so a damaged .pt gets the PyTorch reader's message
+ * rather than a safetensors one), whatever else its name; all readers describe tensors as
+ * evk_st_tensor, so everything past opening is shared (GGUF's quantised tensors and PyTorch's
+ * strided views convert through evk_st_convert too). */
 #include "formats/weights.h"
 #include "formats/gguf.h"
+#include "formats/pytorch.h"
 
 #include "core/file.h"
 
@@ -28,8 +33,9 @@ typedef struct evk__wentry {
 struct evk_weights {
     evk_context *ctx;
     char *origin;               /* what was opened, for messages */
-    evk_safetensors **files;    /* per file: the safetensors reader, or NULL for a GGUF file */
+    evk_safetensors **files;    /* per file: the safetensors reader, or NULL for another kind */
     evk_gguf **ggufs;           /* per file: the GGUF reader, or NULL */
+    evk_pytorch **pts;          /* per file: the PyTorch checkpoint reader, or NULL */
     int file_count;
     evk__wentry *entries;
     size_t count;
@@ -52,9 +58,11 @@ void evk_weights_close(evk_weights *ws) {
     for (int i = 0; i < ws->file_count; i++) {
         evk_safetensors_close(ws->files[i]);
         evk_gguf_close(ws->ggufs[i]);
+        evk_pytorch_close(ws->pts[i]);
     }
     free(ws->files);
     free(ws->ggufs);
+    free(ws->pts);
     free(ws->entries);
     free(ws->table);
     free(ws->prefix);
@@ -64,24 +72,35 @@ void evk_weights_close(evk_weights *ws) {
 }
 
 static const char *evk__file_path(const evk_weights *ws, int f) {
+    if (ws->pts[f]) return evk_pytorch_path(ws->pts[f]);
     return ws->files[f] ? evk_safetensors_path(ws->files[f]) : evk_gguf_path(ws->ggufs[f]);
 }
 static size_t evk__file_count(const evk_weights *ws, int f) {
+    if (ws->pts[f]) return evk_pytorch_count(ws->pts[f]);
     return ws->files[f] ? evk_safetensors_count(ws->files[f]) : evk_gguf_count(ws->ggufs[f]);
 }
 static const evk_st_tensor *evk__file_at(const evk_weights *ws, int f, size_t i) {
+    if (ws->pts[f]) return evk_pytorch_at(ws->pts[f], i);
     return ws->files[f] ? evk_safetensors_at(ws->files[f], i) : evk_gguf_at(ws->ggufs[f], i);
 }
 
-/* Whether the file starts with the GGUF magic (unreadable files go to the safetensors reader,
- * whose message says why). */
-static bool evk__is_gguf(const char *path) {
+static bool evk__ends_with(const char *s, const char *suffix);
+
+/* Open file `i` with the reader its first bytes (or, for PyTorch, its name) call for; unreadable
+ * files go to the safetensors reader, whose message says why. */
+static evk_status evk__file_open(evk_weights *ws, int i, const char *path) {
+    uint8_t head[16];
+    size_t n = 0;
     FILE *f = fopen(path, "rb");
-    if (!f) return false;
-    char m[4];
-    bool yes = fread(m, 1, 4, f) == 4 && !memcmp(m, "GGUF", 4);
-    fclose(f);
-    return yes;
+    if (f) {
+        n = fread(head, 1, sizeof head, f);
+        fclose(f);
+    }
+    if (n >= 4 && !memcmp(head, "GGUF", 4)) return evk_gguf_open(path, &ws->ggufs[i]);
+    static const char *const torch_ext[] = {".ckpt", ".pt", ".pth", ".bin"};
+    bool torch = evk_pytorch_sniff(head, n);
+    for (size_t k = 0; k < sizeof torch_ext / sizeof *torch_ext && !torch; k++) torch = evk__ends_with(path, torch_ext[k]);
+    return torch ? evk_pytorch_open(path, &ws->pts[i]) : evk_safetensors_open(path, &ws->files[i]);
 }
 
 static evk__wentry *evk__wfind(const evk_weights *ws, const char *name) {
@@ -130,10 +149,11 @@ evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, in
     ws->origin = strdup(paths[0]);
     ws->files = calloc((size_t)count, sizeof *ws->files);
     ws->ggufs = calloc((size_t)count, sizeof *ws->ggufs);
-    evk_status s = ws->origin && ws->files && ws->ggufs ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    ws->pts = calloc((size_t)count, sizeof *ws->pts);
+    evk_status s = ws->origin && ws->files && ws->ggufs && ws->pts ? EVK_OK
+                                                                   : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (int i = 0; i < count && !s; i++) {
-        if (evk__is_gguf(paths[i])) s = evk_gguf_open(paths[i], &ws->ggufs[i]);
-        else s = evk_safetensors_open(paths[i], &ws->files[i]);
+        s = evk__file_open(ws, i, paths[i]);
         if (!s) ws->file_count = i + 1;
     }
     if (!s) s = evk__weights_index(ws);
@@ -261,6 +281,8 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
         "diffusion_pytorch_model.safetensors",            "model.safetensors",
         "diffusion_pytorch_model.fp16.safetensors.index.json", "model.fp16.safetensors.index.json",
         "diffusion_pytorch_model.fp16.safetensors",       "model.fp16.safetensors",
+        "diffusion_pytorch_model.bin.index.json",         "pytorch_model.bin.index.json",
+        "diffusion_pytorch_model.bin",                    "pytorch_model.bin",
     };
     for (size_t i = 0; i < sizeof candidates / sizeof *candidates; i++) {
         char *p = evk__join(path, candidates[i]);
@@ -285,7 +307,7 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
         free(only);
         if (n) return evk_fail(EVK_ERROR_IO, "%s: %d .safetensors files and no index.json: cannot tell which holds the weights", path, n);
         return evk_fail(EVK_ERROR_IO, "%s: no weights (looked for diffusion_pytorch_model[.fp16].safetensors, model[.fp16].safetensors, "
-                                      "their .index.json, or a single .safetensors file)", path);
+                                      "their .index.json, diffusion_pytorch_model.bin, pytorch_model.bin, or a single .safetensors file)", path);
     }
     char *p = only ? evk__join(path, only) : NULL;
     free(only);
@@ -442,6 +464,9 @@ evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const in
     uint64_t first, count;
     EVK_TRY(evk__prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
     const evk_st_tensor *t = e->t;
+    if (t->strides)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' is a non-contiguous view in a PyTorch checkpoint, so its bytes are not "
+                        "row-major (fetch it with evk_weights_get, or save it with .contiguous())", ws->origin, name);
     out->dtype = t->dtype;
     out->quant = t->quant;
     evk__delivered_shape(t, &ref, &out->ndim, out->shape);

@@ -1,10 +1,13 @@
-/* weights.h — a model's weight set: the safetensors or GGUF file(s) of one component, looked up
- * by name with the shape the network expects, converted to the storage dtype a kernel wants and
- * uploaded.
+/* weights.h — a model's weight set: the safetensors, GGUF or PyTorch file(s) of one component,
+ * looked up by name with the shape the network expects, converted to the storage dtype a kernel
+ * wants and uploaded.
  *
- * A weight set opens a single .safetensors file, a diffusers/transformers component folder
- * (diffusion_pytorch_model.safetensors, model.safetensors, their .fp16 variants, or sharded
- * weights listed by a *.safetensors.index.json), or an explicit list of files. Networks ask for
+ * A weight set opens a single .safetensors file, a PyTorch checkpoint (.ckpt, .pt, .pth, .bin:
+ * torch.save's zip format, read by the restricted unpickler of pytorch.h, its state dict found
+ * under "state_dict" or "module" when wrapped), a diffusers/transformers component folder
+ * (diffusion_pytorch_model.safetensors, model.safetensors, their .fp16 variants, sharded
+ * weights listed by a *.index.json, then diffusion_pytorch_model.bin / pytorch_model.bin), or an
+ * explicit list of files (of any kind). Networks ask for
  * tensors by their diffusers/transformers names; two adapters let the same network code read
  * other layouts: a key prefix ("text_model.", "model.diffusion_model.") prepended to every name,
  * and a name map (sd_keys.h) that translates diffusers names into the original CompVis /

@@ -3,11 +3,9 @@
  * or resampling round. Written to a temporary file and renamed, so a reader never sees half a
  * report and a failed run leaves no file behind. */
 #include <cjson/cJSON.h>
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/file.h"
 #include "search.h"
@@ -29,7 +27,9 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     if (model_path) cJSON_AddStringToObject(p, "model", model_path);
     if (reward_path) cJSON_AddStringToObject(p, "reward", reward_path);
     cJSON_AddNumberToObject(p, "steps", r->steps);
-    cJSON_AddNumberToObject(p, "seed", (double)c->seed);
+    char seed[24]; /* exact: a JSON double would round seeds above 2^53 */
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)c->seed);
+    cJSON_AddRawToObject(p, "seed", seed);
     if (sampler) {
         const evk_sampler_config *sc = evk_sampler_get_config(sampler);
         cJSON_AddStringToObject(p, "sampler", evk_sampler_kind_name(sc->kind));
@@ -74,16 +74,12 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     char *text = cJSON_Print(root);
     cJSON_Delete(root);
     if (!text) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
-    /* the report ends with a newline: a text file for every tool that reads one */
+    /* the one atomic writer: a temporary file beside the report, renamed into place, removed on
+     * failure and on SIGINT/SIGTERM; errors name the user's path */
     size_t len = strlen(text);
-    char *line = realloc(text, len + 2);
-    if (!line) {
-        free(text);
-        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory writing a report");
-    }
-    line[len] = '\n';
-    line[len + 1] = 0;
-    evk_status st = evk_file_write_atomic(path, line, len + 1);
-    free(line);
+    text[len] = '\n'; /* cJSON_Print's terminating NUL becomes the final newline */
+    evk_status st = evk_file_write_atomic(path, text, len + 1);
+    if (st) evk_fail_context(st, "report");
+    free(text);
     return st;
 }

@@ -34,7 +34,8 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
         for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
         for (uint32_t i = 1; i < K; i++)
             if (c->evolution_schedule[i] <= c->evolution_schedule[i - 1] || c->evolution_schedule[K - 1] >= T)
-                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (0,20,30,40 of 50); give one", T);
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (0,20,30,40 of 50); give one "
+                                "(--evolution-schedule, with --population-schedule one entry longer)", T);
     }
     for (uint32_t i = 0; i < K; i++) {
         if (i && c->evolution_schedule[i] <= c->evolution_schedule[i - 1])

@@ -1,5 +1,6 @@
 /* context.c — Vulkan instance and device: loading through volk, device listing and choice,
  * optional-feature detection, the validation-layer messenger, and context lifetime. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,35 @@ evk_status evk__vk_fail(VkResult r, const char *what, const char *file, int line
                     slash ? slash + 1 : file, line);
 }
 
-long evk__env_long(const char *name, long fallback) {
+/* An EVOKE_* variable holding a whole number in [min, max]: unset or empty leaves *out alone; any
+ * other text is an error naming the variable. A value that fell back to a default silently
+ * would turn a mistyped EVOKE_TIMEOUT into an unbounded wait. */
+static evk_status evk__env_number(const char *name, uint64_t min, uint64_t max, const char *what, uint64_t *out) {
     const char *v = getenv(name);
-    if (!v || !*v) return fallback;
+    if (!v || !*v) return EVK_OK;
+    errno = 0;
     char *end;
-    long x = strtol(v, &end, 10);
-    return *end ? fallback : x;
+    unsigned long long x = strtoull(v, &end, 10);
+    if (*v < '0' || *v > '9' || *end || errno || x < min || x > max)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s=%s is not %s", name, v, what);
+    *out = x;
+    return EVK_OK;
+}
+
+/* The environment a context honours, checked before any Vulkan work. */
+static evk_status evk__env_read(evk_context *ctx, long *device) {
+    uint64_t validation = 0, profile = 0, timeout_s = 600, limit_mib = 0, dev = UINT64_MAX;
+    EVK_TRY(evk__env_number("EVOKE_VALIDATION", 0, 1, "0 or 1", &validation));
+    EVK_TRY(evk__env_number("EVOKE_PROFILE", 0, 1, "0 or 1", &profile));
+    EVK_TRY(evk__env_number("EVOKE_TIMEOUT", 1, 31536000, "a whole number of seconds from 1 to 31536000", &timeout_s));
+    EVK_TRY(evk__env_number("EVOKE_MEMORY_LIMIT_MB", 1, 1ull << 32, "a whole number of MiB from 1 to 4294967296", &limit_mib));
+    EVK_TRY(evk__env_number("EVOKE_DEVICE", 0, UINT32_MAX, "a device index (see `evoke devices`)", &dev));
+    ctx->validation = ctx->config.validation || validation;
+    ctx->print_profile_at_exit = profile != 0;
+    ctx->timeout_ns = timeout_s * 1000000000ull;
+    ctx->env_memory_limit = limit_mib << 20;
+    *device = dev == UINT64_MAX ? -1 : (long)dev;
+    return EVK_OK;
 }
 
 const char *evk_device_type_name(evk_device_type type) {
@@ -442,12 +466,13 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
     evk_context *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory creating the context");
     if (config) ctx->config = *config;
-    ctx->validation = ctx->config.validation || evk__env_long("EVOKE_VALIDATION", 0) > 0;
-    ctx->print_profile_at_exit = evk__env_long("EVOKE_PROFILE", 0) > 0;
+    long env_device = -1;
+    evk_status s = evk__env_read(ctx, &env_device);
+    if (s) { free(ctx); return s; }
     ctx->profiling = ctx->config.profile || ctx->print_profile_at_exit;
 
     int has_debug_utils = 0;
-    evk_status s = evk__instance_create(ctx->validation, &ctx->instance, &has_debug_utils);
+    s = evk__instance_create(ctx->validation, &ctx->instance, &has_debug_utils);
     if (s) { free(ctx); return s; }
     if (has_debug_utils) {
         VkDebugUtilsMessengerCreateInfoEXT mci = {
@@ -473,14 +498,7 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
     s = evk__physical_devices(ctx->instance, &pds, &n);
     if (s) { evk_context_destroy(ctx); return s; }
 
-    long env_device = evk__env_long("EVOKE_DEVICE", -1);
-    const char *env_raw = getenv("EVOKE_DEVICE");
     long want = ctx->config.pick_device ? (long)ctx->config.device_index : env_device;
-    if (!ctx->config.pick_device && env_raw && *env_raw && env_device < 0) {
-        free(pds);
-        evk_context_destroy(ctx);
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "EVOKE_DEVICE=%s is not a device index (see `evoke devices`)", env_raw);
-    }
     if (want >= (long)n) {
         free(pds);
         evk_context_destroy(ctx);
@@ -537,15 +555,19 @@ evk_status evk_context_create(const evk_context_config *config, evk_context **ou
 void evk_context_destroy(evk_context *ctx) {
     if (!ctx) return;
     if (ctx->device) {
-        vkDeviceWaitIdle(ctx->device);
-        if (ctx->print_profile_at_exit) evk_profile_print(ctx, stderr);
+        /* after a timeout the device may never go idle: EVOKE_TIMEOUT bounds the process, so
+         * the device and everything it may still use are left to the end of the process */
+        if (!ctx->stuck) vkDeviceWaitIdle(ctx->device);
+        if (ctx->print_profile_at_exit && !ctx->stuck) evk_profile_print(ctx, stderr);
         evk__pipelines_destroy(ctx);
         evk__arena_destroy(ctx);
-        vkDestroyDevice(ctx->device, NULL);
+        if (!ctx->stuck) vkDestroyDevice(ctx->device, NULL);
     }
     evk__profile_destroy(ctx);
-    if (ctx->messenger) vkDestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
-    if (ctx->instance) vkDestroyInstance(ctx->instance, NULL);
+    if (!ctx->stuck) {
+        if (ctx->messenger) vkDestroyDebugUtilsMessengerEXT(ctx->instance, ctx->messenger, NULL);
+        if (ctx->instance) vkDestroyInstance(ctx->instance, NULL);
+    }
     free(ctx);
 }
 

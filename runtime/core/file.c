@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +29,33 @@ static evk_status evk__write_all(int fd, const uint8_t *p, size_t n) {
     return EVK_OK;
 }
 
+/* Temporary files being written, for evk_file_remove_temporaries() in a signal handler: a slot's
+ * path is complete before its flag is set, and the flag is cleared before the slot is reused. */
+#define EVK__LIVE_TEMPS 16
+static struct { char path[PATH_MAX]; volatile sig_atomic_t live; } evk__temps[EVK__LIVE_TEMPS];
+static atomic_flag evk__temp_taken[EVK__LIVE_TEMPS];
+
+void evk_file_remove_temporaries(void) {
+    for (int i = 0; i < EVK__LIVE_TEMPS; i++)
+        if (evk__temps[i].live) unlink(evk__temps[i].path);
+}
+
+static int evk__temp_register(const char *tmp) {
+    for (int i = 0; i < EVK__LIVE_TEMPS; i++)
+        if (!atomic_flag_test_and_set(&evk__temp_taken[i])) {
+            memcpy(evk__temps[i].path, tmp, strlen(tmp) + 1);
+            evk__temps[i].live = 1;
+            return i;
+        }
+    return -1; /* more concurrent writes than slots: this one is simply not cleaned up on a signal */
+}
+
+static void evk__temp_release(int slot) {
+    if (slot < 0) return;
+    evk__temps[slot].live = 0;
+    atomic_flag_clear(&evk__temp_taken[slot]);
+}
+
 evk_status evk_file_write_atomic(const char *path, const void *data, size_t size) {
     if (!path || !*path) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_file_write_atomic: empty path");
     if (!data && size) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_file_write_atomic: '%s': no data", path);
@@ -37,11 +65,13 @@ evk_status evk_file_write_atomic(const char *path, const void *data, size_t size
     size_t dir_len = slash ? (size_t)(slash - path) + 1 : 0;
     char tmp[PATH_MAX];
     if (dir_len + 40 >= sizeof tmp) return evk_fail(EVK_ERROR_IO, "writing '%s': path too long", path);
-    int fd = -1;
+    int fd = -1, slot = -1;
     for (int attempt = 0; attempt < 100 && fd < 0; attempt++) {
         unsigned n = atomic_fetch_add(&evk__tmp_counter, 1u);
         snprintf(tmp, sizeof tmp, "%.*s.evk-%ld-%u.tmp", (int)dir_len, path, (long)getpid(), n);
+        slot = evk__temp_register(tmp); /* before open: a signal right after it still finds the file */
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0) evk__temp_release(slot), slot = -1;
         if (fd < 0 && errno != EEXIST) break;
     }
     if (fd < 0) {
@@ -55,10 +85,9 @@ evk_status evk_file_write_atomic(const char *path, const void *data, size_t size
     else if (fsync(fd) != 0 && errno != EINVAL && errno != EROFS) { e = errno; step = "fsync"; }
     if (close(fd) != 0 && !e) { e = errno; step = "close"; }
     if (!e && rename(tmp, path) != 0) { e = errno; step = "rename"; }
-    if (e) {
-        unlink(tmp);
-        return evk_fail(EVK_ERROR_IO, "writing '%s': %s failed: %s", path, step, strerror(e));
-    }
+    if (e) unlink(tmp);
+    evk__temp_release(slot);
+    if (e) return evk_fail(EVK_ERROR_IO, "writing '%s': %s failed: %s", path, step, strerror(e));
     return EVK_OK;
 }
 

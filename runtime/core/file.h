@@ -18,6 +18,10 @@ extern "C" {
  * EVK_ERROR_IO with a message naming the path and the reason. */
 evk_status evk_file_write_atomic(const char *path, const void *data, size_t size);
 
+/* Remove the temporary files of writes in progress. Async-signal-safe: a program's SIGINT /
+ * SIGTERM handler calls it so that an interrupted write leaves nothing behind. */
+void evk_file_remove_temporaries(void);
+
 /* Read a whole file into a malloc'd buffer (free() it). EVK_ERROR_IO naming the path on failure;
  * files over `max_size` bytes are refused with EVK_ERROR_FORMAT. */
 evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size_t *size);

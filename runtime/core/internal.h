@@ -70,6 +70,13 @@ struct evk_context {
     uint8_t pipeline_cache_uuid[VK_UUID_SIZE];
     evk_context_config config;
     int validation, profiling, print_profile_at_exit;
+    /* the EVOKE_* environment, parsed once by evk_context_create */
+    uint64_t timeout_ns;       /* EVOKE_TIMEOUT (default 600 s): every wait on the device */
+    uint64_t env_memory_limit; /* EVOKE_MEMORY_LIMIT_MB in bytes; 0: unset */
+    /* A wait timed out, so the device may still be running (or never finish) work that uses
+     * this context's objects: teardown neither waits for it nor destroys what it may use, and
+     * leaves those to the end of the process. */
+    int stuck;
     uint32_t validation_count;
     evk__arena arena;
     /* pipelines */
@@ -99,7 +106,5 @@ void evk__pipelines_destroy(evk_context *ctx);
 void evk__profile_add(evk_context *ctx, const char *label, double ms);
 void evk__profile_destroy(evk_context *ctx);
 
-/* Env helpers: value of an integer env var, or `fallback` when unset/invalid. */
-long evk__env_long(const char *name, long fallback);
 
 #endif

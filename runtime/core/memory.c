@@ -41,8 +41,7 @@ static uint64_t evk__heap_budget(evk_context *ctx, uint32_t heap) {
         }
     }
     if (ctx->config.memory_limit && ctx->config.memory_limit < budget) budget = ctx->config.memory_limit;
-    long env_mib = evk__env_long("EVOKE_MEMORY_LIMIT_MB", 0);
-    uint64_t env = env_mib > 0 ? (uint64_t)env_mib * (1ull << 20) : 0;
+    uint64_t env = ctx->env_memory_limit;
     /* A CPU driver's heap is host memory behind a nominal size (lavapipe in Mesa 22.3 says 2 GiB
      * whatever the machine has): there the variable may also raise the budget. */
     if (env && (env < budget || ctx->info.type == EVK_DEVICE_TYPE_CPU)) budget = env;
@@ -91,9 +90,11 @@ evk_status evk__arena_init(evk_context *ctx) {
 }
 
 static void evk__block_release(evk_context *ctx, evk__block *b) {
-    if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
-    if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
-    if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
+    if (!ctx->stuck) { /* else the device may still use the block (context.c) */
+        if (b->mapped) vkUnmapMemory(ctx->device, b->memory);
+        if (b->buffer) vkDestroyBuffer(ctx->device, b->buffer, NULL);
+        if (b->memory) vkFreeMemory(ctx->device, b->memory, NULL);
+    }
     free(b->free_ranges);
     free(b);
 }
@@ -105,6 +106,7 @@ void evk__arena_destroy(evk_context *ctx) {
         evk__block_release(ctx, b);
     }
     a->blocks = NULL;
+    if (ctx->stuck) return;
     if (a->staging_mapped) vkUnmapMemory(ctx->device, a->staging_memory);
     if (a->staging_buffer) vkDestroyBuffer(ctx->device, a->staging_buffer, NULL);
     if (a->staging_memory) vkFreeMemory(ctx->device, a->staging_memory, NULL);
@@ -284,6 +286,7 @@ void evk_buffer_free(evk_context *ctx, evk_buffer *buf) {
 
 void evk_memory_trim(evk_context *ctx) {
     evk__arena *a = &ctx->arena;
+    if (ctx->stuck) return; /* the device may never go idle (context.c) */
     int waited = 0;
     for (evk__block **pp = &a->blocks; *pp;) {
         evk__block *b = *pp;
@@ -380,8 +383,13 @@ static evk_status evk__staging_copy(evk_context *ctx, const evk_buffer *buf, uin
     VkSubmitInfo si = {.sType = VK_STRUCTURE_TYPE_SUBMIT_INFO, .commandBufferCount = 1, .pCommandBuffers = &a->transfer_cmd};
     EVK__VK_TRY(vkResetFences(ctx->device, 1, &a->transfer_fence));
     EVK__VK_TRY(vkQueueSubmit(ctx->queue, 1, &si, a->transfer_fence));
-    uint64_t timeout = (uint64_t)evk__env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
-    EVK__VK_TRY(vkWaitForFences(ctx->device, 1, &a->transfer_fence, VK_TRUE, timeout));
+    VkResult r = vkWaitForFences(ctx->device, 1, &a->transfer_fence, VK_TRUE, ctx->timeout_ns);
+    if (r == VK_TIMEOUT) {
+        ctx->stuck = 1;
+        return evk_fail(EVK_ERROR_TIMEOUT, "a transfer of %llu bytes did not finish within %.0f s (EVOKE_TIMEOUT sets the limit)",
+                        (unsigned long long)size, ctx->timeout_ns / 1e9);
+    }
+    if (r != VK_SUCCESS) return evk__vk_fail(r, "vkWaitForFences (waiting for a transfer)", __FILE__, __LINE__);
     return EVK_OK;
 }
 

@@ -105,17 +105,19 @@ evk_status evk_pipeline_cache_save(evk_context *ctx) {
 }
 
 void evk__pipelines_destroy(evk_context *ctx) {
-    if (evk_pipeline_cache_save(ctx) != EVK_OK)
+    if (!ctx->stuck && evk_pipeline_cache_save(ctx) != EVK_OK)
         fprintf(stderr, "evoke: warning: %s\n", evk_error_message());
     for (evk_pipeline *p = ctx->pipelines, *next; p; p = next) {
         next = p->next;
-        vkDestroyPipeline(ctx->device, p->pipeline, NULL);
-        vkDestroyPipelineLayout(ctx->device, p->layout, NULL);
-        vkDestroyDescriptorSetLayout(ctx->device, p->set_layout, NULL);
+        if (!ctx->stuck) { /* else the device may still run them (context.c) */
+            vkDestroyPipeline(ctx->device, p->pipeline, NULL);
+            vkDestroyPipelineLayout(ctx->device, p->layout, NULL);
+            vkDestroyDescriptorSetLayout(ctx->device, p->set_layout, NULL);
+        }
         free(p);
     }
     ctx->pipelines = NULL;
-    if (ctx->pipeline_cache) vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
+    if (ctx->pipeline_cache && !ctx->stuck) vkDestroyPipelineCache(ctx->device, ctx->pipeline_cache, NULL);
 }
 
 static int evk__desc_equal(const evk_pipeline_desc *a, const evk_pipeline_desc *b) {

@@ -1,6 +1,7 @@
 /* stream.c — command streams: recording dispatches with hazard-driven barriers, descriptor
  * sets from per-stream pools, texel-buffer views, one submission per stream with a fence, and
  * timestamp profiling into the context's per-kernel table. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -84,12 +85,17 @@ static void evk__stream_release_views(evk_stream *s) {
 void evk_stream_destroy(evk_stream *s) {
     if (!s) return;
     VkDevice dev = s->ctx->device;
-    if (s->submitted) vkWaitForFences(dev, 1, &s->fence, VK_TRUE, UINT64_MAX);
-    evk__stream_release_views(s);
-    for (uint32_t i = 0; i < s->desc_pool_count; i++) vkDestroyDescriptorPool(dev, s->desc_pools[i], NULL);
-    for (uint32_t i = 0; i < s->query_pool_count; i++) vkDestroyQueryPool(dev, s->query_pools[i], NULL);
-    if (s->fence) vkDestroyFence(dev, s->fence, NULL);
-    if (s->pool) vkDestroyCommandPool(dev, s->pool, NULL);
+    /* a submission still running is waited for within EVOKE_TIMEOUT; past it (or once any wait
+     * timed out) its Vulkan objects are left to the end of the process (context.c) */
+    if (s->submitted && (s->ctx->stuck || vkWaitForFences(dev, 1, &s->fence, VK_TRUE, s->ctx->timeout_ns) != VK_SUCCESS))
+        s->ctx->stuck = 1;
+    if (!s->ctx->stuck) {
+        evk__stream_release_views(s);
+        for (uint32_t i = 0; i < s->desc_pool_count; i++) vkDestroyDescriptorPool(dev, s->desc_pools[i], NULL);
+        for (uint32_t i = 0; i < s->query_pool_count; i++) vkDestroyQueryPool(dev, s->query_pools[i], NULL);
+        if (s->fence) vkDestroyFence(dev, s->fence, NULL);
+        if (s->pool) vkDestroyCommandPool(dev, s->pool, NULL);
+    }
     free(s->desc_pools);
     free(s->views);
     free(s->query_pools);
@@ -219,14 +225,73 @@ static VkFormat evk__texel_format(evk_binding_kind k, uint32_t *bytes) {
     }
 }
 
+/* Where a binding's view starts in its memory block, and how far the binding reaches. */
+static evk_status evk__binding_range(const evk_pipeline *p, uint32_t i, const evk_binding *b, uint64_t *start, uint64_t *range) {
+    if (!b->buffer.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u has no buffer", p->name, i);
+    *range = b->range ? b->range : (b->offset < b->buffer.size ? b->buffer.size - b->offset : 0);
+    if (b->offset > b->buffer.size || *range == 0 || *range > b->buffer.size - b->offset)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u range [%llu, +%llu) outside its buffer of %llu bytes",
+                        p->name, i, (unsigned long long)b->offset, (unsigned long long)*range, (unsigned long long)b->buffer.size);
+    *start = b->buffer.offset + b->offset;
+    return EVK_OK;
+}
+
+/* Vulkan binds storage and texel buffers only at offsets that are multiples of the device's
+ * alignment (16 bytes on lavapipe, up to 256 elsewhere), but a row view of a tensor may start at
+ * any row: the scores of the second individual of a population chunk sit 4 bytes in. Such a
+ * binding is bounced: its bytes are copied into an aligned scratch range, the kernel runs on
+ * that, and the range is copied back if the kernel may write it. Kernels need no offset
+ * parameter, and only misaligned views (small per-individual vectors in practice) pay the two
+ * copies. The scratch range is freed once recorded; the stream orders its reuse like any other. */
+static evk_status evk__bounce_misaligned(evk_stream *s, const evk_pipeline *p, const evk_dispatch *d, evk_binding *local,
+                                         evk_buffer *scratch) {
+    const evk_device_info *info = &s->ctx->info;
+    for (uint32_t i = 0; i < d->binding_count; i++) {
+        const evk_binding *b = &d->bindings[i];
+        uint64_t start, range;
+        EVK_TRY(evk__binding_range(p, i, b, &start, &range));
+        local[i] = *b;
+        uint64_t align = p->desc.kinds[i] == EVK_BINDING_STORAGE ? info->min_storage_buffer_offset_alignment
+                                                                 : info->min_texel_buffer_offset_alignment;
+        if (!align || start % align == 0) continue;
+        EVK_TRY(evk_buffer_alloc(s->ctx, range, &scratch[i]));
+        /* copied in even for write-only bindings: a kernel that leaves some elements alone must
+         * not have the copy back overwrite them with scratch garbage */
+        EVK_TRY(evk_stream_copy(s, &b->buffer, b->offset, &scratch[i], 0, range));
+        local[i] = (evk_binding){.buffer = scratch[i], .offset = 0, .range = range, .access = b->access};
+    }
+    return EVK_OK;
+}
+
+static evk_status evk__dispatch_bound(evk_stream *s, const evk_dispatch *d);
+
 evk_status evk_stream_dispatch(evk_stream *s, const evk_dispatch *d) {
-    evk_context *ctx = s->ctx;
     if (!s->recording) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_dispatch: stream is not recording (call evk_stream_begin)");
     const evk_pipeline *p = d->pipeline;
     if (!p) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_stream_dispatch: no pipeline");
     if (d->binding_count != p->desc.binding_count || d->push_size != p->desc.push_size)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': %u bindings and %u push bytes given, pipeline has %u and %u",
                         p->name, d->binding_count, d->push_size, p->desc.binding_count, p->desc.push_size);
+    evk_binding local[EVK_MAX_BINDINGS];
+    evk_buffer scratch[EVK_MAX_BINDINGS];
+    memset(scratch, 0, sizeof scratch);
+    evk_status st = evk__bounce_misaligned(s, p, d, local, scratch);
+    evk_dispatch bound = *d;
+    bound.bindings = local;
+    if (!st) st = evk__dispatch_bound(s, &bound);
+    for (uint32_t i = 0; !st && i < d->binding_count; i++) {
+        const evk_binding *b = &d->bindings[i];
+        bool writes = p->desc.kinds[i] == EVK_BINDING_STORAGE && (!b->access || (b->access & EVK_ACCESS_WRITE));
+        if (scratch[i].block && writes) st = evk_stream_copy(s, &scratch[i], 0, &b->buffer, b->offset, local[i].range);
+    }
+    for (uint32_t i = 0; i < d->binding_count; i++) evk_buffer_free(s->ctx, &scratch[i]);
+    return st;
+}
+
+/* The dispatch itself, once every binding is aligned. */
+static evk_status evk__dispatch_bound(evk_stream *s, const evk_dispatch *d) {
+    evk_context *ctx = s->ctx;
+    const evk_pipeline *p = d->pipeline;
     uint32_t g[3];
     for (int i = 0; i < 3; i++) {
         g[i] = d->groups[i] ? d->groups[i] : 1;
@@ -243,22 +308,17 @@ evk_status evk_stream_dispatch(evk_stream *s, const evk_dispatch *d) {
     EVK_TRY(evk__alloc_set(s, p->set_layout, &set));
     for (uint32_t i = 0; i < d->binding_count; i++) {
         const evk_binding *b = &d->bindings[i];
-        if (!b->buffer.block)
-            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u has no buffer", p->name, i);
-        uint64_t range = b->range ? b->range : (b->offset < b->buffer.size ? b->buffer.size - b->offset : 0);
-        if (b->offset > b->buffer.size || range == 0 || range > b->buffer.size - b->offset)
-            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u range [%llu, +%llu) outside its buffer of %llu bytes",
-                            p->name, i, (unsigned long long)b->offset, (unsigned long long)range, (unsigned long long)b->buffer.size);
-        uint64_t start = b->buffer.offset + b->offset;
+        uint64_t start, range;
+        EVK_TRY(evk__binding_range(p, i, b, &start, &range));
         writes[i] = (VkWriteDescriptorSet){.sType = VK_STRUCTURE_TYPE_WRITE_DESCRIPTOR_SET, .dstSet = set, .dstBinding = i,
                                            .descriptorCount = 1};
         if (p->desc.kinds[i] == EVK_BINDING_STORAGE) {
             if (range > ctx->info.max_storage_buffer_range)
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u spans %llu bytes, beyond the device's maxStorageBufferRange %llu (split the work)",
                                 p->name, i, (unsigned long long)range, (unsigned long long)ctx->info.max_storage_buffer_range);
-            if (start % ctx->info.min_storage_buffer_offset_alignment)
-                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u offset %llu not aligned to %u bytes",
-                                p->name, i, (unsigned long long)b->offset, ctx->info.min_storage_buffer_offset_alignment);
+            if (start % ctx->info.min_storage_buffer_offset_alignment) /* bounced above; kept as the device's rule */
+                return evk_fail(EVK_ERROR_INTERNAL, "dispatch of '%s': binding %u at byte %llu of its memory block not aligned to %u bytes",
+                                p->name, i, (unsigned long long)start, ctx->info.min_storage_buffer_offset_alignment);
             infos[i] = (VkDescriptorBufferInfo){.buffer = b->buffer.block->buffer, .offset = start, .range = range};
             writes[i].descriptorType = VK_DESCRIPTOR_TYPE_STORAGE_BUFFER;
             writes[i].pBufferInfo = &infos[i];
@@ -403,8 +463,9 @@ evk_status evk_stream_submit(evk_stream *s) {
 
 evk_status evk_stream_wait(evk_stream *s, uint64_t timeout_ns) {
     if (!s->submitted) return EVK_OK;
-    if (!timeout_ns) timeout_ns = (uint64_t)evk__env_long("EVOKE_TIMEOUT", 600) * 1000000000ull;
+    if (!timeout_ns) timeout_ns = s->ctx->timeout_ns;
     VkResult r = vkWaitForFences(s->ctx->device, 1, &s->fence, VK_TRUE, timeout_ns);
+    if (r == VK_TIMEOUT) s->ctx->stuck = 1;
     if (r == VK_TIMEOUT)
         return evk_fail(EVK_ERROR_TIMEOUT, "a stream of %u dispatches did not finish within %.0f s (EVOKE_TIMEOUT sets the limit)",
                         s->dispatches, timeout_ns / 1e9);

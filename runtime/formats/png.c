@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -82,7 +83,8 @@ static void evk__put_be32(uint8_t *p, uint32_t v) {
     p[3] = (uint8_t)v;
 }
 
-static bool evk__utf8_valid(const uint8_t *s, size_t n) {
+bool evk_utf8_valid(const char *text, size_t n) {
+    const uint8_t *s = (const uint8_t *)text;
     for (size_t i = 0; i < n;) {
         uint8_t c = s[i];
         size_t len = c < 0x80 ? 1 : (c >> 5) == 6 ? 2 : (c >> 4) == 14 ? 3 : (c >> 3) == 30 ? 4 : 0;
@@ -118,7 +120,7 @@ static evk_status evk__text_chunk(const evk_png_text *t, uint8_t *out, size_t *s
     for (size_t i = 0; i < vn; i++) ascii = ascii && (uint8_t)t->value[i] < 0x80;
     /* tEXt is Latin-1; anything beyond ASCII is stored as UTF-8 in an uncompressed iTXt so that
      * a prompt with accents or emoji survives unchanged. */
-    if (!ascii && !evk__utf8_valid((const uint8_t *)t->value, vn))
+    if (!ascii && !evk_utf8_valid(t->value, vn))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text '%s': value is not valid UTF-8", t->key);
     size_t data = ascii ? kn + 1 + vn : kn + 1 + 2 + 1 + 1 + vn;
     if (data > 0x7fffffffu) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "PNG text '%s': value too long", t->key);
@@ -265,6 +267,28 @@ evk_status evk_png_write_f32(const char *path, const float *data, uint32_t width
     return s;
 }
 
+/* Every chunk from the signature to IEND: each inside the file and with a right CRC. stb_image
+ * checks neither, so without this a damaged file decodes (or loses its text) as if whole. */
+static evk_status evk__png_check_chunks(const uint8_t *png, size_t png_size) {
+    if (png_size < 8 || memcmp(png, evk__png_sig, 8)) return evk_fail(EVK_ERROR_FORMAT, "not a PNG file (no PNG signature)");
+    for (size_t at = 8;;) {
+        if (png_size - at < 12) return evk_fail(EVK_ERROR_FORMAT, "PNG truncated at byte %zu (no IEND chunk)", at);
+        uint32_t len = evk__be32(png + at);
+        const uint8_t *type = png + at + 4;
+        char name[16];
+        bool letters = true;
+        for (int i = 0; i < 4; i++) letters = letters && ((type[i] | 0x20) >= 'a' && (type[i] | 0x20) <= 'z');
+        if (letters) snprintf(name, sizeof name, "'%.4s'", (const char *)type);
+        else snprintf(name, sizeof name, "0x%08x", evk__be32(type));
+        if (len > 0x7fffffffu || len > png_size - at - 12)
+            return evk_fail(EVK_ERROR_FORMAT, "PNG chunk %s at byte %zu claims %u bytes, past the end of the file", name, at, len);
+        if (evk__be32(type + 4 + len) != evk__crc32(0, type, (size_t)len + 4))
+            return evk_fail(EVK_ERROR_FORMAT, "PNG chunk %s at byte %zu has a bad CRC", name, at);
+        if (!memcmp(type, "IEND", 4)) return EVK_OK;
+        at += (size_t)len + 12;
+    }
+}
+
 /* PNG files larger than this are refused rather than read (a 16k x 16k RGBA image is ~1 GiB). */
 #define EVK__PNG_MAX_FILE ((size_t)1 << 30)
 
@@ -274,9 +298,10 @@ evk_status evk_png_read_rgb8(const char *path, uint8_t **rgb, uint32_t *width, u
     uint8_t *file;
     size_t n;
     EVK_TRY(evk_file_read(path, EVK__PNG_MAX_FILE, &file, &n));
-    if (n < 8 || memcmp(file, evk__png_sig, 8)) {
+    evk_status st = evk__png_check_chunks(file, n);
+    if (st) {
         free(file);
-        return evk_fail(EVK_ERROR_FORMAT, "'%s' is not a PNG file (no PNG signature)", path);
+        return evk_fail_context(st, "'%s'", path);
     }
     int w, h, comp;
     uint8_t *pix = stbi_load_from_memory(file, (int)n, &w, &h, &comp, 3);
@@ -330,18 +355,12 @@ static char *evk__latin1_to_utf8(const uint8_t *s, size_t n) {
 evk_status evk_png_find_text(const uint8_t *png, size_t png_size, const char *key, char **value) {
     *value = NULL;
     if (!png || !key) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_png_find_text: no data or key");
-    if (png_size < 8 || memcmp(png, evk__png_sig, 8)) return evk_fail(EVK_ERROR_FORMAT, "not a PNG (no signature)");
+    EVK_TRY(evk__png_check_chunks(png, png_size)); /* the whole file, not only the chunks before the key */
     size_t kn = strlen(key);
     size_t at = 8;
     for (;;) {
-        if (png_size - at < 12) return evk_fail(EVK_ERROR_FORMAT, "PNG truncated at byte %zu (no IEND chunk)", at);
         uint32_t len = evk__be32(png + at);
         const uint8_t *type = png + at + 4, *data = png + at + 8;
-        if (len > 0x7fffffffu || len > png_size - at - 12)
-            return evk_fail(EVK_ERROR_FORMAT, "PNG chunk at byte %zu claims %u bytes, past the end of the file", at, len);
-        uint32_t crc = evk__be32(data + len);
-        if (crc != evk__crc32(0, type, (size_t)len + 4))
-            return evk_fail(EVK_ERROR_FORMAT, "PNG chunk '%.4s' at byte %zu has a bad CRC", (const char *)type, at);
         if (!memcmp(type, "IEND", 4)) return EVK_OK;
         bool t = !memcmp(type, "tEXt", 4), it = !memcmp(type, "iTXt", 4);
         if ((t || it) && len > kn && !memcmp(data, key, kn) && data[kn] == 0) {

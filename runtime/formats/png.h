@@ -11,6 +11,7 @@
 #ifndef EVK_PNG_H
 #define EVK_PNG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -34,6 +35,9 @@ typedef struct evk_png_text {
 /* Pixel layout of float images: interleaved (height, width, channel) or planar
  * (channel, height, width) as a model's NCHW output is. */
 typedef enum evk_pixel_layout { EVK_PIXELS_HWC = 0, EVK_PIXELS_CHW = 1 } evk_pixel_layout;
+
+/* Whether the n bytes are well-formed UTF-8 (no overlongs, surrogates or code points past U+10FFFF). */
+bool evk_utf8_valid(const char *s, size_t n);
 
 /* Encode 8-bit pixels (rows of width*channels bytes, channels 1–4: grey, grey+alpha, RGB,
  * RGBA) as a PNG in memory with `text_count` text chunks; *png is malloc'd (free() it). */

@@ -55,7 +55,7 @@ grep -q "unknown word 'magenta'" <<<"$err" || fail "unknown word not named: $err
 err=$("$evoke" verify --prompt "a red circle" "$single" 2>&1 >/dev/null); rc=$?
 [ $rc -eq 2 ] || fail "incomplete caption: exit $rc (expected 2)"
 err=$("$evoke" verify --prompt "a red circle on the left" "$tmp/missing.png" 2>&1 >/dev/null); rc=$?
-[ $rc -eq 1 ] || fail "missing file: exit $rc (expected 1)"
+[ $rc -eq 2 ] || fail "missing file: exit $rc (expected 2: bad input, as in every command)"
 grep -q "missing.png" <<<"$err" || fail "missing file not named: $err"
 echo "not a png" >"$tmp/text.png"
 err=$("$evoke" verify --prompt "a red circle on the left" "$tmp/text.png" 2>&1 >/dev/null); rc=$?

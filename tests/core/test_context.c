@@ -1,5 +1,5 @@
 /* test_context.c — device listing and choice, feature detection, errors for bad device
- * requests, and the validation layer catching a deliberately bad call. */
+ * requests and bad EVOKE_* values, and the validation layer catching a deliberately bad call. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -51,6 +51,38 @@ static void test_bad_device_index(void **state) {
     unsetenv("EVOKE_DEVICE");
 }
 
+/* Every EVOKE_* variable a context reads is refused when it does not parse, naming the variable,
+ * rather than silently taken as its default; good values take effect. */
+static void test_bad_environment(void **state) {
+    (void)state;
+    static const char *const bad[][2] = {
+        {"EVOKE_TIMEOUT", "0.001"}, {"EVOKE_TIMEOUT", "abc"}, {"EVOKE_TIMEOUT", "-1"}, {"EVOKE_TIMEOUT", "0"},
+        {"EVOKE_TIMEOUT", "5s"}, {"EVOKE_MEMORY_LIMIT_MB", "abc"}, {"EVOKE_MEMORY_LIMIT_MB", "-8"},
+        {"EVOKE_MEMORY_LIMIT_MB", "0"}, {"EVOKE_MEMORY_LIMIT_MB", "99999999999999999999"}, {"EVOKE_PROFILE", "yes"},
+        {"EVOKE_DEVICE", "-1"},
+    };
+    evk_context_config zero = {0};
+    evk_context *ctx = NULL;
+    char want[64];
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        setenv(bad[i][0], bad[i][1], 1);
+        assert_int_equal(evk_context_create(&zero, &ctx), EVK_ERROR_INVALID_ARGUMENT);
+        assert_null(ctx);
+        snprintf(want, sizeof want, "%s=%s is not", bad[i][0], bad[i][1]);
+        if (!strstr(evk_error_message(), want)) fail_msg("%s: message '%s'", want, evk_error_message());
+        unsetenv(bad[i][0]);
+    }
+    setenv("EVOKE_TIMEOUT", "5", 1);
+    setenv("EVOKE_MEMORY_LIMIT_MB", "64", 1);
+    TEST_OK(evk_context_create(&zero, &ctx));
+    evk_memory_stats st;
+    evk_memory_get_stats(ctx, &st);
+    assert_int_equal(st.budget, 64ull << 20);
+    evk_context_destroy(ctx);
+    unsetenv("EVOKE_TIMEOUT");
+    unsetenv("EVOKE_MEMORY_LIMIT_MB");
+}
+
 static uint32_t caught;
 static void count_message(void *user, const char *message) {
     (void)user;
@@ -80,6 +112,7 @@ int main(void) {
         cmocka_unit_test(test_list_devices),
         cmocka_unit_test(test_context_info),
         cmocka_unit_test(test_bad_device_index),
+        cmocka_unit_test(test_bad_environment),
         cmocka_unit_test(test_validation_catches_bad_call),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);

@@ -242,6 +242,26 @@ static void test_png_corrupt_crc_detected(void **state) {
     assert_non_null(strstr(evk_error_message(), "CRC"));
     assert_null(v);
     assert_int_equal(evk_png_find_text(png, 20, "prompt", &v), EVK_ERROR_FORMAT); /* truncated */
+    png[33 + 8 + 3] ^= 0x20;
+    /* a bad CRC after the text chunk still makes the file corrupt */
+    png[n - 1] ^= 0x01; /* IEND's CRC */
+    assert_int_equal(evk_png_find_text(png, n, "prompt", &v), EVK_ERROR_FORMAT);
+    assert_non_null(strstr(evk_error_message(), "'IEND'"));
+    png[n - 1] ^= 0x01;
+    /* pixels are not read from a file whose IHDR CRC is wrong: the error names file and chunk */
+    png[8 + 8 + 13] ^= 0xff; /* first byte of IHDR's CRC */
+    char bad[256];
+    tmp_path("bad_ihdr_crc.png", bad, sizeof bad);
+    FILE *bf = fopen(bad, "wb");
+    assert_non_null(bf);
+    assert_int_equal(fwrite(png, 1, n, bf), n);
+    fclose(bf);
+    uint8_t *pix = NULL;
+    uint32_t pw, ph;
+    assert_int_equal(evk_png_read_rgb8(bad, &pix, &pw, &ph), EVK_ERROR_FORMAT);
+    assert_null(pix);
+    assert_non_null(strstr(evk_error_message(), bad));
+    assert_non_null(strstr(evk_error_message(), "'IHDR' at byte 8 has a bad CRC"));
     free(png);
     /* a file that is not a PNG */
     char path[256];

@@ -1,12 +1,20 @@
-/* cli.c — shared helpers of the `evoke` subcommands: error reporting, number parsing, and help
- * texts whose lists of reward types come from the runtime's table. */
+/* cli.c — shared helpers of the `evoke` subcommands: error reporting, option values, help texts
+ * whose lists of reward types and methods come from the runtime's tables, and the checks of the
+ * files a user names (inputs exist; outputs writable and distinct). */
 #include "cli.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/file.h"
 
 #include "rewards/reward.h"
 #include "search.h"
@@ -23,6 +31,15 @@ int cli_exit_code(evk_status status) {
 
 int cli_report(evk_status status) {
     fprintf(stderr, "evoke: %s\n", evk_error_message()[0] ? evk_error_message() : evk_status_name(status));
+    if (status == EVK_ERROR_TIMEOUT) {
+        /* The device may still be running the timed-out work (or never finish it): exit now, as
+         * EVOKE_TIMEOUT promises, without the teardown (exit handlers would unload the driver
+         * under its own worker threads). Outputs are only written after compute, so at most a
+         * temporary file can exist. */
+        fflush(stdout);
+        evk_file_remove_temporaries();
+        _exit(CLI_EXIT_FAILURE);
+    }
     return cli_exit_code(status);
 }
 
@@ -36,26 +53,51 @@ int cli_usage_error(const char *cmd, const char *fmt, ...) {
     return CLI_EXIT_USAGE;
 }
 
-bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t *out) {
+/* Option values are parsed whole: digits only for integers (no sign, no spaces, no suffix),
+ * and exactly one error line per mistake, saying what the option takes. A value that is itself
+ * an option ("--nfe --report r.json") means the value was left out. */
+static bool cli__bad_value(const char *cmd, const char *option, const char *text, const char *expect) {
+    if (text && text[0] == '-' && text[1] == '-')
+        cli_usage_error(cmd, "%s needs a value (%s), found the option '%s'", option, expect, text);
+    else
+        cli_usage_error(cmd, "%s expects %s, got '%s'", option, expect, text ? text : "");
+    return false;
+}
+
+static bool cli__parse_unsigned(const char *cmd, const char *option, const char *text, uint64_t min, uint64_t max, uint64_t *out) {
+    char expect[96];
+    if (max != UINT64_MAX)
+        snprintf(expect, sizeof expect, "an integer from %llu to %llu", (unsigned long long)min, (unsigned long long)max);
+    else if (min)
+        snprintf(expect, sizeof expect, "an integer from %llu to 2^64-1", (unsigned long long)min);
+    else
+        snprintf(expect, sizeof expect, "an integer from 0 to 2^64-1");
+    if (!text || text[0] < '0' || text[0] > '9') return cli__bad_value(cmd, option, text, expect);
     char *end;
     errno = 0;
-    unsigned long long v = strtoull(text ? text : "", &end, 10);
-    if (!text || !*text || *end || errno || v > 0xffffffffull || text[0] == '-') {
-        cli_usage_error(cmd, "%s expects a non-negative integer, got '%s'", option, text ? text : "");
-        return false;
-    }
+    unsigned long long v = strtoull(text, &end, 10);
+    if (*end || errno == ERANGE || v < min || v > max) return cli__bad_value(cmd, option, text, expect);
+    *out = v;
+    return true;
+}
+
+bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t min, uint32_t *out) {
+    uint64_t v;
+    if (!cli__parse_unsigned(cmd, option, text, min, UINT32_MAX, &v)) return false;
     *out = (uint32_t)v;
     return true;
+}
+
+bool cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t min, uint64_t *out) {
+    return cli__parse_unsigned(cmd, option, text, min, UINT64_MAX, out);
 }
 
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out) {
     char *end;
     errno = 0;
     double v = strtod(text ? text : "", &end);
-    if (!text || !*text || *end || errno || v != v) {
-        cli_usage_error(cmd, "%s expects a number, got '%s'", option, text ? text : "");
-        return false;
-    }
+    if (!text || !*text || *end || isspace((unsigned char)text[0])) return cli__bad_value(cmd, option, text, "a number");
+    if (!isfinite(v)) return cli__bad_value(cmd, option, text, "a finite number");
     *out = v;
     return true;
 }
@@ -81,4 +123,58 @@ const char *cli_method_list(void) {
     for (uint32_t i = 0; i < evk_search_method_count() && u < sizeof list; i++)
         u += (size_t)snprintf(list + u, sizeof list - u, "%s%s", i ? ", " : "", evk_search_method_name((evk_search_method)i));
     return list;
+}
+
+bool cli_input_exists(const char *cmd, const char *option, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0) return true;
+    if (errno == ENOENT || errno == ENOTDIR)
+        cli_usage_error(cmd, "%s: no such file or directory: %s", option, path);
+    else
+        cli_usage_error(cmd, "%s: cannot access %s: %s", option, path, strerror(errno));
+    return false;
+}
+
+/* The folder part of a path ("." when it has none) and its canonical form + "/" + the file name,
+ * which two spellings of one output share. */
+static bool cli__output_key(const char *path, char *dir, size_t dn, char *key, size_t kn) {
+    const char *slash = strrchr(path, '/');
+    if (!slash) snprintf(dir, dn, ".");
+    else if (slash == path) snprintf(dir, dn, "/");
+    else snprintf(dir, dn, "%.*s", (int)(slash - path), path);
+    char real[PATH_MAX];
+    if (!realpath(dir, real)) return false;
+    snprintf(key, kn, "%s/%s", real, slash ? slash + 1 : path);
+    return true;
+}
+
+int cli_outputs_check(const char *cmd, const char *const *options, const char *const *paths, int n) {
+    char keys[8][PATH_MAX + 256];
+    if (n > 8) n = 8;
+    for (int i = 0; i < n; i++) {
+        keys[i][0] = 0;
+        if (!paths[i]) continue;
+        char dir[PATH_MAX];
+        struct stat st;
+        const char *base = strrchr(paths[i], '/');
+        base = base ? base + 1 : paths[i];
+        if (!*base || !strcmp(base, ".") || !strcmp(base, "..") || (stat(paths[i], &st) == 0 && S_ISDIR(st.st_mode))) {
+            fprintf(stderr, "evoke %s: %s %s is a folder, not a file\n", cmd, options[i], paths[i]);
+            return CLI_EXIT_FAILURE;
+        }
+        if (!cli__output_key(paths[i], dir, sizeof dir, keys[i], sizeof keys[i])) {
+            fprintf(stderr, "evoke %s: %s %s cannot be written: folder %s: %s\n", cmd, options[i], paths[i], dir, strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        if (stat(dir, &st) == 0 && !S_ISDIR(st.st_mode)) errno = ENOTDIR;
+        else if (access(dir, W_OK | X_OK) == 0) errno = 0;
+        if (errno) {
+            fprintf(stderr, "evoke %s: %s %s cannot be written: folder %s: %s\n", cmd, options[i], paths[i], dir, strerror(errno));
+            return CLI_EXIT_FAILURE;
+        }
+        for (int j = 0; j < i; j++)
+            if (keys[j][0] && !strcmp(keys[i], keys[j]))
+                return cli_usage_error(cmd, "%s and %s name the same file %s", options[j], options[i], paths[i]);
+    }
+    return 0;
 }

@@ -34,9 +34,20 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Parse a non-negative integer option value; false (with a message) if malformed. */
-bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t *out);
+/* Parse an option value; false after one error line if it is malformed or out of range. Integers
+ * are decimal digits only, at least `min` (every uint64_t value for u64: seeds); doubles must
+ * be finite. */
+bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t min, uint32_t *out);
+bool cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t min, uint64_t *out);
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out);
+/* An input file or folder the user named must exist: false after one line,
+ * "no such file or directory: PATH" (exit 2), the same way in every command. */
+bool cli_input_exists(const char *cmd, const char *option, const char *path);
+/* Output files, checked before any compute: each in an existing, writable folder and not a
+ * folder itself (else one line and CLI_EXIT_FAILURE), and no two naming the same file (one line,
+ * CLI_EXIT_USAGE). options[i] names the option of paths[i]; NULL paths are skipped. Returns 0 when
+ * all can be written. */
+int cli_outputs_check(const char *cmd, const char *const *options, const char *const *paths, int n);
 /* Exit code for a status: usage errors for bad input, failures otherwise. */
 int cli_exit_code(evk_status status);
 /* Print a help text to stdout with "{rewards}" replaced by the reward types the runtime knows and

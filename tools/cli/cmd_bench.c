@@ -179,11 +179,11 @@ int cmd_bench(int argc, char **argv) {
         case 'j': json = optarg; break;
         case 'q': quick = true; break;
         case 'r':
-            if (!cli_parse_u32("bench", "--runs", optarg, &runs)) return CLI_EXIT_USAGE;
-            if (runs == 0 || runs > 100000) return cli_usage_error("bench", "--runs must be between 1 and 100000");
+            if (!cli_parse_u32("bench", "--runs", optarg, 1, &runs)) return CLI_EXIT_USAGE;
+            if (runs > 100000) return cli_usage_error("bench", "--runs must be between 1 and 100000");
             break;
         case 'd':
-            if (!cli_parse_u32("bench", "--device", optarg, &device)) return CLI_EXIT_USAGE;
+            if (!cli_parse_u32("bench", "--device", optarg, 0, &device)) return CLI_EXIT_USAGE;
             pick = true;
             break;
         case 'h': fputs(bench_help, stdout); return CLI_EXIT_OK;

@@ -147,8 +147,7 @@ static bool parse_u32_list(const char *option, const char *text, uint32_t *out, 
     *count = 0;
     for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
         if (*count == max) return cli_usage_error(cmd, "%s has more than %d entries", option, max), false;
-        if (!cli_parse_u32(cmd, option, t, &out[*count]) || !out[*count])
-            return cli_usage_error(cmd, "%s expects positive integers, got '%s'", option, t), false;
+        if (!cli_parse_u32(cmd, option, t, 1, &out[*count])) return false;
         (*count)++;
     }
     if (!*count) return cli_usage_error(cmd, "%s is empty", option), false;
@@ -180,7 +179,8 @@ int cmd_demo(int argc, char **argv) {
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = "assets/tiny-sd", *reward_path = "assets/tiny-clip-reward.json", *prompts_path = "assets/prompts/demo.txt",
                *out_dir = "out/demo";
-    uint32_t nfe = 160, steps = 8, seed = 0, device = 0, budgets[DEMO_MAX_BUDGETS];
+    uint32_t nfe = 160, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
+    uint64_t seed = 0;
     int nb = 0;
     bool use[M_COUNT] = {true, true, false, true};
     double cfg = 2;
@@ -195,7 +195,7 @@ int cmd_demo(int argc, char **argv) {
         case O_REWARD: reward_path = optarg; break;
         case O_PROMPTS: prompts_path = optarg; break;
         case O_OUT: out_dir = optarg; break;
-        case O_NFE: if (!cli_parse_u32(cmd, "--nfe", optarg, &nfe) || !nfe) return cli_usage_error(cmd, "--nfe must be a positive integer"); break;
+        case O_NFE: if (!cli_parse_u32(cmd, "--nfe", optarg, 1, &nfe)) return CLI_EXIT_USAGE; break;
         case O_BUDGETS:
             if (!parse_u32_list("--budgets", optarg, budgets, DEMO_MAX_BUDGETS, &nb)) return CLI_EXIT_USAGE;
             break;
@@ -211,17 +211,20 @@ int cmd_demo(int argc, char **argv) {
             }
             break;
         }
-        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, &steps) || !steps) return cli_usage_error(cmd, "--steps must be a positive integer"); break;
-        case O_SEED: if (!cli_parse_u32(cmd, "--seed", optarg, &seed)) return CLI_EXIT_USAGE; break;
+        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, 1, &steps)) return CLI_EXIT_USAGE; break;
+        case O_SEED: if (!cli_parse_u64(cmd, "--seed", optarg, 0, &seed)) return CLI_EXIT_USAGE; break;
         case O_CFG:
             if (!cli_parse_double(cmd, "--cfg", optarg, &cfg)) return CLI_EXIT_USAGE;
             if (cfg < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
             break;
-        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
+        !cli_input_exists(cmd, "--prompts", prompts_path))
+        return CLI_EXIT_USAGE;
     if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
     if (!nb) budgets[nb++] = nfe / 2 ? nfe / 2 : 1, budgets[nb++] = nfe;
     qsort(budgets, (size_t)nb, sizeof *budgets, cmp_u32);
@@ -239,7 +242,8 @@ int cmd_demo(int argc, char **argv) {
         evk_status st = verifier_parse(prompts[p], &vc);
         if (st) { free(prompts); return cli_report(evk_fail_context(st, "%s, prompt %d", prompts_path, p + 1)); }
     }
-    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST) {
+    bool made_out = mkdir(out_dir, 0755) == 0; /* removed again if the run fails before writing into it */
+    if (!made_out && errno != EEXIST) {
         fprintf(stderr, "evoke demo: cannot create %s: %s\n", out_dir, strerror(errno));
         free(prompts);
         return CLI_EXIT_FAILURE;
@@ -307,7 +311,9 @@ int cmd_demo(int argc, char **argv) {
     cJSON_AddStringToObject(root, "device", ctx ? evk_context_device(ctx)->name : "");
     cJSON_AddNumberToObject(root, "steps", steps);
     cJSON_AddNumberToObject(root, "guidance", cfg);
-    cJSON_AddNumberToObject(root, "seed", seed);
+    char seed_text[24]; /* exact: a JSON double would round seeds above 2^53 */
+    snprintf(seed_text, sizeof seed_text, "%llu", (unsigned long long)seed);
+    cJSON_AddRawToObject(root, "seed", seed_text);
     cJSON_AddNumberToObject(root, "seconds", elapsed);
     cJSON *arr = cJSON_AddArrayToObject(root, "results");
     size_t md_cap = 4096 + (size_t)np * nm * nb * 160, md_len = 0;
@@ -316,10 +322,10 @@ int cmd_demo(int argc, char **argv) {
 #define MD(...) (md_len += (size_t)snprintf(md + md_len, md_cap - md_len, __VA_ARGS__))
     if (!st) {
         MD("# evoke demo\n\nModel `%s`, reward `%s`, prompts `%s` (%d), device %s. DDIM (η = 1) with %u steps,\n"
-           "guidance %g, seed %u. Each search gets a budget of model evaluations (NFE; guidance counts 2) and\n"
+           "guidance %g, seed %llu. Each search gets a budget of model evaluations (NFE; guidance counts 2) and\n"
            "reports what it spent; plain sampling is one trajectory. \"verifier\" is the independent pixel\n"
            "check of the prompt's claims — not the reward the searches maximise.\n\n",
-           model_path, reward_path, prompts_path, np, evk_context_device(ctx)->name, steps, cfg, seed);
+           model_path, reward_path, prompts_path, np, evk_context_device(ctx)->name, steps, cfg, (unsigned long long)seed);
         MD("| method | budget | mean NFE | mean reward | verifier passes |\n|---|---:|---:|---:|---:|\n");
         for (int i = 0; i < nm; i++) {
             int m = methods[i];
@@ -404,7 +410,8 @@ int cmd_demo(int argc, char **argv) {
     free(runs);
     free(prompts);
     if (st) rc = cli_report(st);
-    else printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);
+    if (st && made_out) rmdir(out_dir); /* only if still empty */
+    if (!st) printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);
     evk_sd_destroy(sd);
     evk_context_destroy(ctx);
     return rc;

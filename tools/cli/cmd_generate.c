@@ -87,7 +87,7 @@ static bool parse_list(const char *option, const char *text, uint32_t *out, uint
             free(copy);
             return false;
         }
-        if (!cli_parse_u32(cmd, option, tok, &out[n++])) {
+        if (!cli_parse_u32(cmd, option, tok, 0, &out[n++])) {
             free(copy);
             return false;
         }
@@ -195,6 +195,7 @@ int cmd_generate(int argc, char **argv) {
     bool have_cfg = false, f16 = false;
     const char *model_path = NULL, *reward_path = NULL, *report_path = NULL, *sampler_name = NULL;
     bool have_method = false, have_eta = false, progress = false, have_device = false;
+    const char *fk_option = NULL, *evo_option = NULL; /* a method-specific option given, for the check below */
     uint32_t steps = 50, u, device = 0, offset = 0;
     double d, eta = 1, shift = 1;
     evk_spacing spacing = EVK_SPACING_TRAILING;
@@ -212,8 +213,8 @@ int cmd_generate(int argc, char **argv) {
             if (cfg_scale < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
             have_cfg = true;
             break;
-        case 'W': if (!cli_parse_u32(cmd, "--width", optarg, &width) || !width) return cli_usage_error(cmd, "--width must be a positive integer"); break;
-        case 'H': if (!cli_parse_u32(cmd, "--height", optarg, &height) || !height) return cli_usage_error(cmd, "--height must be a positive integer"); break;
+        case 'W': if (!cli_parse_u32(cmd, "--width", optarg, 1, &width)) return CLI_EXIT_USAGE; break;
+        case 'H': if (!cli_parse_u32(cmd, "--height", optarg, 1, &height)) return CLI_EXIT_USAGE; break;
         case 'o': output = optarg; break;
         case O_GRID: grid = optarg; break;
         case O_RAW: raw = optarg; break;
@@ -221,8 +222,7 @@ int cmd_generate(int argc, char **argv) {
         case O_LATENTS: latents_path = optarg; break;
         case O_CONFIG: config_dir = optarg; break;
         case O_VAE_TILE:
-            if (!cli_parse_u32(cmd, "--vae-tile", optarg, &vae_tile) || vae_tile < 4)
-                return cli_usage_error(cmd, "--vae-tile expects a number of latents >= 4");
+            if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &vae_tile)) return CLI_EXIT_USAGE;
             break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
@@ -231,43 +231,38 @@ int cmd_generate(int argc, char **argv) {
             if (!evk_search_method_parse(optarg, &sc.method)) return cli_usage_error(cmd, "unknown method '%s' (%s)", optarg, cli_method_list());
             have_method = true;
             break;
-        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, &steps)) return CLI_EXIT_USAGE; break;
-        case O_SEED:
-            if (!cli_parse_double(cmd, "--seed", optarg, &d) || d < 0 || d != (double)(uint64_t)d)
-                return cli_usage_error(cmd, "--seed expects a non-negative integer, got '%s'", optarg);
-            sc.seed = (uint64_t)d;
-            break;
-        case O_NFE:
-            if (!cli_parse_double(cmd, "--nfe", optarg, &d) || d < 1 || d != (double)(uint64_t)d)
-                return cli_usage_error(cmd, "--nfe expects a positive integer, got '%s'", optarg);
-            sc.nfe = (uint64_t)d;
-            break;
-        case O_N:
-            if (!cli_parse_u32(cmd, "--n", optarg, &sc.n)) return CLI_EXIT_USAGE;
-            if (!sc.n) return cli_usage_error(cmd, "--n must be at least 1");
-            break;
+        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, 1, &steps)) return CLI_EXIT_USAGE; break;
+        case O_SEED: if (!cli_parse_u64(cmd, "--seed", optarg, 0, &sc.seed)) return CLI_EXIT_USAGE; break;
+        case O_NFE: if (!cli_parse_u64(cmd, "--nfe", optarg, 1, &sc.nfe)) return CLI_EXIT_USAGE; break;
+        case O_N: if (!cli_parse_u32(cmd, "--n", optarg, 1, &sc.n)) return CLI_EXIT_USAGE; break;
         case O_EVO:
+            evo_option = "--evolution-schedule";
             if (!parse_list("--evolution-schedule", optarg, sc.evolution_schedule, EVK_SEARCH_MAX_GENERATIONS, &sc.evolution_count)) return CLI_EXIT_USAGE;
             break;
         case O_POP:
+            evo_option = "--population-schedule";
             if (!parse_list("--population-schedule", optarg, sc.population_schedule, EVK_SEARCH_MAX_GENERATIONS + 1, &sc.population_count))
                 return CLI_EXIT_USAGE;
             break;
         case O_ELITES:
-            if (!cli_parse_u32(cmd, "--elites", optarg, &u)) return CLI_EXIT_USAGE;
+            evo_option = "--elites";
+            if (!cli_parse_u32(cmd, "--elites", optarg, 0, &u)) return CLI_EXIT_USAGE;
             sc.elites = u ? u : EVK_ELITES_NONE;
             break;
         case O_MUT:
+            evo_option = "--mutation-rate";
             if (!cli_parse_double(cmd, "--mutation-rate", optarg, &d)) return CLI_EXIT_USAGE;
             if (!(d > 0 && d <= 1)) return cli_usage_error(cmd, "--mutation-rate must be in (0, 1], got %g", d);
             sc.mutation_rate = d;
             break;
         case O_LAMBDA:
+            fk_option = "--lambda";
             if (!cli_parse_double(cmd, "--lambda", optarg, &d)) return CLI_EXIT_USAGE;
             if (d == 0) return cli_usage_error(cmd, "--lambda must not be 0");
             sc.fk_lambda = d;
             break;
         case O_POT:
+            fk_option = "--potential";
             if (!evk_fk_potential_parse(optarg, &sc.fk_potential)) return cli_usage_error(cmd, "unknown potential '%s' (diff, max, add)", optarg);
             break;
         case O_SAMPLER: sampler_name = optarg; break;
@@ -282,7 +277,7 @@ int cmd_generate(int argc, char **argv) {
             else if (!strcmp(optarg, "linspace")) spacing = EVK_SPACING_LINSPACE;
             else return cli_usage_error(cmd, "unknown spacing '%s' (leading, trailing, linspace)", optarg);
             break;
-        case O_OFFSET: if (!cli_parse_u32(cmd, "--steps-offset", optarg, &offset)) return CLI_EXIT_USAGE; break;
+        case O_OFFSET: if (!cli_parse_u32(cmd, "--steps-offset", optarg, 0, &offset)) return CLI_EXIT_USAGE; break;
         case O_SHIFT:
             if (!cli_parse_double(cmd, "--shift", optarg, &shift)) return CLI_EXIT_USAGE;
             if (!(shift > 0)) return cli_usage_error(cmd, "--shift must be > 0");
@@ -293,11 +288,10 @@ int cmd_generate(int argc, char **argv) {
             sc.guidance = (float)d;
             break;
         case O_CHUNK:
-            if (!cli_parse_u32(cmd, "--chunk", optarg, &sc.chunk)) return CLI_EXIT_USAGE;
-            if (!sc.chunk) return cli_usage_error(cmd, "--chunk must be at least 1");
+            if (!cli_parse_u32(cmd, "--chunk", optarg, 1, &sc.chunk)) return CLI_EXIT_USAGE;
             break;
         case O_PROGRESS: progress = true; break;
-        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -306,8 +300,22 @@ int cmd_generate(int argc, char **argv) {
     if (!reward_path) return cli_usage_error(cmd, "--reward is required");
     if (!have_method) return cli_usage_error(cmd, "--method is required");
     if (!report_path) return cli_usage_error(cmd, "--report is required");
-    if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (progress) sc.progress = on_progress;
+    /* everything the user named is checked before the device is touched: inputs exist, outputs
+     * can be written and are distinct, text is UTF-8, every option given is one the method uses */
+    if (fk_option && sc.method != EVK_SEARCH_FK) return cli_usage_error(cmd, "%s applies to --method fk only", fk_option);
+    if (evo_option && sc.method != EVK_SEARCH_EVO) return cli_usage_error(cmd, "%s applies to --method evo only", evo_option);
+    if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
+        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (config_dir && !cli_input_exists(cmd, "--config", config_dir)))
+        return CLI_EXIT_USAGE;
+    if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
+    if (!evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
+    {
+        const char *const names[] = {"--report", "-o", "--grid", "--output-raw"};
+        const char *const paths[] = {report_path, output, grid, raw};
+        int orc = cli_outputs_check(cmd, names, paths, 4);
+        if (orc) return orc;
+    }
     size_t ml = strlen(model_path);
     bool t2i = is_directory(model_path) || (ml > 12 && !strcmp(model_path + ml - 12, ".safetensors"));
     if (config_dir && !t2i) return cli_usage_error(cmd, "--config applies to single-file text-to-image checkpoints");
@@ -361,6 +369,22 @@ int cmd_generate(int argc, char **argv) {
         if (!st && (latents.count == 0 || latents.count % (uint64_t)per))
             st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s holds %llu values, not a whole number of samples of %lld values", latents_path,
                           (unsigned long long)latents.count, (long long)per);
+        /* the layout too, not only the count: [N, C, h, w] or one [C, h, w] of the model's sample shape */
+        const evk_model_info *mi = st ? NULL : evk_model_get_info(model);
+        if (mi) {
+            uint32_t lead = latents.ndim == (uint32_t)mi->sample_ndim + 1 ? 1 : 0;
+            bool same = latents.ndim == (uint32_t)mi->sample_ndim + lead;
+            for (int i = 0; same && i < mi->sample_ndim; i++) same = latents.shape[lead + i] == (uint64_t)mi->sample_shape[i];
+            if (!same) {
+                char want[96] = "", got[96] = "";
+                for (int i = 0; i < mi->sample_ndim; i++)
+                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)mi->sample_shape[i]);
+                for (uint32_t i = 0; i < latents.ndim; i++)
+                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (unsigned long long)latents.shape[i]);
+                st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; the model's samples are [N, %s] or [%s]", latents_path, got, want,
+                              want);
+            }
+        }
         for (uint64_t i = 0; !st && i < latents.count; i++)
             if (!isfinite(latents.data[i])) st = evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", latents_path, (unsigned long long)i);
         if (!st) {

@@ -76,12 +76,15 @@ int cmd_score(int argc, char **argv) {
         case O_REWARD: reward_path = optarg; break;
         case O_PROMPT: prompt = optarg; break;
         case O_JSON: json = true; break;
-        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (!reward_path) return cli_usage_error(cmd, "--reward is required");
     if (optind >= argc) return cli_usage_error(cmd, "no images given");
+    if (!cli_input_exists(cmd, "--reward", reward_path)) return CLI_EXIT_USAGE;
+    for (int i = optind; i < argc; i++)
+        if (!cli_input_exists(cmd, "image", argv[i])) return CLI_EXIT_USAGE;
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
     evk_status st = evk_context_create(&cc, &ctx);
@@ -93,8 +96,9 @@ int cmd_score(int argc, char **argv) {
         uint32_t w, h;
         char *own_prompt = NULL;
         st = evk_png_read(argv[i], &rgb, &w, &h);
-        if (!st && !prompt && evk_png_read_text(argv[i], EVK_PNG_KEY_PROMPT, &own_prompt) != EVK_OK)
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has no prompt text chunk; give --prompt", argv[i]);
+        if (!st && !prompt) st = evk_png_read_text(argv[i], EVK_PNG_KEY_PROMPT, &own_prompt);
+        if (!st && !prompt && !own_prompt)
+            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "'%s' has no \"prompt\" text chunk; give the caption with --prompt", argv[i]);
         double v = 0;
         if (!st) st = score_one(ctx, reward_path, prompt ? prompt : own_prompt, rgb, w, h, &v);
         if (st) {

@@ -159,6 +159,8 @@ int cmd_verify(int argc, char **argv) {
             return cli_usage_error("verify", "unknown option '%s'", argv[optind - 1]);
     }
     if (optind >= argc) return cli_usage_error("verify", "no image given");
+    for (int i = optind; i < argc; i++)
+        if (!cli_input_exists("verify", "image", argv[i])) return CLI_EXIT_USAGE;
     if (prompt) { /* a caption outside the grammar is bad input whatever the images are */
         verifier_caption cap;
         evk_status s = verifier_parse(prompt, &cap);

@@ -1,8 +1,10 @@
 /* evoke.c — the `evoke` command line: dispatches to one subcommand per tools/cmd_*.c. */
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli.h"
+#include "core/file.h"
 
 static const cli_command commands[] = {
     {"devices", "list Vulkan devices and what each supports", cmd_devices},
@@ -27,10 +29,23 @@ static void usage(FILE *out) {
             "\n"
             "`evoke <command> --help` describes each command's options.\n"
             "environment: EVOKE_DEVICE=N picks a device, EVOKE_PROFILE=1 prints GPU time per kernel,\n"
-            "EVOKE_VALIDATION=1 turns on the Vulkan validation layer, EVOKE_TIMEOUT=S bounds GPU waits.\n");
+            "EVOKE_VALIDATION=1 turns on the Vulkan validation layer, EVOKE_TIMEOUT=S (whole seconds)\n"
+            "bounds GPU waits, EVOKE_MEMORY_LIMIT_MB=N caps device memory.\n");
+}
+
+/* SIGINT / SIGTERM: remove the temporary file of a write in progress (outputs are only ever
+ * renamed into place whole), then die of the signal as the shell expects (exit status 130/143). */
+static void on_signal(int sig) {
+    evk_file_remove_temporaries();
+    signal(sig, SIG_DFL);
+    raise(sig);
 }
 
 int main(int argc, char **argv) {
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
     if (argc < 2) {
         usage(stderr);
         return CLI_EXIT_USAGE;

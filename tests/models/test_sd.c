@@ -237,7 +237,7 @@ static void test_single_file(void **state) {
     evk_sd *single = NULL, *folder = NULL;
     assert_int_equal(evk_sd_load(ctx, file, NULL, &single), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "single-file"));
-    evk_sd_options so = {.config_dir = model_dir};
+    evk_model_options so = {.config_dir = model_dir};
     TEST_OK(evk_sd_load(ctx, file, &so, &single));
     TEST_OK(evk_sd_load(ctx, model_dir, NULL, &folder));
     evk_tensor ca, cb;

@@ -16,6 +16,7 @@
 #include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
+#include "generate.h"
 #include "search.h"
 
 /* The reward shipped with the default model: what error messages point a new user to. */
@@ -182,6 +183,25 @@ static evk_status write_images(evk_model *model, const evk_search_result *res, b
     return s;
 }
 
+/* What --sampler, --eta, --spacing, --steps-offset and --shift change in the model's sampler. */
+typedef struct sampler_changes {
+    bool kind_set, eta_set, spacing_set, offset_set, shift_set;
+    evk_sampler_kind kind;
+    double eta, shift;
+    evk_spacing spacing;
+    uint32_t offset;
+} sampler_changes;
+
+static void change_sampler(void *user, evk_sampler_config *c) {
+    const sampler_changes *ch = user;
+    if (ch->kind_set) c->kind = ch->kind;
+    if (ch->eta_set) c->eta = ch->eta;
+    else if (c->kind == EVK_SAMPLER_LCM) c->eta = 0; /* LCM's own noise, no DDIM η */
+    if (ch->spacing_set) c->spacing = ch->spacing;
+    if (ch->offset_set) c->steps_offset = ch->offset;
+    if (ch->shift_set) c->shift = ch->shift;
+}
+
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
@@ -322,117 +342,51 @@ int cmd_generate(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model_path) return cli_usage_error(cmd, "--model is required");
-    if (!reward_path) {
-        if (have_method && sc.method != EVK_SEARCH_SAMPLE)
-            return cli_usage_error(cmd, "--method %s ranks samples by a reward: give --reward FILE (the shipped one is %s)",
-                                   evk_search_method_name(sc.method), SHIPPED_REWARD);
-        sc.method = EVK_SEARCH_SAMPLE;
-        if (!sc.n && !sc.nfe) sc.n = 1; /* plain generation: one image */
-    } else if (!have_method) {
-        return cli_usage_error(cmd, "--method is required with --reward (%s)", cli_method_list());
-    }
+    if (!reward_path && have_method && sc.method != EVK_SEARCH_SAMPLE)
+        return cli_usage_error(cmd, "--method %s ranks samples by a reward: give --reward FILE (the shipped one is %s)",
+                               evk_search_method_name(sc.method), SHIPPED_REWARD);
+    if (reward_path && !have_method) return cli_usage_error(cmd, "--method is required with --reward (%s)", cli_method_list());
     if (!output && !grid && !raw && !report_path)
         return cli_usage_error(cmd, "nothing to write: give -o FILE, --grid FILE, --output-raw FILE or --report FILE");
     if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (have_cfg && have_guidance) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
-    have_cfg |= have_guidance;
     if (progress) sc.progress = on_progress;
-    /* the search configuration is checked before any device work (again with the model's
-     * guidance default once it is loaded) */
-    evk_search_config resolved;
-    sc.guidance = have_cfg && cfg_scale != 1.0 ? (float)cfg_scale : 0.0f;
-    evk_status st = evk_search_resolve(&sc, steps, &resolved);
-    if (st) return cli_report(st);
-
+    sampler_changes changes = {.kind_set = have_sampler, .eta_set = have_eta, .spacing_set = have_spacing, .offset_set = have_offset,
+                               .shift_set = have_shift, .kind = sampler_kind, .eta = eta, .shift = shift, .spacing = spacing,
+                               .offset = offset};
+    evk_generate_config gc = {.model = model_path, .model_options = mo, .prompt = prompt, .negative_prompt = negative,
+                              .reward = reward_path, .steps = steps, .guidance = (float)cfg_scale,
+                              .no_guidance = (have_cfg || have_guidance) && cfg_scale == 0, .search = sc,
+                              .need_images = output || grid || raw, .adjust_sampler = change_sampler, .user = &changes};
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
-    evk_model *model = NULL;
-    evk_reward *reward = NULL;
-    evk_sampler *sampler = NULL;
-    evk_search_result *res = NULL;
+    evk_generation *g = NULL;
     evk_npy latents = {0};
-    evk_tensor cond, uncond;
-    memset(&cond, 0, sizeof cond);
-    memset(&uncond, 0, sizeof uncond);
-    uint32_t img_w = 0, img_h = 0;
-    int rc = CLI_EXIT_OK;
-    st = evk_context_create(&cc, &ctx);
-    if (!st) st = evk_model_load(ctx, model_path, &mo, &model);
-    if (st) {
-        rc = cli_report(st);
-        goto done;
-    }
-    /* what the options ask of the model, now that it is known */
-    bool takes_prompt = evk_model_takes_prompt(model), images = evk_model_image_size(model, &img_w, &img_h);
-    if (takes_prompt && !prompt) {
-        rc = cli_usage_error(cmd, "--prompt is required: %s is conditioned on text", model_path);
-        goto done;
-    }
-    if (!takes_prompt && (prompt || negative)) {
-        rc = cli_usage_error(cmd, "%s takes no prompt (--prompt, --negative-prompt)", model_path);
-        goto done;
-    }
-    if (!images && (output || grid || raw)) {
-        rc = cli_usage_error(cmd, "%s makes no images: -o, --grid and --output-raw do not apply (write --report)", model_path);
-        goto done;
-    }
-    if (!have_cfg && takes_prompt) cfg_scale = 7.5;
-    sc.guidance = cfg_scale == 1.0 ? 0.0f : (float)cfg_scale; /* guidance 1 is the conditional model alone */
-    if (takes_prompt) {
-        bool truncated = false;
-        st = evk_model_encode_prompt(model, prompt, &cond, &truncated);
-        if (!st && truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
-        if (!st && sc.guidance > 0) st = evk_model_encode_prompt(model, negative, &uncond, NULL);
-        sc.cond = &cond;
-        sc.uncond = sc.guidance > 0 ? &uncond : NULL;
-    }
-    if (!st && latents_path) {
-        int64_t per = evk_model_sample_numel(model);
+    evk_status st = EVK_OK;
+    if (latents_path) {
         st = evk_npy_read_f32(latents_path, &latents);
-        if (!st && (latents.count == 0 || latents.count % (uint64_t)per))
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s holds %llu values, not a whole number of samples of %lld values", latents_path,
-                          (unsigned long long)latents.count, (long long)per);
-        for (uint64_t i = 0; !st && i < latents.count; i++)
-            if (!isfinite(latents.data[i])) st = evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", latents_path, (unsigned long long)i);
-        if (!st) {
-            sc.initial_noise = latents.data;
-            sc.initial_count = (uint32_t)(latents.count / (uint64_t)per);
-        }
+        if (st) return cli_report(st);
+        gc.latents = latents.data;
+        gc.latent_values = latents.count;
     }
-    if (!st && reward_path) {
-        evk_reward_options ro = {.prompt = prompt, .image_height = img_h, .image_width = img_w};
-        st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
-    }
-    if (!st) {
-        /* the model's own sampler (e.g. its scheduler config), then what the options override */
-        evk_sampler_config smc;
-        st = evk_model_sampler_config(model, steps, &smc);
-        if (have_sampler) smc.kind = sampler_kind;
-        smc.eta = have_eta ? eta : smc.kind == EVK_SAMPLER_LCM ? 0 : smc.eta;
-        if (have_spacing) smc.spacing = spacing;
-        if (have_offset) smc.steps_offset = offset;
-        if (have_shift) smc.shift = shift;
-        if (!st) st = evk_sampler_create(&smc, &sampler);
-    }
-    if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
-    if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, sampler);
-    if (!st && images) st = write_images(model, res, reward != NULL, img_w, img_h, prompt, negative ? negative : "", steps, output, grid, raw);
+    st = evk_context_create(&cc, &ctx);
+    if (!st) st = evk_generate(ctx, &gc, &g);
+    if (!st && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
+    const evk_search_result *res = g ? g->result : NULL;
+    if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
+    if (!st && g->width)
+        st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);
+    int rc = CLI_EXIT_OK;
     if (st) rc = cli_report(st);
-    else if (reward)
+    else if (g->scored)
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",
                evk_search_method_name(res->config.method), res->best_reward, (unsigned long long)res->nfe,
                (unsigned long long)res->reward_calls, res->wall_seconds, res->submissions, (unsigned long long)res->steps_recorded);
     else
         printf("%s: %u sample%s, NFE %llu, %.3f s\n", evk_search_method_name(res->config.method), res->population_size,
                res->population_size == 1 ? "" : "s", (unsigned long long)res->nfe, res->wall_seconds);
-done:
-    evk_search_result_free(res);
+    evk_generation_free(g);
     evk_npy_free(&latents);
-    evk_sampler_destroy(sampler);
-    evk_reward_destroy(reward);
-    if (cond.buf.block) evk_tensor_free(ctx, &cond);
-    if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
-    evk_model_destroy(model);
     evk_context_destroy(ctx);
     return rc;
 }

@@ -189,12 +189,49 @@ static void test_sd_interface(void **state) {
     evk_model_destroy(m); /* frees the whole pipeline: no evk_sd to destroy */
 }
 
+static evk_status no_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
+    (void)impl, (void)s, (void)in, (void)out;
+    return EVK_OK;
+}
+
+static evk_status no_decode(void *impl, evk_stream *s, const evk_tensor *x0, const evk_tensor *out) {
+    (void)impl, (void)s, (void)x0, (void)out;
+    return EVK_OK;
+}
+
+static int destroyed;
+static void count_destroy(void *impl) { (void)impl, destroyed++; }
+
+/* A model that says it makes images must decode to RGB of that size; the family's state is
+ * released on refusal as on success. */
+static void test_image_models_decode(void **state) {
+    evk_context *ctx = *state;
+    evk_model_info info = {.family = "test", .sample_ndim = 1, .sample_shape = {12}, .image_width = 2, .image_height = 2};
+    evk_model_ops none = {.forward = no_forward, .destroy = count_destroy};
+    evk_model_ops wrong = {.forward = no_forward, .decode = no_decode, .destroy = count_destroy, .decoded_ndim = 1, .decoded_shape = {11}};
+    evk_model *m = (evk_model *)1;
+    int token;
+    destroyed = 0;
+    assert_int_equal(evk_model_create(ctx, &none, &info, &token, &m), EVK_ERROR_INVALID_ARGUMENT);
+    assert_null(m);
+    assert_int_equal(evk_model_create(ctx, &wrong, &info, &token, &m), EVK_ERROR_INVALID_ARGUMENT);
+    assert_int_equal(destroyed, 2);
+    wrong.decoded_shape[0] = 12;
+    TEST_OK(evk_model_create(ctx, &wrong, &info, &token, &m));
+    uint32_t w, h;
+    assert_true(evk_model_image_size(m, &w, &h));
+    assert_int_equal(w * h, 4);
+    evk_model_destroy(m);
+    assert_int_equal(destroyed, 3);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_families_and_probes),
         cmocka_unit_test(test_load_errors),
         cmocka_unit_test(test_gmm_interface),
         cmocka_unit_test(test_sd_interface),
+        cmocka_unit_test(test_image_models_decode),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

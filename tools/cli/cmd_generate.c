@@ -5,7 +5,6 @@
  * for more). Everything goes through the model interface (models/model.h): this file names no
  * model family. Bad input is one line on stderr and exit code 2, and nothing is written. */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

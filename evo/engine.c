@@ -70,6 +70,10 @@ evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, 
     }
     int64_t sb[2] = {1, e->numel};
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sb, &e->best));
+    if (evk_model_has_decode(model)) {
+        int64_t sbd[2] = {1, e->decoded_numel};
+        EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sbd, &e->best_dec));
+    }
     return evk_stream_create(ctx, &e->s);
 }
 
@@ -78,7 +82,7 @@ void evk__engine_destroy(evk__engine *e) {
         evk_stream_wait(e->s, 0);
         evk_stream_destroy(e->s);
     }
-    evk_tensor *ts[] = {&e->out, &e->out_u, &e->levels, &e->dec, &e->best};
+    evk_tensor *ts[] = {&e->out, &e->out_u, &e->levels, &e->dec, &e->best, &e->best_dec};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         if (ts[i]->buf.block) evk_tensor_free(e->ctx, ts[i]);
 }
@@ -104,6 +108,7 @@ evk_status evk__engine_run(evk__engine *e) {
 
 evk_status evk__engine_noise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0) {
     EVK_TRY(evk__engine_begin(e));
+    e->dec_rows = 0; /* states change: what dec holds no longer matches them */
     for (int64_t c = 0; c < n; c += e->chunk) {
         int64_t m = n - c < e->chunk ? n - c : e->chunk;
         evk_tensor v;
@@ -135,6 +140,7 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
                                const evk__archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step) {
     if (from > to || to > e->T) return evk_fail(EVK_ERROR_INTERNAL, "search: steps [%u, %u) outside 0..%u", from, to, e->T);
     EVK_TRY(evk__engine_begin(e));
+    e->dec_rows = 0;
     uint64_t rowbytes = (uint64_t)e->numel * 4;
     for (uint32_t i = from; i <= to; i++) {
         for (uint32_t a = 0; a < archive_count; a++)
@@ -175,16 +181,19 @@ evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, 
         evk_tensor xv, sv;
         EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
         EVK_TRY(evk_tensor_rows(scores, c, m, &sv));
-        if (evk_model_has_decode(e->model)) {
+        if (!e->reward) {
+            EVK_TRY(evk_op_fill_bits(e->s, &sv.buf, 0, (uint64_t)m, 0)); /* 0.0f */
+        } else if (evk_model_has_decode(e->model)) {
             evk_tensor dv;
             EVK_TRY(evk_tensor_rows(&e->dec, 0, m, &dv));
             EVK_TRY(evk_model_decode(e->model, e->s, &xv, &dv));
             EVK_TRY(evk_reward_evaluate(e->reward, e->s, &dv, &sv));
+            e->dec_src = x->buf, e->dec_row0 = row0 + c, e->dec_rows = m; /* the last chunk stays in dec */
         } else {
             EVK_TRY(evk_reward_evaluate(e->reward, e->s, &xv, &sv));
         }
     }
-    e->reward_calls += (uint64_t)n;
+    if (e->reward) e->reward_calls += (uint64_t)n;
     return EVK_OK;
 }
 
@@ -195,6 +204,21 @@ evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t r
     EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row * rowbytes, &e->best.buf, 0, rowbytes));
     e->have_best = true;
     e->best_reward = reward;
+    e->best_dec_ready = false;
+    if (e->best_dec.buf.block && e->dec_rows && e->dec_src.block == x->buf.block && e->dec_src.offset == x->buf.offset &&
+        row >= e->dec_row0 && row < e->dec_row0 + e->dec_rows) {
+        uint64_t decbytes = (uint64_t)e->decoded_numel * 4;
+        EVK_TRY(evk_stream_copy(e->s, &e->dec.buf, (uint64_t)(row - e->dec_row0) * decbytes, &e->best_dec.buf, 0, decbytes));
+        e->best_dec_ready = true;
+    }
+    return EVK_OK;
+}
+
+evk_status evk__engine_decode_best(evk__engine *e) {
+    if (!e->best_dec.buf.block || !e->have_best || e->best_dec_ready) return EVK_OK;
+    EVK_TRY(evk__engine_begin(e));
+    EVK_TRY(evk_model_decode(e->model, e->s, &e->best, &e->best_dec));
+    e->best_dec_ready = true;
     return EVK_OK;
 }
 
@@ -250,7 +274,8 @@ evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint3
 evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n) {
     evk_search_result *res = R->res;
     evk__engine *e = &R->e;
-    EVK_TRY(evk__engine_run(e)); /* a pending best-sample copy */
+    EVK_TRY(evk__engine_decode_best(e));
+    EVK_TRY(evk__engine_run(e)); /* a pending best-sample copy or decode */
     res->population_size = n;
     res->population = malloc((size_t)n * e->numel * sizeof(float));
     res->population_rewards = malloc(n * sizeof(float));
@@ -261,6 +286,12 @@ evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n) {
     EVK_TRY(evk_tensor_download_f32(e->ctx, &xv, res->population));
     memcpy(res->population_rewards, R->host_scores, n * sizeof(float));
     EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best, res->best_sample));
+    if (e->best_dec.buf.block) {
+        res->decoded_numel = e->decoded_numel;
+        if (!(res->best_decoded = malloc((size_t)e->decoded_numel * sizeof(float))))
+            return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best_dec, res->best_decoded));
+    }
     res->best_reward = e->best_reward;
     return EVK_OK;
 }

@@ -4,7 +4,9 @@
  * counters a report needs. Everything it records goes into the current submission: denoising
  * a row range of a population tensor from one step to another (model calls in chunks, archive
  * copies on entering chosen steps, optionally the x̂0 prediction at one step), scoring rows with
- * the reward, and copying the best sample; `evk__engine_run` submits once and waits. */
+ * the reward, and copying the best sample — and, for models that decode, the best sample's decode,
+ * taken from the reward's own decoding when it is still there, so the best image is decoded once;
+ * `evk__engine_run` submits once and waits. Without a reward (plain sampling) scores are 0. */
 #ifndef EVK_ENGINE_H
 #define EVK_ENGINE_H
 
@@ -39,6 +41,11 @@ typedef struct evk__engine {
     evk_tensor levels;                      /* [3·T, stride]: timestep, alpha, sigma of every step, per item */
     int64_t level_stride;
     evk_tensor best;                        /* [1, numel] */
+    evk_tensor best_dec;                    /* [1, decoded numel]: models with decode */
+    bool best_dec_ready;                    /* best_dec is the decode of best (else decoded at the end) */
+    /* the rows of which tensor `dec` holds decoded since the last scoring (dec_rows 0: none) */
+    evk_buffer dec_src;
+    int64_t dec_row0, dec_rows;
     bool have_best;
     double best_reward;
     uint64_t nfe, reward_calls, steps_recorded, dispatches;
@@ -62,8 +69,11 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
                                const evk__archive_point *archive, uint32_t archive_count, const evk_tensor *x0, uint32_t x0_step);
 /* Record scores[0..n) = reward(decode(rows [row0, row0+n) of x)). */
 evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
-/* After scores are read back: remember row `row` of x as the best sample if it beats the best. */
+/* After scores are read back: remember row `row` of x as the best sample if it beats the best
+ * (and its decode, copied from the scoring's when x was not changed since). */
 evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward);
+/* Record the decode of the best sample into best_dec unless the scoring's decode was kept. */
+evk_status evk__engine_decode_best(evk__engine *e);
 
 /* One strategy's run: the engine, the result being filled and host scratch. */
 typedef struct evk__run {

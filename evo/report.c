@@ -51,12 +51,15 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     cJSON_AddNumberToObject(root, "submissions", r->submissions);
     cJSON_AddNumberToObject(root, "denoising_steps_recorded", (double)r->steps_recorded);
     cJSON_AddNumberToObject(root, "dispatches", (double)r->dispatches);
-    cJSON_AddNumberToObject(root, "best_reward", r->best_reward);
+    bool scored = r->reward_calls > 0; /* plain sampling without a reward has no rewards to report */
+    if (scored) cJSON_AddNumberToObject(root, "best_reward", r->best_reward);
+    else cJSON_AddNullToObject(root, "best_reward");
     cJSON_AddItemToObject(root, "best_sample", evk__float_array(r->best_sample, r->sample_numel));
     cJSON *pop = cJSON_AddArrayToObject(root, "population");
     for (uint32_t i = 0; pop && i < r->population_size; i++)
         cJSON_AddItemToArray(pop, evk__float_array(r->population + (size_t)i * r->sample_numel, r->sample_numel));
-    cJSON_AddItemToObject(root, "population_rewards", evk__float_array(r->population_rewards, r->population_size));
+    if (scored) cJSON_AddItemToObject(root, "population_rewards", evk__float_array(r->population_rewards, r->population_size));
+    else cJSON_AddNullToObject(root, "population_rewards");
     cJSON *gens = cJSON_AddArrayToObject(root, "generations");
     for (uint32_t i = 0; gens && i < r->generation_count; i++) {
         const evk_search_generation *g = &r->generations[i];
@@ -64,9 +67,11 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
         cJSON_AddNumberToObject(o, "index", g->index);
         cJSON_AddNumberToObject(o, "step", g->step);
         cJSON_AddNumberToObject(o, "population", g->population);
-        cJSON_AddNumberToObject(o, "best_reward", g->best);
-        cJSON_AddNumberToObject(o, "mean_reward", g->mean);
-        cJSON_AddNumberToObject(o, "min_reward", g->min);
+        if (scored) {
+            cJSON_AddNumberToObject(o, "best_reward", g->best);
+            cJSON_AddNumberToObject(o, "mean_reward", g->mean);
+            cJSON_AddNumberToObject(o, "min_reward", g->min);
+        }
         cJSON_AddNumberToObject(o, "nfe", (double)g->nfe);
         if (strategy && strategy->report_generation) strategy->report_generation(g, r->steps, o);
         cJSON_AddItemToArray(gens, o);

@@ -29,6 +29,7 @@ bool evk_search_method_parse(const char *name, evk_search_method *out) {
 void evk_search_result_free(evk_search_result *r) {
     if (!r) return;
     free(r->best_sample);
+    free(r->best_decoded);
     free(r->population);
     free(r->population_rewards);
     free(r->generations);
@@ -38,13 +39,15 @@ void evk_search_result_free(evk_search_result *r) {
 evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
                           const evk_search_config *config, evk_search_result **out) {
     *out = NULL;
-    if (!ctx || !model || !sampler || !reward || !config) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: model, sampler, reward and configuration are required");
+    if (!ctx || !model || !sampler || !config) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: model, sampler and configuration are required");
+    if (!reward && config->method != EVK_SEARCH_SAMPLE)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: %s ranks samples by a reward, and none was given", evk_search_method_name(config->method));
     const evk_sampler_config *sc = evk_sampler_get_config(sampler);
     const evk_model_info *mi = evk_model_get_info(model);
     if (sc->schedule != mi->schedule || sc->prediction != mi->prediction)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: the sampler was made for a %s/%s model, the model is %s/%s", evk_schedule_name(sc->schedule),
                         evk_model_output_name(sc->prediction), evk_schedule_name(mi->schedule), evk_model_output_name(mi->prediction));
-    int64_t want = evk_reward_sample_numel(reward), have = evk_model_decoded_numel(model);
+    int64_t want = reward ? evk_reward_sample_numel(reward) : 0, have = evk_model_decoded_numel(model);
     if (want && want != have)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dimension mismatch: the reward scores samples of %lld values, the model makes %lld",
                         (long long)want, (long long)have);

@@ -106,9 +106,12 @@ typedef struct evk_search_result {
     uint64_t steps_recorded;    /* denoising steps recorded (a step over a population counts once) */
     uint64_t dispatches;
     uint32_t chunk;             /* individuals per model call used */
-    double best_reward;
+    double best_reward;         /* 0 without a reward */
     int64_t sample_numel;
-    float *best_sample;         /* [sample_numel]: the best final sample ever scored */
+    float *best_sample;         /* [sample_numel]: the best final sample ever scored (without a reward: the first) */
+    int64_t decoded_numel;      /* models that decode (evk_model_has_decode); else 0 */
+    float *best_decoded;        /* [decoded_numel]: best_sample decoded as the reward saw it (images: RGB
+                                   [3, H, W] in [0, 1]), decoded once; NULL for models without decode */
     uint32_t population_size;
     float *population;          /* [population_size, sample_numel]: the final population */
     float *population_rewards;  /* [population_size] */
@@ -125,7 +128,8 @@ uint64_t evk_search_planned_nfe(const evk_search_config *resolved, uint32_t step
 /* The EvoSearch formula. */
 uint64_t evk_evo_nfe(uint32_t steps, const uint32_t *evolution, uint32_t k, const uint32_t *population);
 
-/* Run a search; *out is the result (free with evk_search_result_free). */
+/* Run a search; *out is the result (free with evk_search_result_free). reward may be NULL for
+ * EVK_SEARCH_SAMPLE (plain sampling: no scores, reward_calls 0); the other methods need one. */
 evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
                           const evk_search_config *config, evk_search_result **out);
 void evk_search_result_free(evk_search_result *r);

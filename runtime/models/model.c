@@ -1,8 +1,9 @@
 /* model.c — the model object: shape checks around a family's forward call, classifier-free
- * guidance as two calls plus a combine kernel, decode, and loading model files by family. */
+ * guidance as two calls plus a combine kernel, decoding (recorded, or from and to the host), and
+ * the family's prompt encoder and default sampler behind checked calls. Which family a path
+ * holds is models/registry.c's business; this file knows none. */
 #include "models/model.h"
 
-#include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +28,17 @@ evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const ev
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create: a forward callback and a sample shape of rank 1..%d are required",
                         EVK_MAX_DIMS - 1);
     }
+    /* images are what decode makes: RGB [3, H, W] */
+    if (info->image_width || info->image_height) {
+        int64_t n = 1;
+        for (int i = 0; ops->decode && i < ops->decoded_ndim; i++) n *= ops->decoded_shape[i];
+        if (!ops->decode || !info->image_width || !info->image_height || n != 3 * (int64_t)info->image_width * info->image_height) {
+            if (ops->destroy && impl) ops->destroy(impl);
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create (%s): %ux%u images need a decode to 3x%ux%u values",
+                            info->family ? info->family : "?", info->image_width, info->image_height, info->image_height,
+                            info->image_width);
+        }
+    }
     evk_model *m = calloc(1, sizeof *m);
     if (!m) {
         if (ops->destroy && impl) ops->destroy(impl);
@@ -48,6 +60,30 @@ void evk_model_destroy(evk_model *m) {
 
 const evk_model_info *evk_model_get_info(const evk_model *m) { return &m->info; }
 void *evk_model_impl(const evk_model *m) { return m->impl; }
+evk_context *evk_model_context(const evk_model *m) { return m->ctx; }
+bool evk_model_takes_prompt(const evk_model *m) { return m->ops.encode_prompt != NULL; }
+
+bool evk_model_image_size(const evk_model *m, uint32_t *width, uint32_t *height) {
+    bool images = m->info.image_width > 0 && m->info.image_height > 0;
+    if (width) *width = images ? m->info.image_width : 0;
+    if (height) *height = images ? m->info.image_height : 0;
+    return images;
+}
+
+evk_status evk_model_encode_prompt(evk_model *m, const char *prompt, evk_tensor *out, bool *truncated) {
+    memset(out, 0, sizeof *out);
+    if (truncated) *truncated = false;
+    if (!m->ops.encode_prompt)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the %s model takes no prompt", m->info.family);
+    return m->ops.encode_prompt(m->impl, prompt ? prompt : "", out, truncated);
+}
+
+evk_status evk_model_sampler_config(const evk_model *m, uint32_t steps, struct evk_sampler_config *out) {
+    if (!m->ops.sampler_config)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "the %s model names no default sampler", m->info.family);
+    if (steps < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s model: a sampler needs at least one step", m->info.family);
+    return m->ops.sampler_config(m->impl, steps, out);
+}
 
 int64_t evk_model_sample_numel(const evk_model *m) {
     int64_t n = 1;
@@ -117,21 +153,27 @@ evk_status evk_model_decode(evk_model *m, evk_stream *s, const evk_tensor *x0, c
     return evk_stream_copy(s, &x0->buf, 0, &out->buf, 0, evk_tensor_bytes(x0));
 }
 
-evk_status evk_model_load(evk_context *ctx, const char *path, evk_model **out) {
-    *out = NULL;
-    char *text;
-    EVK_TRY(evk_file_read_text(path, (size_t)64 << 20, &text));
-    cJSON *root = cJSON_Parse(text);
-    if (!root) {
-        free(text);
-        return evk_fail(EVK_ERROR_FORMAT, "model %s: not valid JSON", path);
+evk_status evk_model_decode_host(evk_model *m, const float *samples, uint32_t count, float *out) {
+    if (!count) return EVK_OK;
+    int64_t n = evk_model_sample_numel(m), d = evk_model_decoded_numel(m);
+    if (!m->ops.decode) {
+        memcpy(out, samples, (size_t)count * (size_t)n * sizeof *out);
+        return EVK_OK;
     }
-    const cJSON *fam = cJSON_GetObjectItemCaseSensitive(root, "family");
-    evk_status st;
-    if (!cJSON_IsString(fam)) st = evk_fail(EVK_ERROR_FORMAT, "model %s: no \"family\" string", path);
-    else if (!strcmp(fam->valuestring, "gmm")) st = evk_model_gmm_parse(ctx, text, path, out);
-    else st = evk_fail(EVK_ERROR_FORMAT, "model %s: unknown family \"%s\" (known: gmm)", path, fam->valuestring);
-    cJSON_Delete(root);
-    free(text);
+    evk_tensor x, y;
+    memset(&x, 0, sizeof x);
+    memset(&y, 0, sizeof y);
+    evk_stream *s = NULL;
+    evk_status st = evk_tensor_alloc(m->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, n}, &x);
+    if (!st) st = evk_tensor_alloc(m->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, d}, &y);
+    if (!st) st = evk_tensor_upload_f32(m->ctx, &x, samples);
+    if (!st) st = evk_stream_create(m->ctx, &s);
+    if (!st) st = evk_stream_begin(s);
+    if (!st) st = evk_model_decode(m, s, &x, &y);
+    if (!st) st = evk_stream_run(s);
+    if (!st) st = evk_tensor_download_f32(m->ctx, &y, out);
+    evk_stream_destroy(s);
+    if (x.buf.block) evk_tensor_free(m->ctx, &x);
+    if (y.buf.block) evk_tensor_free(m->ctx, &y);
     return st;
 }

@@ -1,17 +1,22 @@
-/* model.h — the model interface: one call that maps a batch of states to the model's output.
+/* model.h — the model interface: one call that maps a batch of states to the model's output, and
+ * what a program needs around it (prompt encoding, decoding to pixels, the default sampler).
  *
  * A model is an object with one forward call: given states x_t [B, ...sample shape], the noise
  * level of each batch item (the timestep the network is told, and the signal and noise scales
  * a, b of x_t = a·x0 + b·ε) and optional conditioning [B, ...], it RECORDS into a stream the
  * computation of its output — ε, v, x0 or the flow velocity ε − x0, as the model declares.
  * Samplers turn that output into x̂0 and ε̂; the search engine never looks inside a model.
- * Families register through evk_model_create with a table of callbacks; the exact Gaussian
- * mixture (model_gmm.c) is the first. Classifier-free guidance is two forward calls (cond and
- * uncond, counted as 2 NFE by searches) combined as ε̂ = ε_u + w·(ε_c − ε_u). */
+ * Classifier-free guidance is two forward calls (cond and uncond, counted as 2 NFE by searches)
+ * combined as ε̂ = ε_u + w·(ε_c − ε_u).
+ *
+ * Families (models/<family>/) wrap their networks with evk_model_create and a table of callbacks;
+ * models/registry.c lists them, and evk_model_load picks the family whose probe accepts a path,
+ * so a program — the `evoke` CLI first — loads and drives any model without naming its family. */
 #ifndef EVK_MODEL_H
 #define EVK_MODEL_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "core/stream.h"
@@ -23,6 +28,7 @@ extern "C" {
 #endif
 
 typedef struct evk_model evk_model;
+struct evk_sampler_config; /* samplers/sampler.h (which includes this header) */
 
 typedef struct evk_model_input {
     const evk_tensor *x;        /* f32 [B, ...sample shape]: the states x_t */
@@ -40,6 +46,8 @@ typedef struct evk_model_info {
     int64_t sample_shape[EVK_MAX_DIMS - 1];
     bool conditional;            /* reads cond */
     uint64_t scratch_per_item;   /* device bytes a forward needs per batch item (chunk sizing) */
+    /* Decoded samples are RGB images [3, height, width] in [0, 1]; 0: they are not images. */
+    uint32_t image_width, image_height;
 } evk_model_info;
 
 /* What a model family provides. `impl` is the family's own state. */
@@ -55,14 +63,44 @@ typedef struct evk_model_ops {
     /* Shape of one decoded sample; used only when decode is set. */
     int decoded_ndim;
     int64_t decoded_shape[EVK_MAX_DIMS - 1];
+    /* Optional: encode a prompt into conditioning `out` (allocated here, on the model's context;
+     * a prompt longer than the model's context is truncated and *truncated set). NULL: the model
+     * takes no prompt. */
+    evk_status (*encode_prompt)(void *impl, const char *prompt, evk_tensor *out, bool *truncated);
+    /* The family's default sampler for `steps` steps (every field of out set): schedule, prediction,
+     * timestep spacing and offsets as the model was trained; η = 1, the stochastic sampler
+     * searches need. NULL: evk_model_sampler_config fails. */
+    evk_status (*sampler_config)(void *impl, uint32_t steps, struct evk_sampler_config *out);
     void (*destroy)(void *impl);
 } evk_model_ops;
+
+/* How to load a model. Zero is a valid default for every field. */
+typedef struct evk_model_options {
+    evk_dtype storage;      /* network weights: f32 (0) or f16 */
+    uint32_t width, height; /* image size in pixels; 0: the model's own */
+    const char *config_dir; /* single-file checkpoints: a folder of the same model with its configs
+                               and tokenizer (its weights are not read) */
+    uint32_t vae_tile;      /* latent models: decode in tiles of this many latents; 0: whole images */
+} evk_model_options;
+
+/* A family in the registry: its name, what paths it takes (for help texts), a probe that says
+ * whether a path holds one of its models (cheap: headers and configs, no weights), and its loader. */
+typedef struct evk_model_family {
+    const char *name;
+    const char *accepts;
+    bool (*probe)(const char *path);
+    evk_status (*load)(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out);
+} evk_model_family;
 
 /* Wrap a family's implementation (ops and info are copied; impl is owned from now on, also on failure). */
 evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const evk_model_info *info, void *impl, evk_model **out);
 void evk_model_destroy(evk_model *m);
-/* Load a model file; the JSON "family" picks the loader ("gmm"). Errors name the file. */
-evk_status evk_model_load(evk_context *ctx, const char *path, evk_model **out);
+/* Load the model at `path` (a file or a folder) with the first family whose probe accepts it;
+ * options may be NULL. Errors: "no such file or directory: PATH", "PATH is not a model evoke
+ * knows (families: ...)", or the family loader's own message naming the file. */
+evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out);
+/* The registry, in probing order. */
+const evk_model_family *evk_model_families(size_t *count);
 
 const evk_model_info *evk_model_get_info(const evk_model *m);
 /* The state handed to evk_model_create (for a family's own accessors). */
@@ -80,30 +118,20 @@ evk_status evk_model_forward_guided(evk_model *m, evk_stream *s, const evk_model
                                     float w, const evk_tensor *scratch, const evk_tensor *out);
 /* Record the decode (a copy-free no-op is not possible: without a decoder this copies x0 to out). */
 evk_status evk_model_decode(evk_model *m, evk_stream *s, const evk_tensor *x0, const evk_tensor *out);
+/* Decode `count` samples from host memory ([count, sample numel], as searches return them) into
+ * host memory ([count, decoded numel]; images: RGB [3, H, W] in [0, 1]), in one submission. */
+evk_status evk_model_decode_host(evk_model *m, const float *samples, uint32_t count, float *out);
 
-/* ---- the exact Gaussian mixture (model_gmm.c) ------------------------------------------------
- * p(x0) = Σ_k w_k N(μ_k, s_k² I) in D dimensions. Its optimal denoiser is closed-form: given
- * x_t = a·x0 + b·ε, component k has posterior weight ∝ w_k N(x_t; a μ_k, (a² s_k² + b²) I) and
- * E[x0 | x_t, k] = μ_k + a s_k² (x_t − a μ_k) / (a² s_k² + b²); a shader computes the softmax and
- * the weighted means for the whole batch. Model file (JSON):
- *   {"family":"gmm","dim":D,"schedule":"vp"|"flow","prediction":"eps"|"v"|"x0"|"flow",
- *    "components":[{"weight":w,"mean":[...D],"std":s}, ...]}                                   */
-#define EVK_GMM_MAX_COMPONENTS 32
-
-typedef struct evk_gmm_desc {
-    uint32_t dim, components;
-    const double *weights; /* [K], positive (normalised on creation) */
-    const double *means;   /* [K, D] */
-    const double *stds;    /* [K], positive */
-    evk_schedule schedule;
-    evk_model_output prediction;
-} evk_gmm_desc;
-
-evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_model **out);
-/* Parse a mixture from JSON text (`what` names it in messages). */
-evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *what, evk_model **out);
-/* The mixture behind a gmm model (NULL for other families); arrays live as long as the model. */
-const evk_gmm_desc *evk_model_gmm_desc(const evk_model *m);
+/* Whether the model is conditioned on a text prompt (evk_model_encode_prompt works). */
+bool evk_model_takes_prompt(const evk_model *m);
+/* Encode a prompt (NULL: the empty prompt) into `out` (allocated here; free with evk_tensor_free
+ * on the model's context); *truncated (may be NULL) says whether it was cut to the context. */
+evk_status evk_model_encode_prompt(evk_model *m, const char *prompt, evk_tensor *out, bool *truncated);
+/* The family's default sampler configuration for `steps` steps (see evk_model_ops). */
+evk_status evk_model_sampler_config(const evk_model *m, uint32_t steps, struct evk_sampler_config *out);
+/* Whether decoded samples are RGB images, and their size in pixels (both 0 when not). */
+bool evk_model_image_size(const evk_model *m, uint32_t *width, uint32_t *height);
+evk_context *evk_model_context(const evk_model *m);
 
 #ifdef __cplusplus
 }

@@ -49,6 +49,16 @@ a=$($py -c "$strip" "$tmp/evo.json"); b=$($py -c "$strip" "$tmp/evo2.json"); c=$
 [ "$a" = "$b" ] || fail "same seed, different reports"
 [ "$a" = "$c" ] || fail "chunked report differs from unchunked"
 
+# without a reward: plain sampling, one sample unless asked, rewards null in the report
+"$evoke" generate --model "$gmm/toy2d.json" --steps 20 --seed 3 --report "$tmp/plain.json" >/dev/null || fail "plain sampling run"
+$py - "$tmp/plain.json" <<'PY' || fail "plain sampling report"
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["method"] == "sample" and r["parameters"]["n"] == 1 and r["nfe"] == 20, r["parameters"]
+assert r["reward_calls"] == 0 and r["best_reward"] is None and r["population_rewards"] is None
+assert r["best_sample"] == r["population"][0]
+PY
+
 # progress lines
 err=$("$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 20 --nfe 2000 \
       --report "$tmp/p.json" --progress 2>&1 >/dev/null) || fail "progress run"
@@ -84,7 +94,22 @@ expect_usage "NFE too small for evo" "${M[@]}" "${R[@]}" --method evo --steps 50
 expect_usage "unknown method" "${M[@]}" "${R[@]}" --method greedy
 expect_usage "sampler for another schedule" "${M[@]}" "${R[@]}" --method bon --sampler euler
 expect_usage "missing --model" "${R[@]}" --method bon
+expect_usage "model path that does not exist" --model "$tmp/no-such-model.json" "${R[@]}" --method bon
+expect_usage "a file that is no model" --model "$gmm/toy2d_reward.json" "${R[@]}" --method bon
+expect_usage "search without a reward" "${M[@]}" --method evo
+expect_usage "image options with a mixture" "${M[@]}" "${R[@]}" --method bon --f16
+err=$("$evoke" generate --model "$tmp/no-such-model.json" --report "$tmp/bad.json" 2>&1)
+[ "$err" = "evoke: no such file or directory: $tmp/no-such-model.json" ] || fail "missing model message: $err"
+err=$("$evoke" generate --model "$gmm/toy2d_reward.json" --report "$tmp/bad.json" 2>&1)
+[ "$err" = "evoke: $gmm/toy2d_reward.json is not a model evoke knows (families: gmm, sd)" ] || fail "unknown model message: $err"
+err=$("$evoke" generate "${M[@]}" --method fk --report "$tmp/bad.json" 2>&1)
+grep -q "reward.*assets/tiny-clip-reward.json" <<<"$err" || fail "a search without a reward does not name the shipped one: $err"
+err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon 2>&1); rc=$?
+[ $rc -eq 2 ] && grep -q "nothing to write" <<<"$err" || fail "no output asked: exit $rc, $err"
 expect_usage "unknown option" "${M[@]}" "${R[@]}" --method bon --bogus
 "$evoke" generate --help | grep -q "usage: evoke generate" || fail "--help"
+# what --model accepts comes from the model registry
+"$evoke" generate --help | grep -q "^  gmm " || fail "--help does not list the gmm family"
+"$evoke" generate --help | grep -q "^  sd " || fail "--help does not list the sd family"
 "$evoke" --help | grep -q "generate" || fail "evoke --help does not list generate"
 echo "cli_generate: ok"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# cli_t2i.sh — text-to-image through the CLI on the shipped model: `evoke generate` writes the
-# best image (with its prompt in a PNG text chunk), the population grid and the raw array;
+# cli_t2i.sh — text-to-image through the CLI on the shipped model: plain `evoke generate` with a
+# prompt and -o writes one image and nothing else; a search writes the best image (with its
+# prompt in a PNG text chunk, equal to the raw array), the population grid and the report;
 # `evoke score` gives the same reward for the PNG; `evoke demo` writes its report and pictures;
 # bad input is exit code 2 with one line and no output file.
 set -u
@@ -20,12 +21,54 @@ for f in r.json best.png grid.png best.npy; do [ -s "$tmp/$f" ] || fail "generat
 best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r.json") \
   || fail "report: unexpected content"
 head -c 6 "$tmp/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
+# the PNG and the raw array are the same image (decoded once by the search)
+/usr/bin/python3 - "$tmp/best.png" "$tmp/best.npy" <<'PY' || fail "best.png and best.npy differ"
+import sys, zlib, struct
+data = open(sys.argv[1], "rb").read()
+pos, idat, w, h = 8, b"", 0, 0
+while pos < len(data):
+    n, kind = struct.unpack(">I4s", data[pos:pos + 8]); body = data[pos + 8:pos + 8 + n]; pos += 12 + n
+    if kind == b"IHDR": w, h = struct.unpack(">II", body[:8]); assert body[8:10] == b"\x08\x02", body[8:10]
+    if kind == b"IDAT": idat += body
+raw = zlib.decompress(idat); rows = []; prev = bytearray(3 * w)
+for y in range(h):  # PNG row filters
+    f, line = raw[y * (3 * w + 1)], bytearray(raw[y * (3 * w + 1) + 1:(y + 1) * (3 * w + 1)])
+    for i in range(3 * w):
+        a = line[i - 3] if i >= 3 else 0; b = prev[i]; c = prev[i - 3] if i >= 3 else 0
+        if f == 1: line[i] = (line[i] + a) & 255
+        elif f == 2: line[i] = (line[i] + b) & 255
+        elif f == 3: line[i] = (line[i] + (a + b) // 2) & 255
+        elif f == 4:
+            p = a + b - c; pa, pb, pc = abs(p - a), abs(p - b), abs(p - c)
+            line[i] = (line[i] + (a if pa <= pb and pa <= pc else b if pb <= pc else c)) & 255
+    rows.append(line); prev = line
+png = b"".join(rows)
+npy = open(sys.argv[2], "rb").read()  # .npy: magic, version, header length, header, f32 data
+hlen = struct.unpack("<H", npy[8:10])[0]
+header, values = npy[10:10 + hlen].decode(), struct.unpack("<%df" % (h * w * 3), npy[10 + hlen:])
+assert "'<f4'" in header and "(%d, %d, 3)" % (h, w) in header, header
+worst = max(abs(png[i] / 255 - min(1.0, max(0.0, v))) for i, v in enumerate(values))
+assert worst <= 0.5 / 255 + 1e-6, worst
+PY
 # the PNG carries its prompt: score it without --prompt and compare with the search's reward
 scored=$("$evoke" score --reward "$reward" "$tmp/best.png" | awk '{print $1}') || fail "score exited $?"
 /usr/bin/python3 -c 'import sys; a,b=map(float,sys.argv[1:]); assert abs(a-b) < 2e-2, (a,b)' "$best" "$scored" \
   || fail "score of the written PNG ($scored) is not the search's best reward ($best)"
 "$evoke" verify "$tmp/best.png" >/dev/null; rc=$?
 [ $rc -eq 0 ] || [ $rc -eq 1 ] || fail "verify of a generated PNG exited $rc"
+
+# plain generation: a prompt and -o, no reward, no report
+mkdir "$tmp/plain"
+out=$("$evoke" generate --model "$model" --prompt "a red circle" --steps 4 --cfg 2 -o "$tmp/plain/x.png") || fail "plain generate exited $?"
+[ "$(ls "$tmp/plain")" = "x.png" ] && [ -s "$tmp/plain/x.png" ] || fail "plain generate wrote: $(ls "$tmp/plain")"
+grep -q "^sample: 1 sample, NFE 8" <<<"$out" || fail "plain generate: $out"
+# searches need a reward: exit 2, one line naming the shipped one, nothing written
+for m in bon fk evo; do
+  err=$("$evoke" generate --model "$model" --prompt "a red circle" --method $m --steps 4 -o "$tmp/nope.png" 2>&1); rc=$?
+  [ $rc -eq 2 ] || fail "$m without a reward: exit $rc"
+  [ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && grep -q "assets/tiny-clip-reward.json" <<<"$err" || fail "$m without a reward: $err"
+  [ ! -e "$tmp/nope.png" ] || fail "$m without a reward wrote an image"
+done
 
 # bad input: exit 2, one line, nothing written
 err=$("$evoke" generate --model "$model" --reward "$reward" --method bon --n 2 --steps 4 --report "$tmp/x.json" 2>&1); rc=$?
@@ -35,7 +78,10 @@ err=$("$evoke" generate --model "$model" --reward "$reward" --method bon --n 2 -
 "$evoke" generate --model "$src/assets/gmm/toy2d.json" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" \
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "--prompt with a non-text model accepted"
 err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" 2>&1)
-[ $? -ne 0 ] || fail "a missing model folder was accepted"
+[ $? -eq 2 ] && [ "$err" = "evoke: no such file or directory: $tmp/no-such-model" ] || fail "a missing model folder: $err"
+"$evoke" generate --model "$src/assets/gmm/toy2d.json" --reward "$src/assets/gmm/toy2d_reward.json" --method bon --n 2 -o "$tmp/x.png" \
+  >/dev/null 2>&1; [ $? -eq 2 ] || fail "-o with a model that makes no images accepted"
+[ ! -e "$tmp/x.png" ] || fail "an image was written after bad input"
 
 # the demo on one prompt, without guidance to keep it short
 printf 'a blue square at the top\n' > "$tmp/prompts.txt"

@@ -25,7 +25,7 @@ static toy load_toy(evk_context *ctx, const char *name) {
     snprintf(mp, sizeof mp, "%s/assets/gmm/%s.json", src ? src : ".", name);
     snprintf(rp, sizeof rp, "%s/assets/gmm/%s_reward.json", src ? src : ".", name);
     toy t;
-    TEST_OK(evk_model_load(ctx, mp, &t.model));
+    TEST_OK(evk_model_load(ctx, mp, NULL, &t.model));
     TEST_OK(evk_reward_load(ctx, rp, &t.reward));
     return t;
 }
@@ -334,7 +334,7 @@ static void *search_job_run(void *arg) {
     evk_reward *reward = NULL;
     evk_sampler *smp = NULL;
     j->result = NULL;
-    j->status = evk_model_load(j->ctx, mp, &model);
+    j->status = evk_model_load(j->ctx, mp, NULL, &model);
     if (!j->status) j->status = evk_reward_load(j->ctx, rp, &reward);
     if (!j->status) {
         const evk_model_info *mi = evk_model_get_info(model);

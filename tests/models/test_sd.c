@@ -241,7 +241,7 @@ static void test_single_file(void **state) {
     assert_null(single);
     assert_non_null(strstr(evk_error_message(), "built-in SD 1.x configs"));
     printf("  without a config folder: %s\n", evk_error_message());
-    evk_sd_options so = {.config_dir = model_dir};
+    evk_model_options so = {.config_dir = model_dir};
     TEST_OK(evk_sd_load(ctx, file, &so, &single));
     TEST_OK(evk_sd_load(ctx, model_dir, NULL, &folder));
     evk_tensor ca, cb;

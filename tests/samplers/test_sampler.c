@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "harness.h"
+#include "models/gmm/gmm.h"
 #include "models/model.h"
 #include "ops/op_reduce.h"
 #include "rewards/reward.h"

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "bench.h"
+#include "models/gmm/gmm.h"
 #include "models/model.h"
 #include "ops/op_random.h"
 #include "ops/op_reduce.h"

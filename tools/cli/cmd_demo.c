@@ -19,7 +19,8 @@
 #include "core/file.h"
 #include "formats/png.h"
 #include "rewards/reward.h"
-#include "models/sd/sd.h"
+#include "models/model.h"
+#include "samplers/sampler.h"
 #include "search.h"
 #include "verifier.h"
 
@@ -31,7 +32,7 @@ static const char *demo_help =
     "grid.png, curve.png (reward vs NFE), accuracy.png (verifier passes vs NFE), report.md and\n"
     "report.json into the output folder.\n"
     "\n"
-    "  --model DIR      text-to-image folder (default assets/tiny-sd)\n"
+    "  --model PATH     a text-to-image model (default assets/tiny-sd)\n"
     "  --reward FILE    reward the searches maximise (default assets/tiny-clip-reward.json)\n"
     "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
     "  --methods LIST   from {methods} (default sample,bon,evo)\n"
@@ -98,11 +99,11 @@ static int read_prompts(const char *path, char (*prompts)[256], int *count) {
 }
 
 /* One search; fills r (image, reward, verifier verdict). */
-static evk_status run_one(evk_context *ctx, evk_sd *sd, const char *reward_path, const char *prompt, const evk_tensor *cond,
+static evk_status run_one(evk_context *ctx, evk_model *model, const char *reward_path, const char *prompt, const evk_tensor *cond,
                           const evk_tensor *uncond, int method, uint64_t nfe, uint32_t steps, float cfg, uint64_t seed,
                           run_result *r) {
     uint32_t w, h;
-    evk_sd_image_size(sd, &w, &h, NULL);
+    evk_model_image_size(model, &w, &h);
     evk_reward_options ro = {.prompt = prompt, .image_height = h, .image_width = w};
     evk_reward *reward = NULL;
     evk_sampler *sampler = NULL;
@@ -113,9 +114,9 @@ static evk_status run_one(evk_context *ctx, evk_sd *sd, const char *reward_path,
     else sc.nfe = nfe;
     double t0 = now_s();
     evk_status st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
-    if (!st) st = evk_sd_sampler_config(sd, EVK_SAMPLER_DDIM, steps, 1.0, &smc);
+    if (!st) st = evk_model_sampler_config(model, steps, &smc); /* the model's DDIM, η = 1 */
     if (!st) st = evk_sampler_create(&smc, &sampler);
-    if (!st) st = evk_search_run(ctx, evk_sd_model(sd), sampler, reward, &sc, &res);
+    if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
     if (!st) {
         r->seconds = now_s() - t0;
         r->reward = res->best_reward;
@@ -123,11 +124,8 @@ static evk_status run_one(evk_context *ctx, evk_sd *sd, const char *reward_path,
         r->rgb = malloc((size_t)w * h * 3);
         if (!r->rgb) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    float *img = st ? NULL : malloc((size_t)w * h * 3 * sizeof *img);
-    if (!st && !img) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (!st) st = evk_sd_decode_host(sd, res->best_sample, 1, img);
-    if (!st) st = evk_image_f32_to_rgb8(img, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, r->rgb);
-    free(img);
+    /* the best image as the search decoded it for its reward */
+    if (!st) st = evk_image_f32_to_rgb8(res->best_decoded, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, r->rgb);
     verifier_result vr;
     if (!st) st = verifier_check_image(r->rgb, w, h, prompt, &vr);
     if (!st) r->pass = vr.ok;
@@ -251,16 +249,17 @@ int cmd_demo(int argc, char **argv) {
 
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
-    evk_sd *sd = NULL;
+    evk_model *model = NULL;
     evk_status st = evk_context_create(&cc, &ctx);
-    if (!st) st = evk_sd_load(ctx, model_path, NULL, &sd);
+    if (!st) st = evk_model_load(ctx, model_path, NULL, &model);
     uint32_t w = 0, h = 0;
+    if (!st && (!evk_model_takes_prompt(model) || !evk_model_image_size(model, &w, &h)))
+        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "demo: %s is not a text-to-image model (it needs a prompt and makes images)", model_path);
     /* runs[p][m][b]; plain sampling is one trajectory whatever the budget: only b = 0 */
     run_result *runs = calloc((size_t)np * M_COUNT * DEMO_MAX_BUDGETS, sizeof *runs);
     if (!st && !runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
 #define RUN(p, m, b) runs[((size_t)(p) * M_COUNT + (size_t)(m)) * DEMO_MAX_BUDGETS + (size_t)(b)]
     if (!st) {
-        evk_sd_image_size(sd, &w, &h, NULL);
         printf("evoke demo: %s on %s, %d prompts, %u steps, guidance %g, budgets", model_path, evk_context_device(ctx)->name, np,
                steps, cfg);
         for (int b = 0; b < nb; b++) printf("%s%u", b ? "," : " ", budgets[b]);
@@ -272,20 +271,20 @@ int cmd_demo(int argc, char **argv) {
     for (int p = 0; p < np && !st; p++) {
         evk_tensor cond, uncond;
         memset(&uncond, 0, sizeof uncond);
-        st = evk_sd_encode_prompt(sd, prompts[p], &cond, NULL);
-        if (!st && cfg > 0) st = evk_sd_encode_prompt(sd, "", &uncond, NULL);
+        st = evk_model_encode_prompt(model, prompts[p], &cond, NULL);
+        if (!st && cfg > 0) st = evk_model_encode_prompt(model, "", &uncond, NULL);
         for (int i = 0; i < nm && !st; i++) {
             int m = methods[i];
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
                 char what[128];
                 snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", evk_search_method_title(method_ids[m]), budgets[b], prompts[p]);
                 progress_bar(done, total, what);
-                st = run_one(ctx, sd, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
+                st = run_one(ctx, model, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
                 done++;
             }
         }
-        evk_tensor_free(ctx, &cond);
-        evk_tensor_free(ctx, &uncond);
+        if (cond.buf.block) evk_tensor_free(ctx, &cond);
+        if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
     }
     if (!st) progress_bar(total, total, "done");
     double elapsed = now_s() - t_start;
@@ -412,7 +411,7 @@ int cmd_demo(int argc, char **argv) {
     if (st) rc = cli_report(st);
     if (st && made_out) rmdir(out_dir); /* only if still empty */
     if (!st) printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);
-    evk_sd_destroy(sd);
+    evk_model_destroy(model);
     evk_context_destroy(ctx);
     return rc;
 }

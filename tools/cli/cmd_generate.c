@@ -1,76 +1,88 @@
-/* cmd_generate.c — `evoke generate`: run a search (sample, bon, fk, evo) of a model against a
- * reward at a given NFE and write the JSON report; for text-to-image pipelines (a diffusers
- * folder) also the best image as a PNG with its parameters, and optionally the final population
- * as a grid. Every input is checked before the device is touched where possible; bad input is
- * one line on stderr and exit code 2, and no output is written. */
+/* cmd_generate.c — `evoke generate`: load any model the registry knows, sample it or search its
+ * denoising trajectories (sample, bon, fk, evo) against a reward at a given NFE, and write what
+ * was asked: the best image as a PNG with its parameters, the final population as a grid, the
+ * raw array, the JSON report. Without a reward it samples (one sample unless --n or --nfe asks
+ * for more). Everything goes through the model interface (models/model.h): this file names no
+ * model family. Bad input is one line on stderr and exit code 2, and nothing is written. */
 #include <getopt.h>
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cli.h"
 #include "figure.h"
-#include "models/model.h"
 #include "formats/png.h"
-#include "models/sd/sd.h"
+#include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
+#include "generate.h"
 #include "search.h"
 
+/* The reward shipped with the default model: what error messages point a new user to. */
+#define SHIPPED_REWARD "assets/tiny-clip-reward.json"
+
 static const char *generate_help =
-    "usage: evoke generate --model FILE|DIR --reward FILE --method {methods} --report FILE [options]\n"
+    "usage: evoke generate --model PATH [--prompt TEXT] [-o FILE] [--reward FILE --method {methods}] [options]\n"
     "\n"
-    "Search over denoising trajectories of a model for samples a reward likes, and write a JSON\n"
-    "report (method, parameters, exact NFE, reward calls, wall time, best reward and sample, the\n"
-    "final population with its rewards, and per generation / resampling round: step, population,\n"
+    "Sample a model, or search over its denoising trajectories for samples a reward likes. Without\n"
+    "--reward: plain sampling (one sample unless --n or --nfe asks for more), the first sample as\n"
+    "the image. With --reward: --method picks the search. Writes what is asked: the image (-o),\n"
+    "the final population (--grid), the raw array (--output-raw), and the JSON report (--report:\n"
+    "method, parameters, exact NFE, reward calls, wall time, best reward and sample, the final\n"
+    "population with its rewards, and per generation / resampling round: step, population,\n"
     "best / mean / min reward, NFE so far).\n"
     "\n"
-    "  --model FILE|DIR       model file (JSON; {\"family\":\"gmm\",...} is the exact Gaussian mixture)\n"
-    "                         or a diffusers text-to-image folder (model_index.json, unet/, ...)\n"
-    "                         or a single-file SD 1.x / 2.x checkpoint (.safetensors, original key names):\n"
-    "                         its version is told from its tensors, configs and CLIP vocabulary are built in\n"
-    "  --config DIR           single-file checkpoints of other shapes: a diffusers folder of the same family\n"
-    "                         supplying the configs and tokenizer (its weights are not read)\n"
-    "  --reward FILE          reward file (JSON; types: {rewards})\n"
-    "  --prompt TEXT          text-to-image: the prompt (also what clip_score rewards score against)\n"
-    "  --negative-prompt TEXT text-to-image: the unconditional prompt of guidance (default empty)\n"
-    "  --cfg W                text-to-image: guidance scale (default 7.5; 0 or 1: no guidance)\n"
+    "  --model PATH           the model (the kinds evoke knows are listed below)\n"
+    "  --config DIR           single-file checkpoints whose configs are not built in (SD 1.x / 2.x are):\n"
+    "                         a folder of the same model supplying the configs and tokenizer\n"
+    "  --prompt TEXT          models conditioned on text: the prompt (also what clip_score rewards score against)\n"
+    "  --negative-prompt TEXT the unconditional prompt of guidance (default empty)\n"
+    "  --cfg W, --guidance W  classifier-free guidance scale, two model calls per evaluation (default 7.5\n"
+    "                         for text-conditioned models, else none; 0 or 1: no guidance)\n"
     "  -W, --width N, -H, --height N  image size in pixels (default: the model's)\n"
-    "  -o, --output FILE      text-to-image: the best image (PNG with the parameters in text chunks)\n"
-    "  --grid FILE            text-to-image: the final population as a PNG grid, labelled by reward\n"
-    "  --output-raw FILE      text-to-image: the best image as f32 HWC in [0, 1] (.npy)\n"
-    "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, C, h, w] or\n"
-    "                         [C, h, w]) instead of drawing it; with --method sample --n 1 --eta 0 the\n"
-    "                         run is deterministic and comparable with a diffusers pipeline\n"
+    "  -o, --output FILE      the best image (PNG with the parameters in text chunks)\n"
+    "  --grid FILE            the final population as a PNG grid, labelled by reward\n"
+    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  --report FILE          the JSON report\n"
+    "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, ...sample shape]\n"
+    "                         or one sample) instead of drawing it; with --n 1 --eta 0 the run is\n"
+    "                         deterministic and comparable with a diffusers pipeline\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
+    "  --reward FILE          reward file (JSON; types: {rewards});\n"
+    "                         the shipped text-to-image reward is " SHIPPED_REWARD "\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
-    "                         evo (EvoSearch)\n"
+    "                         evo (EvoSearch); all but sample need --reward (default without one: sample)\n"
     "  --steps T              denoising steps (default 50)\n"
     "  --seed S               seed of every random draw (default 0)\n"
     "  --nfe N                budget: sample/bon/fk get N/T individuals, evo scales its population\n"
     "                         schedule to spend at most N model evaluations\n"
-    "  --n N                  individuals for sample/bon/fk (default 16; not with --nfe)\n"
+    "  --n N                  individuals for sample/bon/fk (default 16, or 1 without a reward; not with --nfe)\n"
     "  --evolution-schedule L steps where evo evolves, e.g. 0,20,30,40 (default: that, scaled to T)\n"
     "  --population-schedule L  population sizes, one more than evolution steps (default 42,26,26,26,30)\n"
     "  --elites E             elites kept unmutated (default 5; 0 for none)\n"
     "  --mutation-rate B      beta of the first-generation mutation sqrt(1-B^2)x + B eps (default 0.2)\n"
     "  --lambda L             fk: potential sharpness (default 10)\n"
     "  --potential P          fk: diff, max or add (default diff)\n"
-    "  --sampler S            ddim, ddpm, euler, flow-sde or lcm (default ddim for VP models,\n"
-    "                         flow-sde for flow models)\n"
+    "  --sampler S            ddim, ddpm, euler, flow-sde or lcm (default: the model's, e.g. its\n"
+    "                         scheduler config's DDIM)\n"
     "  --eta E                DDIM eta (default 1: the stochastic sampler searches need)\n"
-    "  --spacing S            DDIM timestep spacing: leading, trailing, linspace (default trailing)\n"
-    "  --steps-offset N       DDIM steps_offset (default 0)\n"
-    "  --shift S              flow timestep shift (default 1)\n"
-    "  --guidance W           classifier-free guidance scale (two model calls per evaluation)\n"
+    "  --spacing S            DDIM timestep spacing: leading, trailing, linspace (default: the model's)\n"
+    "  --steps-offset N       DDIM steps_offset (default: the model's)\n"
+    "  --shift S              flow timestep shift (default: the model's)\n"
     "  --chunk N              at most N individuals per model call (default: as memory allows)\n"
-    "  --report FILE          where to write the JSON report\n"
     "  --progress             one line per generation on stderr: generation, NFE, best reward\n"
     "  --device N             Vulkan device index (see `evoke devices`)\n"
     "  -h, --help             this text\n";
+
+/* The help text, then what --model accepts, from the model registry. */
+static void print_help(void) {
+    cli_print_help(generate_help);
+    size_t n;
+    const evk_model_family *f = evk_model_families(&n);
+    printf("\nModels (--model PATH):\n");
+    for (size_t i = 0; i < n; i++) printf("  %-6s %s\n", f[i].name, f[i].accepts);
+}
 
 static const char *cmd = "generate";
 
@@ -107,27 +119,25 @@ static void on_progress(void *user, const evk_search_progress *p) {
             p->generation, p->step, p->population, (unsigned long long)p->nfe, p->best_reward);
 }
 
-static bool is_directory(const char *path) {
-    struct stat st;
-    return stat(path, &st) == 0 && S_ISDIR(st.st_mode);
-}
-
-/* The best image (PNG with the parameters, and optionally raw .npy) and the population grid of a
- * text-to-image search; samples are decoded to [0, 1] RGB [3, H, W] (through the VAE for latent
- * models). */
-static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_t w, uint32_t h, const char *prompt,
-                               const char *negative, uint32_t steps, const char *output, const char *grid, const char *raw) {
+/* The best image (PNG with the parameters, and optionally raw .npy) and the population grid.
+ * The best image is the one the search already decoded (for its reward, or once at its end);
+ * only the grid decodes here, the whole final population in one submission. */
+static evk_status write_images(evk_model *model, const evk_search_result *res, bool scored, uint32_t w, uint32_t h,
+                               const char *prompt, const char *negative, uint32_t steps, const char *output, const char *grid,
+                               const char *raw) {
     size_t px = (size_t)w * h;
-    char params[512];
+    if (!res->best_decoded || res->decoded_numel != (int64_t)(3 * px))
+        return evk_fail(EVK_ERROR_INTERNAL, "generate: the search returned no decoded %ux%u image", w, h);
+    char params[512], best_reward[64] = "";
+    if (scored) snprintf(best_reward, sizeof best_reward, ",\"best_reward\":%.6g", res->best_reward);
     snprintf(params, sizeof params,
-             "{\"method\":\"%s\",\"seed\":%llu,\"steps\":%u,\"nfe\":%llu,\"guidance\":%g,\"best_reward\":%.6g,\"width\":%u,\"height\":%u}",
+             "{\"method\":\"%s\",\"seed\":%llu,\"steps\":%u,\"nfe\":%llu,\"guidance\":%g%s,\"width\":%u,\"height\":%u}",
              evk_search_method_name(res->config.method), (unsigned long long)res->config.seed, steps, (unsigned long long)res->nfe,
-             (double)res->config.guidance, res->best_reward, w, h);
-    evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
-    float *best = malloc(3 * px * sizeof *best);
-    if (!best) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    evk_status s = evk_sd_decode_host(sd, res->best_sample, 1, best);
-    if (!s && output) s = evk_png_write_f32(output, best, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, text, 3);
+             (double)res->config.guidance, best_reward, w, h);
+    evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt ? prompt : ""}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
+    const float *best = res->best_decoded;
+    evk_status s = EVK_OK;
+    if (output) s = evk_png_write_f32(output, best, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, text, 3);
     if (!s && raw) {
         float *hwc = malloc(3 * px * sizeof *hwc);
         if (!hwc) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -136,24 +146,25 @@ static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_
         if (!s) s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){h, w, 3}, 3);
         free(hwc);
     }
-    free(best);
     if (!s && grid && res->population_size) {
         uint32_t n = res->population_size, cols = n < 8 ? n : 8, rows = (n + cols - 1) / cols;
         uint8_t **imgs = calloc((size_t)rows * cols, sizeof *imgs);
         char **labels = calloc((size_t)rows * cols, sizeof *labels);
         float *pop = malloc((size_t)n * 3 * px * sizeof *pop);
         s = imgs && labels && pop ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        if (!s) s = evk_sd_decode_host(sd, res->population, n, pop);
+        if (!s) s = evk_model_decode_host(model, res->population, n, pop);
         for (uint32_t i = 0; !s && i < n; i++) {
             imgs[i] = malloc(3 * px);
             labels[i] = malloc(32);
             if (!imgs[i] || !labels[i]) { s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"); break; }
             s = evk_image_f32_to_rgb8(pop + (size_t)i * 3 * px, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, imgs[i]);
-            snprintf(labels[i], 32, "r=%.3f", (double)res->population_rewards[i]);
+            if (scored) snprintf(labels[i], 32, "r=%.3f", (double)res->population_rewards[i]);
+            else snprintf(labels[i], 32, "#%u", i);
         }
         if (!s) {
             char title[300];
-            snprintf(title, sizeof title, "%s: final population (%u), %.200s", evk_search_method_name(res->config.method), n, prompt);
+            snprintf(title, sizeof title, "%s: final population (%u), %.200s", evk_search_method_name(res->config.method), n,
+                     prompt ? prompt : "");
             figure_grid_desc gd = {.rows = rows, .cols = cols, .image_width = w, .image_height = h,
                                    .images = (const uint8_t *const *)imgs, .title = title, .labels = (const char *const *)labels};
             figure_canvas canvas;
@@ -169,6 +180,25 @@ static evk_status write_images(evk_sd *sd, const evk_search_result *res, uint32_
         free(pop);
     }
     return s;
+}
+
+/* What --sampler, --eta, --spacing, --steps-offset and --shift change in the model's sampler. */
+typedef struct sampler_changes {
+    bool kind_set, eta_set, spacing_set, offset_set, shift_set;
+    evk_sampler_kind kind;
+    double eta, shift;
+    evk_spacing spacing;
+    uint32_t offset;
+} sampler_changes;
+
+static void change_sampler(void *user, evk_sampler_config *c) {
+    const sampler_changes *ch = user;
+    if (ch->kind_set) c->kind = ch->kind;
+    if (ch->eta_set) c->eta = ch->eta;
+    else if (c->kind == EVK_SAMPLER_LCM) c->eta = 0; /* LCM's own noise, no DDIM η */
+    if (ch->spacing_set) c->spacing = ch->spacing;
+    if (ch->offset_set) c->steps_offset = ch->offset;
+    if (ch->shift_set) c->shift = ch->shift;
 }
 
 int cmd_generate(int argc, char **argv) {
@@ -189,23 +219,25 @@ int cmd_generate(int argc, char **argv) {
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
         {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *prompt = NULL, *negative = "", *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *config_dir = NULL;
-    uint32_t width = 0, height = 0, vae_tile = 0;
-    double cfg_scale = 7.5;
-    bool have_cfg = false, f16 = false;
-    const char *model_path = NULL, *reward_path = NULL, *report_path = NULL, *sampler_name = NULL;
+    const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
+    double cfg_scale = 0;
+    bool have_cfg = false, have_guidance = false;
+    const char *model_path = NULL, *reward_path = NULL, *report_path = NULL;
     bool have_method = false, have_eta = false, progress = false, have_device = false;
     const char *fk_option = NULL, *evo_option = NULL; /* a method-specific option given, for the check below */
+    bool have_sampler = false, have_spacing = false, have_offset = false, have_shift = false;
     uint32_t steps = 50, u, device = 0, offset = 0;
     double d, eta = 1, shift = 1;
+    evk_sampler_kind sampler_kind = EVK_SAMPLER_DDIM;
     evk_spacing spacing = EVK_SPACING_TRAILING;
+    evk_model_options mo = {0};
     evk_search_config sc = {0};
     opterr = 0;
     optind = 1;
     int c;
     while ((c = getopt_long(argc, argv, "hW:H:o:", opts, NULL)) != -1) {
         switch (c) {
-        case 'h': cli_print_help(generate_help); return CLI_EXIT_OK;
+        case 'h': print_help(); return CLI_EXIT_OK;
         case O_PROMPT: prompt = optarg; break;
         case O_NEG: negative = optarg; break;
         case O_CFG:
@@ -213,16 +245,16 @@ int cmd_generate(int argc, char **argv) {
             if (cfg_scale < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
             have_cfg = true;
             break;
-        case 'W': if (!cli_parse_u32(cmd, "--width", optarg, 1, &width)) return CLI_EXIT_USAGE; break;
-        case 'H': if (!cli_parse_u32(cmd, "--height", optarg, 1, &height)) return CLI_EXIT_USAGE; break;
+        case 'W': if (!cli_parse_u32(cmd, "--width", optarg, 1, &mo.width)) return CLI_EXIT_USAGE; break;
+        case 'H': if (!cli_parse_u32(cmd, "--height", optarg, 1, &mo.height)) return CLI_EXIT_USAGE; break;
         case 'o': output = optarg; break;
         case O_GRID: grid = optarg; break;
         case O_RAW: raw = optarg; break;
-        case O_F16: f16 = true; break;
+        case O_F16: mo.storage = EVK_DTYPE_F16; break;
         case O_LATENTS: latents_path = optarg; break;
-        case O_CONFIG: config_dir = optarg; break;
+        case O_CONFIG: mo.config_dir = optarg; break;
         case O_VAE_TILE:
-            if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &vae_tile)) return CLI_EXIT_USAGE;
+            if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &mo.vae_tile)) return CLI_EXIT_USAGE;
             break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
@@ -265,7 +297,11 @@ int cmd_generate(int argc, char **argv) {
             fk_option = "--potential";
             if (!evk_fk_potential_parse(optarg, &sc.fk_potential)) return cli_usage_error(cmd, "unknown potential '%s' (diff, max, add)", optarg);
             break;
-        case O_SAMPLER: sampler_name = optarg; break;
+        case O_SAMPLER:
+            if (!evk_sampler_kind_parse(optarg, &sampler_kind))
+                return cli_usage_error(cmd, "unknown sampler '%s' (ddim, ddpm, euler, flow-sde, lcm)", optarg);
+            have_sampler = true;
+            break;
         case O_ETA:
             if (!cli_parse_double(cmd, "--eta", optarg, &eta)) return CLI_EXIT_USAGE;
             if (eta < 0) return cli_usage_error(cmd, "--eta must be >= 0");
@@ -276,16 +312,18 @@ int cmd_generate(int argc, char **argv) {
             else if (!strcmp(optarg, "trailing")) spacing = EVK_SPACING_TRAILING;
             else if (!strcmp(optarg, "linspace")) spacing = EVK_SPACING_LINSPACE;
             else return cli_usage_error(cmd, "unknown spacing '%s' (leading, trailing, linspace)", optarg);
+            have_spacing = true;
             break;
-        case O_OFFSET: if (!cli_parse_u32(cmd, "--steps-offset", optarg, 0, &offset)) return CLI_EXIT_USAGE; break;
+        case O_OFFSET: if (!cli_parse_u32(cmd, "--steps-offset", optarg, 0, &offset)) return CLI_EXIT_USAGE; have_offset = true; break;
         case O_SHIFT:
             if (!cli_parse_double(cmd, "--shift", optarg, &shift)) return CLI_EXIT_USAGE;
             if (!(shift > 0)) return cli_usage_error(cmd, "--shift must be > 0");
+            have_shift = true;
             break;
         case O_GUIDANCE:
-            if (!cli_parse_double(cmd, "--guidance", optarg, &d)) return CLI_EXIT_USAGE;
-            if (d < 0) return cli_usage_error(cmd, "--guidance must be >= 0");
-            sc.guidance = (float)d;
+            if (!cli_parse_double(cmd, "--guidance", optarg, &cfg_scale)) return CLI_EXIT_USAGE;
+            if (cfg_scale < 0) return cli_usage_error(cmd, "--guidance must be >= 0");
+            have_guidance = true;
             break;
         case O_CHUNK:
             if (!cli_parse_u32(cmd, "--chunk", optarg, 1, &sc.chunk)) return CLI_EXIT_USAGE;
@@ -297,141 +335,69 @@ int cmd_generate(int argc, char **argv) {
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
     if (!model_path) return cli_usage_error(cmd, "--model is required");
-    if (!reward_path) return cli_usage_error(cmd, "--reward is required");
-    if (!have_method) return cli_usage_error(cmd, "--method is required");
-    if (!report_path) return cli_usage_error(cmd, "--report is required");
-    if (progress) sc.progress = on_progress;
+    if (!reward_path && have_method && sc.method != EVK_SEARCH_SAMPLE)
+        return cli_usage_error(cmd, "--method %s ranks samples by a reward: give --reward FILE (the shipped one is %s)",
+                               evk_search_method_name(sc.method), SHIPPED_REWARD);
+    if (reward_path && !have_method) return cli_usage_error(cmd, "--method is required with --reward (%s)", cli_method_list());
+    if (!output && !grid && !raw && !report_path)
+        return cli_usage_error(cmd, "nothing to write: give -o FILE, --grid FILE, --output-raw FILE or --report FILE");
+    if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
+    if (have_cfg && have_guidance) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
     /* everything the user named is checked before the device is touched: inputs exist, outputs
      * can be written and are distinct, text is UTF-8, every option given is one the method uses */
     if (fk_option && sc.method != EVK_SEARCH_FK) return cli_usage_error(cmd, "%s applies to --method fk only", fk_option);
     if (evo_option && sc.method != EVK_SEARCH_EVO) return cli_usage_error(cmd, "%s applies to --method evo only", evo_option);
-    if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
-        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (config_dir && !cli_input_exists(cmd, "--config", config_dir)))
+    if (!cli_input_exists(cmd, "--model", model_path) || (reward_path && !cli_input_exists(cmd, "--reward", reward_path)) ||
+        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
-    if (!evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
+    if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
     {
         const char *const names[] = {"--report", "-o", "--grid", "--output-raw"};
         const char *const paths[] = {report_path, output, grid, raw};
         int orc = cli_outputs_check(cmd, names, paths, 4);
         if (orc) return orc;
     }
-    size_t ml = strlen(model_path);
-    bool t2i = is_directory(model_path) || (ml > 12 && !strcmp(model_path + ml - 12, ".safetensors"));
-    if (config_dir && !t2i) return cli_usage_error(cmd, "--config applies to single-file text-to-image checkpoints");
-    if (t2i) {
-        if (!prompt) return cli_usage_error(cmd, "--prompt is required with a text-to-image model folder");
-        if (sc.guidance > 0 && have_cfg) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
-        if (sc.guidance > 0) cfg_scale = sc.guidance;
-        sc.guidance = cfg_scale == 1.0 ? 0.0f : (float)cfg_scale;
-    } else if (prompt || output || grid || raw || width || height || have_cfg || f16) {
-        return cli_usage_error(cmd, "--prompt, --cfg, -W/-H, -o, --grid, --output-raw and --f16 need a text-to-image model folder");
-    }
-    /* the search configuration is checked before any device work */
-    evk_search_config resolved;
-    evk_status st = evk_search_resolve(&sc, steps, &resolved);
-    if (st) return cli_report(st);
-
+    if (progress) sc.progress = on_progress;
+    sampler_changes changes = {.kind_set = have_sampler, .eta_set = have_eta, .spacing_set = have_spacing, .offset_set = have_offset,
+                               .shift_set = have_shift, .kind = sampler_kind, .eta = eta, .shift = shift, .spacing = spacing,
+                               .offset = offset};
+    evk_generate_config gc = {.model = model_path, .model_options = mo, .prompt = prompt, .negative_prompt = negative,
+                              .reward = reward_path, .steps = steps, .guidance = (float)cfg_scale,
+                              .no_guidance = (have_cfg || have_guidance) && cfg_scale == 0, .search = sc,
+                              .need_images = output || grid || raw, .adjust_sampler = change_sampler, .user = &changes};
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
-    evk_model *model = NULL;
-    evk_reward *reward = NULL;
-    evk_sampler *sampler = NULL;
-    evk_search_result *res = NULL;
-    int rc = CLI_EXIT_OK;
-    evk_sd *sd = NULL;
-    evk_tensor cond, uncond;
-    memset(&cond, 0, sizeof cond);
-    memset(&uncond, 0, sizeof uncond);
-    uint32_t img_w = 0, img_h = 0;
-    st = evk_context_create(&cc, &ctx);
-    if (!st && t2i) {
-        evk_sd_options so = {.storage = f16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .width = width, .height = height, .config_dir = config_dir,
-                             .vae_tile = vae_tile};
-        st = evk_sd_load(ctx, model_path, &so, &sd);
-        bool truncated = false;
-        if (!st) st = evk_sd_encode_prompt(sd, prompt, &cond, &truncated);
-        if (!st && truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
-        if (!st && sc.guidance > 0) st = evk_sd_encode_prompt(sd, negative, &uncond, NULL);
-        if (!st) {
-            model = evk_sd_model(sd);
-            evk_sd_image_size(sd, &img_w, &img_h, NULL);
-            sc.cond = &cond;
-            sc.uncond = sc.guidance > 0 ? &uncond : NULL;
-        }
-    } else if (!st) {
-        st = evk_model_load(ctx, model_path, &model);
-    }
+    evk_generation *g = NULL;
     evk_npy latents = {0};
-    if (!st && latents_path) {
-        int64_t per = evk_model_sample_numel(model);
+    evk_status st = EVK_OK;
+    if (latents_path) {
         st = evk_npy_read_f32(latents_path, &latents);
-        if (!st && (latents.count == 0 || latents.count % (uint64_t)per))
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s holds %llu values, not a whole number of samples of %lld values", latents_path,
-                          (unsigned long long)latents.count, (long long)per);
-        /* the layout too, not only the count: [N, C, h, w] or one [C, h, w] of the model's sample shape */
-        const evk_model_info *mi = st ? NULL : evk_model_get_info(model);
-        if (mi) {
-            uint32_t lead = latents.ndim == (uint32_t)mi->sample_ndim + 1 ? 1 : 0;
-            bool same = latents.ndim == (uint32_t)mi->sample_ndim + lead;
-            for (int i = 0; same && i < mi->sample_ndim; i++) same = latents.shape[lead + i] == (uint64_t)mi->sample_shape[i];
-            if (!same) {
-                char want[96] = "", got[96] = "";
-                for (int i = 0; i < mi->sample_ndim; i++)
-                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)mi->sample_shape[i]);
-                for (uint32_t i = 0; i < latents.ndim; i++)
-                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (unsigned long long)latents.shape[i]);
-                st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; the model's samples are [N, %s] or [%s]", latents_path, got, want,
-                              want);
-            }
-        }
-        for (uint64_t i = 0; !st && i < latents.count; i++)
-            if (!isfinite(latents.data[i])) st = evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", latents_path, (unsigned long long)i);
-        if (!st) {
-            sc.initial_noise = latents.data;
-            sc.initial_count = (uint32_t)(latents.count / (uint64_t)per);
-        }
+        if (st) return cli_report(st);
+        gc.latents = latents.data;
+        gc.latent_values = latents.count;
+        gc.latent_ndim = latents.ndim;
+        gc.latent_shape = latents.shape;
+        gc.latents_name = latents_path;
     }
-    evk_reward_options ro = {.prompt = prompt, .image_height = img_h, .image_width = img_w};
-    if (!st) st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
-    if (!st && t2i) {
-        /* the scheduler config decides the β schedule, prediction, spacing and offsets */
-        evk_sampler_kind kind = EVK_SAMPLER_DDIM;
-        if (sampler_name && !evk_sampler_kind_parse(sampler_name, &kind))
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "unknown sampler '%s' (ddim, ddpm, lcm)", sampler_name);
-        evk_sampler_config smc;
-        if (!st) st = evk_sd_sampler_config(sd, kind, steps, kind == EVK_SAMPLER_LCM && !have_eta ? 0 : eta, &smc);
-        if (!st) st = evk_sampler_create(&smc, &sampler);
-    } else if (!st) {
-        const evk_model_info *mi = evk_model_get_info(model);
-        evk_sampler_config smc = {.schedule = mi->schedule, .prediction = mi->prediction, .steps = steps, .eta = eta, .spacing = spacing,
-                                  .steps_offset = offset, .shift = shift};
-        smc.kind = mi->schedule == EVK_SCHEDULE_FLOW ? EVK_SAMPLER_FLOW_SDE : EVK_SAMPLER_DDIM;
-        if (sampler_name && !evk_sampler_kind_parse(sampler_name, &smc.kind))
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "unknown sampler '%s' (ddim, ddpm, euler, flow-sde, lcm)", sampler_name);
-        else if (!have_eta && smc.kind == EVK_SAMPLER_LCM) smc.eta = 0;
-        if (!st) st = evk_sampler_create(&smc, &sampler);
-    }
-    if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
-    if (!st) st = evk_search_report_write(res, report_path, model_path, reward_path, sampler);
-    if (!st && t2i) st = write_images(sd, res, img_w, img_h, prompt, negative, steps, output, grid, raw);
+    st = evk_context_create(&cc, &ctx);
+    if (!st) st = evk_generate(ctx, &gc, &g);
+    if (!st && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
+    const evk_search_result *res = g ? g->result : NULL;
+    if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
+    if (!st && g->width)
+        st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);
+    int rc = CLI_EXIT_OK;
     if (st) rc = cli_report(st);
-    else {
+    else if (g->scored)
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",
                evk_search_method_name(res->config.method), res->best_reward, (unsigned long long)res->nfe,
                (unsigned long long)res->reward_calls, res->wall_seconds, res->submissions, (unsigned long long)res->steps_recorded);
-    }
-    evk_search_result_free(res);
+    else
+        printf("%s: %u sample%s, NFE %llu, %.3f s\n", evk_search_method_name(res->config.method), res->population_size,
+               res->population_size == 1 ? "" : "s", (unsigned long long)res->nfe, res->wall_seconds);
+    evk_generation_free(g);
     evk_npy_free(&latents);
-    evk_sampler_destroy(sampler);
-    evk_reward_destroy(reward);
-    if (sd) {
-        evk_tensor_free(ctx, &cond);
-        evk_tensor_free(ctx, &uncond);
-        evk_sd_destroy(sd); /* owns the model */
-    } else {
-        evk_model_destroy(model);
-    }
     evk_context_destroy(ctx);
     return rc;
 }

@@ -1,6 +1,6 @@
-/* model_gmm.c — the exact Gaussian-mixture model: JSON parsing with clear errors, the parameter
- * buffer, and the C entry of shaders/models/gmm.comp. Searches on it can be scored against ground
- * truth, since its denoiser is exact at every noise level. */
+/* gmm.c — the exact Gaussian-mixture model family: JSON parsing with clear errors, the parameter
+ * buffer, the C entry of shaders/models/gmm.comp, and the registry's probe and loader. Searches
+ * on it can be scored against ground truth, since its denoiser is exact at every noise level. */
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -8,9 +8,11 @@
 #include <string.h>
 
 #include "core/memory.h"
-#include "models/model.h"
+#include "core/file.h"
+#include "models/gmm/gmm.h"
 #include "ops/op_reduce.h"
 #include "ops/ops_internal.h"
+#include "samplers/sampler.h"
 
 typedef struct evk__gmm {
     evk_context *ctx;
@@ -53,7 +55,18 @@ static evk_status evk__gmm_forward(void *impl, evk_stream *s, const evk_model_in
     return evk_stream_dispatch(s, &d);
 }
 
-static const evk_model_ops evk__gmm_ops = {.forward = evk__gmm_forward, .destroy = evk__gmm_destroy};
+/* DDIM (η = 1) on trailing timesteps for VP mixtures, the stochastic flow sampler for flow ones:
+ * the samplers the search experiments use. */
+static evk_status evk__gmm_sampler_config(void *impl, uint32_t steps, evk_sampler_config *out) {
+    evk__gmm *g = impl;
+    *out = (evk_sampler_config){.kind = g->desc.schedule == EVK_SCHEDULE_FLOW ? EVK_SAMPLER_FLOW_SDE : EVK_SAMPLER_DDIM,
+                                .schedule = g->desc.schedule, .prediction = g->desc.prediction, .steps = steps, .eta = 1,
+                                .spacing = EVK_SPACING_TRAILING, .shift = 1};
+    return EVK_OK;
+}
+
+static const evk_model_ops evk__gmm_ops = {.forward = evk__gmm_forward, .sampler_config = evk__gmm_sampler_config,
+                                           .destroy = evk__gmm_destroy};
 
 evk_status evk_model_gmm_create(evk_context *ctx, const evk_gmm_desc *desc, evk_model **out) {
     *out = NULL;
@@ -201,5 +214,36 @@ evk_status evk_model_gmm_parse(evk_context *ctx, const char *json, const char *w
 done:
     free(w), free(mu), free(sd);
     cJSON_Delete(root);
+    return st;
+}
+
+bool evk_gmm_probe(const char *path) {
+    /* a JSON object first: a multi-gigabyte checkpoint is never read whole to find out */
+    FILE *f = fopen(path, "rb");
+    if (!f) return false;
+    int c;
+    while ((c = fgetc(f)) == ' ' || c == '\t' || c == '\n' || c == '\r') {}
+    fclose(f);
+    if (c != '{') return false;
+    char *text;
+    if (evk_file_read_text(path, (size_t)64 << 20, &text)) return false;
+    cJSON *root = cJSON_Parse(text);
+    const cJSON *fam = cJSON_GetObjectItemCaseSensitive(root, "family");
+    bool ok = cJSON_IsString(fam) && !strcmp(fam->valuestring, "gmm");
+    cJSON_Delete(root);
+    free(text);
+    return ok;
+}
+
+evk_status evk_gmm_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {
+    *out = NULL;
+    if (options && (options->storage != EVK_DTYPE_F32 || options->width || options->height || options->config_dir || options->vae_tile))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                        "model %s: a Gaussian mixture takes none of the image options (f16 weights, width, height, config folder, "
+                        "VAE tiles)", path);
+    char *text;
+    EVK_TRY(evk_file_read_text(path, (size_t)64 << 20, &text));
+    evk_status st = evk_model_gmm_parse(ctx, text, path, out);
+    free(text);
     return st;
 }

@@ -1,5 +1,6 @@
 /* sd.c — diffusers Stable-Diffusion-style folders: component loading, prompt encoding, the
- * "sd" model family (UNet forward, decode to [0, 1] images) and scheduler-driven samplers. */
+ * "sd" model family (UNet forward, decode to [0, 1] images, prompts, the scheduler's sampler)
+ * and its registry entry (probe and loader). */
 #include "models/sd/sd.h"
 
 #include <stdio.h>
@@ -7,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "formats/safetensors.h"
 #include "models/clip/clip.h"
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
@@ -31,7 +33,8 @@ struct evk_sd {
     evk_unet *unet;
     evk_clip_text *text;
     evk_tokenizer *tok;
-    evk_model *model;
+    evk_model *model;    /* owns this evk_sd (its destroy callback frees it) */
+    evk_model_info info; /* what the model was created with */
     uint32_t width, height, factor;
 };
 
@@ -136,13 +139,19 @@ static evk_status evk__sd_decode(void *impl, evk_stream *s, const evk_tensor *x0
     return st;
 }
 
-static void evk__sd_model_destroy(void *impl) { (void)impl; /* owned by the evk_sd */ }
+static evk_status evk__sd_encode(void *impl, const char *prompt, evk_tensor *out, bool *truncated) {
+    return evk_sd_encode_prompt(impl, prompt, out, truncated);
+}
 
-/* ---- loading ---------------------------------------------------------------------------------- */
+/* The scheduler config's DDIM with η = 1 (what searches need; deterministic runs set η = 0). */
+static evk_status evk__sd_default_sampler(void *impl, uint32_t steps, evk_sampler_config *out) {
+    return evk_sd_sampler_config(impl, EVK_SAMPLER_DDIM, steps, 1.0, out);
+}
 
-void evk_sd_destroy(evk_sd *sd) {
-    if (!sd) return;
-    evk_model_destroy(sd->model);
+/* Everything but the model object; the model owns the evk_sd once it exists, so that a model from
+ * the registry is destroyed with evk_model_destroy alone. */
+static void evk__sd_free(void *impl) {
+    evk_sd *sd = impl;
     evk_unet_destroy(sd->unet);
     evk_vae_decoder_destroy(sd->vae);
     evk_weights_close(sd->vae_weights);
@@ -151,6 +160,14 @@ void evk_sd_destroy(evk_sd *sd) {
     evk_weights_close(sd->text_weights);
     evk_tokenizer_destroy(sd->tok);
     free(sd);
+}
+
+/* ---- loading ---------------------------------------------------------------------------------- */
+
+void evk_sd_destroy(evk_sd *sd) {
+    if (!sd) return;
+    if (sd->model) evk_model_destroy(sd->model); /* frees sd through evk__sd_free */
+    else evk__sd_free(sd);
 }
 
 /* Weights of one component: its diffusers folder, or the single file through a name map. */
@@ -163,7 +180,7 @@ static evk_status evk__sd_weights(evk_sd *sd, const char *folder, const char *si
     return evk_weights_open(sd->ctx, single, out);
 }
 
-static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_options *opt) {
+static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_model_options *opt) {
     char path[700];
     const char *single = evk__is_dir(path_in) ? NULL : path_in;
     const char *folder = path_in;
@@ -262,17 +279,17 @@ static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_sd_opt
         .sample_ndim = 3,
         .sample_shape = {sd->unet_cfg.in_channels, sd->height / sd->factor, sd->width / sd->factor},
         .conditional = true,
+        .image_width = sd->width,
+        .image_height = sd->height,
     };
     /* a forward's activations, roughly: the widest level's channels × pixels × a few tensors */
     info.scratch_per_item = (uint64_t)16 * 4 * sd->unet_cfg.block_out_channels[0] * (sd->width / sd->factor) *
                             (sd->height / sd->factor);
-    evk_model_ops ops = {.forward = evk__sd_forward, .forward_guided = evk__sd_forward_guided, .decode = evk__sd_decode,
-                         .destroy = evk__sd_model_destroy,
-                         .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
-    return evk_model_create(sd->ctx, &ops, &info, sd, &sd->model);
+    sd->info = info;
+    return EVK_OK;
 }
 
-evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out) {
+evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_model_options *options, evk_sd **out) {
     *out = NULL;
     evk_sd *sd = calloc(1, sizeof *sd);
     if (!sd) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -280,41 +297,48 @@ evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_option
     snprintf(sd->folder, sizeof sd->folder, "%s", folder);
     evk_status s = evk__sd_load(sd, folder, options);
     if (s) {
-        evk_sd_destroy(sd);
+        evk__sd_free(sd);
         return s;
     }
+    evk_model_ops ops = {.forward = evk__sd_forward, .forward_guided = evk__sd_forward_guided, .decode = evk__sd_decode,
+                         .encode_prompt = evk__sd_encode, .sampler_config = evk__sd_default_sampler, .destroy = evk__sd_free,
+                         .decoded_ndim = 3, .decoded_shape = {3, sd->height, sd->width}};
+    evk_model *m;
+    s = evk_model_create(ctx, &ops, &sd->info, sd, &m); /* on failure sd is freed already */
+    if (s) return s;
+    sd->model = m;
     *out = sd;
     return EVK_OK;
 }
 
+/* A diffusers pipeline folder, or a safetensors file holding a UNet under the original
+ * "model.diffusion_model." names (the header alone is read: the file is mapped, not loaded). */
+bool evk_sd_probe(const char *path) {
+    struct stat sb;
+    if (stat(path, &sb) != 0) return false;
+    if (S_ISDIR(sb.st_mode)) {
+        char index[700];
+        snprintf(index, sizeof index, "%s/model_index.json", path);
+        return stat(index, &sb) == 0 && S_ISREG(sb.st_mode);
+    }
+    evk_safetensors *st;
+    if (!S_ISREG(sb.st_mode) || evk_safetensors_open(path, &st) != EVK_OK) return false;
+    bool unet = false;
+    for (size_t i = 0; i < evk_safetensors_count(st) && !unet; i++)
+        unet = !strncmp(evk_safetensors_at(st, i)->name, "model.diffusion_model.", 22);
+    evk_safetensors_close(st);
+    return unet;
+}
+
+evk_status evk_sd_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {
+    *out = NULL;
+    evk_sd *sd;
+    EVK_TRY(evk_sd_load(ctx, path, options, &sd));
+    *out = sd->model; /* owns sd */
+    return EVK_OK;
+}
+
 evk_model *evk_sd_model(evk_sd *sd) { return sd->model; }
-const evk_scheduler_config *evk_sd_scheduler(const evk_sd *sd) { return &sd->sched; }
-
-void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint32_t *vae_factor) {
-    if (width) *width = sd->width;
-    if (height) *height = sd->height;
-    if (vae_factor) *vae_factor = sd->factor;
-}
-
-evk_status evk_sd_decode_host(evk_sd *sd, const float *samples, uint32_t count, float *images) {
-    int64_t n = evk_model_sample_numel(sd->model), m = evk_model_decoded_numel(sd->model);
-    evk_tensor x, y;
-    memset(&x, 0, sizeof x);
-    memset(&y, 0, sizeof y);
-    evk_stream *st = NULL;
-    evk_status s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, n}, &x);
-    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 2, (int64_t[]){count, m}, &y);
-    if (!s) s = evk_tensor_upload_f32(sd->ctx, &x, samples);
-    if (!s) s = evk_stream_create(sd->ctx, &st);
-    if (!s) s = evk_stream_begin(st);
-    if (!s) s = evk_model_decode(sd->model, st, &x, &y);
-    if (!s) s = evk_stream_run(st);
-    if (!s) s = evk_tensor_download_f32(sd->ctx, &y, images);
-    evk_stream_destroy(st);
-    evk_tensor_free(sd->ctx, &x);
-    evk_tensor_free(sd->ctx, &y);
-    return s;
-}
 
 evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated) {
     memset(out, 0, sizeof *out);

@@ -28,28 +28,14 @@ extern "C" {
 
 typedef struct evk_sd evk_sd;
 
-/* Zero is a valid default: f32 weights, the UNet config's sample size. */
-typedef struct evk_sd_options {
-    evk_dtype storage;      /* weights of matrices and kernels: f32 (0) or f16 */
-    uint32_t width, height; /* image size in pixels; 0: sample_size × VAE factor */
-    const char *config_dir; /* single-file checkpoints: where configs and tokenizer come from (NULL: built in) */
-    uint32_t vae_tile;      /* latent models: decode in tiles of this many latents (0: whole images) */
-} evk_sd_options;
-
-/* `path`: a diffusers folder, or a single-file .safetensors checkpoint (options->config_dir optional). */
-
-evk_status evk_sd_load(evk_context *ctx, const char *folder, const evk_sd_options *options, evk_sd **out);
+/* `path`: a diffusers folder, or a single-file .safetensors checkpoint (options->config_dir: where configs and tokenizer come from; NULL: built in for SD 1.x / 2.x).
+ * options may be NULL (f32 weights, the UNet config's sample size, whole-image decoding). */
+evk_status evk_sd_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_sd **out);
+/* Destroys the model too. */
 void evk_sd_destroy(evk_sd *sd);
 
-/* The model to search with (owned by sd). */
+/* The model to search with (owned by sd; a model from evk_sd_model_load owns its evk_sd). */
 evk_model *evk_sd_model(evk_sd *sd);
-const evk_scheduler_config *evk_sd_scheduler(const evk_sd *sd);
-/* Image size in pixels and the VAE's downsampling factor (1 for pixel models). */
-void evk_sd_image_size(const evk_sd *sd, uint32_t *width, uint32_t *height, uint32_t *vae_factor);
-
-/* Decode `count` samples from host memory ([count, C·h·w] as searches return them) to [0, 1] RGB
- * images on the host ([count, 3, H, W]): the VAE for latent models, x / 2 + 0.5 for pixel models. */
-evk_status evk_sd_decode_host(evk_sd *sd, const float *samples, uint32_t count, float *images);
 
 /* Encode a prompt into `out` (allocated here: f32 [1, L, cross_attention_dim]; free with
  * evk_tensor_free). A prompt longer than the context is truncated and *truncated is set. */
@@ -59,6 +45,11 @@ evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out,
  * type, spacing, steps_offset, set_alpha_to_one. kind: DDIM (η as given), DDPM or LCM. */
 evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32_t steps, double eta,
                                  evk_sampler_config *out);
+
+/* The registry entry (models/registry.c): a folder with model_index.json, or a safetensors file
+ * with a UNet under "model.diffusion_model."; the loader returns the model, which owns the rest. */
+bool evk_sd_probe(const char *path);
+evk_status evk_sd_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out);
 
 #ifdef __cplusplus
 }

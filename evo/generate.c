@@ -1,0 +1,115 @@
+/* generate.c — evk_generate: load a model through the registry, encode the prompt, make the
+ * model's sampler, load the reward, and run the search (or plain sampling); see generate.h.
+ * Checks that need no device come first, then the ones that need the loaded model, so a bad
+ * request fails before any denoising. */
+#include "generate.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+void evk_generation_free(evk_generation *g) {
+    if (!g) return;
+    evk_search_result_free(g->result);
+    evk_sampler_destroy(g->sampler);
+    evk_model_destroy(g->model);
+    free(g);
+}
+
+/* Conditioning of the run: the prompt's encoding, and the negative prompt's under guidance. */
+static evk_status evk__generate_prompts(evk_generation *g, const evk_generate_config *c, evk_search_config *sc, evk_tensor *cond,
+                                        evk_tensor *uncond) {
+    bool takes = evk_model_takes_prompt(g->model);
+    if (takes && !c->prompt)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "a prompt is required: %s is conditioned on text", c->model);
+    if (!takes && (c->prompt || c->negative_prompt))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s takes no prompt", c->model);
+    float w = c->no_guidance ? 0.0f : c->guidance > 0 ? c->guidance : takes ? 7.5f : 0.0f;
+    sc->guidance = w == 1.0f ? 0.0f : w; /* guidance 1 is the conditional model alone */
+    if (!takes) return EVK_OK;
+    EVK_TRY(evk_model_encode_prompt(g->model, c->prompt, cond, &g->prompt_truncated));
+    sc->cond = cond;
+    if (sc->guidance > 0) {
+        EVK_TRY(evk_model_encode_prompt(g->model, c->negative_prompt, uncond, NULL));
+        sc->uncond = uncond;
+    }
+    return EVK_OK;
+}
+
+static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config *c, evk_generation *g, evk_tensor *cond,
+                                    evk_tensor *uncond) {
+    uint32_t steps = c->steps ? c->steps : 50;
+    evk_search_config sc = c->search, resolved;
+    if (!c->reward) {
+        if (sc.method != EVK_SEARCH_SAMPLE)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s ranks samples by a reward, and none was given",
+                            evk_search_method_name(sc.method));
+        if (!sc.n && !sc.nfe) sc.n = 1; /* plain generation: one image */
+    }
+    /* the search configuration before any device work (again once the guidance is known) */
+    sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
+    EVK_TRY(evk_search_resolve(&sc, steps, &resolved));
+    EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
+    bool images = evk_model_image_size(g->model, &g->width, &g->height);
+    if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);
+    EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
+    if (c->latents) {
+        uint64_t per = (uint64_t)evk_model_sample_numel(g->model);
+        const char *what = c->latents_name ? c->latents_name : "initial noise";
+        if (!c->latent_values || c->latent_values % per)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s holds %llu values, not a whole number of samples of %llu values", what,
+                            (unsigned long long)c->latent_values, (unsigned long long)per);
+        const evk_model_info *mi = evk_model_get_info(g->model);
+        if (c->latent_ndim) {
+            /* the layout too, not only the count */
+            uint32_t lead = c->latent_ndim == (uint32_t)mi->sample_ndim + 1 ? 1 : 0;
+            bool same = c->latent_ndim == (uint32_t)mi->sample_ndim + lead;
+            for (int i = 0; same && i < mi->sample_ndim; i++) same = c->latent_shape[lead + i] == (uint64_t)mi->sample_shape[i];
+            if (!same) {
+                char want[96] = "", got[96] = "";
+                for (int i = 0; i < mi->sample_ndim; i++)
+                    snprintf(want + strlen(want), sizeof want - strlen(want), "%s%lld", i ? ", " : "", (long long)mi->sample_shape[i]);
+                for (uint32_t i = 0; i < c->latent_ndim && i < 8; i++)
+                    snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? ", " : "", (unsigned long long)c->latent_shape[i]);
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; the model's samples are [N, %s] or [%s]", what, got, want, want);
+            }
+        }
+        for (uint64_t i = 0; i < c->latent_values; i++)
+            if (!isfinite(c->latents[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", what, (unsigned long long)i);
+        sc.initial_noise = c->latents;
+        sc.initial_count = (uint32_t)(c->latent_values / per);
+    }
+    evk_sampler_config smc;
+    EVK_TRY(evk_model_sampler_config(g->model, steps, &smc));
+    if (c->adjust_sampler) c->adjust_sampler(c->user, &smc);
+    EVK_TRY(evk_sampler_create(&smc, &g->sampler));
+    evk_reward *reward = NULL;
+    if (c->reward) {
+        evk_reward_options ro = {.prompt = c->prompt, .image_height = g->height, .image_width = g->width};
+        EVK_TRY(evk_reward_load_with(ctx, c->reward, &ro, &reward));
+    }
+    evk_status st = evk_search_run(ctx, g->model, g->sampler, reward, &sc, &g->result);
+    g->scored = reward != NULL;
+    evk_reward_destroy(reward);
+    return st;
+}
+
+evk_status evk_generate(evk_context *ctx, const evk_generate_config *config, evk_generation **out) {
+    *out = NULL;
+    if (!ctx || !config || !config->model) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_generate: a context and a model path are required");
+    evk_generation *g = calloc(1, sizeof *g);
+    if (!g) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_tensor cond, uncond;
+    memset(&cond, 0, sizeof cond);
+    memset(&uncond, 0, sizeof uncond);
+    evk_status st = evk__generate_run(ctx, config, g, &cond, &uncond);
+    if (cond.buf.block) evk_tensor_free(ctx, &cond);
+    if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
+    if (st) {
+        evk_generation_free(g);
+        return st;
+    }
+    *out = g;
+    return EVK_OK;
+}

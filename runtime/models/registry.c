@@ -1,0 +1,39 @@
+/* registry.c — the model families evoke knows, one line each, and evk_model_load, which hands a
+ * path to the first family whose probe accepts it. Adding a family is a folder under models/ and
+ * a line here; nothing else in the runtime, and nothing in the CLI, names a family. */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "models/gmm/gmm.h"
+#include "models/model.h"
+#include "models/sd/sd.h"
+
+static const evk_model_family evk__families[] = {
+    {"gmm", "an exact Gaussian mixture: a JSON file {\"family\":\"gmm\",...}", evk_gmm_probe, evk_gmm_model_load},
+    {"sd", "Stable Diffusion: a diffusers folder (model_index.json, unet/, text_encoder/, ...) or a single-file "
+           ".safetensors checkpoint with a config folder of the same model", evk_sd_probe, evk_sd_model_load},
+};
+#define EVK__FAMILY_COUNT (sizeof evk__families / sizeof evk__families[0])
+
+const evk_model_family *evk_model_families(size_t *count) {
+    if (count) *count = EVK__FAMILY_COUNT;
+    return evk__families;
+}
+
+evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {
+    *out = NULL;
+    if (!ctx || !path || !*path) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_load: a context and a path are required");
+    struct stat sb;
+    if (stat(path, &sb) != 0)
+        return errno == ENOENT || errno == ENOTDIR ? evk_fail(EVK_ERROR_INVALID_ARGUMENT, "no such file or directory: %s", path)
+                                                   : evk_fail(EVK_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
+    const evk_model_options none = {0};
+    for (size_t i = 0; i < EVK__FAMILY_COUNT; i++)
+        if (evk__families[i].probe(path)) return evk__families[i].load(ctx, path, options ? options : &none, out);
+    char names[256] = "";
+    for (size_t i = 0, n = 0; i < EVK__FAMILY_COUNT && n < sizeof names; i++)
+        n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", evk__families[i].name);
+    return evk_fail(EVK_ERROR_FORMAT, "%s is not a model evoke knows (families: %s)", path, names);
+}

@@ -1,5 +1,5 @@
 // common.glsl — helpers shared by every kernel: the flat invocation index over a 2-D grid of
-// workgroups (dispatches beyond 65535 groups spill into y, see evk_grid_1d).
+// workgroups (dispatches beyond 65535 groups spill into y: evk__grid_1d, runtime/ops/ops_internal.h).
 #ifndef EVK_COMMON_GLSL
 #define EVK_COMMON_GLSL
 

@@ -1,9 +1,6 @@
 /* op_dequant.c — checks and dispatch of shaders/linear/dequant.comp (one variant per block type).
  * Tensors larger than a storage binding (128 MiB on lavapipe) go in chunks of whole blocks whose
- * input and output byte offsets both keep the device's binding alignment, and of at most 65,535
- * workgroups each, so the grid never spills into y: on lavapipe (Mesa 22.3) a grid of 2 x 65,535
- * groups of this kernel silently left invocations past a multiple of 65,535 in its second row
- * unexecuted (the output kept its poison), while one-row grids are exact. */
+ * input and output byte offsets both keep the device's binding alignment. */
 #include "ops/op_dequant.h"
 
 #include "ops/ops_internal.h"
@@ -54,7 +51,6 @@ evk_status evk_op_dequant(evk_stream *s, uint32_t type, const evk_buffer *blocks
         step = step / evk__gcd(step, m) * m;
     }
     uint64_t chunk = cap / (block * 4);
-    if (chunk > 65535u * 64u / block) chunk = 65535u * 64u / block; /* one row of workgroups, see above */
     chunk = chunk / step * step;
     if (chunk == 0) return evk_fail(EVK_ERROR_UNSUPPORTED, "dequant %s: the device's binding limits cannot hold one chunk", name);
     evk_pipeline_desc desc = {.shader = evk__dequant_kinds[k].shader, .binding_count = 2, .push_size = 4, .spec_count = 1, .spec = {64}};

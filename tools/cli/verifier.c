@@ -82,6 +82,7 @@ static evk_status _expect_word(_parser *p, const char *word, const char *expecte
 
 static evk_status _expect_from(_parser *p, const char *const *list, int n, const char *expected, int *out) {
     int i = _find(_peek(p), list, n);
+    *out = -1; /* written on every path: callers read it only after success, but need not prove that */
     if (i < 0 || p->at >= p->count) return _parse_fail(p, expected);
     p->at++;
     *out = i;

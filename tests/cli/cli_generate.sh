@@ -85,6 +85,17 @@ expect_usage "unknown method" "${M[@]}" "${R[@]}" --method greedy
 expect_usage "sampler for another schedule" "${M[@]}" "${R[@]}" --method bon --sampler euler
 expect_usage "missing --model" "${R[@]}" --method bon
 expect_usage "unknown option" "${M[@]}" "${R[@]}" --method bon --bogus
+# ---- output paths: missing folders are created; one that cannot be is one line before any work --
+"$evoke" generate "${M[@]}" "${R[@]}" --method bon --steps 10 --nfe 100 --report "$tmp/new/deeper/r.json" >/dev/null \
+  || fail "report in a missing folder: exit $?"
+[ -s "$tmp/new/deeper/r.json" ] || fail "report in a missing folder was not written"
+: >"$tmp/plain"
+err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon --report "$tmp/plain/r.json" 2>&1 >/dev/null); rc=$?
+[ "$rc" -eq 1 ] || fail "report under a file: exit code $rc, expected 1 ($err)"
+[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && grep -q -- "--report: cannot create the folder $tmp/plain" <<<"$err" \
+  || fail "report under a file: expected one line naming the folder, got: $err"
+err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon --report "$tmp/new" 2>&1 >/dev/null); rc=$?
+[ "$rc" -eq 2 ] && grep -q "is a folder" <<<"$err" || fail "report onto a folder: exit code $rc ($err)"
 "$evoke" generate --help | grep -q "usage: evoke generate" || fail "--help"
 "$evoke" --help | grep -q "generate" || fail "evoke --help does not list generate"
 echo "cli_generate: ok"

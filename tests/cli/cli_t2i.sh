@@ -2,7 +2,8 @@
 # cli_t2i.sh — text-to-image through the CLI on the shipped model: `evoke generate` writes the
 # best image (with its prompt in a PNG text chunk), the population grid and the raw array;
 # `evoke score` gives the same reward for the PNG; `evoke demo` writes its report and pictures;
-# bad input is exit code 2 with one line and no output file.
+# output folders that do not exist yet are created, and the demo finds the shipped model from any
+# folder; bad input is exit code 2 with one line and no output file.
 set -u
 evoke=$1
 src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -14,12 +15,13 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 out=$("$evoke" generate --model "$model" --reward "$reward" --prompt "a red circle on the left" --method bon --n 2 \
-      --steps 4 --cfg 0 --seed 3 --report "$tmp/r.json" -o "$tmp/best.png" --grid "$tmp/grid.png" --output-raw "$tmp/best.npy") \
-  || fail "generate exited $?"
-for f in r.json best.png grid.png best.npy; do [ -s "$tmp/$f" ] || fail "generate did not write $f"; done
-best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r.json") \
+      --steps 4 --cfg 0 --seed 3 --report "$tmp/r/r.json" -o "$tmp/img/a/best.png" --grid "$tmp/img/b/grid.png" \
+      --output-raw "$tmp/raw/best.npy") || fail "generate exited $?"
+for f in r/r.json img/a/best.png img/b/grid.png raw/best.npy; do [ -s "$tmp/$f" ] || fail "generate did not write $f"; done
+mv "$tmp/img/a/best.png" "$tmp/best.png"
+best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r/r.json") \
   || fail "report: unexpected content"
-head -c 6 "$tmp/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
+head -c 6 "$tmp/raw/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
 # the PNG carries its prompt: score it without --prompt and compare with the search's reward
 scored=$("$evoke" score --reward "$reward" "$tmp/best.png" | awk '{print $1}') || fail "score exited $?"
 /usr/bin/python3 -c 'import sys; a,b=map(float,sys.argv[1:]); assert abs(a-b) < 2e-2, (a,b)' "$best" "$scored" \
@@ -37,9 +39,11 @@ err=$("$evoke" generate --model "$model" --reward "$reward" --method bon --n 2 -
 err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" 2>&1)
 [ $? -ne 0 ] || fail "a missing model folder was accepted"
 
-# the demo on one prompt, without guidance to keep it short
+# the demo on one prompt, without guidance to keep it short, run from another folder with the
+# shipped model and reward (its defaults) into an output folder two levels down
 printf 'a blue square at the top\n' > "$tmp/prompts.txt"
-"$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/prompts.txt" --nfe 70 --steps 8 --cfg 0 --out "$tmp/demo" >/dev/null 2>&1 || fail "demo exited $?"
+(cd "$tmp" && "$evoke" demo --prompts prompts.txt --nfe 70 --steps 8 --cfg 0 --out runs/demo >/dev/null 2>&1) || fail "demo exited $?"
+mv "$tmp/runs/demo" "$tmp/demo"
 for f in grid.png curve.png accuracy.png report.md report.json; do [ -s "$tmp/demo/$f" ] || fail "demo did not write $f"; done
 /usr/bin/python3 -c '
 import json, sys

@@ -321,6 +321,10 @@ int cmd_generate(int argc, char **argv) {
     /* the search configuration is checked before any device work */
     evk_search_config resolved;
     evk_status st = evk_search_resolve(&sc, steps, &resolved);
+    if (!st) st = cli_prepare_output("--report", report_path, false);
+    if (!st) st = cli_prepare_output("-o", output, false);
+    if (!st) st = cli_prepare_output("--grid", grid, false);
+    if (!st) st = cli_prepare_output("--output-raw", raw, false);
     if (st) return cli_report(st);
 
     evk_context_config cc = {.pick_device = have_device, .device_index = device};

@@ -128,8 +128,13 @@ evk_status cli_asset_path(const char *rel, const char *option, char *out, size_t
     if (!found)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the shipped assets/%s is neither at %s nor at %s; pass %s", rel,
                         installed[0] ? installed : "(the installed data folder)", source, option);
-    char resolved[PATH_MAX];
-    if (realpath(found, resolved)) found = resolved; /* "/usr/share/...", not "/usr/bin/../share/..." in reports */
+    /* reports name it as short as it is true: "assets/tiny-sd" when run from the source tree (as
+     * every recorded figure was), else without "bin/../" */
+    char resolved[PATH_MAX], here[PATH_MAX], local[PATH_MAX];
+    if (realpath(found, resolved)) found = resolved;
+    if (found == resolved && snprintf(local, sizeof local, "assets/%s", rel) < (int)sizeof local && realpath(local, here) &&
+        !strcmp(here, resolved))
+        found = local;
     if (snprintf(out, size, "%s", found) >= (int)size) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the path %s is too long", found);
     return EVK_OK;
 }

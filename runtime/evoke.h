@@ -20,6 +20,7 @@
 /* ops: one header per kernel family; each records into a stream */
 #include "ops/op_attention.h"
 #include "ops/op_conv.h"
+#include "ops/op_dequant.h"
 #include "ops/op_elementwise.h"
 #include "ops/op_embedding.h"
 #include "ops/op_fill.h"

@@ -4,6 +4,8 @@
 # EvoSearch at an equal budget of model evaluations, scored by the learned CLIP reward and by an
 # independent pixel verifier. Writes out/demo/grid.png, curve.png, report.md and report.json.
 #   tools/demo.sh [evoke demo options]      e.g. tools/demo.sh --nfe 320
+# Needs only the `build` packages: without cmocka the configuration leaves the tests out (with a
+# notice), and tools/test.sh, which installs it, turns them back on in the same build folder.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 tools/setup.sh build

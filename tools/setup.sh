@@ -2,7 +2,8 @@
 # setup.sh — install what evoke needs to build and test, from Debian/Ubuntu packages.
 #
 # Usage: tools/setup.sh [build|test|tools]   (default: test)
-#   build: compiler, CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, libwebp, lavapipe
+#   build: compiler (with libc6-dev, only a Recommends of gcc, which --no-install-recommends
+#          leaves out), CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, libwebp, lavapipe
 #   test:  build + cmocka, the validation layer, python3 (CLI tests), gdb (the CLI contract's
 #          signal-during-a-write rows stop evoke inside its writer), ffmpeg (MP4 output),
 #          clang + libFuzzer (fuzzing;
@@ -13,7 +14,7 @@
 set -euo pipefail
 
 level=${1:-test}
-build_pkgs=(gcc make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
+build_pkgs=(gcc libc6-dev make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
             mesa-vulkan-drivers vulkan-tools libwebp-dev)
 test_pkgs=(libcmocka-dev vulkan-validationlayers python3 gdb clang ffmpeg)
 tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)

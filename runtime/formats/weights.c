@@ -365,7 +365,7 @@ static evk_status evk__resolve(const evk_weights *ws, const char *name, evk_weig
 static void evk__delivered_shape(const evk_st_tensor *t, const evk_weight_ref *ref, int *ndim, int64_t *shape) {
     *ndim = t->ndim;
     for (int i = 0; i < t->ndim; i++) shape[i] = t->shape[i];
-    if (ref->split_parts > 1) shape[0] /= ref->split_parts;
+    if (ref->split_parts > 1 && t->ndim > 0) shape[0] /= ref->split_parts; /* a 0-d tensor has no dim 0 to split */
 }
 
 static const char *evk__shape_text(int ndim, const int64_t *shape, char *buf, size_t n) {

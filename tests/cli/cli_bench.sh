@@ -7,7 +7,8 @@ fail() { echo "FAIL: $*"; exit 1; }
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-out=$("$evoke" bench --quick --kernel matmul --runs 2 --json "$tmp/b.json") || fail "evoke bench exited $?: $out"
+out=$("$evoke" bench --quick --kernel matmul --runs 2 --json "$tmp/new/b.json") || fail "evoke bench exited $?: $out"
+mv "$tmp/new/b.json" "$tmp/b.json" # --json created the missing folder
 grep -q "^peak:" <<<"$out" || fail "no peak line in: $out"
 grep -q "timestamp" <<<"$out" || fail "the table does not say where times come from: $out"
 grep -q "^matmul " <<<"$out" || fail "no matmul row in: $out"

@@ -107,6 +107,17 @@ grep -q "reward.*assets/tiny-clip-reward.json" <<<"$err" || fail "a search witho
 err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon 2>&1); rc=$?
 [ $rc -eq 2 ] && grep -q "nothing to write" <<<"$err" || fail "no output asked: exit $rc, $err"
 expect_usage "unknown option" "${M[@]}" "${R[@]}" --method bon --bogus
+# ---- output paths: missing folders are created; one that cannot be is one line before any work --
+"$evoke" generate "${M[@]}" "${R[@]}" --method bon --steps 10 --nfe 100 --report "$tmp/new/deeper/r.json" >/dev/null \
+  || fail "report in a missing folder: exit $?"
+[ -s "$tmp/new/deeper/r.json" ] || fail "report in a missing folder was not written"
+: >"$tmp/plain"
+err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon --report "$tmp/plain/r.json" 2>&1 >/dev/null); rc=$?
+[ "$rc" -eq 1 ] || fail "report under a file: exit code $rc, expected 1 ($err)"
+[ "$(printf '%s\n' "$err" | wc -l)" -eq 1 ] && grep -q -- "--report: cannot create the folder $tmp/plain" <<<"$err" \
+  || fail "report under a file: expected one line naming the folder, got: $err"
+err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon --report "$tmp/new" 2>&1 >/dev/null); rc=$?
+[ "$rc" -eq 2 ] && grep -q "is a folder" <<<"$err" || fail "report onto a folder: exit code $rc ($err)"
 "$evoke" generate --help | grep -q "usage: evoke generate" || fail "--help"
 # what --model accepts comes from the model registry
 "$evoke" generate --help | grep -q "^  gmm " || fail "--help does not list the gmm family"

@@ -3,7 +3,8 @@
 # prompt and -o writes one image and nothing else; a search writes the best image (with its
 # prompt in a PNG text chunk, equal to the raw array), the population grid and the report;
 # `evoke score` gives the same reward for the PNG; `evoke demo` writes its report and pictures;
-# bad input is exit code 2 with one line and no output file.
+# output folders that do not exist yet are created, and the demo finds the shipped model from any
+# folder; bad input is exit code 2 with one line and no output file.
 set -u
 evoke=$1
 src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -15,14 +16,15 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
 out=$("$evoke" generate --model "$model" --reward "$reward" --prompt "a red circle on the left" --method bon --n 2 \
-      --steps 4 --cfg 0 --seed 3 --report "$tmp/r.json" -o "$tmp/best.png" --grid "$tmp/grid.png" --output-raw "$tmp/best.npy") \
-  || fail "generate exited $?"
-for f in r.json best.png grid.png best.npy; do [ -s "$tmp/$f" ] || fail "generate did not write $f"; done
-best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r.json") \
+      --steps 4 --cfg 0 --seed 3 --report "$tmp/r/r.json" -o "$tmp/img/a/best.png" --grid "$tmp/img/b/grid.png" \
+      --output-raw "$tmp/raw/best.npy") || fail "generate exited $?"
+for f in r/r.json img/a/best.png img/b/grid.png raw/best.npy; do [ -s "$tmp/$f" ] || fail "generate did not write $f"; done
+mv "$tmp/img/a/best.png" "$tmp/best.png"
+best=$(/usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["nfe"]==8, r["nfe"]; print(r["best_reward"])' "$tmp/r/r.json") \
   || fail "report: unexpected content"
-head -c 6 "$tmp/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
+head -c 6 "$tmp/raw/best.npy" | grep -q "NUMPY" || fail "best.npy is not a .npy file"
 # the PNG and the raw array are the same image (decoded once by the search)
-/usr/bin/python3 - "$tmp/best.png" "$tmp/best.npy" <<'PY' || fail "best.png and best.npy differ"
+/usr/bin/python3 - "$tmp/best.png" "$tmp/raw/best.npy" <<'PY' || fail "best.png and best.npy differ"
 import sys, zlib, struct
 data = open(sys.argv[1], "rb").read()
 pos, idat, w, h = 8, b"", 0, 0
@@ -83,9 +85,11 @@ err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "-o with a model that makes no images accepted"
 [ ! -e "$tmp/x.png" ] || fail "an image was written after bad input"
 
-# the demo on one prompt, without guidance to keep it short
+# the demo on one prompt, without guidance to keep it short, run from another folder with the
+# shipped model and reward (its defaults) into an output folder two levels down
 printf 'a blue square at the top\n' > "$tmp/prompts.txt"
-"$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/prompts.txt" --nfe 70 --steps 8 --cfg 0 --out "$tmp/demo" >/dev/null 2>&1 || fail "demo exited $?"
+(cd "$tmp" && "$evoke" demo --prompts prompts.txt --nfe 70 --steps 8 --cfg 0 --out runs/demo >/dev/null 2>&1) || fail "demo exited $?"
+mv "$tmp/runs/demo" "$tmp/demo"
 for f in grid.png curve.png accuracy.png report.md report.json; do [ -s "$tmp/demo/$f" ] || fail "demo did not write $f"; done
 /usr/bin/python3 -c '
 import json, sys

@@ -1,6 +1,7 @@
 /* cli.c — shared helpers of the `evoke` subcommands: error reporting, option values, help texts
- * whose lists of reward types and methods come from the runtime's tables, and the checks of the
- * files a user names (inputs exist; outputs writable and distinct). */
+ * whose lists of reward types and methods come from the runtime's tables, the checks of the files
+ * a user names (inputs exist; outputs writable and distinct; missing output folders created), and
+ * where the shipped assets are. */
 #include "cli.h"
 
 #include <ctype.h>
@@ -18,6 +19,15 @@
 
 #include "rewards/reward.h"
 #include "search.h"
+
+/* Set by CMakeLists.txt: the source tree this evoke was built from, and the installed data
+ * folder relative to the installed binary's folder. */
+#ifndef EVOKE_SOURCE_DIR
+#define EVOKE_SOURCE_DIR "."
+#endif
+#ifndef EVOKE_BINDIR_TO_DATADIR
+#define EVOKE_BINDIR_TO_DATADIR "../share/evoke"
+#endif
 
 int cli_exit_code(evk_status status) {
     switch (status) {
@@ -177,4 +187,74 @@ int cli_outputs_check(const char *cmd, const char *const *options, const char *c
                 return cli_usage_error(cmd, "%s and %s name the same file %s", options[j], options[i], paths[i]);
     }
     return 0;
+}
+
+/* mkdir -p: every missing folder along dir, each component created in turn. */
+static evk_status evk__make_folders(const char *option, const char *dir) {
+    char path[PATH_MAX];
+    if (snprintf(path, sizeof path, "%s", dir) >= (int)sizeof path)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: the path %s is too long", option, dir);
+    for (char *p = path + 1;; p++) {
+        if (*p != '/' && *p) continue;
+        char was = *p;
+        *p = 0;
+        struct stat sb;
+        if (stat(path, &sb) != 0) {
+            if (mkdir(path, 0777) != 0 && errno != EEXIST)
+                return evk_fail(EVK_ERROR_IO, "%s: cannot create the folder %s: %s", option, path, strerror(errno));
+        } else if (!S_ISDIR(sb.st_mode)) {
+            return evk_fail(EVK_ERROR_IO, "%s: cannot create the folder %s: a file of that name exists", option, path);
+        }
+        *p = was;
+        if (!was) return EVK_OK;
+    }
+}
+
+evk_status cli_prepare_output(const char *option, const char *path, bool is_folder) {
+    if (!path) return EVK_OK;
+    if (!*path) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: the path is empty", option);
+    char dir[PATH_MAX];
+    if (snprintf(dir, sizeof dir, "%s", path) >= (int)sizeof dir)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: the path %s is too long", option, path);
+    if (!is_folder) {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %s is a folder, not a file", option, path);
+        char *slash = strrchr(dir, '/');
+        if (!slash) snprintf(dir, sizeof dir, ".");
+        else if (slash == dir) dir[1] = 0; /* a file in / */
+        else *slash = 0;
+    }
+    evk_status st = evk__make_folders(option, dir);
+    if (st) return st;
+    if (access(dir, W_OK | X_OK) != 0)
+        return evk_fail(EVK_ERROR_IO, "%s: cannot write in the folder %s: %s", option, dir, strerror(errno));
+    return EVK_OK;
+}
+
+evk_status cli_asset_path(const char *rel, const char *option, char *out, size_t size) {
+    char installed[PATH_MAX] = "", exe[PATH_MAX];
+    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
+    if (n > 0) {
+        exe[n] = 0;
+        char *slash = strrchr(exe, '/');
+        if (slash) *slash = 0;
+        if (snprintf(installed, sizeof installed, "%s/" EVOKE_BINDIR_TO_DATADIR "/assets/%s", exe, rel) >= (int)sizeof installed)
+            installed[0] = 0; /* no such path can exist */
+    }
+    char source[PATH_MAX];
+    if (snprintf(source, sizeof source, "%s/assets/%s", EVOKE_SOURCE_DIR, rel) >= (int)sizeof source) source[0] = 0;
+    const char *found = installed[0] && access(installed, R_OK) == 0 ? installed : source[0] && access(source, R_OK) == 0 ? source : NULL;
+    if (!found)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the shipped assets/%s is neither at %s nor at %s; pass %s", rel,
+                        installed[0] ? installed : "(the installed data folder)", source, option);
+    /* reports name it as short as it is true: "assets/tiny-sd" when run from the source tree (as
+     * every recorded figure was), else without "bin/../" */
+    char resolved[PATH_MAX], here[PATH_MAX], local[PATH_MAX];
+    if (realpath(found, resolved)) found = resolved;
+    if (found == resolved && snprintf(local, sizeof local, "assets/%s", rel) < (int)sizeof local && realpath(local, here) &&
+        !strcmp(here, resolved))
+        found = local;
+    if (snprintf(out, size, "%s", found) >= (int)size) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the path %s is too long", found);
+    return EVK_OK;
 }

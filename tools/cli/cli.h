@@ -1,5 +1,5 @@
 /* cli.h — what the `evoke` subcommands share: the command table entry, exit codes, option
- * parsing helpers and the context set-up that honours --device.
+ * parsing helpers, output paths and the shipped assets' location.
  *
  * Exit codes: 0 success, 1 runtime failure (device, memory, I/O), 2 bad usage or bad input. */
 #ifndef EVOKE_CLI_H
@@ -55,5 +55,16 @@ int cli_exit_code(evk_status status);
 void cli_print_help(const char *text);
 /* "sample, bon, ..." from the strategy table, for messages. */
 const char *cli_method_list(void);
+
+/* Make an output path usable before any compute: create its missing parent folders (for a
+ * folder output such as `demo --out`, the folder itself too) and check the folder is writable.
+ * A NULL path is nothing to do. Fails with EVK_ERROR_IO naming the option, the path and why. */
+evk_status cli_prepare_output(const char *option, const char *path, bool is_folder);
+
+/* Where a shipped asset (`rel` is relative to assets/, e.g. "tiny-sd") is, whatever the current
+ * folder: next to an installed evoke (<bindir>/../share/evoke/assets), else in the source tree
+ * this evoke was built from. Writes the path to out; EVK_ERROR_INVALID_ARGUMENT naming the places
+ * looked in and `option` (the one to pass instead) when it is in neither. */
+evk_status cli_asset_path(const char *rel, const char *option, char *out, size_t size);
 
 #endif

@@ -212,9 +212,11 @@ int cmd_bench(int argc, char **argv) {
         }
     }
 
+    evk_status st = cli_prepare_output("--json", json, false);
+    if (st != EVK_OK) return cli_report(st);
     evk_context_config config = {.profile = true, .pick_device = pick, .device_index = device};
     evk_context *ctx;
-    evk_status st = evk_context_create(&config, &ctx);
+    st = evk_context_create(&config, &ctx);
     if (st != EVK_OK) return cli_report(st);
     const evk_device_info *dev = evk_context_device(ctx);
     if (!dev->features.timestamps) {

@@ -41,7 +41,7 @@ static const char *demo_help =
     "  --steps T        denoising steps (default 8)\n"
     "  --cfg W          guidance scale (default 2)\n"
     "  --seed S         seed of every run (default 0)\n"
-    "  --out DIR        output folder (default out/demo)\n"
+    "  --out DIR        output folder, created if missing (default out/demo)\n"
     "  --device N       Vulkan device index\n"
     "  -h, --help       this text\n";
 
@@ -175,8 +175,7 @@ int cmd_demo(int argc, char **argv) {
         {"seed", required_argument, 0, O_SEED}, {"out", required_argument, 0, O_OUT}, {"device", required_argument, 0, O_DEVICE},
         {"methods", required_argument, 0, O_METHODS}, {"budgets", required_argument, 0, O_BUDGETS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *model_path = "assets/tiny-sd", *reward_path = "assets/tiny-clip-reward.json", *prompts_path = "assets/prompts/demo.txt",
-               *out_dir = "out/demo";
+    const char *model_path = NULL, *reward_path = NULL, *prompts_path = NULL, *out_dir = "out/demo";
     uint32_t nfe = 160, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
     uint64_t seed = 0;
     int nb = 0;
@@ -224,6 +223,15 @@ int cmd_demo(int argc, char **argv) {
         !cli_input_exists(cmd, "--prompts", prompts_path))
         return CLI_EXIT_USAGE;
     if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
+    /* the shipped defaults are found wherever the demo is run from */
+    char default_model[4096], default_reward[4096], default_prompts[4096];
+    evk_status pst = EVK_OK;
+    if (!model_path && !(pst = cli_asset_path("tiny-sd", "--model DIR", default_model, sizeof default_model))) model_path = default_model;
+    if (!pst && !reward_path && !(pst = cli_asset_path("tiny-clip-reward.json", "--reward FILE", default_reward, sizeof default_reward)))
+        reward_path = default_reward;
+    if (!pst && !prompts_path && !(pst = cli_asset_path("prompts/demo.txt", "--prompts FILE", default_prompts, sizeof default_prompts)))
+        prompts_path = default_prompts;
+    if (pst) return cli_report(pst);
     if (!nb) budgets[nb++] = nfe / 2 ? nfe / 2 : 1, budgets[nb++] = nfe;
     qsort(budgets, (size_t)nb, sizeof *budgets, cmp_u32);
     int methods[M_COUNT], nm = 0;
@@ -240,12 +248,10 @@ int cmd_demo(int argc, char **argv) {
         evk_status st = verifier_parse(prompts[p], &vc);
         if (st) { free(prompts); return cli_report(evk_fail_context(st, "%s, prompt %d", prompts_path, p + 1)); }
     }
-    bool made_out = mkdir(out_dir, 0755) == 0; /* removed again if the run fails before writing into it */
-    if (!made_out && errno != EEXIST) {
-        fprintf(stderr, "evoke demo: cannot create %s: %s\n", out_dir, strerror(errno));
-        free(prompts);
-        return CLI_EXIT_FAILURE;
-    }
+    struct stat out_st;
+    bool made_out = stat(out_dir, &out_st) != 0; /* removed again if the run fails before writing into it */
+    evk_status ost = cli_prepare_output("--out", out_dir, true);
+    if (ost) { free(prompts); return cli_report(ost); }
 
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;

@@ -352,6 +352,14 @@ int cmd_generate(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
+    /* missing output folders are created, then every output is checked writable and distinct */
+    {
+        evk_status ost = cli_prepare_output("--report", report_path, false);
+        if (!ost) ost = cli_prepare_output("-o", output, false);
+        if (!ost) ost = cli_prepare_output("--grid", grid, false);
+        if (!ost) ost = cli_prepare_output("--output-raw", raw, false);
+        if (ost) return cli_report(ost);
+    }
     {
         const char *const names[] = {"--report", "-o", "--grid", "--output-raw"};
         const char *const paths[] = {report_path, output, grid, raw};

@@ -82,6 +82,7 @@ static evk_status verifier__expect_word(verifier__parser *p, const char *word, c
 
 static evk_status verifier__expect_from(verifier__parser *p, const char *const *list, int n, const char *expected, int *out) {
     int i = verifier__find(verifier__peek(p), list, n);
+    *out = -1; /* written on every path: callers read it only after success, but need not prove that */
     if (i < 0 || p->at >= p->count) return verifier__parse_fail(p, expected);
     p->at++;
     *out = i;

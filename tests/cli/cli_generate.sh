@@ -99,7 +99,7 @@ expect_usage "a file that is no model" --model "$gmm/toy2d_reward.json" "${R[@]}
 expect_usage "search without a reward" "${M[@]}" --method evo
 expect_usage "image options with a mixture" "${M[@]}" "${R[@]}" --method bon --f16
 err=$("$evoke" generate --model "$tmp/no-such-model.json" --report "$tmp/bad.json" 2>&1)
-[ "$err" = "evoke: no such file or directory: $tmp/no-such-model.json" ] || fail "missing model message: $err"
+[ "$err" = "evoke generate: --model: no such file or directory: $tmp/no-such-model.json (see \`evoke generate --help\`)" ] || fail "missing model message: $err"
 err=$("$evoke" generate --model "$gmm/toy2d_reward.json" --report "$tmp/bad.json" 2>&1)
 [ "$err" = "evoke: $gmm/toy2d_reward.json is not a model evoke knows (families: gmm, sd)" ] || fail "unknown model message: $err"
 err=$("$evoke" generate "${M[@]}" --method fk --report "$tmp/bad.json" 2>&1)

@@ -80,7 +80,7 @@ err=$("$evoke" generate --model "$model" --reward "$reward" --method bon --n 2 -
 "$evoke" generate --model "$src/assets/gmm/toy2d.json" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" \
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "--prompt with a non-text model accepted"
 err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt x --method bon --n 2 --report "$tmp/x.json" 2>&1)
-[ $? -eq 2 ] && [ "$err" = "evoke: no such file or directory: $tmp/no-such-model" ] || fail "a missing model folder: $err"
+[ $? -eq 2 ] && [ "$err" = "evoke generate: --model: no such file or directory: $tmp/no-such-model (see \`evoke generate --help\`)" ] || fail "a missing model folder: $err"
 "$evoke" generate --model "$src/assets/gmm/toy2d.json" --reward "$src/assets/gmm/toy2d_reward.json" --method bon --n 2 -o "$tmp/x.png" \
   >/dev/null 2>&1; [ $? -eq 2 ] || fail "-o with a model that makes no images accepted"
 [ ! -e "$tmp/x.png" ] || fail "an image was written after bad input"

@@ -15,7 +15,7 @@ int main(int argc, char **argv) {
     evk_sampler *sampler = NULL;
     evk_search_result *res = NULL;
     evk_status st = evk_context_create(NULL, &ctx);
-    if (!st) st = evk_model_load(ctx, argv[1], &model);
+    if (!st) st = evk_model_load(ctx, argv[1], NULL, &model);
     if (!st) st = evk_reward_load(ctx, argv[2], &reward);
     if (!st) {
         const evk_model_info *mi = evk_model_get_info(model);

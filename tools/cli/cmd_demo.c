@@ -219,9 +219,6 @@ int cmd_demo(int argc, char **argv) {
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
-    if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
-        !cli_input_exists(cmd, "--prompts", prompts_path))
-        return CLI_EXIT_USAGE;
     if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
     /* the shipped defaults are found wherever the demo is run from */
     char default_model[4096], default_reward[4096], default_prompts[4096];
@@ -232,6 +229,9 @@ int cmd_demo(int argc, char **argv) {
     if (!pst && !prompts_path && !(pst = cli_asset_path("prompts/demo.txt", "--prompts FILE", default_prompts, sizeof default_prompts)))
         prompts_path = default_prompts;
     if (pst) return cli_report(pst);
+    if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
+        !cli_input_exists(cmd, "--prompts", prompts_path))
+        return CLI_EXIT_USAGE;
     if (!nb) budgets[nb++] = nfe / 2 ? nfe / 2 : 1, budgets[nb++] = nfe;
     qsort(budgets, (size_t)nb, sizeof *budgets, cmp_u32);
     int methods[M_COUNT], nm = 0;

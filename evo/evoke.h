@@ -18,7 +18,10 @@
 #include "core/tensor.h"
 
 /* ops: one header per kernel family; each records into a stream */
+#include "ops/activation.h"
+#include "ops/op_variant.h"
 #include "ops/op_attention.h"
+#include "ops/op_axpbz.h"
 #include "ops/op_conv.h"
 #include "ops/op_dequant.h"
 #include "ops/op_elementwise.h"
@@ -34,6 +37,7 @@
 
 /* formats: weights and checkpoints, configs, images, videos and arrays, the tokenizer */
 #include "formats/config.h"
+#include "formats/diffusion.h"
 #include "formats/png.h"
 #include "formats/video.h"
 #include "formats/safetensors.h"
@@ -42,11 +46,18 @@
 
 /* models, samplers, rewards */
 #include "models/model.h"
+#include "models/gmm/gmm.h"
 #include "models/sd/sd.h"
 #include "samplers/sampler.h"
 #include "rewards/reward.h"
+#include "rewards/analytic.h"
+#include "rewards/clip_score.h"
+#include "rewards/aesthetic.h"
+#include "rewards/sum.h"
 
-/* the search layer: sampling, Best-of-N, FK particles, EvoSearch */
+/* the search layer: sampling, Best-of-N, FK particles, EvoSearch; and evk_generate, the one call
+ * that does what `evoke generate` does */
 #include "search.h"
+#include "generate.h"
 
 #endif

@@ -12,6 +12,7 @@
 
 #include "bench.h"
 #include "cli.h"
+#include "core/file.h"
 
 static const char *bench_help =
     "usage: evoke bench [peak] [options]\n"
@@ -135,20 +136,12 @@ static int write_json(const char *path, const evk_device_info *dev, double peak_
         fprintf(stderr, "evoke bench: out of memory writing JSON\n");
         return CLI_EXIT_FAILURE;
     }
-    /* write beside the target, then rename: readers never see a half-written file */
-    size_t n = strlen(path) + 32;
-    char *tmp = malloc(n);
-    int rc = CLI_EXIT_OK;
-    if (!tmp) { free(text); return CLI_EXIT_FAILURE; }
-    snprintf(tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "w");
-    if (!f || fputs(text, f) < 0 || fputc('\n', f) == EOF || fclose(f) != 0 || rename(tmp, path) != 0) {
-        fprintf(stderr, "evoke bench: cannot write %s\n", path);
-        if (f) remove(tmp);
-        rc = CLI_EXIT_FAILURE;
-    }
-    free(tmp);
+    /* the one atomic writer: readers never see a half-written file, a signal leaves no temporary */
+    size_t len = strlen(text);
+    text[len] = '\n'; /* cJSON_Print's terminating NUL becomes the final newline */
+    evk_status st = evk_file_write_atomic(path, text, len + 1);
     free(text);
+    int rc = st ? cli_report(st) : CLI_EXIT_OK;
     return rc;
 }
 

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -142,4 +143,33 @@ evk_status evk_file_read_text(const char *path, size_t max_size, char **out) {
     text[n] = 0;
     *out = text;
     return EVK_OK;
+}
+
+evk_status evk_file_map(const char *path, void **map, size_t *size) {
+    *map = NULL;
+    *size = 0;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat sb;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        close(fd);
+        return evk_fail(EVK_ERROR_IO, "%s: not a regular file", path);
+    }
+    size_t n = (size_t)sb.st_size;
+    if (n) {
+        void *m = mmap(NULL, n, PROT_READ, MAP_PRIVATE, fd, 0);
+        if (m == MAP_FAILED) {
+            int e = errno;
+            close(fd);
+            return evk_fail(EVK_ERROR_IO, "%s: cannot map %zu bytes: %s", path, n, strerror(e));
+        }
+        *map = m;
+        *size = n;
+    }
+    close(fd);
+    return EVK_OK;
+}
+
+void evk_file_unmap(void *map, size_t size) {
+    if (map) munmap(map, size);
 }

@@ -30,6 +30,11 @@ evk_status evk_file_read(const char *path, size_t max_size, uint8_t **data, size
  * (EVK_ERROR_FORMAT); free() it. */
 evk_status evk_file_read_text(const char *path, size_t max_size, char **out);
 
+/* Map a whole regular file read-only (a file of 0 bytes gives *map = NULL, *size = 0); release it
+ * with evk_file_unmap. The readers of large weight files (safetensors, GGUF, zip) parse in place. */
+evk_status evk_file_map(const char *path, void **map, size_t *size);
+void evk_file_unmap(void *map, size_t size);
+
 #ifdef __cplusplus
 }
 #endif

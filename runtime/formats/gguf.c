@@ -11,6 +11,8 @@
  * them and after the last, which rules out overlaps and unexplained bytes at once. */
 #include "formats/gguf.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -96,7 +98,7 @@ static uint32_t evk__vsize(uint32_t t) {
 
 void evk_gguf_close(evk_gguf *g) {
     if (!g) return;
-    if (g->mapped && g->map) munmap((void *)g->map, g->map_size);
+    if (g->mapped && g->map) evk_file_unmap((void *)g->map, g->map_size);
     free(g->kvs);
     free(g->tensors);
     free(g->names);
@@ -474,28 +476,13 @@ evk_status evk_gguf_parse(const void *bytes, size_t size, const char *label, evk
 
 evk_status evk_gguf_open(const char *path, evk_gguf **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return evk_fail(EVK_ERROR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
     void *map = NULL;
-    if (size) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return evk_fail(EVK_ERROR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(e));
-        }
-    }
-    close(fd);
+    size_t size = 0;
+    EVK_TRY(evk_file_map(path, &map, &size));
     evk_gguf *g = NULL;
     evk_status s = evk_gguf_parse(map, size, path, &g);
     if (s) {
-        if (map) munmap(map, size);
+        evk_file_unmap(map, size);
         return s;
     }
     g->mapped = map != NULL;

@@ -7,6 +7,8 @@
  * must start where the previous one ended and the last must end at the end of the file, which
  * rules out overlaps, gaps and trailing bytes at once. */
 #include "formats/safetensors.h"
+
+#include "core/file.h"
 #include "formats/gguf_quant.h"
 
 #include <cjson/cJSON.h>
@@ -63,7 +65,7 @@ static uint32_t evk__hash(const char *s) {
 
 void evk_safetensors_close(evk_safetensors *st) {
     if (!st) return;
-    if (st->mapped && st->map) munmap((void *)st->map, st->map_size);
+    if (st->mapped && st->map) evk_file_unmap((void *)st->map, st->map_size);
     for (size_t i = 0; st->meta && i < st->meta_count * 2; i++) free(st->meta[i]);
     free(st->meta);
     free(st->table);
@@ -287,28 +289,13 @@ evk_status evk_safetensors_parse(const void *bytes, size_t size, const char *lab
 
 evk_status evk_safetensors_open(const char *path, evk_safetensors **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return evk_fail(EVK_ERROR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
     void *map = NULL;
-    if (size) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return evk_fail(EVK_ERROR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(e));
-        }
-    }
-    close(fd);
+    size_t size = 0;
+    EVK_TRY(evk_file_map(path, &map, &size));
     static const uint8_t empty[1];
     evk_safetensors *st = calloc(1, sizeof *st);
     if (!st) {
-        if (map) munmap(map, size);
+        evk_file_unmap(map, size);
         return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
     st->path = strdup(path);

@@ -8,6 +8,8 @@
  * end of data, must end before the next begins). */
 #include "formats/zip.h"
 
+#include "core/file.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -47,7 +49,7 @@ static int evk__zip_inside(uint64_t off, uint64_t len, uint64_t limit) { return 
 
 void evk_zip_close(evk_zip *z) {
     if (!z) return;
-    if (z->mapped && z->map) munmap((void *)z->map, z->map_size);
+    if (z->mapped && z->map) evk_file_unmap((void *)z->map, z->map_size);
     free(z->by_name);
     free(z->names);
     free(z->entries);
@@ -305,27 +307,12 @@ evk_status evk_zip_parse(const void *bytes, size_t size, const char *label, evk_
 
 evk_status evk_zip_open(const char *path, evk_zip **out) {
     *out = NULL;
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return evk_fail(EVK_ERROR_IO, "%s: cannot open: %s", path, strerror(errno));
-    struct stat sb;
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
-        close(fd);
-        return evk_fail(EVK_ERROR_IO, "%s: not a regular file", path);
-    }
-    size_t size = (size_t)sb.st_size;
     void *map = NULL;
-    if (size) {
-        map = mmap(NULL, size, PROT_READ, MAP_PRIVATE, fd, 0);
-        if (map == MAP_FAILED) {
-            int e = errno;
-            close(fd);
-            return evk_fail(EVK_ERROR_IO, "%s: cannot map %zu bytes: %s", path, size, strerror(e));
-        }
-    }
-    close(fd);
+    size_t size = 0;
+    EVK_TRY(evk_file_map(path, &map, &size));
     evk_status s = evk_zip_parse(map, size, path, out);
     if (s) {
-        if (map) munmap(map, size);
+        evk_file_unmap(map, size);
         return s;
     }
     (*out)->mapped = map != NULL;

@@ -1,6 +1,7 @@
 #!/usr/bin/python3
 """prompt_stats.py — significance for the prompt benchmark: reads the report.json of several
-`evoke demo` runs over the same prompts with different seeds (tools/bench/prompt_bench.sh) and
+`evoke demo` runs over the same prompts with different seeds (tools/bench/prompt_bench.sh; several
+reports may share a seed when they hold different methods, e.g. a build's runs relabelled) and
 writes, per budget, every method's verifier pass rate and mean reward with 95 % intervals, and the
 paired differences (EvoSearch vs Best-of-N vs FK vs plain sampling) with 95 % intervals.
 
@@ -20,7 +21,7 @@ import sys
 import numpy as np
 
 TITLES = {"sample": "plain sampling", "bon": "Best-of-N", "fk": "FK particles", "evo": "EvoSearch"}
-ORDER = ["evo", "bon", "fk", "sample"]
+ORDER = ["evo", "bon", "fk", "sample"]  # methods outside it (relabelled runs) come after, by name
 
 
 def load(paths):
@@ -30,14 +31,16 @@ def load(paths):
         with open(path, encoding="utf-8") as f:
             rep = json.load(f)
         seed = rep["seed"]
-        if seed in seeds:
-            sys.exit(f"prompt_stats.py: seed {seed} appears in two reports ({path})")
-        seeds.append(seed)
+        if seed not in seeds:
+            seeds.append(seed)
         for r in rep["results"]:
             key = (r["method"], None if r["method"] == "sample" else int(r["budget"]))
             if key[1] is not None:
                 budgets.add(key[1])
-            cells.setdefault((r["prompt"], seed), {})[key] = (float(r["reward"]), bool(r["verifier_pass"]), float(r["nfe"]))
+            cell = cells.setdefault((r["prompt"], seed), {})
+            if key in cell:
+                sys.exit(f"prompt_stats.py: {key[0]} at {key[1]} NFE for {r['prompt']!r}, seed {seed}, is in two reports ({path})")
+            cell[key] = (float(r["reward"]), bool(r["verifier_pass"]), float(r["nfe"]))
     return cells, sorted(budgets), seeds
 
 
@@ -49,7 +52,8 @@ def main():
     a = ap.parse_args()
     cells, budgets, seeds = load(a.reports)
     prompts = sorted({p for p, _ in cells})
-    methods = [m for m in ORDER if any(k[0] == m for c in cells.values() for k in c)]
+    present = {k[0] for c in cells.values() for k in c}
+    methods = [m for m in ORDER if m in present] + sorted(present - set(ORDER))
     P, S = len(prompts), len(seeds)
     missing = [(p, s) for p in prompts for s in seeds if (p, s) not in cells]
     if missing:

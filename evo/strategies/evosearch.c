@@ -113,8 +113,8 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     } else if (c->nfe) { /* an explicit single generation: as many trajectories as the budget pays for */
         c->population_schedule[0] = (uint32_t)(c->nfe / evk__search_cost(c) / T > 10000000u ? 10000000u : c->nfe / evk__search_cost(c) / T);
     }
-    if (K == 0) { /* one generation: no selection, so no elites */
-        if (given_elites) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u elites need an evolution step (a single generation has none)", c->elites);
+    if (K == 0) { /* one generation: no selection, so no elites (the budget's fallback drops them) */
+        if (given_elites && single) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u elites need an evolution step (a single generation has none)", c->elites);
         c->elites = 0;
     } else {
         uint32_t min_child = UINT32_MAX;

@@ -206,6 +206,11 @@ static void test_evo_small_budgets(void **state) {
     TEST_OK(evk_search_resolve(&c, T, &rc));
     for (uint32_t g = 0; g <= rc.evolution_count; g++) assert_true(rc.population_schedule[g] >= 16);
     assert_true(evk_search_planned_nfe(&rc, T) <= 800);
+    /* ... and below one generation of them the fallback has no elites */
+    c = (evk_search_config){.method = EVK_SEARCH_EVO, .nfe = 160, .guidance = 2, .elites = 2};
+    TEST_OK(evk_search_resolve(&c, T, &rc));
+    assert_int_equal(rc.evolution_count, 0);
+    assert_int_equal(rc.elites, 0);
 
     /* runs spend exactly what they planned: a dropped-generation schedule and the fallback, on the
        toy mixture without guidance (cost 1) */

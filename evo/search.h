@@ -9,7 +9,17 @@
  * whole rollout — every step, archive copy and the final scoring — is one queue submission.
  * NFE = one model evaluation of one individual at one step (classifier-free guidance counts 2).
  * EvoSearch: evolution schedule S = [s_0 < … < s_{K−1}], population schedule P = [p_0 … p_K],
- * NFE = p_0·s_0 + Σ_g p_g·(T−s_g) + Σ_{g<K−1} p_{g+1}·(s_{g+1}−s_g) + p_K·(T−s_{K−1}). */
+ * NFE = p_0·s_0 + Σ_g p_g·(T−s_g) + Σ_{g<K−1} p_{g+1}·(s_{g+1}−s_g) + p_K·(T−s_{K−1}); with no
+ * evolution step (K = 0) a single generation, NFE = p_0·T.
+ * EvoSearch under a budget (`nfe`): the population schedule is scaled to the budget, but no
+ * population goes below P_min = max(6, 2·elites + 2) — a smaller generation has almost nothing
+ * beside its elites to select from. When the proportional scaling would go below P_min the larger
+ * populations shrink first (the largest common scale that fits, every population raised to
+ * P_min); when even P_min everywhere does not fit, the latest evolution step and its generation
+ * are dropped and the rest scaled again; when not one generation of P_min fits, the search is a
+ * single generation of ⌊budget/(T·cost)⌋ trajectories — Best-of-N, the same trajectories bit for
+ * bit — and the report says so. At T = 8 with guidance (the shipped model) that is Best-of-N below
+ * 192 NFE, one generation from 192, two from 252, three from 288, all four from 312. */
 #ifndef EVK_SEARCH_H
 #define EVK_SEARCH_H
 
@@ -55,7 +65,8 @@ typedef struct evk_search_config {
     evk_search_method method;
     uint64_t seed;
     uint64_t nfe;                /* budget: sample/bon/fk get nfe/(T·cost) individuals, evo scales
-                                    its population schedule to spend at most this; 0: as given */
+                                    its population schedule to spend at most this (the small-budget
+                                    rule above); 0: as given */
     uint32_t n;                  /* sample / bon / fk population [nfe-derived, else 16] */
     /* EvoSearch. Empty schedules: the SD2.1 shape (S = 0,20,30,40 at T = 50, scaled to T;
        P = 42,26,26,26,30, scaled to the budget). */

@@ -3,7 +3,7 @@
 # on the shipped default model: for a handful of prompts, plain sampling vs Best-of-N vs
 # EvoSearch at an equal budget of model evaluations, scored by the learned CLIP reward and by an
 # independent pixel verifier. Writes out/demo/grid.png, curve.png, report.md and report.json.
-#   tools/demo.sh [evoke demo options]      e.g. tools/demo.sh --nfe 320
+#   tools/demo.sh [evoke demo options]      e.g. tools/demo.sh --nfe 960
 # Needs only the `build` packages: without cmocka the configuration leaves the tests out (with a
 # notice), and tools/test.sh, which installs it, turns them back on in the same build folder.
 set -euo pipefail

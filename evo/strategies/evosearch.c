@@ -16,7 +16,7 @@
 #include "strategy.h"
 
 uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *P) {
-    if (K == 0) return 0;
+    if (K == 0) return (uint64_t)P[0] * T; /* one generation: p_0 trajectories */
     uint64_t n = (uint64_t)P[0] * S[0];
     for (uint32_t g = 0; g < K; g++) n += (uint64_t)P[g] * (T - S[g]);
     for (uint32_t g = 0; g + 1 < K; g++) n += (uint64_t)P[g + 1] * (S[g + 1] - S[g]);
@@ -26,10 +26,58 @@ uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *
 /* SD2.1 reference shape at T = 50 (DESIGN "Search") */
 static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
 
+/* The smallest population a generation may have under a budget: below 2·elites + 2 (and 6) a
+ * generation has too few mutants beside its elites to select from, and spending its NFE on more
+ * trajectories of the generations kept buys more (bench/PROMPTS.md, "Small budgets"). */
+#define EVK__EVO_MIN_POPULATION 6u
+
+/* Populations for the first k evolution steps of c's schedules (p_0 … p_{k−1}, then the final
+ * p_K) at `scale`, floored and raised to pmin; their NFE per guidance pass. */
+static uint64_t evk__evo_fit(const evk_search_config *c, uint32_t T, uint32_t k, double scale, uint32_t pmin, uint32_t *out) {
+    for (uint32_t i = 0; i <= k; i++) {
+        double p = floor(c->population_schedule[i == k ? c->evolution_count : i] * scale + 1e-9);
+        out[i] = p < pmin ? pmin : p > 1e7 ? 10000000u : (uint32_t)p;
+    }
+    return evk_evo_nfe(T, c->evolution_schedule, k, out);
+}
+
+/* The budget rule. Scale the population schedule to the budget; when a population would fall
+ * below pmin, keep every population at pmin or more and shrink the larger ones first (the largest
+ * scale that fits); when even pmin everywhere does not fit, drop the latest evolution step (and
+ * its generation) and try again; when not one generation of pmin fits, run one generation of as
+ * many trajectories as the budget pays for (Best-of-N). Returns the scale used (0 for the
+ * fallback). */
+static double evk__evo_budget(evk_search_config *c, uint32_t T, uint64_t budget, uint32_t pmin) {
+    uint32_t K = c->evolution_count, p[EVK_SEARCH_MAX_GENERATIONS + 1];
+    for (uint32_t k = K; k >= 1; k--) {
+        if (evk__evo_fit(c, T, k, 0, pmin, p) > budget) continue; /* pmin everywhere is too much */
+        /* the plain proportional scale of these generations, then the largest that fits */
+        double lo = 0, hi = (double)budget / (double)evk__evo_fit(c, T, k, 1, 1, p);
+        if (evk__evo_fit(c, T, k, hi, pmin, p) > budget) {
+            for (int it = 0; it < 60; it++) {
+                double mid = 0.5 * (lo + hi);
+                if (evk__evo_fit(c, T, k, mid, pmin, p) <= budget) lo = mid;
+                else hi = mid;
+            }
+            hi = lo;
+        }
+        evk__evo_fit(c, T, k, hi, pmin, p);
+        c->evolution_count = k, c->population_count = k + 1;
+        memcpy(c->population_schedule, p, (k + 1) * sizeof *p);
+        return hi;
+    }
+    c->evolution_count = 0, c->population_count = 1;
+    c->population_schedule[0] = (uint32_t)(budget / T > 10000000u ? 10000000u : budget / T);
+    return 0;
+}
+
 static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     uint32_t K = c->evolution_count;
     if (K > EVK_SEARCH_MAX_GENERATIONS) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evolution schedule has %u steps, at most %d", K, EVK_SEARCH_MAX_GENERATIONS);
-    if (K == 0) {
+    /* no evolution step and one population size: a single generation (what the budget rule
+       falls back to) */
+    bool single = K == 0 && c->population_count == 1;
+    if (K == 0 && !single) {
         K = c->evolution_count = 4;
         for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
         for (uint32_t i = 1; i < K; i++)
@@ -55,29 +103,34 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
                         K, K + 1);
     for (uint32_t i = 0; i <= K; i++)
         if (c->population_schedule[i] < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule size %u is 0", i);
+    bool given_elites = c->elites != 0 && c->elites != EVK_ELITES_NONE;
     double scale = 1;
-    if (c->nfe) {
-        uint64_t base = evk__search_cost(c) * evk_evo_nfe(T, c->evolution_schedule, K, c->population_schedule);
-        scale = (double)c->nfe / (double)base;
-        for (uint32_t i = 0; i <= K; i++) {
-            double p = floor(c->population_schedule[i] * scale + 1e-9);
-            if (p < 1 || p > 1e7)
-                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "NFE budget %llu cannot be spread over this schedule (population %u would be %.0f)",
-                                (unsigned long long)c->nfe, i, p);
-            c->population_schedule[i] = (uint32_t)p;
-        }
+    if (c->nfe && K > 0) {
+        uint32_t pmin = EVK__EVO_MIN_POPULATION;
+        if (given_elites && c->elites < (UINT32_MAX - 2) / 2 && 2 * c->elites + 2 > pmin) pmin = 2 * c->elites + 2;
+        scale = evk__evo_budget(c, T, c->nfe / evk__search_cost(c), pmin);
+        K = c->evolution_count;
+    } else if (c->nfe) { /* an explicit single generation: as many trajectories as the budget pays for */
+        c->population_schedule[0] = (uint32_t)(c->nfe / evk__search_cost(c) / T > 10000000u ? 10000000u : c->nfe / evk__search_cost(c) / T);
     }
-    uint32_t min_child = UINT32_MAX;
-    for (uint32_t i = 1; i <= K; i++) min_child = c->population_schedule[i] < min_child ? c->population_schedule[i] : min_child;
-    if (c->population_schedule[0] < min_child) min_child = c->population_schedule[0];
-    if (c->elites == EVK_ELITES_NONE) c->elites = 0;
-    else if (c->elites == 0) {
-        long e = lround(5 * scale);
-        if (e < 1) e = 1;
-        if (e >= (long)min_child) e = (long)min_child - 1;
-        c->elites = (uint32_t)e;
-    } else if (c->elites >= min_child)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%u elites leave no room in a population of %u (elites must be fewer)", c->elites, min_child);
+    if (K == 0) { /* one generation: no selection, so no elites (the budget's fallback drops them) */
+        if (given_elites && single) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u elites need an evolution step (a single generation has none)", c->elites);
+        c->elites = 0;
+    } else {
+        uint32_t min_child = UINT32_MAX;
+        for (uint32_t i = 0; i <= K; i++) min_child = c->population_schedule[i] < min_child ? c->population_schedule[i] : min_child;
+        if (c->elites == EVK_ELITES_NONE) c->elites = 0;
+        else if (c->elites == 0) {
+            /* 5 at the reference shape, scaled with it; under the budget rule at most (p − 2)/2 so that
+               every generation keeps more mutants than elites */
+            long e = lround(5 * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
+            if (e > cap) e = cap;
+            if (e < 1) e = 1;
+            if (e >= (long)min_child) e = (long)min_child - 1;
+            c->elites = (uint32_t)e;
+        } else if (c->elites >= min_child)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%u elites leave no room in a population of %u (elites must be fewer)", c->elites, min_child);
+    }
     if (c->n) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: --n does not apply (use --population-schedule or --nfe)");
     return EVK_OK;
 }
@@ -112,9 +165,11 @@ static evk_status evk__run_evo(evk__run *R) {
     evk_tensor x, sc, idx, coef, arch[EVK_SEARCH_MAX_GENERATIONS];
     memset(arch, 0, sizeof arch), memset(&x, 0, sizeof x), memset(&sc, 0, sizeof sc), memset(&idx, 0, sizeof idx), memset(&coef, 0, sizeof coef);
     float *tags[EVK_SEARCH_MAX_GENERATIONS] = {0}, *hcoef = malloc(2 * pmax * sizeof(float));
-    uint32_t *order = malloc(total_cap * sizeof *order), *scratch = malloc(total_cap * sizeof *scratch), *perm = malloc(total_cap * sizeof *perm);
+    /* (+1: a single generation, K = 0, has no pool) */
+    uint32_t *order = malloc((total_cap + 1) * sizeof *order), *scratch = malloc((total_cap + 1) * sizeof *scratch),
+             *perm = malloc((total_cap + 1) * sizeof *perm);
     int32_t *hidx = malloc(pmax * sizeof *hidx);
-    evk__pool_entry *pool = malloc(total_cap * sizeof *pool);
+    evk__pool_entry *pool = malloc((total_cap + 1) * sizeof *pool);
     evk_status st = hcoef && order && scratch && perm && hidx && pool ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st) st = evk__alloc_rows(e->ctx, pmax, e->numel, &x);
     if (!st) st = evk__alloc_rows(e->ctx, pmax, 1, &sc);
@@ -226,6 +281,8 @@ static void evk__evo_report(const evk_search_config *c, cJSON *p) {
     cJSON_AddNumberToObject(p, "elites", c->elites);
     cJSON_AddNumberToObject(p, "mutation_rate", c->mutation_rate);
     cJSON_AddNumberToObject(p, "tournament_fraction", c->tournament_fraction);
+    if (c->evolution_count == 0)
+        cJSON_AddStringToObject(p, "note", "single generation (Best-of-N): the budget pays for no generation of the smallest population");
 }
 
 const evk__strategy evk__strategy_evo = {"evo", "EvoSearch", evk__evo_resolve, evk__evo_planned, evk__evo_population, evk__run_evo,

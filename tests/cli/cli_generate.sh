@@ -64,6 +64,13 @@ err=$("$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.js
       --report "$tmp/p.json" --progress 2>&1 >/dev/null) || fail "progress run"
 [ "$(grep -c 'generation .* nfe .* best' <<<"$err")" -eq 5 ] || fail "expected 5 progress lines, got: $err"
 
+# a budget below one generation of 6: EvoSearch is one generation (Best-of-N), and says so
+"$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 250 \
+  --report "$tmp/small.json" >/dev/null || fail "small-budget evo run"
+$py -c 'import json,sys; r=json.load(open(sys.argv[1])); p=r["parameters"]
+assert r["nfe"] == 250 and p["evolution_schedule"] == [] and p["population_schedule"] == [5] and "single generation" in p["note"], r' \
+  "$tmp/small.json" || fail "small-budget evo report"
+
 # ---- bad input: one line, exit 2, no report ---------------------------------------------------
 printf '{"family":"gmm","dim":2,' >"$tmp/broken.json"
 printf '{"family":"gmm","dim":2,"schedule":"vp","components":[{"weight":1,"mean":[0,0,0],"std":1}]}' >"$tmp/baddim.json"
@@ -90,7 +97,7 @@ expect_usage "schedule not increasing" "${M[@]}" "${R[@]}" --method evo --evolut
 expect_usage "schedule beyond T" "${M[@]}" "${R[@]}" --method evo --steps 50 --evolution-schedule 0,20,30,50
 expect_usage "elites >= population" "${M[@]}" "${R[@]}" --method evo --elites 26
 expect_usage "NFE too small" "${M[@]}" "${R[@]}" --method bon --steps 50 --nfe 49
-expect_usage "NFE too small for evo" "${M[@]}" "${R[@]}" --method evo --steps 50 --nfe 60
+expect_usage "NFE too small for evo" "${M[@]}" "${R[@]}" --method evo --steps 50 --nfe 49
 expect_usage "unknown method" "${M[@]}" "${R[@]}" --method greedy
 expect_usage "sampler for another schedule" "${M[@]}" "${R[@]}" --method bon --sampler euler
 expect_usage "missing --model" "${R[@]}" --method bon

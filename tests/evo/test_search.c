@@ -149,6 +149,95 @@ static void test_deterministic_and_chunked(void **state) {
     free_toy(&t);
 }
 
+/* The small-budget rule (evo/search.h): with a budget, every population is at least 6 (and
+ * 2·elites + 2); populations shrink towards that first, then the latest evolution steps go, and
+ * below one generation of 6 the search is one generation of budget/(T·cost) trajectories. The
+ * expected schedules are worked out by hand from the NFE formula at T = 8 (the shipped model's
+ * steps; S = 0,3,5,6 is the default 0,20,30,40 of 50 scaled to 8). */
+static void test_evo_small_budgets(void **state) {
+    evk_context *ctx = *state;
+    const uint32_t T = 8;
+    const uint64_t budgets[] = {16, 80, 160, 190, 192, 250, 252, 300, 312, 320, 400, 800, 1600};
+    for (size_t b = 0; b < sizeof budgets / sizeof *budgets; b++) {
+        evk_search_config c = {.method = EVK_SEARCH_EVO, .nfe = budgets[b], .guidance = 2, .seed = 3}, rc;
+        TEST_OK(evk_search_resolve(&c, T, &rc));
+        uint64_t planned = evk_search_planned_nfe(&rc, T);
+        assert_true(planned <= budgets[b]);
+        assert_int_equal(planned, 2 * evk_evo_nfe(T, rc.evolution_schedule, rc.evolution_count, rc.population_schedule));
+        if (rc.evolution_count == 0) {
+            /* the fallback spends every whole trajectory the budget pays for */
+            assert_int_equal(rc.population_count, 1);
+            assert_int_equal(rc.population_schedule[0], budgets[b] / (2 * T));
+            assert_int_equal(rc.elites, 0);
+            continue;
+        }
+        assert_int_equal(rc.population_count, rc.evolution_count + 1);
+        static const uint32_t S[4] = {0, 3, 5, 6};
+        for (uint32_t g = 0; g <= rc.evolution_count; g++) {
+            assert_true(rc.population_schedule[g] >= 6);
+            assert_true(rc.elites >= 1 && 2 * rc.elites + 2 <= rc.population_schedule[g]);
+        }
+        for (uint32_t g = 0; g < rc.evolution_count; g++) assert_int_equal(rc.evolution_schedule[g], S[g]);
+        /* one more individual in the smallest population would overspend, or the rule would not
+           have dropped a generation: the budget is used, not wasted */
+        assert_true(planned + 2 * 2 * T > budgets[b] || rc.evolution_count == 4);
+    }
+    /* by hand: 6 everywhere costs 2·6·(8+8+5+3+2) = 312 for four generations, 288 for three
+       (0,3,5), 252 for two (0,3), 192 for one (0); below 192 one generation of budget/16; at 251
+       one generation has room for p_0 = ⌊42·125/576⌋ = 9 beside p_1 = 6 */
+    struct {
+        uint64_t nfe;
+        uint32_t k, p0;
+    } want[] = {{80, 0, 5}, {160, 0, 10}, {191, 0, 11}, {192, 1, 6}, {251, 1, 9}, {252, 2, 6}, {288, 3, 6}, {312, 4, 6}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        evk_search_config c = {.method = EVK_SEARCH_EVO, .nfe = want[i].nfe, .guidance = 2}, rc;
+        TEST_OK(evk_search_resolve(&c, T, &rc));
+        if (rc.evolution_count != want[i].k || rc.population_schedule[0] != want[i].p0)
+            fail_msg("budget %llu: %u evolution steps, p_0 = %u; expected %u, %u", (unsigned long long)want[i].nfe, rc.evolution_count,
+                     rc.population_schedule[0], want[i].k, want[i].p0);
+    }
+    /* above the rule's reach the schedule is the plain proportional one: 800 NFE gives 20,12,12,12,14 */
+    evk_search_config c = {.method = EVK_SEARCH_EVO, .nfe = 800, .guidance = 2}, rc;
+    TEST_OK(evk_search_resolve(&c, T, &rc));
+    assert_memory_equal(rc.population_schedule, ((uint32_t[]){20, 12, 12, 12, 14}), 5 * sizeof(uint32_t));
+    assert_int_equal(rc.elites, 2);
+    /* given elites raise the minimum to 2·elites + 2 */
+    c = (evk_search_config){.method = EVK_SEARCH_EVO, .nfe = 800, .guidance = 2, .elites = 7};
+    TEST_OK(evk_search_resolve(&c, T, &rc));
+    for (uint32_t g = 0; g <= rc.evolution_count; g++) assert_true(rc.population_schedule[g] >= 16);
+    assert_true(evk_search_planned_nfe(&rc, T) <= 800);
+    /* ... and below one generation of them the fallback has no elites */
+    c = (evk_search_config){.method = EVK_SEARCH_EVO, .nfe = 160, .guidance = 2, .elites = 2};
+    TEST_OK(evk_search_resolve(&c, T, &rc));
+    assert_int_equal(rc.evolution_count, 0);
+    assert_int_equal(rc.elites, 0);
+
+    /* runs spend exactly what they planned: a dropped-generation schedule and the fallback, on the
+       toy mixture without guidance (cost 1) */
+    toy t = load_toy(ctx, "toy2d");
+    evk_sampler *smp = ddim(t.model, T);
+    const uint64_t run_budgets[] = {60, 110, 140};
+    for (size_t i = 0; i < 3; i++) {
+        c = (evk_search_config){.method = EVK_SEARCH_EVO, .nfe = run_budgets[i], .seed = 5};
+        evk_search_result *r = run(ctx, &t, smp, c);
+        assert_int_equal(r->nfe, evk_search_planned_nfe(&r->config, T));
+        assert_true(r->nfe <= run_budgets[i]);
+        assert_int_equal(r->generation_count, r->config.evolution_count + 1);
+        for (uint32_t g = 0; g < r->generation_count; g++) assert_true(r->generations[g].population >= (r->config.evolution_count ? 6u : 1u));
+        if (r->config.evolution_count == 0) {
+            /* the fallback is Best-of-N: the same trajectories, bit for bit */
+            evk_search_result *b = run(ctx, &t, smp, (evk_search_config){.method = EVK_SEARCH_BON, .nfe = run_budgets[i], .seed = 5});
+            assert_int_equal(b->nfe, r->nfe);
+            assert_true(b->best_reward == r->best_reward);
+            assert_memory_equal(b->best_sample, r->best_sample, (size_t)r->sample_numel * sizeof(float));
+            evk_search_result_free(b);
+        }
+        evk_search_result_free(r);
+    }
+    evk_sampler_destroy(smp);
+    free_toy(&t);
+}
+
 static void test_evo_beats_best_of_n(void **state) {
     evk_context *ctx = *state;
     toy t = load_toy(ctx, "toy2d");
@@ -298,7 +387,8 @@ static void test_bad_configurations(void **state) {
     expect_bad(&(evk_search_config){.method = EVK_SEARCH_EVO, .evolution_count = 2, .evolution_schedule = {0, 10}, .population_count = 3,
                                     .population_schedule = {8, 4, 6}, .elites = 4}, 50, "elites");
     expect_bad(&(evk_search_config){.method = EVK_SEARCH_BON, .nfe = 49}, 50, "too small for one trajectory");
-    expect_bad(&(evk_search_config){.method = EVK_SEARCH_EVO, .nfe = 60}, 50, "cannot be spread");
+    expect_bad(&(evk_search_config){.method = EVK_SEARCH_EVO, .evolution_count = 0, .population_count = 1, .population_schedule = {8},
+                                    .elites = 2}, 50, "need an evolution step");
     expect_bad(&(evk_search_config){.method = EVK_SEARCH_BON, .nfe = 500, .n = 10}, 50, "not both");
     /* a reward for other dimensions */
     toy t = load_toy(ctx, "toy2d");
@@ -382,6 +472,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nfe_accounting),
         cmocka_unit_test(test_deterministic_and_chunked),
+        cmocka_unit_test(test_evo_small_budgets),
         cmocka_unit_test(test_evo_beats_best_of_n),
         cmocka_unit_test(test_fk_round),
         cmocka_unit_test(test_rewards),

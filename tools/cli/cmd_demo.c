@@ -37,7 +37,8 @@ static const char *demo_help =
     "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
     "  --methods LIST   from {methods} (default sample,bon,evo)\n"
     "  --budgets LIST   NFE budgets of every search, e.g. 80,160,320 (default N/2,N)\n"
-    "  --nfe N          the largest budget when --budgets is not given (default 160)\n"
+    "  --nfe N          the largest budget when --budgets is not given (default 480; at 8 steps\n"
+    "                   with guidance EvoSearch evolves one generation at 240 NFE, four at 480)\n"
     "  --steps T        denoising steps (default 8)\n"
     "  --cfg W          guidance scale (default 2)\n"
     "  --seed S         seed of every run (default 0)\n"
@@ -176,7 +177,7 @@ int cmd_demo(int argc, char **argv) {
         {"methods", required_argument, 0, O_METHODS}, {"budgets", required_argument, 0, O_BUDGETS},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *reward_path = NULL, *prompts_path = NULL, *out_dir = "out/demo";
-    uint32_t nfe = 160, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
+    uint32_t nfe = 480, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
     uint64_t seed = 0;
     int nb = 0;
     bool use[M_COUNT] = {true, true, false, true};

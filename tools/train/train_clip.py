@@ -74,7 +74,7 @@ def pair_batch(rng, B, n_rounded):
     texts = the captions + one more one-claim negative per scene; and up to n_rounded renders
     of scenes whose squares have rounded corners (negatives only: no caption's positive)."""
     P = B // 2
-    ia, ib, ca, cb, cn, extra = [], [], [], [], [], []
+    ia, ib, ca, cb, cn, extra, src = [], [], [], [], [], [], []
     for _ in range(P):
         sc = random_scene(rng)
         cl = claims(sc)
@@ -89,11 +89,13 @@ def pair_batch(rng, B, n_rounded):
         if rs is not None:
             x = render(rs, t2)
             extra.append(blur(x, w) if w else x)
+            src.append(len(ca))
         ca.append(caption(sc))
         cb.append(caption(neg))
         cn.append(negative_caption(sc, rng))
     imgs = np.stack(ia + ib)
     extra = np.stack(extra) if extra else np.zeros((0,) + imgs.shape[1:], np.uint8)
+    pair_batch.rounded_of = src  # scene index of each rounded-square image
     return imgs, ca + cb, ca + cb + cn, extra
 
 
@@ -137,6 +139,9 @@ def main():
                     help="minimal-pair batches: every scene also rendered with one claim changed "
                          "(image-side hard negatives), rounded-corner squares as negatives, mild blur")
     ap.add_argument("--rounded", type=int, default=16, help="rounded-square negatives per batch (--pairs)")
+    ap.add_argument("--rank", type=float, default=0.0,
+                    help="(--pairs) weight of a pairwise logistic term: each caption must score its own "
+                         "image above its minimal-pair twin and above its rounded-square variant")
     ap.add_argument("--eval-every", type=int, default=500)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -226,6 +231,18 @@ def main():
         same_t = torch.cat([same[:, :n].t(), torch.zeros(n, len(extra))], 1)
         loss_t = -((same_t / same_t.sum(-1, keepdim=True)) * lt.log_softmax(-1)).sum(-1).mean()
         loss = 0.5 * (loss_i + loss_t)
+        if args.pairs and args.rank > 0:
+            P = n // 2
+            sc_ = model.logit_scale.exp()
+            cos = (te[:n] * ie[:n]).sum(-1)  # caption k with its own image
+            s_pos = torch.cat([cos[:P], cos[P:]])
+            s_neg = torch.cat([(te[:P] * ie[P:n]).sum(-1), (te[P:n] * ie[:P]).sum(-1)])
+            r = pair_batch.rounded_of
+            if r:
+                idx = torch.tensor(r)
+                s_pos = torch.cat([s_pos, cos[idx]])
+                s_neg = torch.cat([s_neg, (te[idx] * ie[n:]).sum(-1)])
+            loss = loss + args.rank * F.softplus(sc_ * (s_neg - s_pos)).mean()
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)

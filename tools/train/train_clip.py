@@ -6,7 +6,7 @@ Loss: symmetric InfoNCE with learnable logit_scale (clamped to <= ln 100) where 
 side of each image also contains one hard negative per sample (the caption with exactly one
 attribute changed: colour, shape, size, position, relation or object order; see
 dataset.negative_caption).  Identical captions in a batch count as positives together
-(soft targets).  Batch 128, AdamW lr 1e-3 (300-step warm-up, cosine to 10 % over --steps),
+(soft targets).  Batch 128, AdamW lr 1e-3 (300-step warm-up, cosine to 10 % (or --lr-min) over --steps),
 weight decay 0.01.  Images are preprocessed as CLIPImageProcessor would with our
 preprocessor_config.json: rgb/255, minus mean, divided by std (OpenAI CLIP values); no
 resize/crop happens at 32x32.
@@ -19,9 +19,17 @@ rows go to out/train/clip/curve.csv.
 Shipped run: 2000 steps (~50 min, 0.55-2.5 s/step on the shared machine), final loss 0.48,
 hard-negative acc 0.873, top-1/100 0.896.
 
-Run / resume (same command; continues from out/train/clip/ckpt.pt):
-    nohup nice -n 15 /usr/bin/python3 tools/train/train_clip.py --steps 6000 --threads 1 \
-        > out/train/clip.log 2>&1 &
+--pairs (the continued run): batches of minimal pairs (each scene rendered twice, the second
+time with one claim changed: image- and text-side hard negatives for every claim), rounded-
+corner squares as negatives for "square", mild blur; --rank W adds a pairwise logistic term
+over each pair.  The eval also writes the per-claim ROC AUC against the checker on held-out
+minimal pairs (eval_clip.py) and saves clip_<step>.pt.
+
+Run / resume (same command; continues from $EVOKE_TRAIN_OUT/clip/ckpt.pt, default
+out/train/clip; --init starts from an exported folder when there is no checkpoint yet):
+    nohup nice -n 19 /usr/bin/python3 tools/train/train_clip.py --init assets/tiny-clip --pairs --rank 0.5 \
+        --steps 5000 --lr 5e-4 --lr-min 5e-5 --warmup 200 --eval-every 250 --threads 1 \
+        >> $EVOKE_TRAIN_OUT/clip.log 2>&1 &
 """
 import argparse
 import math

@@ -12,9 +12,12 @@ Every EVAL_EVERY steps the EMA weights sample the 50 held-out prompts (DDIM 20 s
 trailing spacing, eta 0, CFG 2 and 4, fixed noise seed) and check.py scores them;
 rows go to out/train/t2i/curve.csv and a sample sheet to out/train/t2i/samples_<step>.png.
 
-Run / resume (same command; it continues from out/train/t2i/ckpt.pt):
-    nohup nice -n 15 /usr/bin/python3 tools/train/train_t2i.py --steps 20000 \
-        > out/train/t2i.log 2>&1 &
+Run / resume (same command; it continues from $EVOKE_TRAIN_OUT/t2i/ckpt.pt, default
+out/train/t2i; --init starts from an exported folder, e.g. the shipped assets/tiny-sd, when
+there is no checkpoint yet — its EMA weights seed both the trained nets and the EMA, the step
+count continues from the file's metadata, and the starting point is evaluated first):
+    nohup nice -n 19 /usr/bin/python3 tools/train/train_t2i.py --init assets/tiny-sd --steps 7000 \
+        --lr 4e-4 --lr-min 2e-5 --warmup 100 --threads 1 >> $EVOKE_TRAIN_OUT/t2i.log 2>&1 &
 Export the latest EMA weights to assets/tiny-sd: /usr/bin/python3 tools/train/export.py
 Measured on the 2-core dev machine: ~1.0 s/step with 2 threads (more while others build).
 First run: 4700 steps in ~2.3 h wall (0.75-4 s/step depending on other jobs); v-MSE loss 0.061

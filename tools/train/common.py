@@ -10,16 +10,47 @@ ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
 sys.path.insert(0, os.path.join(ROOT, "tools", "ref"))
 sys.path.insert(0, HERE)
 
-OUT = os.path.join(ROOT, "out", "train")
+# Checkpoints, logs and curves: $EVOKE_TRAIN_OUT if set (keep them outside the repository so
+# they survive a fresh checkout), else out/train (git-ignored).
+OUT = os.environ.get("EVOKE_TRAIN_OUT") or os.path.join(ROOT, "out", "train")
 TOKDIR = os.path.join(OUT, "tokenizer")
+ASSETS = os.path.join(ROOT, "assets")
+TOK_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
 
 
 def tokenizer():
+    """The domain tokenizer in OUT/tokenizer: copied from the shipped assets/tiny-sd/tokenizer
+    when there is one (so training continues with exactly the shipped vocabulary), else
+    learned by build_tokenizer.py (deterministic)."""
     from clip_tokenizer import CLIPTokenizer
     if not os.path.exists(os.path.join(TOKDIR, "vocab.json")):
-        from build_tokenizer import build
-        build(TOKDIR)
+        shipped = os.path.join(ASSETS, "tiny-sd", "tokenizer")
+        if all(os.path.exists(os.path.join(shipped, f)) for f in TOK_FILES):
+            import shutil
+            os.makedirs(TOKDIR, exist_ok=True)
+            for f in TOK_FILES:
+                shutil.copyfile(os.path.join(shipped, f), os.path.join(TOKDIR, f))
+        else:
+            from build_tokenizer import build
+            build(TOKDIR)
     return CLIPTokenizer(TOKDIR)
+
+
+def load_json(path):
+    with open(path) as f:
+        return json.load(f)
+
+
+def load_weights(path):
+    """safetensors file -> {name: float32 torch tensor}."""
+    from safetensors_io import load_file
+    return {k: v.float() for k, v in load_file(path, as_torch=True).items()}
+
+
+def exported_step(path):
+    """The training step recorded in an exported safetensors file's metadata (0 if none)."""
+    from safetensors_io import read_header
+    return int(read_header(path)[1].get("step", 0))
 
 
 def vocab_size():

@@ -21,7 +21,9 @@ pairs: "A left of B" -> A.x in [6,11], B.x in [21,26], both y in [10,22] ("above
 Use: `render_batch(rng, n)` -> (uint8 images (n,32,32,3), captions, scenes);
 `heldout_prompts(n)` -> fully specified captions from a different seed (for evaluation);
 `negative_caption(scene, rng)` -> the caption with exactly one attribute changed
-(hard negatives for the CLIP reward).
+(hard negatives for the CLIP reward); `negative_scene(scene, rng, claim)` -> the scene with
+one named claim changed, `rounded_scene` -> its squares with rounded corners, `render_twin`
+-> renders of two scenes that differ only there (minimal pairs, image-side hard negatives).
 """
 import numpy as np
 
@@ -41,12 +43,21 @@ _YY, _XX = np.mgrid[0:H, 0:W].astype(np.float32) + 0.5
 CNAMES = list(COLOURS)
 
 
-def shape_mask(shape, cx, cy, s):
+def shape_mask(shape, cx, cy, s, round_frac=0.0):
+    """round_frac > 0 (squares only): corners rounded with radius round_frac * half-side,
+    the shape the text-to-image model tends to draw; the checker calls it a circle once the
+    corner pixels are gone, so it is a hard negative for "square" (never a positive)."""
     if shape == "circle":
         return (_XX - cx) ** 2 + (_YY - cy) ** 2 <= s * s
     if shape == "square":
         h = 0.9 * s
-        return (np.abs(_XX - cx) <= h) & (np.abs(_YY - cy) <= h)
+        ax, ay = np.abs(_XX - cx), np.abs(_YY - cy)
+        m = (ax <= h) & (ay <= h)
+        if round_frac > 0:
+            r = round_frac * h
+            qx, qy = ax - (h - r), ay - (h - r)
+            m &= ~((qx > 0) & (qy > 0) & (qx * qx + qy * qy > r * r))
+        return m
     if shape == "triangle":
         h = 2.2 * s
         top = cy - h / 2
@@ -110,7 +121,7 @@ def render(sc, rng):
         if sc["size"] == "large":  # keep big shapes inside the frame
             cx += np.sign(16 - cx)
             cy += np.sign(16 - cy)
-        img[shape_mask(sc["shape"], cx, cy, s)] = _colour(rng, sc["colour"])
+        img[shape_mask(sc["shape"], cx, cy, s, sc.get("round", 0.0))] = _colour(rng, sc["colour"])
     else:
         lo, hi = rng.uniform(6, 11), rng.uniform(21, 26)
         o1, o2 = rng.uniform(10, 22), rng.uniform(10, 22)
@@ -122,7 +133,7 @@ def render(sc, rng):
             (ay, by) = (lo, hi) if rel == "above" else (hi, lo)
             pa, pb = (o1, ay), (o2, by)
         for o, (x, y) in ((sc["a"], pa), (sc["b"], pb)):
-            img[shape_mask(o["shape"], x, y, rng.uniform(*PAIR_S))] = _colour(rng, o["colour"])
+            img[shape_mask(o["shape"], x, y, rng.uniform(*PAIR_S), o.get("round", 0.0))] = _colour(rng, o["colour"])
     return np.round(img).astype(np.uint8)
 
 
@@ -141,32 +152,71 @@ def heldout_prompts(n=50, seed=20240917):
 def negative_caption(sc, rng):
     """Caption of `sc` with exactly one attribute changed (colour, shape, size, position,
     relation, or the two objects swapped)."""
+    return caption(negative_scene(sc, rng)[0])
+
+
+CLAIMS = ("colour", "shape", "size", "position", "relation", "swap")
+
+
+def claims(sc):
+    """The claims of a scene's caption that a one-attribute change can falsify."""
+    if sc["kind"] == "single":
+        return ["colour", "shape", "position"] + (["size"] if sc["say_size"] else [])
+    return ["colour", "shape", "relation", "swap"]
+
+
+def negative_scene(sc, rng, claim=None):
+    """-> (scene with exactly one claim changed, the claim).  claim: one of claims(sc), or
+    None for a random one (the draw order is the historical negative_caption's)."""
     import copy
     sc = copy.deepcopy(sc)
     if sc["kind"] == "single":
         opts = ["colour", "shape", "where"] + (["size"] if sc["say_size"] else [])
-        k = opts[rng.integers(len(opts))]
+        k = opts[rng.integers(len(opts))] if claim is None else {"position": "where"}.get(claim, claim)
         if k == "colour":
             sc["colour"] = rng.choice([c for c in CNAMES if c != sc["colour"]])
         elif k == "shape":
             sc["shape"] = rng.choice([s for s in SHAPES if s != sc["shape"]])
         elif k == "size":
             sc["size"] = "large" if sc["size"] == "small" else "small"
-        else:
+        elif k == "where":
             sc["where"] = rng.choice([w for w in WHERE if w != sc["where"]])
-    else:
-        k = rng.integers(4)
-        o = sc["a"] if rng.random() < 0.5 else sc["b"]
-        if k == 0:
-            used = {sc["a"]["colour"], sc["b"]["colour"]}
-            o["colour"] = rng.choice([c for c in CNAMES if c not in used])
-        elif k == 1:
-            o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
-        elif k == 2:
-            sc["rel"] = {"left": "right", "right": "left", "above": "below", "below": "above"}[sc["rel"]]
         else:
-            sc["a"], sc["b"] = sc["b"], sc["a"]  # colours differ, so this always changes it
-    return caption(sc)
+            raise ValueError(claim)
+        return sc, {"where": "position"}.get(k, k)
+    k = rng.integers(4) if claim is None else ["colour", "shape", "relation", "swap"].index(claim)
+    o = sc["a"] if rng.random() < 0.5 else sc["b"]
+    if k == 0:
+        used = {sc["a"]["colour"], sc["b"]["colour"]}
+        o["colour"] = rng.choice([c for c in CNAMES if c not in used])
+    elif k == 1:
+        o["shape"] = rng.choice([s for s in SHAPES if s != o["shape"]])
+    elif k == 2:
+        sc["rel"] = {"left": "right", "right": "left", "above": "below", "below": "above"}[sc["rel"]]
+    else:
+        sc["a"], sc["b"] = sc["b"], sc["a"]  # colours differ, so this always changes it
+    return sc, ["colour", "shape", "relation", "swap"][k]
+
+
+def rounded_scene(sc, rng):
+    """The scene with its square(s) drawn with rounded corners (None if it has no square)."""
+    import copy
+    sc = copy.deepcopy(sc)
+    objs = [sc] if sc["kind"] == "single" else [sc["a"], sc["b"]]
+    sq = [o for o in objs if o["shape"] == "square"]
+    if not sq:
+        return None
+    for o in sq:
+        o["round"] = float(rng.uniform(0.4, 1.0))
+    return sc
+
+
+def render_twin(sc, rng):
+    """A generator in the same state as rng: rendering another scene of the same kind with it
+    gives the same background, jitter and sizes (a minimal pair)."""
+    r = np.random.default_rng()
+    r.bit_generator.state = rng.bit_generator.state
+    return r
 
 
 def all_caption_texts(n=20000, seed=1):

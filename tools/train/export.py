@@ -7,14 +7,14 @@
   assets/tiny-clip/ transformers CLIPModel folder: config.json, model.safetensors,
                     preprocessor_config.json, tokenizer files
 
-EMA weights of out/train/t2i/ckpt.pt (or --t2i FILE, e.g. out/train/t2i/ema_3000.pt) and the
+EMA weights of $EVOKE_TRAIN_OUT (default out/train)/t2i/ckpt.pt (or --t2i FILE, e.g. out/train/t2i/ema_3000.pt) and the
 weights of out/train/clip/ckpt.pt are written as F32 (or --f16).  The training step goes into
 the safetensors __metadata__ ("step") and assets/*/TRAINING.txt.  Each folder also gets a
 golden.safetensors of reference activations (tokens, text states, UNet output, a 10-step
 CFG DDIM sample; CLIP embeddings and logits) recomputed from the exported files with tools/ref,
 for the C tests.
 
-    /usr/bin/python3 tools/train/export.py [--t2i FILE] [--clip FILE] [--f16]
+    /usr/bin/python3 tools/train/export.py [--t2i FILE|none] [--clip FILE|none] [--f16] [--dest DIR]
 """
 import argparse
 import json
@@ -26,8 +26,8 @@ import torch
 import common
 from safetensors_io import load_file, save_file
 
-ASSETS = os.path.join(common.ROOT, "assets")
-TOK_FILES = ("vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json")
+ASSETS = common.ASSETS
+TOK_FILES = common.TOK_FILES
 
 
 def dump(obj, path):
@@ -51,12 +51,12 @@ def copy_tokenizer(dst):
         shutil.copyfile(os.path.join(common.TOKDIR, f), os.path.join(dst, f))
 
 
-def export_t2i(path, f16):
+def export_t2i(path, f16, dest=ASSETS):
     ck = torch.load(path, map_location="cpu")
     step = ck["step"]
     full = torch.load(os.path.join(os.path.dirname(path), "ckpt.pt"), map_location="cpu") if "unet_config" not in ck else ck
     ucfg, tcfg, scfg = full["unet_config"], full["text_config"], full["scheduler_config"]
-    root = os.path.join(ASSETS, "tiny-sd")
+    root = os.path.join(dest, "tiny-sd")
     dump({"_class_name": "StableDiffusionPipeline", "_diffusers_version": ucfg["_diffusers_version"],
           "feature_extractor": [None, None], "requires_safety_checker": False, "safety_checker": [None, None],
           "scheduler": ["diffusers", "DDIMScheduler"], "text_encoder": ["transformers", "CLIPTextModel"],
@@ -77,10 +77,10 @@ def export_t2i(path, f16):
     return step
 
 
-def export_clip(path, f16):
+def export_clip(path, f16, dest=ASSETS):
     ck = torch.load(path, map_location="cpu")
     from train_clip import MEAN, STD
-    root = os.path.join(ASSETS, "tiny-clip")
+    root = os.path.join(dest, "tiny-clip")
     dump(ck["config"], os.path.join(root, "config.json"))
     save_file(tensors(ck["model"], f16), os.path.join(root, "model.safetensors"),
               {"format": "pt", "step": str(ck["step"])})
@@ -166,15 +166,18 @@ def main():
     ap.add_argument("--t2i", default=os.path.join(common.OUT, "t2i", "ckpt.pt"))
     ap.add_argument("--clip", default=os.path.join(common.OUT, "clip", "ckpt.pt"))
     ap.add_argument("--f16", action="store_true")
+    ap.add_argument("--dest", default=ASSETS,
+                    help="folder to write tiny-sd/ and tiny-clip/ into (default assets/; a candidate "
+                         "goes elsewhere, e.g. $EVOKE_TRAIN_OUT/export, until it is measured)")
     a = ap.parse_args()
-    if os.path.exists(a.t2i):
-        print("tiny-sd from step", export_t2i(a.t2i, a.f16))
-        golden_t2i(os.path.join(ASSETS, "tiny-sd"))
-    if os.path.exists(a.clip):
-        print("tiny-clip from step", export_clip(a.clip, a.f16))
-        golden_clip(os.path.join(ASSETS, "tiny-clip"))
-    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(ASSETS) for f in fs)
-    print(f"assets/ total {total / 1e6:.1f} MB")
+    if a.t2i != "none" and os.path.exists(a.t2i):
+        print("tiny-sd from step", export_t2i(a.t2i, a.f16, a.dest))
+        golden_t2i(os.path.join(a.dest, "tiny-sd"))
+    if a.clip != "none" and os.path.exists(a.clip):
+        print("tiny-clip from step", export_clip(a.clip, a.f16, a.dest))
+        golden_clip(os.path.join(a.dest, "tiny-clip"))
+    total = sum(os.path.getsize(os.path.join(d, f)) for d, _, fs in os.walk(a.dest) for f in fs)
+    print(f"{a.dest} total {total / 1e6:.1f} MB")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,12 @@ Every EVAL_EVERY steps the EMA weights sample the 50 held-out prompts (DDIM 20 s
 trailing spacing, eta 0, CFG 2 and 4, fixed noise seed) and check.py scores them;
 rows go to out/train/t2i/curve.csv and a sample sheet to out/train/t2i/samples_<step>.png.
 
-Run / resume (same command; it continues from out/train/t2i/ckpt.pt):
-    nohup nice -n 15 /usr/bin/python3 tools/train/train_t2i.py --steps 20000 \
-        > out/train/t2i.log 2>&1 &
+Run / resume (same command; it continues from $EVOKE_TRAIN_OUT/t2i/ckpt.pt, default
+out/train/t2i; --init starts from an exported folder, e.g. the shipped assets/tiny-sd, when
+there is no checkpoint yet — its EMA weights seed both the trained nets and the EMA, the step
+count continues from the file's metadata, and the starting point is evaluated first):
+    nohup nice -n 19 /usr/bin/python3 tools/train/train_t2i.py --init assets/tiny-sd --steps 7000 \
+        --lr 4e-4 --lr-min 2e-5 --warmup 100 --threads 1 >> $EVOKE_TRAIN_OUT/t2i.log 2>&1 &
 Export the latest EMA weights to assets/tiny-sd: /usr/bin/python3 tools/train/export.py
 Measured on the 2-core dev machine: ~1.0 s/step with 2 threads (more while others build).
 First run: 4700 steps in ~2.3 h wall (0.75-4 s/step depending on other jobs); v-MSE loss 0.061
@@ -24,6 +27,7 @@ Full curve: tools/train/README.md.
 import argparse
 import copy
 import csv
+import math
 import os
 import time
 
@@ -41,6 +45,17 @@ from unet import UNet2DConditionModel
 SEED = 1234
 EVAL_EVERY = 500
 CKPT_EVERY = 100
+
+
+def lr_at(step, start, args):
+    """Linear warm-up over args.warmup steps from `start` (0, or the step of the exported
+    weights training began from), then constant, or cosine down to args.lr_min at args.steps."""
+    k = step - start
+    lr = args.lr * min(1.0, (k + 1) / max(1, args.warmup))
+    if args.lr_min is not None and k >= args.warmup:
+        f = min(1.0, (k - args.warmup) / max(1, args.steps - start - args.warmup))
+        lr = args.lr_min + (args.lr - args.lr_min) * 0.5 * (1 + math.cos(math.pi * f))
+    return lr
 
 
 def ema_update(ema, model, decay):
@@ -72,6 +87,15 @@ def main():
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--out", default=os.path.join(common.OUT, "t2i"))
+    ap.add_argument("--init", default=None,
+                    help="exported pipeline folder (e.g. assets/tiny-sd) to start from when OUT has no "
+                         "checkpoint: its EMA weights initialise both the trained nets and the EMA, the "
+                         "step count continues from its safetensors metadata")
+    ap.add_argument("--warmup", type=int, default=500, help="linear lr warm-up steps (from the start step)")
+    ap.add_argument("--lr-min", type=float, default=None,
+                    help="anneal the lr (cosine) from --lr after warm-up down to this value at --steps; "
+                         "default: constant lr")
+    ap.add_argument("--eval-every", type=int, default=EVAL_EVERY)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     os.makedirs(args.out, exist_ok=True)
@@ -90,7 +114,7 @@ def main():
     opt = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.0)
     ddim = DDIM(common.SCHEDULER_CONFIG)
     ckpt = os.path.join(args.out, "ckpt.pt")
-    step = 0
+    step = start = 0
     if os.path.exists(ckpt):
         sd = torch.load(ckpt)
         unet.load_state_dict(sd["unet"])
@@ -100,7 +124,19 @@ def main():
         opt.load_state_dict(sd["opt"])
         step = sd["step"]
         torch.set_rng_state(sd["torch_rng"])
+        start = sd.get("start_step", 0)
         print(f"resumed at step {step}", flush=True)
+    elif args.init:
+        ufile = os.path.join(args.init, "unet", "diffusion_pytorch_model.safetensors")
+        tfile = os.path.join(args.init, "text_encoder", "model.safetensors")
+        assert common.load_json(os.path.join(args.init, "unet", "config.json")) == ucfg, "unet config differs"
+        assert common.load_json(os.path.join(args.init, "text_encoder", "config.json")) == tcfg, "text config differs"
+        for m, e, f in ((unet, ema_unet, ufile), (te, ema_te, tfile)):
+            w = common.load_weights(f)
+            m.load_state_dict(w)
+            e.load_state_dict(w)
+        step = start = common.exported_step(ufile)
+        print(f"initialised from {args.init} (exported EMA, step {step})", flush=True)
     print(f"unet {sum(p.numel() for p in unet.parameters())} params, text {sum(p.numel() for p in te.parameters())}",
           flush=True)
     prompts = heldout_prompts(50)
@@ -119,6 +155,24 @@ def main():
     losses = []
     t_start = time.time()
     t_last = time.time()
+
+    def run_eval():
+        t0 = time.time()
+        res = evaluate(ema_unet, ema_te, tok, ddim, prompts)
+        mloss = np.mean(losses[-args.eval_every:]) if losses else float("nan")
+        with open(curve, "a") as f:
+            for g, (s, imgs) in res.items():
+                f.write(f"{step},{mloss:.5f},{g},{s['ok']:.3f},{s['colour']:.3f},"
+                        f"{s['shape']:.3f},{s['position']:.3f},{s['size']:.3f},{s['colour_pos']:.3f},"
+                        f"{time.time() - t_start:.0f}\n")
+                print(f"eval step {step} cfg {g}: " + " ".join(f"{k} {v:.2f}" for k, v in s.items()), flush=True)
+        common.write_png(os.path.join(args.out, f"samples_{step}.png"), common.grid(res[2.0][1]))
+        torch.save({"ema_unet": ema_unet.state_dict(), "ema_te": ema_te.state_dict(), "step": step},
+                   os.path.join(args.out, f"ema_{step}.pt"))
+        print(f"eval took {time.time() - t0:.0f}s", flush=True)
+
+    if args.init and step == start and not os.path.exists(os.path.join(args.out, f"ema_{step}.pt")):
+        run_eval()  # the starting point, measured with the same eval
     while step < args.steps:
         unet.train()
         te.train()
@@ -133,7 +187,7 @@ def main():
         xt = a.sqrt() * x0 + (1 - a).sqrt() * eps
         v = a.sqrt() * eps - (1 - a).sqrt() * x0
         for g in opt.param_groups:
-            g["lr"] = args.lr * min(1.0, (step + 1) / 500)
+            g["lr"] = lr_at(step, start, args)
         ctx = te(ids)[0]
         pred = unet(xt, t.float(), ctx)
         loss = F.mse_loss(pred, v)
@@ -148,28 +202,18 @@ def main():
         losses.append(loss.item())
         if step % 50 == 0:
             now = time.time()
-            print(f"step {step} loss {np.mean(losses[-50:]):.4f} {(now - t_last) / 50:.2f} s/step", flush=True)
+            print(f"step {step} loss {np.mean(losses[-50:]):.4f} lr {opt.param_groups[0]['lr']:.2e} "
+                  f"{(now - t_last) / 50:.2f} s/step", flush=True)
             t_last = now
         if step % CKPT_EVERY == 0 or step == args.steps:
             tmp = ckpt + ".tmp"
             torch.save({"unet": unet.state_dict(), "te": te.state_dict(), "ema_unet": ema_unet.state_dict(),
                         "ema_te": ema_te.state_dict(), "opt": opt.state_dict(), "step": step,
-                        "torch_rng": torch.get_rng_state(), "unet_config": ucfg, "text_config": tcfg,
+                        "torch_rng": torch.get_rng_state(), "start_step": start, "unet_config": ucfg, "text_config": tcfg,
                         "scheduler_config": common.SCHEDULER_CONFIG, "loss": float(np.mean(losses[-100:]))}, tmp)
             os.replace(tmp, ckpt)
-        if step % EVAL_EVERY == 0 or step == args.steps:
-            t0 = time.time()
-            res = evaluate(ema_unet, ema_te, tok, ddim, prompts)
-            with open(curve, "a") as f:
-                for g, (s, imgs) in res.items():
-                    f.write(f"{step},{np.mean(losses[-EVAL_EVERY:]):.5f},{g},{s['ok']:.3f},{s['colour']:.3f},"
-                            f"{s['shape']:.3f},{s['position']:.3f},{s['size']:.3f},{s['colour_pos']:.3f},"
-                            f"{time.time() - t_start:.0f}\n")
-                    print(f"eval step {step} cfg {g}: " + " ".join(f"{k} {v:.2f}" for k, v in s.items()), flush=True)
-            common.write_png(os.path.join(args.out, f"samples_{step}.png"), common.grid(res[2.0][1]))
-            torch.save({"ema_unet": ema_unet.state_dict(), "ema_te": ema_te.state_dict(), "step": step},
-                       os.path.join(args.out, f"ema_{step}.pt"))
-            print(f"eval took {time.time() - t0:.0f}s", flush=True)
+        if step % args.eval_every == 0 or step == args.steps:
+            run_eval()
 
 
 if __name__ == "__main__":

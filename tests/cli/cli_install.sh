@@ -34,10 +34,14 @@ ref=$("$evoke" generate --model "$model" --reward "$reward" --method bon --steps
       | sed -n 's/^bon: best reward \([^,]*\), NFE \([0-9]*\),.*/best reward \1, NFE \2/p')
 [ -n "$ref" ] || fail "evoke generate printed no best reward"
 
+# A sanitizer build's library needs its runtime first in the program: build the examples the same way.
+san=""
+ldd "$libdir/libevoke.so" | grep -q libasan && san="-fsanitize=address,undefined"
+
 # 1. pkg-config, from the moved tree
 flags=$(PKG_CONFIG_PATH=$libdir/pkgconfig pkg-config --cflags --libs evoke) || fail "pkg-config --cflags --libs evoke failed"
 case "$flags" in *"$prefix"*) ;; *) fail "pkg-config flags do not point into the moved prefix: $flags" ;; esac
-cc -std=c17 -Wall -Wextra -Werror "$src/tests/install/example.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/example_pc" \
+cc -std=c17 -Wall -Wextra -Werror $san "$src/tests/install/example.c" $flags -Wl,-rpath,"$libdir" -o "$tmp/example_pc" \
   || fail "example.c does not build with pkg-config"
 ldd "$tmp/example_pc" | grep -q "$libdir/libevoke.so" || fail "example_pc is not linked to the installed libevoke.so"
 out=$("$tmp/example_pc" "$model" "$reward") || fail "example (pkg-config) exited $?"
@@ -52,7 +56,7 @@ find_package(evoke 0.1 REQUIRED)
 add_executable(example "$src/tests/install/example.c")
 target_link_libraries(example PRIVATE evoke::evoke_shared)
 CMAKE
-cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" >"$tmp/proj.log" 2>&1 \
+cmake -S "$tmp/proj" -B "$tmp/proj/build" -DCMAKE_PREFIX_PATH="$prefix" -DCMAKE_C_FLAGS="$san" >"$tmp/proj.log" 2>&1 \
   || fail "find_package(evoke): $(tail -n 5 "$tmp/proj.log")"
 cmake --build "$tmp/proj/build" >>"$tmp/proj.log" 2>&1 || fail "example.c does not build with find_package: $(tail -n 5 "$tmp/proj.log")"
 ldd "$tmp/proj/build/example" | grep -q "$libdir/libevoke.so" || fail "the CMake example is not linked to the installed libevoke.so"

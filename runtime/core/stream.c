@@ -227,6 +227,7 @@ static VkFormat evk__texel_format(evk_binding_kind k, uint32_t *bytes) {
 
 /* Where a binding's view starts in its memory block, and how far the binding reaches. */
 static evk_status evk__binding_range(const evk_pipeline *p, uint32_t i, const evk_binding *b, uint64_t *start, uint64_t *range) {
+    *start = *range = 0; /* set on every path: callers read them only after success, but need not prove that */
     if (!b->buffer.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dispatch of '%s': binding %u has no buffer", p->name, i);
     *range = b->range ? b->range : (b->offset < b->buffer.size ? b->buffer.size - b->offset : 0);
     if (b->offset > b->buffer.size || *range == 0 || *range > b->buffer.size - b->offset)

@@ -139,6 +139,7 @@ static evk_status evk__pk_fail(const evk__pm *m, const char *fmt, ...) {
 
 
 static evk_status evk__pk_new(evk__pm *m, evk_pkind kind, evk_pvalue **out) {
+    *out = NULL; /* set on every path: callers read it only after success, but need not prove that */
     evk_pickle *p = m->p;
     if (p->values >= EVK_PICKLE_MAX_VALUES) return evk__pk_fail(m, "more than %u values", EVK_PICKLE_MAX_VALUES);
     if (!p->blocks || p->blocks->used == EVK__PK_BLOCK) {
@@ -196,6 +197,7 @@ static evk_status evk__pk_pop(evk__pm *m, evk_pvalue **out) {
 }
 
 static evk_status evk__pk_top(evk__pm *m, evk_pvalue **out) {
+    *out = NULL;
     if (m->depth <= evk__pk_floor(m)) return evk__pk_fail(m, "%s on an empty stack", evk__pk_opname(m->b[m->op_at]));
     *out = m->stack[m->depth - 1];
     return EVK_OK;
@@ -208,6 +210,7 @@ static evk_status evk__pk_pop_mark(evk__pm *m, size_t *base) {
 }
 
 static evk_status evk__pk_need(evk__pm *m, size_t k, const uint8_t **out) {
+    *out = NULL;
     if (k > m->n - m->at) return evk__pk_fail(m, "%s needs %zu bytes but %zu remain (truncated?)", evk__pk_opname(m->b[m->op_at]), k,
                                               m->n - m->at);
     *out = m->b + m->at;
@@ -305,6 +308,8 @@ static evk_status evk__pk_global(evk__pm *m, const char *module, size_t mlen, co
 
 /* GLOBAL's operand: "module\nname\n". */
 static evk_status evk__pk_line(evk__pm *m, const char **s, size_t *len) {
+    *s = NULL;
+    *len = 0;
     const uint8_t *start = m->b + m->at;
     size_t left = m->n - m->at, lim = left < EVK__PK_MAX_GLOBAL ? left : EVK__PK_MAX_GLOBAL;
     const uint8_t *nl = memchr(start, '\n', lim);

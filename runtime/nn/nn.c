@@ -48,7 +48,8 @@ evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t 
 static evk_status evk__param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
                              evk_dtype storage, evk_tensor *out) {
     char name[320];
-    snprintf(name, sizeof name, "%s.%s", prefix, suffix);
+    if (snprintf(name, sizeof name, "%s.%s", prefix, suffix) >= (int)sizeof name)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "weight name %.200s.%s is longer than %zu bytes", prefix, suffix, sizeof name - 1);
     return evk_weights_get(ws, name, ndim, shape, storage, out);
 }
 

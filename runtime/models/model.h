@@ -48,6 +48,9 @@ typedef struct evk_model_info {
     uint64_t scratch_per_item;   /* device bytes a forward needs per batch item (chunk sizing) */
     /* Decoded samples are RGB images [3, height, width] in [0, 1]; 0: they are not images. */
     uint32_t image_width, image_height;
+    /* Video models: decoded samples are clips of `frames` RGB images, [frames, 3, height, width]
+     * in [0, 1] (image_width/height are the frame size); 0: images (or not pictures at all). */
+    uint32_t frames;
 } evk_model_info;
 
 /* What a model family provides. `impl` is the family's own state. */

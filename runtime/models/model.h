@@ -84,6 +84,10 @@ typedef struct evk_model_options {
     const char *config_dir; /* single-file checkpoints: a folder of the same model with its configs
                                and tokenizer (its weights are not read) */
     uint32_t vae_tile;      /* latent models: decode in tiles of this many latents; 0: whole images */
+    uint32_t frames;        /* video models: frames per clip; 0: the model's own */
+    uint32_t fps;           /* video models conditioned on frame rate; 0: the model's default */
+    const char *diffusion_model; /* take the denoiser's weights from this file instead of the
+                                    model's own (a fine-tuned or distilled UNet / transformer) */
 } evk_model_options;
 
 /* A family in the registry: its name, what paths it takes (for help texts), a probe that says

@@ -30,6 +30,7 @@
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
 #include "ops/op_matmul.h"
+#include "ops/op_modulate.h"
 #include "ops/op_norm.h"
 #include "ops/op_random.h"
 #include "ops/op_reduce.h"

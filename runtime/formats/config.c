@@ -730,6 +730,63 @@ evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess
     return evk__load_with(path, evk__preprocess_p, out);
 }
 
+/* ---- SD3 transformer -------------------------------------------------------------------- */
+
+static evk_status evk__mmdit(const cJSON *r, const char *L, void *p) {
+    evk_mmdit_config *c = p;
+    memset(c, 0, sizeof *c);
+    char cls[EVK_CONFIG_MAX_NAME] = "";
+    EVK_TRY(evk__get_string(r, L, "_class_name", cls, sizeof cls));
+    if (strcmp(cls, "SD3Transformer2DModel"))
+        return evk_fail(EVK_ERROR_FORMAT, "%s: \"_class_name\" is \"%s\", expected \"SD3Transformer2DModel\"", L, cls);
+    *c = (evk_mmdit_config){.sample_size = 128, .patch_size = 2, .in_channels = 16, .out_channels = 16, .num_layers = 18,
+                            .attention_head_dim = 64, .num_attention_heads = 18, .joint_attention_dim = 4096,
+                            .caption_projection_dim = 1152, .pooled_projection_dim = 2048, .pos_embed_max_size = 96};
+    EVK_TRY(evk__get_int(r, L, "sample_size", 1, 1 << 16, &c->sample_size));
+    EVK_TRY(evk__get_int(r, L, "patch_size", 1, 64, &c->patch_size));
+    EVK_TRY(evk__get_int(r, L, "in_channels", 1, 1 << 16, &c->in_channels));
+    c->out_channels = c->in_channels;
+    const cJSON *oc = evk__key(r, "out_channels");
+    if (oc && !cJSON_IsNull(oc)) EVK_TRY(evk__get_int(r, L, "out_channels", 1, 1 << 16, &c->out_channels));
+    EVK_TRY(evk__get_int(r, L, "num_layers", 1, EVK_MMDIT_MAX_LAYERS, &c->num_layers));
+    EVK_TRY(evk__get_int(r, L, "attention_head_dim", 1, 256, &c->attention_head_dim));
+    EVK_TRY(evk__get_int(r, L, "num_attention_heads", 1, 1 << 10, &c->num_attention_heads));
+    EVK_TRY(evk__get_int(r, L, "joint_attention_dim", 1, 1 << 16, &c->joint_attention_dim));
+    EVK_TRY(evk__get_int(r, L, "caption_projection_dim", 1, 1 << 16, &c->caption_projection_dim));
+    EVK_TRY(evk__get_int(r, L, "pooled_projection_dim", 1, 1 << 16, &c->pooled_projection_dim));
+    const cJSON *pm = evk__key(r, "pos_embed_max_size");
+    if (!pm || cJSON_IsNull(pm)) return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: pos_embed_max_size null (an uncropped position table) is not supported", L);
+    EVK_TRY(evk__get_int(r, L, "pos_embed_max_size", 1, 1 << 12, &c->pos_embed_max_size));
+    const cJSON *qk = evk__key(r, "qk_norm");
+    if (qk && !cJSON_IsNull(qk)) {
+        if (!cJSON_IsString(qk) || strcmp(qk->valuestring, "rms_norm")) return evk__bad(L, "qk_norm", qk, "null or \"rms_norm\"");
+        c->qk_norm_rms = true;
+    }
+    const cJSON *dl = evk__key(r, "dual_attention_layers");
+    if (dl && !cJSON_IsNull(dl)) {
+        if (!cJSON_IsArray(dl)) return evk__bad(L, "dual_attention_layers", dl, "a list of layer indices");
+        for (const cJSON *e = dl->child; e; e = e->next) {
+            int i;
+            if (!evk__as_int(e, &i) || i < 0 || i >= c->num_layers)
+                return evk__bad(L, "dual_attention_layers", dl, "a list of layer indices below num_layers");
+            c->dual_attention[i] = true;
+        }
+    }
+    if (c->num_attention_heads * c->attention_head_dim != c->caption_projection_dim)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: caption_projection_dim %d differs from heads x head dim = %d (the joint attention needs them equal)",
+                        L, c->caption_projection_dim, c->num_attention_heads * c->attention_head_dim);
+    if ((c->num_attention_heads * c->attention_head_dim) % 4)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: inner dim %d is not a multiple of 4 (the 2-D sin-cos position table needs it)", L,
+                        c->num_attention_heads * c->attention_head_dim);
+    return EVK_OK;
+}
+
+evk_status evk_mmdit_config_parse(const char *json, const char *label, evk_mmdit_config *out) {
+    return evk__parse_with(json, label, evk__mmdit, out);
+}
+static evk_status evk__mmdit_p(const char *j, const char *l, void *o) { return evk_mmdit_config_parse(j, l, o); }
+evk_status evk_mmdit_config_load(const char *path, evk_mmdit_config *out) { return evk__load_with(path, evk__mmdit_p, out); }
+
 /* ---- schedulers ------------------------------------------------------------------------- */
 
 /* The constructor defaults of each diffusers scheduler class for the keys read here. */
@@ -755,6 +812,7 @@ static const struct {
     {"UniPCMultistepScheduler", 0.0001, 0.02, EVK_BETA_LINEAR, EVK_SPACING_LINSPACE, false, false},
     {"LCMScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
     {"TCDScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LEADING, true, false},
+    {"FlowMatchEulerDiscreteScheduler", 0.00085, 0.012, EVK_BETA_SCALED_LINEAR, EVK_SPACING_LINSPACE, false, false},
 };
 
 static evk_status evk__scheduler(const cJSON *r, const char *L, void *p) {
@@ -782,7 +840,20 @@ static evk_status evk__scheduler(const cJSON *r, const char *L, void *p) {
     c->clip_sample_range = 1.0;
     c->original_inference_steps = 50;
     c->timestep_scaling = 10.0;
+    c->shift = 1.0;
     EVK_TRY(evk__get_int(r, L, "num_train_timesteps", 1, 1 << 20, &c->num_train_timesteps));
+    if (!strcmp(c->class_name, "FlowMatchEulerDiscreteScheduler")) {
+        /* flow matching: σ from 1 to 0 with the static shift; no β schedule */
+        c->flow = true;
+        c->prediction_type = EVK_OUTPUT_FLOW;
+        EVK_TRY(evk__get_double(r, L, "shift", &c->shift));
+        if (!(c->shift > 0 && c->shift < 1e6)) return evk_fail(EVK_ERROR_FORMAT, "%s: shift %g must be positive", L, c->shift);
+        bool dynamic = false;
+        EVK_TRY(evk__get_bool(r, L, "use_dynamic_shifting", &dynamic));
+        if (dynamic)
+            return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: use_dynamic_shifting true (resolution-dependent shift) is not supported", L);
+        return EVK_OK;
+    }
     EVK_TRY(evk__get_double(r, L, "beta_start", &c->beta_start));
     EVK_TRY(evk__get_double(r, L, "beta_end", &c->beta_end));
     static const char *const bs[] = {"linear", "scaled_linear", "squaredcos_cap_v2"};

@@ -193,6 +193,25 @@ evk_status evk_clip_preprocess_config_parse(const char *json, const char *label,
 evk_status evk_clip_preprocess_config_load(const char *path, evk_clip_preprocess_config *out);
 void evk_clip_preprocess_config_default(evk_clip_preprocess_config *out);
 
+/* ---- transformer/config.json: SD3Transformer2DModel (MMDiT / MMDiT-X) ----------------------- */
+#define EVK_MMDIT_MAX_LAYERS 64
+typedef struct evk_mmdit_config {
+    int sample_size;                 /* 128 (latent pixels) */
+    int patch_size;                  /* 2 */
+    int in_channels, out_channels;   /* 16, 16 (null out_channels: in_channels) */
+    int num_layers;                  /* 18 */
+    int attention_head_dim;          /* 64 */
+    int num_attention_heads;         /* 18 */
+    int joint_attention_dim;         /* 4096 */
+    int caption_projection_dim;      /* 1152 */
+    int pooled_projection_dim;       /* 2048 */
+    int pos_embed_max_size;          /* 96 */
+    bool qk_norm_rms;                /* qk_norm: null or "rms_norm" */
+    bool dual_attention[EVK_MMDIT_MAX_LAYERS]; /* dual_attention_layers as flags per layer */
+} evk_mmdit_config;
+evk_status evk_mmdit_config_parse(const char *json, const char *label, evk_mmdit_config *out);
+evk_status evk_mmdit_config_load(const char *path, evk_mmdit_config *out);
+
 /* ---- scheduler/scheduler_config.json ---------------------------------------------------- */
 
 typedef struct evk_scheduler_config {
@@ -210,6 +229,8 @@ typedef struct evk_scheduler_config {
     bool rescale_betas_zero_snr;     /* false */
     int original_inference_steps;    /* LCM: 50 */
     double timestep_scaling;         /* LCM: 10 */
+    bool flow;                       /* FlowMatchEulerDiscreteScheduler (the fields above do not apply) */
+    double shift;                    /* flow: 1 */
 } evk_scheduler_config;
 evk_status evk_scheduler_config_parse(const char *json, const char *label, evk_scheduler_config *out);
 evk_status evk_scheduler_config_load(const char *path, evk_scheduler_config *out);

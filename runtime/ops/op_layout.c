@@ -56,3 +56,20 @@ evk_status evk_op_gather_rows(evk_stream *s, const evk_tensor *table, const evk_
     return EVK_OK;
 }
 
+
+evk_status evk_op_unpatchify(evk_stream *s, const evk_tensor *x, int64_t h, int64_t w, int64_t patch, evk_tensor *y) {
+    int64_t B = y->ndim == 4 ? y->shape[0] : 0, C = y->ndim == 4 ? y->shape[1] : 0;
+    if (x->dtype != EVK_DTYPE_F32 || y->dtype != EVK_DTYPE_F32 || y->ndim != 4 || h < 1 || w < 1 || patch < 1 ||
+        y->shape[2] != h * patch || y->shape[3] != w * patch || evk_tensor_numel(x) != evk_tensor_numel(y) ||
+        x->ndim != 3 || x->shape[0] != B || x->shape[1] != h * w || x->shape[2] != patch * patch * C ||
+        evk_tensor_numel(y) > 0xffffffffll) {
+        char sx[96], sy[96];
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                        "unpatchify: x %s (%s) and y %s (%s) for a %lldx%lld grid of %lld-pixel patches: expected f32 x [B, h*w, p*p*C] "
+                        "and y [B, C, h*p, w*p]", evk_tensor_shape_str(x, sx, sizeof sx), evk_dtype_name(x->dtype),
+                        evk_tensor_shape_str(y, sy, sizeof sy), evk_dtype_name(y->dtype), (long long)h, (long long)w, (long long)patch);
+    }
+    evk_binding b[2] = {{.buffer = x->buf, .access = EVK_ACCESS_READ}, {.buffer = y->buf, .access = EVK_ACCESS_WRITE}};
+    uint32_t push[5] = {(uint32_t)B, (uint32_t)C, (uint32_t)h, (uint32_t)w, (uint32_t)patch};
+    return evk__layout_dispatch(s, "layout_unpatchify", 2, b, push, sizeof push, (uint64_t)evk_tensor_numel(y));
+}

@@ -139,6 +139,22 @@ evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
     return evk__row_dispatch(s, &j);
 }
 
+evk_status evk_op_rms_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, float eps, const evk_tensor *out) {
+    const char *op = "rms_norm";
+    EVK_TRY(evk__check_f32(op, "x", x));
+    if (x->ndim < 1) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has no dims", op);
+    const int64_t F = x->shape[x->ndim - 1];
+    if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
+    EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, F));
+    EVK_TRY(evk__norm_check_out(op, x, out));
+    int64_t n = evk_tensor_numel(x);
+    if (n == 0) return EVK_OK;
+    /* the kernel's beta binding is not read by the RMS build: gamma fills it */
+    evk__row_job j = {.base = "norm_rms", .x = x, .gamma = gamma, .beta = gamma, .out = out, .rows = (uint64_t)(n / F),
+                      .len = (uint64_t)F, .inner = (uint64_t)F, .cpg = 1, .groups = 1, .eps = eps};
+    return evk__row_dispatch(s, &j);
+}
+
 evk_status evk_op_softmax(evk_stream *s, const evk_tensor *x, const evk_tensor *out) {
     const char *op = "softmax";
     EVK_TRY(evk__check_f32(op, "x", x));

@@ -3,7 +3,7 @@
  * Group norm follows torch.nn.GroupNorm over NCHW (N, C, spatial...): statistics per (n, group)
  * over C/G channels × all spatial positions, biased variance, then the per-channel affine
  * gamma/beta, optionally followed by SiLU (ResnetBlock2D's norm → SiLU, fused). Layer norm follows
- * torch.nn.LayerNorm over the last dim. Softmax is over the last dim; a row that is -inf
+ * torch.nn.LayerNorm over the last dim; RMS norm is diffusers' RMSNorm (no centring, no bias). Softmax is over the last dim; a row that is -inf
  * everywhere becomes zeros (PyTorch would give NaN). f32 storage and math; out may be the same
  * tensor as x (in place). On CPU devices the texel-buffer/subgroup builds are chosen when the row
  * length (and the spatial size for group norm) is divisible by 4. */
@@ -26,6 +26,9 @@ evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
 /* x, out: f32 [..., F]; gamma, beta: f32 [F]; eps > 0 (CLIP: 1e-5). */
 evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              float eps, const evk_tensor *out);
+/* x, out: f32 [..., F]; gamma: f32 [F]: out = x / sqrt(mean(x²) + eps) · gamma over the last dim
+ * (diffusers' RMSNorm with a weight; SD3.5's query/key norm uses eps 1e-6). */
+evk_status evk_op_rms_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, float eps, const evk_tensor *out);
 /* x, out: f32 [..., F]: out = exp(x - max) / sum over the last dim. */
 evk_status evk_op_softmax(evk_stream *s, const evk_tensor *x, const evk_tensor *out);
 

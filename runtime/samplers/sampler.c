@@ -111,8 +111,17 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
         abar[i] = prod;
     }
     if (flow) {
+        /* diffusers: σ_min = shift(1/N) (σ of the last training step), timesteps
+         * linspace(N·1, N·σ_min, T), σ = shift(t/N), and a final 0 */
+        double smin = c.shift * (1.0 / N) / (1 + (c.shift - 1) * (1.0 / N));
         for (uint32_t i = 0; i < T; i++) {
-            double sg = 1 - (double)i / T, sn = 1 - (double)(i + 1) / T;
+            double sg, sn;
+            if (c.diffusers_flow) {
+                sg = T > 1 ? 1 + (smin - 1) * (double)i / (T - 1) : 1;
+                sn = i + 1 < T ? 1 + (smin - 1) * (double)(i + 1) / (T - 1) : 0;
+            } else {
+                sg = 1 - (double)i / T, sn = 1 - (double)(i + 1) / T;
+            }
             sg = c.shift * sg / (1 + (c.shift - 1) * sg);
             sn = c.shift * sn / (1 + (c.shift - 1) * sn);
             evk_sampler_step *st = &s->table[i];

@@ -10,7 +10,9 @@
  *    set_alpha_to_one as diffusers' DDIMScheduler; LCM multistep (T2V-Turbo: timesteps from 50
  *    origin steps, boundary scalings c_skip = 0.25/(s²+0.25), c_out = s/√(s²+0.25), s = 10t).
  *  - Flow matching (x_t = (1−σ)x0 + σε, σ from 1 to 0 with shift σ' = sσ/(1+(s−1)σ)): Euler ODE
- *    and the first-order stochastic SDE-DPM-Solver++ step.
+ *    and the first-order stochastic SDE-DPM-Solver++ step, on the uniform grid 1 − i/T or on
+ *    diffusers' FlowMatchEulerDiscreteScheduler grid (diffusers_flow: linspace from 1 to the
+ *    shifted σ of the last training step, shifted again, then 0 — SD3's scheduler).
  * The x̂0 prediction of a step (what particle samplers score) is the same kernel with C = 0. */
 #ifndef EVK_SAMPLER_H
 #define EVK_SAMPLER_H
@@ -51,6 +53,10 @@ typedef struct evk_sampler_config {
     evk_beta_schedule beta_schedule; /* [scaled linear] */
     double shift;                 /* flow timestep shift [1] */
     uint32_t lcm_origin_steps;    /* LCM [50] */
+    /* Flow: the σ grid of diffusers' FlowMatchEulerDiscreteScheduler instead of the uniform one:
+     * σ_i = shift(linspace(1, σ_min, T)_i) with σ_min = shift(1/train_timesteps), then 0. [false:
+     * σ_i = shift(1 − i/T)] */
+    bool diffusers_flow;
 } evk_sampler_config;
 
 typedef struct evk_sampler_step {

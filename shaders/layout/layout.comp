@@ -1,8 +1,11 @@
 // layout.comp — data movement without arithmetic: batched 2-D transpose ([B, R, C] -> [B, C, R],
 // e.g. NCHW <-> N(HW)C around a UNet's transformer blocks), and row gather (out[i] = table[idx[i]],
-// token and position embeddings, pooled outputs, population resampling).
+// token and position embeddings, pooled outputs, population resampling), and the unpatchify of
+// patch-token transformers (tokens [B, h·w, p·p·C] -> images [B, C, h·p, w·p], diffusers'
+// einsum "nhwpqc->nchpwq").
 // variant: transpose -DTRANSPOSE=1
 // variant: gather -DGATHER=1
+// variant: unpatchify -DUNPATCHIFY=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #include "common.glsl"
@@ -45,3 +48,18 @@ void main() {
 }
 #endif
 
+
+#if UNPATCHIFY
+layout(std430, binding = 0) readonly buffer In { float x[]; };
+layout(std430, binding = 1) writeonly buffer Out { float y[]; };
+layout(push_constant) uniform Push { uint batch, channels, h, w, ps; } p;
+
+void main() {
+    uint i = evk_flat_index(); // index into y = [B, C, h·p, w·p]
+    uint W = p.w * p.ps, H = p.h * p.ps;
+    if (i >= p.batch * p.channels * H * W) return;
+    uint xw = i % W, yh = (i / W) % H, c = (i / (W * H)) % p.channels, b = i / (W * H * p.channels);
+    uint token = (b * p.h + yh / p.ps) * p.w + xw / p.ps;
+    y[i] = x[(token * p.ps * p.ps + (yh % p.ps) * p.ps + xw % p.ps) * p.channels + c];
+}
+#endif

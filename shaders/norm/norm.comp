@@ -1,5 +1,6 @@
 // norm.comp — row-wise reductions with a per-row rewrite: group norm (+ fused SiLU) over NCHW,
-// layer norm over the last dim, softmax over the last dim. One workgroup owns one row (a group
+// layer norm over the last dim, RMS norm over the last dim (x / sqrt(mean(x²) + eps) · gamma, the
+// query/key norm of SD3.5's MMDiT-X), softmax over the last dim. One workgroup owns one row (a group
 // norm row is one (n, group): C/G channels × spatial size, contiguous in NCHW).
 //
 // Norms take two reading passes (mean, then the centred sum of squares: no E[x²]−E[x]²
@@ -14,6 +15,8 @@
 // variant: group_cpu -DEVK_GROUP=1 -DEVK_CPU=1
 // variant: layer -DEVK_LAYER=1
 // variant: layer_cpu -DEVK_LAYER=1 -DEVK_CPU=1
+// variant: rms -DEVK_LAYER=1 -DEVK_RMS=1
+// variant: rms_cpu -DEVK_LAYER=1 -DEVK_RMS=1 -DEVK_CPU=1
 // variant: softmax -DEVK_SOFTMAX=1
 // variant: softmax_cpu -DEVK_SOFTMAX=1 -DEVK_CPU=1
 #version 450
@@ -165,8 +168,9 @@ void main() {
     for (uint i = lid; i < p.len; i += nt) yf[base + i] = exp(xf[base + i] - mref) * inv;
 #endif
 
-#else // group norm / layer norm
+#else // group norm / layer norm / RMS norm
     float s = 0.0;
+#if !EVK_RMS
 #if EVK_CPU
     vec4 a = vec4(0.0);
     for (uint i0 = lid; i0 < n4; i0 += nt * U)
@@ -179,6 +183,9 @@ void main() {
     for (uint i = lid; i < p.len; i += nt) s += xf[base + i];
 #endif
     float mean = wg_sum(s) / float(p.len);
+#else
+    const float mean = 0.0; // RMS: the plain mean of squares
+#endif
     float q = 0.0;
 #if EVK_CPU
     vec4 a2 = vec4(0.0);
@@ -231,11 +238,19 @@ void main() {
                 uint e = i * 4;
                 vec4 gm = vec4(gamma[e], gamma[e + 1], gamma[e + 2], gamma[e + 3]);
                 vec4 bt = vec4(beta[e], beta[e + 1], beta[e + 2], beta[e + 3]);
+#if EVK_RMS
+                y4[base + i] = LOADX(base + i) * rstd * gm;
+#else
                 y4[base + i] = (LOADX(base + i) - mean) * rstd * gm + bt;
+#endif
             }
         }
 #else
+#if EVK_RMS
+    for (uint i = lid; i < p.len; i += nt) yf[base + i] = xf[base + i] * rstd * gamma[i];
+#else
     for (uint i = lid; i < p.len; i += nt) yf[base + i] = (xf[base + i] - mean) * rstd * gamma[i] + beta[i];
+#endif
 #endif
 #endif
 #endif

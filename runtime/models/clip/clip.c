@@ -168,8 +168,25 @@ static evk_tensor evk__ids_tensor(evk_nn *nn, const int32_t *v, int64_t n) {
     return t;
 }
 
+static evk_status evk__clip_text_run(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length, int clip_skip,
+                                     const evk_tensor *hidden, const evk_tensor *pooled, const evk_tensor *penultimate);
+
 evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length,
                                  int clip_skip, const evk_tensor *hidden, const evk_tensor *pooled) {
+    return evk__clip_text_run(m, s, ids, batch, length, clip_skip, hidden, pooled, NULL);
+}
+
+evk_status evk_clip_text_forward_penultimate(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length,
+                                             const evk_tensor *penultimate, const evk_tensor *pooled) {
+    if (m->cfg.num_hidden_layers < 2) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP text: one layer has no penultimate state");
+    if (!penultimate || evk_tensor_numel(penultimate) != (int64_t)batch * length * m->cfg.hidden_size)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP text: the penultimate state must be [%d, %d, %d]", batch, length,
+                        m->cfg.hidden_size);
+    return evk__clip_text_run(m, s, ids, batch, length, 0, NULL, pooled, penultimate);
+}
+
+static evk_status evk__clip_text_run(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length, int clip_skip,
+                                     const evk_tensor *hidden, const evk_tensor *pooled, const evk_tensor *penultimate) {
     const evk_clip_text_config *c = &m->cfg;
     int64_t D = c->hidden_size;
     if (batch <= 0 || length <= 0 || length > c->max_position_embeddings)
@@ -199,7 +216,13 @@ evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t 
     pos.buf.size = (uint64_t)length * D * 4;
     evk_nn_add_into(&nn, &h, &pos);
     int layers = c->num_hidden_layers - clip_skip;
-    for (int i = 0; i < layers; i++) evk__encoder_layer(&nn, &m->enc, &m->enc.layer[i], &h, true);
+    for (int i = 0; i < layers; i++) {
+        evk__encoder_layer(&nn, &m->enc, &m->enc.layer[i], &h, true);
+        if (penultimate && i == layers - 2 && !nn.status) { /* hidden_states[-2]: no final norm */
+            evk_tensor pv = evk_nn_view(&nn, penultimate, EVK_SHAPE(n * D)), hv = evk_nn_view(&nn, &h, EVK_SHAPE(n * D));
+            if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &hv, 1.0f, 0.0f, &pv));
+        }
+    }
     evk_tensor out = evk_nn_layer_norm(&nn, &h, &m->final_ln);
     evk_nn_free(&nn, &tok);
     if (hidden && !nn.status) {

@@ -35,6 +35,11 @@ const evk_clip_text_config *evk_clip_text_get_config(const evk_clip_text *m);
 evk_status evk_clip_text_forward(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length,
                                  int clip_skip, const evk_tensor *hidden, const evk_tensor *pooled);
 
+/* The same encoder returning what SD3 reads: the penultimate layer's output without the final
+ * norm (transformers' hidden_states[-2]) [B, L, hidden_size], and the pooled output (may be NULL). */
+evk_status evk_clip_text_forward_penultimate(evk_clip_text *m, evk_stream *s, const int32_t *ids, int batch, int length,
+                                             const evk_tensor *penultimate, const evk_tensor *pooled);
+
 evk_status evk_clip_vision_load(evk_context *ctx, const evk_clip_vision_config *cfg, evk_weights *ws, evk_dtype storage,
                                 evk_clip_vision **out);
 void evk_clip_vision_destroy(evk_clip_vision *m);

@@ -1,0 +1,224 @@
+/* test_sd3.c — the "sd3" family against diffusers v0.31's own code (tools/ref/fixtures_sd3.py):
+ * an SD3.0-style transformer call (no qk norm, no dual attention, a non-square latent with a
+ * short text context); then the MMDiT-X pipeline folder tests/data/nets/sd3 loaded through the
+ * registry: both prompt encodings (penultimate CLIP states concatenated and zero-padded, the
+ * zero T5 slot, projected pooled outputs), one transformer call with packed conditioning, the
+ * FlowMatchEulerDiscreteScheduler σ grid and timesteps, every guided Euler step (model output
+ * and the latents after it, each from the reference's previous latents), and the VAE decode with
+ * shift_factor; each within 1e-3 relative L2 error. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+#include "models/mmdit/mmdit.h"
+#include "models/mmdit/sd3.h"
+#include "models/model.h"
+#include "net_fixture.h"
+#include "samplers/sampler.h"
+
+#define TOL 1e-3
+
+static void run_stream(evk_context *ctx, evk_stream **s) {
+    TEST_OK(evk_stream_create(ctx, s));
+    TEST_OK(evk_stream_begin(*s));
+}
+
+static void test_plain_transformer(void **state) {
+    evk_context *ctx = *state;
+    char path[512];
+    evk_mmdit_config cfg;
+    TEST_OK(evk_mmdit_config_load(fixture_path("sd3_plain.json", path, sizeof path), &cfg));
+    assert_false(cfg.qk_norm_rms);
+    evk_weights *ws = fixture_open(ctx, "sd3_plain");
+    int64_t sx[4] = {3, 16, 10, 6}, st[1] = {3}, sc[3] = {3, 20, 32}, sp[2] = {3, 32};
+    float *x = fixture_read(ws, "fixture.x", 4, sx), *t = fixture_read(ws, "fixture.t", 1, st);
+    float *c = fixture_read(ws, "fixture.context", 3, sc), *p = fixture_read(ws, "fixture.pooled", 2, sp);
+    float *want = fixture_read(ws, "fixture.out", 4, sx);
+    evk_mmdit *m;
+    TEST_OK(evk_mmdit_load(ctx, &cfg, ws, EVK_DTYPE_F32, 10, 6, &m));
+    evk_tensor tx = fixture_upload(ctx, x, 4, sx), tt = fixture_upload(ctx, t, 1, st), tc = fixture_upload(ctx, c, 3, sc);
+    evk_tensor tp = fixture_upload(ctx, p, 2, sp), out = fixture_output(ctx, 4, sx);
+    evk_stream *s;
+    run_stream(ctx, &s);
+    TEST_OK(evk_mmdit_forward(m, s, &tx, &tt, &tc, &tp, &out));
+    TEST_OK(evk_stream_run(s));
+    double e = fixture_error(ctx, &out, want, "plain transformer");
+    printf("  SD3 transformer (plain, 3x16x10x6, 20 text tokens): rel L2 %.2e\n", e);
+    assert_true(e < TOL);
+    /* a latent of another size than the one the position table was cropped for is an error */
+    evk_tensor bad;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){3, 16, 10, 8}, &bad));
+    assert_int_equal(evk_mmdit_forward(m, s, &bad, &tt, &tc, &tp, &out), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "SD3 transformer"));
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    evk_tensor *ts[] = {&tx, &tt, &tc, &tp, &out, &bad};
+    for (int i = 0; i < 6; i++) evk_tensor_free(ctx, ts[i]);
+    evk_mmdit_destroy(m);
+    evk_weights_close(ws);
+    free(x), free(t), free(c), free(p), free(want);
+}
+
+/* Packed conditioning [B, rows, 32] from a context [B, 154, 32] and pooled [B, 32]. */
+static float *pack(const float *context, const float *pooled, int B, int rows) {
+    float *o = calloc((size_t)B * rows * 32, sizeof *o);
+    assert_non_null(o);
+    for (int b = 0; b < B; b++) {
+        memcpy(o + (size_t)b * rows * 32, context + (size_t)b * 154 * 32, 154 * 32 * sizeof *o);
+        memcpy(o + ((size_t)b * rows + 154) * 32, pooled + (size_t)b * 32, 32 * sizeof *o);
+    }
+    return o;
+}
+
+static double host_rel(const float *got, const float *want, size_t n) {
+    double *ref = malloc(n * sizeof *ref);
+    assert_non_null(ref);
+    for (size_t i = 0; i < n; i++) ref[i] = want[i];
+    double e = test_rel_l2(got, ref, n);
+    free(ref);
+    return e;
+}
+
+static void test_pipeline(void **state) {
+    evk_context *ctx = *state;
+    char dir[512];
+    fixture_path("sd3", dir, sizeof dir);
+    evk_model_options opt = {.width = 24, .height = 16};
+    evk_model *m;
+    TEST_OK(evk_model_load(ctx, dir, &opt, &m));
+    assert_string_equal(evk_model_get_info(m)->family, "sd3");
+    int ctx_rows = 0, rows = 0;
+    evk_sd3_cond_rows(m, &ctx_rows, &rows);
+    assert_int_equal(ctx_rows, 154);
+    assert_int_equal(rows, 155);
+    evk_weights *fx = fixture_open(ctx, "sd3_fixture");
+    const char *A = "a red circle left of a blue square";
+
+    /* prompt encodings */
+    evk_tensor cond, uncond;
+    TEST_OK(evk_model_encode_prompt(m, A, &cond, NULL));
+    TEST_OK(evk_model_encode_prompt(m, "", &uncond, NULL));
+    assert_int_equal(cond.shape[1], rows);
+    const char *names[2][2] = {{"prompt_embeds", "pooled"}, {"negative_prompt_embeds", "negative_pooled"}};
+    const evk_tensor *enc[2] = {&cond, &uncond};
+    float *got = malloc((size_t)rows * 32 * sizeof *got);
+    for (int k = 0; k < 2; k++) {
+        float *pe = fixture_read(fx, names[k][0], 3, (int64_t[]){1, 154, 32});
+        float *pp = fixture_read(fx, names[k][1], 2, (int64_t[]){1, 32});
+        TEST_OK(evk_tensor_download_f32(ctx, enc[k], got));
+        double e1 = host_rel(got, pe, 154 * 32), e2 = host_rel(got + 154 * 32, pp, 32);
+        for (int i = 77 * 32; i < 154 * 32; i++) assert_true(got[i] == 0.0f); /* the T5 slot */
+        printf("  %s: embeds rel L2 %.2e, pooled %.2e\n", k ? "negative prompt \"\"" : "prompt", e1, e2);
+        assert_true(e1 < TOL && e2 < TOL);
+        free(pe), free(pp);
+    }
+    free(got);
+
+    /* one transformer call with packed conditioning (two items, their own contexts) */
+    int64_t sx[4] = {2, 16, 8, 12}, sf[2] = {2, 16 * 8 * 12};
+    float *x = fixture_read(fx, "call_x", 4, sx), *t = fixture_read(fx, "call_t", 1, (int64_t[]){2});
+    float *c = fixture_read(fx, "call_context", 3, (int64_t[]){2, 154, 32}), *p = fixture_read(fx, "call_pooled", 2, (int64_t[]){2, 32});
+    float *want = fixture_read(fx, "call_out", 4, sx), *packed = pack(c, p, 2, rows);
+    evk_tensor tx = fixture_upload(ctx, x, 2, sf), tt = fixture_upload(ctx, t, 1, (int64_t[]){2});
+    evk_tensor tc = fixture_upload(ctx, packed, 3, (int64_t[]){2, rows, 32}), out = fixture_output(ctx, 2, sf);
+    evk_stream *s;
+    run_stream(ctx, &s);
+    evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &tt, .sigma = &tt, .cond = &tc};
+    TEST_OK(evk_model_forward(m, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    double e = fixture_error(ctx, &out, want, "transformer call");
+    printf("  MMDiT-X transformer call (2x16x8x12): rel L2 %.2e\n", e);
+    assert_true(e < TOL);
+    free(x), free(t), free(c), free(p), free(want), free(packed);
+    evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
+
+    /* the scheduler: σ grid and timesteps as FlowMatchEulerDiscreteScheduler(shift 3) */
+    evk_sampler_config sc;
+    TEST_OK(evk_model_sampler_config(m, 3, &sc));
+    assert_int_equal(sc.kind, EVK_SAMPLER_FLOW_SDE);
+    sc.kind = EVK_SAMPLER_EULER;
+    evk_sampler *smp;
+    TEST_OK(evk_sampler_create(&sc, &smp));
+    float *sig = fixture_read(fx, "sigmas", 1, (int64_t[]){4}), *ts = fixture_read(fx, "timesteps", 1, (int64_t[]){3});
+    for (uint32_t i = 0; i < 3; i++) {
+        const evk_sampler_step *stp = evk_sampler_get_step(smp, i);
+        assert_true(fabs(stp->sigma - sig[i]) < 1e-6 && fabs(stp->sigma_next - sig[i + 1]) < 1e-6);
+        assert_true(fabs(stp->timestep - ts[i]) < 1e-3);
+    }
+    free(sig), free(ts);
+
+    /* guided Euler steps (cfg 4), each from the reference's latents before it */
+    int64_t s1[2] = {1, 16 * 8 * 12};
+    float *lat = fixture_read(fx, "latents", 4, (int64_t[]){1, 16, 8, 12});
+    for (uint32_t i = 0; i < 3; i++) {
+        char n1[32], n2[32];
+        snprintf(n1, sizeof n1, "noise_pred.%u", i);
+        snprintf(n2, sizeof n2, "latents.%u", i);
+        float *wp = fixture_read(fx, n1, 4, (int64_t[]){1, 16, 8, 12}), *wl = fixture_read(fx, n2, 4, (int64_t[]){1, 16, 8, 12});
+        float tv = (float)evk_sampler_get_step(smp, i)->timestep;
+        evk_tensor lx = fixture_upload(ctx, lat, 2, s1), lt = fixture_upload(ctx, &tv, 1, (int64_t[]){1});
+        evk_tensor pred = fixture_output(ctx, 2, s1), scratch = fixture_output(ctx, 2, s1);
+        TEST_OK(evk_stream_begin(s));
+        evk_model_input gi = {.x = &lx, .timestep = &lt, .alpha = &lt, .sigma = &lt, .cond = &cond};
+        TEST_OK(evk_model_forward_guided(m, s, &gi, &uncond, 4.0f, &scratch, &pred));
+        TEST_OK(evk_stream_run(s));
+        double ep = fixture_error(ctx, &pred, wp, n1);
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_op_sampler_step(s, smp, i, &lx, &pred, NULL));
+        TEST_OK(evk_stream_run(s));
+        double el = fixture_error(ctx, &lx, wl, n2);
+        printf("  step %u (t = %.4f): guided velocity rel L2 %.2e, latents %.2e\n", i, (double)tv, ep, el);
+        assert_true(ep < TOL && el < TOL);
+        memcpy(lat, wl, sizeof(float) * 16 * 8 * 12);
+        evk_tensor_free(ctx, &lx), evk_tensor_free(ctx, &lt), evk_tensor_free(ctx, &pred), evk_tensor_free(ctx, &scratch);
+        free(wp), free(wl);
+    }
+
+    /* decode: latents / scaling + shift -> VAE -> [0, 1]; the pipeline's image is HWC */
+    float *img = fixture_read(fx, "image", 4, (int64_t[]){1, 16, 24, 3});
+    float *chw = malloc(3 * 16 * 24 * sizeof *chw);
+    for (int y = 0; y < 16; y++)
+        for (int xx = 0; xx < 24; xx++)
+            for (int ch = 0; ch < 3; ch++) chw[(ch * 16 + y) * 24 + xx] = img[(y * 24 + xx) * 3 + ch];
+    evk_tensor lx = fixture_upload(ctx, lat, 2, s1), dec = fixture_output(ctx, 2, (int64_t[]){1, 3 * 16 * 24});
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_model_decode(m, s, &lx, &dec));
+    TEST_OK(evk_stream_run(s));
+    double ed = fixture_error(ctx, &dec, chw, "decoded image");
+    printf("  decode (shift_factor, 16x24): rel L2 %.2e\n", ed);
+    assert_true(ed < TOL);
+    test_assert_no_validation(ctx);
+    evk_tensor_free(ctx, &lx), evk_tensor_free(ctx, &dec);
+    free(img), free(chw), free(lat);
+    evk_stream_destroy(s);
+    evk_sampler_destroy(smp);
+    evk_tensor_free(ctx, &cond);
+    evk_tensor_free(ctx, &uncond);
+    evk_weights_close(fx);
+    evk_model_destroy(m);
+}
+
+static void test_bad_sizes(void **state) {
+    evk_context *ctx = *state;
+    char dir[512];
+    fixture_path("sd3", dir, sizeof dir);
+    evk_model *m = NULL;
+    evk_model_options opt = {.width = 22, .height = 16}; /* not a multiple of VAE factor × patch (4) */
+    assert_int_equal(evk_model_load(ctx, dir, &opt, &m), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "multiples of 4"));
+    opt.width = 72; /* 36 latents = 18 patches > pos_embed_max_size 16 */
+    assert_int_equal(evk_model_load(ctx, dir, &opt, &m), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "pos_embed_max_size"));
+    assert_null(m);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_plain_transformer),
+        cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_bad_sizes),
+    };
+    return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
+}

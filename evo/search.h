@@ -69,11 +69,14 @@ typedef struct evk_search_config {
                                     rule above); 0: as given */
     uint32_t n;                  /* sample / bon / fk population [nfe-derived, else 16] */
     /* EvoSearch. Empty schedules: the SD2.1 shape (S = 0,20,30,40 at T = 50, scaled to T;
-       P = 42,26,26,26,30, scaled to the budget). */
+       P = 42,26,26,26,30, scaled to the budget); for flow models the paper's FLUX shape
+       (S = 5,20,30,40 at T = 50, P = 14,7,7,7,10, 3 elites, scaled the same way). */
     uint32_t evolution_count, population_count;
     uint32_t evolution_schedule[EVK_SEARCH_MAX_GENERATIONS];
     uint32_t population_schedule[EVK_SEARCH_MAX_GENERATIONS + 1];
-    uint32_t elites;             /* [5; with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    uint32_t elites;             /* [5, flow models 3; with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    bool flow_model;             /* the model is sampled on the flow schedule (evk_search_run sets it
+                                    from the sampler): EvoSearch's defaults are the FLUX shape */
     double mutation_rate;        /* β [0.2] */
     double tournament_fraction;  /* parents: best of a random subset of this fraction of the pool [0.9] */
     /* particle sampling */

@@ -25,6 +25,8 @@ uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *
 
 /* SD2.1 reference shape at T = 50 (DESIGN "Search") */
 static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
+/* the paper's FLUX.1-dev settings at T = 50, the defaults for flow-matching models */
+static const uint32_t evk__flow_s[4] = {5, 20, 30, 40}, evk__flow_p[5] = {14, 7, 7, 7, 10};
 
 /* The smallest population a generation may have under a budget: below 2·elites + 2 (and 6) a
  * generation has too few mutants beside its elites to select from, and spending its NFE on more
@@ -79,11 +81,13 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     bool single = K == 0 && c->population_count == 1;
     if (K == 0 && !single) {
         K = c->evolution_count = 4;
-        for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
+        const uint32_t *ds = c->flow_model ? evk__flow_s : evk__default_s;
+        for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)ds[i] * T / 50.0);
         for (uint32_t i = 1; i < K; i++)
             if (c->evolution_schedule[i] <= c->evolution_schedule[i - 1] || c->evolution_schedule[K - 1] >= T)
-                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (0,20,30,40 of 50); give one "
-                                "(--evolution-schedule, with --population-schedule one entry longer)", T);
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (%s of 50); give one "
+                                "(--evolution-schedule, with --population-schedule one entry longer)", T,
+                                c->flow_model ? "5,20,30,40" : "0,20,30,40");
     }
     for (uint32_t i = 0; i < K; i++) {
         if (i && c->evolution_schedule[i] <= c->evolution_schedule[i - 1])
@@ -96,7 +100,7 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     if (default_p) {
         if (K != 4) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: an evolution schedule of %u steps needs a population schedule of %u sizes", K, K + 1);
         c->population_count = 5;
-        memcpy(c->population_schedule, evk__default_p, sizeof evk__default_p);
+        memcpy(c->population_schedule, c->flow_model ? evk__flow_p : evk__default_p, sizeof evk__default_p);
     }
     if (c->population_count != K + 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule has %u sizes, the evolution schedule of %u steps needs %u", c->population_count,
@@ -123,7 +127,7 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
         else if (c->elites == 0) {
             /* 5 at the reference shape, scaled with it; under the budget rule at most (p − 2)/2 so that
                every generation keeps more mutants than elites */
-            long e = lround(5 * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
+            long e = lround((c->flow_model ? 3 : 5) * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
             if (e > cap) e = cap;
             if (e < 1) e = 1;
             if (e >= (long)min_child) e = (long)min_child - 1;

@@ -64,6 +64,16 @@ static void test_nfe_accounting(void **state) {
     assert_memory_equal(rc.population_schedule, P, sizeof P);
     assert_int_equal(rc.elites, 5);
     assert_int_equal(evk_search_planned_nfe(&rc, 50), 5000);
+    /* flow models: the paper's FLUX shape (5,20,30,40; 14,7,7,7,10; 3 elites), scaled to T */
+    const uint32_t FS[4] = {5, 20, 30, 40}, FP[5] = {14, 7, 7, 7, 10}, FS25[4] = {3, 10, 15, 20};
+    evk_search_config cf = {.method = EVK_SEARCH_EVO, .seed = 1, .flow_model = true}, rf;
+    TEST_OK(evk_search_resolve(&cf, 50, &rf));
+    assert_memory_equal(rf.evolution_schedule, FS, sizeof FS);
+    assert_memory_equal(rf.population_schedule, FP, sizeof FP);
+    assert_int_equal(rf.elites, 3);
+    assert_int_equal(evk_search_planned_nfe(&rf, 50), evk_evo_nfe(50, FS, 4, FP));
+    TEST_OK(evk_search_resolve(&cf, 25, &rf));
+    assert_memory_equal(rf.evolution_schedule, FS25, sizeof FS25);
     evk_search_result *r = run(ctx, &t, smp, c);
     assert_int_equal(r->nfe, 5000);
     assert_int_equal(r->reward_calls, 42 + 26 * 3 + 30);

@@ -79,7 +79,7 @@ static void test_load_errors(void **state) {
     char reward[512], want[700];
     asset("gmm/toy2d_reward.json", reward, sizeof reward);
     assert_int_equal(evk_model_load(ctx, reward, NULL, &m), EVK_ERROR_FORMAT);
-    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd)", reward);
+    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd3, sd)", reward);
     assert_string_equal(evk_error_message(), want);
     /* a folder without model_index.json */
     assert_int_equal(evk_model_load(ctx, "/tmp", NULL, &m), EVK_ERROR_FORMAT);

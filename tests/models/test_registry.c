@@ -12,6 +12,7 @@
 #include "harness.h"
 #include "models/gmm/gmm.h"
 #include "models/model.h"
+#include "models/mmdit/sd3.h"
 #include "models/sd/sd.h"
 #include "samplers/sampler.h"
 
@@ -42,9 +43,10 @@ static void test_families_and_probes(void **state) {
     (void)state;
     size_t n;
     const evk_model_family *f = evk_model_families(&n);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_string_equal(f[0].name, "gmm");
-    assert_string_equal(f[1].name, "sd");
+    assert_string_equal(f[1].name, "sd3"); /* before "sd", which takes any diffusers folder */
+    assert_string_equal(f[2].name, "sd");
     char gmm[512], sd[512], reward[512];
     asset("gmm/toy2d.json", gmm, sizeof gmm);
     asset("tiny-sd", sd, sizeof sd);
@@ -56,7 +58,11 @@ static void test_families_and_probes(void **state) {
     if (exists(sd)) {
         assert_true(evk_sd_probe(sd));
         assert_false(evk_gmm_probe(sd));
+        assert_false(evk_sd3_probe(sd)); /* a UNet pipeline is not SD3 */
     }
+    char sd3[512];
+    assert_true(evk_sd3_probe(test_data_path("nets/sd3", sd3, sizeof sd3)));
+    assert_false(evk_sd3_probe(gmm));
     /* single files: the header decides, not the name */
     char unet[] = "/tmp/evoke-registry-XXXXXX";
     int fd = mkstemp(unet);

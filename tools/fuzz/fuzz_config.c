@@ -20,6 +20,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     evk_clip_config c;
     evk_clip_preprocess_config p;
     evk_scheduler_config s;
+    evk_mmdit_config x;
     evk_tokenizer_config k;
     evk_weight_ref ref;
     evk_sd_keys keys;
@@ -36,6 +37,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)evk_clip_config_parse(text, "config.json", &c);
     (void)evk_clip_preprocess_config_parse(text, "preprocessor_config.json", &p);
     (void)evk_scheduler_config_parse(text, "scheduler_config.json", &s);
+    (void)evk_mmdit_config_parse(text, "transformer/config.json", &x);
     (void)evk_tokenizer_config_parse(text, text, "tokenizer", &k);
     free(text);
     return 0;

@@ -47,6 +47,16 @@ static void test_plain_transformer(void **state) {
     double e = fixture_error(ctx, &out, want, "plain transformer");
     printf("  SD3 transformer (plain, 3x16x10x6, 20 text tokens): rel L2 %.2e\n", e);
     assert_true(e < TOL);
+    /* f16 weight storage: the same call within f16 rounding */
+    evk_mmdit *m16;
+    TEST_OK(evk_mmdit_load(ctx, &cfg, ws, EVK_DTYPE_F16, 10, 6, &m16));
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_mmdit_forward(m16, s, &tx, &tt, &tc, &tp, &out));
+    TEST_OK(evk_stream_run(s));
+    double e16 = fixture_error(ctx, &out, want, "plain transformer f16");
+    printf("  the same with f16 weights: rel L2 %.2e\n", e16);
+    assert_true(e16 < 5e-3);
+    evk_mmdit_destroy(m16);
     /* a latent of another size than the one the position table was cropped for is an error */
     evk_tensor bad;
     TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){3, 16, 10, 8}, &bad));

@@ -15,7 +15,8 @@ static const evk_model_family evk__families[] = {
     {"gmm", "an exact Gaussian mixture: a JSON file {\"family\":\"gmm\",...}", evk_gmm_probe, evk_gmm_model_load},
     /* before "sd", whose probe takes any diffusers folder */
     {"sd3", "Stable Diffusion 3 / 3.5: a diffusers StableDiffusion3Pipeline folder (model_index.json, transformer/, "
-            "text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, vae/, scheduler/)", evk_sd3_probe, evk_sd3_model_load},
+            "text_encoder/, text_encoder_2/, tokenizer/, tokenizer_2/, vae/, scheduler/), or a single-file "
+            "sd3_medium / sd3.5_medium .safetensors with such a folder as --config", evk_sd3_probe, evk_sd3_model_load},
     {"sd", "Stable Diffusion: a diffusers folder (model_index.json, unet/, text_encoder/, ...) or a single-file "
            ".safetensors checkpoint with a config folder of the same model", evk_sd_probe, evk_sd_model_load},
 };

@@ -5,7 +5,8 @@
  * zero T5 slot, projected pooled outputs), one transformer call with packed conditioning, the
  * FlowMatchEulerDiscreteScheduler σ grid and timesteps, every guided Euler step (model output
  * and the latents after it, each from the reference's previous latents), and the VAE decode with
- * shift_factor; each within 1e-3 relative L2 error. */
+ * shift_factor; the same transformer from a single-file checkpoint with the original MMDiT names
+ * and the folder as its config; each within 1e-3 relative L2 error. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -210,6 +211,46 @@ static void test_pipeline(void **state) {
     evk_model_destroy(m);
 }
 
+/* The MMDiT-X transformer as a single-file checkpoint with the original names (fused qkv,
+ * [shift | scale] continuous norms) and the folder as its config: the same call. */
+static void test_single_file(void **state) {
+    evk_context *ctx = *state;
+    char dir[512], file[512];
+    fixture_path("sd3", dir, sizeof dir);
+    fixture_path("sd3_single.safetensors", file, sizeof file);
+    assert_true(evk_sd3_probe(file));
+    evk_model *m = NULL;
+    evk_model_options opt = {.width = 24, .height = 16};
+    assert_int_equal(evk_model_load(ctx, file, &opt, &m), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "needs a config folder"));
+    opt.config_dir = dir;
+    TEST_OK(evk_model_load(ctx, file, &opt, &m));
+    assert_string_equal(evk_model_get_info(m)->family, "sd3");
+    int rows = 0;
+    evk_sd3_cond_rows(m, NULL, &rows);
+    evk_weights *fx = fixture_open(ctx, "sd3_fixture");
+    int64_t sx[4] = {2, 16, 8, 12}, sf[2] = {2, 16 * 8 * 12};
+    float *x = fixture_read(fx, "call_x", 4, sx), *t = fixture_read(fx, "call_t", 1, (int64_t[]){2});
+    float *c = fixture_read(fx, "call_context", 3, (int64_t[]){2, 154, 32}), *p = fixture_read(fx, "call_pooled", 2, (int64_t[]){2, 32});
+    float *want = fixture_read(fx, "call_out", 4, sx), *packed = pack(c, p, 2, rows);
+    evk_tensor tx = fixture_upload(ctx, x, 2, sf), tt = fixture_upload(ctx, t, 1, (int64_t[]){2});
+    evk_tensor tc = fixture_upload(ctx, packed, 3, (int64_t[]){2, rows, 32}), out = fixture_output(ctx, 2, sf);
+    evk_stream *s;
+    run_stream(ctx, &s);
+    evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &tt, .sigma = &tt, .cond = &tc};
+    TEST_OK(evk_model_forward(m, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    double e = fixture_error(ctx, &out, want, "single-file transformer call");
+    printf("  single-file (original names) transformer call: rel L2 %.2e\n", e);
+    assert_true(e < TOL);
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    free(x), free(t), free(c), free(p), free(want), free(packed);
+    evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
+    evk_weights_close(fx);
+    evk_model_destroy(m);
+}
+
 static void test_bad_sizes(void **state) {
     evk_context *ctx = *state;
     char dir[512];
@@ -228,6 +269,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_transformer),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_bad_sizes),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);

@@ -9,6 +9,9 @@ StableDiffusion3Pipeline, and writes
                                         tokenizer_2/, vae/, scheduler/) — MMDiT-X: qk_norm
                                         "rms_norm", dual_attention_layers (0,), 3 layers
   tests/data/nets/sd3_fixture.safetensors  what the pipeline computes with it (see below)
+  tests/data/nets/sd3_single.safetensors  the MMDiT-X transformer as a single-file checkpoint with
+                                        the original MMDiT names (diffusers' converter maps it back
+                                        exactly; checked here)
   tests/data/nets/sd3_plain.json/.safetensors  an SD3.0-style transformer (no qk norm, no dual
                                         attention) with one call's inputs and output
   tests/data/nets/sd3_latents.npy, sd3_image.npy  the CLI test's initial latents and the
@@ -212,6 +215,52 @@ def check(t, what):
     assert a.std() > 1e-3, (what, a.std())
 
 
+def to_original(sd, cfg):
+    """diffusers names -> the original MMDiT single-file names (fused qkv, [shift | scale] order of
+    the continuous adaptive norms), everything under "model.diffusion_model."."""
+    P, o, L = "model.diffusion_model.", {}, cfg["num_layers"]
+
+    def swap(t):  # diffusers' swap_scale_shift is its own inverse
+        a, b = t.chunk(2, dim=0)
+        return torch.cat([b, a], dim=0)
+    top = {"pos_embed.pos_embed": "pos_embed", "pos_embed.proj": "x_embedder.proj",
+           "time_text_embed.timestep_embedder.linear_1": "t_embedder.mlp.0",
+           "time_text_embed.timestep_embedder.linear_2": "t_embedder.mlp.2",
+           "time_text_embed.text_embedder.linear_1": "y_embedder.mlp.0",
+           "time_text_embed.text_embedder.linear_2": "y_embedder.mlp.2", "context_embedder": "context_embedder",
+           "norm_out.linear": "final_layer.adaLN_modulation.1", "proj_out": "final_layer.linear"}
+    for k, v in top.items():
+        if k == "pos_embed.pos_embed":
+            o[P + v] = sd[k]
+            continue
+        for suf in ("weight", "bias"):
+            t = sd[f"{k}.{suf}"]
+            o[f"{P}{v}.{suf}"] = swap(t) if k == "norm_out.linear" else t
+    for i in range(L):
+        b, ob = f"transformer_blocks.{i}.", f"{P}joint_blocks.{i}."
+        for suf in ("weight", "bias"):
+            o[f"{ob}x_block.attn.qkv.{suf}"] = torch.cat([sd[f"{b}attn.to_{c}.{suf}"] for c in "qkv"])
+            o[f"{ob}context_block.attn.qkv.{suf}"] = torch.cat([sd[f"{b}attn.add_{c}_proj.{suf}"] for c in "qkv"])
+            if f"{b}attn2.to_q.{suf}" in sd:
+                o[f"{ob}x_block.attn2.qkv.{suf}"] = torch.cat([sd[f"{b}attn2.to_{c}.{suf}"] for c in "qkv"])
+                o[f"{ob}x_block.attn2.proj.{suf}"] = sd[f"{b}attn2.to_out.0.{suf}"]
+            pairs = {"attn.to_out.0": "x_block.attn.proj", "attn.to_add_out": "context_block.attn.proj",
+                     "norm1.linear": "x_block.adaLN_modulation.1", "norm1_context.linear": "context_block.adaLN_modulation.1",
+                     "ff.net.0.proj": "x_block.mlp.fc1", "ff.net.2": "x_block.mlp.fc2",
+                     "ff_context.net.0.proj": "context_block.mlp.fc1", "ff_context.net.2": "context_block.mlp.fc2"}
+            for k, v in pairs.items():
+                if f"{b}{k}.{suf}" in sd:
+                    t = sd[f"{b}{k}.{suf}"]
+                    o[f"{ob}{v}.{suf}"] = swap(t) if (k == "norm1_context.linear" and i == L - 1) else t
+        for k, v in {"attn.norm_q": "x_block.attn.ln_q", "attn.norm_k": "x_block.attn.ln_k",
+                     "attn.norm_added_q": "context_block.attn.ln_q", "attn.norm_added_k": "context_block.attn.ln_k",
+                     "attn2.norm_q": "x_block.attn2.ln_q", "attn2.norm_k": "x_block.attn2.ln_k"}.items():
+            if f"{b}{k}.weight" in sd:
+                o[f"{ob}{v}.weight"] = sd[f"{b}{k}.weight"]
+    assert sum(t.numel() for t in o.values()) == sum(t.numel() for t in sd.values())
+    return o
+
+
 def main():
     out = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "tests", "data", "nets")
     gen = torch.Generator().manual_seed(1313)
@@ -314,6 +363,18 @@ def main():
                  os.path.join(out, "sd3_fixture.safetensors"))
     np.save(os.path.join(out, "sd3_latents.npy"), latents.numpy().astype(np.float32))
     np.save(os.path.join(out, "sd3_image.npy"), fx["image"][0].numpy().astype(np.float32))
+
+    # the same transformer as a single-file checkpoint with the original MMDiT names: the inverse of
+    # diffusers' own converter, checked by running that converter on it
+    from diffusers.loaders.single_file_utils import convert_sd3_transformer_checkpoint_to_diffusers
+    single = to_original(state(transformer), TRANSFORMER_X)
+    back = convert_sd3_transformer_checkpoint_to_diffusers({k: v.clone() for k, v in single.items()})
+    want = state(transformer)
+    assert set(back) == set(want), set(back) ^ set(want)
+    for k in want:
+        assert torch.equal(back[k], want[k]), k
+    st.save_file({k: v for k, v in single.items() if k != "model.diffusion_model.pos_embed"},
+                 os.path.join(out, "sd3_single.safetensors"))
 
     # an SD3.0-style transformer: no qk norm, no dual attention, one call
     plain = SD3Transformer2DModel(**TRANSFORMER_PLAIN).eval()

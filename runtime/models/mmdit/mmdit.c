@@ -42,6 +42,7 @@ struct evk_mmdit {
     evk_linear t1, t2, p1, p2, context, norm_out, proj_out;
     evk_tensor ones, zeros; /* the affine of LayerNorm(elementwise_affine=False) */
     evk__mmdit_block *blocks;
+    bool original; /* AdaLayerNormContinuous projections stored [shift | scale] (single files) */
 };
 
 const evk_mmdit_config *evk_mmdit_get_config(const evk_mmdit *m) { return &m->cfg; }
@@ -190,8 +191,21 @@ static evk_status evk__mmdit_load(evk_mmdit *m, evk_weights *ws, evk_dtype st) {
     return s;
 }
 
+static evk_status evk__mmdit_create(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage, int height,
+                                    int width, bool original, evk_mmdit **out);
+
 evk_status evk_mmdit_load(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage, int height,
                           int width, evk_mmdit **out) {
+    return evk__mmdit_create(ctx, cfg, ws, storage, height, width, false, out);
+}
+
+evk_status evk_mmdit_load_original(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage,
+                                   int height, int width, evk_mmdit **out) {
+    return evk__mmdit_create(ctx, cfg, ws, storage, height, width, true, out);
+}
+
+static evk_status evk__mmdit_create(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage, int height,
+                                    int width, bool original, evk_mmdit **out) {
     *out = NULL;
     evk_mmdit *m = calloc(1, sizeof *m);
     if (!m) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
@@ -201,6 +215,7 @@ evk_status evk_mmdit_load(evk_context *ctx, const evk_mmdit_config *cfg, evk_wei
     m->hd = cfg->attention_head_dim;
     m->D = m->heads * m->hd;
     m->height = height, m->width = width;
+    m->original = original;
     evk_status s = evk__mmdit_load(m, ws, storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32);
     if (s) {
         evk_mmdit_destroy(m);
@@ -267,7 +282,7 @@ static void evk__mmdit_block_fwd(evk_nn *nn, const evk_mmdit *m, const evk__mmdi
     if (b->dual) nx2 = evk__mod(nn, &n, &e, 7, 6);
     evk_nn_free(nn, &n);
     evk_tensor nc = evk__ln(nn, m, c);
-    evk_tensor ncx = b->pre_only ? evk__mod(nn, &nc, &ec, 0, 1) : evk__mod(nn, &nc, &ec, 1, 0);
+    evk_tensor ncx = !b->pre_only ? evk__mod(nn, &nc, &ec, 1, 0) : m->original ? evk__mod(nn, &nc, &ec, 1, 0) : evk__mod(nn, &nc, &ec, 0, 1);
     evk_nn_free(nn, &nc);
     /* joint attention: keys and values of [image ; text] */
     evk_tensor q = evk__proj(nn, m, &nx, &a->q, &a->nq);
@@ -370,7 +385,7 @@ evk_status evk_mmdit_forward(evk_mmdit *m, evk_stream *s, const evk_tensor *x, c
     evk_nn_free(&nn, &temb);
     evk_tensor n = evk__ln(&nn, m, &h);
     evk_nn_free(&nn, &h);
-    evk_tensor nx = evk__mod(&nn, &n, &eo, 0, 1);
+    evk_tensor nx = m->original ? evk__mod(&nn, &n, &eo, 1, 0) : evk__mod(&nn, &n, &eo, 0, 1); /* [scale | shift] or [shift | scale] */
     evk_nn_free(&nn, &n);
     evk_nn_free(&nn, &eo);
     evk_tensor po = evk_nn_linear(&nn, &nx, &m->proj_out);

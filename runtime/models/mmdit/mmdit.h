@@ -14,6 +14,8 @@
 #ifndef EVK_MMDIT_H
 #define EVK_MMDIT_H
 
+#include <stdbool.h>
+
 #include "core/stream.h"
 #include "core/tensor.h"
 #include "formats/config.h"
@@ -29,6 +31,15 @@ typedef struct evk_mmdit evk_mmdit;
  * a latent of height × width pixels (multiples of patch_size, at most pos_embed_max_size patches). */
 evk_status evk_mmdit_load(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage, int height,
                           int width, evk_mmdit **out);
+/* The same from a single-file checkpoint with the original MMDiT names (sd3_medium*.safetensors,
+ * sd3.5_medium.safetensors): `ws` routed through evk_mmdit_use_original_names; the
+ * [shift | scale] order of the original AdaLayerNormContinuous projections is read as stored. */
+evk_status evk_mmdit_load_original(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage,
+                                   int height, int width, evk_mmdit **out);
+/* mmdit_keys.c: route diffusers names to the original ones ("model.diffusion_model.joint_blocks.N.
+ * x_block.attn.qkv" thirds, ...), and whether a weight set holds such a checkpoint. */
+void evk_mmdit_use_original_names(evk_weights *ws);
+bool evk_mmdit_is_original(const evk_weights *ws);
 void evk_mmdit_destroy(evk_mmdit *m);
 const evk_mmdit_config *evk_mmdit_get_config(const evk_mmdit *m);
 

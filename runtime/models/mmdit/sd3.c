@@ -10,10 +10,12 @@
 #include <sys/stat.h>
 
 #include "formats/config.h"
+#include "formats/safetensors.h"
 #include "formats/tokenizer.h"
 #include "formats/weights.h"
 #include "models/clip/clip.h"
 #include "models/mmdit/mmdit.h"
+#include "models/sd/sd_keys.h"
 #include "models/sd/vae.h"
 #include "nn/nn.h"
 #include "ops/op_axpbz.h"
@@ -38,6 +40,8 @@ typedef struct evk_sd3 {
     evk_scheduler_config sched;
     evk_vae_config vae_cfg;
     evk_weights *tweights, *vae_weights;
+    evk_sd_keys vae_keys; /* single files: the VAE's original names (must outlive vae_weights) */
+    char single[512];     /* a single-file checkpoint, or "" for a folder */
     evk_mmdit *transformer;
     evk_vae_decoder *vae;
     evk__sd3_text text[2];
@@ -254,6 +258,14 @@ static evk_status evk__sd3_text_load(evk_sd3 *m, int i, evk_dtype st) {
 
 static evk_status evk__sd3_load(evk_sd3 *m, const evk_model_options *opt) {
     char path[700];
+    if (!evk__is_dir(m->folder)) { /* a single file: configs, tokenizers and text encoders from --config */
+        snprintf(m->single, sizeof m->single, "%s", m->folder);
+        if (!opt || !opt->config_dir)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                            "%s: a single-file SD3 checkpoint needs a config folder (--config DIR: a diffusers StableDiffusion3Pipeline "
+                            "folder of the same model for the configs, tokenizers and text encoders)", m->single);
+        snprintf(m->folder, sizeof m->folder, "%s", opt->config_dir);
+    }
     const char *f = m->folder;
     evk_model_index mi;
     snprintf(path, sizeof path, "%s/model_index.json", f);
@@ -277,8 +289,20 @@ static evk_status evk__sd3_load(evk_sd3 *m, const evk_model_options *opt) {
                         "%s: the text encoders make %d + %d channels and %d + %d pooled; the transformer takes up to %d and exactly %d",
                         f, a->hidden_size, b->hidden_size, a->projection_dim, b->projection_dim, m->tcfg.joint_attention_dim,
                         m->tcfg.pooled_projection_dim);
-    snprintf(path, sizeof path, "%s/vae", f);
-    EVK_TRY(evk_weights_open(m->ctx, path, &m->vae_weights));
+    if (m->single[0]) {
+        EVK_TRY(evk_weights_open(m->ctx, m->single, &m->vae_weights));
+        if (evk_weights_has(m->vae_weights, "first_stage_model.decoder.conv_in.weight")) { /* the file's own VAE */
+            EVK_TRY(evk_sd_keys_vae(&m->vae_cfg, &m->vae_keys));
+            evk_weights_use_sd_keys(m->vae_weights, &m->vae_keys);
+        } else {
+            evk_weights_close(m->vae_weights);
+            m->vae_weights = NULL;
+        }
+    }
+    if (!m->vae_weights) {
+        snprintf(path, sizeof path, "%s/vae", f);
+        EVK_TRY(evk_weights_open(m->ctx, path, &m->vae_weights));
+    }
     EVK_TRY(evk_vae_decoder_load(m->ctx, &m->vae_cfg, m->vae_weights, st, &m->vae));
     if (opt && opt->vae_tile) {
         evk_vae_decode_options vo = {.tile_latent = opt->vae_tile};
@@ -291,14 +315,19 @@ static evk_status evk__sd3_load(evk_sd3 *m, const evk_model_options *opt) {
     if (m->width % multiple || m->height % multiple)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "image size %ux%u: width and height must be multiples of %u for this model", m->width,
                         m->height, multiple);
-    const char *tw = opt && opt->diffusion_model ? opt->diffusion_model : NULL;
+    const char *tw = opt && opt->diffusion_model ? opt->diffusion_model : m->single[0] ? m->single : NULL;
     if (tw) EVK_TRY(evk_weights_open(m->ctx, tw, &m->tweights));
     else {
         snprintf(path, sizeof path, "%s/transformer", f);
         EVK_TRY(evk_weights_open(m->ctx, path, &m->tweights));
     }
-    EVK_TRY(evk_mmdit_load(m->ctx, &m->tcfg, m->tweights, st, (int)(m->height / m->factor), (int)(m->width / m->factor),
-                           &m->transformer));
+    int lh = (int)(m->height / m->factor), lw = (int)(m->width / m->factor);
+    if (evk_mmdit_is_original(m->tweights)) { /* original MMDiT names (single files) */
+        evk_mmdit_use_original_names(m->tweights);
+        EVK_TRY(evk_mmdit_load_original(m->ctx, &m->tcfg, m->tweights, st, lh, lw, &m->transformer));
+    } else {
+        EVK_TRY(evk_mmdit_load(m->ctx, &m->tcfg, m->tweights, st, lh, lw, &m->transformer));
+    }
     m->ctx_rows = 2 * EVK__SD3_TOKENS;
     m->rows = m->ctx_rows + (m->tcfg.pooled_projection_dim + m->tcfg.joint_attention_dim - 1) / m->tcfg.joint_attention_dim;
     evk_model_info info = {
@@ -344,10 +373,19 @@ void evk_sd3_cond_rows(const evk_model *model, int *context_rows, int *rows) {
     if (rows) *rows = m->rows;
 }
 
-/* A diffusers folder whose model_index.json names StableDiffusion3Pipeline (or one with a
- * transformer/ but no unet/). */
+/* A diffusers folder whose model_index.json names StableDiffusion3Pipeline or an
+ * SD3Transformer2DModel transformer, or a single-file checkpoint with MMDiT joint blocks. */
 bool evk_sd3_probe(const char *path) {
-    if (!evk__is_dir(path)) return false;
+    if (!evk__is_dir(path)) { /* a safetensors file whose header names MMDiT joint blocks */
+        struct stat sb;
+        evk_safetensors *st;
+        if (stat(path, &sb) != 0 || !S_ISREG(sb.st_mode) || evk_safetensors_open(path, &st) != EVK_OK) return false;
+        bool mmdit = false;
+        for (size_t i = 0; i < evk_safetensors_count(st) && !mmdit; i++)
+            mmdit = !strncmp(evk_safetensors_at(st, i)->name, "model.diffusion_model.joint_blocks.", 35);
+        evk_safetensors_close(st);
+        return mmdit;
+    }
     char p[700];
     snprintf(p, sizeof p, "%s/model_index.json", path);
     evk_model_index mi;

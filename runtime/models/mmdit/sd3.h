@@ -11,6 +11,11 @@
  * folder that also has text_encoder_3 (T5) is read the same way: T5 is not run, exactly as
  * diffusers' from_pretrained(..., text_encoder_3=None, tokenizer_3=None).
  *
+ * A single-file checkpoint (sd3_medium*.safetensors, sd3.5_medium.safetensors: the original
+ * "model.diffusion_model.joint_blocks..." names, mapped by mmdit_keys.c, and its VAE under
+ * "first_stage_model." when it has one) is read with a config folder (options->config_dir, the CLI's
+ * --config) of the same model for the configs, tokenizers and text encoders, as for SD 1.x / 2.x.
+ *
  * The model's conditioning tensor packs both: [1, 154 + R, joint_attention_dim], the 154 context
  * rows, then the pooled vector in the first pooled_projection_dim values of R more rows. The
  * forward is the transformer's flow velocity; the default sampler is the stochastic flow step on

@@ -49,6 +49,7 @@
 #include "models/model.h"
 #include "models/gmm/gmm.h"
 #include "models/sd/sd.h"
+#include "models/mmdit/sd3.h"
 #include "samplers/sampler.h"
 #include "rewards/reward.h"
 #include "rewards/analytic.h"

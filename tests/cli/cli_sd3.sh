@@ -2,7 +2,8 @@
 # cli_sd3.sh — an SD3 pipeline folder through `evoke generate` with no family-specific options:
 # the tiny MMDiT-X pipeline of tests/data/nets/sd3 with the diffusers pipeline's initial latents,
 # 3 Euler steps at guidance 4, reproduces StableDiffusion3Pipeline's output image (HWC in [0, 1],
-# tools/ref/fixtures_sd3.py) within 1e-3 relative; the default (stochastic flow) sampler and a
+# tools/ref/fixtures_sd3.py) within 1e-3 relative, from the folder and from the single-file
+# checkpoint with the folder as --config; the default (stochastic flow) sampler and a
 # best-of-N search run; an image size the transformer cannot take is exit code 2, no output.
 set -u
 evoke=$1
@@ -22,6 +23,19 @@ a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 assert a.shape == b.shape == (16, 24, 3), (a.shape, b.shape)
 e = float(np.linalg.norm(a - b) / np.linalg.norm(b))
 print("sd3 CLI image vs diffusers: rel L2 %.2e" % e)
+assert e < 1e-3, e
+PY
+
+# the same transformer as a single-file checkpoint (original MMDiT names) with the folder as --config
+"$evoke" generate --model "$nets/sd3_single.safetensors" --config "$nets/sd3" --prompt "a red circle left of a blue square" \
+    --negative-prompt "" -W 24 -H 16 --steps 3 --cfg 4 --sampler euler --latents "$nets/sd3_latents.npy" \
+    --output-raw "$tmp/single.npy" || fail "single-file generate exited $?"
+/usr/bin/python3 - "$tmp/single.npy" "$nets/sd3_image.npy" <<'PY' || fail "the single-file image differs from diffusers' pipeline"
+import sys
+import numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+e = float(np.linalg.norm(a - b) / np.linalg.norm(b))
+print("sd3 single-file CLI image vs diffusers: rel L2 %.2e" % e)
 assert e < 1e-3, e
 PY
 

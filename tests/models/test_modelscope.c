@@ -110,11 +110,145 @@ static void test_unet3d_bad_weights(void **state) {
     evk_weights_close(ws);
 }
 
+/* Relative L2 error of a device tensor against the expected floats, printed. */
+static double compare(evk_context *ctx, const evk_tensor *got, const float *want, const char *what) {
+    double e = fixture_error(ctx, got, want, what);
+    printf("  %-40s rel L2 %.3g\n", what, e);
+    return e;
+}
+
+static double compare_host(const float *got, const float *want, size_t n, const char *what) {
+    double *ref = malloc(n * sizeof *ref);
+    assert_non_null(ref);
+    for (size_t i = 0; i < n; i++) ref[i] = want[i];
+    double e = test_rel_l2(got, ref, n);
+    printf("  %-40s rel L2 %.3g\n", what, e);
+    free(ref);
+    return e;
+}
+
+static evk_model *load_model(evk_context *ctx) {
+    char path[512];
+    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT};
+    evk_model *m = NULL;
+    TEST_OK(evk_model_load(ctx, fixture_path("modelscope", path, sizeof path), &opt, &m));
+    return m;
+}
+
+/* The folder through the registry: prompts, the guided DDIM steps, the decode. */
+static void test_pipeline(void **state) {
+    evk_context *ctx = *state;
+    evk_model *model = load_model(ctx);
+    const evk_model_info *mi = evk_model_get_info(model);
+    assert_string_equal(mi->family, "modelscope");
+    assert_int_equal(mi->frames, FR);
+    assert_int_equal(mi->sample_ndim, 4);
+    const int64_t want_shape[4] = {4, FR, LAT, LAT};
+    assert_memory_equal(mi->sample_shape, want_shape, sizeof want_shape);
+    assert_int_equal(evk_model_decoded_numel(model), FR * 3 * 4 * LAT * LAT);
+    evk_weights *fx = fixture_open(ctx, "modelscope/fixture");
+
+    /* prompts as TextToVideoSDPipeline.encode_prompt makes them */
+    const int64_t es[3] = {1, 77, 32};
+    evk_tensor cond, uncond;
+    TEST_OK(evk_model_encode_prompt(model, "a red circle on the left", &cond, NULL));
+    TEST_OK(evk_model_encode_prompt(model, "", &uncond, NULL));
+    float *want = fixture_read(fx, "text", 3, es);
+    assert_true(compare(ctx, &cond, want, "text encoder (prompt)") <= 1e-4);
+    free(want);
+    want = fixture_read(fx, "uncond_text", 3, es);
+    assert_true(compare(ctx, &uncond, want, "text encoder (empty prompt)") <= 1e-4);
+    free(want);
+
+    /* the scheduler's DDIM, η = 0, guidance 7.5, from the pipeline's initial latents */
+    evk_sampler_config sc;
+    TEST_OK(evk_model_sampler_config(model, 3, &sc));
+    sc.eta = 0;
+    evk_sampler *sampler;
+    TEST_OK(evk_sampler_create(&sc, &sampler));
+    int64_t nsteps = 0;
+    int32_t *steps = fixture_read_i32(fx, "timesteps", &nsteps);
+    assert_int_equal(nsteps, 3);
+    for (uint32_t i = 0; i < 3; i++)
+        if ((double)steps[i] != evk_sampler_get_step(sampler, i)->timestep)
+            fail_msg("DDIM step %u: timestep %g, diffusers says %d", i, evk_sampler_get_step(sampler, i)->timestep, steps[i]);
+    const int64_t ls[5] = {1, 4, FR, LAT, LAT}, n = 4 * FR * LAT * LAT;
+    float *lat = fixture_read(fx, "latents", 5, ls);
+    evk_tensor x = fixture_upload(ctx, lat, 2, (int64_t[]){1, n}), m = fixture_output(ctx, 2, (int64_t[]){1, n}),
+               scratch = fixture_output(ctx, 2, (int64_t[]){1, n}), t1, a1, s1;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &t1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &a1));
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 1, (int64_t[]){1}, &s1));
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    double worst = 0;
+    for (uint32_t i = 0; i < 3; i++) {
+        const evk_sampler_step *stp = evk_sampler_get_step(sampler, i);
+        float tv = (float)stp->timestep, av = (float)stp->alpha, sv = (float)stp->sigma;
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_stream_update(s, &t1.buf, 0, &tv, 4));
+        TEST_OK(evk_stream_update(s, &a1.buf, 0, &av, 4));
+        TEST_OK(evk_stream_update(s, &s1.buf, 0, &sv, 4));
+        evk_model_input in = {.x = &x, .timestep = &t1, .alpha = &a1, .sigma = &s1, .cond = &cond};
+        TEST_OK(evk_model_forward_guided(model, s, &in, &uncond, 7.5f, &scratch, &m));
+        TEST_OK(evk_op_sampler_step(s, sampler, i, &x, &m, NULL));
+        TEST_OK(evk_stream_run(s));
+        char name[32], what[64];
+        snprintf(name, sizeof name, "noise_pred.%u", i);
+        snprintf(what, sizeof what, "step %u: guided noise prediction", i);
+        want = fixture_read(fx, name, 5, ls);
+        double e = compare(ctx, &m, want, what);
+        free(want);
+        snprintf(name, sizeof name, "latents.%u", i);
+        snprintf(what, sizeof what, "step %u: latents", i);
+        want = fixture_read(fx, name, 5, ls);
+        double e2 = compare(ctx, &x, want, what);
+        free(want);
+        worst = e > worst ? e : worst;
+        worst = e2 > worst ? e2 : worst;
+    }
+    if (!(worst <= 1e-3)) fail_msg("DDIM steps: relative L2 error %.3g > 1e-3", worst);
+
+    /* decode: the video the pipeline returns ([F, H, W, 3] in [0, 1]), from our final latents and
+     * from the pipeline's; frames per VAE call do not change a bit */
+    const int64_t dn = FR * 3 * 4 * LAT * LAT;
+    float *ours = malloc(sizeof(float) * (size_t)n), *video = malloc(sizeof(float) * (size_t)dn),
+          *video1 = malloc(sizeof(float) * (size_t)dn);
+    TEST_OK(evk_tensor_download_f32(ctx, &x, ours));
+    float *ref = fixture_read(fx, "latents.2", 5, ls), *raw = fixture_read(fx, "video_raw", 5, (int64_t[]){1, 3, FR, 2 * LAT, 2 * LAT});
+    const int64_t H = 2 * LAT, W = 2 * LAT;
+    float *want_video = malloc(sizeof(float) * (size_t)dn);
+    for (int64_t c = 0; c < 3; c++) /* the pipeline's [3, F, H, W] before postprocessing -> [F, 3, H, W] in [0, 1] */
+        for (int64_t f = 0; f < FR; f++)
+            for (int64_t p = 0; p < H * W; p++) {
+                float v = raw[(c * FR + f) * H * W + p] * 0.5f + 0.5f;
+                want_video[(f * 3 + c) * H * W + p] = v < 0 ? 0 : v > 1 ? 1 : v;
+            }
+    TEST_OK(evk_model_decode_host(model, ref, 1, video));
+    assert_true(compare_host(video, want_video, (size_t)dn, "decode of the pipeline's latents") <= 1e-4);
+    TEST_OK(evk_model_decode_host(model, ours, 1, video));
+    assert_true(compare_host(video, want_video, (size_t)dn, "video (ours end to end)") <= 1e-3);
+    evk_modelscope_set_decode_chunk(model, 3); /* 3 + 1 frames */
+    TEST_OK(evk_model_decode_host(model, ours, 1, video1));
+    assert_memory_equal(video, video1, sizeof(float) * (size_t)dn);
+    evk_modelscope_set_decode_chunk(model, 0);
+
+    assert_int_equal(evk_context_validation_count(ctx), 0);
+    evk_tensor *all[] = {&cond, &uncond, &x, &m, &scratch, &t1, &a1, &s1};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
+    free(ours), free(video), free(video1), free(ref), free(raw), free(want_video), free(lat), free(steps);
+    evk_sampler_destroy(sampler);
+    evk_stream_destroy(s);
+    evk_weights_close(fx);
+    evk_model_destroy(model);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet3d),
         cmocka_unit_test(test_unet3d_time_cond),
         cmocka_unit_test(test_unet3d_bad_weights),
+        cmocka_unit_test(test_pipeline),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

@@ -19,7 +19,9 @@
 #define EVK_MODELSCOPE_H
 
 #include "formats/config.h"
+#include "models/model.h"
 #include "nn/nn.h"
+#include "samplers/sampler.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +44,29 @@ int evk_ms_unet_downsamplings(const evk_ms_unet *u);
  * the UNet has cond_proj, else NULL), out f32 [B, out, F, H, W]. */
 evk_status evk_ms_unet_forward(evk_ms_unet *u, evk_stream *s, const evk_tensor *x, const evk_tensor *t,
                                const evk_tensor *context, const evk_tensor *timestep_cond, const evk_tensor *out);
+
+/* ---- the "modelscope" family (modelscope_family.c) ------------------------------------------
+ *
+ * A diffusers TextToVideoSDPipeline folder (model_index.json; unet/ holding a
+ * UNet3DConditionModel, text_encoder/ a CLIPTextModel, tokenizer/, vae/ an AutoencoderKL,
+ * scheduler/) as an evk_model: one sample is a clip of latents [4, F, h, w] (diffusers'
+ * [B, C, F, H, W] per item, so .npy latents load as they are); the forward is the UNet (guided
+ * passes batch [uncond; cond]); prompts are the text encoder's last_hidden_state, as the pipeline
+ * hands them to the UNet; decoding runs the VAE frame by frame, in chunks of frames that fit
+ * memory, to [F, 3, H, W] in [0, 1]; the default sampler is the scheduler config's DDIM.
+ * Options: frames (0: 16, the pipeline's default), width / height (0: the UNet's sample_size ×
+ * the VAE's upscale), storage, vae_tile, diffusion_model (the UNet's weights from another
+ * file with the same diffusers names). A UNet with time_cond_proj_dim (T2V-Turbo's student) is
+ * refused by the family: its guidance-scale embedding is an input models do not take yet. */
+typedef struct evk_ms evk_ms;
+
+/* Frames per VAE call when decoding: as many as fit this many bytes of decoder activations. */
+#define EVK_MS_DECODE_BUDGET (256ull << 20)
+
+bool evk_modelscope_probe(const char *path);
+evk_status evk_modelscope_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out);
+/* Frames per VAE call the model decodes with (for tests: 0 restores the budget's choice). */
+void evk_modelscope_set_decode_chunk(evk_model *m, uint32_t frames);
 
 #ifdef __cplusplus
 }

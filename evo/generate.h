@@ -51,10 +51,22 @@ typedef struct evk_generate_config {
     uint32_t latent_ndim;
     const uint64_t *latent_shape;
     const char *latents_name; /* names them in messages (e.g. the .npy file); NULL: "initial noise" */
+    /* the noise every sampler step injects, for the first trajectories, instead of Philox draws
+     * (plain sampling only): [steps, N, ...sample shape] or [steps, ...sample shape] (N = 1);
+     * entry [i, n] is the standard-normal z of step i of trajectory n (x ← a·x + b·m + c_i·z),
+     * ignored by steps that inject no noise. Layout checked like the latents' */
+    const float *noise;
+    uint64_t noise_values;
+    uint32_t noise_ndim;
+    const uint64_t *noise_shape;
+    const char *noise_name; /* names it in messages; NULL: "step noise" */
     /* fail before any work unless the model makes images */
     bool need_images;
     /* changes to the model's default sampler (e.g. the kind or η), called before it is made */
     void (*adjust_sampler)(void *user, evk_sampler_config *config);
+    /* optional: refuse the final sampler configuration (e.g. an option its kind does not read),
+     * called after adjust_sampler, before any denoising */
+    evk_status (*check_sampler)(void *user, const evk_sampler_config *config);
     void *user;
 } evk_generate_config;
 

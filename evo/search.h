@@ -89,6 +89,12 @@ typedef struct evk_search_config {
      * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */
     const float *initial_noise;
     uint32_t initial_count;
+    /* The noise z each sampler step injects into trajectories 0 .. step_noise_count-1
+     * ([T, step_noise_count, sample numel] on the host, entry [i, n] for step i of trajectory n)
+     * instead of Philox draws, e.g. the torch.randn a reference pipeline draws between steps;
+     * NULL: drawn. Plain sampling (EVK_SEARCH_SAMPLE) only: searches refuse it. */
+    const float *step_noise;
+    uint32_t step_noise_count;
     /* execution */
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
     void (*progress)(void *user, const evk_search_progress *p);

@@ -89,6 +89,8 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);
+    g->frames = evk_model_get_info(g->model)->frames;
+    if (c->check_model) EVK_TRY(c->check_model(c->user, g->model));
     EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
     if (c->latents) {
         uint64_t per = (uint64_t)evk_model_sample_numel(g->model);
@@ -124,7 +126,7 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     EVK_TRY(evk_sampler_create(&smc, &g->sampler));
     evk_reward *reward = NULL;
     if (c->reward) {
-        evk_reward_options ro = {.prompt = c->prompt, .image_height = g->height, .image_width = g->width};
+        evk_reward_options ro = {.prompt = c->prompt, .image_height = g->height, .image_width = g->width, .frames = g->frames};
         EVK_TRY(evk_reward_load_with(ctx, c->reward, &ro, &reward));
     }
     evk_status st = evk_search_run(ctx, g->model, g->sampler, reward, &sc, &g->result);

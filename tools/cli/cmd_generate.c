@@ -4,14 +4,17 @@
  * raw array, the JSON report. Without a reward it samples (one sample unless --n or --nfe asks
  * for more). Everything goes through the model interface (models/model.h): this file names no
  * model family. Bad input is one line on stderr and exit code 2, and nothing is written. */
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "figure.h"
 #include "formats/png.h"
+#include "formats/video.h"
 #include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
@@ -195,10 +198,115 @@ static evk_status write_images(evk_model *model, const evk_search_result *res, b
     return s;
 }
 
+static bool has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && !strcasecmp(path + n - e, ext);
+}
+
+/* Frames [F, 3, H, W] in [0, 1] to 8-bit RGB [F, H, W, 3]. */
+static evk_status clip_to_rgb8(const float *clip, uint32_t frames, uint32_t w, uint32_t h, uint8_t *rgb) {
+    size_t px = (size_t)w * h;
+    for (uint32_t f = 0; f < frames; f++)
+        EVK_TRY(evk_image_f32_to_rgb8(clip + f * 3 * px, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, rgb + f * 3 * px));
+    return EVK_OK;
+}
+
+/* Frames [F, H, W, 3] side by side: one [H, F·W, 3] image. */
+static void strip_of(const uint8_t *rgb, uint32_t frames, uint32_t w, uint32_t h, uint8_t *out) {
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t f = 0; f < frames; f++) memcpy(out + ((size_t)y * frames * w + (size_t)f * w) * 3, rgb + (((size_t)f * h + y) * w) * 3, (size_t)w * 3);
+}
+
+/* Videos: the best clip as animated WebP / MP4 / a PNG strip of its frames (-o), f32 [F, H, W, 3]
+ * (--output-raw), and the final population as a PNG with one row of frames per clip (--grid).
+ * The parameters go in the file's metadata (WebP XMP, MP4 comment, PNG text chunks). */
+static evk_status write_videos(evk_model *model, const evk_search_result *res, bool scored, uint32_t frames, uint32_t fps, uint32_t w,
+                               uint32_t h, const char *prompt, const char *negative, uint32_t steps, const char *output,
+                               const char *grid, const char *raw) {
+    size_t px = (size_t)w * h, clip = (size_t)frames * 3 * px;
+    if (!res->best_decoded || res->decoded_numel != (int64_t)clip)
+        return evk_fail(EVK_ERROR_INTERNAL, "generate: the search returned no decoded %u-frame %ux%u video", frames, w, h);
+    /* the parameters as JSON (cJSON escapes the negative prompt, which video files have no other place for) */
+    cJSON *pj = cJSON_CreateObject();
+    cJSON_AddStringToObject(pj, "method", evk_search_method_name(res->config.method));
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->config.seed);
+    cJSON_AddRawToObject(pj, "seed", seed); /* exact past 2^53 */
+    cJSON_AddNumberToObject(pj, "steps", steps);
+    cJSON_AddNumberToObject(pj, "nfe", (double)res->nfe);
+    cJSON_AddNumberToObject(pj, "guidance", (double)res->config.guidance);
+    if (scored) cJSON_AddNumberToObject(pj, "best_reward", res->best_reward);
+    cJSON_AddNumberToObject(pj, "width", w);
+    cJSON_AddNumberToObject(pj, "height", h);
+    cJSON_AddNumberToObject(pj, "frames", frames);
+    cJSON_AddNumberToObject(pj, "fps", fps);
+    cJSON_AddStringToObject(pj, "negative_prompt", negative);
+    char *params = cJSON_PrintUnformatted(pj);
+    cJSON_Delete(pj);
+    if (!params) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt ? prompt : ""}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
+    uint8_t *rgb = malloc(clip), *strip = NULL;
+    evk_status s = rgb ? clip_to_rgb8(res->best_decoded, frames, w, h, rgb) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!s && output) {
+        if (has_ext(output, ".png")) {
+            if (!(strip = malloc(clip))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!s) strip_of(rgb, frames, w, h, strip);
+            if (!s) s = evk_png_write(output, strip, frames * w, h, 3, text, 3);
+        } else {
+            evk_video_options vo = {.fps = fps, .prompt = prompt, .parameters = params};
+            s = evk_video_write(output, rgb, frames, w, h, &vo);
+        }
+    }
+    if (!s && raw) {
+        float *hwc = malloc(clip * sizeof *hwc);
+        if (!hwc) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t f = 0; !s && f < frames; f++)
+            for (size_t i = 0; i < px; i++)
+                for (int ch = 0; ch < 3; ch++) hwc[(f * px + i) * 3 + ch] = res->best_decoded[(f * 3 + ch) * px + i];
+        if (!s) s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){frames, h, w, 3}, 4);
+        free(hwc);
+    }
+    if (!s && grid && res->population_size) {
+        uint32_t n = res->population_size;
+        uint8_t **cells = calloc((size_t)n * frames, sizeof *cells), *all = malloc((size_t)n * clip);
+        char **labels = calloc((size_t)n * frames, sizeof *labels);
+        float *pop = malloc((size_t)n * clip * sizeof *pop);
+        s = cells && labels && pop && all ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (!s) s = evk_model_decode_host(model, res->population, n, pop);
+        for (uint32_t i = 0; !s && i < n; i++) {
+            s = clip_to_rgb8(pop + (size_t)i * clip, frames, w, h, all + (size_t)i * clip);
+            for (uint32_t f = 0; f < frames; f++) cells[(size_t)i * frames + f] = all + (size_t)i * clip + (size_t)f * 3 * px;
+            if (!s && !(labels[(size_t)i * frames] = malloc(32))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!s && scored) snprintf(labels[(size_t)i * frames], 32, "r=%.3f", (double)res->population_rewards[i]);
+            else if (!s) snprintf(labels[(size_t)i * frames], 32, "#%u", i);
+        }
+        if (!s) {
+            char title[300];
+            snprintf(title, sizeof title, "%s: final population (%u videos of %u frames), %.180s", evk_search_method_name(res->config.method), n,
+                     frames, prompt ? prompt : "");
+            figure_grid_desc gd = {.rows = n, .cols = frames, .image_width = w, .image_height = h, .images = (const uint8_t *const *)cells,
+                                   .upscale = w >= 128 || h >= 128 ? 1 : w >= 64 || h >= 64 ? 2 : 4, .title = title,
+                                   .labels = (const char *const *)labels};
+            figure_canvas canvas;
+            s = figure_grid(&gd, &canvas);
+            if (!s) {
+                s = evk_png_write(grid, canvas.rgb, canvas.width, canvas.height, 3, text, 3);
+                figure_canvas_free(&canvas);
+            }
+        }
+        for (size_t i = 0; labels && i < (size_t)n * frames; i++) free(labels[i]);
+        free(labels), free(cells), free(all), free(pop);
+    }
+    free(rgb), free(strip);
+    cJSON_free(params);
+    return s;
+}
+
 /* What --sampler, --eta, --spacing, --steps-offset and --shift change in the model's sampler. */
 typedef struct sampler_changes {
     bool kind_set, eta_set, spacing_set, offset_set, shift_set, origin_set;
     uint32_t origin;
+    const char *output; /* -o, checked against the model (check_model) */
     evk_sampler_kind kind;
     double eta, shift;
     evk_spacing spacing;
@@ -214,6 +322,24 @@ static void change_sampler(void *user, evk_sampler_config *c) {
     if (ch->offset_set) c->steps_offset = ch->offset;
     if (ch->shift_set) c->shift = ch->shift;
     if (ch->origin_set) c->lcm_origin_steps = ch->origin;
+}
+
+/* -o against the loaded model, before any denoising: videos go to .webp, .mp4 (ffmpeg) or a .png
+ * strip of their frames; images to PNG. */
+static evk_status check_model(void *user, const evk_model *model) {
+    const sampler_changes *ch = user;
+    const char *o = ch->output;
+    if (!o) return EVK_OK;
+    bool video_file = has_ext(o, ".webp") || has_ext(o, ".mp4");
+    if (!evk_model_get_info(model)->frames) {
+        if (video_file) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "-o %s: a video file, and this model makes images (written as PNG)", o);
+        return EVK_OK;
+    }
+    if (!video_file && !has_ext(o, ".png"))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "-o %s: videos are written as .webp, .mp4 or .png (the frames side by side)", o);
+    if (has_ext(o, ".mp4") && !evk_video_have_ffmpeg())
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "-o %s: MP4 is written through the ffmpeg program, which is not on PATH (install ffmpeg, or write .webp)", o);
+    return EVK_OK;
 }
 
 /* Options that only one sampler reads are refused when the run's sampler is another. */
@@ -408,12 +534,12 @@ int cmd_generate(int argc, char **argv) {
     if (progress) sc.progress = on_progress;
     sampler_changes changes = {.kind_set = have_sampler, .eta_set = have_eta, .spacing_set = have_spacing, .offset_set = have_offset,
                                .shift_set = have_shift, .kind = sampler_kind, .eta = eta, .shift = shift, .spacing = spacing,
-                               .offset = offset, .origin_set = have_origin, .origin = origin};
+                               .offset = offset, .origin_set = have_origin, .origin = origin, .output = output};
     evk_generate_config gc = {.model = model_path, .model_options = mo, .prompt = prompt, .negative_prompt = negative,
                               .reward = reward_path, .steps = steps, .guidance = (float)cfg_scale,
                               .no_guidance = (have_cfg || have_guidance) && cfg_scale == 0, .search = sc,
                               .need_images = output || grid || raw, .adjust_sampler = change_sampler,
-                              .check_sampler = check_sampler, .user = &changes};
+                              .check_sampler = check_sampler, .check_model = check_model, .user = &changes};
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
     evk_generation *g = NULL;
@@ -445,7 +571,10 @@ int cmd_generate(int argc, char **argv) {
     if (!st && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
     const evk_search_result *res = g ? g->result : NULL;
     if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
-    if (!st && g->width)
+    if (!st && g->width && g->frames)
+        st = write_videos(g->model, res, g->scored, g->frames, mo.fps ? mo.fps : 8, g->width, g->height, prompt, negative ? negative : "",
+                          steps, output, grid, raw);
+    else if (!st && g->width)
         st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);
     int rc = CLI_EXIT_OK;
     if (st) rc = cli_report(st);

@@ -85,7 +85,15 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     }
     /* the search configuration before any device work (again once the guidance is known) */
     sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
-    EVK_TRY(evk_search_resolve(&sc, steps, &resolved));
+    /* (the default EvoSearch shape depends on whether the model makes videos: either may do here) */
+    evk_status rs = evk_search_resolve(&sc, steps, &resolved);
+    if (rs && sc.evo_shape == EVK_EVO_SHAPE_AUTO) {
+        evk_search_config video = sc;
+        video.evo_shape = EVK_EVO_SHAPE_VIDEO;
+        rs = evk_search_resolve(&video, steps, &resolved) ? evk_search_resolve(&sc, steps, &resolved) /* the image shape's message */
+                                                          : EVK_OK;
+    }
+    EVK_TRY(rs);
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);

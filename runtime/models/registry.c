@@ -9,9 +9,12 @@
 #include "models/gmm/gmm.h"
 #include "models/model.h"
 #include "models/sd/sd.h"
+#include "models/video/modelscope.h"
 
 static const evk_model_family evk__families[] = {
     {"gmm", "an exact Gaussian mixture: a JSON file {\"family\":\"gmm\",...}", evk_gmm_probe, evk_gmm_model_load},
+    {"modelscope", "ModelScope text-to-video: a diffusers TextToVideoSDPipeline folder (model_index.json, unet/ with a "
+                   "UNet3DConditionModel, text_encoder/, tokenizer/, vae/, scheduler/)", evk_modelscope_probe, evk_modelscope_model_load},
     {"sd", "Stable Diffusion: a diffusers folder (model_index.json, unet/, text_encoder/, ...) or a single-file "
            ".safetensors checkpoint with a config folder of the same model", evk_sd_probe, evk_sd_model_load},
 };

@@ -48,6 +48,16 @@ typedef enum evk_fk_potential {
     EVK_FK_ADD,      /* w = exp(λ·(r + r_prev)) */
 } evk_fk_potential;
 
+/* EvoSearch's default schedules when none are given (evosearch.c; docs/ENGINEERING.md). */
+typedef enum evk_evo_shape {
+    EVK_EVO_SHAPE_AUTO = 0, /* video when the model makes videos (evk_search_run), else image */
+    EVK_EVO_SHAPE_IMAGE,    /* S = 0,20,30,40 of 50 steps, P = 42,26,26,26,30, 5 elites (SD2.1) */
+    /* the Wan video setting: S = 5,20,30,45 of 50 (floor(f·T) for f = 0.1, 0.4, 0.6, 0.9 at T steps,
+     * kept while strictly increasing and at most T − 2), P = 10 then 5 per later generation, 2
+     * elites; at 4 steps S = 0,1,2 (P = 10,5,5,5), at 8 S = 0,3,4 */
+    EVK_EVO_SHAPE_VIDEO,
+} evk_evo_shape;
+
 #define EVK_SEARCH_MAX_GENERATIONS 64
 #define EVK_ELITES_NONE UINT32_MAX
 
@@ -69,11 +79,12 @@ typedef struct evk_search_config {
                                     rule above); 0: as given */
     uint32_t n;                  /* sample / bon / fk population [nfe-derived, else 16] */
     /* EvoSearch. Empty schedules: the SD2.1 shape (S = 0,20,30,40 at T = 50, scaled to T;
-       P = 42,26,26,26,30, scaled to the budget). */
+       P = 42,26,26,26,30, scaled to the budget), or for videos the Wan shape (evo_shape). */
     uint32_t evolution_count, population_count;
     uint32_t evolution_schedule[EVK_SEARCH_MAX_GENERATIONS];
     uint32_t population_schedule[EVK_SEARCH_MAX_GENERATIONS + 1];
-    uint32_t elites;             /* [5; with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    uint32_t elites;             /* [5 (video shape: 2); with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    evk_evo_shape evo_shape;     /* the default schedules' shape [auto] */
     double mutation_rate;        /* β [0.2] */
     double tournament_fraction;  /* parents: best of a random subset of this fraction of the pool [0.9] */
     /* particle sampling */
@@ -89,6 +100,12 @@ typedef struct evk_search_config {
      * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */
     const float *initial_noise;
     uint32_t initial_count;
+    /* The noise z each sampler step injects into trajectories 0 .. step_noise_count-1
+     * ([T, step_noise_count, sample numel] on the host, entry [i, n] for step i of trajectory n)
+     * instead of Philox draws, e.g. the torch.randn a reference pipeline draws between steps;
+     * NULL: drawn. Plain sampling (EVK_SEARCH_SAMPLE) only: searches refuse it. */
+    const float *step_noise;
+    uint32_t step_noise_count;
     /* execution */
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
     void (*progress)(void *user, const evk_search_progress *p);

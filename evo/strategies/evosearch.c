@@ -23,7 +23,7 @@ uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *
     return n + (uint64_t)P[K] * (T - S[K - 1]);
 }
 
-/* SD2.1 reference shape at T = 50 (DESIGN "Search") */
+/* SD2.1 reference shape at T = 50 (DESIGN "Search"); the video shape is built in evk__evo_resolve */
 static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
 
 /* The smallest population a generation may have under a budget: below 2·elites + 2 (and 6) a
@@ -77,6 +77,23 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     /* no evolution step and one population size: a single generation (what the budget rule
        falls back to) */
     bool single = K == 0 && c->population_count == 1;
+    bool video = c->evo_shape == EVK_EVO_SHAPE_VIDEO && K == 0 && !single && c->population_count == 0;
+    if (video) {
+        /* the Wan shape: fractions of T, floored; no two evolution steps at one step, none at the
+           last step (a few-step sampler such as LCM injects no noise there to mutate with) */
+        static const double frac[4] = {0.1, 0.4, 0.6, 0.9};
+        for (int i = 0; i < 4; i++) {
+            uint32_t s = (uint32_t)floor(frac[i] * T + 1e-9);
+            if ((K && s <= c->evolution_schedule[K - 1]) || T < 2 || s > T - 2) continue;
+            c->evolution_schedule[K++] = s;
+        }
+        if (!K)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u step%s leave no step to evolve at (the video schedule needs 2 or more)", T,
+                            T == 1 ? "" : "s");
+        c->evolution_count = K;
+        c->population_count = K + 1;
+        for (uint32_t i = 0; i <= K; i++) c->population_schedule[i] = i ? 5 : 10;
+    }
     if (K == 0 && !single) {
         K = c->evolution_count = 4;
         for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)evk__default_s[i] * T / 50.0);
@@ -123,7 +140,7 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
         else if (c->elites == 0) {
             /* 5 at the reference shape, scaled with it; under the budget rule at most (p − 2)/2 so that
                every generation keeps more mutants than elites */
-            long e = lround(5 * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
+            long e = lround((c->evo_shape == EVK_EVO_SHAPE_VIDEO ? 2 : 5) * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
             if (e > cap) e = cap;
             if (e < 1) e = 1;
             if (e >= (long)min_child) e = (long)min_child - 1;

@@ -45,7 +45,8 @@ typedef struct evk_model_info {
     int sample_ndim;             /* shape of one sample (without the batch dimension) */
     int64_t sample_shape[EVK_MAX_DIMS - 1];
     bool conditional;            /* reads cond */
-    uint64_t scratch_per_item;   /* device bytes a forward needs per batch item (chunk sizing) */
+    uint64_t scratch_per_item;   /* device bytes a forward (and decode) needs per batch item (chunk
+                                    sizing); video models: per clip, all its frames */
     /* Decoded samples are RGB images [3, height, width] in [0, 1]; 0: they are not images. */
     uint32_t image_width, image_height;
     /* Video models: decoded samples are clips of `frames` RGB images, [frames, 3, height, width]

@@ -34,7 +34,22 @@ evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_op
                                                    : evk_fail(EVK_ERROR_IO, "cannot read %s: %s", path, strerror(errno));
     const evk_model_options none = {0};
     for (size_t i = 0; i < EVK__FAMILY_COUNT; i++)
-        if (evk__families[i].probe(path)) return evk__families[i].load(ctx, path, options ? options : &none, out);
+        if (evk__families[i].probe(path)) {
+            const evk_model_options *o = options ? options : &none;
+            EVK_TRY(evk__families[i].load(ctx, path, o, out));
+            /* options a family did not take are refused, never ignored: frames, fps and another
+             * file's denoiser are for video models (a video family checks its own values) */
+            const evk_model_info *mi = evk_model_get_info(*out);
+            const char *opt = o->frames ? "frames" : o->fps ? "a frame rate" : o->diffusion_model ? "a denoiser from another file" : NULL;
+            if (!mi->frames && opt) {
+                evk_model_destroy(*out);
+                *out = NULL;
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (%s) makes %s, not videos: %s (--%s) applies to video models", path,
+                                evk__families[i].name, mi->image_width ? "images" : "samples", opt,
+                                o->frames ? "frames" : o->fps ? "fps" : "diffusion-model");
+            }
+            return EVK_OK;
+        }
     char names[256] = "";
     for (size_t i = 0, n = 0; i < EVK__FAMILY_COUNT && n < sizeof names; i++)
         n += (size_t)snprintf(names + n, sizeof names - n, "%s%s", i ? ", " : "", evk__families[i].name);

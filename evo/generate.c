@@ -63,8 +63,8 @@ static evk_status evk__generate_noise(const evk_generate_config *c, evk_model *m
         evk__dims(want, sizeof want, NULL, mi->sample_shape, (uint32_t)mi->sample_ndim);
         if (c->noise_ndim) evk__dims(got, sizeof got, c->noise_shape, NULL, c->noise_ndim);
         else snprintf(got, sizeof got, "%llu values", (unsigned long long)c->noise_values);
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; %u steps of the model's samples are [%u, N, %s] or [%u, %s]", what,
-                        got, steps, steps, want, steps, want);
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; %u step%s of the model's samples are [%u, N, %s] or [%u, %s]",
+                        what, got, steps, steps == 1 ? "" : "s", steps, want, steps, want);
     }
     for (uint64_t i = 0; i < c->noise_values; i++)
         if (!isfinite(c->noise[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", what, (unsigned long long)i);

@@ -13,6 +13,7 @@
 #include "models/gmm/gmm.h"
 #include "models/model.h"
 #include "models/sd/sd.h"
+#include "models/video/modelscope.h"
 #include "samplers/sampler.h"
 
 static const char *asset(const char *name, char *buf, size_t n) {
@@ -42,9 +43,10 @@ static void test_families_and_probes(void **state) {
     (void)state;
     size_t n;
     const evk_model_family *f = evk_model_families(&n);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_string_equal(f[0].name, "gmm");
-    assert_string_equal(f[1].name, "sd");
+    assert_string_equal(f[1].name, "modelscope");
+    assert_string_equal(f[2].name, "sd");
     char gmm[512], sd[512], reward[512];
     asset("gmm/toy2d.json", gmm, sizeof gmm);
     asset("tiny-sd", sd, sizeof sd);
@@ -56,7 +58,14 @@ static void test_families_and_probes(void **state) {
     if (exists(sd)) {
         assert_true(evk_sd_probe(sd));
         assert_false(evk_gmm_probe(sd));
+        assert_false(evk_modelscope_probe(sd));
     }
+    /* a text-to-video folder (a 3-D UNet) is the modelscope family's, not sd's */
+    char video[512];
+    test_data_path("nets/modelscope", video, sizeof video);
+    assert_true(evk_modelscope_probe(video));
+    assert_false(evk_sd_probe(video));
+    assert_false(evk_modelscope_probe(gmm));
     /* single files: the header decides, not the name */
     char unet[] = "/tmp/evoke-registry-XXXXXX";
     int fd = mkstemp(unet);
@@ -79,7 +88,7 @@ static void test_load_errors(void **state) {
     char reward[512], want[700];
     asset("gmm/toy2d_reward.json", reward, sizeof reward);
     assert_int_equal(evk_model_load(ctx, reward, NULL, &m), EVK_ERROR_FORMAT);
-    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd)", reward);
+    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, modelscope, sd)", reward);
     assert_string_equal(evk_error_message(), want);
     /* a folder without model_index.json */
     assert_int_equal(evk_model_load(ctx, "/tmp", NULL, &m), EVK_ERROR_FORMAT);

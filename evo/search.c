@@ -54,7 +54,9 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     evk_search_result *res = calloc(1, sizeof *res);
     if (!res) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     uint32_t T = evk_sampler_steps(sampler);
-    evk_status st = evk_search_resolve(config, T, &res->config);
+    evk_search_config given = *config;
+    given.guidance_embedded = mi->guidance_embedded;
+    evk_status st = evk_search_resolve(&given, T, &res->config);
     if (st) {
         free(res);
         return st;

@@ -42,13 +42,17 @@ static const char *generate_help =
     "  -W, --width N, -H, --height N  image size in pixels (default: the model's)\n"
     "  -o, --output FILE      the best image (PNG with the parameters in text chunks)\n"
     "  --grid FILE            the final population as a PNG grid, labelled by reward\n"
-    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy); videos: f32 [F, H, W, 3]\n"
     "  --report FILE          the JSON report\n"
     "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, ...sample shape]\n"
     "                         or one sample) instead of drawing it; with --n 1 --eta 0 the run is\n"
     "                         deterministic and comparable with a diffusers pipeline\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
+    "  --frames N             video models: frames per clip (default: the model's)\n"
+    "  --fps N                video models conditioned on frame rate: the rate told (default: the model's)\n"
+    "  --diffusion-model FILE the denoiser's weights from FILE (a fine-tuned or distilled UNet, e.g.\n"
+    "                         T2V-Turbo's over a VideoCrafter2 checkpoint)\n"
     "  --reward FILE          reward file (JSON; types: {rewards});\n"
     "                         the shipped text-to-image reward is " SHIPPED_REWARD "\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
@@ -128,6 +132,24 @@ static evk_status write_images(evk_model *model, const evk_search_result *res, b
                                const char *prompt, const char *negative, uint32_t steps, const char *output, const char *grid,
                                const char *raw) {
     size_t px = (size_t)w * h;
+    uint32_t frames = evk_model_get_info(model)->frames;
+    if (frames) {
+        /* a video: [F, 3, H, W] per sample; --output-raw writes [F, H, W, 3] */
+        if (!res->best_decoded || res->decoded_numel != (int64_t)(3 * px * frames))
+            return evk_fail(EVK_ERROR_INTERNAL, "generate: the search returned no decoded %u-frame %ux%u video", frames, w, h);
+        if (output || grid)
+            return evk_fail(EVK_ERROR_UNSUPPORTED, "generate: %s of a video model: only --output-raw is written for videos",
+                            output ? "-o/--output" : "--grid");
+        if (!raw) return EVK_OK;
+        float *fhwc = malloc(3 * px * frames * sizeof *fhwc);
+        if (!fhwc) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (size_t f = 0; f < frames; f++)
+            for (size_t i = 0; i < px; i++)
+                for (int ch = 0; ch < 3; ch++) fhwc[(f * px + i) * 3 + ch] = res->best_decoded[(f * 3 + (size_t)ch) * px + i];
+        evk_status s = evk_npy_write_f32(raw, fhwc, (const uint64_t[]){frames, h, w, 3}, 4);
+        free(fhwc);
+        return s;
+    }
     if (!res->best_decoded || res->decoded_numel != (int64_t)(3 * px))
         return evk_fail(EVK_ERROR_INTERNAL, "generate: the search returned no decoded %ux%u image", w, h);
     char params[512], best_reward[64] = "";
@@ -206,7 +228,7 @@ static void change_sampler(void *user, evk_sampler_config *c) {
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION_MODEL };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -220,6 +242,7 @@ int cmd_generate(int argc, char **argv) {
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
         {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
+        {"frames", required_argument, 0, O_FRAMES}, {"fps", required_argument, 0, O_FPS}, {"diffusion-model", required_argument, 0, O_DIFFUSION_MODEL},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
     double cfg_scale = 0;
@@ -255,6 +278,9 @@ int cmd_generate(int argc, char **argv) {
         case O_F16: mo.storage = EVK_DTYPE_F16; break;
         case O_LATENTS: latents_path = optarg; break;
         case O_CONFIG: mo.config_dir = optarg; break;
+        case O_FRAMES: if (!cli_parse_u32(cmd, "--frames", optarg, 1, &mo.frames)) return CLI_EXIT_USAGE; break;
+        case O_FPS: if (!cli_parse_u32(cmd, "--fps", optarg, 1, &mo.fps)) return CLI_EXIT_USAGE; break;
+        case O_DIFFUSION_MODEL: mo.diffusion_model = optarg; break;
         case O_VAE_TILE:
             if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &mo.vae_tile)) return CLI_EXIT_USAGE;
             break;
@@ -350,7 +376,8 @@ int cmd_generate(int argc, char **argv) {
     if (fk_option && sc.method != EVK_SEARCH_FK) return cli_usage_error(cmd, "%s applies to --method fk only", fk_option);
     if (evo_option && sc.method != EVK_SEARCH_EVO) return cli_usage_error(cmd, "%s applies to --method evo only", evo_option);
     if (!cli_input_exists(cmd, "--model", model_path) || (reward_path && !cli_input_exists(cmd, "--reward", reward_path)) ||
-        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
+        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)) ||
+        (mo.diffusion_model && !cli_input_exists(cmd, "--diffusion-model", mo.diffusion_model)))
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");

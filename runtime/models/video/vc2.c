@@ -540,7 +540,8 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
         }
     }
     st = evk_vc2_unet_load(v->ctx, &v->ucfg, v->unet_ws, sto, &v->unet);
-    if (st) return evk_fail_context(st, "%s", upath);
+    if (st && prefixed) return evk_fail_context(st, "UNet tensor names below \"model.diffusion_model.\"");
+    if (st) return st;
     /* the text tower and the VAE from the checkpoint, through the original-name maps */
     EVK_TRY(evk_weights_open(v->ctx, path, &v->text_ws));
     EVK_TRY(evk_sd_keys_text(v->text_ws, &v->text_keys));
@@ -551,7 +552,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
         return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text but the text tower is %d wide", path, v->ucfg.context_dim,
                         v->text_cfg.hidden_size);
     st = evk_clip_text_load(v->ctx, &v->text_cfg, v->text_ws, sto, &v->text);
-    if (st) return evk_fail_context(st, "%s", path);
+    if (st) return evk_fail_context(st, "the OpenCLIP text tower (cond_stage_model.model.*)");
     evk_tokenizer_config tc;
     EVK_TRY(evk_tokenizer_config_parse(NULL, "{\"pad_token\":\"!\"}", "built-in OpenCLIP tokenizer config", &tc));
     tc.model_max_length = v->text_cfg.max_position_embeddings;
@@ -560,7 +561,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     EVK_TRY(evk_sd_keys_vae(&v->vae_cfg, &v->vae_keys));
     evk_weights_use_sd_keys(v->vae_ws, &v->vae_keys);
     st = evk_vae_decoder_load(v->ctx, &v->vae_cfg, v->vae_ws, sto, &v->vae);
-    if (st) return evk_fail_context(st, "%s", path);
+    if (st) return evk_fail_context(st, "the VAE (first_stage_model.*)");
     if (opt && opt->vae_tile) {
         evk_vae_decode_options vo = {.tile_latent = opt->vae_tile};
         evk_vae_decoder_set_options(v->vae, &vo);

@@ -49,6 +49,9 @@ bad "non-UNet diffusion model" "time_embed.0.weight' is missing" --model "$d/vc2
   --diffusion-model "$d/vc2_tiny_ref.safetensors"
 bad "missing diffusion model" "--diffusion-model" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --diffusion-model "$tmp/none.pt"
 bad "odd size" "multiples of 4" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" -W 18 -H 16
+$py -c "import torch, sys; torch.save([torch.zeros(4, 2), torch.zeros(2, 3)], sys.argv[1])" "$tmp/unet_lora.pt" 2>/dev/null &&
+  bad "LoRA list over a base without time_cond_proj" "merged UNet" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" \
+    --diffusion-model "$tmp/unet_lora.pt"
 head -c 3000 "$d/vc2_tiny.ckpt" >"$tmp/trunc.ckpt"
 bad "truncated checkpoint" "not a model evoke knows" --model "$tmp/trunc.ckpt" --config "$d/vc2_tiny.yaml"
 printf 'model:\n  params:\n\tunet_config: 1\n' >"$tmp/tab.yaml"

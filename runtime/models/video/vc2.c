@@ -512,6 +512,26 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     /* the UNet: the checkpoint's, or the --diffusion-model file's (prefix or not) */
     const char *upath = opt && opt->diffusion_model ? opt->diffusion_model : path;
     EVK_TRY(evk_weights_open(v->ctx, upath, &v->unet_ws));
+    /* T2V-Turbo v1's unet_lora.pt: an unnamed list of LoRA [up, down] pairs (names "0", "1", ...) */
+    size_t nw = evk_weights_count(v->unet_ws), numbered = 0;
+    for (size_t i = 0; i < nw; i++) {
+        char want[24];
+        snprintf(want, sizeof want, "%zu", i);
+        numbered += !strcmp(evk_weights_at(v->unet_ws, i)->name, want);
+    }
+    if (upath != path && nw && numbered == nw) {
+        bool base_tcp = false;
+        evk_weights *base = NULL;
+        if (!evk_weights_open(NULL, path, &base)) base_tcp = evk_weights_has(base, "model.diffusion_model.time_cond_proj.weight");
+        evk_weights_close(base);
+        if (!base_tcp)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                            "%s is T2V-Turbo's LoRA list (%zu unnamed tensors): over %s it would leave time_cond_proj with random "
+                            "weights (no checkpoint holds its base weight; upstream initialises it at random in this path). Use "
+                            "T2V-Turbo's merged UNet instead (t2v_turbo_vc2.pt / unet_mg.pt) as --diffusion-model",
+                            upath, nw, path);
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: merging T2V-Turbo LoRA lists is not supported; use the merged UNet checkpoint", upath);
+    }
     bool prefixed = false;
     for (size_t i = 0; i < evk_weights_count(v->unet_ws) && !prefixed; i++)
         prefixed = !strncmp(evk_weights_at(v->unet_ws, i)->name, "model.diffusion_model.", 22);

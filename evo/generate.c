@@ -26,11 +26,14 @@ static evk_status evk__generate_prompts(evk_generation *g, const evk_generate_co
     if (!takes && (c->prompt || c->negative_prompt))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s takes no prompt", c->model);
     float w = c->no_guidance ? 0.0f : c->guidance > 0 ? c->guidance : takes ? 7.5f : 0.0f;
-    sc->guidance = w == 1.0f ? 0.0f : w; /* guidance 1 is the conditional model alone */
+    bool embedded = evk_model_get_info(g->model)->guidance_embedded;
+    sc->guidance_embedded = embedded;
+    /* guidance 1 is the conditional model alone; a guidance-embedded model is told w as it is */
+    sc->guidance = w == 1.0f && !embedded ? 0.0f : w;
     if (!takes) return EVK_OK;
     EVK_TRY(evk_model_encode_prompt(g->model, c->prompt, cond, &g->prompt_truncated));
     sc->cond = cond;
-    if (sc->guidance > 0) {
+    if (sc->guidance > 0 && !embedded) {
         EVK_TRY(evk_model_encode_prompt(g->model, c->negative_prompt, uncond, NULL));
         sc->uncond = uncond;
     }

@@ -54,6 +54,9 @@ typedef struct evk_model_info {
     /* Video models: decoded samples are clips of `frames` RGB images, [frames, 3, height, width]
      * in [0, 1] (image_width/height are the frame size); 0: images (or not pictures at all). */
     uint32_t frames;
+    /* Video models: the frame rate clips are made for (the fps a model is conditioned on), what
+     * video files are written at; 0: not known (writers take 8). */
+    uint32_t fps;
     /* The network takes the guidance scale w as an input (a distilled model's w-embedding, e.g.
      * T2V-Turbo's time_cond_proj): guided sampling is ONE forward call per step with
      * evk_model_input.guidance = w, no unconditional half, and counts 1 NFE. */

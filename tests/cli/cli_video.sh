@@ -10,7 +10,10 @@
 # population grid; Best-of-N, particle sampling and EvoSearch over videos spend exactly their
 # NFE (EvoSearch's video default at 4 steps: S = 0,1,2, P = 10,5,5,5, 85 NFE), give the same
 # result in chunks of one clip, and `evoke score` on the written .npy and WebP gives the reward
-# the search reported.
+# the search reported. On the tiny VideoCrafter2 / T2V-Turbo checkpoint (tests/data/nets/vc2):
+# the LCM student from the reference's latents and per-step noise (--noise) reproduces
+# T2V-Turbo's own video; EvoSearch and Best-of-N over its videos spend exactly their budget at one
+# model call per step (guidance through the w-embedding).
 set -u
 evoke=$1
 src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -189,5 +192,38 @@ if command -v ffmpeg >/dev/null && command -v ffprobe >/dev/null; then
   [[ $info == *"width=16|height=16|nb_read_frames=4"* && $info == *"comment=$P"* ]] || fail "v.mp4: $info"
 else
   echo "cli_video: ffmpeg absent: MP4 output not checked"
+fi
+# ---- T2V-Turbo (VideoCrafter2 student): the reference LCM video, searches at one call per step
+vc=$src/tests/data/nets/vc2
+if [ -f "$vc/vc2_tiny.ckpt" ]; then
+  T2V=(--model "$vc/vc2_tiny.ckpt" --config "$vc/vc2_tiny.yaml" --diffusion-model "$vc/vc2_tiny_turbo_unet.pt"
+       --prompt "a red fox running through snow, cinematic" -W 16 -H 16 --frames 4 --steps 4 --sampler lcm --cfg 7.5)
+  "$evoke" generate "${T2V[@]}" --latents "$vc/lcm_latents.npy" --noise "$vc/lcm_noise.npy" --output-raw "$tmp/t2v.npy" \
+    >/dev/null || fail "T2V-Turbo with the reference noise"
+  "$evoke" generate "${T2V[@]}" --latents "$vc/lcm_latents.npy" --output-raw "$tmp/t2v_drawn.npy" >/dev/null || fail "T2V-Turbo"
+  $py - "$tmp/t2v.npy" "$tmp/t2v_drawn.npy" "$vc/lcm_video.npy" <<'PY' || fail "T2V-Turbo's LCM video"
+import sys, numpy as np
+a, d, b = (np.load(f) for f in sys.argv[1:])
+e, e2 = (float(np.linalg.norm(x - b) / np.linalg.norm(b)) for x in (a, d))
+print("  T2V-Turbo LCM video with the reference noise: rel L2 %.3g (drawn noise: %.3g)" % (e, e2))
+assert a.shape == b.shape == (4, 16, 16, 3) and e <= 1e-3 and e2 > 1e-2
+PY
+  "$evoke" generate "${T2V[@]}" --reward "$reward" --method evo --nfe 66 --report "$tmp/t2v_evo.json" -o "$tmp/t2v.webp" >/dev/null ||
+    fail "evo over T2V-Turbo videos"
+  "$evoke" generate "${T2V[@]}" --reward "$reward" --method bon --nfe 8 --report "$tmp/t2v_bon.json" >/dev/null || fail "bon over T2V-Turbo videos"
+  $py - "$tmp" <<'PY' || fail "searches over T2V-Turbo videos"
+import json, sys
+t = sys.argv[1]
+e, b = json.load(open(t + "/t2v_evo.json")), json.load(open(t + "/t2v_bon.json"))
+p = e["parameters"]
+# the budget rule at 4 steps: 6 everywhere costs 78 with S = 0,1,2, 66 with S = 0,1
+assert e["nfe"] == 66 and p["evolution_schedule"] == [0, 1] and p["population_schedule"] == [6, 6, 6], (e["nfe"], p)
+assert [g["nfe"] for g in e["generations"]] == [24, 48, 66], e["generations"]
+assert b["nfe"] == 8 and len(b["population"]) == 2, (b["nfe"], len(b["population"]))
+print("  T2V-Turbo: evo NFE %d best %.4f, bon NFE %d best %.4f" % (e["nfe"], e["best_reward"], b["nfe"], b["best_reward"]))
+PY
+  [ -s "$tmp/t2v.webp" ] || fail "t2v.webp not written"
+else
+  echo "cli_video: $vc absent, the T2V-Turbo part skipped"
 fi
 echo "cli_video: ok"

@@ -59,8 +59,8 @@ static const char *generate_help =
     "                         e.g. the last LCM step); the partner of --latents, for comparing a run step\n"
     "                         by step with a reference pipeline; --method sample only\n"
     "  --frames N             video models: frames per clip (default: the model's)\n"
-    "  --fps N                video models conditioned on frame rate: the rate told to the model and\n"
-    "                         written in the video file (default: the model's)\n"
+    "  --fps N                video models: the frame rate told to models conditioned on it, and the\n"
+    "                         rate of the video file (default: the model's, else 8)\n"
     "  --diffusion-model FILE the denoiser's weights from FILE instead of the model's own (a fine-tuned\n"
     "                         or distilled UNet, e.g. a T2V-Turbo checkpoint over VideoCrafter2)\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
@@ -578,7 +578,9 @@ int cmd_generate(int argc, char **argv) {
     const evk_search_result *res = g ? g->result : NULL;
     if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
     if (!st && g->width && g->frames)
-        st = write_videos(g->model, res, g->scored, g->frames, mo.fps ? mo.fps : 8, g->width, g->height, prompt, negative ? negative : "",
+        st = write_videos(g->model, res, g->scored, g->frames,
+                          mo.fps ? mo.fps : evk_model_get_info(g->model)->fps ? evk_model_get_info(g->model)->fps : 8, g->width, g->height,
+                          prompt, negative ? negative : "",
                           steps, output, grid, raw);
     else if (!st && g->width)
         st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);

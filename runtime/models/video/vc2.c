@@ -609,6 +609,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
         .image_width = v->width,
         .image_height = v->height,
         .frames = v->frames,
+        .fps = (uint32_t)v->fps,
         .guidance_embedded = v->ucfg.time_cond_proj_dim > 0,
     };
     info.scratch_per_item = (uint64_t)24 * 4 * v->ucfg.model_channels * v->frames * (v->width / v->factor) * (v->height / v->factor);

@@ -24,7 +24,7 @@ evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, 
     memset(e, 0, sizeof *e);
     e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg;
     e->T = evk_sampler_steps(sampler);
-    e->cost = cfg->guidance > 0 ? 2 : 1;
+    e->cost = evk__search_cost(cfg);
     e->numel = evk_model_sample_numel(model);
     e->decoded_numel = evk_model_decoded_numel(model);
     /* chunk: the option, else the population, bounded by the binding range and a quarter of the
@@ -159,7 +159,7 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
             evk_tensor xv, ov, ouv, tv = evk__level(e, 0, i, m), av = evk__level(e, 1, i, m), bv = evk__level(e, 2, i, m);
             EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
             EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
-            evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond};
+            evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond, .guidance = e->cfg->guidance};
             if (e->cost == 2) {
                 EVK_TRY(evk_tensor_rows(&e->out_u, 0, m, &ouv));
                 EVK_TRY(evk_model_forward_guided(e->model, e->s, &in, e->cfg->uncond, e->cfg->guidance, &ouv, &ov));

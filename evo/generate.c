@@ -26,11 +26,14 @@ static evk_status evk__generate_prompts(evk_generation *g, const evk_generate_co
     if (!takes && (c->prompt || c->negative_prompt))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s takes no prompt", c->model);
     float w = c->no_guidance ? 0.0f : c->guidance > 0 ? c->guidance : takes ? 7.5f : 0.0f;
-    sc->guidance = w == 1.0f ? 0.0f : w; /* guidance 1 is the conditional model alone */
+    bool embedded = evk_model_get_info(g->model)->guidance_embedded;
+    sc->guidance_embedded = embedded;
+    /* guidance 1 is the conditional model alone; a guidance-embedded model is told w as it is */
+    sc->guidance = w == 1.0f && !embedded ? 0.0f : w;
     if (!takes) return EVK_OK;
     EVK_TRY(evk_model_encode_prompt(g->model, c->prompt, cond, &g->prompt_truncated));
     sc->cond = cond;
-    if (sc->guidance > 0) {
+    if (sc->guidance > 0 && !embedded) {
         EVK_TRY(evk_model_encode_prompt(g->model, c->negative_prompt, uncond, NULL));
         sc->uncond = uncond;
     }
@@ -63,8 +66,8 @@ static evk_status evk__generate_noise(const evk_generate_config *c, evk_model *m
         evk__dims(want, sizeof want, NULL, mi->sample_shape, (uint32_t)mi->sample_ndim);
         if (c->noise_ndim) evk__dims(got, sizeof got, c->noise_shape, NULL, c->noise_ndim);
         else snprintf(got, sizeof got, "%llu values", (unsigned long long)c->noise_values);
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; %u steps of the model's samples are [%u, N, %s] or [%u, %s]", what,
-                        got, steps, steps, want, steps, want);
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; %u step%s of the model's samples are [%u, N, %s] or [%u, %s]",
+                        what, got, steps, steps == 1 ? "" : "s", steps, want, steps, want);
     }
     for (uint64_t i = 0; i < c->noise_values; i++)
         if (!isfinite(c->noise[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", what, (unsigned long long)i);

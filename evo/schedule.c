@@ -8,7 +8,7 @@
 #include "search.h"
 #include "strategy.h"
 
-uint32_t evk__search_cost(const evk_search_config *c) { return c->guidance > 0 ? 2 : 1; }
+uint32_t evk__search_cost(const evk_search_config *c) { return c->guidance > 0 && !c->guidance_embedded ? 2 : 1; }
 
 uint64_t evk_search_planned_nfe(const evk_search_config *c, uint32_t T) {
     const evk__strategy *s = evk__strategy_get(c->method);

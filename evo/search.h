@@ -93,8 +93,11 @@ typedef struct evk_search_config {
     uint32_t fk_interval;        /* resample every this many steps [5] */
     double fk_start, fk_end;     /* from / to this fraction of the trajectory [0.4, 0.9] */
     double fk_ess_fraction;      /* resample when ESS < this·N [0.5] */
-    /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) */
+    /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) —
+     * except for a guidance-embedded model (evk_model_info.guidance_embedded), which takes w as an
+     * input: one call per evaluation, w passed as told (evk_search_run sets the flag below) */
     float guidance;
+    bool guidance_embedded;
     const evk_tensor *cond, *uncond; /* [1, ...] shared by all, or NULL */
     /* Initial noise x_T of trajectories 0 .. initial_count-1 ([initial_count, sample numel] on the
      * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */

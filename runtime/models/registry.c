@@ -10,11 +10,16 @@
 #include "models/model.h"
 #include "models/sd/sd.h"
 #include "models/video/modelscope.h"
+#include "models/video/vc2.h"
 
 static const evk_model_family evk__families[] = {
     {"gmm", "an exact Gaussian mixture: a JSON file {\"family\":\"gmm\",...}", evk_gmm_probe, evk_gmm_model_load},
     {"modelscope", "ModelScope text-to-video: a diffusers TextToVideoSDPipeline folder (model_index.json, unet/ with a "
                    "UNet3DConditionModel, text_encoder/, tokenizer/, vae/, scheduler/)", evk_modelscope_probe, evk_modelscope_model_load},
+    /* before sd: its checkpoints also hold a UNet under model.diffusion_model. */
+    {"vc2", "VideoCrafter2 / T2V-Turbo (lvdm): a model.ckpt / .pt / .safetensors checkpoint whose UNet has temporal "
+            "blocks, with its lvdm .yaml (--config, or beside it with the same name; VideoCrafter2's built in)",
+     evk_vc2_probe, evk_vc2_model_load},
     {"sd", "Stable Diffusion: a diffusers folder (model_index.json, unet/, text_encoder/, ...) or a single-file "
            ".safetensors checkpoint with a config folder of the same model", evk_sd_probe, evk_sd_model_load},
 };

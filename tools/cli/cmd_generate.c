@@ -42,10 +42,13 @@ static const char *generate_help =
     "  --negative-prompt TEXT the unconditional prompt of guidance (default empty)\n"
     "  --cfg W, --guidance W  classifier-free guidance scale, two model calls per evaluation (default 7.5\n"
     "                         for text-conditioned models, else none; 0 or 1: no guidance)\n"
-    "  -W, --width N, -H, --height N  image size in pixels (default: the model's)\n"
-    "  -o, --output FILE      the best image (PNG with the parameters in text chunks)\n"
-    "  --grid FILE            the final population as a PNG grid, labelled by reward\n"
-    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  -W, --width N, -H, --height N  image (video: frame) size in pixels (default: the model's)\n"
+    "  -o, --output FILE      the best image (PNG with the parameters in text chunks); video models: the\n"
+    "                         best clip as .webp (animated, lossless), .mp4 (needs the ffmpeg program)\n"
+    "                         or .png (its frames side by side), the parameters in the file's metadata\n"
+    "  --grid FILE            the final population as a PNG grid, labelled by reward (videos: one row\n"
+    "                         of frames per clip)\n"
+    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy); videos: f32 [F, H, W, 3]\n"
     "  --report FILE          the JSON report\n"
     "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, ...sample shape]\n"
     "                         or one sample) instead of drawing it; with --n 1 --eta 0 the run is\n"
@@ -56,13 +59,14 @@ static const char *generate_help =
     "                         e.g. the last LCM step); the partner of --latents, for comparing a run step\n"
     "                         by step with a reference pipeline; --method sample only\n"
     "  --frames N             video models: frames per clip (default: the model's)\n"
-    "  --fps N                video models conditioned on frame rate: the rate told to the model and\n"
-    "                         written in the video file (default: the model's)\n"
+    "  --fps N                video models: the frame rate told to models conditioned on it, and the\n"
+    "                         rate of the video file (default: the model's, else 8)\n"
     "  --diffusion-model FILE the denoiser's weights from FILE instead of the model's own (a fine-tuned\n"
     "                         or distilled UNet, e.g. a T2V-Turbo checkpoint over VideoCrafter2)\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
-    "  --reward FILE          reward file (JSON; types: {rewards});\n"
+    "  --reward FILE          reward file (JSON; types: {rewards}); for videos every image\n"
+    "                         reward scores a clip as its mean over the frames (frame_mean)\n"
     "                         the shipped text-to-image reward is " SHIPPED_REWARD "\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
     "                         evo (EvoSearch); all but sample need --reward (default without one: sample)\n"
@@ -73,9 +77,11 @@ static const char *generate_help =
     "                         2·elites + 2) per generation: it drops its latest evolution steps\n"
     "                         first, and below one generation of 6 it is Best-of-N\n"
     "  --n N                  individuals for sample/bon/fk (default 16, or 1 without a reward; not with --nfe)\n"
-    "  --evolution-schedule L steps where evo evolves, e.g. 0,20,30,40 (default: that, scaled to T)\n"
-    "  --population-schedule L  population sizes, one more than evolution steps (default 42,26,26,26,30)\n"
-    "  --elites E             elites kept unmutated (default 5; 0 for none)\n"
+    "  --evolution-schedule L steps where evo evolves, e.g. 0,20,30,40 (default: that, scaled to T;\n"
+    "                         videos: 5,20,30,45 of 50 scaled to T, at most T-2, e.g. 0,1,2 at 4 steps)\n"
+    "  --population-schedule L  population sizes, one more than evolution steps (default 42,26,26,26,30;\n"
+    "                         videos: 10,5,5,5,5)\n"
+    "  --elites E             elites kept unmutated (default 5, videos 2; 0 for none)\n"
     "  --mutation-rate B      beta of the first-generation mutation sqrt(1-B^2)x + B eps (default 0.2)\n"
     "  --lambda L             fk: potential sharpness (default 10)\n"
     "  --potential P          fk: diff, max or add (default diff)\n"
@@ -572,7 +578,9 @@ int cmd_generate(int argc, char **argv) {
     const evk_search_result *res = g ? g->result : NULL;
     if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
     if (!st && g->width && g->frames)
-        st = write_videos(g->model, res, g->scored, g->frames, mo.fps ? mo.fps : 8, g->width, g->height, prompt, negative ? negative : "",
+        st = write_videos(g->model, res, g->scored, g->frames,
+                          mo.fps ? mo.fps : evk_model_get_info(g->model)->fps ? evk_model_get_info(g->model)->fps : 8, g->width, g->height,
+                          prompt, negative ? negative : "",
                           steps, output, grid, raw);
     else if (!st && g->width)
         st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);

@@ -285,11 +285,15 @@ bool evk_sd_probe(const char *path) {
     }
     evk_safetensors *st;
     if (!S_ISREG(sb.st_mode) || evk_safetensors_open(path, &st) != EVK_OK) return false;
-    bool unet = false;
-    for (size_t i = 0; i < evk_safetensors_count(st) && !unet; i++)
-        unet = !strncmp(evk_safetensors_at(st, i)->name, "model.diffusion_model.", 22);
+    bool unet = false, video = false;
+    for (size_t i = 0; i < evk_safetensors_count(st) && !video; i++) {
+        const char *n = evk_safetensors_at(st, i)->name;
+        if (strncmp(n, "model.diffusion_model.", 22)) continue;
+        unet = true;
+        video = strstr(n, ".temopral_conv.") || !strncmp(n + 22, "init_attn.", 10); /* a video UNet (vc2 family) */
+    }
     evk_safetensors_close(st);
-    return unet;
+    return unet && !video;
 }
 
 evk_status evk_sd_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {

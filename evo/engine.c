@@ -24,7 +24,7 @@ evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, 
     memset(e, 0, sizeof *e);
     e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg;
     e->T = evk_sampler_steps(sampler);
-    e->cost = cfg->guidance > 0 ? 2 : 1;
+    e->cost = evk__search_cost(cfg);
     e->numel = evk_model_sample_numel(model);
     e->decoded_numel = evk_model_decoded_numel(model);
     /* chunk: the option, else the population, bounded by the binding range and a quarter of the
@@ -68,6 +68,12 @@ evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, 
         int64_t sd[2] = {(int64_t)chunk, e->decoded_numel};
         EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sd, &e->dec));
     }
+    if (cfg->step_noise && cfg->step_noise_count) {
+        /* uploaded once: row i·count + n is step i of trajectory n */
+        int64_t sn[2] = {(int64_t)e->T * cfg->step_noise_count, e->numel};
+        EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sn, &e->step_noise));
+        EVK_TRY(evk_tensor_upload_f32(ctx, &e->step_noise, cfg->step_noise));
+    }
     int64_t sb[2] = {1, e->numel};
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sb, &e->best));
     if (evk_model_has_decode(model)) {
@@ -82,7 +88,7 @@ void evk__engine_destroy(evk__engine *e) {
         evk_stream_wait(e->s, 0);
         evk_stream_destroy(e->s);
     }
-    evk_tensor *ts[] = {&e->out, &e->out_u, &e->levels, &e->dec, &e->best, &e->best_dec};
+    evk_tensor *ts[] = {&e->out, &e->out_u, &e->levels, &e->dec, &e->step_noise, &e->best, &e->best_dec};
     for (size_t i = 0; i < sizeof ts / sizeof ts[0]; i++)
         if (ts[i]->buf.block) evk_tensor_free(e->ctx, ts[i]);
 }
@@ -153,7 +159,7 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
             evk_tensor xv, ov, ouv, tv = evk__level(e, 0, i, m), av = evk__level(e, 1, i, m), bv = evk__level(e, 2, i, m);
             EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
             EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
-            evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond};
+            evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond, .guidance = e->cfg->guidance};
             if (e->cost == 2) {
                 EVK_TRY(evk_tensor_rows(&e->out_u, 0, m, &ouv));
                 EVK_TRY(evk_model_forward_guided(e->model, e->s, &in, e->cfg->uncond, e->cfg->guidance, &ouv, &ov));
@@ -165,8 +171,25 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
                 EVK_TRY(evk_tensor_rows(x0, c, m, &pv));
                 EVK_TRY(evk_op_sampler_x0(e->s, e->sampler, i, &xv, &ov, &pv));
             }
-            evk_noise_key k = {.seed = e->cfg->seed, .stream = id0 + (uint32_t)c, .counter = i, .domain = EVK_NOISE_SAMPLER};
-            EVK_TRY(evk_op_sampler_step(e->s, e->sampler, i, &xv, &ov, &k));
+            /* rows whose trajectories have given noise (a prefix: ids rise with rows) step with it */
+            uint64_t id = (uint64_t)id0 + (uint64_t)c, given_n = e->cfg->step_noise_count;
+            int64_t g = e->step_noise.buf.block && id < given_n ? (int64_t)(given_n - id < (uint64_t)m ? given_n - id : (uint64_t)m) : 0;
+            if (g > 0) {
+                evk_tensor xg, og, zg;
+                EVK_TRY(evk_tensor_rows(&xv, 0, g, &xg));
+                EVK_TRY(evk_tensor_rows(&ov, 0, g, &og));
+                EVK_TRY(evk_tensor_rows(&e->step_noise, (int64_t)(i * given_n + id), g, &zg));
+                EVK_TRY(evk_op_sampler_step_given(e->s, e->sampler, i, &xg, &og, &zg));
+            }
+            if (g < m) {
+                evk_tensor xd = xv, od = ov;
+                if (g > 0) {
+                    EVK_TRY(evk_tensor_rows(&xv, g, m - g, &xd));
+                    EVK_TRY(evk_tensor_rows(&ov, g, m - g, &od));
+                }
+                evk_noise_key k = {.seed = e->cfg->seed, .stream = id0 + (uint32_t)(c + g), .counter = i, .domain = EVK_NOISE_SAMPLER};
+                EVK_TRY(evk_op_sampler_step(e->s, e->sampler, i, &xd, &od, &k));
+            }
         }
         e->nfe += (uint64_t)n * e->cost;
         e->steps_recorded++;

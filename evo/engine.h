@@ -40,6 +40,7 @@ typedef struct evk__engine {
     evk_tensor out, out_u, dec;             /* [chunk, ...] scratch */
     evk_tensor levels;                      /* [3·T, stride]: timestep, alpha, sigma of every step, per item */
     int64_t level_stride;
+    evk_tensor step_noise;                  /* [T·count, numel]: the given per-step noise (cfg->step_noise) */
     evk_tensor best;                        /* [1, numel] */
     evk_tensor best_dec;                    /* [1, decoded numel]: models with decode */
     bool best_dec_ready;                    /* best_dec is the decode of best (else decoded at the end) */

@@ -56,6 +56,7 @@
 #include "rewards/clip_score.h"
 #include "rewards/aesthetic.h"
 #include "rewards/sum.h"
+#include "rewards/frames.h"
 
 /* the search layer: sampling, Best-of-N, FK particles, EvoSearch; and evk_generate, the one call
  * that does what `evoke generate` does */

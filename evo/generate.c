@@ -26,14 +26,53 @@ static evk_status evk__generate_prompts(evk_generation *g, const evk_generate_co
     if (!takes && (c->prompt || c->negative_prompt))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s takes no prompt", c->model);
     float w = c->no_guidance ? 0.0f : c->guidance > 0 ? c->guidance : takes ? 7.5f : 0.0f;
-    sc->guidance = w == 1.0f ? 0.0f : w; /* guidance 1 is the conditional model alone */
+    bool embedded = evk_model_get_info(g->model)->guidance_embedded;
+    sc->guidance_embedded = embedded;
+    /* guidance 1 is the conditional model alone; a guidance-embedded model is told w as it is */
+    sc->guidance = w == 1.0f && !embedded ? 0.0f : w;
     if (!takes) return EVK_OK;
     EVK_TRY(evk_model_encode_prompt(g->model, c->prompt, cond, &g->prompt_truncated));
     sc->cond = cond;
-    if (sc->guidance > 0) {
+    if (sc->guidance > 0 && !embedded) {
         EVK_TRY(evk_model_encode_prompt(g->model, c->negative_prompt, uncond, NULL));
         sc->uncond = uncond;
     }
+    return EVK_OK;
+}
+
+/* "a, b, c" of n dimensions into buf */
+static void evk__dims(char *buf, size_t size, const uint64_t *a, const int64_t *b, uint32_t n) {
+    buf[0] = 0;
+    for (uint32_t i = 0; i < n && i < 8; i++)
+        snprintf(buf + strlen(buf), size - strlen(buf), "%s%llu", i ? ", " : "", a ? (unsigned long long)a[i] : (unsigned long long)b[i]);
+}
+
+/* The given per-step noise: [steps, N, ...sample] or [steps, ...sample], finite, plain sampling. */
+static evk_status evk__generate_noise(const evk_generate_config *c, evk_model *model, uint32_t steps, evk_search_config *sc) {
+    const char *what = c->noise_name ? c->noise_name : "step noise";
+    if (sc->method != EVK_SEARCH_SAMPLE)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: given step noise applies to plain sampling (method sample), not to %s", what,
+                        evk_search_method_name(sc->method));
+    const evk_model_info *mi = evk_model_get_info(model);
+    uint64_t per = (uint64_t)evk_model_sample_numel(model) * steps;
+    bool ok = c->noise_values && c->noise_values % per == 0;
+    if (ok && c->noise_ndim) {
+        uint32_t nd = (uint32_t)mi->sample_ndim, lead = c->noise_ndim == nd + 2 ? 2 : 1;
+        ok = (c->noise_ndim == nd + 1 || c->noise_ndim == nd + 2) && c->noise_shape[0] == steps;
+        for (uint32_t i = 0; ok && i < nd; i++) ok = c->noise_shape[lead + i] == (uint64_t)mi->sample_shape[i];
+    }
+    if (!ok) {
+        char want[96], got[128] = "";
+        evk__dims(want, sizeof want, NULL, mi->sample_shape, (uint32_t)mi->sample_ndim);
+        if (c->noise_ndim) evk__dims(got, sizeof got, c->noise_shape, NULL, c->noise_ndim);
+        else snprintf(got, sizeof got, "%llu values", (unsigned long long)c->noise_values);
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s has shape [%s]; %u step%s of the model's samples are [%u, N, %s] or [%u, %s]",
+                        what, got, steps, steps == 1 ? "" : "s", steps, want, steps, want);
+    }
+    for (uint64_t i = 0; i < c->noise_values; i++)
+        if (!isfinite(c->noise[i])) return evk_fail(EVK_ERROR_NUMERIC, "%s: value %llu is not finite", what, (unsigned long long)i);
+    sc->step_noise = c->noise;
+    sc->step_noise_count = (uint32_t)(c->noise_values / per);
     return EVK_OK;
 }
 
@@ -49,10 +88,20 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     }
     /* the search configuration before any device work (again once the guidance is known) */
     sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
-    EVK_TRY(evk_search_resolve(&sc, steps, &resolved));
+    /* (the default EvoSearch shape depends on the model — image, video or flow — which is not
+       loaded yet: any of them may do here) */
+    evk_status rs = evk_search_resolve(&sc, steps, &resolved);
+    for (int shape = EVK_EVO_SHAPE_VIDEO; rs && sc.evo_shape == EVK_EVO_SHAPE_AUTO && shape <= EVK_EVO_SHAPE_FLOW; shape++) {
+        evk_search_config other = sc;
+        other.evo_shape = (evk_evo_shape)shape;
+        if (evk_search_resolve(&other, steps, &resolved) == EVK_OK) rs = EVK_OK;
+    }
+    if (rs) EVK_TRY(evk_search_resolve(&sc, steps, &resolved)); /* the image shape's message */
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);
+    g->frames = evk_model_get_info(g->model)->frames;
+    if (c->check_model) EVK_TRY(c->check_model(c->user, g->model));
     EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
     if (c->latents) {
         uint64_t per = (uint64_t)evk_model_sample_numel(g->model);
@@ -80,13 +129,15 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
         sc.initial_noise = c->latents;
         sc.initial_count = (uint32_t)(c->latent_values / per);
     }
+    if (c->noise) EVK_TRY(evk__generate_noise(c, g->model, steps, &sc));
     evk_sampler_config smc;
     EVK_TRY(evk_model_sampler_config(g->model, steps, &smc));
     if (c->adjust_sampler) c->adjust_sampler(c->user, &smc);
+    if (c->check_sampler) EVK_TRY(c->check_sampler(c->user, &smc));
     EVK_TRY(evk_sampler_create(&smc, &g->sampler));
     evk_reward *reward = NULL;
     if (c->reward) {
-        evk_reward_options ro = {.prompt = c->prompt, .image_height = g->height, .image_width = g->width};
+        evk_reward_options ro = {.prompt = c->prompt, .image_height = g->height, .image_width = g->width, .frames = g->frames};
         EVK_TRY(evk_reward_load_with(ctx, c->reward, &ro, &reward));
     }
     evk_status st = evk_search_run(ctx, g->model, g->sampler, reward, &sc, &g->result);

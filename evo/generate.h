@@ -13,6 +13,7 @@
  *     evk_generation *g;
  *     if (evk_generate(ctx, &c, &g) == EVK_OK) {
  *         // g->result->best_decoded: RGB [3, g->height, g->width] in [0, 1]
+ *         // (video models, g->frames > 0: [g->frames, 3, g->height, g->width])
  *         evk_generation_free(g);
  *     }
  *     evk_context_destroy(ctx);                                                               */
@@ -51,10 +52,25 @@ typedef struct evk_generate_config {
     uint32_t latent_ndim;
     const uint64_t *latent_shape;
     const char *latents_name; /* names them in messages (e.g. the .npy file); NULL: "initial noise" */
+    /* the noise every sampler step injects, for the first trajectories, instead of Philox draws
+     * (plain sampling only): [steps, N, ...sample shape] or [steps, ...sample shape] (N = 1);
+     * entry [i, n] is the standard-normal z of step i of trajectory n (x ← a·x + b·m + c_i·z),
+     * ignored by steps that inject no noise. Layout checked like the latents' */
+    const float *noise;
+    uint64_t noise_values;
+    uint32_t noise_ndim;
+    const uint64_t *noise_shape;
+    const char *noise_name; /* names it in messages; NULL: "step noise" */
     /* fail before any work unless the model makes images */
     bool need_images;
     /* changes to the model's default sampler (e.g. the kind or η), called before it is made */
     void (*adjust_sampler)(void *user, evk_sampler_config *config);
+    /* optional: refuse the loaded model (e.g. an output format it cannot fill), called right after
+     * loading, before any denoising */
+    evk_status (*check_model)(void *user, const evk_model *model);
+    /* optional: refuse the final sampler configuration (e.g. an option its kind does not read),
+     * called after adjust_sampler, before any denoising */
+    evk_status (*check_sampler)(void *user, const evk_sampler_config *config);
     void *user;
 } evk_generate_config;
 
@@ -62,7 +78,8 @@ typedef struct evk_generation {
     evk_model *model;            /* loaded from config->model (decode more samples with it) */
     evk_sampler *sampler;        /* what denoised */
     evk_search_result *result;   /* best sample, best_decoded (images), population, NFE, ... */
-    uint32_t width, height;      /* image size when the model makes images; else 0 */
+    uint32_t width, height;      /* image (video: frame) size when the model makes pictures; else 0 */
+    uint32_t frames;             /* video models: frames per clip (best_decoded is [frames, 3, H, W]); else 0 */
     bool scored;                 /* a reward ranked the samples (else rewards are 0) */
     bool prompt_truncated;       /* the prompt was cut to the model's context */
 } evk_generation;

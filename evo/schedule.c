@@ -8,7 +8,7 @@
 #include "search.h"
 #include "strategy.h"
 
-uint32_t evk__search_cost(const evk_search_config *c) { return c->guidance > 0 ? 2 : 1; }
+uint32_t evk__search_cost(const evk_search_config *c) { return c->guidance > 0 && !c->guidance_embedded ? 2 : 1; }
 
 uint64_t evk_search_planned_nfe(const evk_search_config *c, uint32_t T) {
     const evk__strategy *s = evk__strategy_get(c->method);
@@ -41,6 +41,9 @@ evk_status evk_search_resolve(const evk_search_config *in, uint32_t T, evk_searc
                         c.fk_lambda, (int)c.fk_potential, c.fk_start, c.fk_end, c.fk_ess_fraction);
     if (!(c.guidance >= 0 && isfinite(c.guidance))) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "guidance scale %g", (double)c.guidance);
 
+    if (c.step_noise && c.method != EVK_SEARCH_SAMPLE)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: given step noise applies to plain sampling only (searches draw their own)",
+                        evk_search_method_name(c.method));
     EVK_TRY(strategy->resolve(&c, T));
     *out = c;
     return EVK_OK;

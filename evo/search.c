@@ -54,9 +54,13 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     evk_search_result *res = calloc(1, sizeof *res);
     if (!res) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     uint32_t T = evk_sampler_steps(sampler);
-    evk_search_config given = *config;
-    given.flow_model = evk_sampler_get_config(sampler)->schedule == EVK_SCHEDULE_FLOW;
-    evk_status st = evk_search_resolve(&given, T, &res->config);
+    evk_search_config cfg = *config;
+    cfg.guidance_embedded = mi->guidance_embedded;
+    if (cfg.evo_shape == EVK_EVO_SHAPE_AUTO)
+        cfg.evo_shape = mi->frames ? EVK_EVO_SHAPE_VIDEO
+                        : evk_sampler_get_config(sampler)->schedule == EVK_SCHEDULE_FLOW ? EVK_EVO_SHAPE_FLOW
+                                                                                        : EVK_EVO_SHAPE_IMAGE;
+    evk_status st = evk_search_resolve(&cfg, T, &res->config);
     if (st) {
         free(res);
         return st;

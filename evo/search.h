@@ -48,6 +48,20 @@ typedef enum evk_fk_potential {
     EVK_FK_ADD,      /* w = exp(λ·(r + r_prev)) */
 } evk_fk_potential;
 
+/* EvoSearch's default schedules when none are given (evosearch.c; docs/ENGINEERING.md). */
+typedef enum evk_evo_shape {
+    EVK_EVO_SHAPE_AUTO = 0, /* video when the model makes videos, flow for flow-matching samplers
+                               (evk_search_run), else image */
+    EVK_EVO_SHAPE_IMAGE,    /* S = 0,20,30,40 of 50 steps, P = 42,26,26,26,30, 5 elites (SD2.1) */
+    /* the Wan video setting: S = 5,20,30,45 of 50 (floor(f·T) for f = 0.1, 0.4, 0.6, 0.9 at T steps,
+     * kept while strictly increasing and at most T − 2), P = 10 then 5 per later generation, 2
+     * elites; at 4 steps S = 0,1,2 (P = 10,5,5,5), at 8 S = 0,3,4 */
+    EVK_EVO_SHAPE_VIDEO,
+    /* the paper's FLUX.1-dev setting, the default for flow-matching models: S = 5,20,30,40 of 50,
+     * P = 14,7,7,7,10, 3 elites, scaled to T like the image shape */
+    EVK_EVO_SHAPE_FLOW,
+} evk_evo_shape;
+
 #define EVK_SEARCH_MAX_GENERATIONS 64
 #define EVK_ELITES_NONE UINT32_MAX
 
@@ -69,14 +83,13 @@ typedef struct evk_search_config {
                                     rule above); 0: as given */
     uint32_t n;                  /* sample / bon / fk population [nfe-derived, else 16] */
     /* EvoSearch. Empty schedules: the SD2.1 shape (S = 0,20,30,40 at T = 50, scaled to T;
-       P = 42,26,26,26,30, scaled to the budget); for flow models the paper's FLUX shape
-       (S = 5,20,30,40 at T = 50, P = 14,7,7,7,10, 3 elites, scaled the same way). */
+       P = 42,26,26,26,30, scaled to the budget), or for videos and flow models the shapes of
+       evo_shape. */
     uint32_t evolution_count, population_count;
     uint32_t evolution_schedule[EVK_SEARCH_MAX_GENERATIONS];
     uint32_t population_schedule[EVK_SEARCH_MAX_GENERATIONS + 1];
-    uint32_t elites;             /* [5, flow models 3; with the default shape scaled with it]; EVK_ELITES_NONE: none */
-    bool flow_model;             /* the model is sampled on the flow schedule (evk_search_run sets it
-                                    from the sampler): EvoSearch's defaults are the FLUX shape */
+    uint32_t elites;             /* [5 (video shape: 2, flow shape: 3); with the default shape scaled with it]; EVK_ELITES_NONE: none */
+    evk_evo_shape evo_shape;     /* the default schedules' shape [auto] */
     double mutation_rate;        /* β [0.2] */
     double tournament_fraction;  /* parents: best of a random subset of this fraction of the pool [0.9] */
     /* particle sampling */
@@ -85,13 +98,22 @@ typedef struct evk_search_config {
     uint32_t fk_interval;        /* resample every this many steps [5] */
     double fk_start, fk_end;     /* from / to this fraction of the trajectory [0.4, 0.9] */
     double fk_ess_fraction;      /* resample when ESS < this·N [0.5] */
-    /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) */
+    /* classifier-free guidance: w > 0 makes every evaluation two model calls (cond, uncond) —
+     * except for a guidance-embedded model (evk_model_info.guidance_embedded), which takes w as an
+     * input: one call per evaluation, w passed as told (evk_search_run sets the flag below) */
     float guidance;
+    bool guidance_embedded;
     const evk_tensor *cond, *uncond; /* [1, ...] shared by all, or NULL */
     /* Initial noise x_T of trajectories 0 .. initial_count-1 ([initial_count, sample numel] on the
      * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */
     const float *initial_noise;
     uint32_t initial_count;
+    /* The noise z each sampler step injects into trajectories 0 .. step_noise_count-1
+     * ([T, step_noise_count, sample numel] on the host, entry [i, n] for step i of trajectory n)
+     * instead of Philox draws, e.g. the torch.randn a reference pipeline draws between steps;
+     * NULL: drawn. Plain sampling (EVK_SEARCH_SAMPLE) only: searches refuse it. */
+    const float *step_noise;
+    uint32_t step_noise_count;
     /* execution */
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
     void (*progress)(void *user, const evk_search_progress *p);

@@ -23,7 +23,7 @@ uint64_t evk_evo_nfe(uint32_t T, const uint32_t *S, uint32_t K, const uint32_t *
     return n + (uint64_t)P[K] * (T - S[K - 1]);
 }
 
-/* SD2.1 reference shape at T = 50 (DESIGN "Search") */
+/* SD2.1 reference shape at T = 50 (DESIGN "Search"); the video shape is built in evk__evo_resolve */
 static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {42, 26, 26, 26, 30};
 /* the paper's FLUX.1-dev settings at T = 50, the defaults for flow-matching models */
 static const uint32_t evk__flow_s[4] = {5, 20, 30, 40}, evk__flow_p[5] = {14, 7, 7, 7, 10};
@@ -79,15 +79,32 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     /* no evolution step and one population size: a single generation (what the budget rule
        falls back to) */
     bool single = K == 0 && c->population_count == 1;
+    bool video = c->evo_shape == EVK_EVO_SHAPE_VIDEO && K == 0 && !single && c->population_count == 0;
+    if (video) {
+        /* the Wan shape: fractions of T, floored; no two evolution steps at one step, none at the
+           last step (a few-step sampler such as LCM injects no noise there to mutate with) */
+        static const double frac[4] = {0.1, 0.4, 0.6, 0.9};
+        for (int i = 0; i < 4; i++) {
+            uint32_t s = (uint32_t)floor(frac[i] * T + 1e-9);
+            if ((K && s <= c->evolution_schedule[K - 1]) || T < 2 || s > T - 2) continue;
+            c->evolution_schedule[K++] = s;
+        }
+        if (!K)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u step%s leave no step to evolve at (the video schedule needs 2 or more)", T,
+                            T == 1 ? "" : "s");
+        c->evolution_count = K;
+        c->population_count = K + 1;
+        for (uint32_t i = 0; i <= K; i++) c->population_schedule[i] = i ? 5 : 10;
+    }
     if (K == 0 && !single) {
         K = c->evolution_count = 4;
-        const uint32_t *ds = c->flow_model ? evk__flow_s : evk__default_s;
+        const uint32_t *ds = (c->evo_shape == EVK_EVO_SHAPE_FLOW) ? evk__flow_s : evk__default_s;
         for (int i = 0; i < 4; i++) c->evolution_schedule[i] = (uint32_t)lround((double)ds[i] * T / 50.0);
         for (uint32_t i = 1; i < K; i++)
             if (c->evolution_schedule[i] <= c->evolution_schedule[i - 1] || c->evolution_schedule[K - 1] >= T)
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: %u steps are too few for the default evolution schedule (%s of 50); give one "
                                 "(--evolution-schedule, with --population-schedule one entry longer)", T,
-                                c->flow_model ? "5,20,30,40" : "0,20,30,40");
+                                (c->evo_shape == EVK_EVO_SHAPE_FLOW) ? "5,20,30,40" : "0,20,30,40");
     }
     for (uint32_t i = 0; i < K; i++) {
         if (i && c->evolution_schedule[i] <= c->evolution_schedule[i - 1])
@@ -100,7 +117,7 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     if (default_p) {
         if (K != 4) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evo: an evolution schedule of %u steps needs a population schedule of %u sizes", K, K + 1);
         c->population_count = 5;
-        memcpy(c->population_schedule, c->flow_model ? evk__flow_p : evk__default_p, sizeof evk__default_p);
+        memcpy(c->population_schedule, (c->evo_shape == EVK_EVO_SHAPE_FLOW) ? evk__flow_p : evk__default_p, sizeof evk__default_p);
     }
     if (c->population_count != K + 1)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "population schedule has %u sizes, the evolution schedule of %u steps needs %u", c->population_count,
@@ -127,7 +144,8 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
         else if (c->elites == 0) {
             /* 5 at the reference shape, scaled with it; under the budget rule at most (p − 2)/2 so that
                every generation keeps more mutants than elites */
-            long e = lround((c->flow_model ? 3 : 5) * scale), cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
+            long e = lround((c->evo_shape == EVK_EVO_SHAPE_VIDEO ? 2 : c->evo_shape == EVK_EVO_SHAPE_FLOW ? 3 : 5) * scale),
+                 cap = c->nfe ? ((long)min_child - 2) / 2 : (long)min_child - 1;
             if (e > cap) e = cap;
             if (e < 1) e = 1;
             if (e >= (long)min_child) e = (long)min_child - 1;

@@ -446,6 +446,82 @@ evk_status evk_unet_config_parse(const char *json, const char *label, evk_unet_c
 static evk_status evk__unet_p(const char *j, const char *l, void *o) { return evk_unet_config_parse(j, l, o); }
 evk_status evk_unet_config_load(const char *path, evk_unet_config *out) { return evk__load_with(path, evk__unet_p, out); }
 
+/* ---- UNet3DConditionModel -------------------------------------------------------------------- */
+
+static evk_status evk__unet3d(const cJSON *r, const char *L, void *p) {
+    evk_unet3d_config *c = p;
+    memset(c, 0, sizeof *c);
+    static const int channels[] = {320, 640, 1280, 1280};
+    c->in_channels = c->out_channels = 4;
+    c->num_blocks = 4;
+    for (int i = 0; i < 4; i++) {
+        c->down_block_types[i] = i < 3 ? EVK_UNET_CROSS_ATTN_DOWN_BLOCK : EVK_UNET_DOWN_BLOCK;
+        c->up_block_types[i] = i == 0 ? EVK_UNET_UP_BLOCK : EVK_UNET_CROSS_ATTN_UP_BLOCK;
+        c->block_out_channels[i] = channels[i];
+    }
+    c->layers_per_block = 2;
+    c->attention_head_dim = 64;
+    c->cross_attention_dim = 1024;
+    c->norm_num_groups = 32;
+    c->norm_eps = 1e-5f;
+    c->downsample_padding = 1;
+    c->mid_block_scale_factor = 1;
+    EVK_TRY(evk__get_int(r, L, "in_channels", 1, 1 << 16, &c->in_channels));
+    EVK_TRY(evk__get_int(r, L, "out_channels", 1, 1 << 16, &c->out_channels));
+    const cJSON *ss = cJSON_GetObjectItemCaseSensitive(r, "sample_size");
+    if (!ss || !cJSON_IsNull(ss)) EVK_TRY(evk__get_int(r, L, "sample_size", 1, 1 << 16, &c->sample_size));
+    static const char *const down_names[] = {"DownBlock3D", "CrossAttnDownBlock3D"};
+    static const int down_values[] = {EVK_UNET_DOWN_BLOCK, EVK_UNET_CROSS_ATTN_DOWN_BLOCK};
+    static const char *const up_names[] = {"UpBlock3D", "CrossAttnUpBlock3D"};
+    static const int up_values[] = {EVK_UNET_UP_BLOCK, EVK_UNET_CROSS_ATTN_UP_BLOCK};
+    int nd = c->num_blocks, nu = c->num_blocks, nc = c->num_blocks;
+    EVK_TRY(evk__block_list(r, L, "down_block_types", down_names, down_values, 2, c->down_block_types, &nd));
+    EVK_TRY(evk__block_list(r, L, "up_block_types", up_names, up_values, 2, c->up_block_types, &nu));
+    if (nd != nu)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: %d down_block_types but %d up_block_types (diffusers requires the same number)", L, nd, nu);
+    c->num_blocks = nd;
+    const cJSON *boc = evk__key(r, "block_out_channels");
+    if (boc) {
+        if (!cJSON_IsArray(boc)) return evk__bad(L, "block_out_channels", boc, "a list of integers");
+        nc = cJSON_GetArraySize(boc);
+    }
+    if (nc != nd)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: %d block_out_channels but %d down_block_types (diffusers requires the same number)", L, nc, nd);
+    EVK_TRY(evk__get_int_list(r, L, "block_out_channels", nd, 1, 1 << 16, c->block_out_channels, NULL));
+    EVK_TRY(evk__get_int(r, L, "layers_per_block", 1, 64, &c->layers_per_block));
+    /* a per-block list cannot build transformer_in (8 heads of attention_head_dim) in diffusers */
+    EVK_TRY(evk__get_int(r, L, "attention_head_dim", 1, 4096, &c->attention_head_dim));
+    EVK_TRY(evk__require_null(r, L, "num_attention_heads", "UNet3DConditionModel raises when it is given"));
+    EVK_TRY(evk__get_int(r, L, "cross_attention_dim", 1, 1 << 16, &c->cross_attention_dim));
+    const cJSON *ng = cJSON_GetObjectItemCaseSensitive(r, "norm_num_groups");
+    if (ng && cJSON_IsNull(ng))
+        return evk_fail(EVK_ERROR_FORMAT, "%s: \"norm_num_groups\" null is not supported (the temporal layers need groups)", L);
+    EVK_TRY(evk__get_int(r, L, "norm_num_groups", 1, 1 << 16, &c->norm_num_groups));
+    EVK_TRY(evk__get_float(r, L, "norm_eps", &c->norm_eps));
+    EVK_TRY(evk__get_int(r, L, "downsample_padding", 0, 16, &c->downsample_padding));
+    EVK_TRY(evk__get_float(r, L, "mid_block_scale_factor", &c->mid_block_scale_factor));
+    evk_activation act = EVK_ACT_SILU;
+    EVK_TRY(evk__get_act(r, L, "act_fn", false, &act));
+    if (act != EVK_ACT_SILU) return evk_fail(EVK_ERROR_FORMAT, "%s: unsupported \"act_fn\" (silu only)", L);
+    const cJSON *tc = cJSON_GetObjectItemCaseSensitive(r, "time_cond_proj_dim");
+    if (tc && !cJSON_IsNull(tc)) EVK_TRY(evk__get_int(r, L, "time_cond_proj_dim", 1, 1 << 20, &c->time_cond_proj_dim));
+    for (int i = 0; i < nd; i++) {
+        if (c->block_out_channels[i] % c->attention_head_dim)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: block %d has %d channels, not divisible into heads of attention_head_dim %d", L, i,
+                            c->block_out_channels[i], c->attention_head_dim);
+        if (c->block_out_channels[i] % c->norm_num_groups)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: block %d has %d channels, not divisible by norm_num_groups %d", L, i,
+                            c->block_out_channels[i], c->norm_num_groups);
+    }
+    return EVK_OK;
+}
+
+evk_status evk_unet3d_config_parse(const char *json, const char *label, evk_unet3d_config *out) {
+    return evk__parse_with(json, label, evk__unet3d, out);
+}
+static evk_status evk__unet3d_p(const char *j, const char *l, void *o) { return evk_unet3d_config_parse(j, l, o); }
+evk_status evk_unet3d_config_load(const char *path, evk_unet3d_config *out) { return evk__load_with(path, evk__unet3d_p, out); }
+
 /* ---- AutoencoderKL ------------------------------------------------------------------------ */
 
 void evk_vae_config_default(evk_vae_config *c) {

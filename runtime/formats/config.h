@@ -1,7 +1,8 @@
 /* config.h — the JSON configs that come with diffusers and transformers models, parsed into C
  * structs with the same defaults the Python libraries apply when a key is absent.
  *
- * Covered: model_index.json (pipeline components), unet/config.json (UNet2DConditionModel),
+ * Covered: model_index.json (pipeline components), unet/config.json (UNet2DConditionModel and
+ * UNet3DConditionModel),
  * vae/config.json (AutoencoderKL), text_encoder/config.json (CLIPTextConfig), a transformers
  * CLIPModel config.json (text + vision towers) and its preprocessor_config.json
  * (CLIPImageProcessor), scheduler/scheduler_config.json (the diffusers scheduler classes, each
@@ -102,6 +103,32 @@ typedef struct evk_unet_config {
 evk_status evk_unet_config_parse(const char *json, const char *label, evk_unet_config *out);
 evk_status evk_unet_config_load(const char *path, evk_unet_config *out);
 void evk_unet_config_default(evk_unet_config *out);
+
+/* ---- unet/config.json: UNet3DConditionModel (ModelScope text-to-video) ------------------- */
+/* diffusers builds every 3-D block from a few keys (no projection, attention or time-embedding
+ * variants): the mid block is always UNetMidBlock3DCrossAttn, layers_per_block and
+ * cross_attention_dim are single ints, and attention_head_dim is the width of each head (heads =
+ * channels / attention_head_dim), also for `transformer_in`, which has 8 such heads. */
+typedef struct evk_unet3d_config {
+    int in_channels, out_channels;   /* 4, 4 */
+    int sample_size;                 /* 0 when null (the default) */
+    int num_blocks;
+    /* CrossAttnDownBlock3D / DownBlock3D as EVK_UNET_CROSS_ATTN_DOWN_BLOCK / EVK_UNET_DOWN_BLOCK;
+     * CrossAttnUpBlock3D / UpBlock3D likewise */
+    evk_unet_block down_block_types[EVK_CONFIG_MAX_BLOCKS];
+    evk_unet_block up_block_types[EVK_CONFIG_MAX_BLOCKS];
+    int block_out_channels[EVK_CONFIG_MAX_BLOCKS]; /* 320, 640, 1280, 1280 */
+    int layers_per_block;            /* 2 (up blocks have one more) */
+    int attention_head_dim;          /* 64: channels per head */
+    int cross_attention_dim;         /* 1024 */
+    int norm_num_groups;             /* 32 (null is refused) */
+    float norm_eps;                  /* 1e-5 */
+    int downsample_padding;          /* 1 */
+    float mid_block_scale_factor;    /* 1 */
+    int time_cond_proj_dim;          /* 0 when null; T2V-Turbo's ModelScope student: 256 */
+} evk_unet3d_config;
+evk_status evk_unet3d_config_parse(const char *json, const char *label, evk_unet3d_config *out);
+evk_status evk_unet3d_config_load(const char *path, evk_unet3d_config *out);
 
 /* ---- vae/config.json: AutoencoderKL ------------------------------------------------------ */
 typedef struct evk_vae_config {

@@ -28,15 +28,16 @@ evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const ev
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create: a forward callback and a sample shape of rank 1..%d are required",
                         EVK_MAX_DIMS - 1);
     }
-    /* images are what decode makes: RGB [3, H, W] */
+    /* images are what decode makes: RGB [3, H, W] (video models: [frames, 3, H, W]) */
     if (info->image_width || info->image_height) {
-        int64_t n = 1;
+        int64_t n = 1, frames = info->frames ? info->frames : 1;
         for (int i = 0; ops->decode && i < ops->decoded_ndim; i++) n *= ops->decoded_shape[i];
-        if (!ops->decode || !info->image_width || !info->image_height || n != 3 * (int64_t)info->image_width * info->image_height) {
+        if (!ops->decode || !info->image_width || !info->image_height ||
+            n != frames * 3 * (int64_t)info->image_width * info->image_height) {
             if (ops->destroy && impl) ops->destroy(impl);
-            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create (%s): %ux%u images need a decode to 3x%ux%u values",
-                            info->family ? info->family : "?", info->image_width, info->image_height, info->image_height,
-                            info->image_width);
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_model_create (%s): %lld frames of %ux%u need a decode to %lldx3x%ux%u values",
+                            info->family ? info->family : "?", (long long)frames, info->image_width, info->image_height,
+                            (long long)frames, info->image_height, info->image_width);
         }
     }
     evk_model *m = calloc(1, sizeof *m);

@@ -36,6 +36,8 @@ typedef struct evk_model_input {
     const evk_tensor *alpha;    /* f32 [B]: signal scale a */
     const evk_tensor *sigma;    /* f32 [B]: noise scale b */
     const evk_tensor *cond;     /* [B, ...] or [1, ...] (shared) conditioning, or NULL (unconditional) */
+    float guidance;             /* guidance-embedded models (info.guidance_embedded): the scale w the
+                                   network is told, for the whole batch; ignored by other models */
 } evk_model_input;
 
 typedef struct evk_model_info {
@@ -45,12 +47,20 @@ typedef struct evk_model_info {
     int sample_ndim;             /* shape of one sample (without the batch dimension) */
     int64_t sample_shape[EVK_MAX_DIMS - 1];
     bool conditional;            /* reads cond */
-    uint64_t scratch_per_item;   /* device bytes a forward needs per batch item (chunk sizing) */
+    uint64_t scratch_per_item;   /* device bytes a forward (and decode) needs per batch item (chunk
+                                    sizing); video models: per clip, all its frames */
     /* Decoded samples are RGB images [3, height, width] in [0, 1]; 0: they are not images. */
     uint32_t image_width, image_height;
     /* Video models: decoded samples are clips of `frames` RGB images, [frames, 3, height, width]
      * in [0, 1] (image_width/height are the frame size); 0: images (or not pictures at all). */
     uint32_t frames;
+    /* Video models: the frame rate clips are made for (the fps a model is conditioned on), what
+     * video files are written at; 0: not known (writers take 8). */
+    uint32_t fps;
+    /* The network takes the guidance scale w as an input (a distilled model's w-embedding, e.g.
+     * T2V-Turbo's time_cond_proj): guided sampling is ONE forward call per step with
+     * evk_model_input.guidance = w, no unconditional half, and counts 1 NFE. */
+    bool guidance_embedded;
 } evk_model_info;
 
 /* What a model family provides. `impl` is the family's own state. */

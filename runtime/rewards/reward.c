@@ -15,7 +15,7 @@
 /* The registry: adding a reward family is its file and one line here. */
 static const evk_reward_type *const evk__reward_types[] = {
     &evk__reward_type_linear, &evk__reward_type_gaussian_bump, &evk__reward_type_neg_distance,
-    &evk__reward_type_clip_score, &evk__reward_type_aesthetic, &evk__reward_type_sum,
+    &evk__reward_type_clip_score, &evk__reward_type_aesthetic, &evk__reward_type_sum, &evk__reward_type_frame_mean,
 };
 #define EVK__REWARD_TYPES (sizeof evk__reward_types / sizeof evk__reward_types[0])
 
@@ -104,7 +104,19 @@ evk_status evk__reward_from_json(const cJSON *o, const char *path, const evk__re
     if (!cJSON_IsString(type)) return evk_fail(EVK_ERROR_FORMAT, "reward %s: %s has no \"type\" string", what, path);
     for (size_t i = 0; i < EVK__REWARD_TYPES; i++)
         if (!strcmp(type->valuestring, evk__reward_types[i]->type)) {
-            return evk__reward_types[i]->parse(o, path, j, out);
+        {
+            EVK_TRY(evk__reward_types[i]->parse(o, path, j, out));
+            /* samples that are videos: an image reward scores a clip as its mean over the frames */
+            int64_t fn = evk__reward_frame_numel(j);
+            if (fn && evk_reward_sample_numel(*out) == fn) {
+                evk_reward *image = *out;
+                *out = NULL;
+                evk_status st = evk_reward_frame_mean(j->ctx, image, j->opt->frames, fn, 0, out);
+                if (st) evk_fail_context(st, "reward %s: %s", what, path);
+                return st;
+            }
+            return EVK_OK;
+        }
         }
     char list[256];
     size_t u = 0;

@@ -4,8 +4,9 @@
  * A reward is an object with one call that RECORDS out[n] (+)= weight · r(sample n) into a
  * stream, so searches read back only scores. Families wrap their state with evk_reward_create and
  * a table of callbacks, and are found by their JSON "type" through the registry in reward.c (one
- * line per type): analytic.h (linear, gaussian_bump, neg_distance), clip_score.h, aesthetic.h and
- * sum.h (weighted sums, e.g. T2V-Turbo's mixed image-text + video-text reward). */
+ * line per type): analytic.h (linear, gaussian_bump, neg_distance), clip_score.h, aesthetic.h,
+ * sum.h (weighted sums, e.g. T2V-Turbo's mixed image-text + video-text reward) and frames.h
+ * (a video's reward as an image reward's mean over its frames). */
 #ifndef EVK_REWARD_H
 #define EVK_REWARD_H
 
@@ -56,6 +57,10 @@ typedef struct evk_reward_options {
     const char *prompt;
     uint32_t image_height, image_width;
     const char *base_dir; /* NULL: the JSON file's folder (load) or the working directory (parse) */
+    /* Videos: samples are clips of this many frames [frames, 3, image_height, image_width]; every
+     * image reward in the JSON then scores a clip as its mean over the frames (rewards/frames.h).
+     * 0: samples are single images (or not pictures). */
+    uint32_t frames;
 } evk_reward_options;
 
 /* Parse a reward from JSON text / load it from a file: analytic rewards, clip_score, aesthetic and sums.

@@ -205,6 +205,16 @@ evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i,
     return evk__axpbz_dispatch(st, "sampler step", x, m, x, (float)t->a, (float)t->b, (float)t->noise_std, key);
 }
 
+evk_status evk_op_sampler_step_given(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
+                                     const evk_tensor *z) {
+    if (!s || i >= s->steps)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler step %u outside 0..%u", i, s ? s->steps - 1 : 0);
+    const evk_sampler_step *t = &s->table[i];
+    EVK_TRY(evk__axpbz_dispatch(st, "sampler step", x, m, x, (float)t->a, (float)t->b, 0.0f, NULL));
+    if (t->noise_std == 0) return EVK_OK;
+    return evk__axpbz_dispatch(st, "sampler step noise", x, z, x, 1.0f, (float)t->noise_std, 0.0f, NULL);
+}
+
 evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
                              const evk_tensor *out) {
     if (!s || i >= s->steps)

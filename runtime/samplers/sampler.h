@@ -88,6 +88,10 @@ bool evk_sampler_kind_parse(const char *name, evk_sampler_kind *out);
  * is keyed by key (stream + r); key may be NULL only for a deterministic step. */
 evk_status evk_op_sampler_step(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
                                const evk_noise_key *key);
+/* Record step i in place on x with the noise given: x ← a·x + b·m + c_i·z, z (same shape as x) the
+ * standard-normal draws of the rows (e.g. a reference pipeline's); z is not read when c_i = 0. */
+evk_status evk_op_sampler_step_given(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
+                                     const evk_tensor *z);
 /* Record out = x̂0 prediction of step i from x and m. */
 evk_status evk_op_sampler_x0(evk_stream *st, const evk_sampler *s, uint32_t i, const evk_tensor *x, const evk_tensor *m,
                              const evk_tensor *out);

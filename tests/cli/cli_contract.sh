@@ -90,6 +90,11 @@ open(fx + "/latents_nan.npy", "wb").write(npy((1, 3, 32, 32), data=struct.pack("
 open(fx + "/latents_nhwc.npy", "wb").write(npy((1, 32, 32, 3)))
 open(fx + "/latents_hwc.npy", "wb").write(npy((32, 32, 3)))
 open(fx + "/latents_flat.npy", "wb").write(npy((3072,)))
+open(fx + "/clip_bad_dims.npy", "wb").write(npy((2, 32, 32, 4)))
+open(fx + "/clip_range.npy", "wb").write(npy((2, 32, 32, 3)))
+open(fx + "/clip_ok.npy", "wb").write(npy((2, 32, 32, 3), data=struct.pack("<f", 0.5) * (2 * 32 * 32 * 3)))
+open(fx + "/noise_2steps.npy", "wb").write(npy((2, 1, 3, 32, 32)))
+open(fx + "/noise_nan.npy", "wb").write(npy((2, 3, 32, 32), data=struct.pack("<f", 0.5) * 3072 + struct.pack("<f", float("inf")) * 3072))
 PY
 
 # ---- helpers usable in the table's commands ---------------------------------------------------

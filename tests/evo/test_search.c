@@ -66,7 +66,7 @@ static void test_nfe_accounting(void **state) {
     assert_int_equal(evk_search_planned_nfe(&rc, 50), 5000);
     /* flow models: the paper's FLUX shape (5,20,30,40; 14,7,7,7,10; 3 elites), scaled to T */
     const uint32_t FS[4] = {5, 20, 30, 40}, FP[5] = {14, 7, 7, 7, 10}, FS25[4] = {3, 10, 15, 20};
-    evk_search_config cf = {.method = EVK_SEARCH_EVO, .seed = 1, .flow_model = true}, rf;
+    evk_search_config cf = {.method = EVK_SEARCH_EVO, .seed = 1, .evo_shape = EVK_EVO_SHAPE_FLOW}, rf;
     TEST_OK(evk_search_resolve(&cf, 50, &rf));
     assert_memory_equal(rf.evolution_schedule, FS, sizeof FS);
     assert_memory_equal(rf.population_schedule, FP, sizeof FP);
@@ -246,6 +246,41 @@ static void test_evo_small_budgets(void **state) {
     }
     evk_sampler_destroy(smp);
     free_toy(&t);
+}
+
+/* The video shape (the Wan setting S = 5,20,30,45 of 50, P = 10,5,5,5,5, 2 elites) at 50 steps
+ * and scaled to few-step samplers: floor(f·T), strictly increasing, at most T − 2; worked by hand. */
+static void test_evo_video_shape(void **state) {
+    (void)state;
+    struct {
+        uint32_t T, k, s[4];
+    } want[] = {{50, 4, {5, 20, 30, 45}}, {4, 3, {0, 1, 2}}, {8, 3, {0, 3, 4}}, {6, 3, {0, 2, 3}}, {2, 1, {0}}, {16, 4, {1, 6, 9, 14}}};
+    for (size_t i = 0; i < sizeof want / sizeof *want; i++) {
+        evk_search_config c = {.method = EVK_SEARCH_EVO, .evo_shape = EVK_EVO_SHAPE_VIDEO}, rc;
+        TEST_OK(evk_search_resolve(&c, want[i].T, &rc));
+        if (rc.evolution_count != want[i].k) fail_msg("T = %u: %u evolution steps, expected %u", want[i].T, rc.evolution_count, want[i].k);
+        assert_memory_equal(rc.evolution_schedule, want[i].s, want[i].k * sizeof(uint32_t));
+        assert_int_equal(rc.population_count, want[i].k + 1);
+        assert_int_equal(rc.population_schedule[0], 10);
+        for (uint32_t g = 1; g <= want[i].k; g++) assert_int_equal(rc.population_schedule[g], 5);
+        assert_int_equal(rc.elites, 2);
+    }
+    /* 4-step LCM: NFE = 10·4 + 5·3 + 5·2 + (5 + 5) + 5·2 = 85 (no guidance: T2V-Turbo guides through its embedding) */
+    evk_search_config c = {.method = EVK_SEARCH_EVO, .evo_shape = EVK_EVO_SHAPE_VIDEO}, rc;
+    TEST_OK(evk_search_resolve(&c, 4, &rc));
+    assert_int_equal(evk_search_planned_nfe(&rc, 4), 85);
+    /* one step leaves nothing to evolve at; the image shape is unchanged by the field */
+    assert_int_equal(evk_search_resolve(&c, 1, &rc), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "leave no step to evolve at"));
+    c.evo_shape = EVK_EVO_SHAPE_IMAGE;
+    TEST_OK(evk_search_resolve(&c, 50, &rc));
+    assert_memory_equal(rc.evolution_schedule, ((uint32_t[]){0, 20, 30, 40}), 4 * sizeof(uint32_t));
+    assert_int_equal(rc.elites, 5);
+    /* under a budget the video shape follows the small-budget rule like the image one */
+    c = (evk_search_config){.method = EVK_SEARCH_EVO, .evo_shape = EVK_EVO_SHAPE_VIDEO, .nfe = 200};
+    TEST_OK(evk_search_resolve(&c, 8, &rc));
+    assert_true(evk_search_planned_nfe(&rc, 8) <= 200);
+    for (uint32_t g = 0; g <= rc.evolution_count; g++) assert_true(rc.population_schedule[g] >= 6);
 }
 
 static void test_evo_beats_best_of_n(void **state) {
@@ -483,6 +518,7 @@ int main(void) {
         cmocka_unit_test(test_nfe_accounting),
         cmocka_unit_test(test_deterministic_and_chunked),
         cmocka_unit_test(test_evo_small_budgets),
+        cmocka_unit_test(test_evo_video_shape),
         cmocka_unit_test(test_evo_beats_best_of_n),
         cmocka_unit_test(test_fk_round),
         cmocka_unit_test(test_rewards),

@@ -14,6 +14,7 @@
 #include "models/model.h"
 #include "models/mmdit/sd3.h"
 #include "models/sd/sd.h"
+#include "models/video/modelscope.h"
 #include "samplers/sampler.h"
 
 static const char *asset(const char *name, char *buf, size_t n) {
@@ -43,10 +44,12 @@ static void test_families_and_probes(void **state) {
     (void)state;
     size_t n;
     const evk_model_family *f = evk_model_families(&n);
-    assert_int_equal(n, 3);
+    assert_int_equal(n, 5);
     assert_string_equal(f[0].name, "gmm");
     assert_string_equal(f[1].name, "sd3"); /* before "sd", which takes any diffusers folder */
-    assert_string_equal(f[2].name, "sd");
+    assert_string_equal(f[2].name, "modelscope");
+    assert_string_equal(f[3].name, "vc2");
+    assert_string_equal(f[4].name, "sd");
     char gmm[512], sd[512], reward[512];
     asset("gmm/toy2d.json", gmm, sizeof gmm);
     asset("tiny-sd", sd, sizeof sd);
@@ -59,10 +62,18 @@ static void test_families_and_probes(void **state) {
         assert_true(evk_sd_probe(sd));
         assert_false(evk_gmm_probe(sd));
         assert_false(evk_sd3_probe(sd)); /* a UNet pipeline is not SD3 */
+        assert_false(evk_modelscope_probe(sd));
     }
     char sd3[512];
     assert_true(evk_sd3_probe(test_data_path("nets/sd3", sd3, sizeof sd3)));
     assert_false(evk_sd3_probe(gmm));
+    /* a text-to-video folder (a 3-D UNet) is the modelscope family's, not sd's */
+    char video[512];
+    test_data_path("nets/modelscope", video, sizeof video);
+    assert_true(evk_modelscope_probe(video));
+    assert_false(evk_sd_probe(video));
+    assert_false(evk_sd3_probe(video));
+    assert_false(evk_modelscope_probe(gmm));
     /* single files: the header decides, not the name */
     char unet[] = "/tmp/evoke-registry-XXXXXX";
     int fd = mkstemp(unet);
@@ -85,7 +96,7 @@ static void test_load_errors(void **state) {
     char reward[512], want[700];
     asset("gmm/toy2d_reward.json", reward, sizeof reward);
     assert_int_equal(evk_model_load(ctx, reward, NULL, &m), EVK_ERROR_FORMAT);
-    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd3, sd)", reward);
+    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd3, modelscope, vc2, sd)", reward);
     assert_string_equal(evk_error_message(), want);
     /* a folder without model_index.json */
     assert_int_equal(evk_model_load(ctx, "/tmp", NULL, &m), EVK_ERROR_FORMAT);

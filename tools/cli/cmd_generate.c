@@ -4,14 +4,17 @@
  * raw array, the JSON report. Without a reward it samples (one sample unless --n or --nfe asks
  * for more). Everything goes through the model interface (models/model.h): this file names no
  * model family. Bad input is one line on stderr and exit code 2, and nothing is written. */
+#include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "cli.h"
 #include "figure.h"
 #include "formats/png.h"
+#include "formats/video.h"
 #include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
@@ -40,17 +43,31 @@ static const char *generate_help =
     "  --negative-prompt TEXT the unconditional prompt of guidance (default empty)\n"
     "  --cfg W, --guidance W  classifier-free guidance scale, two model calls per evaluation (default 7.5\n"
     "                         for text-conditioned models, else none; 0 or 1: no guidance)\n"
-    "  -W, --width N, -H, --height N  image size in pixels (default: the model's)\n"
-    "  -o, --output FILE      the best image (PNG with the parameters in text chunks)\n"
-    "  --grid FILE            the final population as a PNG grid, labelled by reward\n"
-    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy)\n"
+    "  -W, --width N, -H, --height N  image (video: frame) size in pixels (default: the model's)\n"
+    "  -o, --output FILE      the best image (PNG with the parameters in text chunks); video models: the\n"
+    "                         best clip as .webp (animated, lossless), .mp4 (needs the ffmpeg program)\n"
+    "                         or .png (its frames side by side), the parameters in the file's metadata\n"
+    "  --grid FILE            the final population as a PNG grid, labelled by reward (videos: one row\n"
+    "                         of frames per clip)\n"
+    "  --output-raw FILE      the best image as f32 HWC in [0, 1] (.npy); videos: f32 [F, H, W, 3]\n"
     "  --report FILE          the JSON report\n"
     "  --latents FILE         initial noise x_T of the first trajectories (.npy, f32, [N, ...sample shape]\n"
     "                         or one sample) instead of drawing it; with --n 1 --eta 0 the run is\n"
     "                         deterministic and comparable with a diffusers pipeline\n"
+    "  --noise FILE           the noise each sampler step injects, instead of drawing it (.npy, f32,\n"
+    "                         [steps, N, ...sample shape] or [steps, ...sample shape] for one sample;\n"
+    "                         entry i is step i's standard-normal z, ignored by steps that inject none,\n"
+    "                         e.g. the last LCM step); the partner of --latents, for comparing a run step\n"
+    "                         by step with a reference pipeline; --method sample only\n"
+    "  --frames N             video models: frames per clip (default: the model's)\n"
+    "  --fps N                video models: the frame rate told to models conditioned on it, and the\n"
+    "                         rate of the video file (default: the model's, else 8)\n"
+    "  --diffusion-model FILE the denoiser's weights from FILE instead of the model's own (a fine-tuned\n"
+    "                         or distilled UNet, e.g. a T2V-Turbo checkpoint over VideoCrafter2)\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
-    "  --reward FILE          reward file (JSON; types: {rewards});\n"
+    "  --reward FILE          reward file (JSON; types: {rewards}); for videos every image\n"
+    "                         reward scores a clip as its mean over the frames (frame_mean)\n"
     "                         the shipped text-to-image reward is " SHIPPED_REWARD "\n"
     "  --method M             sample (N plain samples), bon (Best-of-N), fk (particle sampling),\n"
     "                         evo (EvoSearch); all but sample need --reward (default without one: sample)\n"
@@ -61,9 +78,11 @@ static const char *generate_help =
     "                         2·elites + 2) per generation: it drops its latest evolution steps\n"
     "                         first, and below one generation of 6 it is Best-of-N\n"
     "  --n N                  individuals for sample/bon/fk (default 16, or 1 without a reward; not with --nfe)\n"
-    "  --evolution-schedule L steps where evo evolves, e.g. 0,20,30,40 (default: that, scaled to T)\n"
-    "  --population-schedule L  population sizes, one more than evolution steps (default 42,26,26,26,30)\n"
-    "  --elites E             elites kept unmutated (default 5; 0 for none)\n"
+    "  --evolution-schedule L steps where evo evolves, e.g. 0,20,30,40 (default: that, scaled to T;\n"
+    "                         videos: 5,20,30,45 of 50 scaled to T, at most T-2, e.g. 0,1,2 at 4 steps)\n"
+    "  --population-schedule L  population sizes, one more than evolution steps (default 42,26,26,26,30;\n"
+    "                         videos: 10,5,5,5,5)\n"
+    "  --elites E             elites kept unmutated (default 5, videos 2; 0 for none)\n"
     "  --mutation-rate B      beta of the first-generation mutation sqrt(1-B^2)x + B eps (default 0.2)\n"
     "  --lambda L             fk: potential sharpness (default 10)\n"
     "  --potential P          fk: diff, max or add (default diff)\n"
@@ -73,6 +92,7 @@ static const char *generate_help =
     "  --spacing S            DDIM timestep spacing: leading, trailing, linspace (default: the model's)\n"
     "  --steps-offset N       DDIM steps_offset (default: the model's)\n"
     "  --shift S              flow timestep shift (default: the model's)\n"
+    "  --lcm-origin-steps N   lcm: the distillation's timestep grid, N of 1000 (default: the model's, else 50)\n"
     "  --chunk N              at most N individuals per model call (default: as memory allows)\n"
     "  --progress             one line per generation on stderr: generation, NFE, best reward\n"
     "  --device N             Vulkan device index (see `evoke devices`)\n"
@@ -185,9 +205,115 @@ static evk_status write_images(evk_model *model, const evk_search_result *res, b
     return s;
 }
 
+static bool has_ext(const char *path, const char *ext) {
+    size_t n = strlen(path), e = strlen(ext);
+    return n > e && !strcasecmp(path + n - e, ext);
+}
+
+/* Frames [F, 3, H, W] in [0, 1] to 8-bit RGB [F, H, W, 3]. */
+static evk_status clip_to_rgb8(const float *clip, uint32_t frames, uint32_t w, uint32_t h, uint8_t *rgb) {
+    size_t px = (size_t)w * h;
+    for (uint32_t f = 0; f < frames; f++)
+        EVK_TRY(evk_image_f32_to_rgb8(clip + f * 3 * px, w, h, EVK_PIXELS_CHW, 0.0f, 1.0f, rgb + f * 3 * px));
+    return EVK_OK;
+}
+
+/* Frames [F, H, W, 3] side by side: one [H, F·W, 3] image. */
+static void strip_of(const uint8_t *rgb, uint32_t frames, uint32_t w, uint32_t h, uint8_t *out) {
+    for (uint32_t y = 0; y < h; y++)
+        for (uint32_t f = 0; f < frames; f++) memcpy(out + ((size_t)y * frames * w + (size_t)f * w) * 3, rgb + (((size_t)f * h + y) * w) * 3, (size_t)w * 3);
+}
+
+/* Videos: the best clip as animated WebP / MP4 / a PNG strip of its frames (-o), f32 [F, H, W, 3]
+ * (--output-raw), and the final population as a PNG with one row of frames per clip (--grid).
+ * The parameters go in the file's metadata (WebP XMP, MP4 comment, PNG text chunks). */
+static evk_status write_videos(evk_model *model, const evk_search_result *res, bool scored, uint32_t frames, uint32_t fps, uint32_t w,
+                               uint32_t h, const char *prompt, const char *negative, uint32_t steps, const char *output,
+                               const char *grid, const char *raw) {
+    size_t px = (size_t)w * h, clip = (size_t)frames * 3 * px;
+    if (!res->best_decoded || res->decoded_numel != (int64_t)clip)
+        return evk_fail(EVK_ERROR_INTERNAL, "generate: the search returned no decoded %u-frame %ux%u video", frames, w, h);
+    /* the parameters as JSON (cJSON escapes the negative prompt, which video files have no other place for) */
+    cJSON *pj = cJSON_CreateObject();
+    cJSON_AddStringToObject(pj, "method", evk_search_method_name(res->config.method));
+    char seed[24];
+    snprintf(seed, sizeof seed, "%llu", (unsigned long long)res->config.seed);
+    cJSON_AddRawToObject(pj, "seed", seed); /* exact past 2^53 */
+    cJSON_AddNumberToObject(pj, "steps", steps);
+    cJSON_AddNumberToObject(pj, "nfe", (double)res->nfe);
+    cJSON_AddNumberToObject(pj, "guidance", (double)res->config.guidance);
+    if (scored) cJSON_AddNumberToObject(pj, "best_reward", res->best_reward);
+    cJSON_AddNumberToObject(pj, "width", w);
+    cJSON_AddNumberToObject(pj, "height", h);
+    cJSON_AddNumberToObject(pj, "frames", frames);
+    cJSON_AddNumberToObject(pj, "fps", fps);
+    cJSON_AddStringToObject(pj, "negative_prompt", negative);
+    char *params = cJSON_PrintUnformatted(pj);
+    cJSON_Delete(pj);
+    if (!params) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_png_text text[3] = {{EVK_PNG_KEY_PROMPT, prompt ? prompt : ""}, {"negative_prompt", negative}, {EVK_PNG_KEY_PARAMETERS, params}};
+    uint8_t *rgb = malloc(clip), *strip = NULL;
+    evk_status s = rgb ? clip_to_rgb8(res->best_decoded, frames, w, h, rgb) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!s && output) {
+        if (has_ext(output, ".png")) {
+            if (!(strip = malloc(clip))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!s) strip_of(rgb, frames, w, h, strip);
+            if (!s) s = evk_png_write(output, strip, frames * w, h, 3, text, 3);
+        } else {
+            evk_video_options vo = {.fps = fps, .prompt = prompt, .parameters = params};
+            s = evk_video_write(output, rgb, frames, w, h, &vo);
+        }
+    }
+    if (!s && raw) {
+        float *hwc = malloc(clip * sizeof *hwc);
+        if (!hwc) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t f = 0; !s && f < frames; f++)
+            for (size_t i = 0; i < px; i++)
+                for (int ch = 0; ch < 3; ch++) hwc[(f * px + i) * 3 + ch] = res->best_decoded[(f * 3 + ch) * px + i];
+        if (!s) s = evk_npy_write_f32(raw, hwc, (const uint64_t[]){frames, h, w, 3}, 4);
+        free(hwc);
+    }
+    if (!s && grid && res->population_size) {
+        uint32_t n = res->population_size;
+        uint8_t **cells = calloc((size_t)n * frames, sizeof *cells), *all = malloc((size_t)n * clip);
+        char **labels = calloc((size_t)n * frames, sizeof *labels);
+        float *pop = malloc((size_t)n * clip * sizeof *pop);
+        s = cells && labels && pop && all ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        if (!s) s = evk_model_decode_host(model, res->population, n, pop);
+        for (uint32_t i = 0; !s && i < n; i++) {
+            s = clip_to_rgb8(pop + (size_t)i * clip, frames, w, h, all + (size_t)i * clip);
+            for (uint32_t f = 0; f < frames; f++) cells[(size_t)i * frames + f] = all + (size_t)i * clip + (size_t)f * 3 * px;
+            if (!s && !(labels[(size_t)i * frames] = malloc(32))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!s && scored) snprintf(labels[(size_t)i * frames], 32, "r=%.3f", (double)res->population_rewards[i]);
+            else if (!s) snprintf(labels[(size_t)i * frames], 32, "#%u", i);
+        }
+        if (!s) {
+            char title[300];
+            snprintf(title, sizeof title, "%s: final population (%u videos of %u frames), %.180s", evk_search_method_name(res->config.method), n,
+                     frames, prompt ? prompt : "");
+            figure_grid_desc gd = {.rows = n, .cols = frames, .image_width = w, .image_height = h, .images = (const uint8_t *const *)cells,
+                                   .upscale = w >= 128 || h >= 128 ? 1 : w >= 64 || h >= 64 ? 2 : 4, .title = title,
+                                   .labels = (const char *const *)labels};
+            figure_canvas canvas;
+            s = figure_grid(&gd, &canvas);
+            if (!s) {
+                s = evk_png_write(grid, canvas.rgb, canvas.width, canvas.height, 3, text, 3);
+                figure_canvas_free(&canvas);
+            }
+        }
+        for (size_t i = 0; labels && i < (size_t)n * frames; i++) free(labels[i]);
+        free(labels), free(cells), free(all), free(pop);
+    }
+    free(rgb), free(strip);
+    cJSON_free(params);
+    return s;
+}
+
 /* What --sampler, --eta, --spacing, --steps-offset and --shift change in the model's sampler. */
 typedef struct sampler_changes {
-    bool kind_set, eta_set, spacing_set, offset_set, shift_set;
+    bool kind_set, eta_set, spacing_set, offset_set, shift_set, origin_set;
+    uint32_t origin;
+    const char *output; /* -o, checked against the model (check_model) */
     evk_sampler_kind kind;
     double eta, shift;
     evk_spacing spacing;
@@ -202,12 +328,40 @@ static void change_sampler(void *user, evk_sampler_config *c) {
     if (ch->spacing_set) c->spacing = ch->spacing;
     if (ch->offset_set) c->steps_offset = ch->offset;
     if (ch->shift_set) c->shift = ch->shift;
+    if (ch->origin_set) c->lcm_origin_steps = ch->origin;
+}
+
+/* -o against the loaded model, before any denoising: videos go to .webp, .mp4 (ffmpeg) or a .png
+ * strip of their frames; images to PNG. */
+static evk_status check_model(void *user, const evk_model *model) {
+    const sampler_changes *ch = user;
+    const char *o = ch->output;
+    if (!o) return EVK_OK;
+    bool video_file = has_ext(o, ".webp") || has_ext(o, ".mp4");
+    if (!evk_model_get_info(model)->frames) {
+        if (video_file) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "-o %s: a video file, and this model makes images (written as PNG)", o);
+        return EVK_OK;
+    }
+    if (!video_file && !has_ext(o, ".png"))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "-o %s: videos are written as .webp, .mp4 or .png (the frames side by side)", o);
+    if (has_ext(o, ".mp4") && !evk_video_have_ffmpeg())
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "-o %s: MP4 is written through the ffmpeg program, which is not on PATH (install ffmpeg, or write .webp)", o);
+    return EVK_OK;
+}
+
+/* Options that only one sampler reads are refused when the run's sampler is another. */
+static evk_status check_sampler(void *user, const evk_sampler_config *c) {
+    const sampler_changes *ch = user;
+    if (ch->origin_set && c->kind != EVK_SAMPLER_LCM)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "--lcm-origin-steps applies to the lcm sampler, this run uses %s (--sampler lcm)",
+                        evk_sampler_kind_name(c->kind));
+    return EVK_OK;
 }
 
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION, O_ORIGIN, O_NOISE };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -221,15 +375,18 @@ int cmd_generate(int argc, char **argv) {
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
         {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
+        {"frames", required_argument, 0, O_FRAMES}, {"fps", required_argument, 0, O_FPS},
+        {"diffusion-model", required_argument, 0, O_DIFFUSION}, {"lcm-origin-steps", required_argument, 0, O_ORIGIN},
+        {"noise", required_argument, 0, O_NOISE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
-    const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
+    const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *noise_path = NULL;
     double cfg_scale = 0;
     bool have_cfg = false, have_guidance = false;
     const char *model_path = NULL, *reward_path = NULL, *report_path = NULL;
     bool have_method = false, have_eta = false, progress = false, have_device = false;
     const char *fk_option = NULL, *evo_option = NULL; /* a method-specific option given, for the check below */
-    bool have_sampler = false, have_spacing = false, have_offset = false, have_shift = false;
-    uint32_t steps = 50, u, device = 0, offset = 0;
+    bool have_sampler = false, have_spacing = false, have_offset = false, have_shift = false, have_origin = false;
+    uint32_t steps = 50, u, device = 0, offset = 0, origin = 0;
     double d, eta = 1, shift = 1;
     evk_sampler_kind sampler_kind = EVK_SAMPLER_DDIM;
     evk_spacing spacing = EVK_SPACING_TRAILING;
@@ -259,6 +416,14 @@ int cmd_generate(int argc, char **argv) {
         case O_VAE_TILE:
             if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &mo.vae_tile)) return CLI_EXIT_USAGE;
             break;
+        case O_FRAMES: if (!cli_parse_u32(cmd, "--frames", optarg, 1, &mo.frames)) return CLI_EXIT_USAGE; break;
+        case O_FPS: if (!cli_parse_u32(cmd, "--fps", optarg, 1, &mo.fps)) return CLI_EXIT_USAGE; break;
+        case O_DIFFUSION: mo.diffusion_model = optarg; break;
+        case O_ORIGIN:
+            if (!cli_parse_u32(cmd, "--lcm-origin-steps", optarg, 1, &origin)) return CLI_EXIT_USAGE;
+            have_origin = true;
+            break;
+        case O_NOISE: noise_path = optarg; break;
         case O_MODEL: model_path = optarg; break;
         case O_REWARD: reward_path = optarg; break;
         case O_REPORT: report_path = optarg; break;
@@ -348,10 +513,14 @@ int cmd_generate(int argc, char **argv) {
     if (have_cfg && have_guidance) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
     /* everything the user named is checked before the device is touched: inputs exist, outputs
      * can be written and are distinct, text is UTF-8, every option given is one the method uses */
+    if (noise_path && sc.method != EVK_SEARCH_SAMPLE)
+        return cli_usage_error(cmd, "--noise applies to --method sample only (searches draw the noise of the trajectories they make)");
     if (fk_option && sc.method != EVK_SEARCH_FK) return cli_usage_error(cmd, "%s applies to --method fk only", fk_option);
     if (evo_option && sc.method != EVK_SEARCH_EVO) return cli_usage_error(cmd, "%s applies to --method evo only", evo_option);
     if (!cli_input_exists(cmd, "--model", model_path) || (reward_path && !cli_input_exists(cmd, "--reward", reward_path)) ||
-        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
+        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) ||
+        (noise_path && !cli_input_exists(cmd, "--noise", noise_path)) ||
+        (mo.diffusion_model && !cli_input_exists(cmd, "--diffusion-model", mo.diffusion_model)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
@@ -372,15 +541,16 @@ int cmd_generate(int argc, char **argv) {
     if (progress) sc.progress = on_progress;
     sampler_changes changes = {.kind_set = have_sampler, .eta_set = have_eta, .spacing_set = have_spacing, .offset_set = have_offset,
                                .shift_set = have_shift, .kind = sampler_kind, .eta = eta, .shift = shift, .spacing = spacing,
-                               .offset = offset};
+                               .offset = offset, .origin_set = have_origin, .origin = origin, .output = output};
     evk_generate_config gc = {.model = model_path, .model_options = mo, .prompt = prompt, .negative_prompt = negative,
                               .reward = reward_path, .steps = steps, .guidance = (float)cfg_scale,
                               .no_guidance = (have_cfg || have_guidance) && cfg_scale == 0, .search = sc,
-                              .need_images = output || grid || raw, .adjust_sampler = change_sampler, .user = &changes};
+                              .need_images = output || grid || raw, .adjust_sampler = change_sampler,
+                              .check_sampler = check_sampler, .check_model = check_model, .user = &changes};
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     evk_context *ctx = NULL;
     evk_generation *g = NULL;
-    evk_npy latents = {0};
+    evk_npy latents = {0}, noise = {0};
     evk_status st = EVK_OK;
     if (latents_path) {
         st = evk_npy_read_f32(latents_path, &latents);
@@ -391,12 +561,29 @@ int cmd_generate(int argc, char **argv) {
         gc.latent_shape = latents.shape;
         gc.latents_name = latents_path;
     }
+    if (noise_path) {
+        st = evk_npy_read_f32(noise_path, &noise);
+        if (st) {
+            evk_npy_free(&latents);
+            return cli_report(st);
+        }
+        gc.noise = noise.data;
+        gc.noise_values = noise.count;
+        gc.noise_ndim = noise.ndim;
+        gc.noise_shape = noise.shape;
+        gc.noise_name = noise_path;
+    }
     st = evk_context_create(&cc, &ctx);
     if (!st) st = evk_generate(ctx, &gc, &g);
     if (!st && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
     const evk_search_result *res = g ? g->result : NULL;
     if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
-    if (!st && g->width)
+    if (!st && g->width && g->frames)
+        st = write_videos(g->model, res, g->scored, g->frames,
+                          mo.fps ? mo.fps : evk_model_get_info(g->model)->fps ? evk_model_get_info(g->model)->fps : 8, g->width, g->height,
+                          prompt, negative ? negative : "",
+                          steps, output, grid, raw);
+    else if (!st && g->width)
         st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);
     int rc = CLI_EXIT_OK;
     if (st) rc = cli_report(st);
@@ -409,6 +596,7 @@ int cmd_generate(int argc, char **argv) {
                res->population_size == 1 ? "" : "s", (unsigned long long)res->nfe, res->wall_seconds);
     evk_generation_free(g);
     evk_npy_free(&latents);
+    evk_npy_free(&noise);
     evk_context_destroy(ctx);
     return rc;
 }

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # fuzz.sh — build the libFuzzer harnesses of tools/fuzz/ (safetensors and GGUF validators, JSON
-# config parsers, CLIP tokenizer, PyTorch checkpoints) with clang + AddressSanitizer + UndefinedBehaviorSanitizer, and run each
+# config parsers, lvdm YAML configs, CLIP tokenizer, PyTorch checkpoints) with clang + AddressSanitizer + UndefinedBehaviorSanitizer, and run each
 # for a fixed time from the seed corpus in tools/fuzz/corpus/ (copied, so runs never write into the
 # repository). Separate from the CMake build: the harnesses link only the format code plus stubs
 # for device memory (tools/fuzz/stubs.c), so they need no Vulkan device.
-#   tools/fuzz/fuzz.sh [harness...]     harness = safetensors | gguf | config | tokenizer | pytorch (default: all)
+#   tools/fuzz/fuzz.sh [harness...]     harness = safetensors | gguf | config | yaml | tokenizer | pytorch (default: all)
 #   FUZZ_SECONDS=20   time per harness      FUZZ_BUILD=build-fuzz   output folder
 # Exit status: 0 when every harness ran clean, 1 on a crash/leak/UB report (the reproducer is
 # saved under $FUZZ_BUILD/artifacts/), 0 with a notice when clang's libFuzzer is unavailable.
@@ -13,7 +13,7 @@ cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-20}
 build=${FUZZ_BUILD:-build-fuzz}
 harnesses=("$@")
-[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors gguf config tokenizer pytorch)
+[ ${#harnesses[@]} -gt 0 ] || harnesses=(safetensors gguf config yaml tokenizer pytorch)
 
 cc=${FUZZ_CC:-clang}
 if ! command -v "$cc" >/dev/null 2>&1; then
@@ -32,7 +32,7 @@ cflags=(-std=c17 -D_GNU_SOURCE -DVK_NO_PROTOTYPES -g -O1 -fno-omit-frame-pointer
         -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Iruntime)
 libs=$(pkg-config --cflags --libs libcjson 2>/dev/null || echo -lcjson)
 # the format code only: no context, pipelines or Vulkan
-common=(runtime/core/status.c runtime/core/tensor.c runtime/core/file.c runtime/formats/safetensors.c runtime/formats/gguf.c runtime/formats/gguf_quant.c runtime/formats/weights.c runtime/formats/config.c runtime/models/sd/sd_keys.c
+common=(runtime/core/status.c runtime/core/tensor.c runtime/core/file.c runtime/formats/safetensors.c runtime/formats/gguf.c runtime/formats/gguf_quant.c runtime/formats/weights.c runtime/formats/config.c runtime/formats/yaml.c runtime/models/sd/sd_keys.c
         runtime/formats/zip.c runtime/formats/pickle.c runtime/formats/pytorch.c
         runtime/formats/tokenizer.c runtime/formats/tokenizer_unicode.c tools/fuzz/stubs.c)
 

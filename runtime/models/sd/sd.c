@@ -15,6 +15,7 @@
 #include "ops/op_reduce.h"
 #include "models/sd/sd_builtin.h"
 #include "models/sd/sd_keys.h"
+#include "models/sd/sd_parts.h"
 #include "formats/clip_vocab.h"
 #include "formats/tokenizer.h"
 #include "models/sd/unet.h"
@@ -45,34 +46,10 @@ static bool evk__is_dir(const char *path) {
 
 /* ---- the model family ---------------------------------------------------------------------- */
 
-/* dst [B, L, D] = the prompt encoding src ([B, L, D] copied, or [1, L, D] replicated). */
-static evk_status evk__sd_context(evk_sd *sd, evk_stream *s, const evk_tensor *src, int64_t B, const evk_tensor *dst) {
-    int64_t L = src->shape[1], D = src->shape[2];
-    if (src->shape[0] == B) return evk_stream_copy(s, &src->buf, 0, &dst->buf, 0, (uint64_t)(B * L * D) * 4);
-    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
-    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    for (int64_t i = 0; i < B * L; i++) rows[i] = (int32_t)(i % L);
-    evk_tensor idx, table, flat;
-    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_I32, 1, (int64_t[]){B * L}, &idx);
-    if (!st) st = evk_stream_update(s, &idx.buf, 0, rows, (uint64_t)(B * L) * 4);
-    free(rows);
-    if (!st) st = evk_tensor_reshape(src, 2, (int64_t[]){L, D}, &table);
-    if (!st) st = evk_tensor_reshape(dst, 2, (int64_t[]){B * L, D}, &flat);
-    if (!st) st = evk_op_gather_rows(s, &table, &idx, &flat);
-    evk_tensor_free(sd->ctx, &idx); /* reuse inside the stream is ordered by its barriers */
-    return st;
-}
-
-static evk_status evk__sd_check_cond(const evk_tensor *cond, const char *what) {
-    if (!cond || !cond->buf.block) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: a prompt encoding (%s) is required", what);
-    if (cond->ndim != 3) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: %s must be [B or 1, L, D]", what);
-    return EVK_OK;
-}
-
 static evk_status evk__sd_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
     evk_sd *sd = impl;
     const evk_tensor *cond = in->cond;
-    EVK_TRY(evk__sd_check_cond(cond, "cond"));
+    EVK_TRY(evk_sd_check_cond(cond, "sd", "cond"));
     int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
     /* searches hand over flat rows [B, C·H·W]: view them as images */
     const evk_model_info *mi = evk_model_get_info(sd->model);
@@ -83,44 +60,24 @@ static evk_status evk__sd_forward(void *impl, evk_stream *s, const evk_model_inp
     if (cond->shape[0] == B) return evk_unet_forward(sd->unet, s, &x4, in->timestep, cond, &o4);
     /* one prompt shared by the batch: replicate its rows (small next to the UNet's work) */
     EVK_TRY(evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
-    evk_status st = evk__sd_context(sd, s, cond, B, &ctx);
+    evk_status st = evk_sd_broadcast_rows(sd->ctx, s, cond, B, &ctx);
     if (!st) st = evk_unet_forward(sd->unet, s, &x4, in->timestep, &ctx, &o4);
     evk_tensor_free(sd->ctx, &ctx);
     return st;
+}
+
+static evk_status evk__sd_net(void *user, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
+                              const evk_tensor *out) {
+    evk_sd *sd = user;
+    return evk_unet_forward(sd->unet, s, x, t, cond, out);
 }
 
 /* Classifier-free guidance in one UNet pass over [uncond half; cond half]. */
 static evk_status evk__sd_forward_guided(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *uncond, float w,
                                          const evk_tensor *out) {
     evk_sd *sd = impl;
-    EVK_TRY(evk__sd_check_cond(in->cond, "cond"));
-    EVK_TRY(evk__sd_check_cond(uncond, "uncond"));
     const evk_model_info *mi = evk_model_get_info(sd->model);
-    int64_t B = in->x->shape[0], n = evk_model_sample_numel(sd->model), L = in->cond->shape[1], D = in->cond->shape[2];
-    if (uncond->shape[1] != L || uncond->shape[2] != D)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sd model: cond and uncond encodings differ in shape");
-    evk_tensor x2, t2, c2, o2, half;
-    memset(&x2, 0, sizeof x2), memset(&t2, 0, sizeof t2), memset(&c2, 0, sizeof c2), memset(&o2, 0, sizeof o2);
-    uint64_t xb = (uint64_t)(B * n) * 4;
-    evk_status st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &x2);
-    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 1, (int64_t[]){2 * B}, &t2);
-    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){2 * B, L, D}, &c2);
-    if (!st) st = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 4, (int64_t[]){2 * B, mi->sample_shape[0], mi->sample_shape[1], mi->sample_shape[2]}, &o2);
-    for (int h = 0; h < 2 && !st; h++) {
-        st = evk_stream_copy(s, &in->x->buf, 0, &x2.buf, h * xb, xb);
-        if (!st) st = evk_stream_copy(s, &in->timestep->buf, 0, &t2.buf, (uint64_t)(h * B) * 4, (uint64_t)B * 4);
-        if (!st) st = evk_tensor_rows(&c2, h * B, B, &half);
-        if (!st) st = evk__sd_context(sd, s, h ? in->cond : uncond, B, &half);
-    }
-    if (!st) st = evk_unet_forward(sd->unet, s, &x2, &t2, &c2, &o2);
-    evk_tensor u, c, o2f;
-    if (!st) st = evk_tensor_reshape(&o2, 2, (int64_t[]){2 * B, n}, &o2f);
-    if (!st) st = evk_tensor_rows(&o2f, 0, B, &u);
-    if (!st) st = evk_tensor_rows(&o2f, B, B, &c);
-    if (!st) st = evk_op_guidance_combine(s, &c, &u, w, out);
-    evk_tensor *tmp[] = {&x2, &t2, &c2, &o2};
-    for (int i = 0; i < 4; i++) evk_tensor_free(sd->ctx, tmp[i]);
-    return st;
+    return evk_sd_forward_guided(sd->ctx, s, in, uncond, w, mi->sample_ndim, mi->sample_shape, "sd", evk__sd_net, sd, out);
 }
 
 /* Samples to [0, 1] images: latent models through the VAE decoder (which unscales the latents),
@@ -319,15 +276,24 @@ bool evk_sd_probe(const char *path) {
     if (S_ISDIR(sb.st_mode)) {
         char index[700];
         snprintf(index, sizeof index, "%s/model_index.json", path);
-        return stat(index, &sb) == 0 && S_ISREG(sb.st_mode);
+        if (stat(index, &sb) != 0 || !S_ISREG(sb.st_mode)) return false;
+        /* a video pipeline's 3-D UNet belongs to the modelscope family */
+        evk_model_index mi;
+        if (evk_model_index_load(index, &mi) != EVK_OK) return true; /* the loader reports what is wrong */
+        const char *unet = evk_model_index_class(&mi, "unet");
+        return !(unet && !strcmp(unet, "UNet3DConditionModel")) && strcmp(mi.class_name, "TextToVideoSDPipeline") != 0;
     }
     evk_safetensors *st;
     if (!S_ISREG(sb.st_mode) || evk_safetensors_open(path, &st) != EVK_OK) return false;
-    bool unet = false;
-    for (size_t i = 0; i < evk_safetensors_count(st) && !unet; i++)
-        unet = !strncmp(evk_safetensors_at(st, i)->name, "model.diffusion_model.", 22);
+    bool unet = false, video = false;
+    for (size_t i = 0; i < evk_safetensors_count(st) && !video; i++) {
+        const char *n = evk_safetensors_at(st, i)->name;
+        if (strncmp(n, "model.diffusion_model.", 22)) continue;
+        unet = true;
+        video = strstr(n, ".temopral_conv.") || !strncmp(n + 22, "init_attn.", 10); /* a video UNet (vc2 family) */
+    }
     evk_safetensors_close(st);
-    return unet;
+    return unet && !video;
 }
 
 evk_status evk_sd_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {
@@ -341,48 +307,9 @@ evk_status evk_sd_model_load(evk_context *ctx, const char *path, const evk_model
 evk_model *evk_sd_model(evk_sd *sd) { return sd->model; }
 
 evk_status evk_sd_encode_prompt(evk_sd *sd, const char *prompt, evk_tensor *out, bool *truncated) {
-    memset(out, 0, sizeof *out);
-    int L = sd->text_cfg.max_position_embeddings;
-    int32_t *ids = malloc((size_t)L * sizeof *ids);
-    if (!ids) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    evk_tokenize_info info;
-    evk_status s = evk_tokenizer_encode(sd->tok, prompt ? prompt : "", ids, (size_t)L, &info);
-    if (truncated) *truncated = info.truncated > 0;
-    if (!s) s = evk_tensor_alloc(sd->ctx, EVK_DTYPE_F32, 3, (int64_t[]){1, L, sd->text_cfg.hidden_size}, out);
-    evk_stream *st = NULL;
-    if (!s) s = evk_stream_create(sd->ctx, &st);
-    if (!s) s = evk_stream_begin(st);
-    if (!s) s = evk_clip_text_forward(sd->text, st, ids, 1, L, 0, out, NULL);
-    if (!s) s = evk_stream_run(st);
-    evk_stream_destroy(st);
-    free(ids);
-    if (s) evk_tensor_free(sd->ctx, out);
-    return s;
+    return evk_sd_encode_text(sd->ctx, sd->tok, sd->text, prompt, out, truncated);
 }
 
 evk_status evk_sd_sampler_config(const evk_sd *sd, evk_sampler_kind kind, uint32_t steps, double eta, evk_sampler_config *out) {
-    const evk_scheduler_config *c = &sd->sched;
-    if (c->beta_schedule != EVK_BETA_LINEAR && c->beta_schedule != EVK_BETA_SCALED_LINEAR)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: beta_schedule '%s' is not supported", sd->folder,
-                        evk_beta_schedule_name(c->beta_schedule));
-    if (c->clip_sample)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: clip_sample true (clamping x̂0) is not supported; Stable Diffusion's own configs set it false",
-                        sd->folder);
-    if (c->thresholding || c->rescale_betas_zero_snr)
-        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s/scheduler: thresholding and rescale_betas_zero_snr are not supported", sd->folder);
-    memset(out, 0, sizeof *out);
-    out->kind = kind;
-    out->schedule = EVK_SCHEDULE_VP;
-    out->prediction = evk_model_get_info(sd->model)->prediction;
-    out->steps = steps;
-    out->eta = eta;
-    out->spacing = c->timestep_spacing;
-    out->steps_offset = (uint32_t)c->steps_offset;
-    out->set_alpha_to_one = c->set_alpha_to_one;
-    out->train_timesteps = (uint32_t)c->num_train_timesteps;
-    out->beta_start = c->beta_start;
-    out->beta_end = c->beta_end;
-    out->beta_schedule = c->beta_schedule;
-    if (c->original_inference_steps > 0) out->lcm_origin_steps = (uint32_t)c->original_inference_steps;
-    return EVK_OK;
+    return evk_sd_scheduler_sampler(&sd->sched, sd->folder, evk_model_get_info(sd->model)->prediction, kind, steps, eta, out);
 }

@@ -5,31 +5,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/attention.h"
+#include "nn/transformer.h"
 #include "ops/op_embedding.h"
 
 #define EVK__UNET_MAX_LAYERS 8
-
-typedef struct evk__tblock {
-    evk_norm norm1, norm2, norm3;
-    evk_attention_block attn1, attn2; /* self, cross */
-    evk_linear ff_in, ff_out;
-} evk__tblock;
-
-typedef struct evk__transformer {
-    evk_norm norm;
-    bool linear;
-    evk_conv2d proj_in_conv, proj_out_conv;
-    evk_linear proj_in, proj_out;
-    int heads, layers, inner;
-    evk__tblock *block;
-} evk__transformer;
 
 typedef struct evk__unet_block {
     int layers;
     bool attn;
     evk_resnet resnet[EVK__UNET_MAX_LAYERS];
-    evk__transformer transformer[EVK__UNET_MAX_LAYERS];
+    evk_transformer transformer[EVK__UNET_MAX_LAYERS];
     bool resample; /* downsampler / upsampler present */
     evk_conv2d resample_conv;
 } evk__unet_block;
@@ -52,75 +37,17 @@ static evk_status evk__resnet_load(evk_weights *ws, const char *p, int in, int o
 }
 
 static evk_status evk__transformer_load(evk_weights *ws, const char *p, int channels, int heads, int layers, int cross,
-                                        const evk_unet_config *c, evk_dtype st, evk__transformer *t) {
-    char n[320];
-    memset(t, 0, sizeof *t);
-    if (heads <= 0 || channels % heads)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: %d channels are not divisible into %d attention heads", p, channels, heads);
-    t->heads = heads;
-    t->layers = layers;
-    t->inner = channels;
-    t->linear = c->use_linear_projection;
-#define _N(...) (snprintf(n, sizeof n, __VA_ARGS__), n)
+                                        const evk_unet_config *c, evk_dtype st, evk_transformer *t) {
     /* Transformer2DModel's GroupNorm has eps 1e-6 whatever the UNet's norm_eps */
-    EVK_TRY(evk_norm_load(ws, _N("%s.norm", p), channels, c->norm_num_groups, 1e-6f, &t->norm));
-    if (t->linear) {
-        EVK_TRY(evk_linear_load(ws, _N("%s.proj_in", p), channels, channels, true, st, &t->proj_in));
-        EVK_TRY(evk_linear_load(ws, _N("%s.proj_out", p), channels, channels, true, st, &t->proj_out));
-    } else {
-        EVK_TRY(evk_conv2d_load(ws, _N("%s.proj_in", p), channels, channels, 1, 1, 0, true, st, &t->proj_in_conv));
-        EVK_TRY(evk_conv2d_load(ws, _N("%s.proj_out", p), channels, channels, 1, 1, 0, true, st, &t->proj_out_conv));
-    }
-    t->block = calloc((size_t)layers, sizeof *t->block);
-    if (!t->block) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    int d = channels;
-    for (int i = 0; i < layers; i++) {
-        evk__tblock *b = &t->block[i];
-        char bp[256];
-        snprintf(bp, sizeof bp, "%.200s.transformer_blocks.%d", p, i);
-        EVK_TRY(evk_norm_load(ws, _N("%s.norm1", bp), d, 1, 1e-5f, &b->norm1));
-        EVK_TRY(evk_norm_load(ws, _N("%s.norm2", bp), d, 1, 1e-5f, &b->norm2));
-        EVK_TRY(evk_norm_load(ws, _N("%s.norm3", bp), d, 1, 1e-5f, &b->norm3));
-        char q[300], k[300], v[300], o[300];
-        for (int a = 1; a <= 2; a++) {
-            snprintf(q, sizeof q, "%s.attn%d.to_q", bp, a);
-            snprintf(k, sizeof k, "%s.attn%d.to_k", bp, a);
-            snprintf(v, sizeof v, "%s.attn%d.to_v", bp, a);
-            snprintf(o, sizeof o, "%s.attn%d.to_out.0", bp, a);
-            EVK_TRY(evk_attention_block_load(ws, &(evk_attention_names){q, k, v, o}, d, a == 1 ? d : cross, heads, false, false, st,
-                                             a == 1 ? &b->attn1 : &b->attn2));
-        }
-        EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.0.proj", bp), d, 8 * d, true, st, &b->ff_in));
-        EVK_TRY(evk_linear_load(ws, _N("%s.ff.net.2", bp), 4 * d, d, true, st, &b->ff_out));
-    }
-#undef _N
-    return EVK_OK;
-}
-
-static void evk__transformer_free(evk_context *ctx, evk__transformer *t) {
-    evk_norm_free(ctx, &t->norm);
-    evk_conv2d_free(ctx, &t->proj_in_conv);
-    evk_conv2d_free(ctx, &t->proj_out_conv);
-    evk_linear_free(ctx, &t->proj_in);
-    evk_linear_free(ctx, &t->proj_out);
-    for (int i = 0; t->block && i < t->layers; i++) {
-        evk__tblock *b = &t->block[i];
-        evk_norm_free(ctx, &b->norm1);
-        evk_norm_free(ctx, &b->norm2);
-        evk_norm_free(ctx, &b->norm3);
-        evk_attention_block_free(ctx, &b->attn1);
-        evk_attention_block_free(ctx, &b->attn2);
-        evk_linear_free(ctx, &b->ff_in);
-        evk_linear_free(ctx, &b->ff_out);
-    }
-    free(t->block);
-    t->block = NULL;
+    evk_transformer_config tc = {.channels = channels, .heads = heads, .layers = layers, .context_dim = cross,
+                                 .groups = c->norm_num_groups, .norm_eps = 1e-6f, .conv_proj = !c->use_linear_projection};
+    return evk_transformer_load(ws, p, &tc, st, t);
 }
 
 static void evk__block_free(evk_context *ctx, evk__unet_block *b) {
     for (int i = 0; i < b->layers; i++) {
         evk_resnet_free(ctx, &b->resnet[i]);
-        evk__transformer_free(ctx, &b->transformer[i]);
+        evk_transformer_free(ctx, &b->transformer[i]);
     }
     /* the mid block has one resnet more than attentions */
     evk_resnet_free(ctx, &b->resnet[b->layers]);
@@ -262,55 +189,6 @@ int evk_unet_downsamplings(const evk_unet *u) { return u->cfg.num_blocks - 1; }
 
 /* ---- forward ---------------------------------------------------------------------------------- */
 
-/* Transformer2DModel on x [B, C, H, W]: returns a new tensor (x + transformer(x)). */
-static evk_tensor evk__transformer_forward(evk_nn *nn, const evk__transformer *t, const evk_tensor *x,
-                                           const evk_tensor *context) {
-    int64_t B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], L = H * W;
-    evk_tensor n = evk_nn_group_norm(nn, x, &t->norm, false);
-    evk_tensor h;
-    if (!t->linear) {
-        evk_tensor p = evk_nn_conv2d(nn, &n, &t->proj_in_conv);
-        h = evk_nn_transpose(nn, &p, B, C, L, EVK_SHAPE(B, L, C));
-        evk_nn_free(nn, &p);
-    } else {
-        evk_tensor tr = evk_nn_transpose(nn, &n, B, C, L, EVK_SHAPE(B, L, C));
-        h = evk_nn_linear(nn, &tr, &t->proj_in);
-        evk_nn_free(nn, &tr);
-    }
-    evk_nn_free(nn, &n);
-    for (int i = 0; i < t->layers; i++) {
-        const evk__tblock *b = &t->block[i];
-        evk_tensor x1 = evk_nn_layer_norm(nn, &h, &b->norm1);
-        evk_nn_attention_block_add(nn, &b->attn1, &h, &x1, NULL);
-        evk_nn_free(nn, &x1);
-        evk_tensor x2 = evk_nn_layer_norm(nn, &h, &b->norm2);
-        evk_nn_attention_block_add(nn, &b->attn2, &h, &x2, context);
-        evk_nn_free(nn, &x2);
-        evk_tensor x3 = evk_nn_layer_norm(nn, &h, &b->norm3);
-        evk_tensor f = evk_nn_linear(nn, &x3, &b->ff_in);
-        evk_nn_free(nn, &x3);
-        evk_tensor g = evk_nn_geglu(nn, &f);
-        evk_nn_free(nn, &f);
-        evk_tensor o = evk_nn_linear(nn, &g, &b->ff_out);
-        evk_nn_free(nn, &g);
-        evk_nn_add_into(nn, &h, &o);
-        evk_nn_free(nn, &o);
-    }
-    evk_tensor out;
-    if (!t->linear) {
-        evk_tensor tr = evk_nn_transpose(nn, &h, B, L, C, EVK_SHAPE(B, C, H, W));
-        out = evk_nn_conv2d(nn, &tr, &t->proj_out_conv);
-        evk_nn_free(nn, &tr);
-    } else {
-        evk_tensor p = evk_nn_linear(nn, &h, &t->proj_out);
-        out = evk_nn_transpose(nn, &p, B, L, C, EVK_SHAPE(B, C, H, W));
-        evk_nn_free(nn, &p);
-    }
-    evk_nn_free(nn, &h);
-    evk_nn_add_into(nn, &out, x);
-    return out;
-}
-
 /* Replace *h by f(*h), freeing the old tensor. */
 static void evk__replace(evk_nn *nn, evk_tensor *h, evk_tensor next) {
     evk_nn_free(nn, h);
@@ -353,7 +231,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
         const evk__unet_block *b = &u->down[i];
         for (int l = 0; l < b->layers; l++) {
             h = evk_nn_resnet(&nn, &b->resnet[l], &h, &temb_act);
-            if (b->attn) evk__replace(&nn, &h, evk__transformer_forward(&nn, &b->transformer[l], &h, context));
+            if (b->attn) evk__replace(&nn, &h, evk_nn_transformer_spatial(&nn, &b->transformer[l], &h, context));
             skips[nskip++] = h; /* kept for the up path; freed there */
         }
         if (b->resample) {
@@ -365,7 +243,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
     if (u->mid_present) {
         const evk__unet_block *m = &u->mid;
         evk_tensor r = evk_nn_resnet(&nn, &m->resnet[0], &h, &temb_act);
-        if (m->attn) evk__replace(&nn, &r, evk__transformer_forward(&nn, &m->transformer[0], &r, context));
+        if (m->attn) evk__replace(&nn, &r, evk_nn_transformer_spatial(&nn, &m->transformer[0], &r, context));
         evk__replace(&nn, &r, evk_nn_resnet(&nn, &m->resnet[1], &r, &temb_act));
         h = r;
     } else {
@@ -382,7 +260,7 @@ evk_status evk_unet_forward(evk_unet *u, evk_stream *s, const evk_tensor *x, con
             evk_nn_free(&nn, &h);
             h = evk_nn_resnet(&nn, &b->resnet[l], &cat, &temb_act);
             evk_nn_free(&nn, &cat);
-            if (b->attn) evk__replace(&nn, &h, evk__transformer_forward(&nn, &b->transformer[l], &h, context));
+            if (b->attn) evk__replace(&nn, &h, evk_nn_transformer_spatial(&nn, &b->transformer[l], &h, context));
         }
         if (b->resample) {
             evk_tensor up = evk_nn_upsample2x(&nn, &h);

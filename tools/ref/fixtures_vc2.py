@@ -34,6 +34,8 @@ upscale). Written (seeded, identical on re-runs):
   ddim_latents.npy, ddim_video.npy   the CLI case: initial latents [1, 4, 4, 8, 8] and the video
                                 [4, 16, 16, 3] in [0, 1] of lvdm's DDIMSampler, 4 steps, η 0, CFG 5 with
                                 the empty prompt as unconditional, fps 16
+  vc2_tiny_scale.yaml, ddim_scale_video.npy   the same DDIM case with use_scale true, scale_b 0.7
+                                (VideoCrafter2's x̂0 rescaling in lvdm's DDIM)
   lcm_latents.npy, lcm_noise.npy, lcm_video.npy   the T2V-Turbo LCM case: 4 steps from 50 origin
                                 steps, w 7.5, fps 16: initial latents, the noise injected after each
                                 step [4, 1, 4, 4, 8, 8] and the decoded video [4, 16, 16, 3]
@@ -264,6 +266,27 @@ def main():
         fx["ddim.video"] = video01(vid)
         np.save(os.path.join(out, "ddim_latents.npy"), x_T.numpy())
         np.save(os.path.join(out, "ddim_video.npy"), fx["ddim.video"].numpy())
+
+        # the same with VideoCrafter2's use_scale (scale_b 0.7): lvdm's DDIM rescales x̂0
+        scfg = json.loads(json.dumps(CONFIG))
+        scfg["model"]["params"].update({"use_scale": True, "scale_b": 0.7})
+        with open(os.path.join(out, "vc2_tiny_scale.yaml"), "w") as f:
+            save = json.loads(json.dumps(scfg))
+            del save["model"]["params"]["cond_stage_config"]["params"]["device"]
+            yaml.safe_dump(save, f, sort_keys=False)
+        model2 = instantiate_from_config(attr(scfg)["model"])
+        missing, unexpected = model2.load_state_dict(model.state_dict(), strict=False)
+        assert set(missing) <= {"scale_arr"} and not unexpected, (missing, unexpected)
+        model2.eval()
+        sampler = DDIMSampler(model2)
+        sampler.register_buffer = lambda name, a: setattr(sampler, name, a)
+        samples, _ = sampler.sample(S=4, conditioning=text[:1], batch_size=1, shape=[4, F, LAT, LAT], verbose=False,
+                                    unconditional_guidance_scale=5.0, unconditional_conditioning=text[1:], eta=0.0,
+                                    x_T=x_T.clone(), fps=16)
+        vid = model2.decode_first_stage_2DAE(samples)
+        check("ddim scale video", vid)
+        fx["ddim_scale.video"] = video01(vid)
+        np.save(os.path.join(out, "ddim_scale_video.npy"), fx["ddim_scale.video"].numpy())
 
     st.save_file({k: v.detach().contiguous() for k, v in fx.items()}, os.path.join(out, "vc2_tiny_ref.safetensors"),
                  metadata={"prompt": PROMPT})

@@ -4,6 +4,7 @@
  * T2V-Turbo student (time_cond_proj, w-embedding), each step of T2V-Turbo's LCM scheduler with the
  * reference's own injected noise, the frame-by-frame decode (chunked or not: the same bits), and
  * loader errors for hostile configs and weight files (the message names the tensor and the file). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -333,13 +334,31 @@ static void test_hostile(void **state) {
     expect_error(ctx, p, NULL, EVK_ERROR_FORMAT, "variant.yaml:", "unterminated flow sequence");
     yaml_variant("arch: VC2Tiny", "arch: NoSuchArch", p, sizeof p);
     expect_error(ctx, p, NULL, EVK_ERROR_IO, "NoSuchArch.json", NULL);
+    /* the yaml beside the checkpoint (same name) is found without --config */
+    evk_model_options o = {.frames = 2};
+    evk_model *m = NULL;
+    TEST_OK(evk_model_load(ctx, ckpt, &o, &m));
+    assert_int_equal(evk_model_get_info(m)->sample_shape[1], 2);
+    evk_model_destroy(m);
+    /* another name and no yaml: VideoCrafter2's built-in config, whose shapes this file lacks */
+    char link[700];
+    snprintf(link, sizeof link, "%s/other.ckpt", tmpdir);
+    char abs_ckpt[PATH_MAX];
+    assert_non_null(realpath(ckpt, abs_ckpt));
+    assert_int_equal(symlink(abs_ckpt, link), 0);
+    o.frames = 0;
+    evk_status st = evk_model_load(ctx, link, &o, &m);
+    print_message("  -> %s\n", evk_error_message());
+    assert_int_equal(st, EVK_ERROR_FORMAT);
+    assert_non_null(strstr(evk_error_message(), "expected [1280, 320]"));
+    unlink(link);
+    /* a --diffusion-model file without the UNet */
+    expect_error(ctx, yaml, ref, EVK_ERROR_FORMAT, "'time_embed.0.weight' is missing", "vc2_tiny_ref.safetensors");
     unlink(p);
     char j[300];
     snprintf(j, sizeof j, "%s/VC2Tiny.json", tmpdir);
     unlink(j);
     rmdir(tmpdir);
-    /* a --diffusion-model file without the UNet */
-    expect_error(ctx, yaml, ref, EVK_ERROR_FORMAT, "'time_embed.0.weight' is missing", "vc2_tiny_ref.safetensors");
     test_assert_no_validation(ctx);
 }
 

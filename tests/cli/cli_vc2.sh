@@ -50,6 +50,11 @@ PY
 grep -q "NFE 4," "$tmp/out.txt" || fail "guidance-embedded LCM: 4 steps should be 4 NFE: $(cat "$tmp/out.txt")"
 $py -c "import numpy as np, sys; a = np.load(sys.argv[1]); assert a.shape == (4, 16, 16, 3) and np.isfinite(a).all() and a.std() > 0.01" "$tmp/lcm.npy" ||
   fail "lcm video"
+# a budget of 8 model calls at 4 steps is two student samples (two with guidance by CFG would need 16)
+"$evoke" generate --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --diffusion-model "$d/vc2_tiny_turbo_unet.pt" \
+  --prompt "$prompt" -W 16 -H 16 --frames 4 --steps 4 --nfe 8 --cfg 7.5 --output-raw "$tmp/lcm2.npy" >"$tmp/out.txt" 2>&1 ||
+  fail "lcm budget run exited $?: $(cat "$tmp/out.txt")"
+grep -q "2 samples, NFE 8," "$tmp/out.txt" || fail "guidance-embedded budget: $(cat "$tmp/out.txt")"
 
 # bad input: exit 2, one line, nothing written
 bad() {

@@ -147,8 +147,42 @@ static void test_unet(void **state) {
         check(fixture_error(ctx, &ob, ot + b * 1024, what), what);
         evk_tensor_free(ctx, &xb), evk_tensor_free(ctx, &tb), evk_tensor_free(ctx, &cb), evk_tensor_free(ctx, &ob);
     }
-    evk_stream_destroy(s);
     evk_model_destroy(m);
+    /* T2V-Turbo-v2: the student's weights plus motion_cond_proj / combine_proj, motion scales 0.1, 0 */
+    char motion[700];
+    snprintf(motion, sizeof motion, "%s/vc2_tiny_motion.safetensors", dir);
+    const char *files[2] = {turbo, motion};
+    evk_weights *mw = NULL;
+    TEST_OK(evk_weights_open_files(ctx, files, 2, &mw));
+    evk_vc2_unet_config uc;
+    evk_vc2_unet_config_default(&uc);
+    uc.in_channels = uc.out_channels = 4, uc.model_channels = 32, uc.num_res_blocks = 1, uc.levels = 2;
+    uc.channel_mult[0] = uc.channel_mult[1] = 1;
+    uc.n_attention_resolutions = 1, uc.attention_resolutions[0] = 1;
+    uc.num_head_channels = 8, uc.context_dim = 8, uc.use_linear = true, uc.temporal_conv = true;
+    uc.use_relative_position = false, uc.addition_attention = true, uc.fps_cond = true;
+    uc.time_cond_proj_dim = uc.motion_cond_proj_dim = 256;
+    evk_vc2_unet *u2 = NULL;
+    TEST_OK(evk_vc2_unet_load(ctx, &uc, mw, EVK_DTYPE_F32, &u2));
+    float *om = fixture_read(ws, "unet.out_motion", 5, xs), *mg = fixture_read(ws, "unet.motion_gs", 1, (int64_t[]){2});
+    for (int b = 0; b < 2; b++) {
+        evk_tensor xb = fixture_upload(ctx, x + b * 1024, 5, ones), tb = fixture_upload(ctx, t + b, 1, (int64_t[]){1});
+        evk_tensor cb = fixture_upload(ctx, c + b * 77 * 8, 3, (int64_t[]){1, 77, 8}), ob = fixture_output(ctx, 5, ones);
+        evk_vc2_unet_input mi = {.x = &xb, .t = &tb, .context = &cb, .fps = 16, .has_guidance = true, .guidance = w[b],
+                                 .motion_guidance = mg + b};
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_vc2_unet_forward(u2, s, &mi, &ob));
+        TEST_OK(evk_stream_run(s));
+        char what[64];
+        snprintf(what, sizeof what, "UNet (v2, motion %g)", (double)mg[b]);
+        check(fixture_error(ctx, &ob, om + b * 1024, what), what);
+        evk_tensor_free(ctx, &xb), evk_tensor_free(ctx, &tb), evk_tensor_free(ctx, &cb), evk_tensor_free(ctx, &ob);
+    }
+    fixture_assert_all_used(mw, "v2 UNet");
+    evk_vc2_unet_destroy(u2);
+    evk_weights_close(mw);
+    free(om), free(mg);
+    evk_stream_destroy(s);
     evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
     free(x), free(t), free(c), free(o8), free(ot), free(w), free(wemb);
     evk_weights_close(ws);

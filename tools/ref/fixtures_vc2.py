@@ -30,6 +30,8 @@ upscale). Written (seeded, identical on re-runs):
   vc2_tiny.ckpt                 torch.save({"state_dict": LatentDiffusion.state_dict()}), the
                                 weights stored f16 (their values are f16-exact) to stay small
   vc2_tiny_turbo_unet.pt        T2V-Turbo's UNet state dict (no prefix) with time_cond_proj [32, 256]
+  vc2_tiny_motion.safetensors   T2V-Turbo-v2's motion_cond_proj [32, 256] and combine_proj [32, 64]
+                                (a v2 UNet is vc2_tiny_turbo_unet.pt plus these)
   vc2_tiny_ref.safetensors      inputs and outputs of every stage (names below)
   ddim_latents.npy, ddim_video.npy   the CLI case: initial latents [1, 4, 4, 8, 8] and the video
                                 [4, 16, 16, 3] in [0, 1] of lvdm's DDIMSampler, 4 steps, η 0, CFG 5 with
@@ -208,6 +210,22 @@ def main():
         fx["unet.w"] = torch.tensor([7.5, 3.0])
         fx["unet.w_embedding"] = wemb
         fx["unet.out_turbo"] = o
+        # T2V-Turbo-v2's motion guidance: motion_cond_proj + combine_proj over the student
+        # (tensors in vc2_tiny_motion.safetensors, to be read beside vc2_tiny_turbo_unet.pt)
+        mparams = dict(UNET, time_cond_proj_dim=256, motion_cond_proj_dim=256)
+        v2 = instantiate_from_config({"target": "lvdm.modules.networks.openaimodel3d.UNetModel", "params": mparams})
+        msd = dict(turbo.state_dict())
+        extra = {"motion_cond_proj.weight": (torch.randn(32, 256, generator=gen) / 16.0).half().float(),
+                 "combine_proj.weight": (torch.randn(32, 64, generator=gen) / 8.0).half().float()}
+        msd.update(extra)
+        v2.load_state_dict(msd)
+        v2.eval()
+        memb = T2VTurboVC2Pipeline.get_w_embedding(None, torch.tensor([0.1, 0.0]), embedding_dim=256)
+        o = v2(x, t, context=ctx, fps=16, timestep_cond=wemb, motion_cond=memb)
+        check("motion", o)
+        fx["unet.motion_gs"] = torch.tensor([0.1, 0.0])
+        fx["unet.out_motion"] = o
+        st.save_file(extra, os.path.join(out, "vc2_tiny_motion.safetensors"))
 
         # decode: LatentDiffusion.decode_first_stage_2DAE (frame by frame, 1 / scale_factor)
         z = torch.randn(1, 4, F, LAT, LAT, generator=gen)

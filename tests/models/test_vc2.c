@@ -11,6 +11,7 @@
 
 #include "net_fixture.h"
 #include "models/model.h"
+#include "models/sd/sd.h"
 #include "models/video/vc2.h"
 #include "samplers/sampler.h"
 
@@ -70,6 +71,38 @@ static void test_probe_and_info(void **state) {
     assert_int_equal(sc.kind, EVK_SAMPLER_LCM);
     evk_model_destroy(m);
     test_assert_no_validation(ctx);
+}
+
+/* A one-tensor safetensors file named `name` (what the probes read: the header). */
+static void write_one_tensor(const char *path, const char *name) {
+    char header[400];
+    int n = snprintf(header, sizeof header, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", name);
+    while (n % 8) header[n++] = ' ';
+    uint64_t len = (uint64_t)n;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(&len, 8, 1, f);
+    fwrite(header, 1, (size_t)n, f);
+    float zero = 0;
+    fwrite(&zero, 4, 1, f);
+    fclose(f);
+}
+
+/* The sd family does not claim a video checkpoint, and vc2 does not claim an image one. */
+static void test_probe_families(void **state) {
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/evoke_vc2_probe_%d.safetensors", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    write_one_tensor(path, "model.diffusion_model.input_blocks.1.0.temopral_conv.conv1.0.weight");
+    assert_true(evk_vc2_probe(path));
+    assert_false(evk_sd_probe(path));
+    write_one_tensor(path, "model.diffusion_model.init_attn.0.norm.weight");
+    assert_true(evk_vc2_probe(path));
+    assert_false(evk_sd_probe(path));
+    write_one_tensor(path, "model.diffusion_model.input_blocks.1.0.in_layers.0.weight");
+    assert_false(evk_vc2_probe(path));
+    assert_true(evk_sd_probe(path));
+    unlink(path);
 }
 
 static void test_text(void **state) {
@@ -398,7 +431,7 @@ static void test_hostile(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
+        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_probe_families), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
         cmocka_unit_test(test_lcm),           cmocka_unit_test(test_decode), cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, setup, test_group_teardown);

@@ -108,7 +108,7 @@ expect_usage "image options with a mixture" "${M[@]}" "${R[@]}" --method bon --f
 err=$("$evoke" generate --model "$tmp/no-such-model.json" --report "$tmp/bad.json" 2>&1)
 [ "$err" = "evoke generate: --model: no such file or directory: $tmp/no-such-model.json (see \`evoke generate --help\`)" ] || fail "missing model message: $err"
 err=$("$evoke" generate --model "$gmm/toy2d_reward.json" --report "$tmp/bad.json" 2>&1)
-[ "$err" = "evoke: $gmm/toy2d_reward.json is not a model evoke knows (families: gmm, sd)" ] || fail "unknown model message: $err"
+[ "$err" = "evoke: $gmm/toy2d_reward.json is not a model evoke knows (families: gmm, vc2, sd)" ] || fail "unknown model message: $err"
 err=$("$evoke" generate "${M[@]}" --method fk --report "$tmp/bad.json" 2>&1)
 grep -q "reward.*assets/tiny-clip-reward.json" <<<"$err" || fail "a search without a reward does not name the shipped one: $err"
 err=$("$evoke" generate "${M[@]}" "${R[@]}" --method bon 2>&1); rc=$?

@@ -42,9 +42,10 @@ static void test_families_and_probes(void **state) {
     (void)state;
     size_t n;
     const evk_model_family *f = evk_model_families(&n);
-    assert_int_equal(n, 2);
+    assert_int_equal(n, 3);
     assert_string_equal(f[0].name, "gmm");
-    assert_string_equal(f[1].name, "sd");
+    assert_string_equal(f[1].name, "vc2"); /* before sd: its checkpoints also hold model.diffusion_model.* */
+    assert_string_equal(f[2].name, "sd");
     char gmm[512], sd[512], reward[512];
     asset("gmm/toy2d.json", gmm, sizeof gmm);
     asset("tiny-sd", sd, sizeof sd);
@@ -79,7 +80,7 @@ static void test_load_errors(void **state) {
     char reward[512], want[700];
     asset("gmm/toy2d_reward.json", reward, sizeof reward);
     assert_int_equal(evk_model_load(ctx, reward, NULL, &m), EVK_ERROR_FORMAT);
-    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, sd)", reward);
+    snprintf(want, sizeof want, "%s is not a model evoke knows (families: gmm, vc2, sd)", reward);
     assert_string_equal(evk_error_message(), want);
     /* a folder without model_index.json */
     assert_int_equal(evk_model_load(ctx, "/tmp", NULL, &m), EVK_ERROR_FORMAT);

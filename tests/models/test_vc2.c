@@ -274,7 +274,7 @@ static void test_lcm(void **state) {
         snprintf(n, sizeof n, "LCM step %u: update", i);
         check(e, n);
         if (i == 3) assert_true(st->noise_std == 0.0); /* the last step returns x̂0 (denoised) */
-        free(got), free(rd), free(z), free(x), free(want);
+        free(got), free(gotf), free(rd), free(z), free(x), free(want);
         if (i == 3) last = next;
         else free(next);
         evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &out), evk_tensor_free(ctx, &tt);

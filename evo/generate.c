@@ -86,17 +86,21 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
                             evk_search_method_name(sc.method));
         if (!sc.n && !sc.nfe) sc.n = 1; /* plain generation: one image */
     }
-    /* the search configuration before any device work (again once the guidance is known) */
+    /* the search configuration before any device work (again once the model is known: a
+     * guidance-embedded model spends one call per evaluation, so the budget is checked at that
+     * cost here and at the model's own in evk_search_run) */
     sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
-    /* (the default EvoSearch shape depends on the model — image, video or flow — which is not
-       loaded yet: any of them may do here) */
-    evk_status rs = evk_search_resolve(&sc, steps, &resolved);
-    for (int shape = EVK_EVO_SHAPE_VIDEO; rs && sc.evo_shape == EVK_EVO_SHAPE_AUTO && shape <= EVK_EVO_SHAPE_FLOW; shape++) {
-        evk_search_config other = sc;
+    /* (and the default EvoSearch shape depends on the model — image, video or flow — so any of
+       them may do here) */
+    evk_search_config pre = sc;
+    pre.guidance_embedded = true;
+    evk_status rs = evk_search_resolve(&pre, steps, &resolved);
+    for (int shape = EVK_EVO_SHAPE_VIDEO; rs && pre.evo_shape == EVK_EVO_SHAPE_AUTO && shape <= EVK_EVO_SHAPE_FLOW; shape++) {
+        evk_search_config other = pre;
         other.evo_shape = (evk_evo_shape)shape;
         if (evk_search_resolve(&other, steps, &resolved) == EVK_OK) rs = EVK_OK;
     }
-    if (rs) EVK_TRY(evk_search_resolve(&sc, steps, &resolved)); /* the image shape's message */
+    if (rs) EVK_TRY(evk_search_resolve(&pre, steps, &resolved)); /* the image shape's message */
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);

@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double evk__generate_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 void evk_generation_free(evk_generation *g) {
     if (!g) return;
@@ -50,10 +57,19 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     /* the search configuration before any device work (again once the guidance is known) */
     sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
     EVK_TRY(evk_search_resolve(&sc, steps, &resolved));
+    double t0 = evk__generate_now();
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
+    const double load_seconds = evk__generate_now() - t0;
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);
+    t0 = evk__generate_now();
     EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
+    const double text_seconds = evk__generate_now() - t0;
+    if (sc.stage_times && sc.stage) {
+        sc.stage(sc.user, &(evk_search_stage){.kind = EVK_STAGE_LOAD, .seconds = load_seconds, .gpu_seconds = -1});
+        if (evk_model_takes_prompt(g->model))
+            sc.stage(sc.user, &(evk_search_stage){.kind = EVK_STAGE_TEXT, .population = sc.uncond ? 2 : 1, .seconds = text_seconds, .gpu_seconds = -1});
+    }
     if (c->latents) {
         uint64_t per = (uint64_t)evk_model_sample_numel(g->model);
         const char *what = c->latents_name ? c->latents_name : "initial noise";
@@ -90,6 +106,10 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
         EVK_TRY(evk_reward_load_with(ctx, c->reward, &ro, &reward));
     }
     evk_status st = evk_search_run(ctx, g->model, g->sampler, reward, &sc, &g->result);
+    if (g->result) {
+        g->result->stage_times.load_seconds = load_seconds;
+        g->result->stage_times.text_seconds = text_seconds;
+    }
     g->scored = reward != NULL;
     evk_reward_destroy(reward);
     return st;

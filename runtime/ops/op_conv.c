@@ -197,10 +197,10 @@ typedef struct evk__wino_w_push {
     uint32_t oc, e0, count, w_shift, u_off, mode, xi0, xi1;
 } evk__wino_w_push;
 
-/* Scratch per chunk of tiles for V [16, C, np] and M [16, O, np]: 8 MiB each at most (and a
+/* Scratch per chunk of tiles for V [16, C, np] and M [16, O, np]: 16 MiB each at most (and a
  * sixteenth of the memory budget) keeps the extra memory small while the 16 products stay large
- * enough (320 channels: 409 tiles per chunk, 3 chunks for a 64×64 latent). */
-#define EVK__WINO_SCRATCH (8ull << 20)
+ * (320 channels: 768 tiles per chunk, 2 chunks for a 64×64 latent). */
+#define EVK__WINO_SCRATCH (16ull << 20)
 
 static bool evk__wino_shape_ok(const evk_tensor *w) { return w->ndim == 4 && w->shape[2] == 3 && w->shape[3] == 3; }
 
@@ -313,6 +313,7 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
     if (scratch > tx_lim) scratch = tx_lim;
     int64_t np_max = (int64_t)(scratch / (64 * (uint64_t)(C > O ? C : O)));
     if (np_max < 1) return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: %lld channels are too many for a Winograd tile's scratch", (long long)(C > O ? C : O));
+    if (np_max > 128) np_max -= np_max % 128; /* whole 128-column tiles of the products where it can */
     /* whole images per chunk where they fit, else runs of tiles inside one image */
     int64_t ipc = np_max / tiles;
     if ((int64_t)(st_lim / (uint64_t)(C * hw * 4)) < ipc) ipc = (int64_t)(st_lim / (uint64_t)(C * hw * 4));

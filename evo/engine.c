@@ -97,6 +97,30 @@ evk_status evk__engine_begin(evk__engine *e) {
     if (e->recording) return EVK_OK;
     EVK_TRY(evk_stream_begin(e->s));
     e->recording = true;
+    e->stage_t0 = evk__now();
+    return EVK_OK;
+}
+
+/* With stage timing: run what is recorded (the stage), add its time to the sums and tell the
+ * caller's callback. Without: nothing (the rollout stays one submission). */
+static evk_status evk__engine_stage(evk__engine *e, evk_search_stage_kind kind, uint32_t step, uint32_t population) {
+    evk_search_stage_times *t = e->times;
+    if (!t || !e->recording) return EVK_OK;
+    EVK_TRY(evk__engine_run(e));
+    evk_search_stage st = {kind, step, population, evk__now() - e->stage_t0, -1.0};
+    double gpu_ms = evk_stream_gpu_ms(e->s);
+    if (gpu_ms >= 0) st.gpu_seconds = gpu_ms / 1e3;
+    double add_gpu = st.gpu_seconds >= 0 ? st.gpu_seconds : 0;
+    if (kind == EVK_STAGE_STEP && step < t->step_count) {
+        t->step_seconds[step] += st.seconds;
+        if (st.gpu_seconds >= 0) t->step_gpu_seconds[step] = (t->step_gpu_seconds[step] < 0 ? 0 : t->step_gpu_seconds[step]) + add_gpu;
+        t->step_runs[step]++;
+    } else if (kind == EVK_STAGE_DECODE) {
+        t->decode_seconds += st.seconds, t->decode_gpu_seconds += add_gpu, t->decode_runs++;
+    } else if (kind == EVK_STAGE_REWARD) {
+        t->reward_seconds += st.seconds, t->reward_gpu_seconds += add_gpu, t->reward_runs++;
+    }
+    if (e->cfg->stage) e->cfg->stage(e->cfg->user, &st);
     return EVK_OK;
 }
 
@@ -193,6 +217,10 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
         }
         e->nfe += (uint64_t)n * e->cost;
         e->steps_recorded++;
+        if (e->times) {
+            EVK_TRY(evk__engine_stage(e, EVK_STAGE_STEP, i, (uint32_t)n));
+            EVK_TRY(evk__engine_begin(e));
+        }
     }
     return EVK_OK;
 }
@@ -210,10 +238,18 @@ evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, 
             evk_tensor dv;
             EVK_TRY(evk_tensor_rows(&e->dec, 0, m, &dv));
             EVK_TRY(evk_model_decode(e->model, e->s, &xv, &dv));
+            if (e->times) {
+                EVK_TRY(evk__engine_stage(e, EVK_STAGE_DECODE, 0, (uint32_t)m));
+                EVK_TRY(evk__engine_begin(e));
+            }
             EVK_TRY(evk_reward_evaluate(e->reward, e->s, &dv, &sv));
             e->dec_src = x->buf, e->dec_row0 = row0 + c, e->dec_rows = m; /* the last chunk stays in dec */
         } else {
             EVK_TRY(evk_reward_evaluate(e->reward, e->s, &xv, &sv));
+        }
+        if (e->times && e->reward) {
+            EVK_TRY(evk__engine_stage(e, EVK_STAGE_REWARD, 0, (uint32_t)m));
+            EVK_TRY(evk__engine_begin(e));
         }
     }
     if (e->reward) e->reward_calls += (uint64_t)n;
@@ -239,10 +275,11 @@ evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t r
 
 evk_status evk__engine_decode_best(evk__engine *e) {
     if (!e->best_dec.buf.block || !e->have_best || e->best_dec_ready) return EVK_OK;
+    if (e->times) EVK_TRY(evk__engine_run(e)); /* what was recorded before is not the decode's */
     EVK_TRY(evk__engine_begin(e));
     EVK_TRY(evk_model_decode(e->model, e->s, &e->best, &e->best_dec));
     e->best_dec_ready = true;
-    return EVK_OK;
+    return evk__engine_stage(e, EVK_STAGE_DECODE, 0, 1);
 }
 
 /* ---- a strategy's run: the shared parts -------------------------------------------------------- */
@@ -331,6 +368,18 @@ evk_status evk__search_execute(evk_context *ctx, evk_model *model, const evk_sam
     double t0 = evk__clock();
     st = evk__engine_init(&R.e, ctx, model, sampler, reward, c, pmax);
     if (!st && !(R.host_scores = malloc(pmax * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st && c->stage_times) {
+        evk_search_stage_times *t = &res->stage_times;
+        t->timed = true;
+        t->step_count = T;
+        t->step_seconds = calloc(T ? T : 1, sizeof *t->step_seconds);
+        t->step_gpu_seconds = malloc((T ? T : 1) * sizeof *t->step_gpu_seconds);
+        t->step_runs = calloc(T ? T : 1, sizeof *t->step_runs);
+        if (!t->step_seconds || !t->step_gpu_seconds || !t->step_runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t i = 0; !st && i < T; i++) t->step_gpu_seconds[i] = -1;
+        if (!st && !evk_context_profiling(ctx)) t->decode_gpu_seconds = t->reward_gpu_seconds = -1;
+        R.e.times = t;
+    }
     res->steps = T;
     res->sample_numel = evk_model_sample_numel(model);
     if (!st) st = strategy->run(&R);

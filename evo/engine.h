@@ -20,6 +20,7 @@
  * engine is below it). */
 typedef struct evk_search_config evk_search_config;
 typedef struct evk_search_result evk_search_result;
+typedef struct evk_search_stage_times evk_search_stage_times;
 
 typedef struct evk__archive_point {
     uint32_t step;           /* copy the rows entering this step */
@@ -52,6 +53,9 @@ typedef struct evk__engine {
     uint64_t nfe, reward_calls, steps_recorded, dispatches;
     uint32_t submissions;
     double wait_seconds;
+    /* stage timing (cfg->stage_times): where the current stage began, and the sums */
+    double stage_t0;
+    evk_search_stage_times *times;
 } evk__engine;
 
 evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,

@@ -8,6 +8,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+static double evk__generate_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + ts.tv_nsec * 1e-9;
+}
 
 void evk_generation_free(evk_generation *g) {
     if (!g) return;
@@ -101,12 +108,21 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
         if (evk_search_resolve(&other, steps, &resolved) == EVK_OK) rs = EVK_OK;
     }
     if (rs) EVK_TRY(evk_search_resolve(&pre, steps, &resolved)); /* the image shape's message */
+    double t0 = evk__generate_now();
     EVK_TRY(evk_model_load(ctx, c->model, &c->model_options, &g->model));
+    const double load_seconds = evk__generate_now() - t0;
     bool images = evk_model_image_size(g->model, &g->width, &g->height);
     if (c->need_images && !images) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s makes no images", c->model);
     g->frames = evk_model_get_info(g->model)->frames;
     if (c->check_model) EVK_TRY(c->check_model(c->user, g->model));
+    t0 = evk__generate_now();
     EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
+    const double text_seconds = evk__generate_now() - t0;
+    if (sc.stage_times && sc.stage) {
+        sc.stage(sc.user, &(evk_search_stage){.kind = EVK_STAGE_LOAD, .seconds = load_seconds, .gpu_seconds = -1});
+        if (evk_model_takes_prompt(g->model))
+            sc.stage(sc.user, &(evk_search_stage){.kind = EVK_STAGE_TEXT, .population = sc.uncond ? 2 : 1, .seconds = text_seconds, .gpu_seconds = -1});
+    }
     if (c->latents) {
         uint64_t per = (uint64_t)evk_model_sample_numel(g->model);
         const char *what = c->latents_name ? c->latents_name : "initial noise";
@@ -145,6 +161,10 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
         EVK_TRY(evk_reward_load_with(ctx, c->reward, &ro, &reward));
     }
     evk_status st = evk_search_run(ctx, g->model, g->sampler, reward, &sc, &g->result);
+    if (g->result) {
+        g->result->stage_times.load_seconds = load_seconds;
+        g->result->stage_times.text_seconds = text_seconds;
+    }
     g->scored = reward != NULL;
     evk_reward_destroy(reward);
     return st;

@@ -51,6 +51,36 @@ evk_status evk_search_report_write(const evk_search_result *r, const char *path,
     cJSON_AddNumberToObject(root, "submissions", r->submissions);
     cJSON_AddNumberToObject(root, "denoising_steps_recorded", (double)r->steps_recorded);
     cJSON_AddNumberToObject(root, "dispatches", (double)r->dispatches);
+    const evk_search_stage_times *t = &r->stage_times;
+    if (t->timed) {
+        /* seconds by host clock; gpu_seconds from timestamp queries when the context profiled, else null */
+        cJSON *so = cJSON_AddObjectToObject(root, "stages");
+        cJSON_AddNumberToObject(so, "load_seconds", t->load_seconds);
+        cJSON_AddNumberToObject(so, "text_seconds", t->text_seconds);
+        cJSON *steps = cJSON_AddArrayToObject(so, "steps");
+        for (uint32_t i = 0; steps && i < t->step_count; i++) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddNumberToObject(o, "step", i);
+            cJSON_AddNumberToObject(o, "runs", t->step_runs[i]);
+            cJSON_AddNumberToObject(o, "seconds", t->step_seconds[i]);
+            if (t->step_gpu_seconds[i] >= 0) cJSON_AddNumberToObject(o, "gpu_seconds", t->step_gpu_seconds[i]);
+            else cJSON_AddNullToObject(o, "gpu_seconds");
+            cJSON_AddItemToArray(steps, o);
+        }
+        const char *names[2] = {"decode", "reward"};
+        const double secs[2] = {t->decode_seconds, t->reward_seconds}, gpu[2] = {t->decode_gpu_seconds, t->reward_gpu_seconds};
+        const uint32_t runs[2] = {t->decode_runs, t->reward_runs};
+        for (int k = 0; k < 2; k++) {
+            char key[32];
+            snprintf(key, sizeof key, "%s_runs", names[k]);
+            cJSON_AddNumberToObject(so, key, runs[k]);
+            snprintf(key, sizeof key, "%s_seconds", names[k]);
+            cJSON_AddNumberToObject(so, key, secs[k]);
+            snprintf(key, sizeof key, "%s_gpu_seconds", names[k]);
+            if (gpu[k] >= 0) cJSON_AddNumberToObject(so, key, gpu[k]);
+            else cJSON_AddNullToObject(so, key);
+        }
+    }
     bool scored = r->reward_calls > 0; /* plain sampling without a reward has no rewards to report */
     if (scored) cJSON_AddNumberToObject(root, "best_reward", r->best_reward);
     else cJSON_AddNullToObject(root, "best_reward");

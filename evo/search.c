@@ -33,6 +33,9 @@ void evk_search_result_free(evk_search_result *r) {
     free(r->population);
     free(r->population_rewards);
     free(r->generations);
+    free(r->stage_times.step_seconds);
+    free(r->stage_times.step_gpu_seconds);
+    free(r->stage_times.step_runs);
     free(r);
 }
 

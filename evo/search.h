@@ -65,6 +65,26 @@ typedef enum evk_evo_shape {
 #define EVK_SEARCH_MAX_GENERATIONS 64
 #define EVK_ELITES_NONE UINT32_MAX
 
+/* One timed stage of a search (evk_search_config.stage_times): a denoising step over a
+ * population (every chunk of it), the decode of samples, or their reward; evk_generate also
+ * reports the model load and the prompt encoding (population: prompts encoded) through it. */
+typedef enum evk_search_stage_kind {
+    EVK_STAGE_STEP = 0,
+    EVK_STAGE_DECODE,
+    EVK_STAGE_REWARD,
+    EVK_STAGE_LOAD,
+    EVK_STAGE_TEXT,
+} evk_search_stage_kind;
+
+typedef struct evk_search_stage {
+    evk_search_stage_kind kind;
+    uint32_t step;         /* EVK_STAGE_STEP: the step index (0 .. T-1) */
+    uint32_t population;   /* individuals the stage covered */
+    double seconds;        /* host clock: from the stage's first recorded command to the end of its wait */
+    double gpu_seconds;    /* the submission's GPU time from timestamp queries (first to last), when the
+                              context profiles (EVOKE_PROFILE / evk_context_config.profile); else -1 */
+} evk_search_stage;
+
 typedef struct evk_search_progress {
     evk_search_method method;
     uint32_t generation;   /* evo: generation (K = the final population); fk: resampling round */
@@ -118,7 +138,28 @@ typedef struct evk_search_config {
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
     void (*progress)(void *user, const evk_search_progress *p);
     void *user;
+    /* Time every stage: the engine then submits at each stage's end (every denoising step, each
+     * decode, each reward) instead of once per rollout, and reports each to `stage` (may be NULL)
+     * and sums them into the result's stage_times. */
+    bool stage_times;
+    void (*stage)(void *user, const evk_search_stage *st);
 } evk_search_config;
+
+/* Sums of the timed stages (evk_search_config.stage_times); all zero when not timed. The
+ * generate layer adds the model load and text encoding, which happen before the search. */
+typedef struct evk_search_stage_times {
+    bool timed;
+    double load_seconds;          /* model load (evk_generate) */
+    double text_seconds;          /* prompt (and negative prompt) encoding (evk_generate) */
+    uint32_t step_count;          /* T */
+    double *step_seconds;         /* [T]: each step's time summed over every population it ran on */
+    double *step_gpu_seconds;     /* [T]; -1 where not profiled */
+    uint32_t *step_runs;          /* [T]: how many times the step ran (searches revisit steps) */
+    double decode_seconds, decode_gpu_seconds;
+    uint32_t decode_runs;
+    double reward_seconds, reward_gpu_seconds;
+    uint32_t reward_runs;
+} evk_search_stage_times;
 
 typedef struct evk_search_generation {
     uint32_t index;       /* evo: generation (K: final population); fk: resampling round; else 0 */
@@ -153,6 +194,7 @@ typedef struct evk_search_result {
     float *population_rewards;  /* [population_size] */
     uint32_t generation_count;
     evk_search_generation *generations;
+    evk_search_stage_times stage_times;
 } evk_search_result;
 
 /* Fill in defaults and the budget, and check everything (schedules increasing and below T,

@@ -6,6 +6,9 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -145,6 +148,35 @@ evk_status evk_file_read_text(const char *path, size_t max_size, char **out) {
     return EVK_OK;
 }
 
+/* The live mappings of evk_file_map, so evk_file_release acts on nothing else. */
+#define EVK__MAPS_MAX 256
+static struct { uintptr_t a, b; } evk__maps[EVK__MAPS_MAX];
+static int evk__maps_count;
+static pthread_mutex_t evk__maps_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static void evk__maps_note(const void *p, size_t n, bool add) {
+    pthread_mutex_lock(&evk__maps_lock);
+    if (add && evk__maps_count < EVK__MAPS_MAX) {
+        evk__maps[evk__maps_count].a = (uintptr_t)p;
+        evk__maps[evk__maps_count++].b = (uintptr_t)p + n;
+    } else if (!add) {
+        for (int i = 0; i < evk__maps_count; i++)
+            if (evk__maps[i].a == (uintptr_t)p) {
+                evk__maps[i] = evk__maps[--evk__maps_count];
+                break;
+            }
+    }
+    pthread_mutex_unlock(&evk__maps_lock);
+}
+
+static bool evk__maps_contains(const void *p, size_t n) {
+    bool in = false;
+    pthread_mutex_lock(&evk__maps_lock);
+    for (int i = 0; i < evk__maps_count && !in; i++) in = (uintptr_t)p >= evk__maps[i].a && (uintptr_t)p + n <= evk__maps[i].b;
+    pthread_mutex_unlock(&evk__maps_lock);
+    return in;
+}
+
 evk_status evk_file_map(const char *path, void **map, size_t *size) {
     *map = NULL;
     *size = 0;
@@ -165,11 +197,24 @@ evk_status evk_file_map(const char *path, void **map, size_t *size) {
         }
         *map = m;
         *size = n;
+        evk__maps_note(m, n, true);
     }
     close(fd);
     return EVK_OK;
 }
 
 void evk_file_unmap(void *map, size_t size) {
-    if (map) munmap(map, size);
+    if (!map) return;
+    evk__maps_note(map, size, false);
+    munmap(map, size);
+}
+
+void evk_file_release(const void *p, size_t n) {
+    /* only inside a file mapping: on heap memory (a reader parsing bytes it was handed) the
+     * advice would zero the pages instead */
+    if (!p || !n || !evk__maps_contains(p, n)) return;
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t page = pg > 0 ? (uintptr_t)pg : 4096u, a = (uintptr_t)p & ~(page - 1), b = ((uintptr_t)p + n + page - 1) & ~(page - 1);
+    /* advice only: a failure (not a mapping, say) leaves the pages where they are */
+    (void)madvise((void *)a, b - a, MADV_DONTNEED);
 }

@@ -34,6 +34,11 @@ evk_status evk_file_read_text(const char *path, size_t max_size, char **out);
  * with evk_file_unmap. The readers of large weight files (safetensors, GGUF, zip) parse in place. */
 evk_status evk_file_map(const char *path, void **map, size_t *size);
 void evk_file_unmap(void *map, size_t size);
+/* Drop the pages of [p, p + n) inside a mapping from evk_file_map out of the process's resident
+ * memory (rounded out to whole pages): a later read faults them in again from the file. Weight
+ * uploads call it once a chunk is on the device, so a model is not held twice (mapped file and
+ * device copy; on a CPU device both are host memory). */
+void evk_file_release(const void *p, size_t n);
 
 #ifdef __cplusplus
 }

@@ -433,11 +433,17 @@ evk_status evk_st_upload(evk_context *ctx, const evk_st_tensor *t, uint64_t firs
     uint64_t bytes = per * os, old = atomic_load(&evk__peak_chunk);
     while (bytes > old && !atomic_compare_exchange_weak(&evk__peak_chunk, &old, bytes)) {}
     evk_status s = EVK_OK;
+    /* the file's pages of a chunk leave resident memory once the chunk is on the device (packed
+     * tensors; views and quantised blocks as a whole at the end) */
+    const bool packed = t->dtype != EVK_ST_QUANT && !t->strides && t->data;
+    const size_t es = packed ? evk_st_dtype_size(t->dtype) : 0;
     for (uint64_t i = 0; i < count && !s; i += per) {
         uint64_t n = count - i < per ? count - i : per;
         s = evk_st_convert(t, first + i, n, to, tmp);
         if (!s) s = evk_buffer_upload(ctx, buf, offset + i * os, tmp, n * os);
+        if (!s && packed) evk_file_release(t->data + (first + i) * es, n * es);
     }
+    if (!s && !packed && t->data && t->end > t->begin) evk_file_release(t->data, t->end - t->begin);
     free(tmp);
     return s;
 }

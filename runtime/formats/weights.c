@@ -53,6 +53,8 @@ static uint32_t evk__whash(const char *s) {
     return h;
 }
 
+evk_context *evk_weights_context(const evk_weights *ws) { return ws ? ws->ctx : NULL; }
+
 void evk_weights_close(evk_weights *ws) {
     if (!ws) return;
     for (int i = 0; i < ws->file_count; i++) {

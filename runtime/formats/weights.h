@@ -53,6 +53,8 @@ typedef evk_status (*evk_weights_map_fn)(const void *user, const char *name, evk
 evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **out);
 evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, int count, evk_weights **out);
 void evk_weights_close(evk_weights *ws);
+/* The context device tensors are made in (NULL for a host-only weight set). */
+evk_context *evk_weights_context(const evk_weights *ws);
 
 /* Prepended to every requested name (and to mapped names). NULL or "" clears it. */
 evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix);

@@ -71,6 +71,24 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
     EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, storage, &l->w));
     if (bias) EVK_TRY(evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
+    evk_context *ctx = evk_weights_context(ws);
+    if (k == 3 && stride == 1 && in >= EVK_CONV_WINOGRAD_MIN_CHANNELS && out >= EVK_CONV_WINOGRAD_MIN_CHANNELS && (storage == EVK_DTYPE_F32 || storage == EVK_DTYPE_F16) &&
+        (uint64_t)16 * (uint64_t)out * (uint64_t)in * evk_dtype_size(storage) <= evk_context_device(ctx)->max_storage_buffer_range) {
+        /* Winograd weights (op_conv.h), made once here; the plain ones are dropped so the layer
+         * holds 16/9 of its weights, not 25/9 (the 16 products bind them whole: one binding) */
+        evk_stream *s = NULL;
+        evk_status st = evk_tensor_alloc(ctx, storage, 3, (int64_t[]){16, out, in}, &l->wino);
+        if (!st) st = evk_stream_create(ctx, &s);
+        if (!st) st = evk_stream_begin(s);
+        if (!st) st = evk_op_conv2d_winograd_weights(s, &l->w, &l->wino);
+        if (!st) st = evk_stream_run(s);
+        evk_stream_destroy(s);
+        if (st) {
+            evk_tensor_free(ctx, &l->wino);
+            return st;
+        }
+        evk_tensor_free(ctx, &l->w);
+    }
     return EVK_OK;
 }
 
@@ -92,6 +110,7 @@ void evk_linear_free(evk_context *ctx, evk_linear *l) {
 
 void evk_conv2d_free(evk_context *ctx, evk_conv2d *l) {
     evk_tensor_free(ctx, &l->w);
+    evk_tensor_free(ctx, &l->wino);
     evk_tensor_free(ctx, &l->b);
 }
 
@@ -132,8 +151,8 @@ evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
     int64_t ho = (x->shape[2] + 2 * l->pad - l->k) / l->stride + 1, wo = (x->shape[3] + 2 * l->pad - l->k) / l->stride + 1;
     y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
     if (nn->status) return y;
-    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad};
-    evk__nn_step(nn, evk_op_conv2d(nn->s, x, &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
+    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad, .winograd_w = l->wino.buf.block ? &l->wino : NULL};
+    evk__nn_step(nn, evk_op_conv2d(nn->s, x, l->wino.buf.block ? NULL : &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
     return y;
 }
 

@@ -44,7 +44,9 @@ evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t 
 /* ---- layers and their weights ------------------------------------------------------------ */
 
 typedef struct evk_linear { evk_tensor w, b; int in, out; } evk_linear;       /* y = x·Wᵀ + b */
-typedef struct evk_conv2d { evk_tensor w, b; int in, out, k, stride, pad; } evk_conv2d;
+/* A 3×3 stride-1 convolution with 16+ channels in and out keeps its weights only in Winograd form
+ * (`wino`, [16, out, in], made at load by evk_op_conv2d_winograd_weights; `w` is then empty). */
+typedef struct evk_conv2d { evk_tensor w, b, wino; int in, out, k, stride, pad; } evk_conv2d;
 typedef struct evk_norm { evk_tensor gamma, beta; int channels, groups; float eps; } evk_norm;
 
 /* Weight loading: `prefix` + ".weight" / ".bias". Matrices and kernels go to `storage` (f32 or

@@ -3,9 +3,13 @@
  * and splitting a batch into several dispatches where the input or output bindings would
  * exceed the device's limits (whole clips at a time for the temporal convolution; windows of
  * output rows when one image alone is too large, as a 256-channel 512×512 VAE map is for
- * lavapipe's 128 MiB storage bindings). */
+ * lavapipe's 128 MiB storage bindings). 3×3 stride-1 convolutions may instead run as Winograd
+ * F(2×2, 3×3) (winograd_w.comp, winograd_in.comp, the 16 products by evk_op_matmul,
+ * winograd_out.comp), in chunks of tiles with small scratch tensors. */
 #include "ops/op_conv.h"
 
+#include "core/memory.h"
+#include "ops/op_matmul.h"
 #include "ops/ops_internal.h"
 
 #include <string.h>
@@ -177,6 +181,217 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     return EVK_OK;
 }
 
+/* ---- Winograd F(2×2, 3×3) -------------------------------------------------------------------- */
+
+typedef struct evk__wino_in_push {
+    uint32_t c, h, w, tw, tiles;
+    int32_t pad;
+    uint32_t g0, np, c0, nc, x_shift, v_off;
+} evk__wino_in_push;
+
+typedef struct evk__wino_out_push {
+    uint32_t o, ho, wo, tw, tiles, g0, np, o0, no, y_shift, m_off, b_off;
+} evk__wino_out_push;
+
+typedef struct evk__wino_w_push {
+    uint32_t oc, e0, count, w_shift, u_off, mode, xi0, xi1;
+} evk__wino_w_push;
+
+/* Scratch per chunk of tiles for V [16, C, np] and M [16, O, np]: 16 MiB each at most (and a
+ * sixteenth of the memory budget) keeps the extra memory small while the 16 products stay large
+ * (320 channels: 768 tiles per chunk, 2 chunks for a 64×64 latent). */
+#define EVK__WINO_SCRATCH (16ull << 20)
+
+static bool evk__wino_shape_ok(const evk_tensor *w) { return w->ndim == 4 && w->shape[2] == 3 && w->shape[3] == 3; }
+
+evk_status evk_op_conv2d_winograd_weights(evk_stream *s, const evk_tensor *w, const evk_tensor *u) {
+    if (!s || !w || !u) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: stream, w and u are required");
+    char sw[96], su[96];
+    evk_tensor_shape_str(w, sw, sizeof sw);
+    evk_tensor_shape_str(u, su, sizeof su);
+    if ((w->dtype != EVK_DTYPE_F32 && w->dtype != EVK_DTYPE_F16) || (u->dtype != EVK_DTYPE_F32 && u->dtype != EVK_DTYPE_F16))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: w is %s and u %s; expected f32 or f16", evk_dtype_name(w->dtype),
+                        evk_dtype_name(u->dtype));
+    if (!evk__wino_shape_ok(w) || u->ndim != 3 || u->shape[0] != 16 || u->shape[1] != w->shape[0] || u->shape[2] != w->shape[1])
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: w is %s and u %s; expected [O, C, 3, 3] and [16, O, C]", sw, su);
+    if (evk__ranges_overlap(u, w)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: u overlaps w");
+    evk_context *ctx = evk_stream_context(s);
+    const evk_device_info *info = evk_context_device(ctx);
+    const uint64_t oc = (uint64_t)(w->shape[0] * w->shape[1]), total = 16 * oc;
+    if (9 * oc > 0xffffffffull) return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d winograd weights: more than 2^32 weights");
+    const bool f16 = u->dtype == EVK_DTYPE_F16;
+    evk_pipeline_desc desc = {.shader = f16 ? "winograd_w_f16" : "winograd_w_f32", .binding_count = 2, .push_size = sizeof(evk__wino_w_push)};
+    desc.kinds[0] = evk__texel_kind(w->dtype, false);
+    desc.kinds[1] = EVK_BINDING_STORAGE;
+    evk_pipeline *pipe;
+    EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
+    const uint64_t u_lim = evk__binding_limit(info, EVK_BINDING_STORAGE, 4) - 256, es = evk_dtype_size(u->dtype);
+    if (oc % 2 == 0) {
+        /* filters in pairs, all 16 values of each from its 9 weights; U bound for as many whole
+         * planes as fit, then filter ranges inside a plane if even one does not */
+        const uint64_t ulim_e = u_lim / es, wlim_f = (evk__binding_limit(info, desc.kinds[0], evk_dtype_size(w->dtype)) - 256) /
+                                                        (9 * evk_dtype_size(w->dtype));
+        uint64_t fpp = oc;
+        if (fpp > wlim_f) fpp = wlim_f;
+        if (fpp > ulim_e) fpp = ulim_e;
+        fpp &= ~1ull;
+        if (fpp < 2) return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d winograd weights: two filters exceed the device's binding limits");
+        uint64_t planes = (ulim_e - fpp) / oc + 1;
+        if (planes > 16) planes = 16;
+        for (uint64_t xi0 = 0; xi0 < 16; xi0 += planes) {
+            const uint64_t xi1 = xi0 + planes < 16 ? xi0 + planes : 16;
+            for (uint64_t f0 = 0; f0 < oc; f0 += fpp) {
+                const uint64_t nf = oc - f0 < fpp ? oc - f0 : fpp;
+                evk_binding bind[2];
+                uint32_t w_off, u_off;
+                EVK_TRY(evk__bind_range(info, "conv2d winograd weights", "w", w, f0 * 9, nf * 9, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &w_off));
+                /* planes xi0 .. xi1 − 1 from filter f0 (one plane when filters are split) */
+                EVK_TRY(evk__bind_range(info, "conv2d winograd weights", "u", u, xi0 * oc + f0, (xi1 - xi0 - 1) * oc + nf, EVK_BINDING_STORAGE,
+                                       EVK_ACCESS_WRITE, &bind[1], &u_off));
+                if (es == 2 && u_off % 2)
+                    return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: u starts at an odd f16 element of its block");
+                evk__wino_w_push push = {(uint32_t)oc, (uint32_t)f0, (uint32_t)nf, (uint32_t)(w_off - (uint32_t)(f0 * 9)),
+                                         (uint32_t)(u_off - f0), 0, (uint32_t)xi0, (uint32_t)xi1};
+                evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
+                                  .label = "conv2d winograd weights"};
+                evk__grid_1d((nf + 1) / 2, 64, d.groups);
+                EVK_TRY(evk_stream_dispatch(s, &d));
+            }
+        }
+        return EVK_OK;
+    }
+    /* odd O·C: elements of U's flat range on their own, in pieces of even length (so f16 pairs
+     * never straddle two pieces); a piece inside one plane reads only its own weights */
+    uint64_t piece = u_lim / es;
+    if (piece > (1ull << 24)) piece = 1ull << 24;
+    piece &= ~1ull;
+    for (uint64_t e0 = 0; e0 < total; e0 += piece) {
+        const uint64_t count = total - e0 < piece ? total - e0 : piece, ea = e0 % oc, eb = (e0 + count - 1) % oc;
+        const bool one_plane = e0 / oc == (e0 + count - 1) / oc;
+        const uint64_t w_first = one_plane ? ea * 9 : 0, w_count = one_plane ? (eb - ea + 1) * 9 : 9 * oc;
+        evk_binding bind[2];
+        uint32_t w_off, u_off;
+        EVK_TRY(evk__bind_range(info, "conv2d winograd weights", "w", w, w_first, w_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &w_off));
+        EVK_TRY(evk__bind_range(info, "conv2d winograd weights", "u", u, e0, count, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[1], &u_off));
+        if (f16 && u_off % 2)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d winograd weights: u starts at an odd f16 element of its block");
+        evk__wino_w_push push = {(uint32_t)oc, (uint32_t)e0, (uint32_t)count, (uint32_t)(w_off - (uint32_t)w_first), u_off, 1, 0, 0};
+        evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
+                          .label = "conv2d winograd weights"};
+        evk__grid_1d((count + 1) / 2, 64, d.groups);
+        EVK_TRY(evk_stream_dispatch(s, &d));
+    }
+    return EVK_OK;
+}
+
+/* How many channels of an NCHW tensor one binding may span, starting at channel c0 of image
+ * n_a, row `a`, and ending in image n_b at row `b` (exclusive): at least 1, or 0 when even one
+ * channel's rows exceed `lim_e` elements. */
+static int64_t evk__wino_channels(int64_t lim_e, int64_t n_a, int64_t n_b, int64_t ch, int64_t hw, int64_t a, int64_t b, int64_t w) {
+    int64_t fixed = (n_b - n_a) * ch * hw + (b - a) * w;
+    if (fixed > lim_e) return 0;
+    int64_t cg = (lim_e - fixed) / hw + 1;
+    return cg < ch ? cg : ch;
+}
+
+/* Winograd conv2d: x [N, C, H, W], u [16, O, C] (the transformed weights), y [N, O, Ho, Wo]. */
+static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const evk_tensor *u, const evk_tensor *bias, const evk_tensor *y,
+                                     uint32_t pad, evk_kernel_variant variant) {
+    evk_context *ctx = evk_stream_context(s);
+    const evk_device_info *info = evk_context_device(ctx);
+    const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = u->shape[1], Ho = y->shape[2], Wo = y->shape[3];
+    const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw, total = N * tiles, hw = H * W, ohw = Ho * Wo;
+    if (N * C * hw > 0xffffffffLL || N * O * ohw > 0xffffffffLL)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: more than 2^32 elements in one tensor");
+    const uint64_t st_lim = info->max_storage_buffer_range - 256;
+    uint64_t scratch = EVK__WINO_SCRATCH;
+    evk_memory_stats ms;
+    evk_memory_get_stats(ctx, &ms);
+    if (ms.budget && ms.budget / 16 < scratch) scratch = ms.budget / 16;
+    const uint64_t tx_lim = evk__binding_limit(info, EVK_BINDING_TEXEL_RGBA32F, 4) - 256;
+    if (scratch > st_lim) scratch = st_lim;
+    if (scratch > tx_lim) scratch = tx_lim;
+    int64_t np_max = (int64_t)(scratch / (64 * (uint64_t)(C > O ? C : O)));
+    if (np_max < 1) return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: %lld channels are too many for a Winograd tile's scratch", (long long)(C > O ? C : O));
+    if (np_max > 128) np_max -= np_max % 128; /* whole 128-column tiles of the products where it can */
+    /* whole images per chunk where they fit, else runs of tiles inside one image */
+    int64_t ipc = np_max / tiles;
+    if ((int64_t)(st_lim / (uint64_t)(C * hw * 4)) < ipc) ipc = (int64_t)(st_lim / (uint64_t)(C * hw * 4));
+    if ((int64_t)(st_lim / (uint64_t)(O * ohw * 4)) < ipc) ipc = (int64_t)(st_lim / (uint64_t)(O * ohw * 4));
+    const int64_t chunk = ipc >= 1 ? (ipc < N ? ipc : N) * tiles : (np_max < tiles ? np_max : tiles);
+    evk_tensor v = {0}, m = {0};
+    evk_status st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){16, C, chunk < total ? chunk : total}, &v);
+    if (!st) st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){16, O, chunk < total ? chunk : total}, &m);
+    evk_pipeline *p_in = NULL, *p_out = NULL;
+    if (!st) st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_in", .binding_count = 2, .push_size = sizeof(evk__wino_in_push)}, &p_in);
+    if (!st)
+        st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_out", .binding_count = 3, .push_size = sizeof(evk__wino_out_push),
+                                                        .spec_count = 1, .spec = {bias != NULL}}, &p_out);
+    for (int64_t g0 = 0; g0 < total && !st;) {
+        const int64_t n_a = g0 / tiles, lim_img = ipc >= 1 ? total : (n_a + 1) * tiles;
+        const int64_t g1 = g0 + chunk < lim_img ? g0 + chunk : lim_img, np = g1 - g0, n_b = (g1 - 1) / tiles;
+        /* input rows the chunk reads (in its first and last image) and output rows it writes */
+        const int64_t ty_a = (g0 % tiles) / tw, ty_b = ((g1 - 1) % tiles) / tw;
+        int64_t a = 2 * ty_a - (int64_t)pad, b = 2 * ty_b + 4 - (int64_t)pad, oa = 2 * ty_a, ob = 2 * ty_b + 2;
+        if (a < 0) a = 0;
+        if (b > H) b = H;
+        if (ob > Ho) ob = Ho;
+        if (a >= b) a = b = 0; /* a tile of padding only reads nothing */
+        evk_tensor vv = v, mv = m;
+        vv.shape[2] = np;
+        mv.shape[2] = np;
+        const int64_t cg = evk__wino_channels((int64_t)(st_lim / 4), n_a, n_b, C, hw, a, b, W);
+        const int64_t og = evk__wino_channels((int64_t)(st_lim / 4), n_a, n_b, O, ohw, oa, ob, Wo);
+        if (cg == 0 || og == 0) {
+            st = evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: rows of one image exceed the device's binding limits");
+            break;
+        }
+        for (int64_t c0 = 0; c0 < C && !st; c0 += cg) {
+            const int64_t nc = C - c0 < cg ? C - c0 : cg;
+            const uint64_t first = (uint64_t)((n_a * C + c0) * hw + a * W), last = (uint64_t)((n_b * C + c0 + nc - 1) * hw + b * W);
+            evk_binding bind[2];
+            evk__wino_in_push push = {(uint32_t)C, (uint32_t)H, (uint32_t)W, (uint32_t)tw, (uint32_t)tiles, (int32_t)pad, (uint32_t)g0,
+                                      (uint32_t)np, (uint32_t)c0, (uint32_t)nc, 0, 0};
+            uint32_t x_off;
+            st = evk__bind_range(info, "conv2d", "x", x, first, last > first ? last - first : 1, EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[0],
+                                 &x_off);
+            if (!st) st = evk__bind_range(info, "conv2d", "winograd V", &vv, 0, (uint64_t)(16 * C * np), EVK_BINDING_STORAGE, EVK_ACCESS_WRITE,
+                                          &bind[1], &push.v_off);
+            if (st) break;
+            push.x_shift = x_off - (uint32_t)first;
+            evk_dispatch d = {.pipeline = p_in, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
+                              .label = "conv2d winograd in"};
+            evk__grid_1d((uint64_t)(nc * np), 64, d.groups);
+            st = evk_stream_dispatch(s, &d);
+        }
+        if (!st) st = evk_op_matmul(s, u, &vv, NULL, &mv, &(evk_matmul_params){.variant = variant});
+        for (int64_t o0 = 0; o0 < O && !st; o0 += og) {
+            const int64_t no = O - o0 < og ? O - o0 : og;
+            const uint64_t first = (uint64_t)((n_a * O + o0) * ohw + oa * Wo), last = (uint64_t)((n_b * O + o0 + no - 1) * ohw + ob * Wo);
+            evk_binding bind[3];
+            evk__wino_out_push push = {(uint32_t)O, (uint32_t)Ho, (uint32_t)Wo, (uint32_t)tw, (uint32_t)tiles, (uint32_t)g0, (uint32_t)np,
+                                       (uint32_t)o0, (uint32_t)no, 0, 0, 0};
+            uint32_t y_off;
+            st = evk__bind_range(info, "conv2d", "winograd M", &mv, 0, (uint64_t)(16 * O * np), EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[0],
+                                 &push.m_off);
+            if (!st && bias) st = evk__bind_range(info, "conv2d", "bias", bias, 0, (uint64_t)O, EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[1], &push.b_off);
+            else bind[1] = bind[0]; /* never read (HAS_BIAS is off) */
+            if (!st) st = evk__bind_range(info, "conv2d", "y", y, first, last - first, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[2], &y_off);
+            if (st) break;
+            push.y_shift = y_off - (uint32_t)first;
+            evk_dispatch d = {.pipeline = p_out, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push,
+                              .label = "conv2d winograd out"};
+            evk__grid_1d((uint64_t)(no * np), 64, d.groups);
+            st = evk_stream_dispatch(s, &d);
+        }
+        g0 = g1;
+    }
+    /* freed while the stream still uses them: the stream orders any reuse (see ENGINEERING.md) */
+    evk_tensor_free(ctx, &v);
+    evk_tensor_free(ctx, &m);
+    return st;
+}
+
 static evk_status evk__conv_common_checks(const char *what, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias,
                                           const evk_tensor *y) {
     if (!x || !w || !y) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x, w and y are required", what);
@@ -196,24 +411,55 @@ static evk_status evk__conv_common_checks(const char *what, const evk_tensor *x,
     return EVK_OK;
 }
 
+/* AUTO's rule, from `evoke bench` on lavapipe (bench/CONV.md): Winograd wins 1.4–4× on the
+ * UNet's and VAE's 3×3 layers (256 channels and more) and loses 2–20× at 32 channels on small
+ * maps, where its transforms and scratch cost more than the multiplies they save; between the two
+ * nothing was measured, so it starts at EVK_CONV_WINOGRAD_MIN_CHANNELS in and out, on maps of 8×8
+ * and more. The 16 products bind the transformed weights whole, so they must fit one storage
+ * binding. */
+static bool evk__wino_auto(const evk_device_info *info, const evk_tensor *w, int64_t c, int64_t o, int64_t ho, int64_t wo) {
+    return c >= EVK_CONV_WINOGRAD_MIN_CHANNELS && o >= EVK_CONV_WINOGRAD_MIN_CHANNELS && ho * wo >= 64 && (uint64_t)(16 * o * c) * evk_dtype_size(w->dtype) <= info->max_storage_buffer_range;
+}
+
 evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias, const evk_tensor *y,
                          const evk_conv2d_params *params) {
     evk_conv2d_params prm = params ? *params : (evk_conv2d_params){0};
     if (prm.stride == 0) prm.stride = 1;
     if (!s) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: no stream");
-    EVK_TRY(evk__conv_common_checks("conv2d", x, w, bias, y));
+    const evk_tensor *u = prm.winograd_w;
+    if (!w && !u) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: x, w and y are required");
+    if (u) {
+        char su[96];
+        evk_tensor_shape_str(u, su, sizeof su);
+        if ((u->dtype != EVK_DTYPE_F32 && u->dtype != EVK_DTYPE_F16) || u->ndim != 3 || u->shape[0] != 16 || !x || u->shape[2] != x->shape[1] ||
+            (w && (!evk__wino_shape_ok(w) || w->shape[0] != u->shape[1])))
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: winograd weights are %s %s; expected f32 or f16 [16, O, C] of 3×3 weights", evk_dtype_name(u->dtype), su);
+        if (prm.stride != 1 || prm.algorithm == EVK_CONV_DIRECT)
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: winograd weights given for a %s convolution", prm.stride != 1 ? "strided" : "direct");
+    }
+    /* the checks below read w's dtype and shape: for u alone, a stand-in with u's */
+    evk_tensor w_shape;
+    if (!w) {
+        w_shape = *u;
+        w_shape.ndim = 4;
+        w_shape.shape[0] = u->shape[1];
+        w_shape.shape[1] = u->shape[2];
+        w_shape.shape[2] = w_shape.shape[3] = 3;
+    }
+    const evk_tensor *wc = w ? w : &w_shape;
+    EVK_TRY(evk__conv_common_checks("conv2d", x, wc, bias, y));
     char sx[96], sw[96], sy[96];
     evk_tensor_shape_str(x, sx, sizeof sx);
-    evk_tensor_shape_str(w, sw, sizeof sw);
+    evk_tensor_shape_str(wc, sw, sizeof sw);
     evk_tensor_shape_str(y, sy, sizeof sy);
-    if (w->ndim != 4 || w->shape[1] != x->shape[1])
+    if (wc->ndim != 4 || wc->shape[1] != x->shape[1])
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: weights %s do not fit input %s: expected [O, %lld, kh, kw]", sw, sx,
                         (long long)x->shape[1]);
     if (prm.stride > 64 || prm.padding > 4096)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: stride %u / padding %u out of range", prm.stride, prm.padding);
-    evk__conv_job j = {.what = "conv2d", .x = x, .w = w, .bias = bias, .y = y, .mode = MODE_IM2COL, .kh = (uint32_t)w->shape[2],
-                       .kw = (uint32_t)w->shape[3], .stride = prm.stride, .pad = prm.padding, .images = x->shape[0],
-                       .c = x->shape[1], .h = x->shape[2], .wd = x->shape[3], .o = w->shape[0], .variant = prm.variant};
+    evk__conv_job j = {.what = "conv2d", .x = x, .w = wc, .bias = bias, .y = y, .mode = MODE_IM2COL, .kh = (uint32_t)wc->shape[2],
+                       .kw = (uint32_t)wc->shape[3], .stride = prm.stride, .pad = prm.padding, .images = x->shape[0],
+                       .c = x->shape[1], .h = x->shape[2], .wd = x->shape[3], .o = wc->shape[0], .variant = prm.variant};
     int64_t hp = j.h + 2 * (int64_t)prm.padding - j.kh, wp = j.wd + 2 * (int64_t)prm.padding - j.kw;
     if (hp < 0 || wp < 0 || j.kh == 0 || j.kw == 0)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: kernel %s larger than the padded input %s (padding %u)", sw, sx, prm.padding);
@@ -222,6 +468,23 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
     if (y->shape[0] != j.images || y->shape[1] != j.o || y->shape[2] != j.ho || y->shape[3] != j.wo)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: output is %s, expected %lldx%lldx%lldx%lld for input %s, weights %s, stride %u, padding %u",
                         sy, (long long)j.images, (long long)j.o, (long long)j.ho, (long long)j.wo, sx, sw, prm.stride, prm.padding);
+    if (evk__ranges_overlap(y, x) || evk__ranges_overlap(y, w) || evk__ranges_overlap(y, u) || evk__ranges_overlap(y, bias))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: the output overlaps an input");
+    const bool wino_ok = j.kh == 3 && j.kw == 3 && prm.stride == 1;
+    if (prm.algorithm == EVK_CONV_WINOGRAD && !wino_ok)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: Winograd needs 3×3 weights and stride 1 (weights %s, stride %u)", sw, prm.stride);
+    if (u || (wino_ok && (prm.algorithm == EVK_CONV_WINOGRAD || (prm.algorithm == EVK_CONV_AUTO && evk__wino_auto(evk_context_device(evk_stream_context(s)), wc, j.c, j.o, j.ho, j.wo))))) {
+        if (u) return evk__conv_winograd(s, x, u, bias, y, prm.padding, prm.variant);
+        /* no transformed weights given: transform into scratch (freed in stream order) */
+        evk_context *ctx = evk_stream_context(s);
+        evk_tensor ut = {0};
+        evk_status st = evk_tensor_alloc(ctx, w->dtype, 3, (int64_t[]){16, j.o, j.c}, &ut);
+        if (!st) st = evk_op_conv2d_winograd_weights(s, w, &ut);
+        if (!st) st = evk__conv_winograd(s, x, &ut, bias, y, prm.padding, prm.variant);
+        evk_tensor_free(ctx, &ut);
+        return st;
+    }
+    if (!w) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: w is required");
     if (j.kh == 1 && j.kw == 1 && prm.stride == 1 && prm.padding == 0) {
         /* a 1×1 convolution is a product per image with contiguous pixels: the plane loads */
         j.mode = MODE_PLANES;

@@ -36,11 +36,19 @@ if m == "evo":
     assert len(r["generations"]) == 5 and len(r["population"]) == 30
 if m in ("bon", "sample"):
     assert r["parameters"]["n"] == 100 and len(r["population"]) == 100
+# per-stage times: every step ran at least once (evo and fk revisit steps), times are sums >= 0
+st = r["stages"]
+assert len(st["steps"]) == 50 and [s["step"] for s in st["steps"]] == list(range(50)), st["steps"][:3]
+assert all(s["runs"] >= 1 and s["seconds"] >= 0 and s["gpu_seconds"] is None for s in st["steps"])
+assert st["reward_runs"] >= 1 and st["reward_seconds"] >= 0 and st["load_seconds"] >= 0 and st["text_seconds"] >= 0
+assert sum(s["seconds"] for s in st["steps"]) <= r["wall_seconds"] + 1e-6
+if m in ("bon", "sample"):
+    assert all(s["runs"] == 1 for s in st["steps"]), [s["runs"] for s in st["steps"]]
 PY
 done
 
 # same seed -> the same report (timings aside); chunked -> the same report
-strip='import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches")]; r["parameters"].pop("chunk"); print(json.dumps(r, sort_keys=True))'
+strip='import json,sys; r=json.load(open(sys.argv[1])); [r.pop(k) for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches","stages")]; r["parameters"].pop("chunk"); print(json.dumps(r, sort_keys=True))'
 "$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 \
   --report "$tmp/evo2.json" >/dev/null || fail "second evo run"
 "$evoke" generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --method evo --steps 50 --nfe 5000 --seed 3 --chunk 7 \

@@ -12,7 +12,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 run=(generate --model "$src/assets/tiny-sd" --reward "$src/assets/tiny-clip-reward.json" --prompt "a red circle left of a blue square"
      --method evo --steps 8 --nfe 64 --cfg 2 --seed 5)
 strip() { /usr/bin/python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))
-for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches"): r.pop(k, None)
+for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches","stages"): r.pop(k, None)
 r["parameters"].pop("chunk", None); print(json.dumps(r, sort_keys=True))' "$1"; }
 "$evoke" "${run[@]}" --report "$tmp/ref.json" -o "$tmp/ref.png" >/dev/null || fail "unlimited run exited $?"
 ref=$(strip "$tmp/ref.json")

@@ -2,8 +2,13 @@
  * odd channel counts and image sizes (C=5, O=7, 13×11), 3×3 with stride 1 and 2, 1×1, 5×5 with
  * padding 2, a batch of images, bias on and off, f32 and f16 weights, both kernel families
  * forced, images larger than one binding (windows of rows), temporal convolution over 5-frame
- * clips with both weight layouts; outputs poisoned and
- * every element checked; bad shapes rejected with a message. */
+ * clips with both weight layouts; Winograd F(2×2, 3×3) on odd and even sizes, padding 0 and 1,
+ * in both families, with weights transformed in the call or beforehand (f32 or f16), in chunks
+ * and channel groups beyond one binding, and its weight transform against G·w·Gᵀ; outputs
+ * poisoned and every element checked; bad shapes rejected with a message.
+ * Error bounds (relative L2 against the double reference): direct and Winograd with f32
+ * transformed weights 1e-5 (measured ≤ 2.1e-7 for both), Winograd with f16 transformed weights
+ * 1e-3 (measured ≤ 3.8e-4: U rounded to f16); the direct kernel with f16 weights keeps 2e-3. */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,7 +24,14 @@ typedef struct conv_case {
     bool bias;
     evk_dtype wdt;
     evk_kernel_variant variant;
+    evk_conv_algorithm algorithm;
+    int pre;       /* Winograd weights made first by evk_op_conv2d_winograd_weights: 1 with w, 2 alone (w NULL) */
+    evk_dtype udt; /* their dtype */
 } conv_case;
+
+/* The largest relative L2 error seen per algorithm (direct: by weight dtype; Winograd: by the
+ * transformed weights' dtype), printed by test_winograd_bounds. */
+static double worst[3][2];
 
 static void run_conv(evk_context *ctx, const conv_case *t) {
     test_rng rng = {.state = (uint64_t)(t->c * 1000 + t->o * 100 + t->k * 10 + t->stride + t->pad * 7 + t->h * 3)};
@@ -57,17 +69,31 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
     evk_stream *s;
     TEST_OK(evk_stream_create(ctx, &s));
     TEST_OK(evk_stream_begin(s));
-    evk_conv2d_params p = {.stride = (uint32_t)t->stride, .padding = (uint32_t)t->pad, .variant = t->variant};
-    TEST_OK(evk_op_conv2d(s, &x, &w, t->bias ? &bias : NULL, &y, &p));
+    evk_conv2d_params p = {.stride = (uint32_t)t->stride, .padding = (uint32_t)t->pad, .variant = t->variant, .algorithm = t->algorithm};
+    evk_tensor u = {0};
+    if (t->pre) {
+        TEST_OK(evk_tensor_alloc(ctx, t->udt, 3, (int64_t[]){16, t->o, t->c}, &u));
+        test_poison(ctx, &u.buf);
+        TEST_OK(evk_op_conv2d_winograd_weights(s, &w, &u));
+        p.winograd_w = &u;
+    }
+    TEST_OK(evk_op_conv2d(s, &x, t->pre == 2 ? NULL : &w, t->bias ? &bias : NULL, &y, &p));
     TEST_OK(evk_stream_run(s));
     TEST_OK(evk_tensor_download_f32(ctx, &y, hy));
     char what[160];
-    snprintf(what, sizeof what, "conv2d %s n=%lld c=%lld o=%lld %lldx%lld k=%lld s=%lld p=%lld bias=%d w=%s",
-             t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu", (long long)t->n, (long long)t->c, (long long)t->o, (long long)t->h,
+    snprintf(what, sizeof what, "conv2d %s%s n=%lld c=%lld o=%lld %lldx%lld k=%lld s=%lld p=%lld bias=%d w=%s",
+             t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu", t->algorithm == EVK_CONV_WINOGRAD ? " winograd" : "", (long long)t->n, (long long)t->c, (long long)t->o, (long long)t->h,
              (long long)t->w, (long long)t->k, (long long)t->stride, (long long)t->pad, t->bias, evk_dtype_name(t->wdt));
-    test_assert_close(hy, ref, ny, t->wdt == EVK_DTYPE_F16 ? 2e-3 : 1e-5, what);
+    /* Winograd with f16 transformed weights rounds G·w·Gᵀ to f16: a relative error of up to 2^-11
+     * per weight, which the direct kernel (exact f16 weights) does not have */
+    const bool u16 = t->algorithm == EVK_CONV_WINOGRAD && (t->pre ? t->udt : t->wdt) == EVK_DTYPE_F16;
+    double e = test_rel_l2(hy, ref, ny);
+    double *wst = &worst[t->algorithm][t->algorithm == EVK_CONV_WINOGRAD ? u16 : t->wdt == EVK_DTYPE_F16];
+    if (e > *wst) *wst = e;
+    test_assert_close(hy, ref, ny, u16 ? 1e-3 : t->algorithm == EVK_CONV_WINOGRAD ? 1e-5 : t->wdt == EVK_DTYPE_F16 ? 2e-3 : 1e-5, what);
     test_assert_no_validation(ctx);
     evk_stream_destroy(s);
+    evk_tensor_free(ctx, &u);
     evk_tensor_free(ctx, &x);
     evk_tensor_free(ctx, &w);
     evk_tensor_free(ctx, &bias);
@@ -120,6 +146,95 @@ static void test_conv2d_beyond_binding_limit(void **state) {
 
 static void test_conv2d_cpu(void **state) { conv_sweep(*state, EVK_KERNEL_CPU); }
 static void test_conv2d_gpu(void **state) { conv_sweep(*state, EVK_KERNEL_GPU); }
+
+/* Winograd F(2×2, 3×3) in both kernel families: odd and even sizes (partial last tiles), padding
+ * 1 and 0, 1-pixel-wide images, channel counts that fill no tile, a batch, bias on and off, f32 and
+ * f16 weights, weights transformed inside the call or once beforehand (with w, and alone), f16
+ * transformed weights from f32 ones, and AUTO's choice on a shape it gives to Winograd. */
+static void winograd_sweep(evk_context *ctx, evk_kernel_variant v) {
+    static const int64_t shapes[][6] = {/* n, c, o, h, w, pad */
+                                        {2, 5, 7, 13, 11, 1}, {1, 3, 9, 12, 10, 1}, {2, 6, 5, 13, 11, 0}, {1, 4, 3, 1, 1, 1},
+                                        {1, 5, 4, 3, 7, 0}, {1, 17, 70, 9, 15, 1}, {3, 33, 19, 6, 5, 1}};
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        conv_case t = {.n = shapes[i][0], .c = shapes[i][1], .o = shapes[i][2], .h = shapes[i][3], .w = shapes[i][4], .k = 3, .stride = 1,
+                       .pad = shapes[i][5], .bias = i % 2 == 0, .wdt = EVK_DTYPE_F32, .variant = v, .algorithm = EVK_CONV_WINOGRAD};
+        run_conv(ctx, &t);
+        t.wdt = EVK_DTYPE_F16;
+        t.bias = !t.bias;
+        run_conv(ctx, &t);
+        t.pre = 1 + (int)(i % 2);
+        t.udt = i % 3 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
+        run_conv(ctx, &t);
+        t.wdt = EVK_DTYPE_F32;
+        t.pre = 2;
+        t.udt = i % 3 ? EVK_DTYPE_F32 : EVK_DTYPE_F16;
+        run_conv(ctx, &t);
+    }
+    /* AUTO takes Winograd here (EVK_CONV_WINOGRAD_MIN_CHANNELS+ channels, 8×8+ outputs) */
+    conv_case t = {.n = 1, .c = EVK_CONV_WINOGRAD_MIN_CHANNELS + 1, .o = EVK_CONV_WINOGRAD_MIN_CHANNELS + 3, .h = 9, .w = 9, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
+    run_conv(ctx, &t);
+}
+
+static void test_winograd_cpu(void **state) { winograd_sweep(*state, EVK_KERNEL_CPU); }
+static void test_winograd_gpu(void **state) { winograd_sweep(*state, EVK_KERNEL_GPU); }
+
+/* Winograd beyond one binding: chunks of tiles inside one image and channel groups per
+ * dispatch (a context with 16 KiB bindings, below one 37×29 image of 5 channels) */
+static void test_winograd_beyond_binding_limit(void **state) {
+    (void)state;
+    evk_context *ctx = test_context_create_with((evk_context_config){.binding_limit = 16 << 10});
+    for (int v = 0; v < 2; v++)
+        for (int pad = 0; pad < 2; pad++) {
+            conv_case t = {.n = 2, .c = 5, .o = 7, .h = 37, .w = 29, .k = 3, .stride = 1, .pad = pad, .bias = pad == 1,
+                           .wdt = pad ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .variant = v ? EVK_KERNEL_GPU : EVK_KERNEL_CPU,
+                           .algorithm = EVK_CONV_WINOGRAD, .pre = pad + 1, .udt = EVK_DTYPE_F32};
+            run_conv(ctx, &t);
+        }
+    /* the weight transform alone with planes (64·70 f32) beyond a binding: filters split, and
+     * f16 output in groups of planes; checked against G·w·Gᵀ in double */
+    const int64_t O = 70, C = 64;
+    const size_t nw = (size_t)(O * C * 9), nu = 16 * (size_t)(O * C);
+    float *hw = malloc(nw * 4), *hu = malloc(nu * 4);
+    double *ref = malloc(nu * sizeof *ref);
+    test_rng rng = {.state = 77};
+    test_rng_fill(&rng, hw, nw, -1.0f, 1.0f);
+    static const double G[4][3] = {{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}};
+    for (int64_t f = 0; f < O * C; f++)
+        for (int r = 0; r < 4; r++)
+            for (int q = 0; q < 4; q++) {
+                double acc = 0;
+                for (int a = 0; a < 3; a++)
+                    for (int b = 0; b < 3; b++) acc += G[r][a] * hw[f * 9 + a * 3 + b] * G[q][b];
+                ref[(size_t)(r * 4 + q) * (size_t)(O * C) + (size_t)f] = acc;
+            }
+    for (int d = 0; d < 2; d++) {
+        evk_tensor w, u;
+        TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){O, C, 3, 3}, &w));
+        TEST_OK(evk_tensor_alloc(ctx, d ? EVK_DTYPE_F16 : EVK_DTYPE_F32, 3, (int64_t[]){16, O, C}, &u));
+        TEST_OK(evk_tensor_upload_f32(ctx, &w, hw));
+        test_poison(ctx, &u.buf);
+        evk_stream *s;
+        TEST_OK(evk_stream_create(ctx, &s));
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_op_conv2d_winograd_weights(s, &w, &u));
+        TEST_OK(evk_stream_run(s));
+        TEST_OK(evk_tensor_download_f32(ctx, &u, hu));
+        test_assert_close(hu, ref, nu, d ? 1e-3 : 1e-6, d ? "winograd weights f16 (split)" : "winograd weights f32 (split)");
+        test_assert_no_validation(ctx);
+        evk_stream_destroy(s);
+        evk_tensor_free(ctx, &w);
+        evk_tensor_free(ctx, &u);
+    }
+    free(hw); free(hu); free(ref);
+    evk_context_destroy(ctx);
+}
+
+static void test_winograd_bounds(void **state) {
+    (void)state;
+    printf("worst relative L2 error: direct f32 %.3g, f16 weights %.3g; winograd (f32 or f16 weights) with f32 transformed weights %.3g, with f16 ones %.3g\n",
+           worst[EVK_CONV_AUTO][0] > worst[EVK_CONV_DIRECT][0] ? worst[EVK_CONV_AUTO][0] : worst[EVK_CONV_DIRECT][0],
+           worst[EVK_CONV_AUTO][1], worst[EVK_CONV_WINOGRAD][0], worst[EVK_CONV_WINOGRAD][1]);
+}
 
 typedef struct tconv_case {
     int64_t b, f, c, o, h, w;
@@ -230,6 +345,10 @@ int main(void) {
         cmocka_unit_test(test_conv2d_cpu),
         cmocka_unit_test(test_conv2d_gpu),
         cmocka_unit_test(test_conv2d_beyond_binding_limit),
+        cmocka_unit_test(test_winograd_cpu),
+        cmocka_unit_test(test_winograd_gpu),
+        cmocka_unit_test(test_winograd_beyond_binding_limit),
+        cmocka_unit_test(test_winograd_bounds),
         cmocka_unit_test(test_temporal),
         cmocka_unit_test(test_bad_shapes),
     };

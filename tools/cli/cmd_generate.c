@@ -33,7 +33,8 @@ static const char *generate_help =
     "the final population (--grid), the raw array (--output-raw), and the JSON report (--report:\n"
     "method, parameters, exact NFE, reward calls, wall time, best reward and sample, the final\n"
     "population with its rewards, and per generation / resampling round: step, population,\n"
-    "best / mean / min reward, NFE so far).\n"
+    "best / mean / min reward, NFE so far; per-stage times: model load, text encoding, each\n"
+    "denoising step, decode, reward).\n"
     "\n"
     "  --model PATH           the model (the kinds evoke knows are listed below)\n"
     "  --config DIR           single-file checkpoints whose configs are not built in (SD 1.x / 2.x are):\n"
@@ -95,7 +96,8 @@ static const char *generate_help =
     "  --shift S              flow timestep shift (default: the model's)\n"
     "  --lcm-origin-steps N   lcm: the distillation's timestep grid, N of 1000 (default: the model's, else 50)\n"
     "  --chunk N              at most N individuals per model call (default: as memory allows)\n"
-    "  --progress             one line per generation on stderr: generation, NFE, best reward\n"
+    "  --progress             one line per generation on stderr: generation, NFE, best reward;\n"
+    "                         and one per stage: model load, text encoding, each step, decode, reward\n"
     "  --device N             Vulkan device index (see `evoke devices`)\n"
     "  -h, --help             this text\n";
 
@@ -135,6 +137,19 @@ static bool parse_list(const char *option, const char *text, uint32_t *out, uint
     }
     *count = n;
     return true;
+}
+
+static void on_stage(void *user, const evk_search_stage *st) {
+    (void)user;
+    char gpu[48] = "";
+    if (st->gpu_seconds >= 0) snprintf(gpu, sizeof gpu, " (GPU %.3f s)", st->gpu_seconds);
+    switch (st->kind) {
+    case EVK_STAGE_LOAD: fprintf(stderr, "evoke generate: model load %.3f s\n", st->seconds); break;
+    case EVK_STAGE_TEXT: fprintf(stderr, "evoke generate: text encoding %.3f s (%u prompt%s)\n", st->seconds, st->population, st->population == 1 ? "" : "s"); break;
+    case EVK_STAGE_STEP: fprintf(stderr, "evoke generate: step %u  population %u  %.3f s%s\n", st->step, st->population, st->seconds, gpu); break;
+    case EVK_STAGE_DECODE: fprintf(stderr, "evoke generate: decode  population %u  %.3f s%s\n", st->population, st->seconds, gpu); break;
+    case EVK_STAGE_REWARD: fprintf(stderr, "evoke generate: reward  population %u  %.3f s%s\n", st->population, st->seconds, gpu); break;
+    }
 }
 
 static void on_progress(void *user, const evk_search_progress *p) {
@@ -539,7 +554,9 @@ int cmd_generate(int argc, char **argv) {
         int orc = cli_outputs_check(cmd, names, paths, 4);
         if (orc) return orc;
     }
-    if (progress) sc.progress = on_progress;
+    if (progress) sc.progress = on_progress, sc.stage = on_stage;
+    /* per-stage times (each step, decode, reward submitted on its own) where someone reads them */
+    sc.stage_times = progress || report_path;
     sampler_changes changes = {.kind_set = have_sampler, .eta_set = have_eta, .spacing_set = have_spacing, .offset_set = have_offset,
                                .shift_set = have_shift, .kind = sampler_kind, .eta = eta, .shift = shift, .spacing = spacing,
                                .offset = offset, .origin_set = have_origin, .origin = origin, .output = output};

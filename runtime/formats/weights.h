@@ -53,6 +53,8 @@ typedef evk_status (*evk_weights_map_fn)(const void *user, const char *name, evk
 evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **out);
 evk_status evk_weights_open_files(evk_context *ctx, const char *const *paths, int count, evk_weights **out);
 void evk_weights_close(evk_weights *ws);
+/* The context tensors are allocated on (NULL for a host-only weight set). */
+evk_context *evk_weights_context(const evk_weights *ws);
 
 /* Prepended to every requested name (and to mapped names). NULL or "" clears it. */
 evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix);
@@ -69,7 +71,11 @@ evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim,
 
 /* Allocate a device tensor of `storage` dtype (F32 or F16) and `shape`, and fill it from the
  * named tensor (converted from F32/F16/BF16/F64, streamed in chunks). A shape entry < 0 matches
- * any size. Marks the tensor used. */
+ * any size. Marks the tensor used.
+ * storage EVK_DTYPE_QUANT asks for the tensor as stored: a quantised GGUF tensor of rank ≥ 2
+ * whose rows are those expected stays quantised (an EVK_DTYPE_QUANT tensor of its blocks, for
+ * the dequantising matmul); other tensors come as f16 when the file stores F16 (or quantised
+ * blocks that cannot stay blocks, dequantised), else as f32. */
 evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_dtype storage,
                            evk_tensor *out);
 /* Same checks, into host memory as f32 (numel(shape) floats). */

@@ -35,6 +35,9 @@ static const char *generate_help =
     "  --model PATH           the model (the kinds evoke knows are listed below)\n"
     "  --config DIR           single-file checkpoints whose configs are not built in (SD 1.x / 2.x are):\n"
     "                         a folder of the same model supplying the configs and tokenizer\n"
+    "  --diffusion-model FILE the denoiser's weights from FILE instead of the model's own (SD: a UNet as\n"
+    "                         .gguf, e.g. stable-diffusion.cpp's quantised files, whose quantised matrices\n"
+    "                         stay quantised in device memory, or .safetensors; original or diffusers names)\n"
     "  --prompt TEXT          models conditioned on text: the prompt (also what clip_score rewards score against)\n"
     "  --negative-prompt TEXT the unconditional prompt of guidance (default empty)\n"
     "  --cfg W, --guidance W  classifier-free guidance scale, two model calls per evaluation (default 7.5\n"
@@ -206,7 +209,7 @@ static void change_sampler(void *user, evk_sampler_config *c) {
 int cmd_generate(int argc, char **argv) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_DIFFUSION };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -220,7 +223,7 @@ int cmd_generate(int argc, char **argv) {
         {"prompt", required_argument, 0, O_PROMPT}, {"negative-prompt", required_argument, 0, O_NEG}, {"cfg", required_argument, 0, O_CFG},
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
         {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
-        {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+        {"diffusion-model", required_argument, 0, O_DIFFUSION}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL;
     double cfg_scale = 0;
     bool have_cfg = false, have_guidance = false;
@@ -255,6 +258,7 @@ int cmd_generate(int argc, char **argv) {
         case O_F16: mo.storage = EVK_DTYPE_F16; break;
         case O_LATENTS: latents_path = optarg; break;
         case O_CONFIG: mo.config_dir = optarg; break;
+        case O_DIFFUSION: mo.diffusion_model = optarg; break;
         case O_VAE_TILE:
             if (!cli_parse_u32(cmd, "--vae-tile", optarg, 4, &mo.vae_tile)) return CLI_EXIT_USAGE;
             break;
@@ -350,7 +354,8 @@ int cmd_generate(int argc, char **argv) {
     if (fk_option && sc.method != EVK_SEARCH_FK) return cli_usage_error(cmd, "%s applies to --method fk only", fk_option);
     if (evo_option && sc.method != EVK_SEARCH_EVO) return cli_usage_error(cmd, "%s applies to --method evo only", evo_option);
     if (!cli_input_exists(cmd, "--model", model_path) || (reward_path && !cli_input_exists(cmd, "--reward", reward_path)) ||
-        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
+        (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)) ||
+        (mo.diffusion_model && !cli_input_exists(cmd, "--diffusion-model", mo.diffusion_model)))
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");

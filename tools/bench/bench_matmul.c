@@ -81,16 +81,16 @@ static void mm_teardown(evk_context *ctx, void *state) {
 #define MM_CASE(name, shape, dt, var, m, k, n, wb) \
     {name, shape, dt, MM_FLOPS(m, k, n), MM_BYTES(m, k, n, wb), &var, mm_setup, mm_record, mm_teardown}
 
-static const mm_params p192 = {192, 192, 192, false, EVK_DTYPE_F32};
-static const mm_params p1024 = {1024, 1024, 1024, false, EVK_DTYPE_F32};
-static const mm_params p1024h = {1024, 1024, 1024, false, EVK_DTYPE_F16};
-static const mm_params p2048 = {2048, 2048, 2048, false, EVK_DTYPE_F32};
-static const mm_params p2048h = {2048, 2048, 2048, false, EVK_DTYPE_F16};
-static const mm_params plin = {4096, 320, 1280, true, EVK_DTYPE_F32};
-static const mm_params plinh = {4096, 320, 1280, true, EVK_DTYPE_F16};
+static const mm_params p192 = {192, 192, 192, false, EVK_DTYPE_F32, 0};
+static const mm_params p1024 = {1024, 1024, 1024, false, EVK_DTYPE_F32, 0};
+static const mm_params p1024h = {1024, 1024, 1024, false, EVK_DTYPE_F16, 0};
+static const mm_params p2048 = {2048, 2048, 2048, false, EVK_DTYPE_F32, 0};
+static const mm_params p2048h = {2048, 2048, 2048, false, EVK_DTYPE_F16, 0};
+static const mm_params plin = {4096, 320, 1280, true, EVK_DTYPE_F32, 0};
+static const mm_params plinh = {4096, 320, 1280, true, EVK_DTYPE_F16, 0};
 static const mm_params plinq8 = {4096, 320, 1280, true, EVK_DTYPE_QUANT, 8};
-static const mm_params pff = {4096, 1280, 320, true, EVK_DTYPE_F32};
-static const mm_params pffh = {4096, 1280, 320, true, EVK_DTYPE_F16};
+static const mm_params pff = {4096, 1280, 320, true, EVK_DTYPE_F32, 0};
+static const mm_params pffh = {4096, 1280, 320, true, EVK_DTYPE_F16, 0};
 static const mm_params pffq8 = {4096, 1280, 320, true, EVK_DTYPE_QUANT, 8};
 static const mm_params pffq4k = {4096, 1280, 320, true, EVK_DTYPE_QUANT, 12};
 

@@ -9,12 +9,13 @@ size_t evk_dtype_size(evk_dtype d) {
     switch (d) {
     case EVK_DTYPE_F16:
     case EVK_DTYPE_BF16: return 2;
+    case EVK_DTYPE_QUANT: return 0;
     default: return 4;
     }
 }
 
 const char *evk_dtype_name(evk_dtype d) {
-    static const char *names[EVK_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "u32"};
+    static const char *names[EVK_DTYPE_COUNT] = {"f32", "f16", "bf16", "i32", "u32", "quant"};
     return (unsigned)d < EVK_DTYPE_COUNT ? names[d] : "?";
 }
 
@@ -24,7 +25,38 @@ int64_t evk_tensor_numel(const evk_tensor *t) {
     return n;
 }
 
-uint64_t evk_tensor_bytes(const evk_tensor *t) { return (uint64_t)evk_tensor_numel(t) * evk_dtype_size(t->dtype); }
+static const struct {
+    uint32_t type, elems, bytes;
+    const char *name;
+} evk__quant_types[] = {
+    {2, 32, 18, "Q4_0"}, {3, 32, 20, "Q4_1"}, {6, 32, 22, "Q5_0"}, {7, 32, 24, "Q5_1"},
+    {8, 32, 34, "Q8_0"}, {12, 256, 144, "Q4_K"}, {13, 256, 176, "Q5_K"}, {14, 256, 210, "Q6_K"},
+};
+
+bool evk_quant_block(uint32_t quant, uint32_t *elems, uint32_t *bytes) {
+    for (size_t i = 0; i < sizeof evk__quant_types / sizeof *evk__quant_types; i++)
+        if (evk__quant_types[i].type == quant) {
+            if (elems) *elems = evk__quant_types[i].elems;
+            if (bytes) *bytes = evk__quant_types[i].bytes;
+            return true;
+        }
+    return false;
+}
+
+const char *evk_quant_name(uint32_t quant) {
+    for (size_t i = 0; i < sizeof evk__quant_types / sizeof *evk__quant_types; i++)
+        if (evk__quant_types[i].type == quant) return evk__quant_types[i].name;
+    return "?";
+}
+
+uint64_t evk_tensor_bytes(const evk_tensor *t) {
+    if (t->dtype == EVK_DTYPE_QUANT) {
+        uint32_t elems = 1, bytes = 0;
+        evk_quant_block(t->quant, &elems, &bytes);
+        return (uint64_t)evk_tensor_numel(t) / elems * bytes;
+    }
+    return (uint64_t)evk_tensor_numel(t) * evk_dtype_size(t->dtype);
+}
 
 const char *evk_tensor_shape_str(const evk_tensor *t, char *buf, size_t n) {
     size_t used = 0;
@@ -45,6 +77,9 @@ static evk_status evk__shape_check(int ndim, const int64_t *shape) {
 evk_status evk_tensor_alloc(evk_context *ctx, evk_dtype dtype, int ndim, const int64_t *shape, evk_tensor *out) {
     memset(out, 0, sizeof *out);
     EVK_TRY(evk__shape_check(ndim, shape));
+    if ((unsigned)dtype >= EVK_DTYPE_COUNT || dtype == EVK_DTYPE_QUANT)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_tensor_alloc: dtype %d is not an element type (quantised tensors: evk_tensor_alloc_quant)",
+                        (int)dtype);
     out->dtype = dtype;
     out->ndim = ndim;
     memcpy(out->shape, shape, (size_t)ndim * sizeof *shape);
@@ -52,6 +87,28 @@ evk_status evk_tensor_alloc(evk_context *ctx, evk_dtype dtype, int ndim, const i
     if (s) {
         char sh[128];
         return evk_fail_context(s, "allocating a %s tensor of shape %s", evk_dtype_name(dtype), evk_tensor_shape_str(out, sh, sizeof sh));
+    }
+    return EVK_OK;
+}
+
+evk_status evk_tensor_alloc_quant(evk_context *ctx, uint32_t quant, int ndim, const int64_t *shape, evk_tensor *out) {
+    memset(out, 0, sizeof *out);
+    EVK_TRY(evk__shape_check(ndim, shape));
+    uint32_t elems, bytes;
+    if (!evk_quant_block(quant, &elems, &bytes))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_tensor_alloc_quant: ggml type %u is not a block type evoke reads", (unsigned)quant);
+    if (shape[ndim - 1] % elems)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_tensor_alloc_quant: rows of %lld elements are no multiple of the %s block (%u)",
+                        (long long)shape[ndim - 1], evk_quant_name(quant), (unsigned)elems);
+    out->dtype = EVK_DTYPE_QUANT;
+    out->quant = quant;
+    out->ndim = ndim;
+    memcpy(out->shape, shape, (size_t)ndim * sizeof *shape);
+    /* whole 32-bit words: the kernels read the blocks as a uint array */
+    evk_status s = evk_buffer_alloc(ctx, (evk_tensor_bytes(out) + 3) / 4 * 4, &out->buf);
+    if (s) {
+        char sh[128];
+        return evk_fail_context(s, "allocating a %s tensor of shape %s", evk_quant_name(quant), evk_tensor_shape_str(out, sh, sizeof sh));
     }
     return EVK_OK;
 }
@@ -67,6 +124,12 @@ evk_status evk_tensor_reshape(const evk_tensor *t, int ndim, const int64_t *shap
     evk_tensor r = *t;
     r.ndim = ndim;
     memcpy(r.shape, shape, (size_t)ndim * sizeof *shape);
+    uint32_t elems = 1;
+    if (t->dtype == EVK_DTYPE_QUANT && evk_quant_block(t->quant, &elems, NULL) && shape[ndim - 1] % elems) {
+        char a[128];
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "cannot reshape a %s tensor to %s: rows must hold whole blocks of %u", evk_quant_name(t->quant),
+                        evk_tensor_shape_str(&r, a, sizeof a), (unsigned)elems);
+    }
     if (evk_tensor_numel(&r) != evk_tensor_numel(t)) {
         char a[128], b[128];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "cannot reshape %s to %s", evk_tensor_shape_str(t, a, sizeof a),

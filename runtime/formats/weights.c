@@ -320,6 +320,8 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
     return s;
 }
 
+evk_context *evk_weights_context(const evk_weights *ws) { return ws ? ws->ctx : NULL; }
+
 evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix) {
     free(ws->prefix);
     ws->prefix = NULL;
@@ -421,15 +423,54 @@ static evk_status evk__prepare(evk_weights *ws, const char *name, int ndim, cons
     return EVK_OK;
 }
 
+/* The storage "as stored" means for one tensor: its blocks (*blocks) for a quantised GGUF tensor
+ * delivered whole-row with the expected rank and rows (the dequantising matmul reads those), else
+ * f16 for F16 (and quantised tensors that cannot stay blocks, dequantised), f32 for the rest. */
+static void evk__as_stored(const evk__wentry *e, const evk_weight_ref *ref, int ndim, const int64_t *shape, evk_dtype *storage,
+                           bool *blocks) {
+    const evk_st_tensor *t = e->t;
+    int fndim;
+    int64_t fshape[EVK_ST_MAX_DIMS];
+    evk__delivered_shape(t, ref, &fndim, fshape);
+    uint32_t elems;
+    *blocks = t->dtype == EVK_ST_QUANT && evk_quant_block(t->quant, &elems, NULL) && ndim >= 2 && fndim == ndim &&
+              fshape[ndim - 1] == shape[ndim - 1] && fshape[ndim - 1] % elems == 0 && !t->strides;
+    *storage = t->dtype == EVK_ST_F32 || t->dtype == EVK_ST_F64 || t->dtype == EVK_ST_BF16 ? EVK_DTYPE_F32 : EVK_DTYPE_F16;
+}
+
+static evk_status evk__get_blocks(evk_weights *ws, evk__wentry *e, const char *name, int ndim, const int64_t *shape, evk_tensor *out) {
+    evk_weight_raw raw;
+    EVK_TRY(evk_weights_raw(ws, name, ndim, shape, &raw));
+    EVK_TRY(evk_tensor_alloc_quant(ws->ctx, raw.quant, raw.ndim, raw.shape, out));
+    if (evk_tensor_bytes(out) != raw.size) {
+        evk_tensor_free(ws->ctx, out);
+        return evk_fail(EVK_ERROR_FORMAT, "%s: tensor '%s' holds %llu bytes of %s blocks, its shape needs %llu", ws->origin, name,
+                        (unsigned long long)raw.size, evk_quant_name(raw.quant), (unsigned long long)evk_tensor_bytes(out));
+    }
+    evk_status s = evk_buffer_upload(ws->ctx, &out->buf, 0, raw.data, raw.size);
+    if (s) {
+        evk_tensor_free(ws->ctx, out);
+        return evk_fail_context(s, "%s: uploading '%s'", ws->origin, name);
+    }
+    e->used = true;
+    return EVK_OK;
+}
+
 evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_dtype storage, evk_tensor *out) {
     memset(out, 0, sizeof *out);
     if (!ws->ctx) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_weights_get('%s'): the weight set was opened without a context", name);
-    if (storage != EVK_DTYPE_F32 && storage != EVK_DTYPE_F16)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': storage dtype %s is not f32 or f16", name, evk_dtype_name(storage));
+    if (storage != EVK_DTYPE_F32 && storage != EVK_DTYPE_F16 && storage != EVK_DTYPE_QUANT)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "tensor '%s': storage dtype %s is not f32, f16 or quant (as stored)", name,
+                        evk_dtype_name(storage));
     evk__wentry *e;
     evk_weight_ref ref;
     uint64_t first, count;
     EVK_TRY(evk__prepare(ws, name, ndim, shape, &e, &ref, &first, &count));
+    if (storage == EVK_DTYPE_QUANT) {
+        bool blocks = false;
+        evk__as_stored(e, &ref, ndim, shape, &storage, &blocks);
+        if (blocks) return evk__get_blocks(ws, e, name, ndim, shape, out);
+    }
     /* the device tensor gets the expected shape (wildcards filled from the file) */
     int64_t dshape[EVK_MAX_DIMS];
     int dndim = ndim;

@@ -71,7 +71,11 @@ evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim,
 
 /* Allocate a device tensor of `storage` dtype (F32 or F16) and `shape`, and fill it from the
  * named tensor (converted from F32/F16/BF16/F64, streamed in chunks). A shape entry < 0 matches
- * any size. Marks the tensor used. */
+ * any size. Marks the tensor used.
+ * storage EVK_DTYPE_QUANT asks for the tensor as stored: a quantised GGUF tensor of rank ≥ 2
+ * whose rows are those expected stays quantised (an EVK_DTYPE_QUANT tensor of its blocks, for
+ * the dequantising matmul); other tensors come as f16 when the file stores F16 (or quantised
+ * blocks that cannot stay blocks, dequantised), else as f32. */
 evk_status evk_weights_get(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_dtype storage,
                            evk_tensor *out);
 /* Same checks, into host memory as f32 (numel(shape) floats). */

@@ -97,7 +97,11 @@ typedef struct evk_model_options {
     uint32_t frames;        /* video models: frames per clip; 0: the model's own */
     uint32_t fps;           /* video models conditioned on frame rate; 0: the model's default */
     const char *diffusion_model; /* take the denoiser's weights from this file instead of the
-                                    model's own (a fine-tuned or distilled UNet / transformer) */
+                                    model's own (a fine-tuned or distilled UNet / transformer);
+                                    SD: GGUF or safetensors, original or diffusers names. A
+                                    denoiser file holding quantised GGUF tensors is read as
+                                    stored whatever `storage` says: quantised matrices stay
+                                    quantised on the device, F16 tensors f16, F32 ones f32 */
 } evk_model_options;
 
 /* A family in the registry: its name, what paths it takes (for help texts), a probe that says

@@ -69,7 +69,13 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     memset(l, 0, sizeof *l);
     *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
     int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
+    /* "as stored": kernels of k·k-element rows hold no GGUF blocks, so the convolution takes
+     * f16 (F16 or quantised files, dequantised on the host) or f32 */
     EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, storage, &l->w));
+    if (l->w.dtype == EVK_DTYPE_QUANT) {
+        evk_tensor_free(evk_weights_context(ws), &l->w);
+        EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, EVK_DTYPE_F16, &l->w));
+    }
     if (bias) EVK_TRY(evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
     evk_context *ctx = evk_weights_context(ws);
     if (k == 3 && stride == 1 && in >= EVK_CONV_WINOGRAD_MIN_CHANNELS && out >= EVK_CONV_WINOGRAD_MIN_CHANNELS && (storage == EVK_DTYPE_F32 || storage == EVK_DTYPE_F16) &&

@@ -50,7 +50,11 @@ typedef struct evk_conv2d { evk_tensor w, b, wino; int in, out, k, stride, pad; 
 typedef struct evk_norm { evk_tensor gamma, beta; int channels, groups; float eps; } evk_norm;
 
 /* Weight loading: `prefix` + ".weight" / ".bias". Matrices and kernels go to `storage` (f32 or
- * f16); biases and norm parameters stay f32. */
+ * f16); biases and norm parameters stay f32. storage EVK_DTYPE_QUANT loads them as the file
+ * stores them (evk_weights_get): a quantised GGUF linear weight stays quantised in device memory
+ * and evk_nn_linear runs the dequantising matmul on it; F16 weights stay f16, others f32.
+ * Convolution kernels (rows of k·k elements, which hold no GGUF blocks) are then f16 when the file
+ * stores F16 or quantised values (dequantised at load), else f32. */
 evk_status evk_linear_load(evk_weights *ws, const char *prefix, int in, int out, bool bias, evk_dtype storage,
                            evk_linear *out_layer);
 evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out, int k, int stride, int pad,

@@ -1,7 +1,8 @@
 /* op_matmul.c — the matmul kernels' C entry: shape and dtype validation, the choice between the
  * GPU (shared-memory) and CPU (texel-buffer, register-tiled) kernels, and splitting one product
  * into several dispatches where an output would exceed maxStorageBufferRange or a grid would
- * exceed the device's workgroup counts. */
+ * exceed the device's workgroup counts. A weight matrix of GGUF blocks (EVK_DTYPE_QUANT) selects
+ * the dequantising variant of either kernel for its block type. */
 #include "ops/op_matmul.h"
 
 #include "ops/ops_internal.h"
@@ -17,6 +18,21 @@
  * everything else the small one (the tile shapes are in ops_internal.h, shared with convolution).
  * 8 invocations along N make one 8-wide subgroup share its A rows. */
 #define CPU_LARGE_MIN_WORK 8388608.0 /* M·N·K (2^23) from which the large tile pays */
+
+/* The kernel variant suffix of a ggml block type; NULL for types without one. */
+static const char *evk__matmul_quant_suffix(uint32_t type) {
+    switch (type) {
+    case 2: return "q4_0";
+    case 3: return "q4_1";
+    case 6: return "q5_0";
+    case 7: return "q5_1";
+    case 8: return "q8_0";
+    case 12: return "q4_k";
+    case 13: return "q5_k";
+    case 14: return "q6_k";
+    default: return NULL;
+    }
+}
 
 typedef struct evk__mm_push {
     uint32_t m, n, k;
@@ -36,9 +52,16 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
     evk_tensor_shape_str(c, sc, sizeof sc);
     if (a->ndim < 2 || b->ndim < 2 || c->ndim < 2)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: a (%s), b (%s) and c (%s) need at least 2 dimensions", sa, sb, sc);
-    if ((a->dtype != EVK_DTYPE_F32 && a->dtype != EVK_DTYPE_F16) || (b->dtype != EVK_DTYPE_F32 && b->dtype != EVK_DTYPE_F16))
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: a is %s and b is %s; expected f32 or f16", evk_dtype_name(a->dtype),
-                        evk_dtype_name(b->dtype));
+    const bool quant = b->dtype == EVK_DTYPE_QUANT;
+    if ((a->dtype != EVK_DTYPE_F32 && a->dtype != EVK_DTYPE_F16) || (b->dtype != EVK_DTYPE_F32 && b->dtype != EVK_DTYPE_F16 && !quant))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: a is %s and b is %s; expected f32 or f16 (b also GGUF blocks)",
+                        evk_dtype_name(a->dtype), evk_dtype_name(b->dtype));
+    const char *qname = quant ? evk__matmul_quant_suffix(b->quant) : NULL;
+    if (quant && !qname)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: b holds blocks of ggml type %u, which no kernel reads", (unsigned)b->quant);
+    if (quant && (!prm.transpose_b || b->ndim != 2))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: quantised b (%s %s) must be a transposed 2-D weight matrix [N, K]",
+                        evk_quant_name(b->quant), sb);
     if (c->dtype != EVK_DTYPE_F32) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "matmul: c is %s, expected f32", evk_dtype_name(c->dtype));
     int64_t M = prm.transpose_a ? a->shape[a->ndim - 1] : a->shape[a->ndim - 2];
     int64_t K = prm.transpose_a ? a->shape[a->ndim - 2] : a->shape[a->ndim - 1];
@@ -77,11 +100,18 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
 
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
+    const uint64_t b_bytes = (evk_tensor_bytes(b) + 3) / 4 * 4; /* quantised: the blocks as whole words */
+    if (quant && b_bytes > info->max_storage_buffer_range)
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "matmul: the %s weights %s take %llu bytes, more than one binding holds (%llu)",
+                        evk_quant_name(b->quant), sb, (unsigned long long)b_bytes, (unsigned long long)info->max_storage_buffer_range);
     evk_kernel_variant variant = prm.variant;
     if (variant == EVK_KERNEL_AUTO) variant = evk_context_is_cpu(ctx) ? EVK_KERNEL_CPU : EVK_KERNEL_GPU;
     /* f16 storage buffers need the feature; texel buffers convert f16 on every device */
     if (variant == EVK_KERNEL_GPU && (a->dtype == EVK_DTYPE_F16 || b->dtype == EVK_DTYPE_F16) && !info->features.storage_16bit)
         variant = EVK_KERNEL_CPU;
+    /* the GPU kernel's quantised variants take f32 activations (what Linear layers see) */
+    if (variant == EVK_KERNEL_GPU && quant && a->dtype != EVK_DTYPE_F32) variant = EVK_KERNEL_CPU;
+    char shader_name[32];
     const bool cpu = variant == EVK_KERNEL_CPU;
 
     evk_pipeline_desc desc = {.binding_count = 4, .push_size = sizeof(evk__mm_push)};
@@ -92,9 +122,14 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         vec_a = (prm.transpose_a ? M : K) % 4 == 0;
         vec_b = (prm.transpose_b ? K : N) % 4 == 0;
         desc.shader = "matmul_cpu";
+        if (quant) {
+            snprintf(shader_name, sizeof shader_name, "matmul_cpu_%s", qname);
+            desc.shader = shader_name;
+        }
         desc.kinds[0] = evk__texel_kind(a->dtype, vec_a);
-        desc.kinds[1] = evk__texel_kind(b->dtype, vec_b);
-        desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[1];
+        desc.kinds[1] = quant ? EVK_BINDING_STORAGE : evk__texel_kind(b->dtype, vec_b);
+        /* without a bias binding 2 repeats a texel binding: b's, or a's when b is a storage buffer */
+        desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[quant ? 0 : 1];
         desc.kinds[3] = EVK_BINDING_STORAGE;
         const evk__cpu_tile tile = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
         desc.spec_count = 10;
@@ -105,6 +140,10 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
     } else {
         static const char *names[2][2] = {{"matmul_f32", "matmul_b16"}, {"matmul_a16", "matmul_ab16"}};
         desc.shader = names[a->dtype == EVK_DTYPE_F16][b->dtype == EVK_DTYPE_F16];
+        if (quant) {
+            snprintf(shader_name, sizeof shader_name, "matmul_%s", qname);
+            desc.shader = shader_name;
+        }
         desc.spec_count = 9;
         uint32_t spec[9] = {(EVK__GPU_BM / EVK__GPU_TM) * (EVK__GPU_BN / EVK__GPU_TN), EVK__GPU_BM, EVK__GPU_BN, EVK__GPU_BK, EVK__GPU_TM, EVK__GPU_TN, prm.transpose_a, prm.transpose_b, bias != NULL};
         memcpy(desc.spec, spec, sizeof spec);
@@ -149,13 +188,18 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
             uint64_t a_first = batch_a > 1 ? z0 * ak : m0 * K, a_count = batch_a > 1 ? nz * ak : mc * K;
             if (prm.transpose_a) { a_first = batch_a > 1 ? z0 * ak : 0; a_count = batch_a > 1 ? nz * ak : ak; }
             EVK_TRY(evk__bind_range(info, "matmul", "a", a, a_first, a_count, desc.kinds[0], EVK_ACCESS_READ, &bind[0], &push.a_off));
-            EVK_TRY(evk__bind_range(info, "matmul", "b", b, batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1], EVK_ACCESS_READ,
-                                 &bind[1], &push.b_off));
+            if (quant) {
+                bind[1] = (evk_binding){.buffer = b->buf, .offset = 0, .range = b_bytes, .access = EVK_ACCESS_READ};
+                push.b_off = 0;
+            } else {
+                EVK_TRY(evk__bind_range(info, "matmul", "b", b, batch_b > 1 ? z0 * bk : 0, batch_b > 1 ? nz * bk : bk, desc.kinds[1],
+                                        EVK_ACCESS_READ, &bind[1], &push.b_off));
+            }
             if (bias) {
                 uint32_t unused;
                 EVK_TRY(evk__bind_range(info, "matmul", "bias", bias, 0, (uint64_t)N, desc.kinds[2], EVK_ACCESS_READ, &bind[2], &unused));
             } else {
-                bind[2] = bind[1]; /* never read (HAS_BIAS is off); any valid binding of that kind */
+                bind[2] = bind[cpu && quant ? 0 : 1]; /* never read (HAS_BIAS is off); any valid binding of that kind */
             }
             EVK_TRY(evk__bind_range(info, "matmul", "c", c, z0 * M * N + m0 * N, nz * mc * N, EVK_BINDING_STORAGE, EVK_ACCESS_WRITE, &bind[3], &push.c_off));
             evk_dispatch d = {.pipeline = pipe, .bindings = bind, .binding_count = 4, .push = &push, .push_size = sizeof push,

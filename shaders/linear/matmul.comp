@@ -3,13 +3,23 @@
 // (zero outside the matrices, so edges need no special path) and each invocation accumulates
 // TM×TN outputs in registers, spread BM/TM and BN/TN apart so neighbouring invocations touch
 // neighbouring shared words and write neighbouring C elements. A and B are f32 or f16 storage
-// (variants), products and sums f32.
+// (variants), products and sums f32. The q* variants read B as GGUF blocks (linear/quant.glsl),
+// always transposed ([N, K] Linear weights, K a multiple of the block) and shared by the batch,
+// and dequantise each element once as they stage it, so the weights stay quantised in memory.
 // Specialization: 0 workgroup size (= (BM/TM)·(BN/TN)), 1 BM, 2 BN, 3 BK, 4 TM, 5 TN,
 // 6 A transposed, 7 B transposed, 8 bias present.
 // variant: f32
 // variant: b16 -DB_F16
 // variant: a16 -DA_F16
 // variant: ab16 -DA_F16 -DB_F16
+// variant: q4_0 -DB_QUANT -DEVK_Q4_0=1
+// variant: q4_1 -DB_QUANT -DEVK_Q4_1=1
+// variant: q5_0 -DB_QUANT -DEVK_Q5_0=1
+// variant: q5_1 -DB_QUANT -DEVK_Q5_1=1
+// variant: q8_0 -DB_QUANT -DEVK_Q8_0=1
+// variant: q4_k -DB_QUANT -DEVK_Q4_K=1
+// variant: q5_k -DB_QUANT -DEVK_Q5_K=1
+// variant: q6_k -DB_QUANT -DEVK_Q6_K=1
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
@@ -34,7 +44,10 @@ layout(std430, binding = 0) readonly buffer Abuf { float16_t A[]; };
 #else
 layout(std430, binding = 0) readonly buffer Abuf { float A[]; };
 #endif
-#ifdef B_F16
+#if defined(B_QUANT)
+layout(std430, binding = 1) readonly buffer Bbuf { uint q[]; };
+#include "linear/quant.glsl"
+#elif defined(B_F16)
 layout(std430, binding = 1) readonly buffer Bbuf { float16_t B[]; };
 #else
 layout(std430, binding = 1) readonly buffer Bbuf { float B[]; };
@@ -80,7 +93,11 @@ void main() {
             if (TRANS_B) { nn = e / BK; kk = e % BK; } else { kk = e / BN; nn = e % BN; }
             uint n = n0 + nn, k = k0 + kk;
             float v = 0.0;
+#ifdef B_QUANT
+            if (n < N && k < K) v = deq1(n * K + k);
+#else
             if (n < N && k < K) v = float(B[b_base + (TRANS_B ? n * K + k : k * N + n)]);
+#endif
             sb[kk * BN + nn] = v;
         }
         barrier();

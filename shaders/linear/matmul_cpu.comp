@@ -11,10 +11,24 @@
 // Specialization: 0 workgroup size, 1 TM, 2 TN (multiples of 4), 3 invocations along N per
 // workgroup, 4 A transposed, 5 B transposed, 6 A bound as rgba texels, 7 B bound as rgba
 // texels, 8 bias present, 9 K unroll (a multiple of 4).
+// The q* variants read B as GGUF blocks out of a storage buffer (linear/quant.glsl), always
+// transposed ([N, K] Linear weights, K a multiple of the block, so every four-element load lies
+// in one block and reads its scales once) and shared by the batch: the weights stay quantised
+// in memory and each element is dequantised once per TM rows of A.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
 #include "common.glsl"
+
+// variant: q4_0 -DB_QUANT -DEVK_Q4_0=1
+// variant: q4_1 -DB_QUANT -DEVK_Q4_1=1
+// variant: q5_0 -DB_QUANT -DEVK_Q5_0=1
+// variant: q5_1 -DB_QUANT -DEVK_Q5_1=1
+// variant: q8_0 -DB_QUANT -DEVK_Q8_0=1
+// variant: q4_k -DB_QUANT -DEVK_Q4_K=1
+// variant: q5_k -DB_QUANT -DEVK_Q5_K=1
+// variant: q6_k -DB_QUANT -DEVK_Q6_K=1
+// variant: DEFAULT
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 16;
@@ -28,7 +42,12 @@ layout(constant_id = 8) const bool HAS_BIAS = false;
 layout(constant_id = 9) const uint KU = 4;
 
 layout(binding = 0) uniform samplerBuffer A;
+#ifdef B_QUANT
+layout(std430, binding = 1) readonly buffer Qbuf { uint q[]; };
+#include "linear/quant.glsl"
+#else
 layout(binding = 1) uniform samplerBuffer B;
+#endif
 layout(binding = 2) uniform samplerBuffer BIAS;
 layout(std430, binding = 3) writeonly buffer Cbuf { float C[]; };
 
@@ -44,12 +63,17 @@ vec4 load4_a(uint i) {
     if (VEC_A) return texelFetch(A, int(i >> 2));
     return vec4(texelFetch(A, int(i)).x, texelFetch(A, int(i + 1)).x, texelFetch(A, int(i + 2)).x, texelFetch(A, int(i + 3)).x);
 }
+float load1_a(uint i) { return VEC_A ? texelFetch(A, int(i >> 2))[i & 3u] : texelFetch(A, int(i)).x; }
+#ifdef B_QUANT
+vec4 load4_b(uint i) { return deq4(i); }
+float load1_b(uint i) { return deq1(i); }
+#else
 vec4 load4_b(uint i) {
     if (VEC_B) return texelFetch(B, int(i >> 2));
     return vec4(texelFetch(B, int(i)).x, texelFetch(B, int(i + 1)).x, texelFetch(B, int(i + 2)).x, texelFetch(B, int(i + 3)).x);
 }
-float load1_a(uint i) { return VEC_A ? texelFetch(A, int(i >> 2))[i & 3u] : texelFetch(A, int(i)).x; }
 float load1_b(uint i) { return VEC_B ? texelFetch(B, int(i >> 2))[i & 3u] : texelFetch(B, int(i)).x; }
+#endif
 
 // One K step of four: load TM + TN texels, then TM·TN·4 multiply-adds (a macro, not a function,
 // so the accumulators stay plain registers). Not transposed, ra[i] = A[m0+i][k..k+3]; transposed,

@@ -101,4 +101,19 @@ for x in r:
 ' "$tmp/demo/report.json" || fail "demo report.json is not as documented"
 printf 'a red circle\nthe moon over water\n' > "$tmp/bad.txt"
 "$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/bad.txt" --out "$tmp/bad" >/dev/null 2>&1; [ $? -eq 2 ] || fail "a prompt outside the grammar was accepted"
+# --diffusion-model: the pipeline's text encoder, tokenizer and scheduler with the UNet of a
+# quantised GGUF file (tests/data/nets/unet_gguf.gguf, its config in unet/); without the option
+# the folder has no UNet weights, and a GGUF that holds no UNet is an error naming the file
+gg=$tmp/gguf-model
+mkdir -p "$gg/unet"
+for f in model_index.json text_encoder tokenizer scheduler; do ln -s "$model/$f" "$gg/$f"; done
+cp "$src/tests/data/nets/unet_gguf.json" "$gg/unet/config.json"
+"$evoke" generate --model "$gg" --diffusion-model "$src/tests/data/nets/unet_gguf.gguf" --prompt "a red circle" -W 8 -H 8 \
+  --steps 2 --cfg 2 --seed 1 --output-raw "$tmp/gguf.npy" >/dev/null || fail "generate with --diffusion-model exited $?"
+[ -s "$tmp/gguf.npy" ] || fail "generate with --diffusion-model wrote no array"
+"$evoke" generate --model "$gg" --prompt "a red circle" -W 8 -H 8 --steps 2 --output-raw "$tmp/none.npy" >/dev/null 2>&1
+[ $? -ne 0 ] && [ ! -e "$tmp/none.npy" ] || fail "a folder without UNet weights was accepted"
+msg=$("$evoke" generate --model "$gg" --diffusion-model "$src/tests/data/gguf/q8_0.gguf" --prompt "a red circle" -W 8 -H 8 \
+      --steps 2 --output-raw "$tmp/bad.npy" 2>&1 >/dev/null)
+[ $? -ne 0 ] && [ ! -e "$tmp/bad.npy" ] && echo "$msg" | grep -q "q8_0.gguf: not a UNet" || fail "a GGUF without a UNet: $msg"
 echo "cli_t2i: ok"

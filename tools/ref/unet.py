@@ -12,7 +12,7 @@ scores in f32; a no-op here since everything is f32), transformer_layers_per_blo
 Semantics the C runtime must match (all f32):
   * time_proj: half = C0//2; freq_k = exp(-ln(10000) * k / (half - freq_shift)), k < half;
     emb = [sin(t*f), cos(t*f)]; flip_sin_to_cos swaps to [cos, sin].
-  * time_embedding: linear_1 -> SiLU -> linear_2 (time_embed_dim = 4*C0).
+  * time_embedding: linear_1 -> SiLU -> linear_2 (time_embed_dim = 4*C0 unless time_embedding_dim).
   * ResnetBlock2D: h = conv1(silu(norm1(x))); h += time_emb_proj(silu(temb))[:, :, None, None];
     h = conv2(silu(norm2(h))); out = conv_shortcut(x) (1x1, only when Cin != Cout) + h.
     GroupNorm eps = norm_eps, groups = norm_num_groups.
@@ -329,7 +329,7 @@ class UNet2DConditionModel(nn.Module):
         lpb = _per_block(cfg["layers_per_block"], nb)
         groups, eps = cfg["norm_num_groups"], cfg["norm_eps"]
         xdim, lin, up = cfg["cross_attention_dim"], cfg["use_linear_projection"], cfg["upcast_attention"]
-        temb = boc[0] * 4
+        temb = cfg.get("time_embedding_dim") or boc[0] * 4
         self.conv_in = nn.Conv2d(cfg["in_channels"], boc[0], 3, padding=1)
         self.time_proj = Timesteps(boc[0], cfg["flip_sin_to_cos"], cfg["freq_shift"])
         self.time_embedding = TimestepEmbedding(boc[0], temb)

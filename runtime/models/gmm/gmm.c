@@ -237,10 +237,11 @@ bool evk_gmm_probe(const char *path) {
 
 evk_status evk_gmm_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out) {
     *out = NULL;
-    if (options && (options->storage != EVK_DTYPE_F32 || options->width || options->height || options->config_dir || options->vae_tile))
+    if (options && (options->storage != EVK_DTYPE_F32 || options->width || options->height || options->config_dir || options->vae_tile ||
+                    options->diffusion_model))
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT,
                         "model %s: a Gaussian mixture takes none of the image options (f16 weights, width, height, config folder, "
-                        "VAE tiles)", path);
+                        "VAE tiles, a diffusion model file)", path);
     char *text;
     EVK_TRY(evk_file_read_text(path, (size_t)64 << 20, &text));
     evk_status st = evk_model_gmm_parse(ctx, text, path, out);

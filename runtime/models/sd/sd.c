@@ -137,6 +137,44 @@ static evk_status evk__sd_weights(evk_sd *sd, const char *folder, const char *si
     return evk_weights_open(sd->ctx, single, out);
 }
 
+static bool evk__sd_has_quant(const evk_weights *ws) {
+    for (size_t i = 0; i < evk_weights_count(ws); i++)
+        if (evk_weights_at(ws, i)->dtype == EVK_ST_QUANT) return true;
+    return false;
+}
+
+static bool evk__sd_has_name(const evk_weights *ws, const char *prefix) {
+    size_t n = strlen(prefix);
+    for (size_t i = 0; i < evk_weights_count(ws); i++)
+        if (!strncmp(evk_weights_at(ws, i)->name, prefix, n)) return true;
+    return false;
+}
+
+/* The UNet from a file of its own (--diffusion-model: GGUF, safetensors or a PyTorch checkpoint),
+ * under the original names (input_blocks / middle_block / output_blocks, as stable-diffusion.cpp
+ * and ComfyUI-GGUF files store them) or diffusers ones, with or without the
+ * "model.diffusion_model." prefix of whole checkpoints. The other components come from the model
+ * path. */
+static evk_status evk__sd_unet_file(evk_sd *sd, const char *file) {
+    EVK_TRY(evk_weights_open(sd->ctx, file, &sd->unet_weights));
+    const char *P = "model.diffusion_model.";
+    bool prefixed = evk__sd_has_name(sd->unet_weights, P);
+    char probe[64];
+    snprintf(probe, sizeof probe, "%sinput_blocks.", prefixed ? P : "");
+    if (evk__sd_has_name(sd->unet_weights, probe)) { /* original names */
+        EVK_TRY(evk_sd_keys_unet(&sd->unet_cfg, &sd->unet_keys));
+        if (!prefixed) sd->unet_keys.unet_prefix[0] = sd->unet_keys.scope[0] = 0;
+        evk_weights_use_sd_keys(sd->unet_weights, &sd->unet_keys);
+        return EVK_OK;
+    }
+    snprintf(probe, sizeof probe, "%sconv_in.", prefixed ? P : "");
+    if (!evk__sd_has_name(sd->unet_weights, probe))
+        return evk_fail(EVK_ERROR_FORMAT, "%s: not a UNet (no %sinput_blocks.* nor %sconv_in.* tensors)", file, prefixed ? P : "",
+                        prefixed ? P : "");
+    if (prefixed) EVK_TRY(evk_weights_set_prefix(sd->unet_weights, P));
+    return EVK_OK;
+}
+
 static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_model_options *opt) {
     char path[700];
     const char *single = evk__is_dir(path_in) ? NULL : path_in;
@@ -188,18 +226,31 @@ static evk_status evk__sd_load(evk_sd *sd, const char *path_in, const evk_model_
         return evk_fail(EVK_ERROR_FORMAT, "%s: the UNet attends to %d-wide text states but the text encoder makes %d", folder,
                         sd->unet_cfg.cross_attention_dim[0], sd->text_cfg.hidden_size);
     evk_dtype st = opt && opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
-    if (!sd->unet_weights) EVK_TRY(evk__sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    const char *own_unet = opt && opt->diffusion_model && *opt->diffusion_model ? opt->diffusion_model : NULL;
+    if (own_unet) {
+        evk_weights_close(sd->unet_weights); /* a single file's own UNet (read for its version) is not used */
+        sd->unet_weights = NULL;
+        EVK_TRY(evk__sd_unet_file(sd, own_unet));
+    } else if (!sd->unet_weights) {
+        EVK_TRY(evk__sd_weights(sd, folder, single, "unet", &sd->unet_weights));
+    }
     EVK_TRY(evk__sd_weights(sd, folder, single, "text_encoder", &sd->text_weights));
     if (single) {
-        if (!evk_sd_is_single_file(sd->unet_weights))
-            return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
-                            single);
-        EVK_TRY(evk_sd_keys_unet(&sd->unet_cfg, &sd->unet_keys));
-        evk_weights_use_sd_keys(sd->unet_weights, &sd->unet_keys);
+        if (!own_unet) {
+            if (!evk_sd_is_single_file(sd->unet_weights))
+                return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\": not a single-file Stable Diffusion checkpoint",
+                                single);
+            EVK_TRY(evk_sd_keys_unet(&sd->unet_cfg, &sd->unet_keys));
+            evk_weights_use_sd_keys(sd->unet_weights, &sd->unet_keys);
+        }
         EVK_TRY(evk_sd_keys_text(sd->text_weights, &sd->text_keys));
         evk_weights_use_sd_keys(sd->text_weights, &sd->text_keys);
     }
-    evk_status ls = evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, st, &sd->unet);
+    /* GGUF files with quantised tensors: the UNet's weights as stored, quantised linear weights
+     * kept quantised in device memory (nn.h) */
+    evk_dtype ust = evk__sd_has_quant(sd->unet_weights) ? EVK_DTYPE_QUANT : st;
+    evk_status ls = evk_unet_load(sd->ctx, &sd->unet_cfg, sd->unet_weights, ust, &sd->unet);
+    if (ls && own_unet) return evk_fail_context(ls, "%s (--diffusion-model)", own_unet);
     if (ls && builtin)
         return evk_fail_context(ls, "%s read with the built-in SD %d.x configs (give --config with a folder of its family if it "
                                     "has other shapes)", single, sd->text_cfg.hidden_size == 768 ? 1 : 2);

@@ -68,7 +68,7 @@ static const char *evk__unet_resnet(const char *rest, const char **tail) {
 
 static evk_status evk__map_unet(const evk_sd_keys *k, const char *name, evk_weight_ref *ref) {
     const char *s = name, *tail;
-    const char *P = "model.diffusion_model.";
+    const char *P = k->unet_prefix;
     int b, j, L = k->layers_per_block;
     if (evk__lit(&s, "conv_in.")) return evk__out(ref, name, "%sinput_blocks.0.0.%s", P, s);
     if (evk__lit(&s, "time_embedding.linear_1.")) return evk__out(ref, name, "%stime_embed.0.%s", P, s);
@@ -234,6 +234,7 @@ evk_status evk_sd_keys_unet(const evk_unet_config *cfg, evk_sd_keys *out) {
     if (cfg->mid_block_type == EVK_UNET_MID_NONE) return evk_fail(EVK_ERROR_UNSUPPORTED, "single-file checkpoints always have a mid block");
     out->mid_attn = cfg->mid_block_type == EVK_UNET_MID_CROSS_ATTN;
     strcpy(out->scope, "model.diffusion_model.");
+    strcpy(out->unet_prefix, out->scope);
     return EVK_OK;
 }
 

@@ -38,6 +38,8 @@ typedef struct evk_sd_keys {
     int layers_per_block;               /* the same for every block in the original layout */
     bool down_attn[EVK_CONFIG_MAX_BLOCKS], up_attn[EVK_CONFIG_MAX_BLOCKS];
     bool mid_attn;
+    char unet_prefix[32];               /* before the original names: "model.diffusion_model." in a
+                                           whole checkpoint, "" in a UNet-only file */
     /* VAE */
     int vae_blocks;
     /* text encoder: where "text_model." lives (CLIP) */
@@ -45,6 +47,7 @@ typedef struct evk_sd_keys {
     char scope[64];                     /* file prefix of this component's tensors */
 } evk_sd_keys;
 
+/* (unet_prefix and scope "model.diffusion_model."; a UNet-only file clears both.) */
 evk_status evk_sd_keys_unet(const evk_unet_config *cfg, evk_sd_keys *out);
 evk_status evk_sd_keys_vae(const evk_vae_config *cfg, evk_sd_keys *out);
 /* Which text encoder a checkpoint holds, from its tensor names. */

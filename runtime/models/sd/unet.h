@@ -18,7 +18,8 @@ extern "C" {
 
 typedef struct evk_unet evk_unet;
 
-/* `storage`: dtype of conv kernels and linear weights (f32 or f16). Unsupported config values
+/* `storage`: dtype of conv kernels and linear weights (f32 or f16, or EVK_DTYPE_QUANT: as the
+ * file stores them, quantised GGUF linear weights kept quantised; see evk_linear_load). Unsupported config values
  * (scale-shift time conditioning, class embeddings, only-cross-attention) are rejected here. */
 evk_status evk_unet_load(evk_context *ctx, const evk_unet_config *cfg, evk_weights *ws, evk_dtype storage, evk_unet **out);
 void evk_unet_destroy(evk_unet *u);

@@ -10,7 +10,6 @@
 #include "core/file.h"
 #include "ops/op_reduce.h"
 #include "ops/ops_internal.h"
-#include "rewards/frames.h"
 #include "rewards/reward_type.h"
 
 /* The registry: adding a reward family is its file and one line here. */

@@ -37,5 +37,9 @@ extern const evk_reward_type evk__reward_type_linear, evk__reward_type_gaussian_
     evk__reward_type_clip_score, evk__reward_type_aesthetic, evk__reward_type_sum, evk__reward_type_frame_mean;
 /* (frames.c) Values of one video frame when the options name a frame count and an image size; else 0. */
 int64_t evk__reward_frame_numel(const evk__reward_json *j);
+/* (frames.c) The frame-mean wrapper the dispatcher puts around image rewards for videos (declared
+ * for reward.c here as in rewards/frames.h, so that reward and frames do not include each other). */
+evk_status evk_reward_frame_mean(evk_context *ctx, evk_reward *image, uint32_t frames, int64_t frame_numel, uint32_t max_frames,
+                                 evk_reward **out);
 
 #endif

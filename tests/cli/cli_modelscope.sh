@@ -2,7 +2,8 @@
 # cli_modelscope.sh — `evoke generate` on the tiny ModelScope text-to-video folder of
 # tests/data/nets/modelscope reproduces the video diffusers' TextToVideoSDPipeline made from the
 # same initial latents (DDIM, η = 0, guidance 7.5, 3 steps, 4 frames of 16×16; --output-raw is
-# f32 [F, H, W, 3] in [0, 1]); a UNet with a missing or mis-shaped tensor is exit 2 with one line
+# f32 [F, H, W, 3] in [0, 1]); --diffusion-model swaps the UNet's weights (T2V-Turbo's student:
+# one call per LCM step); a UNet with a missing or mis-shaped tensor is exit 2 with one line
 # naming the tensor and the file, and nothing written.
 set -u
 evoke=$1
@@ -26,6 +27,17 @@ err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
 print("cli_modelscope: video rel L2 %.3g, max abs %.3g" % (err, float(np.abs(got - want).max())))
 assert err <= 1e-3, err
 PY
+
+# the denoiser's weights from another file (the same UNet here: the same video)
+"$evoke" generate --model "$model" "${args[@]}" --diffusion-model "$model/unet/diffusion_pytorch_model.safetensors" \
+  --output-raw "$tmp/dm.npy" >/dev/null || fail "--diffusion-model exited $?"
+cmp -s "$tmp/dm.npy" "$tmp/out/video.npy" || fail "--diffusion-model with the folder's own UNet changed the video"
+# T2V-Turbo's student (time_cond_proj in its weights): guidance through its w-embedding, one call
+# per LCM step
+out=$("$evoke" generate --model "$model" --prompt "a red circle" -W 16 -H 16 --frames 4 --steps 3 --sampler lcm --cfg 7.5 \
+  --diffusion-model "$model/unet_lcm/diffusion_pytorch_model.safetensors" --output-raw "$tmp/lcm.npy") || fail "student exited $?"
+grep -q "^sample: 1 sample, NFE 3" <<<"$out" || fail "student: $out"
+[ -s "$tmp/lcm.npy" ] || fail "student: no video"
 
 # damaged copies of the folder: one UNet tensor missing, one mis-shaped
 for how in missing shape; do

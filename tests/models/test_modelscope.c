@@ -5,7 +5,8 @@
  * with the guidance-scale embedding, the folder loaded through the registry as a model (the
  * prompt and the empty prompt encoded as TextToVideoSDPipeline does, the scheduler's DDIM with
  * η = 0 and guidance 7.5 step by step against the pipeline's latents, the frame-by-frame decode
- * against its video), and loader errors that name the tensor and file. */
+ * against its video), the student's UNet given as the denoiser's weights (guidance-embedded, LCM
+ * by default, one call with w = 7.5), and loader errors that name the tensor and file. */
 #include "net_fixture.h"
 #include "formats/config.h"
 #include "models/model.h"
@@ -243,12 +244,54 @@ static void test_pipeline(void **state) {
     evk_model_destroy(model);
 }
 
+/* T2V-Turbo's ModelScope student through the family: the teacher's folder with the student's
+ * UNet weights (--diffusion-model), whose cond_proj tensor makes the model guidance-embedded;
+ * one call with w = 7.5 equals diffusers' UNet given T2V-Turbo's w-embedding of 7.5. */
+static void test_student(void **state) {
+    evk_context *ctx = *state;
+    char path[512], weights[512];
+    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT,
+                             .diffusion_model = fixture_path("modelscope/unet_lcm/diffusion_pytorch_model.safetensors", weights,
+                                                             sizeof weights)};
+    evk_model *model = NULL;
+    TEST_OK(evk_model_load(ctx, fixture_path("modelscope", path, sizeof path), &opt, &model));
+    const evk_model_info *mi = evk_model_get_info(model);
+    assert_true(mi->guidance_embedded);
+    evk_sampler_config sc;
+    TEST_OK(evk_model_sampler_config(model, 4, &sc));
+    assert_int_equal(sc.kind, EVK_SAMPLER_LCM);
+    assert_int_equal(sc.lcm_origin_steps, 50);
+    evk_weights *fx = fixture_open(ctx, "modelscope/fixture");
+    const int64_t n = 4 * FR * LAT * LAT;
+    float *x = fixture_read(fx, "unet.sample", 5, XS), *cx = fixture_read(fx, "unet.context", 3, (int64_t[]){2, 77, 32}),
+          *want = fixture_read(fx, "lcm.out", 5, XS);
+    float t = 999, one = 1;
+    evk_tensor tx = fixture_upload(ctx, x, 2, (int64_t[]){1, n}), tc = fixture_upload(ctx, cx, 3, (int64_t[]){1, 77, 32}),
+               tt = fixture_upload(ctx, &t, 1, (int64_t[]){1}), ta = fixture_upload(ctx, &one, 1, (int64_t[]){1}),
+               out = fixture_output(ctx, 2, (int64_t[]){1, n});
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    TEST_OK(evk_stream_begin(s));
+    evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &ta, .sigma = &ta, .cond = &tc, .guidance = 7.5f};
+    TEST_OK(evk_model_forward(model, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    assert_true(compare(ctx, &out, want, "student, w = 7.5 (first clip)") <= 1e-4);
+    assert_int_equal(evk_context_validation_count(ctx), 0);
+    evk_tensor *all[] = {&tx, &tc, &tt, &ta, &out};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
+    free(x), free(cx), free(want);
+    evk_stream_destroy(s);
+    evk_weights_close(fx);
+    evk_model_destroy(model);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet3d),
         cmocka_unit_test(test_unet3d_time_cond),
         cmocka_unit_test(test_unet3d_bad_weights),
         cmocka_unit_test(test_pipeline),
+        cmocka_unit_test(test_student),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

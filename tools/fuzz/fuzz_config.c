@@ -15,6 +15,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     text[size] = 0;
     evk_model_index mi;
     evk_unet_config u;
+    evk_unet3d_config u3;
     evk_vae_config v;
     evk_clip_text_config t;
     evk_clip_config c;
@@ -32,6 +33,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     if (evk_vae_config_parse(text, "vae/config.json", &v) == EVK_OK && evk_sd_keys_vae(&v, &keys) == EVK_OK)
         (void)evk_sd_keys_map(&keys, "decoder.up_blocks.3.upsamplers.0.conv.weight", &ref);
+    (void)evk_unet3d_config_parse(text, "unet/config.json", &u3);
     (void)evk_clip_text_config_parse(text, "text_encoder/config.json", &t);
     (void)evk_clip_config_parse(text, "config.json", &c);
     (void)evk_clip_preprocess_config_parse(text, "preprocessor_config.json", &p);

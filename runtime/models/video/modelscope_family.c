@@ -13,6 +13,7 @@
 #include "models/clip/clip.h"
 #include "models/sd/sd_parts.h"
 #include "models/sd/vae.h"
+#include "models/video/vc2_unet.h"
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
 #include "ops/op_reduce.h"
@@ -43,16 +44,33 @@ static bool evk__is_dir(const char *path) {
 
 /* ---- the model -------------------------------------------------------------------------------- */
 
-/* x and out: flat rows [B, 4·F·h·w] or [B, 4, F, h, w]; cond [B, L, D] (one per clip). */
-static evk_status evk__ms_net(void *user, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
-                              const evk_tensor *out) {
-    evk_ms *ms = user;
+/* The UNet on x and out (flat rows [B, 4·F·h·w] or [B, 4, F, h, w]) with cond [B, L, D] (one
+ * per clip); a guidance-embedded UNet is told w through T2V-Turbo's w-embedding. */
+static evk_status evk__ms_unet(evk_ms *ms, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
+                               float guidance, const evk_tensor *out) {
     const int64_t *ss = ms->info.sample_shape;
-    int64_t shape[5] = {x->shape[0], ss[0], ss[1], ss[2], ss[3]};
+    int64_t B = x->shape[0], shape[5] = {B, ss[0], ss[1], ss[2], ss[3]};
     evk_tensor x5, o5;
     EVK_TRY(evk_tensor_reshape(x, 5, shape, &x5));
     EVK_TRY(evk_tensor_reshape(out, 5, shape, &o5));
-    return evk_ms_unet_forward(ms->unet, s, &x5, t, cond, NULL, &o5);
+    if (!ms->info.guidance_embedded) return evk_ms_unet_forward(ms->unet, s, &x5, t, cond, NULL, &o5);
+    int P = ms->unet_cfg.time_cond_proj_dim;
+    float *rows = malloc((size_t)(B * P) * sizeof *rows);
+    if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_vc2_w_embedding(guidance, P, rows);
+    for (int64_t b = 1; b < B; b++) memcpy(rows + b * P, rows, (size_t)P * sizeof *rows);
+    evk_tensor w;
+    evk_status st = evk_tensor_alloc(ms->ctx, EVK_DTYPE_F32, 2, (int64_t[]){B, P}, &w);
+    if (!st) st = evk_stream_update(s, &w.buf, 0, rows, (uint64_t)(B * P) * 4);
+    free(rows);
+    if (!st) st = evk_ms_unet_forward(ms->unet, s, &x5, t, cond, &w, &o5);
+    if (w.buf.block) evk_tensor_free(ms->ctx, &w); /* reuse inside the stream is ordered by its barriers */
+    return st;
+}
+
+static evk_status evk__ms_net(void *user, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
+                              const evk_tensor *out) {
+    return evk__ms_unet(user, s, x, t, cond, 0, out);
 }
 
 static evk_status evk__ms_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
@@ -60,11 +78,11 @@ static evk_status evk__ms_forward(void *impl, evk_stream *s, const evk_model_inp
     const evk_tensor *cond = in->cond;
     EVK_TRY(evk_sd_check_cond(cond, "modelscope", "cond"));
     int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
-    if (cond->shape[0] == B) return evk__ms_net(ms, s, in->x, in->timestep, cond, out);
+    if (cond->shape[0] == B) return evk__ms_unet(ms, s, in->x, in->timestep, cond, in->guidance, out);
     evk_tensor ctx;
     EVK_TRY(evk_tensor_alloc(ms->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
     evk_status st = evk_sd_broadcast_rows(ms->ctx, s, cond, B, &ctx);
-    if (!st) st = evk__ms_net(ms, s, in->x, in->timestep, &ctx, out);
+    if (!st) st = evk__ms_unet(ms, s, in->x, in->timestep, &ctx, in->guidance, out);
     evk_tensor_free(ms->ctx, &ctx);
     return st;
 }
@@ -110,10 +128,16 @@ static evk_status evk__ms_encode(void *impl, const char *prompt, evk_tensor *out
     return evk_sd_encode_text(ms->ctx, ms->tok, ms->text, prompt, out, truncated);
 }
 
-/* The scheduler config's DDIM with η = 1 (what searches need; deterministic runs set η = 0). */
+/* The scheduler config's DDIM with η = 1 (what searches need; deterministic runs set η = 0); a
+ * T2V-Turbo student: its LCM multistep sampler over the same β schedule (50 origin steps unless
+ * the scheduler config says original_inference_steps). */
 static evk_status evk__ms_default_sampler(void *impl, uint32_t steps, evk_sampler_config *out) {
     evk_ms *ms = impl;
-    return evk_sd_scheduler_sampler(&ms->sched, ms->folder, ms->info.prediction, EVK_SAMPLER_DDIM, steps, 1.0, out);
+    bool lcm = ms->info.guidance_embedded;
+    EVK_TRY(evk_sd_scheduler_sampler(&ms->sched, ms->folder, ms->info.prediction, lcm ? EVK_SAMPLER_LCM : EVK_SAMPLER_DDIM, steps,
+                                     1.0, out));
+    if (lcm && !out->lcm_origin_steps) out->lcm_origin_steps = 50;
+    return EVK_OK;
 }
 
 static void evk__ms_free(void *impl) {
@@ -151,11 +175,6 @@ static evk_status evk__ms_load(evk_ms *ms, const char *folder, const evk_model_o
     EVK_TRY(evk_model_index_load(path, &mi));
     snprintf(path, sizeof path, "%s/unet/config.json", folder);
     EVK_TRY(evk_unet3d_config_load(path, &ms->unet_cfg));
-    if (ms->unet_cfg.time_cond_proj_dim)
-        return evk_fail(EVK_ERROR_UNSUPPORTED,
-                        "%s: the UNet has time_cond_proj_dim %d (a T2V-Turbo student conditioned on the guidance scale); evoke "
-                        "runs its network but no sampler passes it the guidance embedding yet",
-                        path, ms->unet_cfg.time_cond_proj_dim);
     snprintf(path, sizeof path, "%s/text_encoder/config.json", folder);
     EVK_TRY(evk_clip_text_config_load(path, &ms->text_cfg));
     snprintf(path, sizeof path, "%s/scheduler/scheduler_config.json", folder);
@@ -177,6 +196,14 @@ static evk_status evk__ms_load(evk_ms *ms, const char *folder, const evk_model_o
         snprintf(path, sizeof path, "%s/unet", folder);
         EVK_TRY(evk_weights_open(ms->ctx, path, &ms->unet_weights));
     }
+    /* T2V-Turbo's ModelScope student: time_cond_proj exists when the weights hold its tensor (a
+     * merged UNet given with --diffusion-model over the teacher's folder says so only there) */
+    const char *cp = "time_embedding.cond_proj.weight";
+    int nd = 0;
+    int64_t cps[EVK_ST_MAX_DIMS];
+    if (!ms->unet_cfg.time_cond_proj_dim && evk_weights_has(ms->unet_weights, cp) &&
+        !evk_weights_shape(ms->unet_weights, cp, &nd, cps) && nd == 2 && cps[1] > 0 && cps[1] <= 1 << 16)
+        ms->unet_cfg.time_cond_proj_dim = (int)cps[1];
     EVK_TRY(evk_ms_unet_load(ms->ctx, &ms->unet_cfg, ms->unet_weights, st, &ms->unet));
     snprintf(path, sizeof path, "%s/text_encoder", folder);
     EVK_TRY(evk_weights_open(ms->ctx, path, &ms->text_weights));
@@ -210,6 +237,7 @@ static evk_status evk__ms_load(evk_ms *ms, const char *folder, const evk_model_o
         .image_width = ms->width,
         .image_height = ms->height,
         .frames = ms->frames,
+        .guidance_embedded = ms->unet_cfg.time_cond_proj_dim > 0,
     };
     /* a forward's activations, roughly: the widest level's channels × pixels × frames × a few tensors */
     info.scratch_per_item = (uint64_t)24 * 4 * ms->unet_cfg.block_out_channels[0] * h * w * ms->frames;

@@ -86,14 +86,18 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
                             evk_search_method_name(sc.method));
         if (!sc.n && !sc.nfe) sc.n = 1; /* plain generation: one image */
     }
-    /* the search configuration before any device work (again once the guidance is known) */
+    /* the search configuration before any device work (again once the model is known: a
+     * guidance-embedded model spends one call per evaluation, so the budget is checked at that
+     * cost here and at the model's own in evk_search_run) */
     sc.guidance = c->no_guidance || c->guidance == 1.0f ? 0.0f : c->guidance;
     /* (the default EvoSearch shape depends on whether the model makes videos: either may do here) */
-    evk_status rs = evk_search_resolve(&sc, steps, &resolved);
-    if (rs && sc.evo_shape == EVK_EVO_SHAPE_AUTO) {
-        evk_search_config video = sc;
+    evk_search_config pre = sc;
+    pre.guidance_embedded = true;
+    evk_status rs = evk_search_resolve(&pre, steps, &resolved);
+    if (rs && pre.evo_shape == EVK_EVO_SHAPE_AUTO) {
+        evk_search_config video = pre;
         video.evo_shape = EVK_EVO_SHAPE_VIDEO;
-        rs = evk_search_resolve(&video, steps, &resolved) ? evk_search_resolve(&sc, steps, &resolved) /* the image shape's message */
+        rs = evk_search_resolve(&video, steps, &resolved) ? evk_search_resolve(&pre, steps, &resolved) /* the image shape's message */
                                                           : EVK_OK;
     }
     EVK_TRY(rs);

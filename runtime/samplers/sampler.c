@@ -51,6 +51,13 @@ static void evk__finish(evk_sampler_step *st, evk_model_output pred, double cx, 
     st->x0_b = pm;
 }
 
+/* lvdm's scale_arr[t]: linspace(1, scale_b, mid) then scale_b */
+static double evk__x0_scale(const evk_sampler_config *c, long t) {
+    long mid = c->x0_scale_mid ? (long)c->x0_scale_mid : 400;
+    if (t >= mid) return c->x0_scale_b;
+    return mid > 1 ? 1.0 + (c->x0_scale_b - 1.0) * (double)t / (double)(mid - 1) : 1.0;
+}
+
 evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) {
     *out = NULL;
     if (!cfg) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler: no configuration");
@@ -73,6 +80,8 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: prediction %s does not go with the %s schedule", name,
                         evk_model_output_name(c.prediction), evk_schedule_name(c.schedule));
     if (!(c.eta >= 0 && c.eta <= 10)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: eta = %g, expected 0..10", name, c.eta);
+    if (!(c.x0_scale_b >= 0 && c.x0_scale_b <= 100)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: x0 scale %g", name, c.x0_scale_b);
+    if (c.x0_scale_b > 0 && c.kind != EVK_SAMPLER_DDIM && c.kind != EVK_SAMPLER_DDPM) c.x0_scale_b = 0; /* lvdm's DDIM only */
     if (!(c.shift > 0 && c.shift < 1e6)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: shift = %g, expected > 0", name, c.shift);
     if ((unsigned)c.spacing > EVK_SPACING_LINSPACE) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "sampler %s: unknown spacing", name);
     if (c.beta_schedule != EVK_BETA_SCALED_LINEAR && c.beta_schedule != EVK_BETA_LINEAR)
@@ -166,7 +175,14 @@ evk_status evk_sampler_create(const evk_sampler_config *cfg, evk_sampler **out) 
             double var = (1 - abp) / (1 - ab) * (1 - ab / abp);
             double sd = c.eta * sqrt(var > 0 ? var : 0);
             double dir = 1 - abp - sd * sd;
-            evk__finish(st, c.prediction, 0, sqrt(abp), sqrt(dir > 0 ? dir : 0));
+            /* lvdm's use_scale: x̂0 / s(t), and s(t_prev)·x̂0 / s(t) in the update */
+            double r = 1, s_t = 1;
+            if (c.x0_scale_b > 0) {
+                s_t = evk__x0_scale(&c, t);
+                r = (prev >= 0 ? evk__x0_scale(&c, prev) : 1.0) / s_t;
+            }
+            evk__finish(st, c.prediction, 0, sqrt(abp) * r, sqrt(dir > 0 ? dir : 0));
+            st->x0_a /= s_t, st->x0_b /= s_t;
             st->noise_std = sd;
         }
     }

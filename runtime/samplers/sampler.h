@@ -51,6 +51,11 @@ typedef struct evk_sampler_config {
     evk_beta_schedule beta_schedule; /* [scaled linear] */
     double shift;                 /* flow timestep shift [1] */
     uint32_t lcm_origin_steps;    /* LCM [50] */
+    /* DDIM as lvdm runs it with use_scale (VideoCrafter2's yaml: scale_b 0.7): x̂0 is divided by
+     * s(t) and re-scaled by s(t_prev) in the update, s(t) = linspace(1, scale_b, mid)[t] for t < mid,
+     * else scale_b (lvdm's scale_arr, mid_step 400). scale_b 0: off [0]; mid 0: 400. */
+    double x0_scale_b;
+    uint32_t x0_scale_mid;
 } evk_sampler_config;
 
 typedef struct evk_sampler_step {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # cli_vc2.sh — `evoke generate` on the tiny VideoCrafter2 fixture (tests/data/nets/vc2, made by
 # tools/ref/fixtures_vc2.py from T2V-Turbo's lvdm code): lvdm's DDIM with classifier-free guidance
-# from the reference's initial latents reproduces the reference video; the T2V-Turbo student
+# from the reference's initial latents reproduces the reference video (plain, and with
+# VideoCrafter2's use_scale x̂0 rescaling); the T2V-Turbo student
 # (--diffusion-model) samples with one model call per LCM step (NFE = steps); bad input is exit 2,
 # one message, nothing written.
 set -u
@@ -28,6 +29,20 @@ print(f"ddim video rel L2 {e:.3g}")
 assert e <= 1e-3, e
 PY
 
+# VideoCrafter2's use_scale (scale_b 0.7): lvdm's DDIM rescales x̂0
+"$evoke" generate --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny_scale.yaml" --prompt "$prompt" --negative-prompt "" -W 16 -H 16 \
+  --frames 4 --steps 4 --sampler ddim --eta 0 --cfg 5 --latents "$d/ddim_latents.npy" --output-raw "$tmp/ddim_scale.npy" \
+  >"$tmp/out.txt" 2>&1 || fail "ddim use_scale run exited $?: $(cat "$tmp/out.txt")"
+$py - "$tmp/ddim_scale.npy" "$d/ddim_scale_video.npy" "$d/ddim_video.npy" <<'PY' || fail "ddim use_scale video differs from the reference"
+import sys
+import numpy as np
+a, b, plain = np.load(sys.argv[1]), np.load(sys.argv[2]), np.load(sys.argv[3])
+e = np.linalg.norm(a - b) / np.linalg.norm(b)
+print(f"ddim use_scale video rel L2 {e:.3g} (vs plain DDIM's video: {np.linalg.norm(plain - b) / np.linalg.norm(b):.3g})")
+assert e <= 1e-3, e
+assert np.linalg.norm(plain - b) / np.linalg.norm(b) > 1e-2  # the rescaling matters
+PY
+
 # the student: guidance through its w-embedding, one call per step
 "$evoke" generate --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --diffusion-model "$d/vc2_tiny_turbo_unet.pt" \
   --prompt "$prompt" -W 16 -H 16 --frames 4 --steps 4 --sampler lcm --cfg 7.5 --output-raw "$tmp/lcm.npy" >"$tmp/out.txt" 2>&1 ||
@@ -35,6 +50,11 @@ PY
 grep -q "NFE 4," "$tmp/out.txt" || fail "guidance-embedded LCM: 4 steps should be 4 NFE: $(cat "$tmp/out.txt")"
 $py -c "import numpy as np, sys; a = np.load(sys.argv[1]); assert a.shape == (4, 16, 16, 3) and np.isfinite(a).all() and a.std() > 0.01" "$tmp/lcm.npy" ||
   fail "lcm video"
+# a budget of 8 model calls at 4 steps is two student samples (two with guidance by CFG would need 16)
+"$evoke" generate --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --diffusion-model "$d/vc2_tiny_turbo_unet.pt" \
+  --prompt "$prompt" -W 16 -H 16 --frames 4 --steps 4 --nfe 8 --cfg 7.5 --output-raw "$tmp/lcm2.npy" >"$tmp/out.txt" 2>&1 ||
+  fail "lcm budget run exited $?: $(cat "$tmp/out.txt")"
+grep -q "2 samples, NFE 8," "$tmp/out.txt" || fail "guidance-embedded budget: $(cat "$tmp/out.txt")"
 
 # bad input: exit 2, one line, nothing written
 bad() {

@@ -4,12 +4,14 @@
  * T2V-Turbo student (time_cond_proj, w-embedding), each step of T2V-Turbo's LCM scheduler with the
  * reference's own injected noise, the frame-by-frame decode (chunked or not: the same bits), and
  * loader errors for hostile configs and weight files (the message names the tensor and the file). */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "net_fixture.h"
 #include "models/model.h"
+#include "models/sd/sd.h"
 #include "models/video/vc2.h"
 #include "samplers/sampler.h"
 
@@ -69,6 +71,38 @@ static void test_probe_and_info(void **state) {
     assert_int_equal(sc.kind, EVK_SAMPLER_LCM);
     evk_model_destroy(m);
     test_assert_no_validation(ctx);
+}
+
+/* A one-tensor safetensors file named `name` (what the probes read: the header). */
+static void write_one_tensor(const char *path, const char *name) {
+    char header[400];
+    int n = snprintf(header, sizeof header, "{\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", name);
+    while (n % 8) header[n++] = ' ';
+    uint64_t len = (uint64_t)n;
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    fwrite(&len, 8, 1, f);
+    fwrite(header, 1, (size_t)n, f);
+    float zero = 0;
+    fwrite(&zero, 4, 1, f);
+    fclose(f);
+}
+
+/* The sd family does not claim a video checkpoint, and vc2 does not claim an image one. */
+static void test_probe_families(void **state) {
+    (void)state;
+    char path[300];
+    snprintf(path, sizeof path, "%s/evoke_vc2_probe_%d.safetensors", getenv("TMPDIR") ? getenv("TMPDIR") : "/tmp", (int)getpid());
+    write_one_tensor(path, "model.diffusion_model.input_blocks.1.0.temopral_conv.conv1.0.weight");
+    assert_true(evk_vc2_probe(path));
+    assert_false(evk_sd_probe(path));
+    write_one_tensor(path, "model.diffusion_model.init_attn.0.norm.weight");
+    assert_true(evk_vc2_probe(path));
+    assert_false(evk_sd_probe(path));
+    write_one_tensor(path, "model.diffusion_model.input_blocks.1.0.in_layers.0.weight");
+    assert_false(evk_vc2_probe(path));
+    assert_true(evk_sd_probe(path));
+    unlink(path);
 }
 
 static void test_text(void **state) {
@@ -146,8 +180,42 @@ static void test_unet(void **state) {
         check(fixture_error(ctx, &ob, ot + b * 1024, what), what);
         evk_tensor_free(ctx, &xb), evk_tensor_free(ctx, &tb), evk_tensor_free(ctx, &cb), evk_tensor_free(ctx, &ob);
     }
-    evk_stream_destroy(s);
     evk_model_destroy(m);
+    /* T2V-Turbo-v2: the student's weights plus motion_cond_proj / combine_proj, motion scales 0.1, 0 */
+    char motion[700];
+    snprintf(motion, sizeof motion, "%s/vc2_tiny_motion.safetensors", dir);
+    const char *files[2] = {turbo, motion};
+    evk_weights *mw = NULL;
+    TEST_OK(evk_weights_open_files(ctx, files, 2, &mw));
+    evk_vc2_unet_config uc;
+    evk_vc2_unet_config_default(&uc);
+    uc.in_channels = uc.out_channels = 4, uc.model_channels = 32, uc.num_res_blocks = 1, uc.levels = 2;
+    uc.channel_mult[0] = uc.channel_mult[1] = 1;
+    uc.n_attention_resolutions = 1, uc.attention_resolutions[0] = 1;
+    uc.num_head_channels = 8, uc.context_dim = 8, uc.use_linear = true, uc.temporal_conv = true;
+    uc.use_relative_position = false, uc.addition_attention = true, uc.fps_cond = true;
+    uc.time_cond_proj_dim = uc.motion_cond_proj_dim = 256;
+    evk_vc2_unet *u2 = NULL;
+    TEST_OK(evk_vc2_unet_load(ctx, &uc, mw, EVK_DTYPE_F32, &u2));
+    float *om = fixture_read(ws, "unet.out_motion", 5, xs), *mg = fixture_read(ws, "unet.motion_gs", 1, (int64_t[]){2});
+    for (int b = 0; b < 2; b++) {
+        evk_tensor xb = fixture_upload(ctx, x + b * 1024, 5, ones), tb = fixture_upload(ctx, t + b, 1, (int64_t[]){1});
+        evk_tensor cb = fixture_upload(ctx, c + b * 77 * 8, 3, (int64_t[]){1, 77, 8}), ob = fixture_output(ctx, 5, ones);
+        evk_vc2_unet_input mi = {.x = &xb, .t = &tb, .context = &cb, .fps = 16, .has_guidance = true, .guidance = w[b],
+                                 .motion_guidance = mg + b};
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_vc2_unet_forward(u2, s, &mi, &ob));
+        TEST_OK(evk_stream_run(s));
+        char what[64];
+        snprintf(what, sizeof what, "UNet (v2, motion %g)", (double)mg[b]);
+        check(fixture_error(ctx, &ob, om + b * 1024, what), what);
+        evk_tensor_free(ctx, &xb), evk_tensor_free(ctx, &tb), evk_tensor_free(ctx, &cb), evk_tensor_free(ctx, &ob);
+    }
+    fixture_assert_all_used(mw, "v2 UNet");
+    evk_vc2_unet_destroy(u2);
+    evk_weights_close(mw);
+    free(om), free(mg);
+    evk_stream_destroy(s);
     evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
     free(x), free(t), free(c), free(o8), free(ot), free(w), free(wemb);
     evk_weights_close(ws);
@@ -333,19 +401,37 @@ static void test_hostile(void **state) {
     expect_error(ctx, p, NULL, EVK_ERROR_FORMAT, "variant.yaml:", "unterminated flow sequence");
     yaml_variant("arch: VC2Tiny", "arch: NoSuchArch", p, sizeof p);
     expect_error(ctx, p, NULL, EVK_ERROR_IO, "NoSuchArch.json", NULL);
+    /* the yaml beside the checkpoint (same name) is found without --config */
+    evk_model_options o = {.frames = 2};
+    evk_model *m = NULL;
+    TEST_OK(evk_model_load(ctx, ckpt, &o, &m));
+    assert_int_equal(evk_model_get_info(m)->sample_shape[1], 2);
+    evk_model_destroy(m);
+    /* another name and no yaml: VideoCrafter2's built-in config, whose shapes this file lacks */
+    char link[700];
+    snprintf(link, sizeof link, "%s/other.ckpt", tmpdir);
+    char abs_ckpt[PATH_MAX];
+    assert_non_null(realpath(ckpt, abs_ckpt));
+    assert_int_equal(symlink(abs_ckpt, link), 0);
+    o.frames = 0;
+    evk_status st = evk_model_load(ctx, link, &o, &m);
+    print_message("  -> %s\n", evk_error_message());
+    assert_int_equal(st, EVK_ERROR_FORMAT);
+    assert_non_null(strstr(evk_error_message(), "expected [1280, 320]"));
+    unlink(link);
+    /* a --diffusion-model file without the UNet */
+    expect_error(ctx, yaml, ref, EVK_ERROR_FORMAT, "'time_embed.0.weight' is missing", "vc2_tiny_ref.safetensors");
     unlink(p);
     char j[300];
     snprintf(j, sizeof j, "%s/VC2Tiny.json", tmpdir);
     unlink(j);
     rmdir(tmpdir);
-    /* a --diffusion-model file without the UNet */
-    expect_error(ctx, yaml, ref, EVK_ERROR_FORMAT, "'time_embed.0.weight' is missing", "vc2_tiny_ref.safetensors");
     test_assert_no_validation(ctx);
 }
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
+        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_probe_families), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
         cmocka_unit_test(test_lcm),           cmocka_unit_test(test_decode), cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, setup, test_group_teardown);

@@ -30,10 +30,14 @@ upscale). Written (seeded, identical on re-runs):
   vc2_tiny.ckpt                 torch.save({"state_dict": LatentDiffusion.state_dict()}), the
                                 weights stored f16 (their values are f16-exact) to stay small
   vc2_tiny_turbo_unet.pt        T2V-Turbo's UNet state dict (no prefix) with time_cond_proj [32, 256]
+  vc2_tiny_motion.safetensors   T2V-Turbo-v2's motion_cond_proj [32, 256] and combine_proj [32, 64]
+                                (a v2 UNet is vc2_tiny_turbo_unet.pt plus these)
   vc2_tiny_ref.safetensors      inputs and outputs of every stage (names below)
   ddim_latents.npy, ddim_video.npy   the CLI case: initial latents [1, 4, 4, 8, 8] and the video
                                 [4, 16, 16, 3] in [0, 1] of lvdm's DDIMSampler, 4 steps, η 0, CFG 5 with
                                 the empty prompt as unconditional, fps 16
+  vc2_tiny_scale.yaml, ddim_scale_video.npy   the same DDIM case with use_scale true, scale_b 0.7
+                                (VideoCrafter2's x̂0 rescaling in lvdm's DDIM)
   lcm_latents.npy, lcm_noise.npy, lcm_video.npy   the T2V-Turbo LCM case: 4 steps from 50 origin
                                 steps, w 7.5, fps 16: initial latents, the noise injected after each
                                 step [4, 1, 4, 4, 8, 8] and the decoded video [4, 16, 16, 3]
@@ -206,6 +210,22 @@ def main():
         fx["unet.w"] = torch.tensor([7.5, 3.0])
         fx["unet.w_embedding"] = wemb
         fx["unet.out_turbo"] = o
+        # T2V-Turbo-v2's motion guidance: motion_cond_proj + combine_proj over the student
+        # (tensors in vc2_tiny_motion.safetensors, to be read beside vc2_tiny_turbo_unet.pt)
+        mparams = dict(UNET, time_cond_proj_dim=256, motion_cond_proj_dim=256)
+        v2 = instantiate_from_config({"target": "lvdm.modules.networks.openaimodel3d.UNetModel", "params": mparams})
+        msd = dict(turbo.state_dict())
+        extra = {"motion_cond_proj.weight": (torch.randn(32, 256, generator=gen) / 16.0).half().float(),
+                 "combine_proj.weight": (torch.randn(32, 64, generator=gen) / 8.0).half().float()}
+        msd.update(extra)
+        v2.load_state_dict(msd)
+        v2.eval()
+        memb = T2VTurboVC2Pipeline.get_w_embedding(None, torch.tensor([0.1, 0.0]), embedding_dim=256)
+        o = v2(x, t, context=ctx, fps=16, timestep_cond=wemb, motion_cond=memb)
+        check("motion", o)
+        fx["unet.motion_gs"] = torch.tensor([0.1, 0.0])
+        fx["unet.out_motion"] = o
+        st.save_file(extra, os.path.join(out, "vc2_tiny_motion.safetensors"))
 
         # decode: LatentDiffusion.decode_first_stage_2DAE (frame by frame, 1 / scale_factor)
         z = torch.randn(1, 4, F, LAT, LAT, generator=gen)
@@ -264,6 +284,27 @@ def main():
         fx["ddim.video"] = video01(vid)
         np.save(os.path.join(out, "ddim_latents.npy"), x_T.numpy())
         np.save(os.path.join(out, "ddim_video.npy"), fx["ddim.video"].numpy())
+
+        # the same with VideoCrafter2's use_scale (scale_b 0.7): lvdm's DDIM rescales x̂0
+        scfg = json.loads(json.dumps(CONFIG))
+        scfg["model"]["params"].update({"use_scale": True, "scale_b": 0.7})
+        with open(os.path.join(out, "vc2_tiny_scale.yaml"), "w") as f:
+            save = json.loads(json.dumps(scfg))
+            del save["model"]["params"]["cond_stage_config"]["params"]["device"]
+            yaml.safe_dump(save, f, sort_keys=False)
+        model2 = instantiate_from_config(attr(scfg)["model"])
+        missing, unexpected = model2.load_state_dict(model.state_dict(), strict=False)
+        assert set(missing) <= {"scale_arr"} and not unexpected, (missing, unexpected)
+        model2.eval()
+        sampler = DDIMSampler(model2)
+        sampler.register_buffer = lambda name, a: setattr(sampler, name, a)
+        samples, _ = sampler.sample(S=4, conditioning=text[:1], batch_size=1, shape=[4, F, LAT, LAT], verbose=False,
+                                    unconditional_guidance_scale=5.0, unconditional_conditioning=text[1:], eta=0.0,
+                                    x_T=x_T.clone(), fps=16)
+        vid = model2.decode_first_stage_2DAE(samples)
+        check("ddim scale video", vid)
+        fx["ddim_scale.video"] = video01(vid)
+        np.save(os.path.join(out, "ddim_scale_video.npy"), fx["ddim_scale.video"].numpy())
 
     st.save_file({k: v.detach().contiguous() for k, v in fx.items()}, os.path.join(out, "vc2_tiny_ref.safetensors"),
                  metadata={"prompt": PROMPT})

@@ -85,6 +85,8 @@ struct evk_vc2 {
     double beta_start, beta_end;
     int train_timesteps, temporal_length, image_h, image_w;
     bool use_scale;
+    double scale_b;
+    int scale_mid;
     evk_weights *unet_ws, *text_ws, *vae_ws;
     evk_sd_keys text_keys, vae_keys;
     evk_vc2_unet *unet;
@@ -268,6 +270,16 @@ static evk_status evk__vc2_config(evk_vc2 *v, const evk_yaml *y, const char *yam
     EVK_TRY(evk_yaml_get_int(y, NULL, EVK__P "timesteps", &T));
     EVK_TRY(evk_yaml_get_int(y, NULL, EVK__U "temporal_length", &tl));
     EVK_TRY(evk_yaml_get_bool(y, NULL, EVK__P "use_scale", &v->use_scale));
+    double scale_a = 1.0;
+    long long mid = 400;
+    v->scale_b = 0.3; /* LatentDiffusion's defaults: scale_a 1, scale_b 0.3, mid_step 400 */
+    EVK_TRY(evk_yaml_get_float(y, NULL, EVK__P "scale_a", &scale_a));
+    EVK_TRY(evk_yaml_get_float(y, NULL, EVK__P "scale_b", &v->scale_b));
+    EVK_TRY(evk_yaml_get_int(y, NULL, EVK__P "mid_step", &mid));
+    if (v->use_scale && (scale_a != 1.0 || !(v->scale_b > 0 && v->scale_b <= 100) || mid < 1 || mid > 100000))
+        return evk_fail(EVK_ERROR_UNSUPPORTED, "%s: use_scale with scale_a %g, scale_b %g, mid_step %lld (evoke: scale_a 1, 0 < scale_b)",
+                        evk_yaml_label(y), scale_a, v->scale_b, mid);
+    v->scale_mid = (int)mid;
     if (T < 2 || T > 100000 || tl < 1 || tl > 4096 || !(v->beta_start > 0 && v->beta_end > v->beta_start && v->beta_end < 1))
         return evk_fail(EVK_ERROR_FORMAT, "%s: timesteps %lld, temporal_length %lld, linear_start/end %g/%g", evk_yaml_label(y), T, tl,
                         v->beta_start, v->beta_end);
@@ -447,7 +459,8 @@ static evk_status evk__vc2_encode(void *impl, const char *prompt, evk_tensor *ou
     return evk_vc2_encode_prompts(v, &prompt, 1, out);
 }
 
-/* The student: T2V-Turbo's LCM (50 origin steps); the teacher: lvdm's DDIM (uniform, +1). η = 1. */
+/* The student: T2V-Turbo's LCM (50 origin steps); the teacher: lvdm's DDIM (uniform, +1, with the
+ * yaml's use_scale x̂0 rescaling). η = 1. */
 static evk_status evk__vc2_sampler(void *impl, uint32_t steps, evk_sampler_config *out) {
     evk_vc2 *v = impl;
     memset(out, 0, sizeof *out);
@@ -464,6 +477,7 @@ static evk_status evk__vc2_sampler(void *impl, uint32_t steps, evk_sampler_confi
     out->beta_end = v->beta_end;
     out->beta_schedule = EVK_BETA_SCALED_LINEAR;
     out->lcm_origin_steps = 50;
+    if (v->use_scale) out->x0_scale_b = v->scale_b, out->x0_scale_mid = (uint32_t)v->scale_mid; /* lvdm's DDIM */
     return EVK_OK;
 }
 

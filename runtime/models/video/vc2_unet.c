@@ -387,6 +387,9 @@ evk_status evk_vc2_unet_forward(evk_vc2_unet *u, evk_stream *s, const evk_vc2_un
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "3-D UNet: context must be [B, L, %d]", c->context_dim);
     if (in->has_guidance && !c->time_cond_proj_dim)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "3-D UNet: a guidance embedding needs time_cond_proj, which this UNet lacks");
+    if (in->motion_guidance && (!in->has_guidance || c->motion_cond_proj_dim != c->time_cond_proj_dim))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "3-D UNet: motion guidance needs a guidance embedding and motion_cond_proj "
+                                                    "(T2V-Turbo-v2), which this UNet lacks");
     evk_nn nn;
     evk_nn_init(&nn, s);
     int64_t B = x->shape[0], C = x->shape[1], F = x->shape[2], H = x->shape[3], W = x->shape[4], L = H * W, mc = c->model_channels;
@@ -408,6 +411,22 @@ evk_status evk_vc2_unet_forward(evk_vc2_unet *u, evk_stream *s, const evk_vc2_un
         free(we);
         evk_tensor wc = evk_nn_linear(&nn, &wt, &u->time_cond);
         evk_nn_free(&nn, &wt);
+        if (in->motion_guidance) {
+            /* combine_proj(cat[time_cond_proj(w-emb), motion_cond_proj(m-emb)]) */
+            float *me = malloc((size_t)(B * dim) * sizeof *me);
+            if (!me) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+            for (int64_t b = 0; me && b < B; b++) evk_vc2_w_embedding(in->motion_guidance[b], dim, me + b * dim);
+            evk_tensor mt = evk_nn_new(&nn, EVK_SHAPE(B, dim));
+            if (!nn.status) evk_nn_fail(&nn, evk_stream_update(s, &mt.buf, 0, me, (uint64_t)(B * dim) * 4));
+            free(me);
+            evk_tensor mc1 = evk_nn_linear(&nn, &mt, &u->motion_cond);
+            evk_nn_free(&nn, &mt);
+            evk_tensor cat = evk_nn_concat_channels(&nn, &wc, &mc1);
+            evk_nn_free(&nn, &mc1);
+            evk_nn_free(&nn, &wc);
+            wc = evk_nn_linear(&nn, &cat, &u->combine);
+            evk_nn_free(&nn, &cat);
+        }
         evk_nn_add_into(&nn, &tp, &wc);
         evk_nn_free(&nn, &wc);
     }

@@ -8,8 +8,8 @@
  * TemporalTransformer of 8 heads with Conv1d projections) after conv_in, the fps embedding
  * (sinusoid → MLP, added after time_embed) and T2V-Turbo's `time_cond_proj` (Linear 256 → model
  * channels, no bias, applied to the w-embedding and added to the timestep sinusoid before
- * time_embed). T2V-Turbo-v2's motion_cond_proj / combine_proj load and stay unused (motion guidance
- * off: combine_proj only runs with a motion condition). Tensor names are lvdm's, below the weight
+ * time_embed). T2V-Turbo-v2's motion_cond_proj / combine_proj run when the input carries motion
+ * guidance scales (off otherwise, as upstream without a motion condition). Tensor names are lvdm's, below the weight
  * set's prefix ("model.diffusion_model." in a VideoCrafter2 checkpoint). */
 #ifndef EVK_VC2_UNET_H
 #define EVK_VC2_UNET_H
@@ -61,6 +61,10 @@ typedef struct evk_vc2_unet_input {
     float fps;                 /* frame rate told to the fps embedding (fps_cond) */
     bool has_guidance;         /* time_cond_proj: apply it to the w-embedding of `guidance` */
     float guidance;            /* w, passed raw (7.5), embedded as T2V-Turbo does */
+    /* T2V-Turbo-v2's motion guidance (needs has_guidance and motion_cond_proj): per item, the
+     * motion scale embedded like w; combine_proj(cat[time_cond_proj(w-emb), motion_cond_proj(m-emb)])
+     * replaces time_cond_proj's term. NULL: off. */
+    const float *motion_guidance; /* [B] on the host */
 } evk_vc2_unet_input;
 
 /* Record out [B, out_channels, F, H, W] = unet(in). */

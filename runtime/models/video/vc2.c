@@ -330,7 +330,7 @@ static evk_status evk__vc2_config(evk_vc2 *v, const evk_yaml *y, const char *yam
         snprintf(types + strlen(types), sizeof types - strlen(types), "%s\"UpDecoderBlock2D\"", i ? "," : "");
         snprintf(dtypes + strlen(dtypes), sizeof dtypes - strlen(dtypes), "%s\"DownEncoderBlock2D\"", i ? "," : "");
     }
-    char json[1200];
+    char json[1600]; /* room for the three lists at their longest */
     snprintf(json, sizeof json,
              "{\"_class_name\":\"AutoencoderKL\",\"act_fn\":\"silu\",\"block_out_channels\":[%s],\"in_channels\":3,"
              "\"latent_channels\":%lld,\"layers_per_block\":%lld,\"norm_num_groups\":32,\"out_channels\":3,\"scaling_factor\":%.9g,"

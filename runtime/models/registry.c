@@ -52,11 +52,11 @@ evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_op
             const evk_model_info *mi = evk_model_get_info(*out);
             const char *opt = o->frames ? "frames" : o->fps ? "a frame rate" : o->diffusion_model ? "a denoiser from another file" : NULL;
             if (!mi->frames && opt) {
+                const char *kind = mi->image_width ? "images" : "samples"; /* read before the model goes */
                 evk_model_destroy(*out);
                 *out = NULL;
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (%s) makes %s, not videos: %s (--%s) applies to video models", path,
-                                evk__families[i].name, mi->image_width ? "images" : "samples", opt,
-                                o->frames ? "frames" : o->fps ? "fps" : "diffusion-model");
+                                evk__families[i].name, kind, opt, o->frames ? "frames" : o->fps ? "fps" : "diffusion-model");
             }
             return EVK_OK;
         }

@@ -47,16 +47,17 @@ evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_op
         if (evk__families[i].probe(path)) {
             const evk_model_options *o = options ? options : &none;
             EVK_TRY(evk__families[i].load(ctx, path, o, out));
-            /* options a family did not take are refused, never ignored: frames, fps and another
-             * file's denoiser are for video models (a video family checks its own values) */
+            /* options a family did not take are refused, never ignored: frames and fps are for
+             * video models (a video family checks its own values); another file's denoiser is
+             * read by the families that have one (sd, sd3, vc2, modelscope) and refused by gmm */
             const evk_model_info *mi = evk_model_get_info(*out);
-            const char *opt = o->frames ? "frames" : o->fps ? "a frame rate" : o->diffusion_model ? "a denoiser from another file" : NULL;
+            const char *opt = o->frames ? "frames" : o->fps ? "a frame rate" : NULL;
             if (!mi->frames && opt) {
                 const char *kind = mi->image_width ? "images" : "samples"; /* read before the model goes */
                 evk_model_destroy(*out);
                 *out = NULL;
                 return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (%s) makes %s, not videos: %s (--%s) applies to video models", path,
-                                evk__families[i].name, kind, opt, o->frames ? "frames" : o->fps ? "fps" : "diffusion-model");
+                                evk__families[i].name, kind, opt, o->frames ? "frames" : "fps");
             }
             return EVK_OK;
         }

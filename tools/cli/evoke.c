@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shard.h"
 #include "cli.h"
 #include "core/file.h"
 
@@ -56,6 +57,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         printf("evoke 0.1.0\n");
+        if (evk_shard_mpi_built()) printf("with MPI: runs under mpirun / srun spread a search over the ranks\n");
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < command_count; i++)

@@ -288,7 +288,7 @@ int cli_rank_report(const evk_shard *s, evk_status status) {
     const char *msg = evk_error_message()[0] ? evk_error_message() : evk_status_name(status);
     if (evk_shard_rank(s) == 0) fprintf(stderr, "evoke: %s\n", msg);
     else if (status == EVK_ERROR_TIMEOUT && !evk_shard_failed_elsewhere(s) && cli__stderr_fd >= 0)
-        dprintf(cli__stderr_fd, "evoke: %s\n", msg);
+        dprintf(cli__stderr_fd, "evoke: rank %u: %s\n", evk_shard_rank(s), msg);
     return cli_exit_code(status);
 }
 

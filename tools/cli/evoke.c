@@ -31,7 +31,8 @@ static void usage(FILE *out) {
             "`evoke <command> --help` describes each command's options.\n"
             "environment: EVOKE_DEVICE=N picks a device, EVOKE_PROFILE=1 prints GPU time per kernel,\n"
             "EVOKE_VALIDATION=1 turns on the Vulkan validation layer, EVOKE_TIMEOUT=S (whole seconds)\n"
-            "bounds GPU waits, EVOKE_MEMORY_LIMIT_MB=N caps device memory.\n");
+            "bounds GPU waits, EVOKE_MEMORY_LIMIT_MB=N caps device memory, EVOKE_SHARD_TIMEOUT=S bounds\n"
+            "waits on other devices or MPI ranks (--devices, mpirun; EVOKE_FAULT_RANK=R injects a fault).\n");
 }
 
 /* SIGINT / SIGTERM: remove the temporary file of a write in progress (outputs are only ever

@@ -188,7 +188,7 @@ evk_status evk_shard_group_create(uint32_t n, evk_shard **shards) {
 /* ---- MPI --------------------------------------------------------------------------------------- */
 
 #ifdef EVOKE_MPI
-enum { EVK__TAG_ROWS = 11, EVK__TAG_FAULT = 12 };
+enum { EVK__TAG_ROWS = 11, EVK__TAG_FAULT = 12, EVK__TAG_REPORTED = 13 };
 
 /* Poll requests until done, a failure notice arrives, or the deadline. */
 static evk_status evk__mpi_wait(evk_shard *s, int n, MPI_Request *reqs, const char *what) {
@@ -311,6 +311,18 @@ void evk_shard_destroy(evk_shard *s, bool failed) {
     }
 #ifdef EVOKE_MPI
     if (s->backend == EVK__SHARD_MPI) {
+        if (failed && s->rank != 0 && s->size > 1) {
+            /* stay until rank 0 has reported the failure (the launcher ends the job when the first
+             * process exits non-zero): its word, or 10 s */
+            double deadline = evk__shard_now() + 10;
+            int flag = 0;
+            while (!flag && evk__shard_now() < deadline) {
+                MPI_Iprobe(0, EVK__TAG_REPORTED, s->comm, &flag, MPI_STATUS_IGNORE);
+                struct timespec ts = {0, 1000000};
+                if (!flag) nanosleep(&ts, NULL);
+            }
+            if (flag) MPI_Recv(NULL, 0, MPI_BYTE, 0, EVK__TAG_REPORTED, s->comm, MPI_STATUS_IGNORE);
+        }
         if (failed) {
             /* the others may be gone or stuck in a collective that cannot complete: finalise, but
              * give up after 2 s (exit status 1 either way) */
@@ -328,6 +340,25 @@ void evk_shard_destroy(evk_shard *s, bool failed) {
 #endif
     (void)failed;
     free(s);
+}
+
+void evk_shard_reported(evk_shard *s) {
+#ifdef EVOKE_MPI
+    if (!s || s->backend != EVK__SHARD_MPI || s->rank != 0 || s->size < 2) return;
+    MPI_Request *reqs = calloc(s->size, sizeof *reqs);
+    int n = 0;
+    for (uint32_t r = 1; reqs && r < s->size; r++) MPI_Isend(NULL, 0, MPI_BYTE, (int)r, EVK__TAG_REPORTED, s->comm, &reqs[n++]);
+    double deadline = evk__shard_now() + 2;
+    int done = 0;
+    while (reqs && !done && evk__shard_now() < deadline) {
+        MPI_Testall(n, reqs, &done, MPI_STATUSES_IGNORE);
+        struct timespec ts = {0, 1000000};
+        if (!done) nanosleep(&ts, NULL);
+    }
+    free(reqs);
+#else
+    (void)s;
+#endif
 }
 
 void evk_shard_fail(evk_shard *s, evk_status st) {
@@ -500,6 +531,47 @@ evk_status evk_shard_broadcast(evk_shard *s, void *buf, size_t bytes, uint32_t r
     return st;
 }
 
+/* The messages of an exchange, computed alike on every rank from the global source arrays: for
+ * each ordered pair (from, to) of different ranks, the distinct source rows of `from` that `to`'s
+ * block needs, in order of first use. slot[j] (j in this rank's block, source elsewhere): the
+ * index of its row in the message from its source rank; sent[p] / recv[p]: rows per message. */
+typedef struct evk__plan {
+    uint32_t *slot, *sent, *recv;
+} evk__plan;
+
+static void evk__plan_free(evk__plan *pl) { free(pl->slot), free(pl->sent), free(pl->recv); }
+
+static evk_status evk__plan_make(const evk_shard *s, uint32_t n, const uint32_t *src_rank, const uint32_t *src_row, evk__plan *pl) {
+    uint32_t P = s->size, first, count, maxrow = 0;
+    evk_shard_range(s, n, &first, &count);
+    for (uint32_t j = 0; j < n; j++) maxrow = src_row[j] + 1 > maxrow ? src_row[j] + 1 : maxrow;
+    pl->slot = malloc((count ? count : 1) * sizeof *pl->slot), pl->sent = calloc(P, sizeof *pl->sent), pl->recv = calloc(P, sizeof *pl->recv);
+    uint32_t *seen = malloc((maxrow ? maxrow : 1) * sizeof *seen); /* index + 1 of a row in the current message; 0: not yet */
+    if (!pl->slot || !pl->sent || !pl->recv || !seen) {
+        free(seen), evk__plan_free(pl);
+        return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    }
+    for (uint32_t to = 0; to < P; to++) { /* messages from this rank to `to` */
+        if (to == s->rank) continue;
+        uint32_t f, c;
+        evk_shard_block(n, P, to, &f, &c);
+        memset(seen, 0, maxrow * sizeof *seen);
+        for (uint32_t j = f; j < f + c; j++)
+            if (src_rank[j] == s->rank && !seen[src_row[j]]) seen[src_row[j]] = ++pl->sent[to];
+    }
+    for (uint32_t from = 0; from < P; from++) { /* messages from `from` to this rank */
+        if (from == s->rank) continue;
+        memset(seen, 0, maxrow * sizeof *seen);
+        for (uint32_t j = first; j < first + count; j++)
+            if (src_rank[j] == from) {
+                if (!seen[src_row[j]]) seen[src_row[j]] = ++pl->recv[from];
+                pl->slot[j - first] = seen[src_row[j]] - 1;
+            }
+    }
+    free(seen);
+    return EVK_OK;
+}
+
 evk_status evk_shard_exchange_rows(evk_shard *s, uint32_t n, const uint32_t *src_rank, const uint32_t *src_row, const void *src,
                                    size_t row_bytes, void *dst, const char *what) {
     uint32_t first, count;
@@ -511,13 +583,12 @@ evk_status evk_shard_exchange_rows(evk_shard *s, uint32_t n, const uint32_t *src
     }
     EVK_TRY(evk__enter(s, what));
     double t0 = evk__shard_now();
-    evk_status st = EVK_OK;
-    for (uint32_t j = 0; j < n; j++) {
-        uint32_t owner = evk_shard_owner(s, n, j, NULL);
-        if (src_rank[j] == s->rank && owner != s->rank) s->stats.bytes_sent += row_bytes;
-        if (owner == s->rank && src_rank[j] != s->rank) s->stats.bytes_received += row_bytes;
-    }
-    if (s->backend == EVK__SHARD_THREADS) {
+    evk__plan pl;
+    evk_status st = evk__plan_make(s, n, src_rank, src_row, &pl);
+    if (st) return st;
+    uint32_t P = s->size;
+    for (uint32_t p = 0; p < P; p++) s->stats.bytes_sent += (uint64_t)pl.sent[p] * row_bytes, s->stats.bytes_received += (uint64_t)pl.recv[p] * row_bytes;
+    if (s->backend == EVK__SHARD_THREADS) { /* shared memory: each rank copies what its block needs */
         st = evk__group_barrier(s, src, what);
         for (uint32_t j = first; !st && j < first + count; j++)
             memcpy((char *)dst + (size_t)(j - first) * row_bytes, (const char *)s->group->post[src_rank[j]] + (size_t)src_row[j] * row_bytes,
@@ -526,28 +597,28 @@ evk_status evk_shard_exchange_rows(evk_shard *s, uint32_t n, const uint32_t *src
     }
 #ifdef EVOKE_MPI
     if (s->backend == EVK__SHARD_MPI) {
-        /* per peer: one message of the rows it needs from here, in destination order */
-        uint32_t P = s->size;
+        /* per peer one message each way: the distinct rows it needs from here, in order of first use */
         size_t *soff = calloc(P + 1, sizeof *soff), *roff = calloc(P + 1, sizeof *roff);
         MPI_Request *reqs = calloc(2 * P, sizeof *reqs);
         char *sbuf = NULL, *rbuf = NULL;
-        if (!soff || !roff || !reqs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        for (uint32_t j = 0; !st && j < n; j++) {
-            uint32_t owner = evk_shard_owner(s, n, j, NULL);
-            if (src_rank[j] == s->rank && owner != s->rank) soff[owner + 1] += row_bytes;
-            if (owner == s->rank && src_rank[j] != s->rank) roff[src_rank[j] + 1] += row_bytes;
-        }
-        for (uint32_t p = 0; !st && p < P; p++) soff[p + 1] += soff[p], roff[p + 1] += roff[p];
+        uint32_t *seen = NULL, maxrow = 0;
+        for (uint32_t j = 0; j < n; j++) maxrow = src_row[j] + 1 > maxrow ? src_row[j] + 1 : maxrow;
+        if (!soff || !roff || !reqs || !(seen = malloc((maxrow ? maxrow : 1) * sizeof *seen)))
+            st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t p = 0; !st && p < P; p++)
+            soff[p + 1] = soff[p] + (size_t)pl.sent[p] * row_bytes, roff[p + 1] = roff[p] + (size_t)pl.recv[p] * row_bytes;
         if (!st && ((soff[P] && !(sbuf = malloc(soff[P]))) || (roff[P] && !(rbuf = malloc(roff[P])))))
             st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        size_t *fill = st ? NULL : calloc(P, sizeof *fill);
-        if (!st && !fill) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        for (uint32_t j = 0; !st && j < n; j++) {
-            uint32_t owner = evk_shard_owner(s, n, j, NULL);
-            if (src_rank[j] == s->rank && owner != s->rank) {
-                memcpy(sbuf + soff[owner] + fill[owner], (const char *)src + (size_t)src_row[j] * row_bytes, row_bytes);
-                fill[owner] += row_bytes;
-            }
+        for (uint32_t to = 0; !st && to < P; to++) { /* pack, in the plan's order */
+            if (to == s->rank || !pl.sent[to]) continue;
+            uint32_t f, c, k = 0;
+            evk_shard_block(n, P, to, &f, &c);
+            memset(seen, 0, maxrow * sizeof *seen);
+            for (uint32_t j = f; j < f + c; j++)
+                if (src_rank[j] == s->rank && !seen[src_row[j]]) {
+                    seen[src_row[j]] = 1;
+                    memcpy(sbuf + soff[to] + (size_t)k++ * row_bytes, (const char *)src + (size_t)src_row[j] * row_bytes, row_bytes);
+                }
         }
         int nr = 0;
         for (uint32_t p = 0; !st && p < P; p++) {
@@ -558,18 +629,18 @@ evk_status evk_shard_exchange_rows(evk_shard *s, uint32_t n, const uint32_t *src
                 MPI_Isend(sbuf + soff[p], c, MPI_BYTE, (int)p, EVK__TAG_ROWS, s->comm, &reqs[nr++]);
         }
         if (!st) st = evk__mpi_wait(s, nr, reqs, what);
-        if (!st) memset(fill, 0, P * sizeof *fill);
         for (uint32_t j = first; !st && j < first + count; j++) {
             char *d = (char *)dst + (size_t)(j - first) * row_bytes;
             uint32_t p = src_rank[j];
             if (p == s->rank) memcpy(d, (const char *)src + (size_t)src_row[j] * row_bytes, row_bytes);
-            else memcpy(d, rbuf + roff[p] + fill[p], row_bytes), fill[p] += row_bytes;
+            else memcpy(d, rbuf + roff[p] + (size_t)pl.slot[j - first] * row_bytes, row_bytes);
         }
         /* on failure the requests may still be pending: the buffers stay (the run ends) */
         if (!st) free(sbuf), free(rbuf), free(reqs);
-        free(fill), free(soff), free(roff);
+        free(seen), free(soff), free(roff);
     }
 #endif
+    evk__plan_free(&pl);
     s->stats.seconds += evk__shard_now() - t0;
     return st;
 }

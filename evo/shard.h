@@ -83,6 +83,9 @@ evk_status evk_shard_agree(evk_shard *s, evk_status mine);
 /* Tell the other ranks this rank failed with `st` and the current error message; their next (or
  * current) call fails with "rank R: <message>". */
 void evk_shard_fail(evk_shard *s, evk_status st);
+/* Rank 0 has reported a failure: the other ranks, waiting for this in evk_shard_destroy, may
+ * end (a launcher ends the whole job when the first process exits non-zero). */
+void evk_shard_reported(evk_shard *s);
 /* Whether the error of a failed call is another rank's (this rank need not report it). */
 bool evk_shard_failed_elsewhere(const evk_shard *s);
 

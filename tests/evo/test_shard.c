@@ -141,7 +141,7 @@ static void *coll_run(void *arg) {
     j->b = r == 2 ? 42 : 0;
     if (!j->st) j->st = evk_shard_broadcast(j->s, &j->b, sizeof j->b, 2, "test broadcast");
     /* 7 destinations, each the row of a rank's source chosen below; each rank has 3 rows r*100+k */
-    uint32_t srank[7] = {2, 0, 1, 1, 0, 2, 2}, srow[7] = {1, 0, 2, 0, 1, 2, 0};
+    uint32_t srank[7] = {2, 0, 1, 1, 0, 0, 2}, srow[7] = {1, 0, 2, 0, 1, 1, 0}; /* rank 2 needs row 1 of rank 0 twice */
     for (int k = 0; k < 3; k++) src[k][0] = (float)(r * 100 + k), src[k][1] = -src[k][0];
     if (!j->st) j->st = evk_shard_exchange_rows(j->s, 7, srank, srow, src, sizeof src[0], j->rows, "test exchange");
     if (!j->st) j->st = evk_shard_agree(j->s, EVK_OK);
@@ -160,7 +160,7 @@ static void test_collectives(void **state) {
         assert_int_equal(pthread_create(&th[i], NULL, coll_run, &jobs[i]), 0);
     }
     for (int i = 0; i < 3; i++) assert_int_equal(pthread_join(th[i], NULL), 0);
-    uint32_t srank[7] = {2, 0, 1, 1, 0, 2, 2}, srow[7] = {1, 0, 2, 0, 1, 2, 0};
+    uint32_t srank[7] = {2, 0, 1, 1, 0, 0, 2}, srow[7] = {1, 0, 2, 0, 1, 1, 0}; /* rank 2 needs row 1 of rank 0 twice */
     for (uint32_t i = 0; i < 3; i++) {
         if (jobs[i].st) fail_msg("rank %u: %s", i, evk_status_name(jobs[i].st));
         for (int k = 0; k < 7; k++) assert_true(jobs[i].all[k] == (float)k * 10);
@@ -176,6 +176,8 @@ static void test_collectives(void **state) {
         evk_shard_stats ss;
         evk_shard_get_stats(s[i], &ss);
         assert_true(ss.collectives == 5 && ss.seconds >= 0);
+        /* the exchange counts a row once per receiving rank: rank 0 sends row 1 to rank 2 once */
+        if (i == 0) assert_int_equal(ss.bytes_sent, 2 * 4 * 2 + 2 * 8 * 2 + 8); /* gather, sum, exchange */
     }
     for (int i = 0; i < 3; i++) evk_shard_destroy(s[i], false);
 }

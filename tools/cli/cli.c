@@ -280,6 +280,8 @@ evk_shard *cli_ranks_start(void) {
 }
 
 int cli_ranks_end(evk_shard *s, int rc) {
+    fflush(stdout), fflush(stderr);
+    if (rc) evk_shard_reported(s); /* rank 0 has said why: the others may end now */
     evk_shard_destroy(s, rc != 0);
     return rc;
 }

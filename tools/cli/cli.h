@@ -34,7 +34,8 @@ int cli_report(evk_status status);
  * the terminal), so the run reads like one process. NULL: one process. */
 typedef struct evk_shard evk_shard;
 evk_shard *cli_ranks_start(void);
-/* The end of a command under cli_ranks_start: MPI finalised (bounded when rc != 0), rc returned. */
+/* The end of a command under cli_ranks_start: MPI finalised (bounded when rc != 0; a failed run's
+ * other ranks wait for rank 0 to have reported), rc returned. */
 int cli_ranks_end(evk_shard *s, int rc);
 /* A failed run's message and exit code on any rank: rank 0 reports, another rank only its own
  * timeouts (the failing rank's message reaches rank 0 as "rank R: ..."). */

@@ -480,8 +480,7 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
     for (uint32_t r = 1; r < nranks; r++)
         if (started[r]) pthread_join(threads[r], NULL);
     st = jobs[0].st;
-    evk_context *ctx = jobs[0].ctx;
-    evk_generation *g = jobs[0].g;
+    evk_generation *g = jobs[0].g; /* rank 0's: the result every rank agreed on */
     bool writer = evk_shard_rank(mpi) == 0;
     const evk_search_result *res = g ? g->result : NULL;
     if (!st && writer && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
@@ -504,7 +503,6 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         evk_context_destroy(jobs[r].ctx);
         if (nranks > 1) evk_shard_destroy(group[r], false);
     }
-    (void)ctx;
     evk_npy_free(&latents);
     return rc;
 }

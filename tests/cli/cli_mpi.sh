@@ -19,7 +19,7 @@ for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissio
 r["parameters"].pop("chunk", None); print(json.dumps(r, sort_keys=True))' "$1"; }
 mpi=0
 if "$evoke" --version | grep -q MPI && command -v mpirun >/dev/null; then mpi=1; else echo "cli_mpi: evoke built without MPI or no mpirun: --devices only"; fi
-mpirun_n() { local n=$1; shift; timeout 300 mpirun --oversubscribe --allow-run-as-root -np "$n" "$@"; }
+mpirun_n() { local n=$1; shift; timeout 900 mpirun --oversubscribe --allow-run-as-root -np "$n" "$@"; }
 
 # ---- the toy mixture: every strategy ------------------------------------------------------------
 toy=(generate --model "$gmm/toy2d.json" --reward "$gmm/toy2d_reward.json" --steps 20 --seed 5)

@@ -11,6 +11,7 @@
 #include <time.h>
 
 #include "ops/op_fill.h"
+#include "ops/op_layout.h"
 #include "ops/op_reduce.h"
 
 static double evk__now(void) {
@@ -22,7 +23,7 @@ static double evk__now(void) {
 evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, const evk_sampler *sampler, evk_reward *reward,
                             const evk_search_config *cfg, uint32_t population_max) {
     memset(e, 0, sizeof *e);
-    e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg;
+    e->ctx = ctx, e->model = model, e->sampler = sampler, e->reward = reward, e->cfg = cfg, e->shard = cfg->shard;
     e->T = evk_sampler_steps(sampler);
     e->cost = evk__search_cost(cfg);
     e->numel = evk_model_sample_numel(model);
@@ -137,6 +138,7 @@ evk_status evk__engine_run(evk__engine *e) {
 }
 
 evk_status evk__engine_noise(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, uint32_t id0) {
+    if (n == 0) return EVK_OK; /* a rank without individuals in this population */
     EVK_TRY(evk__engine_begin(e));
     e->dec_rows = 0; /* states change: what dec holds no longer matches them */
     for (int64_t c = 0; c < n; c += e->chunk) {
@@ -173,7 +175,7 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
     e->dec_rows = 0;
     uint64_t rowbytes = (uint64_t)e->numel * 4;
     for (uint32_t i = from; i <= to; i++) {
-        for (uint32_t a = 0; a < archive_count; a++)
+        for (uint32_t a = 0; a < archive_count && n > 0; a++)
             if (archive[a].step == i)
                 EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row0 * rowbytes, &archive[a].dst->buf, (uint64_t)archive[a].row * rowbytes,
                                         (uint64_t)n * rowbytes));
@@ -226,6 +228,7 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
 }
 
 evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores) {
+    if (n == 0) return EVK_OK;
     EVK_TRY(evk__engine_begin(e));
     for (int64_t c = 0; c < n; c += e->chunk) {
         int64_t m = n - c < e->chunk ? n - c : e->chunk;
@@ -256,8 +259,13 @@ evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, 
     return EVK_OK;
 }
 
-evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward) {
+evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward, uint32_t owner) {
     if (e->have_best && !(reward > e->best_reward)) return EVK_OK;
+    e->best_owner = owner;
+    if (!x) { /* another rank's sample */
+        e->have_best = true, e->best_reward = reward, e->best_dec_ready = false;
+        return EVK_OK;
+    }
     EVK_TRY(evk__engine_begin(e));
     uint64_t rowbytes = (uint64_t)e->numel * 4;
     EVK_TRY(evk_stream_copy(e->s, &x->buf, (uint64_t)row * rowbytes, &e->best.buf, 0, rowbytes));
@@ -274,12 +282,43 @@ evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t r
 }
 
 evk_status evk__engine_decode_best(evk__engine *e) {
-    if (!e->best_dec.buf.block || !e->have_best || e->best_dec_ready) return EVK_OK;
+    if (!e->best_dec.buf.block || !e->have_best || e->best_dec_ready || e->best_owner != evk_shard_rank(e->shard)) return EVK_OK;
     if (e->times) EVK_TRY(evk__engine_run(e)); /* what was recorded before is not the decode's */
     EVK_TRY(evk__engine_begin(e));
     EVK_TRY(evk_model_decode(e->model, e->s, &e->best, &e->best_dec));
     e->best_dec_ready = true;
     return evk__engine_stage(e, EVK_STAGE_DECODE, 0, 1);
+}
+
+evk_status evk__engine_move_rows(evk__engine *e, const evk_tensor *src, int64_t src_rows, uint32_t n, const uint32_t *src_rank,
+                                 const uint32_t *src_row, const evk_tensor *idx, const evk_tensor *dst) {
+    if (evk_shard_size(e->shard) == 1) {
+        int32_t *h = malloc((n ? n : 1) * sizeof *h);
+        if (!h) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t j = 0; j < n; j++) h[j] = (int32_t)src_row[j];
+        evk_status st = evk_buffer_upload(e->ctx, &idx->buf, 0, h, n * sizeof *h);
+        free(h);
+        evk_tensor iv, sv, dv;
+        EVK_TRY(st);
+        EVK_TRY(evk_tensor_rows(idx, 0, n, &iv));
+        EVK_TRY(evk_tensor_rows(src, 0, src_rows, &sv));
+        EVK_TRY(evk_tensor_rows(dst, 0, n, &dv));
+        EVK_TRY(evk__engine_begin(e));
+        return evk_op_gather_rows(e->s, &sv, &iv, &dv);
+    }
+    /* several ranks: this rank's source rows to the host, the exchange, its block back up */
+    uint32_t first, count;
+    evk_shard_range(e->shard, n, &first, &count);
+    EVK_TRY(evk__engine_run(e));
+    size_t row = (size_t)e->numel * sizeof(float);
+    float *hs = malloc(src_rows ? (size_t)src_rows * row : 1), *hd = malloc(count ? (size_t)count * row : 1);
+    evk_status st = hs && hd ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    evk_tensor v;
+    if (!st && src_rows && !(st = evk_tensor_rows(src, 0, src_rows, &v))) st = evk_tensor_download_f32(e->ctx, &v, hs);
+    if (!st) st = evk_shard_exchange_rows(e->shard, n, src_rank, src_row, hs, row, hd, "transfer of parent states");
+    if (!st && count && !(st = evk_tensor_rows(dst, 0, count, &v))) st = evk_tensor_upload_f32(e->ctx, &v, hd);
+    free(hs), free(hd);
+    return st;
 }
 
 /* ---- a strategy's run: the shared parts -------------------------------------------------------- */
@@ -295,12 +334,27 @@ evk_status evk__alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_te
     return evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, t);
 }
 
-/* Read n scores back, record a generation entry and offer the best row of x (final samples only). */
+evk_status evk__scores(evk__run *R, const evk_tensor *scores, uint32_t n) {
+    evk_shard *sh = R->e.shard;
+    uint32_t first, count;
+    evk_shard_range(sh, n, &first, &count);
+    evk_tensor sv;
+    float *mine = evk_shard_size(sh) == 1 ? R->host_scores : R->local_scores;
+    if (count) {
+        EVK_TRY(evk_tensor_rows(scores, 0, count, &sv));
+        EVK_TRY(evk_tensor_download_f32(R->e.ctx, &sv, mine));
+    }
+    EVK_TRY(evk_shard_gather(sh, mine, sizeof(float), n, R->host_scores, false, "all-gather of scores"));
+    uint64_t counts[2] = {R->e.nfe, R->e.reward_calls};
+    EVK_TRY(evk_shard_sum_u64(sh, counts, 2, "sum of evaluation counts"));
+    R->nfe = counts[0], R->reward_calls = counts[1];
+    return EVK_OK;
+}
+
+/* Record a generation entry and offer the best individual (final samples only). */
 evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,
                                bool final, double ess, bool resampled) {
-    evk_tensor sv;
-    EVK_TRY(evk_tensor_rows(scores, 0, n, &sv));
-    EVK_TRY(evk_tensor_download_f32(R->e.ctx, &sv, R->host_scores));
+    if (scores) EVK_TRY(evk__scores(R, scores, n));
     double best = -INFINITY, worst = INFINITY, sum = 0;
     int64_t arg = -1;
     uint32_t finite = 0;
@@ -313,7 +367,11 @@ evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint3
         if (v < worst) worst = v;
     }
     if (!finite) return evk_fail(EVK_ERROR_NUMERIC, "search: every reward of a population of %u is NaN (step %u)", n, step);
-    if (final && arg >= 0) EVK_TRY(evk__engine_offer_best(&R->e, x, arg, best));
+    if (final && arg >= 0) {
+        uint32_t local, owner = evk_shard_owner(R->e.shard, n, (uint32_t)arg, &local);
+        bool mine = owner == evk_shard_rank(R->e.shard);
+        EVK_TRY(evk__engine_offer_best(&R->e, mine ? x : NULL, local, best, owner));
+    }
     evk_search_result *res = R->res;
     if (res->generation_count == R->gen_cap) {
         uint32_t cap = R->gen_cap ? 2 * R->gen_cap : 16;
@@ -321,10 +379,10 @@ evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint3
         if (!g) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
         res->generations = g, R->gen_cap = cap;
     }
-    res->generations[res->generation_count++] = (evk_search_generation){index, step, n, best, sum / finite, worst, R->e.nfe, ess, resampled};
+    res->generations[res->generation_count++] = (evk_search_generation){index, step, n, best, sum / finite, worst, R->nfe, ess, resampled};
     const evk_search_config *c = R->e.cfg;
     if (c->progress) {
-        evk_search_progress p = {c->method, index, step, n, R->e.nfe, R->e.have_best ? R->e.best_reward : best};
+        evk_search_progress p = {c->method, index, step, n, R->nfe, R->e.have_best ? R->e.best_reward : best};
         c->progress(c->user, &p);
     }
     return EVK_OK;
@@ -336,21 +394,33 @@ evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n) {
     evk__engine *e = &R->e;
     EVK_TRY(evk__engine_decode_best(e));
     EVK_TRY(evk__engine_run(e)); /* a pending best-sample copy or decode */
+    evk_shard *sh = e->shard;
+    bool single = evk_shard_size(sh) == 1, owner = e->best_owner == evk_shard_rank(sh);
+    uint32_t first, count;
+    evk_shard_range(sh, n, &first, &count);
+    size_t row = (size_t)e->numel * sizeof(float);
     res->population_size = n;
-    res->population = malloc((size_t)n * e->numel * sizeof(float));
+    res->population = calloc((size_t)n, row);
     res->population_rewards = malloc(n * sizeof(float));
-    res->best_sample = malloc(e->numel * sizeof(float));
-    if (!res->population || !res->population_rewards || !res->best_sample) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    res->best_sample = malloc(row);
+    float *mine = single ? res->population : malloc(count ? count * row : 1);
+    evk_status st = res->population && res->population_rewards && res->best_sample && mine ? EVK_OK
+                                                                                            : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     evk_tensor xv;
-    EVK_TRY(evk_tensor_rows(x, 0, n, &xv));
-    EVK_TRY(evk_tensor_download_f32(e->ctx, &xv, res->population));
+    if (!st && count && !(st = evk_tensor_rows(x, 0, count, &xv))) st = evk_tensor_download_f32(e->ctx, &xv, mine);
+    if (!st) st = evk_shard_gather(sh, mine, row, n, res->population, true, "gather of the final population");
+    if (!single) free(mine);
+    EVK_TRY(st);
     memcpy(res->population_rewards, R->host_scores, n * sizeof(float));
-    EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best, res->best_sample));
+    if (owner) EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best, res->best_sample));
+    EVK_TRY(evk_shard_broadcast(sh, res->best_sample, row, e->best_owner, "broadcast of the best sample"));
     if (e->best_dec.buf.block) {
         res->decoded_numel = e->decoded_numel;
         if (!(res->best_decoded = malloc((size_t)e->decoded_numel * sizeof(float))))
             return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best_dec, res->best_decoded));
+        if (owner) EVK_TRY(evk_tensor_download_f32(e->ctx, &e->best_dec, res->best_decoded));
+        EVK_TRY(evk_shard_broadcast(sh, res->best_decoded, (size_t)e->decoded_numel * sizeof(float), e->best_owner,
+                                    "broadcast of the best sample's decode"));
     }
     res->best_reward = e->best_reward;
     return EVK_OK;
@@ -367,7 +437,8 @@ evk_status evk__search_execute(evk_context *ctx, evk_model *model, const evk_sam
     evk_pipeline_get_stats(ctx, &ps0);
     double t0 = evk__clock();
     st = evk__engine_init(&R.e, ctx, model, sampler, reward, c, pmax);
-    if (!st && !(R.host_scores = malloc(pmax * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st && (!(R.host_scores = malloc(pmax * sizeof(float))) || !(R.local_scores = malloc(pmax * sizeof(float)))))
+        st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     if (!st && c->stage_times) {
         evk_search_stage_times *t = &res->stage_times;
         t->timed = true;
@@ -387,13 +458,15 @@ evk_status evk__search_execute(evk_context *ctx, evk_model *model, const evk_sam
     evk_pipeline_get_stats(ctx, &ps1);
     res->pipeline_seconds = (ps1.create_ms - ps0.create_ms) / 1e3;
     res->wait_seconds = R.e.wait_seconds;
-    res->nfe = R.e.nfe;
-    res->reward_calls = R.e.reward_calls;
+    bool single = evk_shard_size(c->shard) == 1;
+    res->nfe = single ? R.e.nfe : R.nfe;
+    res->reward_calls = single ? R.e.reward_calls : R.reward_calls;
     res->submissions = R.e.submissions;
     res->steps_recorded = R.e.steps_recorded;
     res->dispatches = R.e.dispatches;
     res->chunk = R.e.chunk;
     evk__engine_destroy(&R.e);
     free(R.host_scores);
+    free(R.local_scores);
     return st;
 }

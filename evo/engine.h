@@ -15,6 +15,7 @@
 #include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
+#include "shard.h"
 
 /* search.h's types, declared rather than included (search.h is the layer's interface; the
  * engine is below it). */
@@ -50,6 +51,8 @@ typedef struct evk__engine {
     int64_t dec_row0, dec_rows;
     bool have_best;
     double best_reward;
+    uint32_t best_owner;                    /* the rank whose `best` holds the best sample */
+    evk_shard *shard;                       /* cfg->shard: the group (NULL: this device alone) */
     uint64_t nfe, reward_calls, steps_recorded, dispatches;
     uint32_t submissions;
     double wait_seconds;
@@ -75,8 +78,14 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
 /* Record scores[0..n) = reward(decode(rows [row0, row0+n) of x)). */
 evk_status evk__engine_score(evk__engine *e, const evk_tensor *x, int64_t row0, int64_t n, const evk_tensor *scores);
 /* After scores are read back: remember row `row` of x as the best sample if it beats the best
- * (and its decode, copied from the scoring's when x was not changed since). */
-evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward);
+ * (and its decode, copied from the scoring's when x was not changed since). The sample is rank
+ * `owner`'s: elsewhere (x NULL) only the reward and the owner are remembered. */
+evk_status evk__engine_offer_best(evk__engine *e, const evk_tensor *x, int64_t row, double reward, uint32_t owner);
+/* Rows of dst [0, this rank's block of n) = source rows: destination j (of n, global) takes row
+ * src_row[j] of rank src_rank[j]'s src. One device: a gather recorded on the device through idx
+ * (i32, at least n entries); several: what was recorded runs, and rows travel through the host. */
+evk_status evk__engine_move_rows(evk__engine *e, const evk_tensor *src, int64_t src_rows, uint32_t n, const uint32_t *src_rank,
+                                 const uint32_t *src_row, const evk_tensor *idx, const evk_tensor *dst);
 /* Record the decode of the best sample into best_dec unless the scoring's decode was kept. */
 evk_status evk__engine_decode_best(evk__engine *e);
 
@@ -85,7 +94,9 @@ typedef struct evk__run {
     evk__engine e;
     evk_search_result *res;
     uint32_t gen_cap;
-    float *host_scores;
+    float *host_scores;        /* the latest scores of the whole population (every rank's block) */
+    float *local_scores;       /* this rank's block of them */
+    uint64_t nfe, reward_calls; /* over every rank, as of the latest evk__scores */
 } evk__run;
 
 #endif

@@ -58,8 +58,9 @@
 #include "rewards/sum.h"
 #include "rewards/frames.h"
 
-/* the search layer: sampling, Best-of-N, FK particles, EvoSearch; and evk_generate, the one call
- * that does what `evoke generate` does */
+/* the search layer: sampling, Best-of-N, FK particles, EvoSearch, over one device or several
+ * (shard.h); and evk_generate, the one call that does what `evoke generate` does */
+#include "shard.h"
 #include "search.h"
 #include "generate.h"
 

@@ -29,6 +29,7 @@
 #include "models/model.h"
 #include "rewards/reward.h"
 #include "samplers/sampler.h"
+#include "shard.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -136,6 +137,11 @@ typedef struct evk_search_config {
     uint32_t step_noise_count;
     /* execution */
     uint32_t chunk;              /* most individuals per model call [as many as memory allows] */
+    /* The group this search is one rank of (shard.h): each rank denoises and scores its block of
+     * every population, with results bit-identical to one device; NULL: this device alone. Every
+     * rank runs evk_search_run with the same configuration; rank 0's result holds the final
+     * population (elsewhere it is left zero) and every rank's the best sample. */
+    evk_shard *shard;
     void (*progress)(void *user, const evk_search_progress *p);
     void *user;
     /* Time every stage: the engine then submits at each stage's end (every denoising step, each

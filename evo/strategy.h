@@ -48,10 +48,15 @@ evk_status evk__search_execute(evk_context *ctx, evk_model *model, const evk_sam
                                const evk__strategy *strategy, evk_search_result *res);
 /* Shared by the strategies (engine.c). */
 evk_status evk__alloc_rows(evk_context *ctx, int64_t rows, int64_t numel, evk_tensor *t);
-/* Read n scores back, record a generation entry and offer the best row of x (final samples only). */
+/* Read back this rank's block of a population of n's scores (rows [0, block) of scores) and
+ * gather every rank's into R->host_scores; the NFE and reward calls so far likewise. */
+evk_status evk__scores(evk__run *R, const evk_tensor *scores, uint32_t n);
+/* Record a generation entry from n scores (read first with evk__scores, or here when scores is
+ * not NULL) and offer the best individual of x, this rank's block (final samples only). */
 evk_status evk__collect(evk__run *R, const evk_tensor *scores, uint32_t n, uint32_t index, uint32_t step, const evk_tensor *x,
                         bool final, double ess, bool resampled);
-/* Download the final population (rows [0, n) of x) and its scores into the result. */
+/* The final population of n (this rank's block: rows of x) and its scores into the result:
+ * the population on rank 0, the best sample on every rank. */
 evk_status evk__finish(evk__run *R, const evk_tensor *x, uint32_t n);
 /* (schedule.c) A population of n individuals for sample / bon / fk from --n or the NFE budget. */
 evk_status evk__resolve_population(evk_search_config *c, uint32_t T);

@@ -6,6 +6,7 @@
 #          leaves out), CMake, Vulkan headers/loader, volk, glslc, cJSON, stb, libwebp, lavapipe
 #   test:  build + cmocka, the validation layer, python3 (CLI tests), gdb (the CLI contract's
 #          signal-during-a-write rows stop evoke inside its writer), ffmpeg (MP4 output),
+#          Open MPI (several processes: the build finds it, tests/cli/cli_mpi.sh runs mpirun),
 #          clang + libFuzzer (fuzzing;
 #          best effort: the runtime library's package name follows the clang version)
 #   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks)
@@ -16,7 +17,7 @@ set -euo pipefail
 level=${1:-test}
 build_pkgs=(gcc libc6-dev make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
             mesa-vulkan-drivers vulkan-tools libwebp-dev)
-test_pkgs=(libcmocka-dev vulkan-validationlayers python3 gdb clang ffmpeg)
+test_pkgs=(libcmocka-dev vulkan-validationlayers python3 gdb clang ffmpeg libopenmpi-dev openmpi-bin)
 tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)
 
 case "$level" in

@@ -1,6 +1,7 @@
 /* bon.c — plain sampling and Best-of-N: N independent stochastic trajectories scored once at the
  * end; "sample" reports them as they are, "bon" returns the best. NFE = N·T. Both run the same
- * rollout; they differ only in name (what the CLI and the demo present). */
+ * rollout; they differ only in name (what the CLI and the demo present). Over several ranks
+ * (shard.h) each rolls out its block of the N; the scores are gathered. */
 #include <string.h>
 
 #include "engine.h"
@@ -9,14 +10,15 @@
 
 static evk_status evk__run_bon(evk__run *R) {
     evk__engine *e = &R->e;
-    uint32_t n = e->cfg->n;
+    uint32_t n = e->cfg->n, first, count; /* this rank's block of the N trajectories */
+    evk_shard_range(e->shard, n, &first, &count);
     evk_tensor x, sc;
     memset(&x, 0, sizeof x), memset(&sc, 0, sizeof sc);
-    evk_status st = evk__alloc_rows(e->ctx, n, e->numel, &x);
-    if (!st) st = evk__alloc_rows(e->ctx, n, 1, &sc);
-    if (!st) st = evk__engine_noise(e, &x, 0, n, 0);
-    if (!st) st = evk__engine_denoise(e, &x, 0, n, 0, 0, e->T, NULL, 0, NULL, 0);
-    if (!st) st = evk__engine_score(e, &x, 0, n, &sc);
+    evk_status st = evk__alloc_rows(e->ctx, count ? count : 1, e->numel, &x);
+    if (!st) st = evk__alloc_rows(e->ctx, count ? count : 1, 1, &sc);
+    if (!st) st = evk__engine_noise(e, &x, 0, count, first);
+    if (!st) st = evk__engine_denoise(e, &x, 0, count, first, 0, e->T, NULL, 0, NULL, 0);
+    if (!st) st = evk__engine_score(e, &x, 0, count, &sc);
     if (!st) st = evk__engine_run(e);
     if (!st) st = evk__collect(R, &sc, n, 0, e->T, &x, true, 0, false);
     if (!st) st = evk__finish(R, &x, n);

@@ -3,7 +3,9 @@
  * (archiving the states entering every later s_h, tagged with the rollout's final reward), then
  * the next one is drawn from the pool archived at s_g: e elites unmutated, the other slots the
  * best of a random subset (tournament), mutated (first generation √(1−β²)·x + β·ε, later
- * x + σ_{s_g}·ε), resuming at s_g. NFE = evk_evo_nfe. */
+ * x + σ_{s_g}·ε), resuming at s_g. NFE = evk_evo_nfe. Over several ranks (shard.h) each rolls
+ * out and archives its block of every generation; the scores are gathered, every rank selects the
+ * same parents, and a child whose parent lives on another rank receives its state from there. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -173,15 +175,40 @@ static int evk__pool_cmp(const void *a, const void *b) {
     return (p->row > q->row) - (p->row < q->row);
 }
 
+/* Where pool row i (generations 0, 1, … in order, P[g] individuals each) lives: its rank, and
+ * (*row) its row in that rank's archive, which holds its block of every generation in order. */
+static uint32_t evk__evo_locate(const evk_shard *sh, const uint32_t *P, uint32_t i, uint32_t *row) {
+    uint32_t g = 0, base = 0;
+    while (i >= base + P[g]) base += P[g++];
+    uint32_t local, owner = evk_shard_owner(sh, P[g], i - base, &local), lbase = 0;
+    for (uint32_t h = 0; h < g; h++) {
+        uint32_t f, n;
+        evk_shard_block(P[h], evk_shard_size(sh), owner, &f, &n);
+        lbase += n;
+    }
+    *row = lbase + local;
+    return owner;
+}
+
 static evk_status evk__run_evo(evk__run *R) {
     evk__engine *e = &R->e;
     const evk_search_config *c = e->cfg;
+    evk_shard *sh = e->shard;
     const uint32_t K = c->evolution_count, T = e->T, *S = c->evolution_schedule, *P = c->population_schedule;
-    uint32_t pmax = 0, cap[EVK_SEARCH_MAX_GENERATIONS], count[EVK_SEARCH_MAX_GENERATIONS] = {0}, total_cap = 0;
-    for (uint32_t g = 0; g <= K; g++) pmax = P[g] > pmax ? P[g] : pmax;
+    /* cap/count: the pools over all ranks (selection); lcap/lcount: this rank's archive rows */
+    uint32_t pmax = 0, lpmax = 1, cap[EVK_SEARCH_MAX_GENERATIONS], count[EVK_SEARCH_MAX_GENERATIONS] = {0}, total_cap = 0;
+    uint32_t lcap[EVK_SEARCH_MAX_GENERATIONS], lcount[EVK_SEARCH_MAX_GENERATIONS] = {0}, first, cnt;
+    for (uint32_t g = 0; g <= K; g++) {
+        pmax = P[g] > pmax ? P[g] : pmax;
+        evk_shard_range(sh, P[g], &first, &cnt);
+        lpmax = cnt > lpmax ? cnt : lpmax;
+    }
     for (uint32_t h = 0; h < K; h++) {
-        cap[h] = 0;
-        for (uint32_t g = 0; g <= h; g++) cap[h] += P[g];
+        cap[h] = lcap[h] = 0;
+        for (uint32_t g = 0; g <= h; g++) {
+            evk_shard_range(sh, P[g], &first, &cnt);
+            cap[h] += P[g], lcap[h] += cnt;
+        }
         total_cap += cap[h];
     }
     evk_tensor x, sc, idx, coef, arch[EVK_SEARCH_MAX_GENERATIONS];
@@ -190,38 +217,41 @@ static evk_status evk__run_evo(evk__run *R) {
     /* (+1: a single generation, K = 0, has no pool) */
     uint32_t *order = malloc((total_cap + 1) * sizeof *order), *scratch = malloc((total_cap + 1) * sizeof *scratch),
              *perm = malloc((total_cap + 1) * sizeof *perm);
-    int32_t *hidx = malloc(pmax * sizeof *hidx);
+    uint32_t *src_rank = malloc(pmax * sizeof *src_rank), *src_row = malloc(pmax * sizeof *src_row);
     evk__pool_entry *pool = malloc((total_cap + 1) * sizeof *pool);
-    evk_status st = hcoef && order && scratch && perm && hidx && pool ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (!st) st = evk__alloc_rows(e->ctx, pmax, e->numel, &x);
-    if (!st) st = evk__alloc_rows(e->ctx, pmax, 1, &sc);
-    if (!st) st = evk__alloc_rows(e->ctx, pmax, 2, &coef);
+    evk_status st = hcoef && order && scratch && perm && src_rank && src_row && pool ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!st) st = evk__alloc_rows(e->ctx, lpmax, e->numel, &x);
+    if (!st) st = evk__alloc_rows(e->ctx, lpmax, 1, &sc);
+    if (!st) st = evk__alloc_rows(e->ctx, lpmax, 2, &coef);
     if (!st) {
         int64_t s1[1] = {pmax};
         st = evk_tensor_alloc(e->ctx, EVK_DTYPE_I32, 1, s1, &idx);
     }
     for (uint32_t h = 0; h < K && !st; h++) {
-        st = evk__alloc_rows(e->ctx, cap[h], e->numel, &arch[h]);
+        st = evk__alloc_rows(e->ctx, lcap[h] ? lcap[h] : 1, e->numel, &arch[h]);
         if (!st && !(tags[h] = malloc(cap[h] * sizeof(float)))) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
-    /* generation 0 starts from noise at step 0; the children of generation g resume at s_g */
+    /* generation 0 starts from noise at step 0; the children of generation g resume at s_g. This
+     * rank holds individuals [first, first + cnt) of each population (global ids ids + first …). */
     uint32_t pop = P[0], next_id = P[0], ids = 0, start = 0, first_level = 0;
-    if (!st) st = evk__engine_noise(e, &x, 0, pop, 0);
+    evk_shard_range(sh, pop, &first, &cnt);
+    if (!st) st = evk__engine_noise(e, &x, 0, cnt, first);
     for (uint32_t g = 0; g <= K && !st; g++) {
         /* roll out to the end, archiving the states entering s_h for h >= first_level */
         evk__archive_point pts[EVK_SEARCH_MAX_GENERATIONS];
         uint32_t np = 0;
-        for (uint32_t h = first_level; h < K; h++) pts[np++] = (evk__archive_point){S[h], &arch[h], count[h]};
-        st = evk__engine_denoise(e, &x, 0, pop, ids, start, T, pts, np, NULL, 0);
-        if (!st) st = evk__engine_score(e, &x, 0, pop, &sc);
+        for (uint32_t h = first_level; h < K; h++) pts[np++] = (evk__archive_point){S[h], &arch[h], lcount[h]};
+        st = evk__engine_denoise(e, &x, 0, cnt, ids + first, start, T, pts, np, NULL, 0);
+        if (!st) st = evk__engine_score(e, &x, 0, cnt, &sc);
         if (!st) st = evk__engine_run(e);
         if (!st) st = evk__collect(R, &sc, pop, g, g < K ? S[g] : T, &x, true, 0, false);
         if (st || g == K) break;
         for (uint32_t h = first_level; h < K; h++) {
             memcpy(tags[h] + count[h], R->host_scores, pop * sizeof(float));
-            count[h] += pop;
+            count[h] += pop, lcount[h] += cnt;
         }
-        /* selection from the pool at s_g: elites, then tournaments over a random subset */
+        /* selection from the pool at s_g (the same on every rank): elites, then tournaments over
+         * a random subset */
         uint32_t M = count[g], kids = P[g + 1], el = c->elites < kids ? c->elites : kids - 1;
         if (el > M) el = M;
         for (uint32_t i = 0; i < M; i++) pool[i] = (evk__pool_entry){tags[g][i], i};
@@ -231,8 +261,9 @@ static evk_status evk__run_evo(evk__run *R) {
         if (keep < 1) keep = 1;
         for (uint32_t i = 0; i < M; i++) perm[i] = i, scratch[i] = 0;
         for (uint32_t j = 0; j < kids; j++) {
+            uint32_t parent;
             if (j < el) {
-                hidx[j] = (int32_t)order[j];
+                parent = order[j];
             } else {
                 /* the best of a random `keep`-subset = the first of the sorted pool not among the
                  * M − keep excluded ones (drawn without replacement by a partial shuffle) */
@@ -247,29 +278,27 @@ static evk_status evk__run_evo(evk__run *R) {
                 uint32_t i = 0;
                 while (scratch[i]) i++;
                 for (uint32_t d = 0; d < excl; d++) scratch[perm[d]] = 0;
-                hidx[j] = (int32_t)order[i];
+                parent = order[i];
             }
+            src_rank[j] = evk__evo_locate(sh, P, parent, &src_row[j]);
             /* coefficients: elites unchanged; first generation √(1−β²)·x + β·ε, later x + σ_{s_g}·ε */
             double beta = c->mutation_rate, sig = evk_sampler_noise_std(e->sampler, S[g]);
             hcoef[2 * j] = j < el ? 1.0f : g == 0 ? (float)sqrt(1 - beta * beta) : 1.0f;
             hcoef[2 * j + 1] = j < el ? 0.0f : g == 0 ? (float)beta : (float)sig;
         }
-        evk_tensor iv, cv, xv;
-        st = evk_tensor_rows(&idx, 0, kids, &iv);
-        if (!st) st = evk_tensor_rows(&coef, 0, kids, &cv);
-        if (!st) st = evk_tensor_rows(&x, 0, kids, &xv);
-        if (!st) st = evk_buffer_upload(e->ctx, &idx.buf, 0, hidx, kids * sizeof *hidx);
-        if (!st) st = evk_tensor_upload_f32(e->ctx, &cv, hcoef);
-        if (!st) st = evk__engine_begin(e);
-        /* gather the pool rows into the population (arch[g] is not written while it is read) */
-        if (!st) {
-            evk_tensor src;
-            st = evk_tensor_rows(&arch[g], 0, M, &src);
-            if (!st) st = evk_op_gather_rows(e->s, &src, &iv, &xv);
-        }
-        evk_noise_key mk = {.seed = c->seed, .stream = next_id, .counter = g, .domain = EVK_NOISE_MUTATION};
-        if (!st) st = evk_op_mutate_affine(e->s, &xv, &cv, &mk);
-        pop = kids, ids = next_id, next_id += kids, start = S[g], first_level = g + 1;
+        /* the parents' states into this rank's block of the children (arch[g] is not written while
+         * it is read), then the mutation, keyed by the children's global ids */
+        uint32_t kf, kc;
+        evk_shard_range(sh, kids, &kf, &kc);
+        st = evk__engine_move_rows(e, &arch[g], lcount[g], kids, src_rank, src_row, &idx, &x);
+        evk_tensor cv, xv;
+        if (!st && kc) st = evk_tensor_rows(&coef, 0, kc, &cv);
+        if (!st && kc) st = evk_tensor_rows(&x, 0, kc, &xv);
+        if (!st && kc) st = evk_tensor_upload_f32(e->ctx, &cv, hcoef + 2 * kf);
+        if (!st && kc) st = evk__engine_begin(e);
+        evk_noise_key mk = {.seed = c->seed, .stream = next_id + kf, .counter = g, .domain = EVK_NOISE_MUTATION};
+        if (!st && kc) st = evk_op_mutate_affine(e->s, &xv, &cv, &mk);
+        pop = kids, ids = next_id, next_id += kids, start = S[g], first_level = g + 1, first = kf, cnt = kc;
     }
     if (!st) st = evk__finish(R, &x, pop);
     evk_tensor_free(e->ctx, &x), evk_tensor_free(e->ctx, &sc), evk_tensor_free(e->ctx, &idx), evk_tensor_free(e->ctx, &coef);
@@ -277,7 +306,7 @@ static evk_status evk__run_evo(evk__run *R) {
         if (arch[h].buf.block) evk_tensor_free(e->ctx, &arch[h]);
         free(tags[h]);
     }
-    free(hcoef), free(order), free(scratch), free(perm), free(hidx), free(pool);
+    free(hcoef), free(order), free(scratch), free(perm), free(src_rank), free(src_row), free(pool);
     return st;
 }
 

@@ -2,7 +2,9 @@
  * steps from fk_start to fk_end of the trajectory) the decoded x̂0 prediction is scored, weighted
  * by the potential (w = exp(λ·(r − r_prev)) "diff", "max", "add"; clamped to [0, 1e10], NaN → 0),
  * and when the effective sample size 1/Σŵ² drops below fk_ess_fraction·N the particles are
- * resampled multinomially with replacement. NFE = N·T. */
+ * resampled multinomially with replacement. NFE = N·T. Over several ranks (shard.h) each holds a
+ * block of the particles; the scores are gathered, every rank draws the same ancestors, and a
+ * particle whose ancestor lives on another rank receives its state from there. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -83,58 +85,55 @@ evk_status evk_fk_round(uint32_t n, const double *rewards, double *state, double
 static evk_status evk__run_fk(evk__run *R) {
     evk__engine *e = &R->e;
     const evk_search_config *c = e->cfg;
-    uint32_t n = c->n, T = e->T;
+    uint32_t n = c->n, T = e->T, first, count; /* this rank's block of the N particles */
+    evk_shard_range(e->shard, n, &first, &count);
+    uint32_t rows = count ? count : 1;
     evk_tensor x[2], x0, sc, anc;
     memset(x, 0, sizeof x), memset(&x0, 0, sizeof x0), memset(&sc, 0, sizeof sc), memset(&anc, 0, sizeof anc);
     double *state = calloc(n, sizeof *state), *w = malloc(n * sizeof *w), *rw = malloc(n * sizeof *rw);
-    uint32_t *ancestors = malloc(n * sizeof *ancestors);
-    int32_t *anc32 = malloc(n * sizeof *anc32);
-    evk_status st = state && w && rw && ancestors && anc32 ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    uint32_t *ancestors = malloc(n * sizeof *ancestors), *src_rank = malloc(n * sizeof *src_rank), *src_row = malloc(n * sizeof *src_row);
+    evk_status st = state && w && rw && ancestors && src_rank && src_row ? EVK_OK : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     for (uint32_t i = 0; i < n && w; i++) w[i] = 1;
-    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x[0]);
-    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x[1]);
-    if (!st) st = evk__alloc_rows(e->ctx, n, e->numel, &x0);
-    if (!st) st = evk__alloc_rows(e->ctx, n, 1, &sc);
+    if (!st) st = evk__alloc_rows(e->ctx, rows, e->numel, &x[0]);
+    if (!st) st = evk__alloc_rows(e->ctx, rows, e->numel, &x[1]);
+    if (!st) st = evk__alloc_rows(e->ctx, rows, e->numel, &x0);
+    if (!st) st = evk__alloc_rows(e->ctx, rows, 1, &sc);
     if (!st) {
         int64_t s1[1] = {n};
         st = evk_tensor_alloc(e->ctx, EVK_DTYPE_I32, 1, s1, &anc);
     }
     int cur = 0;
-    if (!st) st = evk__engine_noise(e, &x[0], 0, n, 0);
-    uint32_t first = (uint32_t)lround(c->fk_start * T), last = (uint32_t)lround(c->fk_end * T), step = 0, round = 0;
-    for (uint32_t r = first; !st && r <= last && r < T; r += c->fk_interval) {
+    if (!st) st = evk__engine_noise(e, &x[0], 0, count, first);
+    uint32_t r0 = (uint32_t)lround(c->fk_start * T), last = (uint32_t)lround(c->fk_end * T), step = 0, round = 0;
+    for (uint32_t r = r0; !st && r <= last && r < T; r += c->fk_interval) {
         /* steps up to r, with the x̂0 prediction at r, then score it */
-        st = evk__engine_denoise(e, &x[cur], 0, n, 0, step, r + 1, NULL, 0, &x0, r);
-        if (!st) st = evk__engine_score(e, &x0, 0, n, &sc);
+        st = evk__engine_denoise(e, &x[cur], 0, count, first, step, r + 1, NULL, 0, &x0, r);
+        if (!st) st = evk__engine_score(e, &x0, 0, count, &sc);
         if (!st) st = evk__engine_run(e);
         step = r + 1;
         if (st) break;
-        evk_tensor sv;
-        st = evk_tensor_rows(&sc, 0, n, &sv);
-        if (!st) st = evk_tensor_download_f32(e->ctx, &sv, R->host_scores);
+        st = evk__scores(R, &sc, n); /* every particle's score, on every rank */
         for (uint32_t i = 0; !st && i < n; i++) rw[i] = R->host_scores[i];
         double ess = 0;
         bool resampled = false;
         evk_noise_key key = {.seed = c->seed, .stream = round, .counter = r, .domain = EVK_NOISE_HOST};
         if (!st) st = evk_fk_round(n, rw, state, w, c->fk_potential, c->fk_lambda, c->fk_ess_fraction, &key, ancestors, &ess, &resampled);
-        if (!st) st = evk__collect(R, &sc, n, round, r, NULL, false, ess, resampled);
-        if (!st && resampled) {
-            for (uint32_t i = 0; i < n; i++) anc32[i] = (int32_t)ancestors[i];
-            st = evk_buffer_upload(e->ctx, &anc.buf, 0, anc32, n * sizeof *anc32);
-            if (!st) st = evk__engine_begin(e);
-            if (!st) st = evk_op_gather_rows(e->s, &x[cur], &anc, &x[1 - cur]);
+        if (!st) st = evk__collect(R, NULL, n, round, r, NULL, false, ess, resampled);
+        if (!st && resampled) { /* ancestors on another rank arrive from there */
+            for (uint32_t i = 0; i < n; i++) src_rank[i] = evk_shard_owner(e->shard, n, ancestors[i], &src_row[i]);
+            st = evk__engine_move_rows(e, &x[cur], count, n, src_rank, src_row, &anc, &x[1 - cur]);
             cur = 1 - cur;
         }
         round++;
     }
-    if (!st) st = evk__engine_denoise(e, &x[cur], 0, n, 0, step, T, NULL, 0, NULL, 0);
-    if (!st) st = evk__engine_score(e, &x[cur], 0, n, &sc);
+    if (!st) st = evk__engine_denoise(e, &x[cur], 0, count, first, step, T, NULL, 0, NULL, 0);
+    if (!st) st = evk__engine_score(e, &x[cur], 0, count, &sc);
     if (!st) st = evk__engine_run(e);
     if (!st) st = evk__collect(R, &sc, n, round, T, &x[cur], true, 0, false);
     if (!st) st = evk__finish(R, &x[cur], n);
     evk_tensor_free(e->ctx, &x[0]), evk_tensor_free(e->ctx, &x[1]), evk_tensor_free(e->ctx, &x0);
     evk_tensor_free(e->ctx, &sc), evk_tensor_free(e->ctx, &anc);
-    free(state), free(w), free(rw), free(ancestors), free(anc32);
+    free(state), free(w), free(rw), free(ancestors), free(src_rank), free(src_row);
     return st;
 }
 

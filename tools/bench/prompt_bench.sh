@@ -8,6 +8,8 @@
 # differences and 95 % intervals from a bootstrap over prompts × seeds (tools/bench/prompt_stats.py).
 #   tools/bench/prompt_bench.sh [--seeds 0,1,2] [evoke demo options]
 #   e.g. --seeds 0,1,2 --budgets 80,160,320 --prompts FILE
+# EVOKE_LAUNCH runs each demo under a launcher, its prompts spread over the ranks (one merged
+# report each), e.g. EVOKE_LAUNCH="mpirun -np 4" tools/bench/prompt_bench.sh
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 seeds=0,1,2
@@ -27,7 +29,7 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build build -j "$(nproc 2>/dev/null || echo 2)" --target evoke
 reports=()
 for s in "${seed_list[@]}"; do
-    build/evoke demo --prompts assets/prompts/heldout.txt --methods sample,bon,fk,evo --budgets 80,160,320 \
+    ${EVOKE_LAUNCH:-} build/evoke demo --prompts assets/prompts/heldout.txt --methods sample,bon,fk,evo --budgets 80,160,320 \
         ${args[@]+"${args[@]}"} --seed "$s" --out "out/prompt_bench/seed$s"
     reports+=("out/prompt_bench/seed$s/report.json")
 done

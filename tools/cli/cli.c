@@ -19,6 +19,7 @@
 
 #include "rewards/reward.h"
 #include "search.h"
+#include "shard.h"
 
 /* Set by CMakeLists.txt: the source tree this evoke was built from, and the installed data
  * folder relative to the installed binary's folder. */
@@ -257,4 +258,44 @@ evk_status cli_asset_path(const char *rel, const char *option, char *out, size_t
         found = local;
     if (snprintf(out, size, "%s", found) >= (int)size) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the path %s is too long", found);
     return EVK_OK;
+}
+
+/* ---- several processes ------------------------------------------------------------------------ */
+
+static int cli__stderr_fd = -1; /* a silenced rank's own stderr, for its timeouts */
+
+evk_shard *cli_ranks_start(void) {
+    evk_shard *s = NULL;
+    evk_status st = evk_shard_mpi_init(NULL, NULL, &s);
+    if (st) {
+        cli_report(st);
+        return NULL;
+    }
+    if (s && evk_shard_rank(s) != 0) {
+        fflush(stdout), fflush(stderr);
+        cli__stderr_fd = dup(2);
+        if (!freopen("/dev/null", "w", stdout) || !freopen("/dev/null", "w", stderr)) cli__stderr_fd = -1;
+    }
+    return s;
+}
+
+int cli_ranks_end(evk_shard *s, int rc) {
+    fflush(stdout), fflush(stderr);
+    if (rc) evk_shard_reported(s); /* rank 0 has said why: the others may end now */
+    evk_shard_destroy(s, rc != 0);
+    return rc;
+}
+
+int cli_rank_report(const evk_shard *s, evk_status status) {
+    const char *msg = evk_error_message()[0] ? evk_error_message() : evk_status_name(status);
+    if (evk_shard_rank(s) == 0) fprintf(stderr, "evoke: %s\n", msg);
+    else if (status == EVK_ERROR_TIMEOUT && !evk_shard_failed_elsewhere(s) && cli__stderr_fd >= 0)
+        dprintf(cli__stderr_fd, "evoke: rank %u: %s\n", evk_shard_rank(s), msg);
+    return cli_exit_code(status);
+}
+
+int cli_ranks_verdict(evk_shard *s, int rc) {
+    int32_t v = rc;
+    evk_status st = evk_shard_broadcast(s, &v, sizeof v, 0, "start");
+    return st ? cli_rank_report(s, st) : v;
 }

@@ -28,6 +28,20 @@ int cmd_generate(int argc, char **argv);
 
 /* Print "evoke: <message>" to stderr and return the exit code for the status. */
 int cli_report(evk_status status);
+
+/* Several processes (shard.h): under an MPI launcher, MPI starts here and ranks other than 0
+ * print nothing (their stdout and stderr go to /dev/null; a rank's own timeout still reaches
+ * the terminal), so the run reads like one process. NULL: one process. */
+typedef struct evk_shard evk_shard;
+evk_shard *cli_ranks_start(void);
+/* The end of a command under cli_ranks_start: MPI finalised (bounded when rc != 0; a failed run's
+ * other ranks wait for rank 0 to have reported), rc returned. */
+int cli_ranks_end(evk_shard *s, int rc);
+/* A failed run's message and exit code on any rank: rank 0 reports, another rank only its own
+ * timeouts (the failing rank's message reaches rank 0 as "rank R: ..."). */
+int cli_rank_report(const evk_shard *s, evk_status status);
+/* Rank 0's verdict on its checks (an exit code) to every rank. */
+int cli_ranks_verdict(evk_shard *s, int rc);
 /* Print "evoke <cmd>: <printf message>" and return CLI_EXIT_USAGE. */
 int cli_usage_error(const char *cmd, const char *fmt, ...)
 #if defined(__GNUC__)

@@ -22,6 +22,7 @@
 #include "models/model.h"
 #include "samplers/sampler.h"
 #include "search.h"
+#include "shard.h"
 #include "verifier.h"
 
 static const char *demo_help =
@@ -44,6 +45,10 @@ static const char *demo_help =
     "  --seed S         seed of every run (default 0)\n"
     "  --out DIR        output folder, created if missing (default out/demo)\n"
     "  --device N       Vulkan device index\n"
+    "\n"
+    "Under mpirun / srun the prompts are spread over the ranks (each rank one device: --device, else\n"
+    "its rank on the host); rank 0 gathers every run and writes the one report, the same as one\n"
+    "process writes.\n"
     "  -h, --help       this text\n";
 
 static const char *cmd = "demo";
@@ -168,7 +173,32 @@ static evk_status write_canvas(const char *dir, const char *name, evk_status dra
     return st;
 }
 
+/* A run as it travels from the rank that ran it to rank 0: reward, seconds, NFE, verdict, image. */
+#define DEMO_RECORD_HEAD 32
+static void pack_run(const run_result *r, size_t px, uint8_t *rec) {
+    memset(rec, 0, DEMO_RECORD_HEAD + px);
+    memcpy(rec, &r->reward, 8), memcpy(rec + 8, &r->seconds, 8), memcpy(rec + 16, &r->nfe, 8);
+    rec[24] = r->pass, rec[25] = r->rgb != NULL;
+    if (r->rgb) memcpy(rec + DEMO_RECORD_HEAD, r->rgb, px);
+}
+
+static evk_status unpack_run(const uint8_t *rec, size_t px, run_result *r) {
+    memcpy(&r->reward, rec, 8), memcpy(&r->seconds, rec + 8, 8), memcpy(&r->nfe, rec + 16, 8);
+    r->pass = rec[24];
+    if (!rec[25]) return EVK_OK;
+    if (!(r->rgb = malloc(px))) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    memcpy(r->rgb, rec + DEMO_RECORD_HEAD, px);
+    return EVK_OK;
+}
+
+static int demo_main(int argc, char **argv, evk_shard *mpi);
+
 int cmd_demo(int argc, char **argv) {
+    evk_shard *mpi = cli_ranks_start();
+    return cli_ranks_end(mpi, demo_main(argc, argv, mpi));
+}
+
+static int demo_main(int argc, char **argv, evk_shard *mpi) {
     enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"prompts", required_argument, 0, O_PROMPTS},
@@ -251,10 +281,20 @@ int cmd_demo(int argc, char **argv) {
     }
     struct stat out_st;
     bool made_out = stat(out_dir, &out_st) != 0; /* removed again if the run fails before writing into it */
-    evk_status ost = cli_prepare_output("--out", out_dir, true);
-    if (ost) { free(prompts); return cli_report(ost); }
+    bool writer = evk_shard_rank(mpi) == 0;       /* only rank 0 writes */
+    evk_status ost = writer ? cli_prepare_output("--out", out_dir, true) : EVK_OK;
+    rc = cli_ranks_verdict(mpi, ost ? cli_report(ost) : CLI_EXIT_OK);
+    if (rc) { free(prompts); return rc; }
 
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
+    if (mpi && !have_device) { /* each rank a device of its host, by its rank there */
+        evk_device_info *list = NULL;
+        uint32_t n = 0;
+        if (!evk_devices_list(&list, &n) && n) cc = (evk_context_config){.pick_device = true, .device_index = evk_shard_local_rank(mpi) % n};
+        free(list);
+    }
+    uint32_t pfirst, pcount; /* this rank's prompts */
+    evk_shard_range(mpi, (uint32_t)np, &pfirst, &pcount);
     evk_context *ctx = NULL;
     evk_model *model = NULL;
     evk_status st = evk_context_create(&cc, &ctx);
@@ -266,6 +306,7 @@ int cmd_demo(int argc, char **argv) {
     run_result *runs = calloc((size_t)np * M_COUNT * DEMO_MAX_BUDGETS, sizeof *runs);
     if (!st && !runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
 #define RUN(p, m, b) runs[((size_t)(p) * M_COUNT + (size_t)(m)) * DEMO_MAX_BUDGETS + (size_t)(b)]
+    if (!st && mpi) printf("evoke demo: %u ranks, prompts spread over them\n", evk_shard_size(mpi));
     if (!st) {
         printf("evoke demo: %s on %s, %d prompts, %u steps, guidance %g, budgets", model_path, evk_context_device(ctx)->name, np,
                steps, cfg);
@@ -273,9 +314,9 @@ int cmd_demo(int argc, char **argv) {
         printf(" NFE\n");
     }
     int total = 0, done = 0;
-    for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? np : np * nb;
+    for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? (int)pcount : (int)pcount * nb;
     double t_start = now_s();
-    for (int p = 0; p < np && !st; p++) {
+    for (int p = (int)pfirst; p < (int)(pfirst + pcount) && !st; p++) {
         evk_tensor cond, uncond;
         memset(&uncond, 0, sizeof uncond);
         st = evk_model_encode_prompt(model, prompts[p], &cond, NULL);
@@ -294,7 +335,31 @@ int cmd_demo(int argc, char **argv) {
         if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
     }
     if (!st) progress_bar(total, total, "done");
+    /* several ranks: every rank's verdict, then its prompts' runs to rank 0 */
+    st = evk_shard_agree(mpi, st);
+    if (!st && mpi && evk_shard_size(mpi) > 1) {
+        size_t px = (size_t)w * h * 3, rec = DEMO_RECORD_HEAD + px, per = (size_t)M_COUNT * DEMO_MAX_BUDGETS * rec;
+        uint8_t *mine = malloc(pcount ? pcount * per : 1), *all = writer ? malloc((size_t)np * per) : NULL;
+        if (!mine || (writer && !all)) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t q = 0; !st && q < pcount; q++)
+            for (size_t k = 0; k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
+                pack_run(&runs[(size_t)(pfirst + q) * M_COUNT * DEMO_MAX_BUDGETS + k], px, mine + q * per + k * rec);
+        if (!st) st = evk_shard_gather(mpi, mine, per, (uint32_t)np, all, true, "gather of the prompts' runs");
+        for (int p = 0; !st && writer && p < np; p++) {
+            if ((uint32_t)p >= pfirst && (uint32_t)p < pfirst + pcount) continue; /* its own */
+            for (size_t k = 0; !st && k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
+                st = unpack_run(all + (size_t)p * per + k * rec, px, &runs[(size_t)p * M_COUNT * DEMO_MAX_BUDGETS + k]);
+        }
+        free(mine), free(all);
+    }
     double elapsed = now_s() - t_start;
+    if (!st && !writer) { /* the others' part ends here */
+        for (size_t i = 0; i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(runs[i].rgb);
+        free(runs), free(prompts);
+        evk_model_destroy(model);
+        evk_context_destroy(ctx);
+        return CLI_EXIT_OK;
+    }
 
     /* summaries per method and budget */
     double mean[M_COUNT][DEMO_MAX_BUDGETS] = {{0}}, acc[M_COUNT][DEMO_MAX_BUDGETS] = {{0}}, xnfe[M_COUNT][DEMO_MAX_BUDGETS] = {{0}};
@@ -415,8 +480,8 @@ int cmd_demo(int argc, char **argv) {
 #undef RUN
     free(runs);
     free(prompts);
-    if (st) rc = cli_report(st);
-    if (st && made_out) rmdir(out_dir); /* only if still empty */
+    if (st) rc = mpi ? cli_rank_report(mpi, st) : cli_report(st);
+    if (st && made_out && writer) rmdir(out_dir); /* only if still empty */
     if (!st) printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);
     evk_model_destroy(model);
     evk_context_destroy(ctx);

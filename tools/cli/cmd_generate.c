@@ -6,6 +6,7 @@
  * model family. Bad input is one line on stderr and exit code 2, and nothing is written. */
 #include <cjson/cJSON.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +21,7 @@
 #include "samplers/sampler.h"
 #include "generate.h"
 #include "search.h"
+#include "shard.h"
 
 /* The reward shipped with the default model: what error messages point a new user to. */
 #define SHIPPED_REWARD "assets/tiny-clip-reward.json"
@@ -102,6 +104,9 @@ static const char *generate_help =
     "  --progress             one line per generation on stderr: generation, NFE, best reward;\n"
     "                         and one per stage: model load, text encoding, each step, decode, reward\n"
     "  --device N             Vulkan device index (see `evoke devices`)\n"
+    "  --devices LIST|all     spread the population over these devices (e.g. 0,1 or all; an index may\n"
+    "                         repeat), one model each; results are identical to one device. Under\n"
+    "                         mpirun / srun each rank takes one device (--device, else its rank on the host)\n"
     "  -h, --help             this text\n";
 
 /* The help text, then what --model accepts, from the model registry. */
@@ -377,10 +382,47 @@ static evk_status check_sampler(void *user, const evk_sampler_config *c) {
     return EVK_OK;
 }
 
+/* One rank's run: its context on its device, the generation, and the verdict of every rank. */
+typedef struct rank_job {
+    evk_shard *shard;
+    evk_context_config cc;
+    evk_generate_config gc;
+    evk_context *ctx;
+    evk_generation *g;
+    evk_status st;
+} rank_job;
+
+static void *run_rank(void *arg) {
+    rank_job *j = arg;
+    j->gc.search.shard = j->shard;
+    if (evk_shard_rank(j->shard) != 0) j->gc.search.progress = NULL;
+    j->st = evk_context_create(&j->cc, &j->ctx);
+    if (!j->st) j->st = evk_generate(j->ctx, &j->gc, &j->g);
+    j->st = evk_shard_agree(j->shard, j->st);
+    return NULL;
+}
+
+static void print_shard_stats(const evk_shard *s) {
+    evk_shard_stats ss;
+    evk_shard_get_stats(s, &ss);
+    fprintf(stderr, "evoke generate: rank %u of %u (%s): %llu collectives, %llu bytes sent, %llu received, %.4f s in collectives\n",
+            evk_shard_rank(s), evk_shard_size(s), evk_shard_backend(s), (unsigned long long)ss.collectives, (unsigned long long)ss.bytes_sent,
+            (unsigned long long)ss.bytes_received, ss.seconds);
+}
+
+#define GENERATE_MAX_DEVICES 64
+
+static int generate_main(int argc, char **argv, evk_shard *mpi);
+
 int cmd_generate(int argc, char **argv) {
+    evk_shard *mpi = cli_ranks_start();
+    return cli_ranks_end(mpi, generate_main(argc, argv, mpi));
+}
+
+static int generate_main(int argc, char **argv, evk_shard *mpi) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION, O_ORIGIN, O_NOISE };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION, O_ORIGIN, O_NOISE, O_DEVICES };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -397,6 +439,7 @@ int cmd_generate(int argc, char **argv) {
         {"frames", required_argument, 0, O_FRAMES}, {"fps", required_argument, 0, O_FPS},
         {"diffusion-model", required_argument, 0, O_DIFFUSION}, {"lcm-origin-steps", required_argument, 0, O_ORIGIN},
         {"noise", required_argument, 0, O_NOISE},
+        {"devices", required_argument, 0, O_DEVICES},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *noise_path = NULL;
     double cfg_scale = 0;
@@ -411,6 +454,8 @@ int cmd_generate(int argc, char **argv) {
     evk_spacing spacing = EVK_SPACING_TRAILING;
     evk_model_options mo = {0};
     evk_search_config sc = {0};
+    const char *devices_text = NULL;
+    uint32_t devices[GENERATE_MAX_DEVICES], ndevices = 0;
     opterr = 0;
     optind = 1;
     int c;
@@ -517,6 +562,10 @@ int cmd_generate(int argc, char **argv) {
             break;
         case O_PROGRESS: progress = true; break;
         case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        case O_DEVICES:
+            devices_text = optarg;
+            if (strcmp(optarg, "all") && !parse_list("--devices", optarg, devices, GENERATE_MAX_DEVICES, &ndevices)) return CLI_EXIT_USAGE;
+            break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
@@ -530,6 +579,10 @@ int cmd_generate(int argc, char **argv) {
         return cli_usage_error(cmd, "nothing to write: give -o FILE, --grid FILE, --output-raw FILE or --report FILE");
     if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (have_cfg && have_guidance) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
+    if (devices_text && have_device) return cli_usage_error(cmd, "give --device or --devices, not both");
+    if (devices_text && mpi) return cli_usage_error(cmd, "--devices does not apply under mpirun (each rank takes one device: --device)");
+    if (noise_path && (devices_text || (mpi && evk_shard_size(mpi) > 1)))
+        return cli_usage_error(cmd, "--noise runs on one device (not with --devices or several MPI ranks)");
     /* everything the user named is checked before the device is touched: inputs exist, outputs
      * can be written and are distinct, text is UTF-8, every option given is one the method uses */
     if (noise_path && sc.method != EVK_SEARCH_SAMPLE)
@@ -543,19 +596,28 @@ int cmd_generate(int argc, char **argv) {
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");
-    /* missing output folders are created, then every output is checked writable and distinct */
-    {
+    /* missing output folders are created, then every output is checked writable and distinct
+     * (by rank 0, the only rank that writes; the others follow its verdict) */
+    int vrc = CLI_EXIT_OK;
+    if (evk_shard_rank(mpi) == 0) {
         evk_status ost = cli_prepare_output("--report", report_path, false);
         if (!ost) ost = cli_prepare_output("-o", output, false);
         if (!ost) ost = cli_prepare_output("--grid", grid, false);
         if (!ost) ost = cli_prepare_output("--output-raw", raw, false);
-        if (ost) return cli_report(ost);
-    }
-    {
+        if (ost) vrc = cli_report(ost);
         const char *const names[] = {"--report", "-o", "--grid", "--output-raw"};
         const char *const paths[] = {report_path, output, grid, raw};
-        int orc = cli_outputs_check(cmd, names, paths, 4);
-        if (orc) return orc;
+        if (!vrc) vrc = cli_outputs_check(cmd, names, paths, 4);
+    }
+    vrc = cli_ranks_verdict(mpi, vrc);
+    if (vrc) return vrc;
+    if (devices_text && !ndevices) { /* all */
+        evk_device_info *list = NULL;
+        evk_status dst = evk_devices_list(&list, &ndevices);
+        free(list);
+        if (dst) return cli_report(dst);
+        if (ndevices > GENERATE_MAX_DEVICES) ndevices = GENERATE_MAX_DEVICES;
+        for (uint32_t i = 0; i < ndevices; i++) devices[i] = i;
     }
     if (progress) sc.progress = on_progress, sc.stage = on_stage;
     /* per-stage times (each step, decode, reward submitted on its own) where someone reads them */
@@ -568,14 +630,16 @@ int cmd_generate(int argc, char **argv) {
                               .no_guidance = (have_cfg || have_guidance) && cfg_scale == 0, .search = sc,
                               .need_images = output || grid || raw, .adjust_sampler = change_sampler,
                               .check_sampler = check_sampler, .check_model = check_model, .user = &changes};
-    evk_context_config cc = {.pick_device = have_device, .device_index = device};
-    evk_context *ctx = NULL;
-    evk_generation *g = NULL;
+    /* the ranks: this process alone, one thread per --devices entry, or this MPI rank */
+    uint32_t nranks = ndevices > 1 ? ndevices : 1;
+    rank_job jobs[GENERATE_MAX_DEVICES];
+    evk_shard *group[GENERATE_MAX_DEVICES] = {0};
+    memset(jobs, 0, sizeof jobs);
     evk_npy latents = {0}, noise = {0};
     evk_status st = EVK_OK;
     if (latents_path) {
         st = evk_npy_read_f32(latents_path, &latents);
-        if (st) return cli_report(st);
+        if (st) return cli_rank_report(mpi, st);
         gc.latents = latents.data;
         gc.latent_values = latents.count;
         gc.latent_ndim = latents.ndim;
@@ -586,7 +650,7 @@ int cmd_generate(int argc, char **argv) {
         st = evk_npy_read_f32(noise_path, &noise);
         if (st) {
             evk_npy_free(&latents);
-            return cli_report(st);
+            return cli_rank_report(mpi, st);
         }
         gc.noise = noise.data;
         gc.noise_values = noise.count;
@@ -594,20 +658,52 @@ int cmd_generate(int argc, char **argv) {
         gc.noise_shape = noise.shape;
         gc.noise_name = noise_path;
     }
-    st = evk_context_create(&cc, &ctx);
-    if (!st) st = evk_generate(ctx, &gc, &g);
-    if (!st && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
+    if (nranks > 1 && (st = evk_shard_group_create(nranks, group))) {
+        evk_npy_free(&latents);
+        evk_npy_free(&noise);
+        return cli_report(st);
+    }
+    for (uint32_t r = 0; r < nranks; r++) {
+        jobs[r].shard = nranks > 1 ? group[r] : mpi;
+        jobs[r].gc = gc;
+        jobs[r].cc = (evk_context_config){.pick_device = have_device || ndevices, .device_index = ndevices ? devices[r] : device};
+    }
+    if (mpi && !have_device) { /* each rank a device of its host, by its rank there */
+        evk_device_info *list = NULL;
+        uint32_t n = 0;
+        if (!evk_devices_list(&list, &n) && n) jobs[0].cc = (evk_context_config){.pick_device = true, .device_index = evk_shard_local_rank(mpi) % n};
+        free(list);
+    }
+    pthread_t threads[GENERATE_MAX_DEVICES];
+    bool started[GENERATE_MAX_DEVICES] = {0};
+    for (uint32_t r = 1; r < nranks; r++) {
+        started[r] = pthread_create(&threads[r], NULL, run_rank, &jobs[r]) == 0;
+        if (!started[r]) { /* its rank never arrives: fail the group */
+            evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "cannot start the thread of device %u", devices[r]);
+            evk_shard_fail(group[r], EVK_ERROR_OUT_OF_HOST_MEMORY);
+        }
+    }
+    run_rank(&jobs[0]);
+    for (uint32_t r = 1; r < nranks; r++)
+        if (started[r]) pthread_join(threads[r], NULL);
+    st = jobs[0].st;
+    evk_generation *g = jobs[0].g; /* rank 0's: the result every rank agreed on */
+    bool writer = evk_shard_rank(mpi) == 0;
     const evk_search_result *res = g ? g->result : NULL;
-    if (!st && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
-    if (!st && g->width && g->frames)
+    if (!st && writer && g->prompt_truncated) fprintf(stderr, "evoke generate: warning: the prompt was truncated to the model's context\n");
+    if (!st && writer && report_path) st = evk_search_report_write(res, report_path, model_path, reward_path, g->sampler);
+    if (!st && writer && g->width && g->frames)
         st = write_videos(g->model, res, g->scored, g->frames,
                           mo.fps ? mo.fps : evk_model_get_info(g->model)->fps ? evk_model_get_info(g->model)->fps : 8, g->width, g->height,
                           prompt, negative ? negative : "",
                           steps, output, grid, raw);
-    else if (!st && g->width)
+    else if (!st && writer && g->width)
         st = write_images(g->model, res, g->scored, g->width, g->height, prompt, negative ? negative : "", steps, output, grid, raw);
     int rc = CLI_EXIT_OK;
-    if (st) rc = cli_report(st);
+    if (progress)
+        for (uint32_t r = 0; r < nranks; r++)
+            if (jobs[r].shard) print_shard_stats(jobs[r].shard);
+    if (st) rc = mpi ? cli_rank_report(mpi, st) : cli_report(st);
     else if (g->scored)
         printf("%s: best reward %.6g, NFE %llu, %llu reward calls, %.3f s (%u submissions for %llu denoising steps)\n",
                evk_search_method_name(res->config.method), res->best_reward, (unsigned long long)res->nfe,
@@ -615,9 +711,12 @@ int cmd_generate(int argc, char **argv) {
     else
         printf("%s: %u sample%s, NFE %llu, %.3f s\n", evk_search_method_name(res->config.method), res->population_size,
                res->population_size == 1 ? "" : "s", (unsigned long long)res->nfe, res->wall_seconds);
-    evk_generation_free(g);
+    for (uint32_t r = 0; r < nranks; r++) {
+        evk_generation_free(jobs[r].g);
+        evk_context_destroy(jobs[r].ctx);
+        if (nranks > 1) evk_shard_destroy(group[r], false);
+    }
     evk_npy_free(&latents);
     evk_npy_free(&noise);
-    evk_context_destroy(ctx);
     return rc;
 }

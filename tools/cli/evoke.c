@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "shard.h"
 #include "cli.h"
 #include "core/file.h"
 
@@ -30,7 +31,8 @@ static void usage(FILE *out) {
             "`evoke <command> --help` describes each command's options.\n"
             "environment: EVOKE_DEVICE=N picks a device, EVOKE_PROFILE=1 prints GPU time per kernel,\n"
             "EVOKE_VALIDATION=1 turns on the Vulkan validation layer, EVOKE_TIMEOUT=S (whole seconds)\n"
-            "bounds GPU waits, EVOKE_MEMORY_LIMIT_MB=N caps device memory.\n");
+            "bounds GPU waits, EVOKE_MEMORY_LIMIT_MB=N caps device memory, EVOKE_SHARD_TIMEOUT=S bounds\n"
+            "waits on other devices or MPI ranks (--devices, mpirun; EVOKE_FAULT_RANK=R injects a fault).\n");
 }
 
 /* SIGINT / SIGTERM: remove the temporary file of a write in progress (outputs are only ever
@@ -56,6 +58,7 @@ int main(int argc, char **argv) {
     }
     if (!strcmp(argv[1], "--version")) {
         printf("evoke 0.1.0\n");
+        if (evk_shard_mpi_built()) printf("with MPI: runs under mpirun / srun spread a search over the ranks\n");
         return CLI_EXIT_OK;
     }
     for (size_t i = 0; i < command_count; i++)

@@ -320,7 +320,6 @@ evk_status evk_weights_open(evk_context *ctx, const char *path, evk_weights **ou
     return s;
 }
 
-
 evk_status evk_weights_set_prefix(evk_weights *ws, const char *prefix) {
     free(ws->prefix);
     ws->prefix = NULL;

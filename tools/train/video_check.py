@@ -3,7 +3,7 @@
 Per frame, check.find_objects (the image checker: foreground max(R,G,B) >= 110, nearest colour
 prototype within 110, largest 4-connected component per colour >= 6 px, shape from the
 top/bottom balance and the box corners, centroid).  Then, for each object the caption names:
-  colour:  its colour is found in >= PRESENT_MIN (5) of the 8 frames;
+  colour:  its colour is found in >= 5/8 of the frames (PRESENT_MIN / 8);
   shape:   the named shape is the strict majority of the shapes read in the frames where the
            colour is found;
   motion:  least-squares line through the centroids (frame index -> cx, cy) of those frames:
@@ -71,7 +71,7 @@ def check(clip, text, frames=None):
     r = {"colour": True, "shape": True, "motion": True}
     for colour, shape, d in spec:
         m = measure(frames, colour)
-        present = m["present"] >= PRESENT_MIN
+        present = m["present"] * 8 >= PRESENT_MIN * len(frames)
         r["colour"] &= present
         r["shape"] &= present and m["shape"] == shape
         r["motion"] &= present and m["dir"] == d

@@ -88,11 +88,109 @@ def check_names(ours, theirs, what):
     return True
 
 
+def clip_container(tt):
+    """open_clip.CLIP keeps the text tower's parts at top level (what FrozenOpenCLIPEmbedder.model is)."""
+    clip = torch.nn.Module()
+    clip.transformer, clip.token_embedding = tt.transformer, tt.token_embedding
+    clip.positional_embedding, clip.ln_final, clip.text_projection = tt.positional_embedding, tt.ln_final, tt.text_projection
+    clip.logit_scale = torch.nn.Parameter(torch.ones([]))
+    clip.register_buffer("attn_mask", tt.attn_mask, persistent=False)
+    return clip
+
+
+def lvdm_text_encoder(clip, lvdm_root):
+    """lvdm's FrozenOpenCLIPEmbedder (layer penultimate) around `clip`, its methods executed from
+    lvdm/modules/encoders/condition.py (the module itself imports kornia and transformers)."""
+    src = open(os.path.join(lvdm_root, "lvdm", "modules", "encoders", "condition.py")).read()
+    cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "FrozenOpenCLIPEmbedder")
+    ns = {"torch": torch, "nn": torch.nn, "checkpoint": torch.utils.checkpoint.checkpoint,
+          "AbstractEncoder": torch.nn.Module, "open_clip": None, "autocast": lambda f: f}
+    exec(compile(ast.Module(body=[cls], type_ignores=[]), "condition.py", "exec"), ns)
+    emb = object.__new__(ns["FrozenOpenCLIPEmbedder"])
+    torch.nn.Module.__init__(emb)
+    emb.model, emb.layer, emb.layer_idx = clip, "penultimate", 1
+    return emb
+
+
+def check_export(folder, lvdm_root, L3, AE, OT, LD, make_beta_schedule):
+    """Build the upstream modules from the exported inference.yaml alone, load model.ckpt into
+    them (strict, by VideoCrafter2's prefixes), and compare a DDIM + CFG sample decoded by
+    the upstream VAE with ours (video_model + train_video.load_exported)."""
+    import yaml
+    import train_video as tv
+    y = yaml.safe_load(open(os.path.join(folder, "inference.yaml")))["model"]["params"]
+    sd = torch.load(os.path.join(folder, "model.ckpt"), map_location="cpu")["state_dict"]
+    part = lambda pre: {k[len(pre):]: v for k, v in sd.items() if k.startswith(pre)}
+    up = y["unet_config"]["params"]
+    unet = L3.UNetModel(**up)
+    unet.load_state_dict(part("model.diffusion_model."), strict=True)
+    dd = y["first_stage_config"]["params"]["ddconfig"]
+    vae = torch.nn.Module()
+    vae.encoder, vae.decoder = AE.Encoder(**dd), AE.Decoder(**dd)
+    ed = y["first_stage_config"]["params"]["embed_dim"]
+    vae.quant_conv = torch.nn.Conv2d(2 * dd["z_channels"], 2 * ed, 1)
+    vae.post_quant_conv = torch.nn.Conv2d(ed, dd["z_channels"], 1)
+    vae.load_state_dict(part("first_stage_model."), strict=True)
+    tc = y["cond_stage_config"]["params"]["text_cfg"]
+    tt = OT.TextTransformer(context_length=tc["context_length"], vocab_size=tc["vocab_size"], width=tc["width"],
+                            heads=tc["heads"], layers=tc["layers"], output_dim=tc["embed_dim"])
+    clip = clip_container(tt)
+    clip.load_state_dict(part("cond_stage_model.model."), strict=True)
+    emb = lvdm_text_encoder(clip, lvdm_root)
+    print(f"ok   export {folder}: UNet, VAE and text encoder built from inference.yaml, model.ckpt loaded strictly")
+    tok, _ = tv.tokenizer()
+    ours, _ = tv.load_exported(os.path.join(folder, "model.ckpt"), tv_config(y, tc), tok)
+    ours.eval()
+    ids = ours.text.tokens(["a red circle moving left", ""])
+    with torch.no_grad():
+        ctx = ours.text.encode_tokens(ids)
+        ctx_ref = emb.encode_with_transformer(ids)
+        betas = make_beta_schedule("linear", y["timesteps"], y["linear_start"], y["linear_end"])
+        acp = torch.cumprod(torch.tensor(1.0 - betas), 0)
+        import numpy as np
+        scale_arr = np.concatenate((np.linspace(1.0, y["scale_b"], 400), np.full(y["timesteps"], y["scale_b"])))
+        fake = types.SimpleNamespace(num_timesteps=y["timesteps"], alphas_cumprod=acp.float(), betas=torch.tensor(betas).float(),
+                                     alphas_cumprod_prev=torch.cat([torch.ones(1), acp[:-1].float()]), use_scale=y["use_scale"],
+                                     scale_arr=torch.tensor(scale_arr).float(), device="cpu")
+        fake.apply_model = lambda x, t, c, **k: unet(x, t, context=c, fps=8)
+        sampler = LD.DDIMSampler(fake)
+        sampler.register_buffer = lambda name, v: setattr(sampler, name, v)
+        lat = y["image_size"]
+        shape = (y["channels"], up["temporal_length"], lat[0], lat[1])
+        noise = torch.randn(1, *shape, generator=torch.Generator().manual_seed(3))
+        ref, _ = sampler.sample(S=20, batch_size=1, shape=shape, conditioning=ctx_ref[:1], verbose=False, x_T=noise,
+                                unconditional_guidance_scale=7.5, unconditional_conditioning=ctx_ref[1:], eta=0.0)
+        b, c, t, h, w = ref.shape
+        frames_ref = vae.decoder(vae.post_quant_conv(ref.permute(0, 2, 1, 3, 4).reshape(b * t, c, h, w) / y["scale_factor"]))
+        import video_model as vm
+        sched = vm.Schedule({"timesteps": y["timesteps"], "linear_start": y["linear_start"], "linear_end": y["linear_end"],
+                             "use_scale": y["use_scale"], "scale_a": 1.0, "scale_b": y["scale_b"], "mid_step": 400})
+        z = vm.ddim_sample(ours.unet, sched, ctx[:1], ctx[1:], noise.shape, steps=20, guidance=7.5, fps=8, noise=noise)
+        vae_ours = tv.build_vae(tv_config(y, tc))
+        vae_ours.load_state_dict(part("first_stage_model."))
+        frames = vm.decode_video(vae_ours, z, y["scale_factor"])[0]
+    report("export: text encoder on a caption and the empty prompt", ctx, ctx_ref)
+    report("export: DDIM 20 + CFG 7.5 latents (upstream UNet from the yaml vs ours)", z, ref)
+    report("export: decoded frames", frames, frames_ref)
+
+
+def tv_config(y, tc):
+    import video_model as vm
+    cfg = vm.default_config(tc["vocab_size"])
+    cfg["unet"] = dict(y["unet_config"]["params"])
+    cfg["vae"] = {"embed_dim": y["first_stage_config"]["params"]["embed_dim"],
+                  "ddconfig": y["first_stage_config"]["params"]["ddconfig"]}
+    cfg["text"] = dict(tc)
+    return cfg
+
+
 def main():
     p = argparse.ArgumentParser()
     p.add_argument("--lvdm", required=True, help="T2V-Turbo checkout (contains lvdm/)")
     p.add_argument("--einops", required=True, help="folder containing the einops package")
     p.add_argument("--open-clip", required=True, help="folder containing open_clip (v2.24.0)")
+    p.add_argument("--export", help="also: an exported model folder (model.ckpt + inference.yaml) built "
+                                    "from its yaml with the upstream classes, loaded strictly, sampled and decoded")
     a = p.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(0)
@@ -167,21 +265,10 @@ def main():
     randomize(ours, 3, 0.1)
     tt = OT.TextTransformer(context_length=tc["context_length"], vocab_size=tc["vocab_size"], width=tc["width"],
                             heads=tc["heads"], layers=tc["layers"], output_dim=tc["embed_dim"])
-    clip = torch.nn.Module()  # open_clip.CLIP keeps the text tower's parts at top level
-    clip.transformer, clip.token_embedding = tt.transformer, tt.token_embedding
-    clip.positional_embedding, clip.ln_final, clip.text_projection = tt.positional_embedding, tt.ln_final, tt.text_projection
-    clip.logit_scale = torch.nn.Parameter(torch.ones([]))
-    clip.register_buffer("attn_mask", tt.attn_mask, persistent=False)
+    clip = clip_container(tt)
     if check_names(ours.model, clip, "text encoder (cond_stage_model.model)"):
         clip.load_state_dict(ours.model.state_dict(), strict=True)
-        src = open(os.path.join(a.lvdm, "lvdm", "modules", "encoders", "condition.py")).read()
-        cls = next(n for n in ast.parse(src).body if isinstance(n, ast.ClassDef) and n.name == "FrozenOpenCLIPEmbedder")
-        ns = {"torch": torch, "nn": torch.nn, "checkpoint": torch.utils.checkpoint.checkpoint,
-              "AbstractEncoder": torch.nn.Module, "open_clip": None, "autocast": lambda f: f}
-        exec(compile(ast.Module(body=[cls], type_ignores=[]), "condition.py", "exec"), ns)
-        emb = object.__new__(ns["FrozenOpenCLIPEmbedder"])
-        torch.nn.Module.__init__(emb)
-        emb.model, emb.layer, emb.layer_idx = clip, "penultimate", 1
+        emb = lvdm_text_encoder(clip, a.lvdm)
         ids = torch.randint(1, tc["vocab_size"], (2, tc["context_length"]))
         ids[:, 9:] = 0
         with torch.no_grad():
@@ -213,6 +300,8 @@ def main():
                                 unconditional_guidance_scale=7.5, unconditional_conditioning=uncond, eta=0.0)
         got = vm.ddim_sample(unet, sched, cond, uncond, noise.shape, steps=10, guidance=7.5, fps=8, noise=noise)
     report("DDIM 10 steps, CFG 7.5, scale_arr", got, ref)
+    if a.export:
+        check_export(a.export, a.lvdm, L3, AE, OT, LD, make_beta_schedule)
     if FAIL:
         print("FAILED:", ", ".join(FAIL))
         sys.exit(1)

@@ -163,6 +163,8 @@ def train_vae(a):
                   f"lr {lr_at(step, a):.2e} {time.time() - t0:.0f}s", flush=True)
             log_row(os.path.join(d, "log.csv"), {"step": step, "loss": loss.item(), "l1": l1.item(), "l2": l2.item(),
                                                  "kl": kl.item(), "elapsed": round(time.time() - t0)})
+        if step % a.save_every == 0 and step % a.eval_every and step != a.steps:
+            save_atomic({"step": step, "vae": vae.state_dict(), "opt": opt.state_dict(), "config": cfg}, ck)
         if step % a.eval_every == 0 or step == a.steps:
             ev = eval_vae(vae)
             cfg["diffusion"]["scale_factor"] = 1.0 / ev["z_std"]
@@ -388,7 +390,9 @@ YAML = """model:
 def _yaml_block(d, indent):
     lines = []
     for k, v in d.items():
-        if isinstance(v, (list, tuple)):
+        if isinstance(v, (list, tuple)) and not v:
+            lines.append(" " * indent + f"{k}: []")
+        elif isinstance(v, (list, tuple)):
             lines.append(" " * indent + f"{k}:")
             lines += [" " * indent + f"- {x}" for x in v]
         elif isinstance(v, bool):

@@ -4,7 +4,8 @@ encoder on the VAE's latents (video_model.py, data video_data.py, checker video_
 
 Stages (run with /usr/bin/python3; outputs in $EVOKE_TRAIN_OUT/video/<stage>/, default
 out/train/video/; every run resumes from <stage>/ckpt.pt when it exists):
-  vae      AutoencoderKL on single frames: L1 + MSE + 1e-5 x KL (mean over elements), AdamW.
+  vae      AutoencoderKL on single frames: L1 + MSE + 1e-5 x KL (mean over elements), AdamW;
+           --fg-weight W weighs pixels on and next to objects W times (weighted means).
            At the end (and at every eval) it measures reconstruction PSNR and the checker's
            pass rate on reconstructed clips, and the latents' std -> scale_factor = 1 / std.
   teacher  eps-prediction on latents of the frozen VAE (posterior sample x scale_factor),
@@ -149,8 +150,12 @@ def train_vae(a):
         mean, logvar = vae.encode(x)
         z = mean + torch.exp(0.5 * logvar) * torch.randn_like(mean)
         rec = vae.decode(z)
-        l1 = (rec - x).abs().mean()
-        l2 = ((rec - x) ** 2).mean()
+        # pixels on and next to an object (target max channel >= 110) weigh --fg-weight times more:
+        # most pixels are background, and the shapes' corners are what the checker reads
+        fg = Fn.max_pool2d((x.max(1, keepdim=True).values >= 110 / 127.5 - 1).float(), 3, 1, 1)
+        w = 1 + (a.fg_weight - 1) * fg
+        l1 = (w * (rec - x).abs()).mean() / w.mean()
+        l2 = (w * (rec - x) ** 2).mean() / w.mean()
         kl = 0.5 * (mean ** 2 + logvar.exp() - 1 - logvar).mean()
         loss = l1 + l2 + a.kl * kl
         opt.zero_grad(set_to_none=True)
@@ -441,6 +446,7 @@ def main():
     p.add_argument("--lr-min", type=float, default=None)
     p.add_argument("--warmup", type=int, default=200)
     p.add_argument("--kl", type=float, default=1e-5)
+    p.add_argument("--fg-weight", type=float, default=1.0, help="vae: loss weight of object pixels (1 = plain mean)")
     p.add_argument("--uncond", type=float, default=0.1)
     p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--eval-every", type=int, default=None)

@@ -8,8 +8,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 PY=${PYTHON:-/usr/bin/python3}
-VAE_STEPS=${VAE_STEPS:-700}
+VAE_STEPS=${VAE_STEPS:-1500}
+FG_WEIGHT=${FG_WEIGHT:-4}
 TEACHER_STEPS=${TEACHER_STEPS:-20000}
-nice -n 19 "$PY" tools/train/train_video.py vae --steps "$VAE_STEPS" --eval-every 150 --threads 1
+nice -n 19 "$PY" tools/train/train_video.py vae --steps "$VAE_STEPS" --eval-every 150 --fg-weight "$FG_WEIGHT" --threads 1
 nice -n 19 "$PY" tools/train/train_video.py teacher --steps "$TEACHER_STEPS" --batch 8 --eval-every 1000 \
     --eval-prompts 32 --eval-cfg 7.5 --threads 1

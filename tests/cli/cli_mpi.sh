@@ -15,7 +15,7 @@ trap 'rm -rf "$tmp"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 py=/usr/bin/python3
 strip() { $py -c 'import json,sys; r=json.load(open(sys.argv[1]))
-for k in ("wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches"): r.pop(k, None)
+for k in ("stages","wall_seconds","gpu_wait_seconds","pipeline_create_seconds","submissions","dispatches"): r.pop(k, None)
 r["parameters"].pop("chunk", None); print(json.dumps(r, sort_keys=True))' "$1"; }
 mpi=0
 if "$evoke" --version | grep -q MPI && command -v mpirun >/dev/null; then mpi=1; else echo "cli_mpi: evoke built without MPI or no mpirun: --devices only"; fi

@@ -328,6 +328,35 @@ static evk_status evk__block_list(const cJSON *root, const char *label, const ch
     return EVK_OK;
 }
 
+/* The block lists of a UNet config (2-D or 3-D: `dim` is "2D" or "3D"): down_block_types,
+ * up_block_types and block_out_channels, all of one length (*num_blocks is the default length and
+ * receives the length read). */
+static evk_status evk__unet_blocks(const cJSON *r, const char *L, const char *dim, int *num_blocks, evk_unet_block *down,
+                                   evk_unet_block *up, int *block_out_channels) {
+    char d0[32], d1[32], u0[32], u1[32];
+    snprintf(d0, sizeof d0, "DownBlock%s", dim);
+    snprintf(d1, sizeof d1, "CrossAttnDownBlock%s", dim);
+    snprintf(u0, sizeof u0, "UpBlock%s", dim);
+    snprintf(u1, sizeof u1, "CrossAttnUpBlock%s", dim);
+    const char *const down_names[] = {d0, d1}, *const up_names[] = {u0, u1};
+    static const int down_values[] = {EVK_UNET_DOWN_BLOCK, EVK_UNET_CROSS_ATTN_DOWN_BLOCK};
+    static const int up_values[] = {EVK_UNET_UP_BLOCK, EVK_UNET_CROSS_ATTN_UP_BLOCK};
+    int nd = *num_blocks, nu = *num_blocks, nc = *num_blocks;
+    EVK_TRY(evk__block_list(r, L, "down_block_types", down_names, down_values, 2, down, &nd));
+    EVK_TRY(evk__block_list(r, L, "up_block_types", up_names, up_values, 2, up, &nu));
+    if (nd != nu)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: %d down_block_types but %d up_block_types (diffusers requires the same number)", L, nd, nu);
+    *num_blocks = nd;
+    const cJSON *boc = evk__key(r, "block_out_channels");
+    if (boc) {
+        if (!cJSON_IsArray(boc)) return evk__bad(L, "block_out_channels", boc, "a list of integers");
+        nc = cJSON_GetArraySize(boc);
+    }
+    if (nc != nd)
+        return evk_fail(EVK_ERROR_FORMAT, "%s: %d block_out_channels but %d down_block_types (diffusers requires the same number)", L, nc, nd);
+    return evk__get_int_list(r, L, "block_out_channels", nd, 1, 1 << 16, block_out_channels, NULL);
+}
+
 static evk_status evk__unet(const cJSON *r, const char *L, void *p) {
     evk_unet_config *c = p;
     evk_unet_config_default(c);
@@ -339,24 +368,8 @@ static evk_status evk__unet(const cJSON *r, const char *L, void *p) {
     EVK_TRY(evk__get_bool(r, L, "flip_sin_to_cos", &c->flip_sin_to_cos));
     EVK_TRY(evk__get_float(r, L, "freq_shift", &c->freq_shift));
 
-    static const char *const down_names[] = {"DownBlock2D", "CrossAttnDownBlock2D"};
-    static const int down_values[] = {EVK_UNET_DOWN_BLOCK, EVK_UNET_CROSS_ATTN_DOWN_BLOCK};
-    static const char *const up_names[] = {"UpBlock2D", "CrossAttnUpBlock2D"};
-    static const int up_values[] = {EVK_UNET_UP_BLOCK, EVK_UNET_CROSS_ATTN_UP_BLOCK};
-    int nd = c->num_blocks, nu = c->num_blocks, nc = c->num_blocks;
-    EVK_TRY(evk__block_list(r, L, "down_block_types", down_names, down_values, 2, c->down_block_types, &nd));
-    EVK_TRY(evk__block_list(r, L, "up_block_types", up_names, up_values, 2, c->up_block_types, &nu));
-    if (nd != nu)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: %d down_block_types but %d up_block_types (diffusers requires the same number)", L, nd, nu);
-    c->num_blocks = nd;
-    const cJSON *boc = evk__key(r, "block_out_channels");
-    if (boc) {
-        if (!cJSON_IsArray(boc)) return evk__bad(L, "block_out_channels", boc, "a list of integers");
-        nc = cJSON_GetArraySize(boc);
-    }
-    if (nc != nd)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: %d block_out_channels but %d down_block_types (diffusers requires the same number)", L, nc, nd);
-    EVK_TRY(evk__get_int_list(r, L, "block_out_channels", nd, 1, 1 << 16, c->block_out_channels, NULL));
+    EVK_TRY(evk__unet_blocks(r, L, "2D", &c->num_blocks, c->down_block_types, c->up_block_types, c->block_out_channels));
+    const int nd = c->num_blocks;
     static const char *const mid_names[] = {"UNetMidBlock2DCrossAttn", "UNetMidBlock2D"};
     int mid = 0; /* index into mid_names; absent: UNetMidBlock2DCrossAttn */
     EVK_TRY(evk__get_enum(r, L, "mid_block_type", mid_names, NULL, 2, 2, &mid));
@@ -470,24 +483,8 @@ static evk_status evk__unet3d(const cJSON *r, const char *L, void *p) {
     EVK_TRY(evk__get_int(r, L, "out_channels", 1, 1 << 16, &c->out_channels));
     const cJSON *ss = cJSON_GetObjectItemCaseSensitive(r, "sample_size");
     if (!ss || !cJSON_IsNull(ss)) EVK_TRY(evk__get_int(r, L, "sample_size", 1, 1 << 16, &c->sample_size));
-    static const char *const down_names[] = {"DownBlock3D", "CrossAttnDownBlock3D"};
-    static const int down_values[] = {EVK_UNET_DOWN_BLOCK, EVK_UNET_CROSS_ATTN_DOWN_BLOCK};
-    static const char *const up_names[] = {"UpBlock3D", "CrossAttnUpBlock3D"};
-    static const int up_values[] = {EVK_UNET_UP_BLOCK, EVK_UNET_CROSS_ATTN_UP_BLOCK};
-    int nd = c->num_blocks, nu = c->num_blocks, nc = c->num_blocks;
-    EVK_TRY(evk__block_list(r, L, "down_block_types", down_names, down_values, 2, c->down_block_types, &nd));
-    EVK_TRY(evk__block_list(r, L, "up_block_types", up_names, up_values, 2, c->up_block_types, &nu));
-    if (nd != nu)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: %d down_block_types but %d up_block_types (diffusers requires the same number)", L, nd, nu);
-    c->num_blocks = nd;
-    const cJSON *boc = evk__key(r, "block_out_channels");
-    if (boc) {
-        if (!cJSON_IsArray(boc)) return evk__bad(L, "block_out_channels", boc, "a list of integers");
-        nc = cJSON_GetArraySize(boc);
-    }
-    if (nc != nd)
-        return evk_fail(EVK_ERROR_FORMAT, "%s: %d block_out_channels but %d down_block_types (diffusers requires the same number)", L, nc, nd);
-    EVK_TRY(evk__get_int_list(r, L, "block_out_channels", nd, 1, 1 << 16, c->block_out_channels, NULL));
+    EVK_TRY(evk__unet_blocks(r, L, "3D", &c->num_blocks, c->down_block_types, c->up_block_types, c->block_out_channels));
+    const int nd = c->num_blocks;
     EVK_TRY(evk__get_int(r, L, "layers_per_block", 1, 64, &c->layers_per_block));
     /* a per-block list cannot build transformer_in (8 heads of attention_head_dim) in diffusers */
     EVK_TRY(evk__get_int(r, L, "attention_head_dim", 1, 4096, &c->attention_head_dim));

@@ -64,6 +64,8 @@ typedef enum evk_evo_shape {
 } evk_evo_shape;
 
 #define EVK_SEARCH_MAX_GENERATIONS 64
+/* the small-budget rule's smallest EvoSearch generation under a budget (P_min without given elites) */
+#define EVK_SEARCH_EVO_MIN_POPULATION 6u
 #define EVK_ELITES_NONE UINT32_MAX
 
 /* One timed stage of a search (evk_search_config.stage_times): a denoising step over a

@@ -3,7 +3,11 @@
  * (archiving the states entering every later s_h, tagged with the rollout's final reward), then
  * the next one is drawn from the pool archived at s_g: e elites unmutated, the other slots the
  * best of a random subset (tournament), mutated (first generation √(1−β²)·x + β·ε, later
- * x + σ_{s_g}·ε), resuming at s_g. NFE = evk_evo_nfe. Over several ranks (shard.h) each rolls
+ * x + σ_{s_g}·ε), resuming at s_g. NFE = evk_evo_nfe. Under a budget the small-budget rule
+ * (evk__evo_budget, evo/search.h) keeps every generation at P_min = max(6, 2·elites + 2) or more:
+ * the larger populations shrink first, then the latest evolution steps are dropped, and below one
+ * generation of P_min the search is Best-of-N (one generation, the same trajectories), so a small
+ * budget never buys a 2-individual "evolution". Over several ranks (shard.h) each rolls
  * out and archives its block of every generation; the scores are gathered, every rank selects the
  * same parents, and a child whose parent lives on another rank receives its state from there. */
 #include <math.h>
@@ -30,10 +34,10 @@ static const uint32_t evk__default_s[4] = {0, 20, 30, 40}, evk__default_p[5] = {
 /* the paper's FLUX.1-dev settings at T = 50, the defaults for flow-matching models */
 static const uint32_t evk__flow_s[4] = {5, 20, 30, 40}, evk__flow_p[5] = {14, 7, 7, 7, 10};
 
-/* The smallest population a generation may have under a budget: below 2·elites + 2 (and 6) a
- * generation has too few mutants beside its elites to select from, and spending its NFE on more
- * trajectories of the generations kept buys more (bench/PROMPTS.md, "Small budgets"). */
-#define EVK__EVO_MIN_POPULATION 6u
+/* EVK_SEARCH_EVO_MIN_POPULATION (search.h) is the smallest population a generation may have under
+ * a budget: below 2·elites + 2 (and 6) a generation has too few mutants beside its elites to select
+ * from, and spending its NFE on more trajectories of the generations kept buys more
+ * (bench/PROMPTS.md, "Small budgets"). */
 
 /* Populations for the first k evolution steps of c's schedules (p_0 … p_{k−1}, then the final
  * p_K) at `scale`, floored and raised to pmin; their NFE per guidance pass. */
@@ -129,7 +133,7 @@ static evk_status evk__evo_resolve(evk_search_config *c, uint32_t T) {
     bool given_elites = c->elites != 0 && c->elites != EVK_ELITES_NONE;
     double scale = 1;
     if (c->nfe && K > 0) {
-        uint32_t pmin = EVK__EVO_MIN_POPULATION;
+        uint32_t pmin = EVK_SEARCH_EVO_MIN_POPULATION;
         if (given_elites && c->elites < (UINT32_MAX - 2) / 2 && 2 * c->elites + 2 > pmin) pmin = 2 * c->elites + 2;
         scale = evk__evo_budget(c, T, c->nfe / evk__search_cost(c), pmin);
         K = c->evolution_count;

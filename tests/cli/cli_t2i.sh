@@ -94,11 +94,18 @@ for f in grid.png curve.png accuracy.png report.md report.json; do [ -s "$tmp/de
 /usr/bin/python3 -c '
 import json, sys
 r = json.load(open(sys.argv[1]))["results"]
-assert [(x["method"], x["budget"]) for x in r] == [("sample", 8), ("bon", 35), ("bon", 70), ("evo", 35), ("evo", 70)], r
+assert [(x["method"], x["budget"]) for x in r] == [("sample", 8), ("bon", 11), ("bon", 35), ("bon", 70), ("evo", 11), ("evo", 35), ("evo", 70)], r
+# below one generation of 6 (6 trajectories of 8 steps and 6 more from step 0: 96 NFE) EvoSearch is
+# Best-of-N under the small-budget rule, the same trajectories, and the report says so
+evo = {x["budget"]: x for x in r if x["method"] == "evo"}
+bon = {x["budget"]: x for x in r if x["method"] == "bon"}
+assert evo[70]["schedule"] == "one generation of 8 = Best-of-N", evo[70]
+assert all(evo[b]["reward"] == bon[b]["reward"] and evo[b]["nfe"] == bon[b]["nfe"] for b in evo), (evo, bon)
 for x in r:
     assert set(x) >= {"prompt", "method", "budget", "nfe", "reward", "verifier_pass", "seconds"}, x
     assert isinstance(x["verifier_pass"], bool) and x["nfe"] <= x["budget"], x
 ' "$tmp/demo/report.json" || fail "demo report.json is not as documented"
+grep -q '^- 70 NFE: one generation of 8 = Best-of-N$' "$tmp/demo/report.md" || fail "demo report.md does not give EvoSearch's schedule per budget"
 printf 'a red circle\nthe moon over water\n' > "$tmp/bad.txt"
 "$evoke" demo --model "$model" --reward "$reward" --prompts "$tmp/bad.txt" --out "$tmp/bad" >/dev/null 2>&1; [ $? -eq 2 ] || fail "a prompt outside the grammar was accepted"
 # --diffusion-model: the pipeline's text encoder, tokenizer and scheduler with the UNet of a

@@ -37,9 +37,10 @@ static const char *demo_help =
     "  --reward FILE    reward the searches maximise (default assets/tiny-clip-reward.json)\n"
     "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
     "  --methods LIST   from {methods} (default sample,bon,evo)\n"
-    "  --budgets LIST   NFE budgets of every search, e.g. 80,160,320 (default N/2,N)\n"
+    "  --budgets LIST   NFE budgets of every search, e.g. 160,800,1600 (default N/6,N/2,N)\n"
     "  --nfe N          the largest budget when --budgets is not given (default 480; at 8 steps\n"
-    "                   with guidance EvoSearch evolves one generation at 240 NFE, four at 480)\n"
+    "                   with guidance EvoSearch is Best-of-N at 80 NFE (below 6 individuals per\n"
+    "                   generation), evolves one generation at 240 NFE and four at 480)\n"
     "  --steps T        denoising steps (default 8)\n"
     "  --cfg W          guidance scale (default 2)\n"
     "  --seed S         seed of every run (default 0)\n"
@@ -63,7 +64,9 @@ typedef struct run_result {
     double reward, seconds;
     uint64_t nfe;
     bool pass;
-    uint8_t *rgb; /* the best image */
+    bool single;       /* EvoSearch only: the budget rule left one generation (= Best-of-N) */
+    char schedule[64]; /* EvoSearch only: the schedule the budget gave, for the report */
+    uint8_t *rgb;      /* the best image */
 } run_result;
 
 static double now_s(void) {
@@ -104,6 +107,24 @@ static int read_prompts(const char *path, char (*prompts)[256], int *count) {
     return CLI_EXIT_OK;
 }
 
+/* EvoSearch's resolved schedule in words ("S 0,3,5,6, P 6,6,6,6,6, 1 elite", or one generation =
+ * Best-of-N where the small-budget rule left no evolution step): the searches differ only where
+ * it evolves, and the report says which budgets those are. */
+static void evo_schedule_text(const evk_search_config *c, run_result *r) {
+    size_t n = sizeof r->schedule, len = 0;
+    r->single = c->evolution_count == 0;
+    if (r->single) {
+        snprintf(r->schedule, n, "one generation of %u = Best-of-N", c->population_schedule[0]);
+        return;
+    }
+    len += (size_t)snprintf(r->schedule, n, "S ");
+    for (uint32_t i = 0; i < c->evolution_count && len < n; i++) len += (size_t)snprintf(r->schedule + len, n - len, "%s%u", i ? "," : "", c->evolution_schedule[i]);
+    if (len < n) len += (size_t)snprintf(r->schedule + len, n - len, ", P ");
+    for (uint32_t i = 0; i <= c->evolution_count && len < n; i++)
+        len += (size_t)snprintf(r->schedule + len, n - len, "%s%u", i ? "," : "", c->population_schedule[i]);
+    if (len < n) snprintf(r->schedule + len, n - len, ", %u elite%s", c->elites, c->elites == 1 ? "" : "s");
+}
+
 /* One search; fills r (image, reward, verifier verdict). */
 static evk_status run_one(evk_context *ctx, evk_model *model, const char *reward_path, const char *prompt, const evk_tensor *cond,
                           const evk_tensor *uncond, int method, uint64_t nfe, uint32_t steps, float cfg, uint64_t seed,
@@ -127,6 +148,7 @@ static evk_status run_one(evk_context *ctx, evk_model *model, const char *reward
         r->seconds = now_s() - t0;
         r->reward = res->best_reward;
         r->nfe = res->nfe;
+        if (method == M_EVO) evo_schedule_text(&res->config, r);
         r->rgb = malloc((size_t)w * h * 3);
         if (!r->rgb) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -173,18 +195,22 @@ static evk_status write_canvas(const char *dir, const char *name, evk_status dra
     return st;
 }
 
-/* A run as it travels from the rank that ran it to rank 0: reward, seconds, NFE, verdict, image. */
-#define DEMO_RECORD_HEAD 32
+/* A run as it travels from the rank that ran it to rank 0: reward, seconds, NFE, verdict,
+ * EvoSearch's schedule, image. */
+#define DEMO_RECORD_HEAD 96
 static void pack_run(const run_result *r, size_t px, uint8_t *rec) {
     memset(rec, 0, DEMO_RECORD_HEAD + px);
     memcpy(rec, &r->reward, 8), memcpy(rec + 8, &r->seconds, 8), memcpy(rec + 16, &r->nfe, 8);
-    rec[24] = r->pass, rec[25] = r->rgb != NULL;
+    rec[24] = r->pass, rec[25] = r->rgb != NULL, rec[26] = r->single;
+    memcpy(rec + 32, r->schedule, sizeof r->schedule);
     if (r->rgb) memcpy(rec + DEMO_RECORD_HEAD, r->rgb, px);
 }
 
 static evk_status unpack_run(const uint8_t *rec, size_t px, run_result *r) {
     memcpy(&r->reward, rec, 8), memcpy(&r->seconds, rec + 8, 8), memcpy(&r->nfe, rec + 16, 8);
-    r->pass = rec[24];
+    r->pass = rec[24], r->single = rec[26];
+    memcpy(r->schedule, rec + 32, sizeof r->schedule);
+    r->schedule[sizeof r->schedule - 1] = 0;
     if (!rec[25]) return EVK_OK;
     if (!(r->rgb = malloc(px))) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     memcpy(r->rgb, rec + DEMO_RECORD_HEAD, px);
@@ -263,7 +289,12 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
         !cli_input_exists(cmd, "--prompts", prompts_path))
         return CLI_EXIT_USAGE;
-    if (!nb) budgets[nb++] = nfe / 2 ? nfe / 2 : 1, budgets[nb++] = nfe;
+    if (!nb) { /* N/6 (the small end, where EvoSearch is Best-of-N), N/2 and N; the smaller ones
+                  only where they pay for a trajectory (N itself is checked by the search) */
+        const uint32_t d[3] = {nfe / 6, nfe / 2, nfe}, one = steps * (cfg > 0 ? 2u : 1u);
+        for (int i = 0; i < 3; i++)
+            if ((i == 2 || d[i] >= one) && (!nb || budgets[nb - 1] != d[i])) budgets[nb++] = d[i];
+    }
     qsort(budgets, (size_t)nb, sizeof *budgets, cmp_u32);
     int methods[M_COUNT], nm = 0;
     for (int m = 0; m < M_COUNT; m++)
@@ -404,6 +435,13 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
                 MD("| %s | %s%u | %.0f | %.4f | %.0f / %d (%.0f %%) |\n", evk_search_method_title(method_ids[m]), m == M_SAMPLE ? "one trajectory, " : "",
                    m == M_SAMPLE ? (unsigned)(xnfe[m][b] + 0.5) : budgets[b], xnfe[m][b], mean[m][b], acc[m][b] * np, np, 100 * acc[m][b]);
         }
+        if (use[M_EVO]) {
+            /* the schedule is the budget's, the same for every prompt */
+            MD("\nEvoSearch's schedule at each budget (evolution steps S, populations P; below %u individuals per\n"
+               "generation nothing is evolved, and the search is Best-of-N with the same trajectories):\n\n",
+               EVK_SEARCH_EVO_MIN_POPULATION);
+            for (int b = 0; b < nb; b++) MD("- %u NFE: %s\n", budgets[b], RUN(0, M_EVO, b).schedule);
+        }
         if (np <= DEMO_GRID_PROMPTS) MD("\n| prompt | method | NFE | reward | verifier | seconds |\n|---|---|---:|---:|:---:|---:|\n");
         for (int p = 0; p < np; p++)
             for (int i = 0; i < nm; i++) {
@@ -420,6 +458,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
                     cJSON_AddNumberToObject(o, "nfe", (double)r->nfe);
                     cJSON_AddNumberToObject(o, "reward", r->reward);
                     cJSON_AddBoolToObject(o, "verifier_pass", r->pass);
+                    if (m == M_EVO) cJSON_AddStringToObject(o, "schedule", r->schedule);
                     cJSON_AddNumberToObject(o, "seconds", r->seconds);
                     cJSON_AddItemToArray(arr, o);
                 }
@@ -445,6 +484,9 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         const char *labels[DEMO_GRID_PROMPTS * M_COUNT], *rows[DEMO_GRID_PROMPTS], *cols[M_COUNT];
         static char label_text[DEMO_GRID_PROMPTS * M_COUNT][32];
         for (int i = 0; i < nm; i++) cols[i] = evk_search_method_title(method_ids[methods[i]]);
+        /* where the budget leaves EvoSearch no generation to evolve, its column says so */
+        for (int i = 0; i < nm; i++)
+            if (methods[i] == M_EVO && np && RUN(0, M_EVO, top).single) cols[i] = "EvoSearch = Best-of-N";
         for (int p = 0; p < gp; p++) {
             rows[p] = prompts[p];
             for (int i = 0; i < nm; i++) {

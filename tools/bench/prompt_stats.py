@@ -12,7 +12,8 @@ prompt and the same seed (a paired comparison). Plain sampling is one trajectory
 budget; it is compared at every budget.
 
 Each budget's table uses the (prompt, seed) cells that hold every method run at that budget, so a
-small budget may be run on more prompts than a large one (the cheap cells are not thrown away);
+small budget may be run on more prompts than a large one (the cheap cells are not thrown away); a
+prompt given twice counts once;
 plain sampling also gets a row over every cell it ran. A report given as LABEL=PATH has its methods
 renamed "method LABEL" (e.g. the same methods with two models, or two builds), so that they are
 compared with the others, paired by prompt and seed. --curve draws the pass rates and mean rewards
@@ -32,7 +33,9 @@ ORDER = ["evo", "bon", "fk", "sample"]  # methods outside it (relabelled runs) c
 
 
 def load(paths):
-    """cells[(prompt, seed)][(method, budget)] = (reward, pass, nfe); the budgets searched."""
+    """cells[(prompt, seed)][(method, budget)] = (reward, pass, nfe); the budgets searched. A prompt
+    that a prompt file holds twice is run twice with the same seed, identically: its later copies
+    are left out (counted once), so that they do not weigh double."""
     cells, budgets, seeds = {}, set(), []
     for arg in paths:
         label, path = arg.split("=", 1) if "=" in arg and not os.path.exists(arg) else ("", arg)
@@ -41,9 +44,13 @@ def load(paths):
         seed = rep["seed"]
         if seed not in seeds:
             seeds.append(seed)
+        seen = set()
         for r in rep["results"]:
             method = r["method"] + (" " + label if label else "")
             key = (method, None if r["method"] == "sample" else int(r["budget"]))
+            if (r["prompt"], key) in seen:
+                continue
+            seen.add((r["prompt"], key))
             if key[1] is not None:
                 budgets.add(key[1])
             cell = cells.setdefault((r["prompt"], seed), {})
@@ -127,6 +134,15 @@ def main():
         base, _, label = m.partition(" ")
         return TITLES.get(base, base) + (f" ({label})" if label else "")
 
+    def compare(b, k, n, vals, boot):
+        """one paired comparison row: k − n in passes and reward over the table's cells"""
+        dp, dplo, dphi = boot(vals[k][..., 1] - vals[n][..., 1])
+        dr = vals[k][..., 0] - vals[n][..., 0]
+        r, rlo, rhi = boot(dr)
+        w, t = int((dr > 0).sum()), int((dr == 0).sum())
+        return (f"| {b} | {title(k[0])} − {title(n[0])} | {100 * dp:+.1f} pts | {100 * dplo:+.1f} … {100 * dphi:+.1f} | "
+                f"{r:+.4f} | {rlo:+.4f} … {rhi:+.4f} | {w} / {t} / {dr.size - w - t} |")
+
     lines = [f"95 % intervals from {a.resamples} bootstrap resamples over prompts and, within each, seeds; differences are "
              "paired (same prompt, same seed). Each budget uses the prompts × seeds that ran every method at it.", ""]
     lines += ["| budget | prompts × seeds | method | mean NFE | verifier passes | 95 % interval | mean reward | 95 % interval |",
@@ -142,6 +158,12 @@ def main():
         lines.append(f"| — | {len(ps)} × {len(ss)} | {title(m)} | {v[..., 2].mean():.0f} | {100 * pr:.1f} % | {100 * plo:.1f} … {100 * phi:.1f} | "
                      f"{r:.4f} | {rlo:.4f} … {rhi:.4f} |")
     comparisons = []
+    if len(sampled) > 1:  # plain sampling of two labels (models, builds) over the cells both ran
+        keys = [key(m, None) for m in sampled]
+        ps, ss, vals, boot = table(keys)
+        for i, k in enumerate(keys):
+            for n in keys[i + 1:]:
+                comparisons.append(compare("—", k, n, vals, boot))
     for b in budgets:
         keys = [key(m, b) for m in methods if any(key(m, b) in c and m not in sampled for c in cells.values())]
         keys += [key(m, b) for m in sampled]
@@ -158,12 +180,7 @@ def main():
                          f"{r:.4f} | {rlo:.4f} … {rhi:.4f} |")
         for i, k in enumerate(keys):
             for n in keys[i + 1:]:
-                dp, dplo, dphi = boot(vals[k][..., 1] - vals[n][..., 1])
-                dr = vals[k][..., 0] - vals[n][..., 0]
-                r, rlo, rhi = boot(dr)
-                w, t = int((dr > 0).sum()), int((dr == 0).sum())
-                comparisons.append(f"| {b} | {title(k[0])} − {title(n[0])} | {100 * dp:+.1f} pts | {100 * dplo:+.1f} … {100 * dphi:+.1f} | "
-                                   f"{r:+.4f} | {rlo:+.4f} … {rhi:+.4f} | {w} / {t} / {dr.size - w - t} |")
+                comparisons.append(compare(b, k, n, vals, boot))
     lines += ["", "| budget | comparison | passes, difference | 95 % interval | reward, difference | 95 % interval | wins / ties / losses (reward) |",
               "|---:|---|---:|---|---:|---|---|"] + comparisons
     if a.curve:

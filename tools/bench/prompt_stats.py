@@ -12,12 +12,13 @@ prompt and the same seed (a paired comparison). Plain sampling is one trajectory
 budget; it is compared at every budget.
 
 Each budget's table uses the (prompt, seed) cells that hold every method run at that budget, so a
-small budget may be run on more prompts than a large one (the cheap cells are not thrown away); a
-prompt given twice counts once;
-plain sampling also gets a row over every cell it ran. A report given as LABEL=PATH has its methods
-renamed "method LABEL" (e.g. the same methods with two models, or two builds), so that they are
-compared with the others, paired by prompt and seed. --curve draws the pass rates and mean rewards
-against the NFE spent, with the intervals, over every budget (matplotlib). Standard library + numpy.
+small budget may be run on more prompts than a large one (the cheap cells are not thrown away);
+plain sampling also gets a row over every cell it ran, and a prompt given twice counts once. A
+report given as LABEL=PATH has its methods renamed "method LABEL" (e.g. the same methods with two
+models, or two builds); each method is compared with the same method of the other labels, paired
+by prompt and seed (their rewards compare only where the labels share the reward model). --curve
+draws the pass rates and mean rewards against the NFE spent, with the intervals, over every budget
+(matplotlib). Standard library, numpy, matplotlib.
 
     prompt_stats.py [--resamples N] [--out FILE] [--curve PNG] [LABEL=]REPORT.json...
 """
@@ -39,13 +40,16 @@ def load(paths):
     cells, budgets, seeds = {}, set(), []
     for arg in paths:
         label, path = arg.split("=", 1) if "=" in arg and not os.path.exists(arg) else ("", arg)
-        with open(path, encoding="utf-8") as f:
-            rep = json.load(f)
-        seed = rep["seed"]
+        try:
+            with open(path, encoding="utf-8") as f:
+                rep = json.load(f)
+            seed, results = rep["seed"], rep["results"]
+        except (OSError, ValueError, KeyError, TypeError) as e:
+            sys.exit(f"prompt_stats.py: {path} is not a readable `evoke demo` report.json ({e})")
         if seed not in seeds:
             seeds.append(seed)
         seen = set()
-        for r in rep["results"]:
+        for r in results:
             method = r["method"] + (" " + label if label else "")
             key = (method, None if r["method"] == "sample" else int(r["budget"]))
             if (r["prompt"], key) in seen:
@@ -130,6 +134,9 @@ def main():
     def key(m, b):
         return (m, None if m.split(" ")[0] == "sample" else b)
 
+    def label_of(m):
+        return m.partition(" ")[2]
+
     def title(m):
         base, _, label = m.partition(" ")
         return TITLES.get(base, base) + (f" ({label})" if label else "")
@@ -180,7 +187,8 @@ def main():
                          f"{r:.4f} | {rlo:.4f} … {rhi:.4f} |")
         for i, k in enumerate(keys):
             for n in keys[i + 1:]:
-                comparisons.append(compare(b, k, n, vals, boot))
+                if label_of(k[0]) == label_of(n[0]) or k[0].split(" ")[0] == n[0].split(" ")[0]:
+                    comparisons.append(compare(b, k, n, vals, boot))
     lines += ["", "| budget | comparison | passes, difference | 95 % interval | reward, difference | 95 % interval | wins / ties / losses (reward) |",
               "|---:|---|---:|---|---:|---|---|"] + comparisons
     if a.curve:

@@ -16,7 +16,7 @@ small budget may be run on more prompts than a large one (the cheap cells are no
 plain sampling also gets a row over every cell it ran, and a prompt given twice counts once. A
 report given as LABEL=PATH has its methods renamed "method LABEL" (e.g. the same methods with two
 models, or two builds); each method is compared with the same method of the other labels, paired
-by prompt and seed (their rewards compare only where the labels share the reward model). --curve
+by prompt and seed (their rewards only where the labels' reports name the same reward). --curve
 draws the pass rates and mean rewards against the NFE spent, with the intervals, over every budget
 (matplotlib). Standard library, numpy, matplotlib.
 
@@ -38,12 +38,14 @@ def load(paths):
     that a prompt file holds twice is run twice with the same seed, identically: its later copies
     are left out (counted once), so that they do not weigh double."""
     cells, budgets, seeds = {}, set(), []
+    rewards = {}  # label → the reward files its reports used
     for arg in paths:
         label, path = arg.split("=", 1) if "=" in arg and not os.path.exists(arg) else ("", arg)
         try:
             with open(path, encoding="utf-8") as f:
                 rep = json.load(f)
             seed, results = rep["seed"], rep["results"]
+            rewards.setdefault(label, set()).add(os.path.realpath(rep.get("reward", "")))
         except (OSError, ValueError, KeyError, TypeError) as e:
             sys.exit(f"prompt_stats.py: {path} is not a readable `evoke demo` report.json ({e})")
         if seed not in seeds:
@@ -61,7 +63,7 @@ def load(paths):
             if key in cell:
                 sys.exit(f"prompt_stats.py: {key[0]} at {key[1]} NFE for {r['prompt']!r}, seed {seed}, is in two reports ({path})")
             cell[key] = (float(r["reward"]), bool(r["verifier_pass"]), float(r["nfe"]))
-    return cells, sorted(budgets), seeds
+    return cells, sorted(budgets), seeds, rewards
 
 
 def curve(path, points, title):
@@ -98,7 +100,7 @@ def main():
     ap.add_argument("--out", default="-")
     ap.add_argument("--curve", help="write the curve (passes and reward against NFE) to this PNG")
     a = ap.parse_args()
-    cells, budgets, seeds = load(a.reports)
+    cells, budgets, seeds, rewards = load(a.reports)
     present = {k[0] for c in cells.values() for k in c}
     def order(m):  # unlabelled first, then by label; within a label EvoSearch, Best-of-N, FK, sampling
         base, _, label = m.partition(" ")
@@ -144,11 +146,13 @@ def main():
     def compare(b, k, n, vals, boot):
         """one paired comparison row: k − n in passes and reward over the table's cells"""
         dp, dplo, dphi = boot(vals[k][..., 1] - vals[n][..., 1])
+        head = f"| {b} | {title(k[0])} − {title(n[0])} | {100 * dp:+.1f} pts | {100 * dplo:+.1f} … {100 * dphi:+.1f} | "
+        if rewards.get(label_of(k[0])) != rewards.get(label_of(n[0])):
+            return head + "— | different rewards | — |"
         dr = vals[k][..., 0] - vals[n][..., 0]
         r, rlo, rhi = boot(dr)
         w, t = int((dr > 0).sum()), int((dr == 0).sum())
-        return (f"| {b} | {title(k[0])} − {title(n[0])} | {100 * dp:+.1f} pts | {100 * dplo:+.1f} … {100 * dphi:+.1f} | "
-                f"{r:+.4f} | {rlo:+.4f} … {rhi:+.4f} | {w} / {t} / {dr.size - w - t} |")
+        return head + f"{r:+.4f} | {rlo:+.4f} … {rhi:+.4f} | {w} / {t} / {dr.size - w - t} |"
 
     lines = [f"95 % intervals from {a.resamples} bootstrap resamples over prompts and, within each, seeds; differences are "
              "paired (same prompt, same seed). Each budget uses the prompts × seeds that ran every method at it.", ""]

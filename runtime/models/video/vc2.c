@@ -742,6 +742,10 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     st = evk_vc2_unet_load(v->ctx, &v->ucfg, v->unet_ws, sto, &v->unet);
     if (st && prefixed) return evk_fail_context(st, "UNet tensor names below \"model.diffusion_model.\"");
     if (st) return st;
+    if (lpath) { /* the merged layers' f32 copies are on the device now */
+        evk_weights_close(v->unet_ws);
+        v->unet_ws = NULL;
+    }
     /* the text tower and the VAE from the checkpoint, through the original-name maps */
     EVK_TRY(evk_weights_open(v->ctx, path, &v->text_ws));
     EVK_TRY(evk_sd_keys_text(v->text_ws, &v->text_keys));

@@ -186,11 +186,31 @@ evk_status evk__engine_denoise(evk__engine *e, const evk_tensor *x, int64_t row0
             EVK_TRY(evk_tensor_rows(x, row0 + c, m, &xv));
             EVK_TRY(evk_tensor_rows(&e->out, 0, m, &ov));
             evk_model_input in = {.x = &xv, .timestep = &tv, .alpha = &av, .sigma = &bv, .cond = e->cfg->cond, .guidance = e->cfg->guidance};
+            /* each trajectory's own w (ids rise with rows), and the step's motion scale */
+            float wrow[64], *wv = NULL;
+            uint64_t gid = (uint64_t)id0 + (uint64_t)c;
+            if (e->cfg->guidance_items && gid < e->cfg->guidance_count) {
+                wv = m <= 64 ? wrow : malloc((size_t)m * sizeof *wv);
+                if (!wv) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+                for (int64_t r = 0; r < m; r++)
+                    wv[r] = gid + (uint64_t)r < e->cfg->guidance_count ? e->cfg->guidance_items[gid + (uint64_t)r] : e->cfg->guidance;
+                in.guidance_items = wv;
+            }
+            if (e->cfg->motion) {
+                const evk_sampler_config *sc = evk_sampler_get_config(e->sampler);
+                double threshold = (double)(sc->train_timesteps ? sc->train_timesteps : 1000) * (1.0 - e->cfg->motion_percentage);
+                in.motion = true;
+                in.motion_guidance = evk_sampler_get_step(e->sampler, i)->timestep < threshold ? 0.0f : e->cfg->motion_guidance;
+            }
             if (e->cost == 2) {
                 EVK_TRY(evk_tensor_rows(&e->out_u, 0, m, &ouv));
-                EVK_TRY(evk_model_forward_guided(e->model, e->s, &in, e->cfg->uncond, e->cfg->guidance, &ouv, &ov));
+                evk_status fs = evk_model_forward_guided(e->model, e->s, &in, e->cfg->uncond, e->cfg->guidance, &ouv, &ov);
+                if (wv && wv != wrow) free(wv);
+                EVK_TRY(fs);
             } else {
-                EVK_TRY(evk_model_forward(e->model, e->s, &in, &ov));
+                evk_status fs = evk_model_forward(e->model, e->s, &in, &ov);
+                if (wv && wv != wrow) free(wv);
+                EVK_TRY(fs);
             }
             if (x0 && i == x0_step) {
                 evk_tensor pv;

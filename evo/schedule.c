@@ -41,6 +41,15 @@ evk_status evk_search_resolve(const evk_search_config *in, uint32_t T, evk_searc
                         c.fk_lambda, (int)c.fk_potential, c.fk_start, c.fk_end, c.fk_ess_fraction);
     if (!(c.guidance >= 0 && isfinite(c.guidance))) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "guidance scale %g", (double)c.guidance);
 
+    for (uint32_t k = 0; c.guidance_items && k < c.guidance_count; k++)
+        if (!(c.guidance_items[k] >= 0 && isfinite(c.guidance_items[k])))
+            return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "guidance scale %g (item %u)", (double)c.guidance_items[k], k);
+    if (c.guidance_items && c.guidance_count && c.method != EVK_SEARCH_SAMPLE && c.method != EVK_SEARCH_BON)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: a w per item applies to sample and bon only (fk and evo move states between "
+                        "trajectories)", evk_search_method_name(c.method));
+    if (c.motion && !(isfinite(c.motion_guidance) && c.motion_percentage >= 0 && c.motion_percentage <= 1))
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "motion guidance %g with percentage %g (0..1)", (double)c.motion_guidance,
+                        (double)c.motion_percentage);
     if (c.step_noise && c.method != EVK_SEARCH_SAMPLE)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: given step noise applies to plain sampling only (searches draw their own)",
                         evk_search_method_name(c.method));

@@ -54,6 +54,11 @@ evk_status evk_search_run(evk_context *ctx, evk_model *model, const evk_sampler 
     if (want && want != have)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "dimension mismatch: the reward scores samples of %lld values, the model makes %lld",
                         (long long)want, (long long)have);
+    if (config->motion && !mi->motion_guidance)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: motion guidance needs a T2V-Turbo-v2 UNet (motion_cond_proj); this model has none");
+    if (config->guidance_items && config->guidance_count && !mi->guidance_embedded)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "search: a w per item needs a guidance-embedded model (w through time_cond_proj); "
+                        "classifier-free guidance takes one w");
     evk_search_result *res = calloc(1, sizeof *res);
     if (!res) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     uint32_t T = evk_sampler_steps(sampler);

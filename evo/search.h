@@ -126,6 +126,17 @@ typedef struct evk_search_config {
      * input: one call per evaluation, w passed as told (evk_search_run sets the flag below) */
     float guidance;
     bool guidance_embedded;
+    /* Guidance-embedded models: trajectory k's own w for k < guidance_count ([guidance_count] on
+     * the host), e.g. a batch or a Best-of-N pool over several w; later trajectories take
+     * `guidance`. sample and bon only (fk and evo move states between trajectories). */
+    const float *guidance_items;
+    uint32_t guidance_count;
+    /* T2V-Turbo-v2's motion guidance (models with evk_model_info.motion_guidance): every step
+     * tells the network motion_guidance while its timestep ≥ train_timesteps·(1 − motion_percentage)
+     * and 0 after, as T2VTurboVC2Pipeline's use_motion_cond does; off: no motion condition. */
+    bool motion;
+    float motion_guidance;
+    double motion_percentage;
     const evk_tensor *cond, *uncond; /* [1, ...] shared by all, or NULL */
     /* Initial noise x_T of trajectories 0 .. initial_count-1 ([initial_count, sample numel] on the
      * host) instead of Philox draws, e.g. latents given to a diffusers pipeline; NULL: drawn. */

@@ -45,6 +45,8 @@ struct evk_weights {
     evk_weights_map_fn map;
     const void *map_user;
     char *scope;
+    evk_st_tensor **owned;      /* tensors replaced by evk_weights_replace_f32 (their values follow) */
+    size_t owned_count;
 };
 
 static uint32_t evk__whash(const char *s) {
@@ -65,6 +67,8 @@ void evk_weights_close(evk_weights *ws) {
     free(ws->files);
     free(ws->ggufs);
     free(ws->pts);
+    for (size_t i = 0; i < ws->owned_count; i++) free(ws->owned[i]);
+    free(ws->owned);
     free(ws->entries);
     free(ws->table);
     free(ws->prefix);
@@ -541,6 +545,28 @@ evk_status evk_weights_shape(const evk_weights *ws, const char *name, int *ndim,
     evk__wentry *e;
     EVK_TRY(evk__resolve(ws, name, &ref, &e));
     evk__delivered_shape(e->t, &ref, ndim, shape);
+    return EVK_OK;
+}
+
+evk_status evk_weights_replace_f32(evk_weights *ws, const char *file_name, const float *values) {
+    evk__wentry *e = evk__wfind(ws, file_name);
+    if (!e) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: no tensor '%s' to replace", ws->origin, file_name);
+    uint64_t bytes = e->t->numel * 4;
+    evk_st_tensor **grown = realloc(ws->owned, (ws->owned_count + 1) * sizeof *grown);
+    if (!grown) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory", ws->origin);
+    ws->owned = grown;
+    evk_st_tensor *t = bytes < SIZE_MAX - sizeof *t ? malloc(sizeof *t + (size_t)bytes) : NULL;
+    if (!t) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "%s: out of host memory for '%s'", ws->origin, file_name);
+    *t = *e->t; /* the name stays the file's (it lives as long as the weight set) */
+    t->dtype = EVK_ST_F32;
+    t->quant = 0;
+    t->strides = NULL;
+    t->begin = 0;
+    t->end = bytes;
+    t->data = (const uint8_t *)(t + 1);
+    memcpy(t + 1, values, (size_t)bytes);
+    ws->owned[ws->owned_count++] = t;
+    e->t = t;
     return EVK_OK;
 }
 

@@ -95,6 +95,11 @@ typedef struct evk_weight_raw {
  * marks the tensor used. */
 evk_status evk_weights_raw(evk_weights *ws, const char *name, int ndim, const int64_t *shape, evk_weight_raw *out);
 
+/* Replace the file tensor `file_name` (its name in the file, any prefix included) by `values`
+ * (f32, as many as its shape holds), copied and held by the weight set: later reads and uploads
+ * see them instead of the file's bytes (what a merge at load time, e.g. a LoRA, produces). */
+evk_status evk_weights_replace_f32(evk_weights *ws, const char *file_name, const float *values);
+
 /* Every tensor in the files. */
 size_t evk_weights_count(const evk_weights *ws);
 const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i);

@@ -38,6 +38,13 @@ typedef struct evk_model_input {
     const evk_tensor *cond;     /* [B, ...] or [1, ...] (shared) conditioning, or NULL (unconditional) */
     float guidance;             /* guidance-embedded models (info.guidance_embedded): the scale w the
                                    network is told, for the whole batch; ignored by other models */
+    const float *guidance_items;/* guidance-embedded models: [B] on the host, each item's own w
+                                   (overrides `guidance`); NULL: `guidance` for all */
+    /* T2V-Turbo-v2's motion guidance (models whose info.motion_guidance is set): `motion` on tells
+     * the network the motion scale `motion_guidance` this call (the caller applies the schedule,
+     * e.g. 0 below the percentage threshold); off: no motion condition, as upstream without it. */
+    bool motion;
+    float motion_guidance;
 } evk_model_input;
 
 typedef struct evk_model_info {
@@ -61,6 +68,8 @@ typedef struct evk_model_info {
      * T2V-Turbo's time_cond_proj): guided sampling is ONE forward call per step with
      * evk_model_input.guidance = w, no unconditional half, and counts 1 NFE. */
     bool guidance_embedded;
+    /* The network also takes a motion-guidance scale (T2V-Turbo-v2's motion_cond_proj). */
+    bool motion_guidance;
 } evk_model_info;
 
 /* What a model family provides. `impl` is the family's own state. */
@@ -102,6 +111,9 @@ typedef struct evk_model_options {
                                     denoiser file holding quantised GGUF tensors is read as
                                     stored whatever `storage` says: quantised matrices stay
                                     quantised on the device, F16 tensors f16, F32 ones f32 */
+    const char *lora;       /* merge this LoRA into the denoiser at load (vc2: T2V-Turbo v1's
+                               unet_lora.pt, an unnamed list of [up, down] pairs); other families
+                               refuse it */
 } evk_model_options;
 
 /* A family in the registry: its name, what paths it takes (for help texts), a probe that says

@@ -3,7 +3,8 @@
 # tests/data/nets/modelscope reproduces the video diffusers' TextToVideoSDPipeline made from the
 # same initial latents (DDIM, η = 0, guidance 7.5, 3 steps, 4 frames of 16×16; --output-raw is
 # f32 [F, H, W, 3] in [0, 1]); --diffusion-model swaps the UNet's weights (T2V-Turbo's student:
-# one call per LCM step); a UNet with a missing or mis-shaped tensor is exit 2 with one line
+# one call per LCM step, and T2V-Turbo's own MS pipeline's video from its latents and noise); a
+# UNet with a missing or mis-shaped tensor is exit 2 with one line
 # naming the tensor and the file, and nothing written.
 set -u
 evoke=$1
@@ -38,6 +39,19 @@ out=$("$evoke" generate --model "$model" --prompt "a red circle" -W 16 -H 16 --f
   --diffusion-model "$model/unet_lcm/diffusion_pytorch_model.safetensors" --output-raw "$tmp/lcm.npy") || fail "student exited $?"
 grep -q "^sample: 1 sample, NFE 3" <<<"$out" || fail "student: $out"
 [ -s "$tmp/lcm.npy" ] || fail "student: no video"
+# ... and against T2V-Turbo's own MS pipeline (fixtures_modelscope_lcm.py): 4 steps from 50 origin
+# steps, its initial latents and the noise its scheduler injected
+"$evoke" generate --model "$model" --prompt "a red circle on the left" -W 16 -H 16 --frames 4 --steps 4 --sampler lcm \
+  --lcm-origin-steps 50 --cfg 7.5 --diffusion-model "$model/unet_lcm/diffusion_pytorch_model.safetensors" \
+  --latents "$model/lcm_latents.npy" --noise "$model/lcm_noise.npy" --output-raw "$tmp/lcm4.npy" >/dev/null || fail "student LCM exited $?"
+$py - "$tmp/lcm4.npy" "$model/lcm_video.npy" <<'PY' || fail "the student's LCM video differs from T2V-Turbo's MS pipeline"
+import sys
+import numpy as np
+got, want = np.load(sys.argv[1]), np.load(sys.argv[2])
+err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
+print("cli_modelscope: T2V-Turbo MS LCM video rel L2 %.3g" % err)
+assert got.shape == want.shape and err <= 1e-3, (got.shape, err)
+PY
 
 # damaged copies of the folder: one UNet tensor missing, one mis-shaped
 for how in missing shape; do

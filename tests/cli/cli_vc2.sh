@@ -3,8 +3,10 @@
 # tools/ref/fixtures_vc2.py from T2V-Turbo's lvdm code): lvdm's DDIM with classifier-free guidance
 # from the reference's initial latents reproduces the reference video (plain, and with
 # VideoCrafter2's use_scale x̂0 rescaling); the T2V-Turbo student
-# (--diffusion-model) samples with one model call per LCM step (NFE = steps); bad input is exit 2,
-# one message, nothing written.
+# (--diffusion-model) samples with one model call per LCM step (NFE = steps); T2V-Turbo-v2's motion
+# guidance (--motion-guidance), w (also one per sample: --cfg W1,W2) and the LoRA list (--lora)
+# against T2VTurboVC2Pipeline (tools/ref/fixtures_vc2_v2.py); bad input is exit 2, one message,
+# nothing written.
 set -u
 evoke=$1
 src=${EVOKE_SOURCE_DIR:-$(cd "$(dirname "$0")/../.." && pwd)}
@@ -56,6 +58,48 @@ $py -c "import numpy as np, sys; a = np.load(sys.argv[1]); assert a.shape == (4,
   fail "lcm budget run exited $?: $(cat "$tmp/out.txt")"
 grep -q "2 samples, NFE 8," "$tmp/out.txt" || fail "guidance-embedded budget: $(cat "$tmp/out.txt")"
 
+# T2V-Turbo-v2 motion guidance and w through the embedding, against T2VTurboVC2Pipeline (fixtures_vc2_v2.py:
+# a student whose output depends on w and the motion scale), with the pipeline's latents and noise
+close() {  # close GOT WANT OTHER WHAT: GOT matches WANT to 1e-3 and not OTHER
+  $py - "$@" <<'PY'
+import sys
+import numpy as np
+a, b, o = (np.load(p) for p in sys.argv[1:4])
+e, eo = np.linalg.norm(a - b) / np.linalg.norm(b), np.linalg.norm(a - o) / np.linalg.norm(o)
+print(f"{sys.argv[4]}: rel L2 {e:.3g} (vs the other reference {eo:.3g})")
+assert a.shape == b.shape and e <= 1e-3 and eo > 1e-2, (a.shape, e, eo)
+PY
+}
+v2=(--model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny_v2.yaml" --diffusion-model "$d/vc2_tiny_v2_unet.safetensors" --prompt "$prompt"
+  -W 16 -H 16 --frames 4 --fps 16 --steps 4 --sampler lcm --lcm-origin-steps 50)
+"$evoke" generate "${v2[@]}" --cfg 7.5 --motion-guidance 0.1 --motion-percentage 0.3 --latents "$d/mg_latents.npy" \
+  --noise "$d/mg_noise.npy" --output-raw "$tmp/mg.npy" >"$tmp/out.txt" 2>&1 || fail "motion run exited $?: $(cat "$tmp/out.txt")"
+grep -q "NFE 4," "$tmp/out.txt" || fail "motion guidance: 4 steps should be 4 NFE: $(cat "$tmp/out.txt")"
+close "$tmp/mg.npy" "$d/mg_video.npy" "$d/w75_video.npy" "motion guidance 0.1 (30%)" || fail "motion-guided video differs"
+"$evoke" generate "${v2[@]}" --cfg 3 --latents "$d/mg_latents.npy" --noise "$d/mg_noise.npy" --output-raw "$tmp/w3.npy" \
+  >"$tmp/out.txt" 2>&1 || fail "w 3 run exited $?: $(cat "$tmp/out.txt")"
+close "$tmp/w3.npy" "$d/w3_video.npy" "$d/w75_video.npy" "w 3" || fail "w 3 video differs"
+# a w per sample: two trajectories from the same latents and noise, sample 0 (the one written) with its own w
+$py - "$d/mg_latents.npy" "$d/mg_noise.npy" "$tmp/l2.npy" "$tmp/n2.npy" <<'PY'
+import sys
+import numpy as np
+lat, noise = np.load(sys.argv[1]), np.load(sys.argv[2])
+np.save(sys.argv[3], np.concatenate([lat, lat]))
+np.save(sys.argv[4], np.concatenate([noise, noise], axis=1))
+PY
+for ws in "3,7.5 w3" "7.5,3 w75"; do
+  set -- $ws
+  "$evoke" generate "${v2[@]}" --n 2 --cfg "$1" --latents "$tmp/l2.npy" --noise "$tmp/n2.npy" --output-raw "$tmp/items.npy" \
+    >"$tmp/out.txt" 2>&1 || fail "--cfg $1 run exited $?: $(cat "$tmp/out.txt")"
+  other=w75; [ "$2" = w75 ] && other=w3
+  close "$tmp/items.npy" "$d/$2_video.npy" "$d/${other}_video.npy" "--cfg $1, sample 0" || fail "--cfg $1: sample 0 differs"
+done
+# T2V-Turbo v1's LoRA list merged at load over a base with time_cond_proj: runs, and moves the video
+"$evoke" generate "${v2[@]}" --lora "$d/vc2_tiny_lora.pt" --cfg 7.5 --latents "$d/mg_latents.npy" --noise "$d/mg_noise.npy" \
+  --output-raw "$tmp/lora.npy" >"$tmp/out.txt" 2>&1 || fail "--lora run exited $?: $(cat "$tmp/out.txt")"
+$py -c "import numpy as np, sys; a, b = np.load(sys.argv[1]), np.load(sys.argv[2]); assert np.linalg.norm(a - b) / np.linalg.norm(b) > 1e-2" \
+  "$tmp/lora.npy" "$d/w75_video.npy" || fail "--lora left the video unchanged"
+
 # bad input: exit 2, one line, nothing written
 bad() {
   local what=$1 want=$2; shift 2
@@ -72,6 +116,13 @@ bad "odd size" "multiples of 4" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny
 $py -c "import torch, sys; torch.save([torch.zeros(4, 2), torch.zeros(2, 3)], sys.argv[1])" "$tmp/unet_lora.pt" 2>/dev/null &&
   bad "LoRA list over a base without time_cond_proj" "merged UNet" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" \
     --diffusion-model "$tmp/unet_lora.pt"
+bad "motion guidance without motion_cond_proj" "motion_cond_proj" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" \
+  --diffusion-model "$d/vc2_tiny_turbo_unet.pt" --sampler lcm --steps 4 --motion-guidance 0.1
+bad "motion percentage alone" "--motion-guidance" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --motion-percentage 0.5
+bad "a w per item with CFG" "guidance-embedded" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" --steps 2 --n 2 --cfg 5,3
+bad "a w per item with evo" "sample and bon" "${v2[@]}" --cfg 7.5,3 --method evo --reward "$src/assets/tiny-clip-reward.json"
+bad "--lora on a base without time_cond_proj" "random weights" --model "$d/vc2_tiny.ckpt" --config "$d/vc2_tiny.yaml" \
+  --lora "$d/vc2_tiny_lora.pt"
 head -c 3000 "$d/vc2_tiny.ckpt" >"$tmp/trunc.ckpt"
 bad "truncated checkpoint" "not a model evoke knows" --model "$tmp/trunc.ckpt" --config "$d/vc2_tiny.yaml"
 printf 'model:\n  params:\n\tunet_config: 1\n' >"$tmp/tab.yaml"

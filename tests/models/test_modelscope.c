@@ -6,7 +6,8 @@
  * prompt and the empty prompt encoded as TextToVideoSDPipeline does, the scheduler's DDIM with
  * η = 0 and guidance 7.5 step by step against the pipeline's latents, the frame-by-frame decode
  * against its video), the student's UNet given as the denoiser's weights (guidance-embedded, LCM
- * by default, one call with w = 7.5), and loader errors that name the tensor and file. */
+ * by default, one call with w = 7.5), T2V-Turbo's own MS LCM pipeline step by step
+ * (tools/ref/fixtures_modelscope_lcm.py), and loader errors that name the tensor and file. */
 #include "net_fixture.h"
 #include "formats/config.h"
 #include "models/model.h"
@@ -285,6 +286,79 @@ static void test_student(void **state) {
     evk_model_destroy(model);
 }
 
+/* T2V-Turbo's own MS pipeline (T2VTurboMSPipeline + T2VTurboScheduler, fixtures_modelscope_lcm.py):
+ * the timesteps, each step's UNet output at the pipeline's state, each update with the pipeline's
+ * own noise (the scheduler's x ← a·x + b·ε̂ + c·z), the last x̂0 and its video. */
+static void test_student_lcm(void **state) {
+    evk_context *ctx = *state;
+    char path[512], weights[512];
+    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT,
+                             .diffusion_model = fixture_path("modelscope/unet_lcm/diffusion_pytorch_model.safetensors", weights,
+                                                             sizeof weights)};
+    evk_model *model = NULL;
+    TEST_OK(evk_model_load(ctx, fixture_path("modelscope", path, sizeof path), &opt, &model));
+    evk_sampler_config sc;
+    TEST_OK(evk_model_sampler_config(model, 4, &sc));
+    evk_sampler *smp;
+    TEST_OK(evk_sampler_create(&sc, &smp));
+    evk_weights *fx = fixture_open(ctx, "modelscope/lcm_ref"), *tf = fixture_open(ctx, "modelscope/fixture");
+    float *ts = fixture_read(fx, "lcm.timesteps", 1, (int64_t[]){4});
+    for (uint32_t i = 0; i < 4; i++) assert_true(fabs(evk_sampler_get_step(smp, i)->timestep - ts[i]) < 1e-9);
+    const int64_t n = 4 * FR * LAT * LAT, one5[5] = {1, 4, FR, LAT, LAT};
+    float *text = fixture_read(tf, "text", 3, (int64_t[]){1, 77, 32});
+    evk_tensor cond = fixture_upload(ctx, text, 3, (int64_t[]){1, 77, 32});
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    float *pred = malloc((size_t)n * sizeof *pred), *upd = malloc((size_t)n * sizeof *upd), *last = NULL;
+    for (uint32_t i = 0; i < 4; i++) {
+        char name[64], what[64];
+        snprintf(name, sizeof name, "lcm.x.%u", i);
+        float *x = fixture_read(fx, name, 5, one5);
+        snprintf(name, sizeof name, "lcm.pred.%u", i);
+        float *want = fixture_read(fx, name, 5, one5);
+        float tv = (float)evk_sampler_get_step(smp, i)->timestep, one = 1;
+        evk_tensor tx = fixture_upload(ctx, x, 2, (int64_t[]){1, n}), tt = fixture_upload(ctx, &tv, 1, (int64_t[]){1}),
+                   ta = fixture_upload(ctx, &one, 1, (int64_t[]){1}), out = fixture_output(ctx, 2, (int64_t[]){1, n});
+        evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &ta, .sigma = &ta, .cond = &cond, .guidance = 7.5f};
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_model_forward(model, s, &in, &out));
+        TEST_OK(evk_stream_run(s));
+        snprintf(what, sizeof what, "MS LCM step %u (t %g): UNet", i, (double)tv);
+        assert_true(compare(ctx, &out, want, what) <= 1e-3);
+        TEST_OK(evk_tensor_download_f32(ctx, &out, pred));
+        const evk_sampler_step *st = evk_sampler_get_step(smp, i);
+        snprintf(name, sizeof name, "lcm.noise.%u", i);
+        float *z = fixture_read(fx, name, 5, one5);
+        snprintf(name, sizeof name, "lcm.%s.%u", i < 3 ? "x" : "denoised", i < 3 ? i + 1 : i);
+        float *next = fixture_read(fx, name, 5, one5);
+        for (int64_t k = 0; k < n; k++) upd[k] = (float)(st->a * x[k] + st->b * pred[k] + st->noise_std * z[k]);
+        snprintf(what, sizeof what, "MS LCM step %u: update", i);
+        assert_true(compare_host(upd, next, (size_t)n, what) <= 1e-3);
+        if (i == 3) assert_true(st->noise_std == 0.0); /* the last step returns x̂0 */
+        free(x), free(want), free(z);
+        if (i == 3) last = next;
+        else free(next);
+        evk_tensor *all[] = {&tx, &tt, &ta, &out};
+        for (size_t k = 0; k < 4; k++) evk_tensor_free(ctx, all[k]);
+    }
+    /* the video: decode of the last x̂0 ([F, 3, H, W]) against the pipeline's [F, H, W, 3] */
+    const int H = 2 * LAT, W = 2 * LAT;
+    float *vid = fixture_read(fx, "lcm.video", 4, (int64_t[]){FR, H, W, 3});
+    float *got = malloc((size_t)FR * 3 * H * W * sizeof *got), *ref = malloc((size_t)FR * 3 * H * W * sizeof *ref);
+    TEST_OK(evk_model_decode_host(model, last, 1, got));
+    for (int f = 0; f < FR; f++)
+        for (int ch = 0; ch < 3; ch++)
+            for (int p = 0; p < H * W; p++) ref[(f * 3 + ch) * H * W + p] = vid[(f * H * W + p) * 3 + ch];
+    assert_true(compare_host(got, ref, (size_t)FR * 3 * H * W, "MS LCM video (decode)") <= 1e-3);
+    assert_int_equal(evk_context_validation_count(ctx), 0);
+    free(got), free(ref), free(vid), free(last), free(pred), free(upd), free(ts), free(text);
+    evk_tensor_free(ctx, &cond);
+    evk_stream_destroy(s);
+    evk_sampler_destroy(smp);
+    evk_weights_close(fx), evk_weights_close(tf);
+    evk_model_destroy(model);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_unet3d),
@@ -292,6 +366,7 @@ int main(void) {
         cmocka_unit_test(test_unet3d_bad_weights),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_student),
+        cmocka_unit_test(test_student_lcm),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

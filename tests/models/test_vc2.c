@@ -2,8 +2,9 @@
  * tiny random-weight model (tests/data/nets/vc2, written by tools/ref/fixtures_vc2.py): the
  * tokenizer and the OpenCLIP text tower, one 3-D UNet call of the teacher (fps 8) and of the
  * T2V-Turbo student (time_cond_proj, w-embedding), each step of T2V-Turbo's LCM scheduler with the
- * reference's own injected noise, the frame-by-frame decode (chunked or not: the same bits), and
- * loader errors for hostile configs and weight files (the message names the tensor and the file). */
+ * reference's own injected noise, the frame-by-frame decode (chunked or not: the same bits),
+ * T2V-Turbo v1's LoRA list merged at load with a w per batch item (tools/ref/fixtures_vc2_v2.py),
+ * and loader errors for hostile configs and weight files (the message names the tensor and the file). */
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,6 +223,73 @@ static void test_unet(void **state) {
     test_assert_no_validation(ctx);
 }
 
+/* T2V-Turbo v1's LoRA list merged at load (fixtures_vc2_v2.py: upstream's LoraHandler +
+ * collapse_lora over a student whose embeddings show in its output), one call with a w per item
+ * through the model interface; the list over a base without time_cond_proj (upstream's
+ * random-weight case) and files that are no list refused. */
+static void test_lora(void **state) {
+    evk_context *ctx = *state;
+    char lora[700], lref[700], v2[700], v2yaml[700];
+    snprintf(lora, sizeof lora, "%s/vc2_tiny_lora.pt", dir);
+    snprintf(lref, sizeof lref, "%s/vc2_tiny_v2_ref.safetensors", dir);
+    snprintf(v2, sizeof v2, "%s/vc2_tiny_v2_unet.safetensors", dir);
+    snprintf(v2yaml, sizeof v2yaml, "%s/vc2_tiny_v2.yaml", dir);
+    evk_weights *ws = NULL;
+    TEST_OK(evk_weights_open(ctx, lref, &ws));
+    int64_t xs[5] = {2, 4, 4, 8, 8}, flat[2] = {2, 1024};
+    float *x = fixture_read(ws, "lora.x", 5, xs), *t = fixture_read(ws, "lora.t", 1, (int64_t[]){2});
+    float *c = fixture_read(ws, "lora.context", 3, (int64_t[]){2, 77, 8}), *w = fixture_read(ws, "lora.w", 1, (int64_t[]){2});
+    float *ref_out = fixture_read(ws, "lora.out", 5, xs);
+    evk_model_options o = {.config_dir = v2yaml, .diffusion_model = v2, .lora = lora, .frames = 4, .fps = 16};
+    evk_model *m = NULL;
+    TEST_OK(evk_model_load(ctx, ckpt, &o, &m));
+    evk_tensor tx = fixture_upload(ctx, x, 2, flat), tt = fixture_upload(ctx, t, 1, (int64_t[]){2});
+    evk_tensor tc = fixture_upload(ctx, c, 3, (int64_t[]){2, 77, 8}), out = fixture_output(ctx, 2, flat);
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    /* both items in one call, each with its own w (7.5 and 3) */
+    evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &tt, .sigma = &tt, .cond = &tc, .guidance = 99, .guidance_items = w};
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_model_forward(m, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    check(fixture_error(ctx, &out, ref_out, "lora"), "UNet + LoRA list, w 7.5 | 3");
+    /* one w for both (7.5): the second item then differs from the reference */
+    in.guidance_items = NULL, in.guidance = w[0];
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_model_forward(m, s, &in, &out));
+    TEST_OK(evk_stream_run(s));
+    float *got = malloc(2048 * sizeof *got);
+    TEST_OK(evk_tensor_download_f32(ctx, &out, got));
+    double num = 0, den = 0;
+    for (int i = 1024; i < 2048; i++) num += (got[i] - ref_out[i]) * (double)(got[i] - ref_out[i]), den += ref_out[i] * (double)ref_out[i];
+    print_message("  one w for both: item 2 moves by %.3g\n", sqrt(num / den));
+    assert_true(sqrt(num / den) > 1e-2);
+    free(got);
+    evk_stream_destroy(s);
+    evk_model_destroy(m);
+    /* a UNet without motion_cond_proj: motion guidance refused */
+    m = load(ctx, turbo);
+    assert_false(evk_model_get_info(m)->motion_guidance);
+    evk_model_destroy(m);
+    /* the list as --diffusion-model over the checkpoint's own UNet (no time_cond_proj): refused */
+    evk_model_options o2 = {.config_dir = v2yaml, .diffusion_model = lora};
+    assert_int_equal(evk_model_load(ctx, ckpt, &o2, &m), EVK_ERROR_INVALID_ARGUMENT);
+    print_message("  -> %s\n", evk_error_message());
+    assert_non_null(strstr(evk_error_message(), "time_cond_proj with random weights"));
+    /* a file that is no list as --lora; a list of another UNet (the tiny teacher's: fewer layers) */
+    evk_model_options o3 = {.config_dir = v2yaml, .diffusion_model = v2, .lora = v2};
+    assert_int_equal(evk_model_load(ctx, ckpt, &o3, &m), EVK_ERROR_FORMAT);
+    print_message("  -> %s\n", evk_error_message());
+    evk_model_options o4 = {.config_dir = yaml, .diffusion_model = turbo, .lora = lora};
+    assert_int_equal(evk_model_load(ctx, ckpt, &o4, &m), EVK_ERROR_FORMAT);
+    print_message("  -> %s\n", evk_error_message());
+    assert_non_null(strstr(evk_error_message(), "Linear/Conv2d/Conv3d layers"));
+    evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
+    free(x), free(t), free(c), free(w), free(ref_out);
+    evk_weights_close(ws);
+    test_assert_no_validation(ctx);
+}
+
 /* T2V-Turbo's LCM: timesteps, each step's model output and update (with the reference's noise),
  * the last x̂0 and its decode. */
 static void test_lcm(void **state) {
@@ -432,7 +500,7 @@ static void test_hostile(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_probe_families), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
-        cmocka_unit_test(test_lcm),           cmocka_unit_test(test_decode), cmocka_unit_test(test_hostile),
+        cmocka_unit_test(test_lora),          cmocka_unit_test(test_lcm),           cmocka_unit_test(test_decode), cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, setup, test_group_teardown);
 }

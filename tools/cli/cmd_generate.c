@@ -46,7 +46,12 @@ static const char *generate_help =
     "  --prompt TEXT          models conditioned on text: the prompt (also what clip_score rewards score against)\n"
     "  --negative-prompt TEXT the unconditional prompt of guidance (default empty)\n"
     "  --cfg W, --guidance W  classifier-free guidance scale, two model calls per evaluation (default 7.5\n"
-    "                         for text-conditioned models, else none; 0 or 1: no guidance)\n"
+    "                         for text-conditioned models, else none; 0 or 1: no guidance);\n"
+    "                         guidance-embedded models (T2V-Turbo): W1,W2,... gives sample k its own w\n"
+    "                         (later samples take W1), with --method sample or bon\n"
+    "  --motion-guidance S    T2V-Turbo-v2 UNets (motion_cond_proj): motion guidance of scale S while\n"
+    "                         the timestep is >= 1000·(1 − P), 0 after (T2V-Turbo-v2's use_motion_cond)\n"
+    "  --motion-percentage P  the share of the trajectory motion guidance covers (default 0.3)\n"
     "  -W, --width N, -H, --height N  image (video: frame) size in pixels (default: the model's)\n"
     "  -o, --output FILE      the best image (PNG with the parameters in text chunks); video models: the\n"
     "                         best clip as .webp (animated, lossless), .mp4 (needs the ffmpeg program)\n"
@@ -70,7 +75,11 @@ static const char *generate_help =
     "                         or distilled UNet, e.g. a T2V-Turbo checkpoint over VideoCrafter2; SD: a\n"
     "                         UNet as .gguf — stable-diffusion.cpp's quantised files, whose quantised\n"
     "                         matrices stay quantised in device memory — or .safetensors, original or\n"
-    "                         diffusers names)\n"
+    "                         diffusers names); VideoCrafter2: also T2V-Turbo v1's unet_lora.pt,\n"
+    "                         merged over the checkpoint's own UNet (see --lora)\n"
+    "  --lora FILE            VideoCrafter2: merge T2V-Turbo v1's LoRA list (unet_lora.pt) into the\n"
+    "                         UNet at load, as T2V-Turbo does (every Linear/Conv2d/Conv3d in module\n"
+    "                         order, W += up·down); the base UNet must hold time_cond_proj\n"
     "  --f16                  keep network weights in f16 (half the memory)\n"
     "  --vae-tile N           latent models: decode in tiles of N latents (large images, less memory)\n"
     "  --reward FILE          reward file (JSON; types: {rewards}); for videos every image\n"
@@ -266,6 +275,15 @@ static evk_status write_videos(evk_model *model, const evk_search_result *res, b
     cJSON_AddNumberToObject(pj, "steps", steps);
     cJSON_AddNumberToObject(pj, "nfe", (double)res->nfe);
     cJSON_AddNumberToObject(pj, "guidance", (double)res->config.guidance);
+    if (res->config.guidance_items && res->config.guidance_count) { /* w per sample (--cfg W1,W2,...) */
+        cJSON *gi = cJSON_AddArrayToObject(pj, "guidance_items");
+        for (uint32_t k = 0; gi && k < res->config.guidance_count; k++)
+            cJSON_AddItemToArray(gi, cJSON_CreateNumber((double)res->config.guidance_items[k]));
+    }
+    if (res->config.motion) {
+        cJSON_AddNumberToObject(pj, "motion_guidance", (double)res->config.motion_guidance);
+        cJSON_AddNumberToObject(pj, "motion_percentage", res->config.motion_percentage);
+    }
     if (scored) cJSON_AddNumberToObject(pj, "best_reward", res->best_reward);
     cJSON_AddNumberToObject(pj, "width", w);
     cJSON_AddNumberToObject(pj, "height", h);
@@ -422,7 +440,7 @@ int cmd_generate(int argc, char **argv) {
 static int generate_main(int argc, char **argv, evk_shard *mpi) {
     enum { O_MODEL = 256, O_REWARD, O_METHOD, O_STEPS, O_SEED, O_NFE, O_N, O_EVO, O_POP, O_ELITES, O_MUT, O_LAMBDA, O_POT, O_SAMPLER,
            O_ETA, O_SPACING, O_OFFSET, O_SHIFT, O_GUIDANCE, O_CHUNK, O_REPORT, O_PROGRESS, O_DEVICE, O_PROMPT, O_NEG, O_CFG,
-           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION, O_ORIGIN, O_NOISE, O_DEVICES };
+           O_GRID, O_RAW, O_F16, O_LATENTS, O_CONFIG, O_VAE_TILE, O_FRAMES, O_FPS, O_DIFFUSION, O_LORA, O_MOTION, O_MOTION_PCT, O_ORIGIN, O_NOISE, O_DEVICES };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"method", required_argument, 0, O_METHOD},
         {"steps", required_argument, 0, O_STEPS}, {"seed", required_argument, 0, O_SEED}, {"nfe", required_argument, 0, O_NFE},
@@ -437,13 +455,16 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         {"width", required_argument, 0, 'W'}, {"height", required_argument, 0, 'H'}, {"output", required_argument, 0, 'o'},
         {"grid", required_argument, 0, O_GRID}, {"output-raw", required_argument, 0, O_RAW}, {"f16", no_argument, 0, O_F16}, {"latents", required_argument, 0, O_LATENTS}, {"config", required_argument, 0, O_CONFIG}, {"vae-tile", required_argument, 0, O_VAE_TILE},
         {"frames", required_argument, 0, O_FRAMES}, {"fps", required_argument, 0, O_FPS},
-        {"diffusion-model", required_argument, 0, O_DIFFUSION}, {"lcm-origin-steps", required_argument, 0, O_ORIGIN},
+        {"diffusion-model", required_argument, 0, O_DIFFUSION}, {"lora", required_argument, 0, O_LORA},
+        {"motion-guidance", required_argument, 0, O_MOTION}, {"motion-percentage", required_argument, 0, O_MOTION_PCT}, {"lcm-origin-steps", required_argument, 0, O_ORIGIN},
         {"noise", required_argument, 0, O_NOISE},
         {"devices", required_argument, 0, O_DEVICES},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *prompt = NULL, *negative = NULL, *output = NULL, *grid = NULL, *raw = NULL, *latents_path = NULL, *noise_path = NULL;
-    double cfg_scale = 0;
-    bool have_cfg = false, have_guidance = false;
+    double cfg_scale = 0, motion_pct = 0.3;
+    float cfg_items[256];
+    size_t cfg_count = 0;
+    bool have_cfg = false, have_guidance = false, have_motion_pct = false;
     const char *model_path = NULL, *reward_path = NULL, *report_path = NULL;
     bool have_method = false, have_eta = false, progress = false, have_device = false;
     const char *fk_option = NULL, *evo_option = NULL; /* a method-specific option given, for the check below */
@@ -464,10 +485,34 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         case 'h': print_help(); return CLI_EXIT_OK;
         case O_PROMPT: prompt = optarg; break;
         case O_NEG: negative = optarg; break;
-        case O_CFG:
-            if (!cli_parse_double(cmd, "--cfg", optarg, &cfg_scale)) return CLI_EXIT_USAGE;
-            if (cfg_scale < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
+        case O_CFG: {
+            /* W, or W1,W2,... (a w per sample) */
+            char item[64];
+            cfg_count = 0;
+            for (const char *p = optarg;; p++) {
+                size_t n = strcspn(p, ",");
+                if (n >= sizeof item || cfg_count == sizeof cfg_items / sizeof *cfg_items)
+                    return cli_usage_error(cmd, "--cfg: at most %zu values of under 64 characters", sizeof cfg_items / sizeof *cfg_items);
+                memcpy(item, p, n);
+                item[n] = 0;
+                if (!cli_parse_double(cmd, "--cfg", item, &d)) return CLI_EXIT_USAGE;
+                if (d < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
+                cfg_items[cfg_count++] = (float)d;
+                p += n;
+                if (!*p) break;
+            }
+            cfg_scale = cfg_items[0];
             have_cfg = true;
+            break;
+        }
+        case O_MOTION:
+            if (!cli_parse_double(cmd, "--motion-guidance", optarg, &d)) return CLI_EXIT_USAGE;
+            sc.motion = true, sc.motion_guidance = (float)d;
+            break;
+        case O_MOTION_PCT:
+            if (!cli_parse_double(cmd, "--motion-percentage", optarg, &motion_pct)) return CLI_EXIT_USAGE;
+            if (!(motion_pct >= 0 && motion_pct <= 1)) return cli_usage_error(cmd, "--motion-percentage must be in [0, 1]");
+            have_motion_pct = true;
             break;
         case 'W': if (!cli_parse_u32(cmd, "--width", optarg, 1, &mo.width)) return CLI_EXIT_USAGE; break;
         case 'H': if (!cli_parse_u32(cmd, "--height", optarg, 1, &mo.height)) return CLI_EXIT_USAGE; break;
@@ -483,6 +528,7 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         case O_FRAMES: if (!cli_parse_u32(cmd, "--frames", optarg, 1, &mo.frames)) return CLI_EXIT_USAGE; break;
         case O_FPS: if (!cli_parse_u32(cmd, "--fps", optarg, 1, &mo.fps)) return CLI_EXIT_USAGE; break;
         case O_DIFFUSION: mo.diffusion_model = optarg; break;
+        case O_LORA: mo.lora = optarg; break;
         case O_ORIGIN:
             if (!cli_parse_u32(cmd, "--lcm-origin-steps", optarg, 1, &origin)) return CLI_EXIT_USAGE;
             have_origin = true;
@@ -579,6 +625,9 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         return cli_usage_error(cmd, "nothing to write: give -o FILE, --grid FILE, --output-raw FILE or --report FILE");
     if (steps < 1) return cli_usage_error(cmd, "--steps must be at least 1");
     if (have_cfg && have_guidance) return cli_usage_error(cmd, "give --cfg or --guidance, not both");
+    if (have_motion_pct && !sc.motion) return cli_usage_error(cmd, "--motion-percentage applies with --motion-guidance");
+    sc.motion_percentage = motion_pct;
+    if (cfg_count > 1) sc.guidance_items = cfg_items, sc.guidance_count = (uint32_t)cfg_count;
     if (devices_text && have_device) return cli_usage_error(cmd, "give --device or --devices, not both");
     if (devices_text && mpi) return cli_usage_error(cmd, "--devices does not apply under mpirun (each rank takes one device: --device)");
     if (noise_path && (devices_text || (mpi && evk_shard_size(mpi) > 1)))
@@ -592,7 +641,8 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
     if (!cli_input_exists(cmd, "--model", model_path) || (reward_path && !cli_input_exists(cmd, "--reward", reward_path)) ||
         (latents_path && !cli_input_exists(cmd, "--latents", latents_path)) ||
         (noise_path && !cli_input_exists(cmd, "--noise", noise_path)) ||
-        (mo.diffusion_model && !cli_input_exists(cmd, "--diffusion-model", mo.diffusion_model)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
+        (mo.diffusion_model && !cli_input_exists(cmd, "--diffusion-model", mo.diffusion_model)) ||
+        (mo.lora && !cli_input_exists(cmd, "--lora", mo.lora)) || (mo.config_dir && !cli_input_exists(cmd, "--config", mo.config_dir)))
         return CLI_EXIT_USAGE;
     if (prompt && !evk_utf8_valid(prompt, strlen(prompt))) return cli_usage_error(cmd, "--prompt is not valid UTF-8");
     if (negative && !evk_utf8_valid(negative, strlen(negative))) return cli_usage_error(cmd, "--negative-prompt is not valid UTF-8");

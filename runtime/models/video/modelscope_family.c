@@ -47,7 +47,7 @@ static bool evk__is_dir(const char *path) {
 /* The UNet on x and out (flat rows [B, 4·F·h·w] or [B, 4, F, h, w]) with cond [B, L, D] (one
  * per clip); a guidance-embedded UNet is told w through T2V-Turbo's w-embedding. */
 static evk_status evk__ms_unet(evk_ms *ms, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
-                               float guidance, const evk_tensor *out) {
+                               float guidance, const float *items, const evk_tensor *out) {
     const int64_t *ss = ms->info.sample_shape;
     int64_t B = x->shape[0], shape[5] = {B, ss[0], ss[1], ss[2], ss[3]};
     evk_tensor x5, o5;
@@ -57,8 +57,10 @@ static evk_status evk__ms_unet(evk_ms *ms, evk_stream *s, const evk_tensor *x, c
     int P = ms->unet_cfg.time_cond_proj_dim;
     float *rows = malloc((size_t)(B * P) * sizeof *rows);
     if (!rows) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    evk_vc2_w_embedding(guidance, P, rows);
-    for (int64_t b = 1; b < B; b++) memcpy(rows + b * P, rows, (size_t)P * sizeof *rows);
+    for (int64_t b = 0; b < B; b++) { /* w per item when given */
+        if (items || !b) evk_vc2_w_embedding(items ? items[b] : guidance, P, rows + b * P);
+        else memcpy(rows + b * P, rows, (size_t)P * sizeof *rows);
+    }
     evk_tensor w;
     evk_status st = evk_tensor_alloc(ms->ctx, EVK_DTYPE_F32, 2, (int64_t[]){B, P}, &w);
     if (!st) st = evk_stream_update(s, &w.buf, 0, rows, (uint64_t)(B * P) * 4);
@@ -70,7 +72,7 @@ static evk_status evk__ms_unet(evk_ms *ms, evk_stream *s, const evk_tensor *x, c
 
 static evk_status evk__ms_net(void *user, evk_stream *s, const evk_tensor *x, const evk_tensor *t, const evk_tensor *cond,
                               const evk_tensor *out) {
-    return evk__ms_unet(user, s, x, t, cond, 0, out);
+    return evk__ms_unet(user, s, x, t, cond, 0, NULL, out);
 }
 
 static evk_status evk__ms_forward(void *impl, evk_stream *s, const evk_model_input *in, const evk_tensor *out) {
@@ -78,11 +80,11 @@ static evk_status evk__ms_forward(void *impl, evk_stream *s, const evk_model_inp
     const evk_tensor *cond = in->cond;
     EVK_TRY(evk_sd_check_cond(cond, "modelscope", "cond"));
     int64_t B = in->x->shape[0], L = cond->shape[1], D = cond->shape[2];
-    if (cond->shape[0] == B) return evk__ms_unet(ms, s, in->x, in->timestep, cond, in->guidance, out);
+    if (cond->shape[0] == B) return evk__ms_unet(ms, s, in->x, in->timestep, cond, in->guidance, in->guidance_items, out);
     evk_tensor ctx;
     EVK_TRY(evk_tensor_alloc(ms->ctx, EVK_DTYPE_F32, 3, (int64_t[]){B, L, D}, &ctx));
     evk_status st = evk_sd_broadcast_rows(ms->ctx, s, cond, B, &ctx);
-    if (!st) st = evk__ms_unet(ms, s, in->x, in->timestep, &ctx, in->guidance, out);
+    if (!st) st = evk__ms_unet(ms, s, in->x, in->timestep, &ctx, in->guidance, in->guidance_items, out);
     evk_tensor_free(ms->ctx, &ctx);
     return st;
 }

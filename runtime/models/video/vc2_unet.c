@@ -403,8 +403,10 @@ evk_status evk_vc2_unet_forward(evk_vc2_unet *u, evk_stream *s, const evk_vc2_un
         float *we = malloc((size_t)(B * dim) * sizeof *we);
         if (!we) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
         else {
-            evk_vc2_w_embedding(in->guidance, dim, we);
-            for (int64_t b = 1; b < B; b++) memcpy(we + b * dim, we, (size_t)dim * sizeof *we);
+            for (int64_t b = 0; b < B; b++) {
+                if (in->guidance_items || !b) evk_vc2_w_embedding(in->guidance_items ? in->guidance_items[b] : in->guidance, dim, we + b * dim);
+                else memcpy(we + b * dim, we, (size_t)dim * sizeof *we);
+            }
         }
         evk_tensor wt = evk_nn_new(&nn, EVK_SHAPE(B, dim));
         if (!nn.status) evk_nn_fail(&nn, evk_stream_update(s, &wt.buf, 0, we, (uint64_t)(B * dim) * 4));

@@ -61,6 +61,7 @@ typedef struct evk_vc2_unet_input {
     float fps;                 /* frame rate told to the fps embedding (fps_cond) */
     bool has_guidance;         /* time_cond_proj: apply it to the w-embedding of `guidance` */
     float guidance;            /* w, passed raw (7.5), embedded as T2V-Turbo does */
+    const float *guidance_items; /* [B] on the host: each item's own w (overrides guidance); NULL: guidance */
     /* T2V-Turbo-v2's motion guidance (needs has_guidance and motion_cond_proj): per item, the
      * motion scale embedded like w; combine_proj(cat[time_cond_proj(w-emb), motion_cond_proj(m-emb)])
      * replaces time_cond_proj's term. NULL: off. */

@@ -6,6 +6,7 @@
 #include "shard.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -13,6 +14,12 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifdef __linux__
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#endif
 
 #ifdef EVOKE_MPI
 #include <dlfcn.h>
@@ -30,7 +37,7 @@
 #endif
 
 enum { EVK__SHARD_THREADS = 1, EVK__SHARD_MPI = 2 };
-enum { EVK__FAULT_FAIL = 0, EVK__FAULT_EXIT, EVK__FAULT_HANG };
+enum { EVK__FAULT_FAIL = 0, EVK__FAULT_KILL, EVK__FAULT_SEGV, EVK__FAULT_HANG };
 
 /* The shared state of the threads of one group. */
 typedef struct evk__group {
@@ -52,6 +59,7 @@ struct evk_shard {
     evk_shard_stats stats;
     uint32_t calls;
     int inject_rank, inject_kind;
+    uint32_t inject_at; /* the collective the fault strikes (1-based) */
     bool failed_elsewhere;
 #ifdef EVOKE_MPI
     MPI_Comm comm;
@@ -70,7 +78,10 @@ static void evk__shard_env(evk_shard *s) {
     s->timeout = t && atof(t) > 0 ? atof(t) : 600;
     const char *r = getenv("EVOKE_FAULT_RANK"), *k = getenv("EVOKE_FAULT_KIND");
     s->inject_rank = r && *r ? atoi(r) : -1;
-    s->inject_kind = k && !strcmp(k, "exit") ? EVK__FAULT_EXIT : k && !strcmp(k, "hang") ? EVK__FAULT_HANG : EVK__FAULT_FAIL;
+    s->inject_kind = k && !strcmp(k, "kill") ? EVK__FAULT_KILL : k && !strcmp(k, "segv") ? EVK__FAULT_SEGV
+                   : k && !strcmp(k, "hang") ? EVK__FAULT_HANG : EVK__FAULT_FAIL;
+    const char *at = getenv("EVOKE_FAULT_AT");
+    s->inject_at = at && atoi(at) > 0 ? (uint32_t)atoi(at) : 2;
 }
 
 bool evk_shard_failed_elsewhere(const evk_shard *s) { return s && s->failed_elsewhere; }
@@ -111,8 +122,12 @@ uint32_t evk_shard_owner(const evk_shard *s, uint32_t n, uint32_t i, uint32_t *l
 static evk_status evk__enter(evk_shard *s, const char *what) {
     s->calls++;
     s->stats.collectives++;
-    if (s->inject_rank >= 0 && (uint32_t)s->inject_rank == s->rank && s->calls == 2) {
-        if (s->inject_kind == EVK__FAULT_EXIT && s->backend == EVK__SHARD_MPI) raise(SIGKILL);
+    if (s->inject_rank >= 0 && (uint32_t)s->inject_rank == s->rank && s->calls == s->inject_at) {
+        if (s->inject_kind == EVK__FAULT_KILL && s->backend == EVK__SHARD_MPI) raise(SIGKILL);
+        if (s->inject_kind == EVK__FAULT_SEGV && s->backend == EVK__SHARD_MPI) { /* a crash no handler catches */
+            signal(SIGSEGV, SIG_DFL);
+            raise(SIGSEGV);
+        }
         if (s->inject_kind == EVK__FAULT_HANG && s->backend == EVK__SHARD_MPI)
             for (;;) pause();
         return evk_fail(EVK_ERROR_DEVICE_LOST, "injected fault (EVOKE_FAULT_RANK=%d) before the %s", s->inject_rank, what);
@@ -223,11 +238,23 @@ static evk_status evk__mpi_wait(evk_shard *s, int n, MPI_Request *reqs, const ch
 
 static int evk__pin_plugin(struct dl_phdr_info *info, size_t size, void *user);
 
+/* The launcher's word: mpirun (OMPI_*), a PMIx or PMI server (srun --mpi=pmix / pmi2 sets PMIX_RANK
+ * / PMI_RANK), or srun itself (a step of several tasks: SLURM_STEP_NUM_TASKS; a batch script's own
+ * shell has SLURM_NTASKS but is one process, and is not taken for a rank). */
 static bool evk__launched_by_mpi(void) {
     const char *v[] = {"OMPI_COMM_WORLD_SIZE", "PMIX_RANK", "PMI_RANK", "PMI_SIZE"};
     for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
         if (getenv(v[i])) return true;
-    return false;
+    const char *tasks = getenv("SLURM_STEP_NUM_TASKS");
+    return getenv("SLURM_PROCID") && tasks && atoi(tasks) > 1;
+}
+
+/* How many processes the launcher started, by its environment (0: it does not say). */
+static int evk__launched_size(void) {
+    const char *v[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS"};
+    for (size_t i = 0; i < sizeof v / sizeof v[0]; i++)
+        if (getenv(v[i]) && atoi(getenv(v[i])) > 0) return atoi(getenv(v[i]));
+    return 0;
 }
 
 static evk_status evk__mpi_count(size_t bytes, int *out, const char *what) {
@@ -236,6 +263,111 @@ static evk_status evk__mpi_count(size_t bytes, int *out, const char *what) {
     return EVK_OK;
 }
 #endif
+
+/* ---- the watcher of a rank (MPI launches, Linux) ------------------------------------------------ */
+
+#if defined(EVOKE_MPI) && defined(__linux__)
+/* What the working child tells its watcher: shared memory mapped before the fork. */
+typedef struct evk__watch_page {
+    int32_t rank, size; /* -1 until MPI has said */
+    int32_t agreed;     /* every rank agreed to write (rank 0 may be writing) */
+    char phase[224];    /* "after evo generation 2" */
+} evk__watch_page;
+
+static evk__watch_page *evk__page; /* in the child; NULL elsewhere */
+static volatile sig_atomic_t evk__watch_forwarded;
+static volatile pid_t evk__watch_child;
+static const int evk__watch_signals[] = {SIGTERM, SIGINT, SIGHUP, SIGQUIT, SIGUSR1, SIGUSR2};
+
+static void evk__watch_forward(int sig) {
+    evk__watch_forwarded = sig;
+    if (evk__watch_child > 0) kill(evk__watch_child, sig);
+}
+
+static int evk__env_int(const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++) {
+        const char *v = getenv(names[i]);
+        if (v && *v) return atoi(v);
+    }
+    return -1;
+}
+#endif
+
+void evk_shard_mpi_watch(void) {
+#if defined(EVOKE_MPI) && defined(__linux__)
+    if (!evk__launched_by_mpi() || evk__page) return;
+    const char *off = getenv("EVOKE_SHARD_WATCH");
+    if (off && !strcmp(off, "0")) return;
+    evk__watch_page *page = mmap(NULL, sizeof *page, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (page == MAP_FAILED) return; /* unwatched: a killed rank is then reported by the launcher */
+    page->rank = page->size = -1;
+    snprintf(page->phase, sizeof page->phase, "while starting");
+    fflush(stdout), fflush(stderr);
+    pid_t parent = getpid();
+    sigset_t set, old;
+    sigemptyset(&set);
+    for (size_t i = 0; i < sizeof evk__watch_signals / sizeof evk__watch_signals[0]; i++) sigaddset(&set, evk__watch_signals[i]);
+    sigprocmask(SIG_BLOCK, &set, &old); /* none may arrive before the watcher knows its child */
+    pid_t pid = fork();
+    if (pid < 0) {
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        munmap(page, sizeof *page);
+        return;
+    }
+    if (pid == 0) { /* the worker: dies with its watcher */
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        if (getppid() != parent) _exit(1);
+        evk__page = page;
+        return;
+    }
+    evk__watch_child = pid;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = evk__watch_forward;
+    sigemptyset(&sa.sa_mask);
+    for (size_t i = 0; i < sizeof evk__watch_signals / sizeof evk__watch_signals[0]; i++) sigaction(evk__watch_signals[i], &sa, NULL);
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    int ws = 0;
+    while (waitpid(pid, &ws, 0) < 0)
+        if (errno != EINTR) _exit(1);
+    if (WIFEXITED(ws)) _exit(WEXITSTATUS(ws)); /* it said why itself (or rank 0 did) */
+    int fwd = evk__watch_forwarded;
+    if (fwd) { /* the launcher (or the user) ended it: end as it asked, without a word */
+        signal(fwd, SIG_DFL);
+        raise(fwd);
+        _exit(128 + fwd);
+    }
+    int sig = WTERMSIG(ws);
+    static const char *const rank_env[] = {"OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK", "SLURM_PROCID"};
+    static const char *const size_env[] = {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE", "SLURM_STEP_NUM_TASKS", "SLURM_NTASKS"};
+    int rank = page->rank >= 0 ? page->rank : evk__env_int(rank_env, 4), size = page->size >= 0 ? page->size : evk__env_int(size_env, 4);
+    char who[64];
+    if (size > 0) snprintf(who, sizeof who, "rank %d of %d", rank, size);
+    else snprintf(who, sizeof who, "rank %d", rank);
+    char phase[sizeof page->phase];
+    memcpy(phase, page->phase, sizeof phase);
+    phase[sizeof phase - 1] = 0;
+    fprintf(stderr, "evoke: %s ended (killed by signal %d, %s) %s%s\n", who, sig, strsignal(sig), phase,
+            page->agreed ? "" : "; nothing written");
+    fflush(stderr);
+    _exit(1);
+#endif
+}
+
+void evk_shard_note(const char *fmt, ...) {
+#if defined(EVOKE_MPI) && defined(__linux__)
+    if (!evk__page) return;
+    char text[sizeof evk__page->phase];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    memcpy(evk__page->phase, text, sizeof text);
+#else
+    (void)fmt;
+#endif
+}
 
 bool evk_shard_mpi_built(void) {
 #ifdef EVOKE_MPI
@@ -264,12 +396,28 @@ evk_status evk_shard_mpi_init(int *argc, char ***argv, evk_shard **out) {
     int rank, size, lrank;
     MPI_Comm_rank(s->comm, &rank);
     MPI_Comm_size(s->comm, &size);
+    int launched = evk__launched_size();
+    if (launched > 1 && size != launched) {
+        /* e.g. srun without a PMI plugin Open MPI can use: every task would run the whole job alone */
+        MPI_Comm_free(&s->comm);
+        free(s);
+        EVK__LSAN_OFF();
+        MPI_Finalize();
+        EVK__LSAN_ON();
+        return evk_fail(EVK_ERROR_UNSUPPORTED,
+                        "the launcher started %d processes but MPI sees %d: under srun pass --mpi=pmix (the PMI Open MPI was built "
+                        "with; see `srun --mpi=list`)",
+                        launched, size);
+    }
     MPI_Comm node;
     MPI_Comm_split_type(s->comm, MPI_COMM_TYPE_SHARED, rank, MPI_INFO_NULL, &node);
     MPI_Comm_rank(node, &lrank);
     MPI_Comm_free(&node);
     s->rank = (uint32_t)rank, s->size = (uint32_t)size, s->local_rank = (uint32_t)lrank;
     evk__shard_env(s);
+#ifdef __linux__
+    if (evk__page) evk__page->rank = rank, evk__page->size = size;
+#endif
     *out = s;
     return EVK_OK;
 #else
@@ -423,6 +571,12 @@ evk_status evk_shard_agree(evk_shard *s, evk_status mine) {
 #endif
     s->stats.seconds += evk__shard_now() - t0;
     if (st && !s->failed_elsewhere) evk_shard_fail(s, st);
+#if defined(EVOKE_MPI) && defined(__linux__)
+    if (!st && s->backend == EVK__SHARD_MPI && evk__page) {
+        evk_shard_note("after every rank had agreed to write the results (rank 0 may have written them)");
+        evk__page->agreed = 1;
+    }
+#endif
     return st;
 }
 

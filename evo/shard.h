@@ -15,9 +15,11 @@
  *
  * Every wait is bounded (EVOKE_SHARD_TIMEOUT seconds, default 600): a collective that does not
  * complete in time, or a rank that fails (evk_shard_fail), ends the call on every rank with one
- * message naming the rank and the cause — never a hang. EVOKE_FAULT_RANK=r (with
- * EVOKE_FAULT_KIND=fail|exit|hang, default fail) makes rank r fail, die or stop at its second
- * collective: the fault tests. */
+ * message naming the rank and the cause — never a hang. A rank killed outright cannot say anything
+ * itself: under MPI its watcher process does (evk_shard_mpi_watch), and the launcher ends the rest.
+ * EVOKE_FAULT_RANK=r (with EVOKE_FAULT_KIND=fail|kill|segv|hang, default fail, and EVOKE_FAULT_AT=k,
+ * default 2) makes rank r fail, be killed by SIGKILL or SIGSEGV (MPI only), or stop for good at its
+ * k-th collective: the fault tests. */
 #ifndef EVK_SHARD_H
 #define EVK_SHARD_H
 
@@ -40,10 +42,36 @@ typedef struct evk_shard_stats {
     double seconds;         /* host time inside the calls, waiting included */
 } evk_shard_stats;
 
+/* Under an MPI launcher, on Linux, in an MPI build: split this process in two, before
+ * evk_shard_mpi_init and before any device is touched. The process the launcher started stays a
+ * small watcher; its child returns from this call and does the work (MPI, the device, the search).
+ * When the child is killed outright (SIGKILL, a segfault, the kernel's out-of-memory killer), the
+ * watcher prints the one line "evoke: rank R of N ended (killed by signal S, <name>) <phase>;
+ * nothing written" (phase: evk_shard_note's last word) and exits 1 — so the launcher sees a rank
+ * that exited 1 rather than one killed by a signal, and ends the job as it does for any failed rank
+ * (mpirun: SIGTERM to the others; srun: with --kill-on-bad-exit). Signals the launcher or the user
+ * send the watcher (TERM, INT, HUP, QUIT, USR1, USR2) are passed to the child, and the watcher then
+ * ends by the same signal without a word; the child dies with the watcher (PR_SET_PDEATHSIG). A
+ * child that exits (after saying why itself, or rank 0 did) passes its status on. Not under a
+ * launcher, or EVOKE_SHARD_WATCH=0: returns at once and nothing is forked. */
+void evk_shard_mpi_watch(void);
+/* What this process is doing, for the watcher's line if it is killed: a phrase such as "after evo
+ * generation 2" (printf-style; a no-op when there is no watcher). evk_shard_agree notes on its own
+ * that every rank agreed to write. */
+void evk_shard_note(const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 1, 2)))
+#endif
+    ;
+
 /* Whether this build has the MPI backend. */
 bool evk_shard_mpi_built(void);
-/* Under an MPI launcher (mpirun, srun: its environment says so) initialise MPI and return this
- * process's rank; otherwise (or built without MPI) *out = NULL: one process. Call once, first. */
+/* Under an MPI launcher (its environment says so: mpirun's OMPI_COMM_WORLD_*, PMIX_RANK or PMI_RANK
+ * from srun --mpi=pmix / pmi2, or srun's SLURM_PROCID with SLURM_STEP_NUM_TASKS > 1) initialise MPI
+ * and return this process's rank; otherwise (or built without MPI) *out = NULL: one process. When
+ * the launcher says it started more processes than MPI sees (srun without a PMI plugin Open MPI can
+ * use), fails rather than let every process run the whole job alone. Call once, first (after
+ * evk_shard_mpi_watch). */
 evk_status evk_shard_mpi_init(int *argc, char ***argv, evk_shard **out);
 /* n shards of one group in this process, one per thread (shards[i] is rank i). */
 evk_status evk_shard_group_create(uint32_t n, evk_shard **shards);

@@ -3,14 +3,20 @@
  * populations that do not divide evenly, and one smaller than the ranks — equal bit for bit to
  * the run on one device (final population, rewards, best sample, every generation entry);
  * collectives moving what they promise; and a rank that fails mid-run (EVOKE_FAULT_RANK) ending
- * every rank promptly with one message naming it. The MPI backend runs the same code paths under
- * mpirun: tests/cli/cli_mpi.sh. */
+ * every rank promptly with one message naming it; and, in an MPI build, the watcher process of a
+ * rank (evk_shard_mpi_watch, under a launcher's environment set by hand): the one line for a child
+ * killed by a signal, its exit status passed on otherwise, and a signal sent to the watcher passed
+ * to the child without a word. The MPI backend runs the same code paths under mpirun:
+ * tests/cli/cli_mpi.sh. */
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "search.h"
@@ -244,12 +250,84 @@ static void test_fault(void **state) {
     free_ranks(jobs, 3);
 }
 
+/* A watched "rank" in a child process: `how` is what its worker does (kill, segv, exit3, wait).
+ * Returns the watcher's wait status; its stderr lands in err. With `terminate` the watcher is
+ * sent SIGTERM once the worker runs, and *passed says whether the worker received it. */
+static int watch_ready_fd = -1;
+static void on_term(int sig) {
+    if (write(watch_ready_fd, "t", 1) != 1) _exit(9);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static int watched(const char *how, bool terminate, char *err, size_t cap, bool *passed) {
+    int fds[2], ready[2];
+    if (pipe(fds) || pipe(ready)) fail_msg("pipe");
+    fflush(stdout), fflush(stderr);
+    pid_t pid = fork();
+    if (pid < 0) fail_msg("fork");
+    if (pid == 0) { /* the launched process: becomes the watcher */
+        dup2(fds[1], 2);
+        close(fds[0]), close(fds[1]), close(ready[0]);
+        setenv("OMPI_COMM_WORLD_RANK", "2", 1), setenv("OMPI_COMM_WORLD_SIZE", "5", 1);
+        unsetenv("EVOKE_SHARD_WATCH");
+        evk_shard_mpi_watch();
+        /* the worker */
+        watch_ready_fd = ready[1];
+        signal(SIGTERM, on_term);
+        evk_shard_note("after evo generation %d", 3);
+        if (write(ready[1], "r", 1) != 1) _exit(8);
+        if (!strcmp(how, "kill")) raise(SIGKILL);
+        if (!strcmp(how, "segv")) signal(SIGSEGV, SIG_DFL), raise(SIGSEGV);
+        if (!strcmp(how, "exit3")) _exit(3);
+        for (int i = 0; i < 200; i++) usleep(50000); /* "wait": until the forwarded signal */
+        _exit(0);
+    }
+    close(fds[1]), close(ready[1]);
+    char c = 0;
+    if (read(ready[0], &c, 1) != 1 || c != 'r') fail_msg("the worker did not start");
+    if (terminate) kill(pid, SIGTERM); /* blocked until the watcher forwards: never lost */
+    size_t n = 0;
+    ssize_t r;
+    while (n + 1 < cap && (r = read(fds[0], err + n, cap - 1 - n)) > 0) n += (size_t)r;
+    err[n] = 0;
+    *passed = read(ready[0], &c, 1) == 1 && c == 't';
+    close(fds[0]), close(ready[0]);
+    int ws = 0;
+    waitpid(pid, &ws, 0);
+    return ws;
+}
+
+static void test_watcher(void **state) {
+    (void)state;
+    if (!evk_shard_mpi_built()) {
+        printf("built without MPI: no watcher\n");
+        return;
+    }
+    char err[1024];
+    bool passed;
+    int ws = watched("kill", false, err, sizeof err, &passed);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 1);
+    assert_string_equal(err, "evoke: rank 2 of 5 ended (killed by signal 9, Killed) after evo generation 3; nothing written\n");
+    ws = watched("segv", false, err, sizeof err, &passed);
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 1);
+    assert_string_equal(err, "evoke: rank 2 of 5 ended (killed by signal 11, Segmentation fault) after evo generation 3; nothing written\n");
+    ws = watched("exit3", false, err, sizeof err, &passed); /* it spoke for itself (or rank 0 did): its status, no word */
+    assert_true(WIFEXITED(ws) && WEXITSTATUS(ws) == 3);
+    assert_string_equal(err, "");
+    ws = watched("wait", true, err, sizeof err, &passed); /* the launcher's SIGTERM: passed on, then the same end */
+    assert_true(passed);
+    assert_true(WIFSIGNALED(ws) && WTERMSIG(ws) == SIGTERM);
+    assert_string_equal(err, "");
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_partition),
         cmocka_unit_test(test_collectives),
         cmocka_unit_test(test_same_as_one_device),
         cmocka_unit_test(test_fault),
+        cmocka_unit_test(test_watcher),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -103,6 +103,28 @@ bool cli_parse_u64(const char *cmd, const char *option, const char *text, uint64
     return cli__parse_unsigned(cmd, option, text, min, UINT64_MAX, out);
 }
 
+int cli_parse_devices(const char *cmd, const char *option, const char *text, uint32_t *out, uint32_t max, uint32_t *count) {
+    *count = 0;
+    if (!strcmp(text, "all")) {
+        evk_device_info *list = NULL;
+        evk_status st = evk_devices_list(&list, count);
+        free(list);
+        if (st) return cli_report(st);
+        if (!*count) return cli_report(evk_fail(EVK_ERROR_UNSUPPORTED, "%s all: no Vulkan device", option));
+        if (*count > max) *count = max;
+        for (uint32_t i = 0; i < *count; i++) out[i] = i;
+        return CLI_EXIT_OK;
+    }
+    char copy[256], *save = NULL;
+    if (snprintf(copy, sizeof copy, "%s", text) >= (int)sizeof copy) return cli_usage_error(cmd, "%s is too long", option);
+    for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {
+        if (*count == max) return cli_usage_error(cmd, "%s has more than %u entries", option, max);
+        if (!cli_parse_u32(cmd, option, t, 0, &out[(*count)++])) return CLI_EXIT_USAGE;
+    }
+    if (!*count) return cli_usage_error(cmd, "%s is empty", option);
+    return CLI_EXIT_OK;
+}
+
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out) {
     char *end;
     errno = 0;
@@ -266,11 +288,9 @@ static int cli__stderr_fd = -1; /* a silenced rank's own stderr, for its timeout
 
 evk_shard *cli_ranks_start(void) {
     evk_shard *s = NULL;
+    evk_shard_mpi_watch(); /* under a launcher: a watcher process reports this rank if it is killed */
     evk_status st = evk_shard_mpi_init(NULL, NULL, &s);
-    if (st) {
-        cli_report(st);
-        return NULL;
-    }
+    if (st) exit(cli_report(st)); /* running alone instead would repeat the whole job in every process */
     if (s && evk_shard_rank(s) != 0) {
         fflush(stdout), fflush(stderr);
         cli__stderr_fd = dup(2);

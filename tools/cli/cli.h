@@ -31,7 +31,9 @@ int cli_report(evk_status status);
 
 /* Several processes (shard.h): under an MPI launcher, MPI starts here and ranks other than 0
  * print nothing (their stdout and stderr go to /dev/null; a rank's own timeout still reaches
- * the terminal), so the run reads like one process. NULL: one process. */
+ * the terminal), so the run reads like one process. NULL: one process. Under a launcher the
+ * process first splits into a watcher and this worker (evk_shard_mpi_watch: a rank killed outright
+ * is reported by its watcher); an MPI start that fails ends the process with its message. */
 typedef struct evk_shard evk_shard;
 evk_shard *cli_ranks_start(void);
 /* The end of a command under cli_ranks_start: MPI finalised (bounded when rc != 0; a failed run's
@@ -54,6 +56,10 @@ int cli_usage_error(const char *cmd, const char *fmt, ...)
 bool cli_parse_u32(const char *cmd, const char *option, const char *text, uint32_t min, uint32_t *out);
 bool cli_parse_u64(const char *cmd, const char *option, const char *text, uint64_t min, uint64_t *out);
 bool cli_parse_double(const char *cmd, const char *option, const char *text, double *out);
+/* --devices LIST|all: device indices (comma-separated, a device may repeat: two logical devices
+ * on one physical one) or every device `evoke devices` lists; at most max. Returns 0, or the exit
+ * code after one error line. */
+int cli_parse_devices(const char *cmd, const char *option, const char *text, uint32_t *out, uint32_t max, uint32_t *count);
 /* An input file or folder the user named must exist: false after one line,
  * "no such file or directory: PATH" (exit 2), the same way in every command. */
 bool cli_input_exists(const char *cmd, const char *option, const char *path);

@@ -7,6 +7,7 @@
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +47,9 @@ static const char *demo_help =
     "  --seed S         seed of every run (default 0)\n"
     "  --out DIR        output folder, created if missing (default out/demo)\n"
     "  --device N       Vulkan device index\n"
+    "  --devices LIST|all  spread the prompts over these devices (e.g. 0,1 or all; an index may\n"
+    "                   repeat), one thread each with its own model; the report is the same as one\n"
+    "                   device's\n"
     "\n"
     "Under mpirun / srun the prompts are spread over the ranks (each rank one device: --device, else\n"
     "its rank on the host); rank 0 gathers every run and writes the one report, the same as one\n"
@@ -57,6 +61,7 @@ static const char *cmd = "demo";
 #define DEMO_MAX_PROMPTS 1000
 #define DEMO_GRID_PROMPTS 12
 #define DEMO_MAX_BUDGETS 8
+#define DEMO_MAX_DEVICES 16
 enum { M_SAMPLE, M_BON, M_FK, M_EVO, M_COUNT };
 static const evk_search_method method_ids[M_COUNT] = {EVK_SEARCH_SAMPLE, EVK_SEARCH_BON, EVK_SEARCH_FK, EVK_SEARCH_EVO};
 
@@ -217,6 +222,104 @@ static evk_status unpack_run(const uint8_t *rec, size_t px, run_result *r) {
     return EVK_OK;
 }
 
+/* The part of a demo one rank runs (an MPI rank, or a thread per --devices entry): its device and
+ * model, its block of the prompts, every rank's verdict, and its runs gathered to rank 0. */
+typedef struct demo_part {
+    evk_shard *shard; /* NULL: one process, one device */
+    evk_context_config cc;
+    const char *model_path, *reward_path;
+    char (*prompts)[256];
+    const int *methods;
+    const uint32_t *budgets;
+    int np, nm, nb;
+    uint32_t steps;
+    double cfg;
+    uint64_t seed;
+    /* out */
+    evk_context *ctx;
+    evk_model *model;
+    run_result *runs; /* rank 0's: every prompt's once gathered */
+    uint32_t w, h;
+    double elapsed;
+    evk_status st;
+} demo_part;
+
+static void *demo_part_run(void *arg) {
+    demo_part *a = arg;
+    evk_shard *mpi = a->shard;
+    const char *model_path = a->model_path, *reward_path = a->reward_path;
+    char(*prompts)[256] = a->prompts;
+    const int *methods = a->methods, np = a->np, nm = a->nm, nb = a->nb;
+    const uint32_t *budgets = a->budgets, steps = a->steps;
+    const double cfg = a->cfg;
+    const uint64_t seed = a->seed;
+    bool writer = evk_shard_rank(mpi) == 0;
+    uint32_t pfirst, pcount; /* this rank's prompts */
+    evk_shard_range(mpi, (uint32_t)np, &pfirst, &pcount);
+    evk_context *ctx = NULL;
+    evk_model *model = NULL;
+    evk_status st = evk_context_create(&a->cc, &ctx);
+    if (!st) st = evk_model_load(ctx, model_path, NULL, &model);
+    uint32_t w = 0, h = 0;
+    if (!st && (!evk_model_takes_prompt(model) || !evk_model_image_size(model, &w, &h)))
+        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "demo: %s is not a text-to-image model (it needs a prompt and makes images)", model_path);
+    /* runs[p][m][b]; plain sampling is one trajectory whatever the budget: only b = 0 */
+    run_result *runs = calloc((size_t)np * M_COUNT * DEMO_MAX_BUDGETS, sizeof *runs);
+    if (!st && !runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+#define RUN(p, m, b) runs[((size_t)(p) * M_COUNT + (size_t)(m)) * DEMO_MAX_BUDGETS + (size_t)(b)]
+    if (!st && mpi && writer)
+        printf("evoke demo: %u %s, prompts spread over them\n", evk_shard_size(mpi), strcmp(evk_shard_backend(mpi), "mpi") ? "devices" : "ranks");
+    if (!st && writer) {
+        printf("evoke demo: %s on %s, %d prompts, %u steps, guidance %g, budgets", model_path, evk_context_device(ctx)->name, np,
+               steps, cfg);
+        for (int b = 0; b < nb; b++) printf("%s%u", b ? "," : " ", budgets[b]);
+        printf(" NFE\n");
+    }
+    int total = 0, done = 0;
+    for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? (int)pcount : (int)pcount * nb;
+    double t_start = now_s();
+    for (int p = (int)pfirst; p < (int)(pfirst + pcount) && !st; p++) {
+        evk_tensor cond, uncond;
+        memset(&uncond, 0, sizeof uncond);
+        st = evk_model_encode_prompt(model, prompts[p], &cond, NULL);
+        if (!st && cfg > 0) st = evk_model_encode_prompt(model, "", &uncond, NULL);
+        for (int i = 0; i < nm && !st; i++) {
+            int m = methods[i];
+            for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
+                char what[128];
+                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", evk_search_method_title(method_ids[m]), budgets[b], prompts[p]);
+                if (writer) progress_bar(done, total, what);
+                evk_shard_note("in prompt %d, %s at %u NFE", p + 1, evk_search_method_name(method_ids[m]), budgets[b]);
+                st = run_one(ctx, model, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
+                done++;
+            }
+        }
+        if (cond.buf.block) evk_tensor_free(ctx, &cond);
+        if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
+    }
+    if (!st && writer) progress_bar(total, total, "done");
+    /* several ranks: every rank's verdict, then its prompts' runs to rank 0 */
+    st = evk_shard_agree(mpi, st);
+    if (!st && mpi && evk_shard_size(mpi) > 1) {
+        size_t px = (size_t)w * h * 3, rec = DEMO_RECORD_HEAD + px, per = (size_t)M_COUNT * DEMO_MAX_BUDGETS * rec;
+        uint8_t *mine = malloc(pcount ? pcount * per : 1), *all = writer ? malloc((size_t)np * per) : NULL;
+        if (!mine || (writer && !all)) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        for (uint32_t q = 0; !st && q < pcount; q++)
+            for (size_t k = 0; k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
+                pack_run(&runs[(size_t)(pfirst + q) * M_COUNT * DEMO_MAX_BUDGETS + k], px, mine + q * per + k * rec);
+        if (!st) st = evk_shard_gather(mpi, mine, per, (uint32_t)np, all, true, "gather of the prompts' runs");
+        for (int p = 0; !st && writer && p < np; p++) {
+            if ((uint32_t)p >= pfirst && (uint32_t)p < pfirst + pcount) continue; /* its own */
+            for (size_t k = 0; !st && k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
+                st = unpack_run(all + (size_t)p * per + k * rec, px, &runs[(size_t)p * M_COUNT * DEMO_MAX_BUDGETS + k]);
+        }
+        free(mine), free(all);
+    }
+    double elapsed = now_s() - t_start;
+    a->ctx = ctx, a->model = model, a->runs = runs, a->w = w, a->h = h, a->elapsed = elapsed, a->st = st;
+    return NULL;
+}
+
 static int demo_main(int argc, char **argv, evk_shard *mpi);
 
 int cmd_demo(int argc, char **argv) {
@@ -225,12 +328,13 @@ int cmd_demo(int argc, char **argv) {
 }
 
 static int demo_main(int argc, char **argv, evk_shard *mpi) {
-    enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS };
+    enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS, O_DEVICES };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"prompts", required_argument, 0, O_PROMPTS},
         {"nfe", required_argument, 0, O_NFE}, {"steps", required_argument, 0, O_STEPS}, {"cfg", required_argument, 0, O_CFG},
         {"seed", required_argument, 0, O_SEED}, {"out", required_argument, 0, O_OUT}, {"device", required_argument, 0, O_DEVICE},
         {"methods", required_argument, 0, O_METHODS}, {"budgets", required_argument, 0, O_BUDGETS},
+        {"devices", required_argument, 0, O_DEVICES},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *reward_path = NULL, *prompts_path = NULL, *out_dir = "out/demo";
     uint32_t nfe = 480, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
@@ -239,6 +343,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     bool use[M_COUNT] = {true, true, false, true};
     double cfg = 2;
     bool have_device = false;
+    uint32_t devices[DEMO_MAX_DEVICES], ndevices = 0;
     opterr = 0;
     optind = 1;
     int c;
@@ -272,10 +377,17 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
             if (cfg < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
             break;
         case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
+        case O_DEVICES: {
+            int drc = cli_parse_devices(cmd, "--devices", optarg, devices, DEMO_MAX_DEVICES, &ndevices);
+            if (drc) return drc;
+            break;
+        }
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (ndevices && have_device) return cli_usage_error(cmd, "give --device or --devices, not both");
+    if (ndevices && mpi) return cli_usage_error(cmd, "--devices does not apply under mpirun (each rank takes one device: --device)");
     if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
     /* the shipped defaults are found wherever the demo is run from */
     char default_model[4096], default_reward[4096], default_prompts[4096];
@@ -324,66 +436,39 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         if (!evk_devices_list(&list, &n) && n) cc = (evk_context_config){.pick_device = true, .device_index = evk_shard_local_rank(mpi) % n};
         free(list);
     }
-    uint32_t pfirst, pcount; /* this rank's prompts */
-    evk_shard_range(mpi, (uint32_t)np, &pfirst, &pcount);
-    evk_context *ctx = NULL;
-    evk_model *model = NULL;
-    evk_status st = evk_context_create(&cc, &ctx);
-    if (!st) st = evk_model_load(ctx, model_path, NULL, &model);
-    uint32_t w = 0, h = 0;
-    if (!st && (!evk_model_takes_prompt(model) || !evk_model_image_size(model, &w, &h)))
-        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT, "demo: %s is not a text-to-image model (it needs a prompt and makes images)", model_path);
-    /* runs[p][m][b]; plain sampling is one trajectory whatever the budget: only b = 0 */
-    run_result *runs = calloc((size_t)np * M_COUNT * DEMO_MAX_BUDGETS, sizeof *runs);
-    if (!st && !runs) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-#define RUN(p, m, b) runs[((size_t)(p) * M_COUNT + (size_t)(m)) * DEMO_MAX_BUDGETS + (size_t)(b)]
-    if (!st && mpi) printf("evoke demo: %u ranks, prompts spread over them\n", evk_shard_size(mpi));
-    if (!st) {
-        printf("evoke demo: %s on %s, %d prompts, %u steps, guidance %g, budgets", model_path, evk_context_device(ctx)->name, np,
-               steps, cfg);
-        for (int b = 0; b < nb; b++) printf("%s%u", b ? "," : " ", budgets[b]);
-        printf(" NFE\n");
+    /* the ranks: this process alone, this MPI rank, or one thread per --devices entry */
+    demo_part parts[DEMO_MAX_DEVICES];
+    evk_shard *group[DEMO_MAX_DEVICES] = {0};
+    uint32_t nparts = ndevices > 1 ? ndevices : 1;
+    if (nparts > 1 && (ost = evk_shard_group_create(nparts, group))) { free(prompts); return cli_report(ost); }
+    for (uint32_t r = 0; r < nparts; r++) {
+        parts[r] = (demo_part){.shard = nparts > 1 ? group[r] : mpi, .cc = cc, .model_path = model_path, .reward_path = reward_path,
+                               .prompts = prompts, .methods = methods, .budgets = budgets, .np = np, .nm = nm, .nb = nb,
+                               .steps = steps, .cfg = cfg, .seed = seed};
+        if (ndevices) parts[r].cc = (evk_context_config){.pick_device = true, .device_index = devices[r]};
     }
-    int total = 0, done = 0;
-    for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? (int)pcount : (int)pcount * nb;
-    double t_start = now_s();
-    for (int p = (int)pfirst; p < (int)(pfirst + pcount) && !st; p++) {
-        evk_tensor cond, uncond;
-        memset(&uncond, 0, sizeof uncond);
-        st = evk_model_encode_prompt(model, prompts[p], &cond, NULL);
-        if (!st && cfg > 0) st = evk_model_encode_prompt(model, "", &uncond, NULL);
-        for (int i = 0; i < nm && !st; i++) {
-            int m = methods[i];
-            for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
-                char what[128];
-                snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", evk_search_method_title(method_ids[m]), budgets[b], prompts[p]);
-                progress_bar(done, total, what);
-                st = run_one(ctx, model, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
-                done++;
-            }
+    pthread_t threads[DEMO_MAX_DEVICES];
+    bool started[DEMO_MAX_DEVICES] = {false};
+    for (uint32_t r = 1; r < nparts; r++)
+        if (!(started[r] = pthread_create(&threads[r], NULL, demo_part_run, &parts[r]) == 0)) { /* its rank never arrives */
+            evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "cannot start the thread of device %u", devices[r]);
+            evk_shard_fail(group[r], EVK_ERROR_OUT_OF_HOST_MEMORY);
         }
-        if (cond.buf.block) evk_tensor_free(ctx, &cond);
-        if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
+    demo_part_run(&parts[0]);
+    for (uint32_t r = 1; r < nparts; r++) {
+        if (started[r]) pthread_join(threads[r], NULL);
+        for (size_t i = 0; parts[r].runs && i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(parts[r].runs[i].rgb);
+        free(parts[r].runs);
+        evk_model_destroy(parts[r].model);
+        evk_context_destroy(parts[r].ctx);
     }
-    if (!st) progress_bar(total, total, "done");
-    /* several ranks: every rank's verdict, then its prompts' runs to rank 0 */
-    st = evk_shard_agree(mpi, st);
-    if (!st && mpi && evk_shard_size(mpi) > 1) {
-        size_t px = (size_t)w * h * 3, rec = DEMO_RECORD_HEAD + px, per = (size_t)M_COUNT * DEMO_MAX_BUDGETS * rec;
-        uint8_t *mine = malloc(pcount ? pcount * per : 1), *all = writer ? malloc((size_t)np * per) : NULL;
-        if (!mine || (writer && !all)) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        for (uint32_t q = 0; !st && q < pcount; q++)
-            for (size_t k = 0; k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
-                pack_run(&runs[(size_t)(pfirst + q) * M_COUNT * DEMO_MAX_BUDGETS + k], px, mine + q * per + k * rec);
-        if (!st) st = evk_shard_gather(mpi, mine, per, (uint32_t)np, all, true, "gather of the prompts' runs");
-        for (int p = 0; !st && writer && p < np; p++) {
-            if ((uint32_t)p >= pfirst && (uint32_t)p < pfirst + pcount) continue; /* its own */
-            for (size_t k = 0; !st && k < (size_t)M_COUNT * DEMO_MAX_BUDGETS; k++)
-                st = unpack_run(all + (size_t)p * per + k * rec, px, &runs[(size_t)p * M_COUNT * DEMO_MAX_BUDGETS + k]);
-        }
-        free(mine), free(all);
-    }
-    double elapsed = now_s() - t_start;
+    for (uint32_t r = 0; nparts > 1 && r < nparts; r++) evk_shard_destroy(group[r], false);
+    evk_context *ctx = parts[0].ctx;
+    evk_model *model = parts[0].model;
+    run_result *runs = parts[0].runs;
+    uint32_t w = parts[0].w, h = parts[0].h;
+    double elapsed = parts[0].elapsed;
+    evk_status st = parts[0].st;
     if (!st && !writer) { /* the others' part ends here */
         for (size_t i = 0; i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(runs[i].rgb);
         free(runs), free(prompts);

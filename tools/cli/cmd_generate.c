@@ -408,12 +408,23 @@ typedef struct rank_job {
     evk_context *ctx;
     evk_generation *g;
     evk_status st;
+    void (*progress)(void *user, const evk_search_progress *p); /* rank 0's --progress */
 } rank_job;
+
+/* Every rank notes where its search is (the line its watcher prints if it is killed, shard.h);
+ * rank 0 also prints it with --progress. */
+static void rank_progress(void *user, const evk_search_progress *p) {
+    rank_job *j = user;
+    evk_shard_note("after %s generation %u", evk_search_method_name(p->method), p->generation);
+    if (j->progress) j->progress(NULL, p);
+}
 
 static void *run_rank(void *arg) {
     rank_job *j = arg;
     j->gc.search.shard = j->shard;
-    if (evk_shard_rank(j->shard) != 0) j->gc.search.progress = NULL;
+    j->progress = evk_shard_rank(j->shard) == 0 ? j->gc.search.progress : NULL;
+    j->gc.search.progress = rank_progress, j->gc.search.user = j;
+    evk_shard_note("before its first generation ended");
     j->st = evk_context_create(&j->cc, &j->ctx);
     if (!j->st) j->st = evk_generate(j->ctx, &j->gc, &j->g);
     j->st = evk_shard_agree(j->shard, j->st);

@@ -20,8 +20,10 @@ Per step (names as in the upstream script):
              reward_loss = -beta_img * mean over `--reward-frames` random frames of the
              per-frame image-text reward (the frame CLIP, HPSv2's place), and
              video_rm_loss = -beta_vid * the video-text reward (ViCLIP) on 8 frames subsampled
-             with a random start (our clips have exactly 8 frames: all of them).
-  teacher  eps_c, eps_u at (noisy, start); LCM-form CFG x0 = x0_c + w (x0_c - x0_u), the same for
+             with a random start (our clips have exactly 8 frames: all of them).  Both over
+             every clip of the batch (upstream: `reward_train_bsz` 1 clip of the batch).
+  teacher  eps_c, eps_u at (noisy, start), both at the training fps (upstream's unconditional
+             call falls back to lvdm's default fps 16, the same as its --fps 16); LCM-form CFG x0 = x0_c + w (x0_c - x0_u), the same for
              eps; x_prev = DDIMSolver.ddim_step (one DDIM step to the previous solver timestep).
   target   the target UNet (EMA of the student, decay --ema 0.95, upstream's use_target_unet) at
              (x_prev, timesteps, w): target = c_skip(t) x_prev + c_out(t) x0(eps_target).

@@ -8,9 +8,11 @@
 #include <limits.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "net_fixture.h"
+#include "formats/tokenizer.h"
 #include "models/model.h"
 #include "models/sd/sd.h"
 #include "models/video/vc2.h"
@@ -469,9 +471,47 @@ static void test_hostile(void **state) {
     expect_error(ctx, p, NULL, EVK_ERROR_FORMAT, "variant.yaml:", "unterminated flow sequence");
     yaml_variant("arch: VC2Tiny", "arch: NoSuchArch", p, sizeof p);
     expect_error(ctx, p, NULL, EVK_ERROR_IO, "NoSuchArch.json", NULL);
-    /* the yaml beside the checkpoint (same name) is found without --config */
-    evk_model_options o = {.frames = 2};
+    /* a tokenizer/ folder beside the yaml replaces OpenCLIP's built-in tokenizer (this one pads
+     * with <|endoftext|>, OpenCLIP with id 0) */
+    yaml_variant("arch: VC2Tiny", "arch: VC2Tiny", p, sizeof p);
+    char tdir[300], tf[400], src[600];
+    snprintf(tdir, sizeof tdir, "%s/tokenizer", tmpdir);
+    assert_int_equal(mkdir(tdir, 0700), 0);
+    static const char *const tfiles[] = {"vocab.json", "merges.txt", "tokenizer_config.json", "special_tokens_map.json"};
+    for (int i = 0; i < 4; i++) {
+        snprintf(tf, sizeof tf, "tokenizer/%s", tfiles[i]);
+        FILE *a = fopen(test_data_path(tf, src, sizeof src), "rb");
+        snprintf(tf, sizeof tf, "%s/%s", tdir, tfiles[i]);
+        FILE *b = fopen(tf, "wb");
+        assert_non_null(a);
+        assert_non_null(b);
+        char cb[4096];
+        size_t k;
+        while ((k = fread(cb, 1, sizeof cb, a)) > 0) assert_int_equal(fwrite(cb, 1, k, b), k);
+        fclose(a);
+        fclose(b);
+    }
+    evk_model_options o = {.config_dir = p, .frames = 2};
     evk_model *m = NULL;
+    TEST_OK(evk_model_load(ctx, ckpt, &o, &m));
+    evk_tokenizer *tok = NULL;
+    TEST_OK(evk_tokenizer_load(tdir, &tok));
+    int32_t got[77], want[77];
+    evk_tokenize_info info;
+    TEST_OK(evk_tokenizer_encode(tok, "a red fox running", want, 77, &info));
+    TEST_OK(evk_vc2_tokenize(evk_vc2_of(m), "a red fox running", got));
+    assert_memory_equal(got, want, sizeof got);
+    assert_int_not_equal(got[76], 0);
+    evk_tokenizer_destroy(tok);
+    evk_model_destroy(m);
+    m = NULL;
+    for (int i = 0; i < 4; i++) {
+        snprintf(tf, sizeof tf, "%s/%s", tdir, tfiles[i]);
+        unlink(tf);
+    }
+    rmdir(tdir);
+    /* the yaml beside the checkpoint (same name) is found without --config */
+    o = (evk_model_options){.frames = 2};
     TEST_OK(evk_model_load(ctx, ckpt, &o, &m));
     assert_int_equal(evk_model_get_info(m)->sample_shape[1], 2);
     evk_model_destroy(m);

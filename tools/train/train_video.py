@@ -430,6 +430,12 @@ def export(t, vae, cfg, dest, step):
     y += f"# frames: {cfg['frames']}, resolution: {cfg['resolution']}, fps: {cfg['fps']}, training step: {step}\n"
     with open(os.path.join(dest, "inference.yaml"), "w") as f:
         f.write(y)
+    # open_clip's model-config layout for the text tower the yaml names (arch), beside the yaml
+    oc = {"embed_dim": text["embed_dim"], "quick_gelu": False,
+          "text_cfg": {k: text[k] for k in ("context_length", "vocab_size", "width", "heads", "layers")}}
+    with open(os.path.join(dest, "evoke-tiny-text.json"), "w") as f:
+        import json
+        json.dump(oc, f, indent=2)
     _, tokdir = tokenizer()
     os.makedirs(os.path.join(dest, "tokenizer"), exist_ok=True)
     for f in TOK_FILES:

@@ -9,7 +9,8 @@
  * the file beside the checkpoint with its name and the extension .yaml, else VideoCrafter2's own
  * inference_t2v_512_v2.0.yaml (built in). The text tower's shape comes from
  * cond_stage_config.params.arch: ViT-H-14 is built in, any other arch is read from <arch>.json (an
- * open_clip model config) beside the yaml. evk_model_options.diffusion_model replaces the UNet's
+ * open_clip model config) beside the yaml; the tokenizer is OpenCLIP's (built in) unless a
+ * tokenizer/ folder (CLIP BPE files) lies beside the yaml. evk_model_options.diffusion_model replaces the UNet's
  * weights by those of another file (a T2V-Turbo UNet / unet_mg.pt state dict, with or without the
  * model.diffusion_model. prefix); a UNet with time_cond_proj.weight takes the guidance scale
  * through its w-embedding (evk_model_info.guidance_embedded, LCM sampler by default), one without

@@ -11,9 +11,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
+#include "formats/clip_vocab.h"
 #include "formats/tokenizer.h"
 #include "ops/op_fill.h"
 #include "ops/op_image.h"
@@ -145,7 +147,15 @@ evk_status evk__clip_reward_open(evk_context *ctx, const char *folder, uint32_t 
     snprintf(path, sizeof path, "%s/config.json", folder);
     evk_status s = evk_clip_config_load(path, &r->cfg);
     snprintf(path, sizeof path, "%s/preprocessor_config.json", folder);
-    if (!s) s = evk_clip_preprocess_config_load(path, &r->pre);
+    struct stat sb;
+    if (!s && !stat(path, &sb)) s = evk_clip_preprocess_config_load(path, &r->pre);
+    else if (!s) {
+        /* no preprocessor file (e.g. PickScore_v1, whose processor is laion's): CLIPImageProcessor's
+         * defaults at the tower's size */
+        char json[160];
+        snprintf(json, sizeof json, "{\"size\":{\"shortest_edge\":%d},\"crop_size\":%d}", r->cfg.vision.image_size, r->cfg.vision.image_size);
+        s = evk_clip_preprocess_config_parse(json, "CLIPImageProcessor defaults", &r->pre);
+    }
     if (!s && r->pre.do_resize && r->pre.shortest_edge <= 0)
         s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: only {\"shortest_edge\": N} resizing is supported", path);
     if (!s) {
@@ -182,7 +192,15 @@ evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, co
     if (s) return evk_fail_context(s, "clip_score reward from %s", folder);
     evk_tokenizer *tok = NULL;
     /* the prompt's embedding, once */
-    s = evk_tokenizer_load(folder, &tok);
+    char vocab[1100];
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", folder);
+    struct stat sb;
+    if (!stat(vocab, &sb)) s = evk_tokenizer_load(folder, &tok);
+    else { /* no vocabulary files (PickScore_v1): CLIP's own, built in */
+        evk_tokenizer_config tc;
+        s = evk_tokenizer_config_load(folder, &tc);
+        if (!s) s = evk_tokenizer_load_builtin(&tc, &tok);
+    }
     if (!s) s = evk__clip_reward_embed_prompt(r, tok, prompt);
     evk_tokenizer_destroy(tok);
     if (s) {

@@ -34,6 +34,11 @@ How the upstream code is made tiny, and the two places where it draws at random:
 - T2V-Turbo's training loop feeds ViCLIP 8 frames arange(start, T, T // 8)[:8] with start drawn in
   [0, T // 8); evoke takes start 0.
 
+PickScore (a transformers CLIPModel folder, T2V-Turbo's get_pick_score_fn) needs transformers,
+which is not installed: pickscore_tiny/ holds the tiny HPSv2 weights renamed to CLIPModel's
+layout with laion ViT-H's config traits, and is checked against the HPSv2 score on square frames,
+where the two preprocessings coincide (see pickscore_folder).
+
 Written (seeded, identical on re-runs):
   hpsv2_tiny/HPS_v2.1_compressed.pt  torch.save({"state_dict": CLIP.state_dict()}), f16 values
   hpsv2_tiny/config.json             {"vision_heads": 2, "text_heads": 2}
@@ -41,8 +46,11 @@ Written (seeded, identical on re-runs):
   viclip_tiny/config.json            {"vision_heads": 2, "text_heads": 2}
   clip0.npy, clip1.npy               two clips [17, 12, 20, 3] in [0, 1] (frames of 12×20: HPSv2
                                      shrinks and letterboxes them, ViCLIP enlarges and crops)
-  hpsv2.json, viclip.json, mixed.json  reward JSONs (mixed: 1.0 · frame mean of HPSv2 + 2.0 · ViCLIP)
-  expected.json                      the prompt, HPSv2 per frame, their mean, ViCLIP, mixed
+  pickscore_tiny/                    config.json + model.safetensors (f16) of the same weights
+  square.npy                         a clip [4, 24, 24, 3] (square frames)
+  hpsv2.json, viclip.json, mixed.json, pickscore.json  reward JSONs (mixed: 1.0 · frame mean of HPSv2 + 2.0 · ViCLIP)
+  expected.json                      the prompt, HPSv2 per frame, their mean, ViCLIP, mixed, and
+                                     HPSv2 on square.npy per frame and mean
 """
 import json
 import os
@@ -92,7 +100,62 @@ def hps_reference(out, clips):
         for c in clips:
             frames = torch.from_numpy(c).permute(0, 3, 1, 2).contiguous()  # [T, 3, H, W]
             per_frame.append(score_fn(frames, [PROMPT]).double().tolist())
-    return per_frame
+    return per_frame, sd, score_fn
+
+
+def pickscore_folder(out, sd, score_fn):
+    """The tiny HPSv2 weights as a PickScore_v1-style transformers CLIPModel folder (config.json with
+    laion's ViT-H traits: gelu, legacy eos_token_id 2; model.safetensors; no tokenizer or
+    preprocessor files, as PickScore_v1 takes laion's processor). On square frames T2V-Turbo's
+    PickScore preprocessing (Resize((S, S)), CenterCrop(S), OpenAI mean/std), the CLIPModel folder's
+    defaults and HPSv2's letterbox coincide, so the expected scores are HPSv2's, from the upstream
+    score function on a square clip."""
+    import safetensors_io as st
+    f = {k: v.float() for k, v in sd.items()}
+    t = {}
+    def layers(src, dst, n):
+        for i in range(n):
+            a, b = f"{src}transformer.resblocks.{i}.", f"{dst}encoder.layers.{i}."
+            for x, y in (("ln_1", "layer_norm1"), ("ln_2", "layer_norm2"), ("mlp.c_fc", "mlp.fc1"), ("mlp.c_proj", "mlp.fc2"),
+                         ("attn.out_proj", "self_attn.out_proj")):
+                for w in ("weight", "bias"):
+                    t[f"{b}{y}.{w}"] = f[f"{a}{x}.{w}"]
+            for w in ("weight", "bias"):
+                q, k, v = f[f"{a}attn.in_proj_{w}"].chunk(3, 0)
+                t[f"{b}self_attn.q_proj.{w}"], t[f"{b}self_attn.k_proj.{w}"], t[f"{b}self_attn.v_proj.{w}"] = q, k, v
+    layers("visual.", "vision_model.", 2)
+    layers("", "text_model.", 2)
+    t["vision_model.embeddings.patch_embedding.weight"] = f["visual.conv1.weight"]
+    t["vision_model.embeddings.class_embedding"] = f["visual.class_embedding"]
+    t["vision_model.embeddings.position_embedding.weight"] = f["visual.positional_embedding"]
+    for x, y in (("ln_pre", "pre_layrnorm"), ("ln_post", "post_layernorm")):
+        for w in ("weight", "bias"):
+            t[f"vision_model.{y}.{w}"] = f[f"visual.{x}.{w}"]
+    t["text_model.embeddings.token_embedding.weight"] = f["token_embedding.weight"]
+    t["text_model.embeddings.position_embedding.weight"] = f["positional_embedding"]
+    for w in ("weight", "bias"):
+        t[f"text_model.final_layer_norm.{w}"] = f[f"ln_final.{w}"]
+    t["visual_projection.weight"] = f["visual.proj"].t().contiguous()
+    t["text_projection.weight"] = f["text_projection"].t().contiguous()
+    t["logit_scale"] = f["logit_scale"]
+    d = os.path.join(out, "pickscore_tiny")
+    os.makedirs(d, exist_ok=True)
+    st.save_file({k: v.half().numpy() for k, v in t.items()}, os.path.join(d, "model.safetensors"))
+    common = {"hidden_act": "gelu", "layer_norm_eps": 1e-5, "num_hidden_layers": 2, "projection_dim": 8}
+    cfg = {"architectures": ["CLIPModel"], "model_type": "clip", "projection_dim": 8, "logit_scale_init_value": 2.6592,
+           "text_config": dict(common, hidden_size=4, intermediate_size=16, num_attention_heads=2, max_position_embeddings=77,
+                               vocab_size=49408, bos_token_id=0, eos_token_id=2, pad_token_id=1),
+           "vision_config": dict(common, hidden_size=16, intermediate_size=64, num_attention_heads=2, image_size=16, patch_size=4,
+                                 num_channels=3)}
+    json.dump(cfg, open(os.path.join(d, "config.json"), "w"), indent=1)
+    rng = np.random.default_rng(11)
+    y, x = np.mgrid[0:24, 0:24] / 24.0
+    sq = np.clip(np.stack([x, y, x * y], -1)[None] * 0.6 + 0.2 + 0.1 * rng.standard_normal((4, 24, 24, 3)), 0, 1).astype(np.float32)
+    np.save(os.path.join(out, "square.npy"), sq)
+    with torch.no_grad():
+        s = score_fn(torch.from_numpy(sq).permute(0, 3, 1, 2).contiguous(), [PROMPT]).double().tolist()
+    json.dump({"type": "clip_score", "model": "pickscore_tiny"}, open(os.path.join(out, "pickscore.json"), "w"))
+    return s
 
 
 def viclip_reference(out, clips):
@@ -160,7 +223,8 @@ def main():
         c = c.astype(np.float32)
         np.save(os.path.join(out, f"clip{i}.npy"), c)
         clips.append(c)
-    hps = hps_reference(out, clips)
+    hps, hps_sd, hps_fn = hps_reference(out, clips)
+    square = pickscore_folder(out, hps_sd, hps_fn)
     vic = viclip_reference(out, clips)
     hps_mean = [float(np.mean(f)) for f in hps]
     mixed = [1.0 * a + 2.0 * b for a, b in zip(hps_mean, vic)]
@@ -170,7 +234,8 @@ def main():
                                         {"weight": 2.0, "reward": {"type": "viclip", "model": "viclip_tiny/viclip.pth"}}]},
               open(os.path.join(out, "mixed.json"), "w"), indent=1)
     json.dump({"prompt": PROMPT, "frames": FRAMES, "height": H, "width": W, "hpsv2_per_frame": hps, "hpsv2": hps_mean,
-               "viclip": vic, "mixed": mixed}, open(os.path.join(out, "expected.json"), "w"), indent=1)
+               "viclip": vic, "mixed": mixed,
+               "square_per_frame": square, "square": float(np.mean(square))}, open(os.path.join(out, "expected.json"), "w"), indent=1)
     print("hpsv2", hps_mean, "viclip", vic, "mixed", mixed)
 
 

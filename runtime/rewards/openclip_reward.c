@@ -44,8 +44,13 @@ static evk_status evk__oc_open(evk_context *ctx, const char *path, const char *p
     evk_status s = evk_weights_open(ctx, path, &r->ws);
     if (!s) s = evk_openclip_open(r->ws, cfg, d, &o->oc);
     if (!s) {
+        /* matrices stored f16 (HPS_v2.1_compressed.pt) stay f16 on the device: half the memory, the same values */
         r->cfg = o->oc.cfg;
-        s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, EVK_DTYPE_F32, &r->vision);
+        char name[200];
+        snprintf(name, sizeof name, "%sconv1.weight", o->oc.vision);
+        const evk_st_tensor *t = evk_weights_lookup(r->ws, name, NULL);
+        evk_dtype storage = t && t->dtype == EVK_ST_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
+        s = evk_clip_vision_load(ctx, &r->cfg.vision, r->ws, storage, &r->vision);
     }
     if (!s) s = evk_openclip_projections(r->ws, &o->oc, &r->proj);
     evk_tokenizer *tok = NULL;

@@ -174,7 +174,7 @@ static void test_refusals(void **state) {
     assert_non_null(strstr(evk_error_message(), "no tensor named ...visual.conv1.weight"));
     assert_null(r);
     /* config.json overrides */
-    evk_openclip_defaults d = {.vision_heads = 16, .text_heads = 16};
+    evk_openclip_config d = {.vision_heads = 16, .text_heads = 16};
     TEST_OK(evk_openclip_config_parse("{\"vision_heads\":4,\"text_heads\":2,\"quick_gelu\":true}", "c", &d));
     assert_int_equal(d.vision_heads, 4);
     assert_int_equal(d.text_heads, 2);

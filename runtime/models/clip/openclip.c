@@ -12,31 +12,6 @@
 
 #include "core/file.h"
 
-evk_status evk_openclip_config_parse(const char *text, const char *what, evk_openclip_defaults *d) {
-    cJSON *root = cJSON_Parse(text);
-    if (!cJSON_IsObject(root)) {
-        cJSON_Delete(root);
-        return evk_fail(EVK_ERROR_FORMAT, "%s: not a JSON object", what);
-    }
-    evk_status st = EVK_OK;
-    for (const cJSON *it = root->child; it && !st; it = it->next) {
-        const char *k = it->string ? it->string : "";
-        if (!strcmp(k, "vision_heads") || !strcmp(k, "text_heads")) {
-            if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 4096 || it->valuedouble != floor(it->valuedouble))
-                st = evk_fail(EVK_ERROR_FORMAT, "%s: \"%s\" must be an integer from 1 to 4096", what, k);
-            else if (k[0] == 'v') d->vision_heads = (int)it->valuedouble;
-            else d->text_heads = (int)it->valuedouble;
-        } else if (!strcmp(k, "quick_gelu")) {
-            if (!cJSON_IsBool(it)) st = evk_fail(EVK_ERROR_FORMAT, "%s: \"quick_gelu\" must be true or false", what);
-            else d->quick_gelu = cJSON_IsTrue(it);
-        } else {
-            st = evk_fail(EVK_ERROR_FORMAT, "%s: unknown key \"%.64s\" (vision_heads, text_heads, quick_gelu)", what, k);
-        }
-    }
-    cJSON_Delete(root);
-    return st;
-}
-
 /* The file prefix in front of `root` + `probe` (e.g. "module." + "visual." + "conv1.weight"); NULL
  * when no tensor ends so, or several do. */
 static evk_status evk__find_root(const evk_weights *ws, const char *root, const char *probe, const char *what, char *out, size_t size) {
@@ -161,7 +136,9 @@ evk_status evk_openclip_open(evk_weights *ws, const char *config_path, const evk
     if (config_path && !stat(config_path, &sb)) {
         char *text;
         EVK_TRY(evk_file_read_text(config_path, 1 << 20, &text));
-        evk_status st = evk_openclip_config_parse(text, config_path, &d);
+        evk_openclip_config oc_cfg = {d.vision_heads, d.text_heads, d.quick_gelu};
+        evk_status st = evk_openclip_config_parse(text, config_path, &oc_cfg);
+        d.vision_heads = oc_cfg.vision_heads, d.text_heads = oc_cfg.text_heads, d.quick_gelu = oc_cfg.quick_gelu;
         free(text);
         EVK_TRY(st);
     }

@@ -14,7 +14,7 @@
  * Every size comes from the shapes; what shapes cannot tell (head counts, the MLP activation) comes
  * from the caller's defaults, overridden by an optional config.json beside the weights:
  *   {"vision_heads": H, "text_heads": H, "quick_gelu": true|false}
- * (all keys optional; any other key is refused). Layer norms use eps 1e-5 (torch's default). */
+ * (all keys optional; any other key is refused; parsed by formats/config.h). Layer norms use eps 1e-5 (torch's default). */
 #ifndef EVK_OPENCLIP_H
 #define EVK_OPENCLIP_H
 
@@ -40,9 +40,6 @@ typedef struct evk_openclip {
     int frames;                 /* temporal_positional_embedding's T (0: none) */
     char vision[160], text[160]; /* the towers' full name prefixes in the file */
 } evk_openclip;
-
-/* Parse the config.json overrides into d (text: the file's contents; what: for messages). */
-evk_status evk_openclip_config_parse(const char *text, const char *what, evk_openclip_defaults *d);
 
 /* Find the towers in ws, read their sizes, apply config_path (NULL or absent: the defaults) and
  * route ws's transformers names to the file's (evk_clip_text_load / evk_clip_vision_load then

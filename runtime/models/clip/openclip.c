@@ -155,7 +155,7 @@ evk_status evk_openclip_open(evk_weights *ws, const char *config_path, const evk
         snprintf(full, sizeof full, "%sconv1.weight", oc->vision);
         conv = evk_weights_lookup(ws, full, NULL);
     }
-    if (!conv || !(conv->ndim == 4 || (conv->ndim == 5 && conv->shape[2] == 1)) || conv->shape[3] != conv->shape[conv->ndim - 1] ||
+    if (!conv || !(conv->ndim == 4 || (conv->ndim == 5 && conv->shape[2] == 1)) || conv->shape[conv->ndim - 2] != conv->shape[conv->ndim - 1] ||
         conv->shape[0] < 1 || conv->shape[0] > 65536 || conv->shape[1] != 3 || conv->shape[3] < 1 || conv->shape[3] > 1024)
         return evk_fail(EVK_ERROR_FORMAT, "%sconv1.weight must be [D, 3, p, p] (or [D, 3, 1, p, p])", oc->vision);
     int D = (int)conv->shape[0], p = (int)conv->shape[conv->ndim - 1];

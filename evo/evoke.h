@@ -57,6 +57,7 @@
 #include "rewards/aesthetic.h"
 #include "rewards/sum.h"
 #include "rewards/frames.h"
+#include "rewards/openclip_reward.h"
 
 /* the search layer: sampling, Best-of-N, FK particles, EvoSearch, over one device or several
  * (shard.h); and evk_generate, the one call that does what `evoke generate` does */

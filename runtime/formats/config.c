@@ -1072,3 +1072,30 @@ evk_status evk_tokenizer_config_load(const char *folder, evk_tokenizer_config *o
     free(map);
     return s;
 }
+
+/* ---- OpenCLIP-layout checkpoints: config.json beside the weights ------------------------------ */
+
+evk_status evk_openclip_config_parse(const char *text, const char *what, evk_openclip_config *d) {
+    cJSON *root = cJSON_Parse(text);
+    if (!cJSON_IsObject(root)) {
+        cJSON_Delete(root);
+        return evk_fail(EVK_ERROR_FORMAT, "%s: not a JSON object", what);
+    }
+    evk_status st = EVK_OK;
+    for (const cJSON *it = root->child; it && !st; it = it->next) {
+        const char *k = it->string ? it->string : "";
+        if (!strcmp(k, "vision_heads") || !strcmp(k, "text_heads")) {
+            if (!cJSON_IsNumber(it) || it->valuedouble < 1 || it->valuedouble > 4096 || it->valuedouble != floor(it->valuedouble))
+                st = evk_fail(EVK_ERROR_FORMAT, "%s: \"%s\" must be an integer from 1 to 4096", what, k);
+            else if (k[0] == 'v') d->vision_heads = (int)it->valuedouble;
+            else d->text_heads = (int)it->valuedouble;
+        } else if (!strcmp(k, "quick_gelu")) {
+            if (!cJSON_IsBool(it)) st = evk_fail(EVK_ERROR_FORMAT, "%s: \"quick_gelu\" must be true or false", what);
+            else d->quick_gelu = cJSON_IsTrue(it);
+        } else {
+            st = evk_fail(EVK_ERROR_FORMAT, "%s: unknown key \"%.64s\" (vision_heads, text_heads, quick_gelu)", what, k);
+        }
+    }
+    cJSON_Delete(root);
+    return st;
+}

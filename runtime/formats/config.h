@@ -284,6 +284,15 @@ evk_status evk_tokenizer_config_parse(const char *tokenizer_config, const char *
 /* From a tokenizer folder; absent files leave the defaults. */
 evk_status evk_tokenizer_config_load(const char *folder, evk_tokenizer_config *out);
 
+/* The config.json beside an OpenCLIP-layout checkpoint (models/clip/openclip.h): what tensor
+ * shapes cannot tell. {"vision_heads": H, "text_heads": H, "quick_gelu": bool}, every key optional
+ * (fields not named keep the caller's values), any other key refused. */
+typedef struct evk_openclip_config {
+    int vision_heads, text_heads;
+    bool quick_gelu;
+} evk_openclip_config;
+evk_status evk_openclip_config_parse(const char *json, const char *label, evk_openclip_config *out);
+
 #ifdef __cplusplus
 }
 #endif

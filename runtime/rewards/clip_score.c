@@ -11,10 +11,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
+#include "formats/clip_vocab.h"
 #include "formats/tokenizer.h"
+#include "ops/op_fill.h"
 #include "ops/op_image.h"
 #include "ops/op_reduce.h"
 #include "rewards/clip_reward.h"
@@ -28,50 +31,106 @@ void evk__clip_reward_destroy(void *impl) {
     evk_clip_projections_free(r->ctx, &r->proj);
     evk_tensor_free(r->ctx, &r->text_embed);
     evk_weights_close(r->ws);
+    free(r->pick);
     free(r);
+}
+
+evk_tensor evk__clip_reward_pixels(evk_nn *nn, const evk__clip_reward *r, const evk_tensor *images) {
+    evk_stream *s = nn->s;
+    int64_t n = images->shape[0], S = r->cfg.vision.image_size;
+    evk_tensor img = evk_nn_view(nn, images, EVK_SHAPE(n, 3, r->height, r->width));
+    evk_tensor resized = img;
+    bool own_resized = r->resized_h != r->height || r->resized_w != r->width;
+    if (own_resized) {
+        resized = evk_nn_new(nn, EVK_SHAPE(n, 3, r->resized_h, r->resized_w));
+        if (!nn->status) evk_nn_fail(nn, evk_op_resize_bicubic(s, &img, NULL, &resized));
+    }
+    evk_tensor pix = evk_nn_new(nn, EVK_SHAPE(n, 3, S, S));
+    if (r->letterbox) {
+        /* open_clip's ResizeMaxSize: zeros around the resized picture, then the normalisation */
+        evk_tensor canvas = evk_nn_new(nn, EVK_SHAPE(n, 3, S, S));
+        if (!nn->status) evk_nn_fail(nn, evk_op_fill_bits(s, &canvas.buf, 0, (uint64_t)evk_tensor_numel(&canvas), 0));
+        if (!nn->status)
+            evk_nn_fail(nn, evk_op_place(s, &resized, (uint32_t)r->resized_h, (uint32_t)r->resized_w, (uint32_t)r->top, (uint32_t)r->left,
+                                         &canvas));
+        if (!nn->status) evk_nn_fail(nn, evk_op_crop_normalize(s, &canvas, 0, 0, r->pre.image_mean, r->pre.image_std, &pix));
+        evk_nn_free(nn, &canvas);
+    } else if (!nn->status) {
+        evk_nn_fail(nn, evk_op_crop_normalize(s, &resized, (uint32_t)r->top, (uint32_t)r->left, r->pre.image_mean, r->pre.image_std, &pix));
+    }
+    if (own_resized) evk_nn_free(nn, &resized);
+    return pix;
+}
+
+void evk__clip_reward_score(evk_nn *nn, const evk__clip_reward *r, evk_tensor *pooled, const evk_tensor *out, float weight, bool accumulate) {
+    evk_stream *s = nn->s;
+    int64_t n = pooled->shape[0];
+    evk_tensor emb = evk_nn_linear(nn, pooled, &r->proj.visual);
+    evk_nn_free(nn, pooled);
+    evk_tensor cos = evk_nn_new(nn, EVK_SHAPE(n));
+    if (!nn->status) evk_nn_fail(nn, evk_op_cosine_rows(s, &emb, &r->text_embed, &cos));
+    evk_nn_free(nn, &emb);
+    if (!nn->status && (r->scale != 1.0f || r->bias != 0.0f)) evk_nn_fail(nn, evk_op_scale(s, &cos, r->scale, r->bias, &cos));
+    /* out = (accumulate ? out : 0) + weight · value */
+    evk_tensor o1 = evk_nn_view(nn, out, EVK_SHAPE(n));
+    if (!nn->status) {
+        if (accumulate) {
+            evk_tensor scaled = evk_nn_new(nn, EVK_SHAPE(n));
+            if (!nn->status) evk_nn_fail(nn, evk_op_scale(s, &cos, weight, 0.0f, &scaled));
+            if (!nn->status) evk_nn_fail(nn, evk_op_add(s, &o1, &scaled, &o1));
+            evk_nn_free(nn, &scaled);
+        } else {
+            evk_nn_fail(nn, evk_op_scale(s, &cos, weight, 0.0f, &o1));
+        }
+    }
+    evk_nn_free(nn, &cos);
 }
 
 static evk_status evk__clip_reward_evaluate(void *impl, evk_stream *s, const evk_tensor *samples, const evk_tensor *out,
                                             float weight, bool accumulate) {
     evk__clip_reward *r = impl;
-    int64_t n = samples->shape[0], S = r->cfg.vision.image_size;
+    int64_t n = samples->shape[0];
     evk_nn nn;
     evk_nn_init(&nn, s);
-    evk_tensor img = evk_nn_view(&nn, samples, EVK_SHAPE(n, 3, r->height, r->width));
-    evk_tensor resized = img;
-    bool own_resized = r->resized_h != r->height || r->resized_w != r->width;
-    if (own_resized) {
-        resized = evk_nn_new(&nn, EVK_SHAPE(n, 3, r->resized_h, r->resized_w));
-        if (!nn.status) evk_nn_fail(&nn, evk_op_resize_bicubic(s, &img, NULL, &resized));
-    }
-    uint32_t top = (uint32_t)((r->resized_h - S) / 2), left = (uint32_t)((r->resized_w - S) / 2);
-    evk_tensor pix = evk_nn_new(&nn, EVK_SHAPE(n, 3, S, S));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_crop_normalize(s, &resized, top, left, r->pre.image_mean, r->pre.image_std, &pix));
-    if (own_resized) evk_nn_free(&nn, &resized);
+    evk_tensor pix = evk__clip_reward_pixels(&nn, r, samples);
     evk_tensor pooled = evk_nn_new(&nn, EVK_SHAPE(n, r->cfg.vision.hidden_size));
     if (!nn.status) evk_nn_fail(&nn, evk_clip_vision_forward(r->vision, s, &pix, &pooled));
     evk_nn_free(&nn, &pix);
-    evk_tensor emb = evk_nn_linear(&nn, &pooled, &r->proj.visual);
-    evk_nn_free(&nn, &pooled);
-    evk_tensor cos = evk_nn_new(&nn, EVK_SHAPE(n));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_cosine_rows(s, &emb, &r->text_embed, &cos));
-    evk_nn_free(&nn, &emb);
-    if (!nn.status && (r->scale != 1.0f || r->bias != 0.0f)) evk_nn_fail(&nn, evk_op_scale(s, &cos, r->scale, r->bias, &cos));
-    /* out = (accumulate ? out : 0) + weight · value */
-    evk_tensor o1 = evk_nn_view(&nn, out, EVK_SHAPE(n));
-    out = &o1;
-    if (!nn.status) {
-        if (accumulate) {
-            evk_tensor scaled = evk_nn_new(&nn, EVK_SHAPE(n));
-            if (!nn.status) evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, &scaled));
-            if (!nn.status) evk_nn_fail(&nn, evk_op_add(s, out, &scaled, out));
-            evk_nn_free(&nn, &scaled);
-        } else {
-            evk_nn_fail(&nn, evk_op_scale(s, &cos, weight, 0.0f, out));
-        }
-    }
-    evk_nn_free(&nn, &cos);
+    evk__clip_reward_score(&nn, r, &pooled, out, weight, accumulate);
     return nn.status;
+}
+
+evk_status evk__clip_reward_embed_prompt(evk__clip_reward *r, const evk_tokenizer *tok, const char *prompt) {
+    evk_context *ctx = r->ctx;
+    evk_clip_text *text = NULL;
+    evk_stream *st = NULL;
+    int32_t *ids = NULL;
+    evk_tensor pooled;
+    memset(&pooled, 0, sizeof pooled);
+    int L = r->cfg.text.max_position_embeddings;
+    evk_status s = EVK_OK;
+    if (!(ids = malloc((size_t)L * sizeof *ids))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    if (!s) s = evk_tokenizer_encode(tok, prompt, ids, (size_t)L, NULL);
+    if (!s) s = evk_clip_text_load(ctx, &r->cfg.text, r->ws, EVK_DTYPE_F32, &text);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.text.hidden_size}, &pooled);
+    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.projection_dim}, &r->text_embed);
+    if (!s) s = evk_stream_create(ctx, &st);
+    if (!s) s = evk_stream_begin(st);
+    if (!s) s = evk_clip_text_forward(text, st, ids, 1, L, 0, NULL, &pooled);
+    if (!s) {
+        evk_nn nn;
+        evk_nn_init(&nn, st);
+        evk_tensor e = evk_nn_linear(&nn, &pooled, &r->proj.text);
+        if (!nn.status) evk_nn_fail(&nn, evk_op_scale(st, &e, 1.0f, 0.0f, &r->text_embed));
+        evk_nn_free(&nn, &e);
+        s = nn.status;
+    }
+    if (!s) s = evk_stream_run(st);
+    evk_stream_destroy(st);
+    evk_tensor_free(ctx, &pooled);
+    evk_clip_text_destroy(text);
+    free(ids);
+    return s;
 }
 
 /* The CLIP folder's configs, preprocessing geometry, vision tower and projections. */
@@ -88,7 +147,15 @@ evk_status evk__clip_reward_open(evk_context *ctx, const char *folder, uint32_t 
     snprintf(path, sizeof path, "%s/config.json", folder);
     evk_status s = evk_clip_config_load(path, &r->cfg);
     snprintf(path, sizeof path, "%s/preprocessor_config.json", folder);
-    if (!s) s = evk_clip_preprocess_config_load(path, &r->pre);
+    struct stat sb;
+    if (!s && !stat(path, &sb)) s = evk_clip_preprocess_config_load(path, &r->pre);
+    else if (!s) {
+        /* no preprocessor file (e.g. PickScore_v1, whose processor is laion's): CLIPImageProcessor's
+         * defaults at the tower's size */
+        char json[160];
+        snprintf(json, sizeof json, "{\"size\":{\"shortest_edge\":%d},\"crop_size\":%d}", r->cfg.vision.image_size, r->cfg.vision.image_size);
+        s = evk_clip_preprocess_config_parse(json, "CLIPImageProcessor defaults", &r->pre);
+    }
     if (!s && r->pre.do_resize && r->pre.shortest_edge <= 0)
         s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: only {\"shortest_edge\": N} resizing is supported", path);
     if (!s) {
@@ -96,6 +163,8 @@ evk_status evk__clip_reward_open(evk_context *ctx, const char *folder, uint32_t 
         evk_image_resize_shape(height, width, shortest, &r->resized_h, &r->resized_w);
         if (!r->pre.do_resize) r->resized_h = height, r->resized_w = width;
         int64_t S = r->cfg.vision.image_size;
+        r->top = (r->resized_h - S) / 2;
+        r->left = (r->resized_w - S) / 2;
         if (!r->pre.do_center_crop || r->pre.crop_height != S || r->pre.crop_width != S || r->resized_h < S || r->resized_w < S)
             s = evk_fail(EVK_ERROR_UNSUPPORTED, "%s: the preprocessing must center-crop %lldx%lld (the vision tower's size) from "
                          "the resized %lldx%lld image", path, (long long)S, (long long)S, (long long)r->resized_h,
@@ -122,36 +191,18 @@ evk_status evk_reward_clip_score_create(evk_context *ctx, const char *folder, co
     evk_status s = evk__clip_reward_open(ctx, folder, height, width, &r);
     if (s) return evk_fail_context(s, "clip_score reward from %s", folder);
     evk_tokenizer *tok = NULL;
-    evk_clip_text *text = NULL;
-    evk_stream *st = NULL;
-    int32_t *ids = NULL;
-    evk_tensor pooled;
-    memset(&pooled, 0, sizeof pooled);
     /* the prompt's embedding, once */
-    s = evk_tokenizer_load(folder, &tok);
-    int L = r->cfg.text.max_position_embeddings;
-    if (!s && !(ids = malloc((size_t)L * sizeof *ids))) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    if (!s) s = evk_tokenizer_encode(tok, prompt, ids, (size_t)L, NULL);
-    if (!s) s = evk_clip_text_load(ctx, &r->cfg.text, r->ws, EVK_DTYPE_F32, &text);
-    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.text.hidden_size}, &pooled);
-    if (!s) s = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, (int64_t[]){1, r->cfg.projection_dim}, &r->text_embed);
-    if (!s) s = evk_stream_create(ctx, &st);
-    if (!s) s = evk_stream_begin(st);
-    if (!s) s = evk_clip_text_forward(text, st, ids, 1, L, 0, NULL, &pooled);
-    if (!s) {
-        evk_nn nn;
-        evk_nn_init(&nn, st);
-        evk_tensor e = evk_nn_linear(&nn, &pooled, &r->proj.text);
-        if (!nn.status) evk_nn_fail(&nn, evk_op_scale(st, &e, 1.0f, 0.0f, &r->text_embed));
-        evk_nn_free(&nn, &e);
-        s = nn.status;
+    char vocab[1100];
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", folder);
+    struct stat sb;
+    if (!stat(vocab, &sb)) s = evk_tokenizer_load(folder, &tok);
+    else { /* no vocabulary files (PickScore_v1): CLIP's own, built in */
+        evk_tokenizer_config tc;
+        s = evk_tokenizer_config_load(folder, &tc);
+        if (!s) s = evk_tokenizer_load_builtin(&tc, &tok);
     }
-    if (!s) s = evk_stream_run(st);
-    evk_stream_destroy(st);
-    evk_tensor_free(ctx, &pooled);
-    evk_clip_text_destroy(text);
+    if (!s) s = evk__clip_reward_embed_prompt(r, tok, prompt);
     evk_tokenizer_destroy(tok);
-    free(ids);
     if (s) {
         evk__clip_reward_destroy(r);
         return evk_fail_context(s, "clip_score reward from %s", folder);

@@ -16,6 +16,7 @@
 static const evk_reward_type *const evk__reward_types[] = {
     &evk__reward_type_linear, &evk__reward_type_gaussian_bump, &evk__reward_type_neg_distance,
     &evk__reward_type_clip_score, &evk__reward_type_aesthetic, &evk__reward_type_sum, &evk__reward_type_frame_mean,
+    &evk__reward_type_hpsv2, &evk__reward_type_viclip,
 };
 #define EVK__REWARD_TYPES (sizeof evk__reward_types / sizeof evk__reward_types[0])
 

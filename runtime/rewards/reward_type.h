@@ -34,7 +34,8 @@ evk_status evk__reward_from_json(const cJSON *o, const char *path, const evk__re
 void evk__reward_resolve(const evk__reward_json *j, const char *rel, char *out, size_t size);
 
 extern const evk_reward_type evk__reward_type_linear, evk__reward_type_gaussian_bump, evk__reward_type_neg_distance,
-    evk__reward_type_clip_score, evk__reward_type_aesthetic, evk__reward_type_sum, evk__reward_type_frame_mean;
+    evk__reward_type_clip_score, evk__reward_type_aesthetic, evk__reward_type_sum, evk__reward_type_frame_mean,
+    evk__reward_type_hpsv2, evk__reward_type_viclip;
 /* (frames.c) Values of one video frame when the options name a frame count and an image size; else 0. */
 int64_t evk__reward_frame_numel(const evk__reward_json *j);
 /* (frames.c) The frame-mean wrapper the dispatcher puts around image rewards for videos (declared

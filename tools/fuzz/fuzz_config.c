@@ -41,6 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     (void)evk_scheduler_config_parse(text, "scheduler_config.json", &s);
     (void)evk_mmdit_config_parse(text, "transformer/config.json", &x);
     (void)evk_tokenizer_config_parse(text, text, "tokenizer", &k);
+    evk_openclip_config oc = {16, 16, false};
+    (void)evk_openclip_config_parse(text, "config.json", &oc);
     free(text);
     return 0;
 }

@@ -39,6 +39,8 @@ struct evk_clip_vision {
     evk_tensor position_embedding;   /* [P, D] */
     evk_norm pre_ln, post_ln;
     evk__clip_encoder enc;
+    int video_frames;                /* evk_clip_vision_set_video */
+    evk_tensor video_table;          /* [T·(P + 1), D] */
 };
 
 static evk_status evk__encoder_load(evk_weights *ws, const char *prefix, int layers, int hidden, int heads,
@@ -290,7 +292,56 @@ void evk_clip_vision_destroy(evk_clip_vision *m) {
     evk_norm_free(m->ctx, &m->pre_ln);
     evk_norm_free(m->ctx, &m->post_ln);
     evk__encoder_free(m->ctx, &m->enc);
+    evk_tensor_free(m->ctx, &m->video_table);
     free(m);
+}
+
+/* The class token in front of each image's patch tokens: images [B, C, S, S] -> h [B, P + 1, D]
+ * (no position embedding yet). */
+static evk_tensor evk__vision_tokens(evk_nn *nn, evk_clip_vision *m, const evk_tensor *images) {
+    const evk_clip_vision_config *c = &m->cfg;
+    evk_stream *s = nn->s;
+    int64_t B = images->shape[0], D = c->hidden_size, g = c->image_size / c->patch_size, P = g * g;
+    evk_tensor patches = evk_nn_conv2d(nn, images, &m->patch); /* [B, D, g, g] */
+    evk_tensor tokens = evk_nn_transpose(nn, &patches, B, D, P, EVK_SHAPE(B, P, D));
+    evk_nn_free(nn, &patches);
+    /* the class token, the same for every image, in front of the patches */
+    int32_t *zeros = calloc((size_t)B, sizeof *zeros);
+    if (!zeros) evk_nn_fail(nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+    evk_tensor zi = evk__ids_tensor(nn, zeros ? zeros : (int32_t[]){0}, zeros ? B : 1);
+    free(zeros);
+    evk_tensor cls = evk_nn_new(nn, EVK_SHAPE(B, D));
+    if (!nn->status) evk_nn_fail(nn, evk_op_gather_rows(s, &m->class_embedding, &zi, &cls));
+    evk_nn_free(nn, &zi);
+    evk_tensor cls3 = evk_nn_view(nn, &cls, EVK_SHAPE(B, 1, D));
+    evk_tensor h = evk_nn_new(nn, EVK_SHAPE(B, P + 1, D));
+    if (!nn->status) evk_nn_fail(nn, evk_op_concat(s, &cls3, &tokens, 1, &h));
+    evk_nn_free(nn, &cls);
+    evk_nn_free(nn, &tokens);
+    return h;
+}
+
+/* ln_pre, the encoder and pooled = post_layernorm(x[:, 0]) for h [B, L, D] (freed here). */
+static void evk__vision_encode(evk_nn *nn, evk_clip_vision *m, evk_tensor *h, int64_t B, int64_t L, const evk_tensor *pooled) {
+    const evk_clip_vision_config *c = &m->cfg;
+    evk_stream *s = nn->s;
+    int64_t D = c->hidden_size;
+    evk_tensor x = evk_nn_layer_norm(nn, h, &m->pre_ln);
+    evk_nn_free(nn, h);
+    for (int i = 0; i < c->num_hidden_layers; i++) evk__encoder_layer(nn, &m->enc, &m->enc.layer[i], &x, false);
+    int32_t *rows = malloc((size_t)B * sizeof *rows);
+    if (!rows) evk_nn_fail(nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+    for (int64_t b = 0; rows && b < B; b++) rows[b] = (int32_t)(b * L);
+    evk_tensor ri = evk__ids_tensor(nn, rows ? rows : (int32_t[]){0}, rows ? B : 1);
+    free(rows);
+    evk_tensor flat = evk_nn_view(nn, &x, EVK_SHAPE(B * L, D));
+    evk_tensor first = evk_nn_new(nn, EVK_SHAPE(B, D));
+    if (!nn->status) evk_nn_fail(nn, evk_op_gather_rows(s, &flat, &ri, &first));
+    evk_nn_free(nn, &ri);
+    evk_nn_free(nn, &x);
+    evk_tensor pv = evk_nn_view(nn, pooled, EVK_SHAPE(B, D));
+    if (!nn->status) evk_nn_fail(nn, evk_op_layer_norm(s, &first, &m->post_ln.gamma, &m->post_ln.beta, m->post_ln.eps, &pv));
+    evk_nn_free(nn, &first);
 }
 
 evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_tensor *images, const evk_tensor *pooled) {
@@ -302,40 +353,62 @@ evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_
                         c->num_channels, c->image_size, c->image_size, (long long)D);
     evk_nn nn;
     evk_nn_init(&nn, s);
-    evk_tensor patches = evk_nn_conv2d(&nn, images, &m->patch); /* [B, D, g, g] */
-    evk_tensor tokens = evk_nn_transpose(&nn, &patches, B, D, P, EVK_SHAPE(B, P, D));
-    evk_nn_free(&nn, &patches);
-    /* the class token, the same for every image, in front of the patches */
-    int32_t *zeros = calloc((size_t)B, sizeof *zeros);
-    if (!zeros) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
-    evk_tensor zi = evk__ids_tensor(&nn, zeros ? zeros : (int32_t[]){0}, zeros ? B : 1);
-    free(zeros);
-    evk_tensor cls = evk_nn_new(&nn, EVK_SHAPE(B, D));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_gather_rows(s, &m->class_embedding, &zi, &cls));
-    evk_nn_free(&nn, &zi);
-    evk_tensor cls3 = evk_nn_view(&nn, &cls, EVK_SHAPE(B, 1, D));
-    evk_tensor h = evk_nn_new(&nn, EVK_SHAPE(B, P + 1, D));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_concat(s, &cls3, &tokens, 1, &h));
-    evk_nn_free(&nn, &cls);
-    evk_nn_free(&nn, &tokens);
+    evk_tensor h = evk__vision_tokens(&nn, m, images);
     evk_nn_add_into(&nn, &h, &m->position_embedding);
-    evk_tensor x = evk_nn_layer_norm(&nn, &h, &m->pre_ln);
-    evk_nn_free(&nn, &h);
-    for (int i = 0; i < c->num_hidden_layers; i++) evk__encoder_layer(&nn, &m->enc, &m->enc.layer[i], &x, false);
-    /* pooled = post_layernorm(x[:, 0]) */
-    int32_t *rows = malloc((size_t)B * sizeof *rows);
+    evk__vision_encode(&nn, m, &h, B, P + 1, pooled);
+    return nn.status;
+}
+
+evk_status evk_clip_vision_set_video(evk_clip_vision *m, int frames, const float *table) {
+    const evk_clip_vision_config *c = &m->cfg;
+    int64_t g = c->image_size / c->patch_size, P = g * g, D = c->hidden_size;
+    if (frames < 1 || frames > 1024) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP vision: %d frames (1 to 1024)", frames);
+    evk_tensor_free(m->ctx, &m->video_table);
+    m->video_frames = 0;
+    EVK_TRY(evk_tensor_alloc(m->ctx, EVK_DTYPE_F32, 2, (int64_t[]){frames * (P + 1), D}, &m->video_table));
+    evk_status st = evk_tensor_upload_f32(m->ctx, &m->video_table, table);
+    if (st) {
+        evk_tensor_free(m->ctx, &m->video_table);
+        return st;
+    }
+    m->video_frames = frames;
+    return EVK_OK;
+}
+
+evk_status evk_clip_vision_forward_video(evk_clip_vision *m, evk_stream *s, const evk_tensor *frames, const evk_tensor *pooled) {
+    const evk_clip_vision_config *c = &m->cfg;
+    int64_t T = m->video_frames, D = c->hidden_size, g = c->image_size / c->patch_size, P = g * g;
+    if (!T) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP vision: no video table (evk_clip_vision_set_video)");
+    int64_t BT = frames->ndim == 4 ? frames->shape[0] : 0, B = BT / T;
+    if (frames->ndim != 4 || BT % T || !B || frames->shape[1] != c->num_channels || frames->shape[2] != c->image_size ||
+        frames->shape[3] != c->image_size || evk_tensor_numel(pooled) != B * D)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "CLIP vision: frames must be [B·%lld, %d, %d, %d] and pooled [B, %lld]", (long long)T,
+                        c->num_channels, c->image_size, c->image_size, (long long)D);
+    evk_nn nn;
+    evk_nn_init(&nn, s);
+    evk_tensor h = evk__vision_tokens(&nn, m, frames); /* [B·T, P + 1, D] */
+    evk_tensor hv = evk_nn_view(&nn, &h, EVK_SHAPE(B, T * (P + 1), D));
+    evk_nn_add_into(&nn, &hv, &m->video_table);
+    /* one sequence per clip: frame 0's class token, then for each patch n its T frames */
+    int64_t L = 1 + P * T;
+    int32_t *rows = malloc((size_t)(B * L) * sizeof *rows);
     if (!rows) evk_nn_fail(&nn, evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
-    for (int64_t b = 0; rows && b < B; b++) rows[b] = (int32_t)(b * (P + 1));
-    evk_tensor ri = evk__ids_tensor(&nn, rows ? rows : (int32_t[]){0}, rows ? B : 1);
+    for (int64_t b = 0; rows && b < B; b++) {
+        int32_t *r = rows + b * L, base = (int32_t)(b * T * (P + 1));
+        r[0] = base;
+        for (int64_t n = 0; n < P; n++)
+            for (int64_t t = 0; t < T; t++) r[1 + n * T + t] = base + (int32_t)(t * (P + 1) + 1 + n);
+    }
+    evk_tensor ri = evk__ids_tensor(&nn, rows ? rows : (int32_t[]){0}, rows ? B * L : 1);
     free(rows);
-    evk_tensor flat = evk_nn_view(&nn, &x, EVK_SHAPE(B * (P + 1), D));
-    evk_tensor first = evk_nn_new(&nn, EVK_SHAPE(B, D));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_gather_rows(s, &flat, &ri, &first));
+    evk_tensor flat = evk_nn_view(&nn, &h, EVK_SHAPE(B * T * (P + 1), D));
+    evk_tensor seq = evk_nn_new(&nn, EVK_SHAPE(B * L, D));
+    if (!nn.status) evk_nn_fail(&nn, evk_op_gather_rows(s, &flat, &ri, &seq));
     evk_nn_free(&nn, &ri);
-    evk_nn_free(&nn, &x);
-    evk_tensor pv = evk_nn_view(&nn, pooled, EVK_SHAPE(B, D));
-    if (!nn.status) evk_nn_fail(&nn, evk_op_layer_norm(s, &first, &m->post_ln.gamma, &m->post_ln.beta, m->post_ln.eps, &pv));
-    evk_nn_free(&nn, &first);
+    evk_nn_free(&nn, &h);
+    evk_tensor sv = evk_nn_view(&nn, &seq, EVK_SHAPE(B, L, D)); /* freed (with seq's storage) by the encoder */
+    if (!sv.buf.block) evk_nn_free(&nn, &seq);
+    evk__vision_encode(&nn, m, &sv, B, L, pooled);
     return nn.status;
 }
 

@@ -46,6 +46,14 @@ void evk_clip_vision_destroy(evk_clip_vision *m);
 /* images f32 [B, C, S, S] preprocessed (S = image_size) -> pooled f32 [B, hidden_size]. */
 evk_status evk_clip_vision_forward(evk_clip_vision *m, evk_stream *s, const evk_tensor *images, const evk_tensor *pooled);
 
+/* ViCLIP's video form of the tower (InternVid): a clip's T frames are patchified one by one, each
+ * patch token gets the spatial position row and the frame's temporal row, and one sequence per clip
+ * holds frame 0's class token then, for each patch n, its T frames (n-major), attended jointly.
+ * `table` is f32 [T·(P + 1), D]: row t·(P + 1) + j = position[j] + (j > 0 ? temporal[t] : 0). */
+evk_status evk_clip_vision_set_video(evk_clip_vision *m, int frames, const float *table);
+/* frames f32 [B·T, C, S, S] (clip b's frame t at row b·T + t, preprocessed) -> pooled f32 [B, hidden_size]. */
+evk_status evk_clip_vision_forward_video(evk_clip_vision *m, evk_stream *s, const evk_tensor *frames, const evk_tensor *pooled);
+
 /* The projections of a CLIPModel: "text_projection.weight" [P, Dt], "visual_projection.weight" [P, Dv]. */
 /* logit_scale: the log of the logits' temperature (logits = exp(logit_scale) · cos), from the
  * checkpoint's "logit_scale" scalar, else the config's logit_scale_init_value. */

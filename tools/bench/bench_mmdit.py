@@ -48,8 +48,8 @@ import torch.nn.functional as F
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
-from bench_net import (build_bench, draw_f16, finish, gib, load_f16, log, print_kernels, read_inputs,  # noqa: E402
-                       rel_l2, run_evoke, st_read_header, time_torch, write_f16, write_inputs)
+from bench_net import (build_bench, draw_f16, finish, gib, load_f16, log, no_init, print_kernels,  # noqa: E402
+                       read_inputs, rel_l2, run_evoke, st_read_header, time_torch, write_f16, write_inputs)
 
 if not hasattr(F, "scaled_dot_product_attention"):  # torch < 2.0: the plain formula under that name
     def _sdpa(q, k, v, attn_mask=None, dropout_p=0.0, is_causal=False, scale=None):
@@ -197,7 +197,8 @@ def main():
     kwargs = {k: v for k, v in cfg.items() if not k.startswith("_")}
     if not os.path.exists(w_path):
         log(f"building the {variant} transformer with random weights -> {w_path}")
-        model = SD3Transformer2DModel(**kwargs).eval()
+        with no_init():
+            model = SD3Transformer2DModel(**kwargs).eval()
         with torch.no_grad():
             sd = {k: v for k, v in model.state_dict().items() if k != "pos_embed.pos_embed"}
             draw_f16(sd, 2025)
@@ -215,9 +216,9 @@ def main():
     runs = {}
     for i, kind in enumerate(kinds):
         log(f"--- {kind} weights ---")
-        with torch.no_grad():
+        with torch.no_grad(), no_init():
             model = SD3Transformer2DModel(**kwargs).eval()
-            load_f16(model, w_path, strict=False)
+            load_f16(model, w_path, strict=False)  # every parameter (the position table is a buffer)
             if kind == "f16":
                 wfile, storage, quantised = w_path, "f16", 0
             else:

@@ -5,6 +5,7 @@ BUILD/libevoke.a), timing the PyTorch side the same way (one warm-up call, then 
 median, peak RSS of the calls), and the report's common parts (kernel table, result.json, the
 agreement check). A library module: each benchmark script imports it.
 """
+import contextlib
 import gc
 import json
 import math
@@ -47,13 +48,14 @@ def st_read_header(path):
 
 
 def write_inputs(path, arrays):
-    """name -> f32 numpy array, as one safetensors file."""
+    """name -> numpy array, as one F32 safetensors file."""
+    arrays = {n: np.ascontiguousarray(a, dtype=np.float32) for n, a in arrays.items()}
     hdr = st_header({n: (a.shape, "F32", a.nbytes) for n, a in arrays.items()})
     with open(path, "wb") as f:
         f.write(len(hdr).to_bytes(8, "little"))
         f.write(hdr)
         for n in sorted(arrays):
-            f.write(np.ascontiguousarray(arrays[n], dtype=np.float32).tobytes())
+            f.write(arrays[n].tobytes())
 
 
 def read_inputs(path):
@@ -75,6 +77,21 @@ def draw_f16(sd, seed):
         else:
             p.normal_(0.0, 0.02, generator=gen)
         p.copy_(p.half().float())
+
+
+@contextlib.contextmanager
+def no_init():
+    """Build a model without drawing PyTorch's default initial values (the benchmarks overwrite
+    every parameter at once, and drawing them is minutes for a model of billions of values)."""
+    classes = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.LayerNorm, torch.nn.Embedding)
+    saved = {c: c.reset_parameters for c in classes}
+    for c in classes:
+        c.reset_parameters = lambda self: None
+    try:
+        yield
+    finally:
+        for c, f in saved.items():
+            c.reset_parameters = f
 
 
 def write_f16(sd, path):

@@ -6,7 +6,12 @@
  * FlowMatchEulerDiscreteScheduler σ grid and timesteps, every guided Euler step (model output
  * and the latents after it, each from the reference's previous latents), and the VAE decode with
  * shift_factor; the same transformer from a single-file checkpoint with the original MMDiT names
- * and the folder as its config; each within 1e-3 relative L2 error. */
+ * and the folder as its config; each within 1e-3 relative L2 error. Last, a quantised GGUF
+ * transformer (tests/data/nets/sd3_gguf.gguf, ComfyUI-GGUF's layout: bare original names, Q8_0 /
+ * Q4_K joint-block matrices, F16 embedders, F32 vectors; tools/ref/fixtures_sd3_gguf.py) loaded
+ * as stored, dequantised to f32 and to f16: every tensor but the stored position table is read,
+ * the quantised load takes the fewest device bytes, and its output equals the dequantised f32
+ * one (the pipeline against diffusers on the dequantised weights is tests/cli/cli_sd3.sh). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -265,12 +270,78 @@ static void test_bad_sizes(void **state) {
     assert_null(m);
 }
 
+/* One call of the GGUF transformer with weights in `storage` on fixed inputs: the output into
+ * `got` (malloc'd) and the device bytes the weights took. */
+static float *gguf_call(evk_context *ctx, const evk_mmdit_config *cfg, evk_dtype storage, uint64_t *bytes) {
+    char path[512];
+    evk_weights *ws;
+    TEST_OK(evk_weights_open(ctx, fixture_path("sd3_gguf.gguf", path, sizeof path), &ws));
+    assert_true(evk_mmdit_is_original(ws));
+    TEST_OK(evk_mmdit_use_original_names(ws));
+    evk_memory_stats m0, m1;
+    evk_memory_get_stats(ctx, &m0);
+    evk_mmdit *m;
+    TEST_OK(evk_mmdit_load_original(ctx, cfg, ws, storage, 8, 12, &m));
+    evk_memory_get_stats(ctx, &m1);
+    *bytes = m1.in_use - m0.in_use;
+    const char *unused[4];
+    size_t nu = evk_weights_unused(ws, unused, 4);
+    if (nu != 1 || strcmp(unused[0], "pos_embed")) fail_msg("%zu tensors never read, e.g. %s", nu, nu ? unused[0] : "-");
+    int64_t sx[4] = {2, 16, 8, 12}, st[1] = {2}, sc[3] = {2, 30, 32}, sp[2] = {2, 32};
+    size_t nx = 2 * 16 * 8 * 12, nc = 2 * 30 * 32;
+    float *x = malloc(nx * 4), t[2] = {1000.0f, 371.25f}, *c = malloc(nc * 4), p[64];
+    test_rng r = {13};
+    for (size_t i = 0; i < nx; i++) x[i] = (float)test_rng_normal(&r);
+    for (size_t i = 0; i < nc; i++) c[i] = (float)test_rng_normal(&r);
+    for (size_t i = 0; i < 64; i++) p[i] = (float)test_rng_normal(&r);
+    evk_tensor tx = fixture_upload(ctx, x, 4, sx), tt = fixture_upload(ctx, t, 1, st), tc = fixture_upload(ctx, c, 3, sc);
+    evk_tensor tp = fixture_upload(ctx, p, 2, sp), out = fixture_output(ctx, 4, sx);
+    evk_stream *s;
+    run_stream(ctx, &s);
+    TEST_OK(evk_mmdit_forward(m, s, &tx, &tt, &tc, &tp, &out));
+    TEST_OK(evk_stream_run(s));
+    float *got = malloc(nx * 4);
+    TEST_OK(evk_tensor_download_f32(ctx, &out, got));
+    for (size_t i = 0; i < nx; i++)
+        if (!isfinite(got[i])) fail_msg("non-finite output at %zu", i);
+    test_assert_no_validation(ctx);
+    evk_stream_destroy(s);
+    evk_tensor *ts[] = {&tx, &tt, &tc, &tp, &out};
+    for (int i = 0; i < 5; i++) evk_tensor_free(ctx, ts[i]);
+    evk_mmdit_destroy(m);
+    evk_weights_close(ws);
+    free(x), free(c);
+    return got;
+}
+
+static void test_gguf_as_stored(void **state) {
+    evk_context *ctx = *state;
+    char path[512];
+    evk_mmdit_config cfg;
+    TEST_OK(evk_mmdit_config_load(fixture_path("sd3_gguf.json", path, sizeof path), &cfg));
+    uint64_t bq, b16, b32;
+    float *q = gguf_call(ctx, &cfg, EVK_DTYPE_QUANT, &bq), *f32 = gguf_call(ctx, &cfg, EVK_DTYPE_F32, &b32);
+    float *f16 = gguf_call(ctx, &cfg, EVK_DTYPE_F16, &b16);
+    size_t n = 2 * 16 * 8 * 12;
+    double eq = host_rel(q, f32, n), e16 = host_rel(f16, f32, n);
+    printf("  GGUF transformer as stored (Q8_0/Q4_K/F16): %llu device bytes; dequantised f16 %llu, f32 %llu\n",
+           (unsigned long long)bq, (unsigned long long)b16, (unsigned long long)b32);
+    printf("  as stored vs dequantised f32: rel L2 %.2e; f16 vs f32 %.2e\n", eq, e16);
+    /* the same weight values (quantised values are exact in f32): only summation order differs */
+    if (!(eq < 1e-5)) fail_msg("as stored vs dequantised f32: rel L2 %.3g", eq);
+    if (!(e16 < 5e-3)) fail_msg("f16 vs f32: rel L2 %.3g", e16);
+    if (!(bq < b16 && b16 < b32)) fail_msg("device bytes: as stored %llu, f16 %llu, f32 %llu", (unsigned long long)bq,
+                                           (unsigned long long)b16, (unsigned long long)b32);
+    free(q), free(f16), free(f32);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_plain_transformer),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_single_file),
         cmocka_unit_test(test_bad_sizes),
+        cmocka_unit_test(test_gguf_as_stored),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);
 }

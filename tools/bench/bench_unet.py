@@ -12,7 +12,7 @@ What it does, in one run on one machine:
      stored as F16 safetensors (~1.7 GB at full size); and random inputs — latent
      [batch, 4, latent, latent], per-item timesteps, encoder_hidden_states [batch, 77, 1024] — as
      a small F32 safetensors file.
-  2. evoke: tools/bench/unet_bench.c is compiled against BUILD/libevoke.a (as
+  2. evoke: tools/bench/unet_bench.c (with the shared net_bench.h loop) is compiled against BUILD/libevoke.a (as
      tools/bench/runtime_bench.sh does; it is not part of the CMake build) and run with the weights in
      f16 storage and the profiler on: one warm-up call, then --reps timed calls (median), the
      device memory held by the weights and at the peak of a call, and the per-kernel GPU time.
@@ -32,10 +32,8 @@ the full UNet takes minutes; keep --reps small.
 import argparse
 import gc
 import json
-import math
 import os
 import platform
-import subprocess
 import sys
 import time
 
@@ -44,115 +42,22 @@ import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 sys.path.insert(0, os.path.join(ROOT, "tools", "ref"))
+sys.path.insert(0, os.path.join(ROOT, "tools", "bench"))
 import unet as ref_unet  # noqa: E402
+from bench_net import (build_bench, draw_f16, finish, gib, load_f16, log, print_kernels, read_inputs,  # noqa: E402
+                       rel_l2, run_evoke, st_read_header, time_torch, write_f16, write_inputs)
 
 CONFIG = os.path.join(ROOT, "tests", "data", "configs", "sd21", "unet_config.json")
 TEXT_LEN = 77
 
 
-def log(msg):
-    print(f"[{time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
-
-
-def st_header(tensors):
-    """safetensors header for name -> (shape, dtype string, nbytes), in name order."""
-    header, off = {}, 0
-    for name in sorted(tensors):
-        shape, dt, nbytes = tensors[name]
-        header[name] = {"dtype": dt, "shape": list(shape), "data_offsets": [off, off + nbytes]}
-        off += nbytes
-    hj = json.dumps(header, separators=(",", ":")).encode()
-    return hj + b" " * ((8 - (8 + len(hj)) % 8) % 8)
-
-
-def st_read_header(path):
-    with open(path, "rb") as f:
-        n = int.from_bytes(f.read(8), "little")
-        h = json.loads(f.read(n))
-    h.pop("__metadata__", None)
-    return h, 8 + n
-
-
-def make_weights(model, path):
-    """Draw every parameter of `model`, round to f16, write it tensor by tensor (streamed, so the
-    file never sits in memory twice) and leave the f16-rounded values in the model."""
-    gen = torch.Generator().manual_seed(2024)
-    sd = model.state_dict()
-    for name, p in sd.items():
-        if name.endswith(".weight") and p.ndim >= 2:
-            fan_in = p[0].numel()
-            p.normal_(0.0, 1.0 / math.sqrt(fan_in), generator=gen)
-        elif name.endswith(".weight"):  # GroupNorm / LayerNorm scale
-            p.normal_(1.0, 0.05, generator=gen)
-        else:  # biases
-            p.normal_(0.0, 0.02, generator=gen)
-        p.copy_(p.half().float())
-    hdr = st_header({n: (tuple(p.shape), "F16", p.numel() * 2) for n, p in sd.items()})
-    tmp = path + ".part"
-    with open(tmp, "wb") as f:
-        f.write(len(hdr).to_bytes(8, "little"))
-        f.write(hdr)
-        for name in sorted(sd):
-            f.write(sd[name].half().numpy().tobytes())
-    os.replace(tmp, path)
-
-
-def load_weights(model, path):
-    """Fill `model` from the F16 file, one memory-mapped tensor at a time."""
-    h, start = st_read_header(path)
-    sd = model.state_dict()
-    if set(h) != set(sd):
-        raise SystemExit(f"{path}: tensor names differ from the model's ({len(set(h) ^ set(sd))} differ)")
-    for name, info in h.items():
-        a = np.memmap(path, dtype="<f2", mode="r", offset=start + info["data_offsets"][0], shape=tuple(info["shape"]))
-        sd[name].copy_(torch.from_numpy(np.asarray(a, dtype=np.float32)))
-        del a
-
-
 def make_inputs(path, batch, latent, xdim):
     rng = np.random.default_rng(7)
-    t = {
+    write_inputs(path, {
         "sample": rng.standard_normal((batch, 4, latent, latent)).astype(np.float32),
         "timestep": rng.integers(1, 1000, size=batch).astype(np.float32),
         "encoder_hidden_states": rng.standard_normal((batch, TEXT_LEN, xdim)).astype(np.float32),
-    }
-    hdr = st_header({n: (a.shape, "F32", a.nbytes) for n, a in t.items()})
-    with open(path, "wb") as f:
-        f.write(len(hdr).to_bytes(8, "little"))
-        f.write(hdr)
-        for n in sorted(t):
-            f.write(t[n].tobytes())
-    return t
-
-
-def read_inputs(path):
-    h, start = st_read_header(path)
-    out = {}
-    for name, info in h.items():
-        out[name] = np.array(np.memmap(path, dtype="<f4", mode="r", offset=start + info["data_offsets"][0],
-                                       shape=tuple(info["shape"])))
-    return out
-
-
-def vm_hwm():
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1]) * 1024
-    return 0
-
-
-def reset_hwm():
-    try:
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")
-        return True
-    except OSError:
-        return False
-
-
-def gib(b):
-    return f"{b / 2**30:.2f} GiB"
+    })
 
 
 def main():
@@ -186,8 +91,10 @@ def main():
         t0 = time.time()
         model = ref_unet.UNet2DConditionModel(cfg).eval()
         with torch.no_grad():
-            make_weights(model, w_path)
-        del model
+            sd = model.state_dict()
+            draw_f16(sd, 2024)
+            write_f16(sd, w_path)
+        del model, sd
         gc.collect()
         log(f"weights written in {time.time() - t0:.0f} s ({os.path.getsize(w_path) / 2**30:.2f} GiB)")
     if not os.path.exists(in_path):
@@ -196,29 +103,15 @@ def main():
     n_params = sum(int(np.prod(i["shape"])) for i in st_read_header(w_path)[0].values())
 
     # ---- evoke -------------------------------------------------------------------------------
-    lib = os.path.join(args.build, "libevoke.a")
-    if not os.path.exists(lib):
-        raise SystemExit(f"{lib} not found: build evoke first (cmake -S . -B build && cmake --build build)")
-    exe = os.path.join(args.build, "unet_bench")
-    libs = subprocess.run(["pkg-config", "--libs", "libcjson"], check=True, capture_output=True, text=True).stdout.split()
-    subprocess.run(["cc", "-O2", "-std=c17", "-D_GNU_SOURCE", "-I" + os.path.join(ROOT, "runtime"),
-                    os.path.join(ROOT, "tools", "bench", "unet_bench.c"), lib, *libs, "-ldl", "-lm", "-o", exe],
-                   check=True)
-    e_out, e_sum = os.path.join(work, "evoke_out.f32"), os.path.join(work, "evoke_summary.json")
-    log(f"evoke: 1 warm-up + {args.reps} calls")
-    t0 = time.time()
-    r = subprocess.run([exe, cfg_path, w_path, in_path, e_out, e_sum, str(args.reps), "f16"])
-    if r.returncode != 0:
+    exe = build_bench(args.build, "unet_bench")
+    r = run_evoke(exe, [cfg_path, w_path, in_path, "f16"], work,
+                  (inputs["sample"].shape[0], cfg["out_channels"], args.latent, args.latent), args.reps)
+    if r is None:
         # e.g. lavapipe (Mesa 22.x) reports a fixed 2 GiB heap, and evoke keeps to 80 % of it:
         # the full SD 2.1 UNet's 1.6 GiB of f16 weights plus activations do not fit there.
-        log(f"evoke failed (exit {r.returncode}; its message is above); with a device heap too small for "
-            f"this variant, try --channels-div 2")
+        log("with a device heap too small for this variant, try --channels-div 2")
         return 1
-    log(f"evoke done in {time.time() - t0:.0f} s")
-    with open(e_sum) as f:
-        ev = json.load(f)
-    y_evoke = np.fromfile(e_out, dtype="<f4").reshape(inputs["sample"].shape[0], cfg["out_channels"],
-                                                      args.latent, args.latent)
+    ev, y_evoke = r
 
     # ---- PyTorch -----------------------------------------------------------------------------
     tr = None
@@ -226,23 +119,11 @@ def main():
         log(f"PyTorch: loading, then 1 warm-up + {args.reps} calls on {args.threads} threads")
         with torch.no_grad():
             model = ref_unet.UNet2DConditionModel(cfg).eval()
-            load_weights(model, w_path)
-            gc.collect()
-            x = torch.from_numpy(inputs["sample"])
-            t = torch.from_numpy(inputs["timestep"])
-            c = torch.from_numpy(inputs["encoder_hidden_states"])
-            rss_loaded = vm_hwm()
-            hwm_reset = reset_hwm()
-            times = []
-            for i in range(args.reps + 1):
-                c0 = time.perf_counter()
-                y = model(x, t, c)
-                times.append((time.perf_counter() - c0) * 1e3)
-                log(f"PyTorch call {i}{' (warm-up)' if i == 0 else ''}: {times[-1]:.0f} ms")
-            y_torch = y.numpy()
-        tr = {"warmup_ms": times[0], "ms": times[1:], "ms_median": float(np.median(times[1:])),
-              "peak_rss_calls": vm_hwm() if hwm_reset else None, "peak_rss_load": rss_loaded,
-              "threads": args.threads, "version": torch.__version__}
+            load_f16(model, w_path)
+        x = torch.from_numpy(inputs["sample"])
+        t = torch.from_numpy(inputs["timestep"])
+        c = torch.from_numpy(inputs["encoder_hidden_states"])
+        tr, y_torch = time_torch(lambda: model(x, t, c), args.reps, args.threads)
         del model
         gc.collect()
 
@@ -263,8 +144,7 @@ def main():
     print("| | evoke (Vulkan) | PyTorch CPU | ratio evoke/PyTorch |")
     print("|---|---|---|---|")
     if tr:
-        rel = float(np.linalg.norm((y_evoke - y_torch).ravel()) / np.linalg.norm(y_torch.ravel()))
-        res["rel_l2"] = rel
+        res["rel_l2"] = rel_l2(y_evoke, y_torch)
         print(f"| ms per call (median) | {ev['wall_ms_median']:.0f} | {tr['ms_median']:.0f} | "
               f"{ev['wall_ms_median'] / tr['ms_median']:.2f} |")
         print(f"| calls (ms) | {', '.join(f'{v:.0f}' for v in ev['wall_ms'])} | {', '.join(f'{v:.0f}' for v in tr['ms'])} | |")
@@ -282,18 +162,8 @@ def main():
     print()
     if tr:
         print(f"relative L2 difference evoke vs PyTorch: {res['rel_l2']:.3g} (evoke output finite: {finite})")
-    total = sum(k["total_ms"] for k in ev["kernels"]) or 1.0
-    print(f"\nevoke kernels over the {args.reps} timed calls (GPU time, {total / args.reps:.0f} ms per call):")
-    for k in ev["kernels"][:15]:
-        print(f"  {k['label']:<40} {k['calls'] // args.reps:6d} dispatches/call "
-              f"{k['total_ms'] / args.reps:10.0f} ms/call {100 * k['total_ms'] / total:5.1f} %")
-    with open(os.path.join(work, "result.json"), "w") as f:
-        json.dump(res, f, indent=1)
-    if tr and not (finite and res["rel_l2"] < 2e-2):
-        print("WARNING: outputs disagree", file=sys.stderr)
-        return 1
-    return 0
-
+    print_kernels(ev, args.reps, 15)
+    return finish(res, os.path.join(work, "result.json"), not tr or (finite and res["rel_l2"] < 2e-2))
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -216,7 +216,7 @@ static evk_status evk__mmdit_create(evk_context *ctx, const evk_mmdit_config *cf
     m->D = m->heads * m->hd;
     m->height = height, m->width = width;
     m->original = original;
-    evk_status s = evk__mmdit_load(m, ws, storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32);
+    evk_status s = evk__mmdit_load(m, ws, storage == EVK_DTYPE_F16 || storage == EVK_DTYPE_QUANT ? storage : EVK_DTYPE_F32);
     if (s) {
         evk_mmdit_destroy(m);
         return s;

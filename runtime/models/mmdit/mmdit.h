@@ -27,7 +27,9 @@ extern "C" {
 
 typedef struct evk_mmdit evk_mmdit;
 
-/* Load every weight (matrices in `storage`, f32 or f16) and build the position table cropped to
+/* Load every weight (matrices in `storage`: f32, f16, or EVK_DTYPE_QUANT for "as stored": GGUF
+ * quantised matrices stay quantised on the device and run through the dequantising matmul, see
+ * nn.h) and build the position table cropped to
  * a latent of height × width pixels (multiples of patch_size, at most pos_embed_max_size patches). */
 evk_status evk_mmdit_load(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage, int height,
                           int width, evk_mmdit **out);
@@ -36,9 +38,11 @@ evk_status evk_mmdit_load(evk_context *ctx, const evk_mmdit_config *cfg, evk_wei
  * [shift | scale] order of the original AdaLayerNormContinuous projections is read as stored. */
 evk_status evk_mmdit_load_original(evk_context *ctx, const evk_mmdit_config *cfg, evk_weights *ws, evk_dtype storage,
                                    int height, int width, evk_mmdit **out);
-/* mmdit_keys.c: route diffusers names to the original ones ("model.diffusion_model.joint_blocks.N.
- * x_block.attn.qkv" thirds, ...), and whether a weight set holds such a checkpoint. */
-void evk_mmdit_use_original_names(evk_weights *ws);
+/* mmdit_keys.c: route diffusers names to the original ones ("joint_blocks.N.x_block.attn.qkv"
+ * thirds, ...; under "model.diffusion_model." when the file has that prefix, as single-file
+ * checkpoints and stable-diffusion.cpp's GGUF files do, bare as in ComfyUI-GGUF's), and whether a
+ * weight set holds such a checkpoint. */
+evk_status evk_mmdit_use_original_names(evk_weights *ws);
 bool evk_mmdit_is_original(const evk_weights *ws);
 void evk_mmdit_destroy(evk_mmdit *m);
 const evk_mmdit_config *evk_mmdit_get_config(const evk_mmdit *m);

@@ -1,6 +1,8 @@
 /* mmdit_keys.c — diffusers SD3Transformer2DModel names -> the original MMDiT names of single-file
  * checkpoints (sd3_medium*.safetensors, sd3.5_medium.safetensors: "model.diffusion_model."
- * joint_blocks / x_block / context_block / fused qkv), as diffusers v0.31's
+ * joint_blocks / x_block / context_block / fused qkv) and of the GGUF files made from them
+ * (stable-diffusion.cpp keeps the "model.diffusion_model." prefix, ComfyUI-GGUF's converter strips
+ * it: "joint_blocks.0.x_block.attn.qkv.weight"), as diffusers v0.31's
  * convert_sd3_transformer_checkpoint_to_diffusers reads them: to_q / to_k / to_v are thirds of
  * attn.qkv; the [scale | shift] projections of AdaLayerNormContinuous (norm_out and the last
  * block's context norm) are stored [shift | scale], which the network handles by reading its
@@ -46,7 +48,7 @@ static evk_status evk__map(const void *user, const char *name, evk_weight_ref *r
     for (size_t i = 0; i < sizeof evk__top / sizeof *evk__top; i++) {
         size_t n = strlen(evk__top[i].from);
         if (!strncmp(name, evk__top[i].from, n)) {
-            snprintf(ref->name, sizeof ref->name, EVK__P "%s%s", evk__top[i].to, name + n);
+            snprintf(ref->name, sizeof ref->name, "%s%s", evk__top[i].to, name + n);
             return EVK_OK;
         }
     }
@@ -55,7 +57,7 @@ static evk_status evk__map(const void *user, const char *name, evk_weight_ref *r
         for (size_t i = 0; i < sizeof evk__block_names / sizeof *evk__block_names; i++) {
             size_t n = strlen(evk__block_names[i].from);
             if (!strncmp(name + used, evk__block_names[i].from, n)) {
-                snprintf(ref->name, sizeof ref->name, EVK__P "joint_blocks.%d.%s%s", layer, evk__block_names[i].to, name + used + n);
+                snprintf(ref->name, sizeof ref->name, "joint_blocks.%d.%s%s", layer, evk__block_names[i].to, name + used + n);
                 if (evk__block_names[i].third >= 0) ref->split_parts = 3, ref->split_index = evk__block_names[i].third;
                 return EVK_OK;
             }
@@ -63,8 +65,15 @@ static evk_status evk__map(const void *user, const char *name, evk_weight_ref *r
     return evk_fail(EVK_ERROR_FORMAT, "SD3 single-file checkpoint: no original name for the transformer weight '%s'", name);
 }
 
-void evk_mmdit_use_original_names(evk_weights *ws) { evk_weights_set_map(ws, evk__map, NULL, EVK__P); }
+#define EVK__PROBE "joint_blocks.0.x_block.attn.qkv.weight"
+
+evk_status evk_mmdit_use_original_names(evk_weights *ws) {
+    bool prefixed = evk_weights_has(ws, EVK__P EVK__PROBE);
+    if (prefixed) EVK_TRY(evk_weights_set_prefix(ws, EVK__P));
+    evk_weights_set_map(ws, evk__map, NULL, "");
+    return EVK_OK;
+}
 
 bool evk_mmdit_is_original(const evk_weights *ws) {
-    return evk_weights_has(ws, EVK__P "joint_blocks.0.x_block.attn.qkv.weight");
+    return evk_weights_has(ws, EVK__P EVK__PROBE) || evk_weights_has(ws, EVK__PROBE);
 }

@@ -322,12 +322,20 @@ static evk_status evk__sd3_load(evk_sd3 *m, const evk_model_options *opt) {
         EVK_TRY(evk_weights_open(m->ctx, path, &m->tweights));
     }
     int lh = (int)(m->height / m->factor), lw = (int)(m->width / m->factor);
-    if (evk_mmdit_is_original(m->tweights)) { /* original MMDiT names (single files) */
-        evk_mmdit_use_original_names(m->tweights);
-        EVK_TRY(evk_mmdit_load_original(m->ctx, &m->tcfg, m->tweights, st, lh, lw, &m->transformer));
+    /* GGUF files with quantised tensors: the transformer's weights as stored, quantised matrices
+     * kept quantised in device memory (nn.h) */
+    bool quant = false;
+    for (size_t i = 0; i < evk_weights_count(m->tweights) && !quant; i++) quant = evk_weights_at(m->tweights, i)->dtype == EVK_ST_QUANT;
+    evk_dtype tst = quant ? EVK_DTYPE_QUANT : st;
+    evk_status ls;
+    if (evk_mmdit_is_original(m->tweights)) { /* original MMDiT names (single files, GGUF files) */
+        EVK_TRY(evk_mmdit_use_original_names(m->tweights));
+        ls = evk_mmdit_load_original(m->ctx, &m->tcfg, m->tweights, tst, lh, lw, &m->transformer);
     } else {
-        EVK_TRY(evk_mmdit_load(m->ctx, &m->tcfg, m->tweights, st, lh, lw, &m->transformer));
+        ls = evk_mmdit_load(m->ctx, &m->tcfg, m->tweights, tst, lh, lw, &m->transformer);
     }
+    if (ls && opt && opt->diffusion_model) return evk_fail_context(ls, "%s (--diffusion-model)", opt->diffusion_model);
+    if (ls) return ls;
     m->ctx_rows = 2 * EVK__SD3_TOKENS;
     m->rows = m->ctx_rows + (m->tcfg.pooled_projection_dim + m->tcfg.joint_attention_dim - 1) / m->tcfg.joint_attention_dim;
     evk_model_info info = {

@@ -21,9 +21,9 @@
 #                  ggml is built with GGML_VULKAN_VALIDATE) is taken out of the exported copy instead.
 # Needs: cmake, a C++17 compiler, glslc, libvulkan-dev, spirv-headers (Debian: apt-get install
 # spirv-headers; tools/setup.sh tools installs it), python3 with numpy (/usr/bin/python3).
-# The sd.cpp build runs under `nice -n 10 make -j2`; so do the benchmark runs' neighbours: the
-# report records the load average beside every figure, since on a shared machine it is part of
-# the result.
+# The sd.cpp build runs under `nice -n 10 make -j2` and resumes where a stopped one left off. The
+# report records the load average beside every figure: on a shared machine it is part of the
+# result. Pass `-- --resume` to keep the runs already in bench/E2E.json and add only missing ones.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)

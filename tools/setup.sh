@@ -9,7 +9,8 @@
 #          Open MPI (several processes: the build finds it, tests/cli/cli_mpi.sh runs mpirun),
 #          clang + libFuzzer (fuzzing;
 #          best effort: the runtime library's package name follows the clang version)
-#   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks)
+#   tools: test + python3-torch/numpy/matplotlib, OpenBLAS (references, training, benchmarks),
+#          g++ and spirv-headers (tools/bench/e2e.sh builds stable-diffusion.cpp's Vulkan backend)
 # As root it runs `apt-get update` once and `apt-get install -y` for what is missing; as
 # another user it prints the exact command and exits 1. Sourced by test.sh and demo.sh.
 set -euo pipefail
@@ -18,7 +19,7 @@ level=${1:-test}
 build_pkgs=(gcc libc6-dev make cmake pkg-config libvulkan-dev libvulkan-volk-dev glslc libcjson-dev libstb-dev
             mesa-vulkan-drivers vulkan-tools libwebp-dev)
 test_pkgs=(libcmocka-dev vulkan-validationlayers python3 gdb clang ffmpeg libopenmpi-dev openmpi-bin)
-tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex)
+tools_pkgs=(python3-torch python3-numpy python3-matplotlib libopenblas-dev python3-regex g++ spirv-headers)
 
 case "$level" in
   build) want=("${build_pkgs[@]}") ;;

@@ -56,7 +56,7 @@ evk_status evk_ms_unet_forward(evk_ms_unet *u, evk_stream *s, const evk_tensor *
  * memory, to [F, 3, H, W] in [0, 1]; the default sampler is the scheduler config's DDIM.
  * Options: frames (0: 16, the pipeline's default), width / height (0: the UNet's sample_size ×
  * the VAE's upscale), storage, vae_tile, diffusion_model (the UNet's weights from another
- * file with the same diffusers names). A UNet with time_cond_proj (T2V-Turbo's ModelScope
+ * file with the same diffusers names, with or without the "model.diffusion_model." prefix). A UNet with time_cond_proj (T2V-Turbo's ModelScope
  * student: in its config, or its time_embedding.cond_proj tensor in the weights) is
  * guidance-embedded: one call per step, w told through T2V-Turbo's w-embedding of
  * evk_model_input.guidance, and its default sampler is T2V-Turbo's LCM. */

@@ -3,6 +3,9 @@
  * on host-visible memory, chunked staging copies elsewhere). */
 #include <stdlib.h>
 #include <string.h>
+#if defined(__unix__) || defined(__APPLE__)
+#include <unistd.h>
+#endif
 
 #include "core/internal.h"
 
@@ -24,16 +27,31 @@ static VkBufferUsageFlags evk__usage(void) {
            VK_BUFFER_USAGE_TRANSFER_SRC_BIT | VK_BUFFER_USAGE_TRANSFER_DST_BIT;
 }
 
+/* The host's physical memory in bytes, 0 where the system does not say. */
+static uint64_t evk__host_memory(void) {
+#if defined(_SC_PHYS_PAGES) && defined(_SC_PAGESIZE)
+    long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+    if (pages > 0 && page > 0) return (uint64_t)pages * (uint64_t)page;
+#endif
+    return 0;
+}
+
 /* Budget of the heap: the driver's (VK_EXT_memory_budget) or 80 % of its size, less other
- * processes' use, and at most the config's memory_limit. */
+ * processes' use, and at most the config's memory_limit. A CPU driver's heap is host memory
+ * behind a nominal size (lavapipe in Mesa 22.3 says 2 GiB whatever the machine has, which would
+ * stop a full-size SD 1.5 at load): there the budget is at least 80 % of the host's memory. */
 static uint64_t evk__heap_budget(evk_context *ctx, uint32_t heap) {
     uint64_t size = ctx->memory_properties.memoryHeaps[heap].size;
+    if (ctx->info.type == EVK_DEVICE_TYPE_CPU) {
+        uint64_t host = evk__host_memory();
+        if (host > size) size = host;
+    }
     uint64_t budget = size / 10 * 8;
     if (ctx->info.features.memory_budget) {
         VkPhysicalDeviceMemoryBudgetPropertiesEXT b = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_BUDGET_PROPERTIES_EXT};
         VkPhysicalDeviceMemoryProperties2 p = {.sType = VK_STRUCTURE_TYPE_PHYSICAL_DEVICE_MEMORY_PROPERTIES_2, .pNext = &b};
         vkGetPhysicalDeviceMemoryProperties2(ctx->physical, &p);
-        if (b.heapBudget[heap]) {
+        if (b.heapBudget[heap] && ctx->info.type != EVK_DEVICE_TYPE_CPU) {
             /* the driver's budget counts our own blocks as used: add them back */
             uint64_t ours = ctx->arena.reserved;
             uint64_t used_by_others = b.heapUsage[heap] > ours ? b.heapUsage[heap] - ours : 0;
@@ -42,8 +60,7 @@ static uint64_t evk__heap_budget(evk_context *ctx, uint32_t heap) {
     }
     if (ctx->config.memory_limit && ctx->config.memory_limit < budget) budget = ctx->config.memory_limit;
     uint64_t env = ctx->env_memory_limit;
-    /* A CPU driver's heap is host memory behind a nominal size (lavapipe in Mesa 22.3 says 2 GiB
-     * whatever the machine has): there the variable may also raise the budget. */
+    /* on a CPU device the variable may also raise the budget (past the host's 80 %) */
     if (env && (env < budget || ctx->info.type == EVK_DEVICE_TYPE_CPU)) budget = env;
     return budget;
 }

@@ -147,7 +147,7 @@ evk_status evk_openclip_open(evk_weights *ws, const char *config_path, const evk
     evk_clip_config *c = &oc->cfg;
     evk_clip_vision_config *v = &c->vision;
     evk_clip_text_config *t = &c->text;
-    int64_t sh[5];
+    int64_t sh[5] = {0};
     /* vision */
     const evk_st_tensor *conv = NULL;
     {

@@ -114,3 +114,25 @@ evk_status evk_tokenizer_load_builtin(const evk_tokenizer_config *config, evk_to
     free(v.p);
     return s;
 }
+
+evk_status evk_tokenizer_load_openclip(const char *beside, int max_length, evk_tokenizer **out) {
+    *out = NULL;
+    char dir[4096];
+    const char *slash = beside ? strrchr(beside, '/') : NULL;
+    snprintf(dir, sizeof dir, "%.*s%stokenizer", slash ? (int)(slash - beside) : 0, slash ? beside : "", slash ? "/" : "");
+    char vocab[4120], merges[4120];
+    snprintf(vocab, sizeof vocab, "%s/vocab.json", dir);
+    snprintf(merges, sizeof merges, "%s/merges.txt", dir);
+    FILE *f = beside ? fopen(vocab, "rb") : NULL;
+    bool own = f != NULL;
+    evk_tokenizer_config tc;
+    if (own) {
+        fclose(f);
+        EVK_TRY(evk_tokenizer_config_load(dir, &tc));
+    } else {
+        EVK_TRY(evk_tokenizer_config_parse(NULL, "{\"pad_token\":\"!\"}", "built-in OpenCLIP tokenizer config", &tc));
+    }
+    if (max_length > 0) tc.model_max_length = max_length;
+    evk_status s = own ? evk_tokenizer_load_files(vocab, merges, &tc, out) : evk_tokenizer_load_builtin(&tc, out);
+    return own && s ? evk_fail_context(s, "the tokenizer folder %s", dir) : s;
+}

@@ -19,6 +19,12 @@ extern "C" {
  * SD 2.x declares "!" as its pad token. */
 evk_status evk_tokenizer_load_builtin(const evk_tokenizer_config *config, evk_tokenizer **out);
 
+/* OpenCLIP's tokenizer for the checkpoint file `beside`: the `tokenizer/` folder next to it when
+ * it holds a vocab.json (a model trained with its own vocabulary, as the shipped tiny video
+ * models), else the built-in vocabulary; either way zero padded ("!" is id 0) to `max_length`
+ * tokens, as open_clip.tokenize pads. */
+evk_status evk_tokenizer_load_openclip(const char *beside, int max_length, evk_tokenizer **out);
+
 #ifdef __cplusplus
 }
 #endif

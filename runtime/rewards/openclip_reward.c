@@ -54,12 +54,9 @@ static evk_status evk__oc_open(evk_context *ctx, const char *path, const char *p
     }
     if (!s) s = evk_openclip_projections(r->ws, &o->oc, &r->proj);
     evk_tokenizer *tok = NULL;
-    if (!s) {
-        evk_tokenizer_config tc;
-        s = evk_tokenizer_config_parse(NULL, "{\"pad_token\":\"!\"}", "built-in OpenCLIP tokenizer config", &tc);
-        tc.model_max_length = r->cfg.text.max_position_embeddings; /* open_clip.tokenize: zero padded, eot kept */
-        if (!s) s = evk_tokenizer_load_builtin(&tc, &tok);
-    }
+    /* a tokenizer/ folder beside the checkpoint (a model trained with its own vocabulary), else
+     * OpenCLIP's built in; open_clip.tokenize: zero padded, eot kept */
+    if (!s) s = evk_tokenizer_load_openclip(path, r->cfg.text.max_position_embeddings, &tok);
     if (!s) s = evk__clip_reward_embed_prompt(r, tok, prompt);
     evk_tokenizer_destroy(tok);
     if (s) {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "demo.h"
 #include "figure.h"
 #include "core/file.h"
 #include "formats/png.h"
@@ -58,7 +59,6 @@ static const char *demo_help =
 
 static const char *cmd = "demo";
 
-#define DEMO_MAX_PROMPTS 1000
 #define DEMO_GRID_PROMPTS 12
 #define DEMO_MAX_BUDGETS 8
 #define DEMO_MAX_DEVICES 16
@@ -74,14 +74,13 @@ typedef struct run_result {
     uint8_t *rgb;      /* the best image */
 } run_result;
 
-static double now_s(void) {
+double demo_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return ts.tv_sec + ts.tv_nsec * 1e-9;
 }
 
-/* A bar redrawn in place on a terminal; one line per update in logs. */
-static void progress_bar(int done, int total, const char *what) {
+void demo_progress_bar(int done, int total, const char *what) {
     int width = 30, fill = total ? done * width / total : width;
     fprintf(stderr, isatty(2) ? "\r[" : "[");
     for (int i = 0; i < width; i++) fputc(i < fill ? '#' : '.', stderr);
@@ -112,22 +111,19 @@ static int read_prompts(const char *path, char (*prompts)[256], int *count) {
     return CLI_EXIT_OK;
 }
 
-/* EvoSearch's resolved schedule in words ("S 0,3,5,6, P 6,6,6,6,6, 1 elite", or one generation =
- * Best-of-N where the small-budget rule left no evolution step): the searches differ only where
- * it evolves, and the report says which budgets those are. */
-static void evo_schedule_text(const evk_search_config *c, run_result *r) {
-    size_t n = sizeof r->schedule, len = 0;
-    r->single = c->evolution_count == 0;
-    if (r->single) {
-        snprintf(r->schedule, n, "one generation of %u = Best-of-N", c->population_schedule[0]);
+void demo_schedule_text(const evk_search_config *c, char *out, size_t n, bool *single) {
+    size_t len = 0;
+    *single = c->evolution_count == 0;
+    if (*single) {
+        snprintf(out, n, "one generation of %u = Best-of-N", c->population_schedule[0]);
         return;
     }
-    len += (size_t)snprintf(r->schedule, n, "S ");
-    for (uint32_t i = 0; i < c->evolution_count && len < n; i++) len += (size_t)snprintf(r->schedule + len, n - len, "%s%u", i ? "," : "", c->evolution_schedule[i]);
-    if (len < n) len += (size_t)snprintf(r->schedule + len, n - len, ", P ");
+    len += (size_t)snprintf(out, n, "S ");
+    for (uint32_t i = 0; i < c->evolution_count && len < n; i++) len += (size_t)snprintf(out + len, n - len, "%s%u", i ? "," : "", c->evolution_schedule[i]);
+    if (len < n) len += (size_t)snprintf(out + len, n - len, ", P ");
     for (uint32_t i = 0; i <= c->evolution_count && len < n; i++)
-        len += (size_t)snprintf(r->schedule + len, n - len, "%s%u", i ? "," : "", c->population_schedule[i]);
-    if (len < n) snprintf(r->schedule + len, n - len, ", %u elite%s", c->elites, c->elites == 1 ? "" : "s");
+        len += (size_t)snprintf(out + len, n - len, "%s%u", i ? "," : "", c->population_schedule[i]);
+    if (len < n) snprintf(out + len, n - len, ", %u elite%s", c->elites, c->elites == 1 ? "" : "s");
 }
 
 /* One search; fills r (image, reward, verifier verdict). */
@@ -144,16 +140,16 @@ static evk_status run_one(evk_context *ctx, evk_model *model, const char *reward
     evk_search_config sc = {.seed = seed, .guidance = cfg, .cond = cond, .uncond = cfg > 0 ? uncond : NULL, .method = method_ids[method]};
     if (method == M_SAMPLE) sc.n = 1;
     else sc.nfe = nfe;
-    double t0 = now_s();
+    double t0 = demo_now();
     evk_status st = evk_reward_load_with(ctx, reward_path, &ro, &reward);
     if (!st) st = evk_model_sampler_config(model, steps, &smc); /* the model's DDIM, η = 1 */
     if (!st) st = evk_sampler_create(&smc, &sampler);
     if (!st) st = evk_search_run(ctx, model, sampler, reward, &sc, &res);
     if (!st) {
-        r->seconds = now_s() - t0;
+        r->seconds = demo_now() - t0;
         r->reward = res->best_reward;
         r->nfe = res->nfe;
-        if (method == M_EVO) evo_schedule_text(&res->config, r);
+        if (method == M_EVO) demo_schedule_text(&res->config, r->schedule, sizeof r->schedule, &r->single);
         r->rgb = malloc((size_t)w * h * 3);
         if (!r->rgb) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
     }
@@ -277,7 +273,7 @@ static void *demo_part_run(void *arg) {
     }
     int total = 0, done = 0;
     for (int i = 0; i < nm; i++) total += methods[i] == M_SAMPLE ? (int)pcount : (int)pcount * nb;
-    double t_start = now_s();
+    double t_start = demo_now();
     for (int p = (int)pfirst; p < (int)(pfirst + pcount) && !st; p++) {
         evk_tensor cond, uncond;
         memset(&uncond, 0, sizeof uncond);
@@ -288,7 +284,7 @@ static void *demo_part_run(void *arg) {
             for (int b = 0; b < (m == M_SAMPLE ? 1 : nb) && !st; b++) {
                 char what[128];
                 snprintf(what, sizeof what, "%.20s @%u: \"%.90s\"", evk_search_method_title(method_ids[m]), budgets[b], prompts[p]);
-                if (writer) progress_bar(done, total, what);
+                if (writer) demo_progress_bar(done, total, what);
                 evk_shard_note("in prompt %d, %s at %u NFE", p + 1, evk_search_method_name(method_ids[m]), budgets[b]);
                 st = run_one(ctx, model, reward_path, prompts[p], &cond, &uncond, m, budgets[b], steps, (float)cfg, seed, &RUN(p, m, b));
                 done++;
@@ -297,7 +293,7 @@ static void *demo_part_run(void *arg) {
         if (cond.buf.block) evk_tensor_free(ctx, &cond);
         if (uncond.buf.block) evk_tensor_free(ctx, &uncond);
     }
-    if (!st && writer) progress_bar(total, total, "done");
+    if (!st && writer) demo_progress_bar(total, total, "done");
     /* several ranks: every rank's verdict, then its prompts' runs to rank 0 */
     st = evk_shard_agree(mpi, st);
     if (!st && mpi && evk_shard_size(mpi) > 1) {
@@ -315,12 +311,65 @@ static void *demo_part_run(void *arg) {
         }
         free(mine), free(all);
     }
-    double elapsed = now_s() - t_start;
+    double elapsed = demo_now() - t_start;
     a->ctx = ctx, a->model = model, a->runs = runs, a->w = w, a->h = h, a->elapsed = elapsed, a->st = st;
     return NULL;
 }
 
 static int demo_main(int argc, char **argv, evk_shard *mpi);
+
+/* report.json and report.md from the rows and text, written atomically. */
+static evk_status write_report(const char *out_dir, const cJSON *root, const char *md) {
+    char path[1024], *json = cJSON_Print(root);
+    snprintf(path, sizeof path, "%s/report.json", out_dir);
+    evk_status st = json ? write_text(path, json) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    free(json);
+    snprintf(path, sizeof path, "%s/report.md", out_dir);
+    if (!st) st = write_text(path, md);
+    return st;
+}
+
+/* `evoke demo --video`: the video part alone, on one device. */
+static int demo_video_only(demo_video_config *v, bool have_device, uint32_t device, const char *prompts_path, evk_shard *mpi) {
+    (void)mpi;
+    struct stat out_st;
+    bool made_out = stat(v->out_dir, &out_st) != 0;
+    evk_status st = cli_prepare_output("--out", v->out_dir, true);
+    if (st) return cli_report(st);
+    evk_context_config cc = {.pick_device = have_device, .device_index = device};
+    st = evk_context_create(&cc, &v->ctx);
+    cJSON *root = cJSON_CreateObject(), *results = root ? cJSON_AddArrayToObject(root, "results") : NULL;
+    if (!st && !results) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    char *md = NULL;
+    double seconds = 0;
+    if (!st) {
+        printf("evoke demo --video: %s on %s, %d prompts from %s\n", v->model_dir, evk_context_device(v->ctx)->name, v->prompt_count, prompts_path);
+        cJSON_AddStringToObject(root, "model", v->model_dir);
+        cJSON_AddStringToObject(root, "prompts", prompts_path);
+        cJSON_AddStringToObject(root, "device", evk_context_device(v->ctx)->name);
+        st = demo_video_run(v, results, &md, &seconds);
+    }
+    if (!st) {
+        cJSON_AddNumberToObject(root, "seconds", seconds);
+        size_t n = strlen(md) + 32;
+        char *doc = malloc(n);
+        if (!doc) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+        else {
+            snprintf(doc, n, "# evoke demo\n%s", md);
+            st = write_report(v->out_dir, root, doc);
+            free(doc);
+        }
+    }
+    free(md);
+    cJSON_Delete(root);
+    evk_context_destroy(v->ctx);
+    if (st) {
+        if (made_out) rmdir(v->out_dir);
+        return cli_report(st);
+    }
+    printf("wrote video.png, video/*.webp, report.md and report.json to %s (%.1f s)\n", v->out_dir, seconds);
+    return CLI_EXIT_OK;
+}
 
 int cmd_demo(int argc, char **argv) {
     evk_shard *mpi = cli_ranks_start();
@@ -328,13 +377,13 @@ int cmd_demo(int argc, char **argv) {
 }
 
 static int demo_main(int argc, char **argv, evk_shard *mpi) {
-    enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS, O_DEVICES };
+    enum { O_MODEL = 256, O_REWARD, O_PROMPTS, O_NFE, O_STEPS, O_CFG, O_SEED, O_OUT, O_DEVICE, O_METHODS, O_BUDGETS, O_DEVICES, O_VIDEO, O_IMAGE };
     static const struct option opts[] = {
         {"model", required_argument, 0, O_MODEL}, {"reward", required_argument, 0, O_REWARD}, {"prompts", required_argument, 0, O_PROMPTS},
         {"nfe", required_argument, 0, O_NFE}, {"steps", required_argument, 0, O_STEPS}, {"cfg", required_argument, 0, O_CFG},
         {"seed", required_argument, 0, O_SEED}, {"out", required_argument, 0, O_OUT}, {"device", required_argument, 0, O_DEVICE},
         {"methods", required_argument, 0, O_METHODS}, {"budgets", required_argument, 0, O_BUDGETS},
-        {"devices", required_argument, 0, O_DEVICES},
+        {"devices", required_argument, 0, O_DEVICES}, {"video", no_argument, 0, O_VIDEO}, {"image", no_argument, 0, O_IMAGE},
         {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
     const char *model_path = NULL, *reward_path = NULL, *prompts_path = NULL, *out_dir = "out/demo";
     uint32_t nfe = 480, steps = 8, device = 0, budgets[DEMO_MAX_BUDGETS];
@@ -344,6 +393,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     double cfg = 2;
     bool have_device = false;
     uint32_t devices[DEMO_MAX_DEVICES], ndevices = 0;
+    bool video_only = false, image_only = false, have_nfe = false, have_cfg = false, image_options = false;
     opterr = 0;
     optind = 1;
     int c;
@@ -354,11 +404,15 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         case O_REWARD: reward_path = optarg; break;
         case O_PROMPTS: prompts_path = optarg; break;
         case O_OUT: out_dir = optarg; break;
-        case O_NFE: if (!cli_parse_u32(cmd, "--nfe", optarg, 1, &nfe)) return CLI_EXIT_USAGE; break;
+        case O_NFE: if (!cli_parse_u32(cmd, "--nfe", optarg, 1, &nfe)) return CLI_EXIT_USAGE; have_nfe = true; break;
+        case O_VIDEO: video_only = true; break;
+        case O_IMAGE: image_only = true; break;
         case O_BUDGETS:
             if (!parse_u32_list("--budgets", optarg, budgets, DEMO_MAX_BUDGETS, &nb)) return CLI_EXIT_USAGE;
+            image_options = true;
             break;
         case O_METHODS: {
+            image_options = true;
             char copy[128], *save = NULL;
             snprintf(copy, sizeof copy, "%s", optarg);
             memset(use, 0, sizeof use);
@@ -370,14 +424,16 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
             }
             break;
         }
-        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, 1, &steps)) return CLI_EXIT_USAGE; break;
+        case O_STEPS: if (!cli_parse_u32(cmd, "--steps", optarg, 1, &steps)) return CLI_EXIT_USAGE; image_options = true; break;
         case O_SEED: if (!cli_parse_u64(cmd, "--seed", optarg, 0, &seed)) return CLI_EXIT_USAGE; break;
         case O_CFG:
             if (!cli_parse_double(cmd, "--cfg", optarg, &cfg)) return CLI_EXIT_USAGE;
+            have_cfg = true;
             if (cfg < 0) return cli_usage_error(cmd, "--cfg must be >= 0");
             break;
         case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
         case O_DEVICES: {
+            image_options = true;
             int drc = cli_parse_devices(cmd, "--devices", optarg, devices, DEMO_MAX_DEVICES, &ndevices);
             if (drc) return drc;
             break;
@@ -386,12 +442,39 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         }
     }
     if (optind < argc) return cli_usage_error(cmd, "unexpected argument '%s'", argv[optind]);
+    if (video_only && image_only) return cli_usage_error(cmd, "give --video or --image, not both (neither: both parts)");
+    if (video_only && (image_options || reward_path))
+        return cli_usage_error(cmd, "--budgets, --methods, --steps, --reward and --devices apply to the image part, not to --video");
+    if (video_only && mpi && evk_shard_size(mpi) > 1) return cli_usage_error(cmd, "--video runs in one process, not under mpirun");
     if (ndevices && have_device) return cli_usage_error(cmd, "give --device or --devices, not both");
     if (ndevices && mpi) return cli_usage_error(cmd, "--devices does not apply under mpirun (each rank takes one device: --device)");
     if (cfg == 1) cfg = 0; /* guidance 1 is the conditional model alone: one call */
     /* the shipped defaults are found wherever the demo is run from */
     char default_model[4096], default_reward[4096], default_prompts[4096];
     evk_status pst = EVK_OK;
+    /* the video part: with --video, --model (a folder of video models) and --prompts are its own */
+    char video_dir[4096] = "", video_prompts_path[4096] = "";
+    char(*video_prompts)[256] = NULL;
+    int nvp = 0;
+    if (!image_only) {
+        if (video_only && model_path) snprintf(video_dir, sizeof video_dir, "%s", model_path);
+        else if ((pst = cli_asset_path("tiny-video", "--model DIR", video_dir, sizeof video_dir))) return cli_report(pst);
+        if (video_only && prompts_path) snprintf(video_prompts_path, sizeof video_prompts_path, "%s", prompts_path);
+        else if ((pst = cli_asset_path("prompts/video_demo.txt", "--prompts FILE", video_prompts_path, sizeof video_prompts_path)))
+            return cli_report(pst);
+        if (!cli_input_exists(cmd, "--model", video_dir) || !cli_input_exists(cmd, "--prompts", video_prompts_path)) return CLI_EXIT_USAGE;
+        if (!(video_prompts = malloc(sizeof(*video_prompts) * DEMO_MAX_PROMPTS)))
+            return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+        int vrc = read_prompts(video_prompts_path, video_prompts, &nvp);
+        if (vrc) { free(video_prompts); return vrc; }
+    }
+    demo_video_config vcfg = {.model_dir = video_dir, .prompts = video_prompts, .prompt_count = nvp, .seed = seed,
+                              .evo_nfe = video_only && have_nfe ? nfe : 0, .guidance = video_only && have_cfg ? (float)cfg : 0, .out_dir = out_dir};
+    if (video_only) {
+        int vrc = demo_video_only(&vcfg, have_device, device, video_prompts_path, mpi);
+        free(video_prompts);
+        return vrc;
+    }
     if (!model_path && !(pst = cli_asset_path("tiny-sd", "--model DIR", default_model, sizeof default_model))) model_path = default_model;
     if (!pst && !reward_path && !(pst = cli_asset_path("tiny-clip-reward.json", "--reward FILE", default_reward, sizeof default_reward)))
         reward_path = default_reward;
@@ -415,19 +498,19 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     if (!prompts) return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
     int np;
     int rc = read_prompts(prompts_path, prompts, &np);
-    if (rc) { free(prompts); return rc; }
+    if (rc) { free(prompts), free(video_prompts); return rc; }
     /* every prompt is parsed by the verifier before any work: a prompt outside its grammar is bad input */
     for (int p = 0; p < np; p++) {
         verifier_caption vc;
         evk_status st = verifier_parse(prompts[p], &vc);
-        if (st) { free(prompts); return cli_report(evk_fail_context(st, "%s, prompt %d", prompts_path, p + 1)); }
+        if (st) { free(prompts), free(video_prompts); return cli_report(evk_fail_context(st, "%s, prompt %d", prompts_path, p + 1)); }
     }
     struct stat out_st;
     bool made_out = stat(out_dir, &out_st) != 0; /* removed again if the run fails before writing into it */
     bool writer = evk_shard_rank(mpi) == 0;       /* only rank 0 writes */
     evk_status ost = writer ? cli_prepare_output("--out", out_dir, true) : EVK_OK;
     rc = cli_ranks_verdict(mpi, ost ? cli_report(ost) : CLI_EXIT_OK);
-    if (rc) { free(prompts); return rc; }
+    if (rc) { free(prompts), free(video_prompts); return rc; }
 
     evk_context_config cc = {.pick_device = have_device, .device_index = device};
     if (mpi && !have_device) { /* each rank a device of its host, by its rank there */
@@ -440,7 +523,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     demo_part parts[DEMO_MAX_DEVICES];
     evk_shard *group[DEMO_MAX_DEVICES] = {0};
     uint32_t nparts = ndevices > 1 ? ndevices : 1;
-    if (nparts > 1 && (ost = evk_shard_group_create(nparts, group))) { free(prompts); return cli_report(ost); }
+    if (nparts > 1 && (ost = evk_shard_group_create(nparts, group))) { free(prompts), free(video_prompts); return cli_report(ost); }
     for (uint32_t r = 0; r < nparts; r++) {
         parts[r] = (demo_part){.shard = nparts > 1 ? group[r] : mpi, .cc = cc, .model_path = model_path, .reward_path = reward_path,
                                .prompts = prompts, .methods = methods, .budgets = budgets, .np = np, .nm = nm, .nb = nb,
@@ -471,7 +554,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     evk_status st = parts[0].st;
     if (!st && !writer) { /* the others' part ends here */
         for (size_t i = 0; i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(runs[i].rgb);
-        free(runs), free(prompts);
+        free(runs), free(prompts), free(video_prompts);
         evk_model_destroy(model);
         evk_context_destroy(ctx);
         return CLI_EXIT_OK;
@@ -490,7 +573,6 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     }
     int top = nb - 1;
     /* report.json and report.md */
-    char path[1024];
     cJSON *root = cJSON_CreateObject();
     cJSON_AddStringToObject(root, "model", model_path);
     cJSON_AddStringToObject(root, "reward", reward_path);
@@ -537,6 +619,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
                         MD("| %s | %s | %llu | %.4f | %s | %.1f |\n", prompts[p], evk_search_method_title(method_ids[m]), (unsigned long long)r->nfe, r->reward,
                            r->pass ? "pass" : "fail", r->seconds);
                     cJSON *o = cJSON_CreateObject();
+                    cJSON_AddStringToObject(o, "kind", "image");
                     cJSON_AddStringToObject(o, "prompt", prompts[p]);
                     cJSON_AddStringToObject(o, "method", evk_search_method_name(method_ids[m]));
                     cJSON_AddNumberToObject(o, "budget", m == M_SAMPLE ? (double)r->nfe : budgets[b]);
@@ -551,12 +634,17 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         MD("\nTotal time %.1f s. Pictures: `grid.png` (rows: prompts, columns: methods at the largest budget,\n"
            "labels: reward and verifier verdict), `curve.png` (mean best reward against NFE), `accuracy.png`\n"
            "(verifier passes against NFE).\n", elapsed);
-        char *json = cJSON_Print(root);
-        snprintf(path, sizeof path, "%s/report.json", out_dir);
-        st = json ? write_text(path, json) : evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-        free(json);
-        snprintf(path, sizeof path, "%s/report.md", out_dir);
-        if (!st) st = write_text(path, md);
+        if (!image_only) { /* the video part, on rank 0's device: its rows and section join the report */
+            char *vmd = NULL;
+            double vseconds = 0;
+            vcfg.ctx = ctx;
+            st = demo_video_run(&vcfg, arr, &vmd, &vseconds);
+            char *grown = st ? NULL : realloc(md, md_len + strlen(vmd) + 1);
+            if (!st && !grown) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+            if (!st) md = grown, memcpy(md + md_len, vmd, strlen(vmd) + 1), md_len += strlen(vmd);
+            free(vmd);
+        }
+        if (!st) st = write_report(out_dir, root, md);
     }
 #undef MD
     free(md);
@@ -606,7 +694,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     for (size_t i = 0; runs && i < (size_t)np * M_COUNT * DEMO_MAX_BUDGETS; i++) free(runs[i].rgb);
 #undef RUN
     free(runs);
-    free(prompts);
+    free(prompts), free(video_prompts);
     if (st) rc = mpi ? cli_rank_report(mpi, st) : cli_report(st);
     if (st && made_out && writer) rmdir(out_dir); /* only if still empty */
     if (!st) printf("wrote grid.png, curve.png, accuracy.png, report.md and report.json to %s (%.1f s)\n", out_dir, elapsed);

@@ -37,9 +37,10 @@ checker's verdict per attribute on held-out minimal pairs (seed 20261207, never 
 
 Export (`export` stage): DIR/open_clip_pytorch_model.bin (frame CLIP: a torch.save'd open_clip
 state dict, as HPSv2's checkpoint holds one) or DIR/ViClip-tiny.pth (torch.save({"model":
-state dict}), as the released ViClip-InternVid-10M-FLT.pth), each with DIR/config.json (the
-sizes the shapes cannot tell: heads, mlp ratio, activation, normalisation, frames) and
-DIR/tokenizer/ (the domain BPE; ids <sot> text <eot> then 0).
+state dict}), as the released ViClip-InternVid-10M-FLT.pth), each with DIR/config.json (what
+evoke reads and the shapes cannot tell: vision_heads, text_heads, quick_gelu), DIR/training.json
+(the model config as trained, its step, the preprocessing) and DIR/tokenizer/ (the domain BPE;
+ids <sot> text <eot> then 0), which evoke reads beside the checkpoint.
 """
 import argparse
 import json
@@ -472,18 +473,23 @@ def export(path, dest):
     if stage == "frameclip":
         fn = "open_clip_pytorch_model.bin"
         save_atomic(sd, os.path.join(dest, fn))
-        cfg.update({"architecture": "open_clip", "vision_heads": cfg["vision_cfg"]["width"] // cfg["vision_cfg"]["head_width"],
-                    "text_heads": cfg["text_cfg"]["heads"], "act": "gelu", "image_mean": list(CLIP_MEAN),
-                    "image_std": list(CLIP_STD), "score": "cosine per frame, mean over frames (HPSv2 score_fn)"})
+        runtime = {"vision_heads": cfg["vision_cfg"]["width"] // cfg["vision_cfg"]["head_width"],
+                   "text_heads": cfg["text_cfg"]["heads"], "quick_gelu": False}
+        info = {"architecture": "open_clip", "image_mean": list(CLIP_MEAN), "image_std": list(CLIP_STD),
+                "score": "cosine per frame, mean over frames (HPSv2 score_fn)"}
     else:
         fn = "ViClip-tiny.pth"
         save_atomic({"model": sd}, os.path.join(dest, fn))
-        cfg.update({"architecture": "viclip", "vision_heads": cfg["vision_cfg"]["heads"],
-                    "text_heads": cfg["text_cfg"]["heads"], "act": "quick_gelu", "mlp_ratio": 4.0,
-                    "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
-                    "score": "cosine of video and text features (T2V-Turbo vi_clip score_fn)"})
-    cfg.update({"weights": fn, "training_step": step, "pad_id": 0})
+        runtime = {"vision_heads": cfg["vision_cfg"]["heads"], "text_heads": cfg["text_cfg"]["heads"], "quick_gelu": True}
+        info = {"architecture": "viclip", "mlp_ratio": 4.0, "image_mean": list(IMAGENET_MEAN), "image_std": list(IMAGENET_STD),
+                "score": "cosine of video and text features (T2V-Turbo vi_clip score_fn)"}
+    # config.json holds what the runtime reads (evk_openclip_config_parse rejects other keys);
+    # training.json the rest: the model config as trained, its step, the preprocessing.
     with open(os.path.join(dest, "config.json"), "w") as f:
+        json.dump(runtime, f, indent=2)
+    cfg.update(info)
+    cfg.update({"weights": fn, "training_step": step, "pad_id": 0})
+    with open(os.path.join(dest, "training.json"), "w") as f:
         json.dump(cfg, f, indent=2)
     _, tokdir = tokenizer()
     os.makedirs(os.path.join(dest, "tokenizer"), exist_ok=True)

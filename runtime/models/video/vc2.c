@@ -759,22 +759,8 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     if (st) return evk_fail_context(st, "the OpenCLIP text tower (cond_stage_model.model.*)");
     /* the tokenizer: a tokenizer/ folder beside the yaml when there is one (a model trained with
      * its own vocabulary, as the tiny video default), else OpenCLIP's, built in */
-    char tdir[800] = "", tvocab[820];
-    if (yp[0]) {
-        const char *slash = strrchr(yp, '/');
-        snprintf(tdir, sizeof tdir, "%.*s%stokenizer", slash ? (int)(slash - yp) : 0, yp, slash ? "/" : "");
-        snprintf(tvocab, sizeof tvocab, "%s/vocab.json", tdir);
-        if (!evk__vc2_is_file(tvocab)) tdir[0] = 0;
-    }
-    if (tdir[0]) {
-        st = evk_tokenizer_load(tdir, &v->tok);
-        if (st) return evk_fail_context(st, "the tokenizer beside %s", yp);
-    } else {
-        evk_tokenizer_config tc;
-        EVK_TRY(evk_tokenizer_config_parse(NULL, "{\"pad_token\":\"!\"}", "built-in OpenCLIP tokenizer config", &tc));
-        tc.model_max_length = v->text_cfg.max_position_embeddings;
-        EVK_TRY(evk_tokenizer_load_builtin(&tc, &v->tok));
-    }
+    st = evk_tokenizer_load_openclip(yp[0] ? yp : NULL, v->text_cfg.max_position_embeddings, &v->tok);
+    if (st) return evk_fail_context(st, "the tokenizer for %s", yp[0] ? yp : path);
     EVK_TRY(evk_weights_open(v->ctx, path, &v->vae_ws));
     EVK_TRY(evk_sd_keys_vae(&v->vae_cfg, &v->vae_keys));
     evk_weights_use_sd_keys(v->vae_ws, &v->vae_keys);

@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # demo.sh — the README's first command: install what is missing, build, and run evoke's main job
-# on the shipped default model: for a handful of prompts, plain sampling vs Best-of-N vs
+# on the shipped default models: for a handful of prompts, plain sampling vs Best-of-N vs
 # EvoSearch at an equal budget of model evaluations, scored by the learned CLIP reward and by an
-# independent pixel verifier. Writes out/demo/grid.png, curve.png, report.md and report.json.
+# independent pixel verifier; then the video part: the video teacher (50 steps) vs its 4-step
+# T2V-Turbo student vs the student with EvoSearch, scored by the mixed video reward and the video
+# verifier. Writes out/demo/grid.png, curve.png, accuracy.png, video.png, video/*.webp, report.md
+# and report.json.
 #   tools/demo.sh [evoke demo options]      e.g. tools/demo.sh --nfe 960
 # Needs only the `build` packages: without cmocka the configuration leaves the tests out (with a
 # notice), and tools/test.sh, which installs it, turns them back on in the same build folder.

@@ -62,7 +62,7 @@ fi
 
 # ---- the demo: prompts over devices and ranks, one report ---------------------------------------
 head -3 "$src/assets/prompts/demo.txt" >"$tmp/prompts.txt"
-demo=(demo --prompts "$tmp/prompts.txt" --methods sample,bon --budgets 8 --steps 4 --cfg 0)
+demo=(demo --image --prompts "$tmp/prompts.txt" --methods sample,bon --budgets 8 --steps 4 --cfg 0)
 dstrip() { $py -c 'import json,sys; r=json.load(open(sys.argv[1])); r.pop("seconds")
 for x in r["results"]: x.pop("seconds")
 print(json.dumps(r, sort_keys=True))' "$1"; }

@@ -88,7 +88,7 @@ err=$("$evoke" generate --model "$tmp/no-such-model" --reward "$reward" --prompt
 # the demo on one prompt, without guidance to keep it short, run from another folder with the
 # shipped model and reward (its defaults) into an output folder two levels down
 printf 'a blue square at the top\n' > "$tmp/prompts.txt"
-(cd "$tmp" && "$evoke" demo --prompts prompts.txt --nfe 70 --steps 8 --cfg 0 --out runs/demo >/dev/null 2>&1) || fail "demo exited $?"
+(cd "$tmp" && "$evoke" demo --image --prompts prompts.txt --nfe 70 --steps 8 --cfg 0 --out runs/demo >/dev/null 2>&1) || fail "demo exited $?"
 mv "$tmp/runs/demo" "$tmp/demo"
 for f in grid.png curve.png accuracy.png report.md report.json; do [ -s "$tmp/demo/$f" ] || fail "demo did not write $f"; done
 /usr/bin/python3 -c '

@@ -53,7 +53,7 @@ mkdir -p "$out"
 total=$(grep -cv '^\s*\(#\|$\)' "$prompts")
 reports=()
 for s in "${seed_list[@]}"; do
-    ${EVOKE_LAUNCH:-} build/evoke demo --prompts "$prompts" --methods sample --budgets "${budget_list[0]}" \
+    ${EVOKE_LAUNCH:-} build/evoke demo --image --prompts "$prompts" --methods sample --budgets "${budget_list[0]}" \
         ${args[@]+"${args[@]}"} --seed "$s" --out "$out/seed$s/sample"
     reports+=("$out/seed$s/sample/report.json")
     for i in "${!budget_list[@]}"; do
@@ -62,7 +62,7 @@ for s in "${seed_list[@]}"; do
             file=$out/prompts_$n.txt
             grep -v '^\s*\(#\|$\)' "$prompts" | head -n "$n" >"$file"
         fi
-        ${EVOKE_LAUNCH:-} build/evoke demo --prompts "$file" --methods "$methods" --budgets "$b" \
+        ${EVOKE_LAUNCH:-} build/evoke demo --image --prompts "$file" --methods "$methods" --budgets "$b" \
             ${args[@]+"${args[@]}"} --seed "$s" --out "$out/seed$s/b$b"
         reports+=("$out/seed$s/b$b/report.json")
     done

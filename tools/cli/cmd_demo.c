@@ -26,6 +26,7 @@
 #include "search.h"
 #include "shard.h"
 #include "verifier.h"
+#include "video_verifier.h"
 
 static const char *demo_help =
     "usage: evoke demo [options]\n"
@@ -33,8 +34,18 @@ static const char *demo_help =
     "Run plain sampling and searches at equal NFE budgets on the shipped model for every prompt of\n"
     "a prompt file, score the results with the reward and the independent verifier, and write\n"
     "grid.png, curve.png (reward vs NFE), accuracy.png (verifier passes vs NFE), report.md and\n"
-    "report.json into the output folder.\n"
+    "report.json into the output folder. Then the video part: for each prompt of\n"
+    "assets/prompts/video_demo.txt, the shipped video teacher (50 DDIM steps with guidance) vs its\n"
+    "4-step T2V-Turbo student vs EvoSearch over the student (48 NFE), scored by the mixed video reward\n"
+    "and the video verifier: video.png, video/*.webp and rows of kind \"video\" in the same report.\n"
     "\n"
+    "  --image          the image part only\n"
+    "  --video          the video part only; then --model is a folder of video models (default\n"
+    "                   assets/tiny-video), --prompts captions of the video grammar (\"a <colour>\n"
+    "                   <shape> moving left|right|up|down [and a ...]\"), --nfe EvoSearch's budget over\n"
+    "                   the student (default 48), --cfg the guidance (default 7.5)\n"
+    "\n"
+    "The image part:\n"
     "  --model PATH     a text-to-image model (default assets/tiny-sd)\n"
     "  --reward FILE    reward the searches maximise (default assets/tiny-clip-reward.json)\n"
     "  --prompts FILE   one prompt per line (default assets/prompts/demo.txt)\n"
@@ -467,6 +478,11 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
             return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
         int vrc = read_prompts(video_prompts_path, video_prompts, &nvp);
         if (vrc) { free(video_prompts); return vrc; }
+        for (int p = 0; p < nvp; p++) { /* the video grammar, before any work */
+            video_verifier_caption vc;
+            evk_status st = video_verifier_parse(video_prompts[p], &vc);
+            if (st) { free(video_prompts); return cli_report(evk_fail_context(st, "%s, video prompt %d", video_prompts_path, p + 1)); }
+        }
     }
     demo_video_config vcfg = {.model_dir = video_dir, .prompts = video_prompts, .prompt_count = nvp, .seed = seed,
                               .evo_nfe = video_only && have_nfe ? nfe : 0, .guidance = video_only && have_cfg ? (float)cfg : 0, .out_dir = out_dir};

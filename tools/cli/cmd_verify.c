@@ -1,7 +1,8 @@
-/* cmd_verify.c — `evoke verify --prompt TEXT IMAGE.png... [--json]`: check images of the shipped
- * shapes model against their caption with the pixel-level verifier (tools/cli/verifier.h) and print
- * each claim, whether it holds and what was measured. Without --prompt, each image's own prompt
- * is read from its "prompt" text chunk (as evoke writes it). */
+/* cmd_verify.c — `evoke verify --prompt TEXT FILE... [--json]`: check images of the shipped
+ * shapes model (PNG) against their caption with the pixel-level verifier (tools/cli/verifier.h),
+ * and clips of the shipped video model (animated WebP) with the video verifier
+ * (tools/cli/video_verifier.h); print each claim, whether it holds and what was measured. Without
+ * --prompt, each file's own prompt is read from its metadata (as evoke writes it). */
 #include <cjson/cJSON.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,11 +10,14 @@
 #include <string.h>
 
 #include "cli.h"
+#include "core/file.h"
 #include "formats/png.h"
+#include "formats/video.h"
 #include "verifier.h"
+#include "video_verifier.h"
 
 static const char *verify_help =
-    "usage: evoke verify [--prompt TEXT] [--json] IMAGE.png...\n"
+    "usage: evoke verify [--prompt TEXT] [--json] IMAGE.png|VIDEO.webp...\n"
     "\n"
     "Check images of the shipped shapes model against a caption of its grammar, from pixels alone:\n"
     "  a [small|large] <colour> <shape> on the left|on the right|at the top|at the bottom|in the center\n"
@@ -22,14 +26,18 @@ static const char *verify_help =
     "Objects are found by colour (nearest of the data set's colours, connected regions, specks\n"
     "under 6 px ignored), their shape from the bounding box (corners, top/bottom balance), size\n"
     "from its extent and position from the centroid; every claim of the caption is checked.\n"
-    "The verifier is for evaluation only; it is never used as a search reward.\n"
+    "Videos (.webp) of the shipped video model, captions \"a <colour> <shape> moving left|right|up|down\"\n"
+    "(optionally \"and a <colour> <shape> moving <dir>\"): per object its colour in at least 5 of 8\n"
+    "frames, its shape the majority of the shapes read, and its direction from a least-squares\n"
+    "line through the centroids.\n"
+    "The verifiers are for evaluation only; they are never used as a search reward.\n"
     "\n"
     "  --prompt TEXT  the caption (default: each image's \"prompt\" text chunk)\n"
     "  --json         print one JSON document\n"
     "  -h, --help     this text\n"
     "\n"
     "exit status: 0 every image passes, 1 some image fails (or cannot be read), 2 bad usage,\n"
-    "a caption outside the grammar, or a file that is not a PNG.\n";
+    "a caption outside the grammar, or a file that is not a PNG (images) or WebP (videos).\n";
 
 static void add_objects_json(cJSON *arr, const verifier_object *objects) {
     for (int c = 0; c < VERIFIER_COLOUR_COUNT; c++) {
@@ -58,8 +66,88 @@ static const char *claim_kind(verifier_claim_kind k) {
     return "?";
 }
 
+static bool ends_with(const char *s, const char *suffix) {
+    size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* Verify one clip (.webp); returns the status of reading it (a failed check is not an error). */
+static evk_status verify_video(const char *path, const char *prompt_arg, bool json, cJSON *images, bool *passed) {
+    *passed = false;
+    char *embedded = NULL;
+    const char *prompt = prompt_arg;
+    if (!prompt) {
+        uint8_t *bytes;
+        size_t size;
+        EVK_TRY(evk_file_read(path, (size_t)1 << 30, &bytes, &size));
+        evk_status s = evk_webp_decode_text(bytes, size, path, &embedded, NULL);
+        free(bytes);
+        EVK_TRY(s);
+        if (!embedded) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "'%s' carries no prompt; give the caption with --prompt", path);
+        prompt = embedded;
+    }
+    video_verifier_caption cap;
+    evk_status s = video_verifier_parse(prompt, &cap);
+    evk_video v = {0};
+    if (!s) s = evk_video_read(path, &v);
+    size_t px = (size_t)v.width * v.height;
+    float *clip = s ? NULL : malloc((size_t)v.frames * px * 3 * sizeof *clip);
+    if (!s && !clip) s = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
+    for (size_t f = 0; !s && f < v.frames; f++) /* [F, H, W, 3] bytes -> [F, 3, H, W] in [0, 1] */
+        for (size_t i = 0; i < px; i++)
+            for (size_t c = 0; c < 3; c++) clip[(f * 3 + c) * px + i] = v.rgb[(f * px + i) * 3 + c] / 255.0f;
+    video_verifier_result r;
+    if (!s) s = video_verifier_check_clip(clip, v.frames, v.width, v.height, prompt, &r);
+    free(clip);
+    evk_video_free(&v);
+    if (s) {
+        free(embedded);
+        return evk_fail_context(s, "'%s'", path);
+    }
+    *passed = r.ok;
+    char canonical[200];
+    video_verifier_caption_format(&cap, canonical, sizeof canonical);
+    cJSON *j = json ? cJSON_CreateObject() : NULL;
+    if (j) {
+        cJSON_AddStringToObject(j, "path", path);
+        cJSON_AddStringToObject(j, "prompt", prompt);
+        cJSON_AddStringToObject(j, "parsed", canonical);
+        cJSON_AddNumberToObject(j, "frames", r.frames);
+        cJSON_AddBoolToObject(j, "pass", r.ok);
+        cJSON *cats = cJSON_AddObjectToObject(j, "categories");
+        cJSON_AddBoolToObject(cats, "colour", r.colour);
+        cJSON_AddBoolToObject(cats, "shape", r.shape);
+        cJSON_AddBoolToObject(cats, "motion", r.motion);
+        cJSON_AddItemToArray(images, j);
+    } else {
+        printf("%s: %s  \"%s\"\n", path, r.ok ? "PASS" : "FAIL", canonical);
+    }
+    cJSON *objs = j ? cJSON_AddArrayToObject(j, "objects") : NULL;
+    for (uint32_t o = 0; o < cap.count; o++) {
+        const video_verifier_track *t = &r.objects[o];
+        const char *shape = t->has_shape ? verifier_shape_name(t->shape) : "none";
+        if (objs) {
+            cJSON *oj = cJSON_CreateObject();
+            cJSON_AddStringToObject(oj, "colour", verifier_colour_name(cap.colour[o]));
+            cJSON_AddNumberToObject(oj, "frames_present", t->frames_present);
+            cJSON_AddStringToObject(oj, "shape", shape);
+            cJSON_AddNumberToObject(oj, "vx", t->vx);
+            cJSON_AddNumberToObject(oj, "vy", t->vy);
+            cJSON_AddStringToObject(oj, "direction", video_verifier_dir_name(t->dir));
+            cJSON_AddItemToArray(objs, oj);
+        } else {
+            printf("  %s: in %u of %u frames, shape %s (%s), moving %s (%s; v = %.2f, %.2f px/frame)\n",
+                   verifier_colour_name(cap.colour[o]), t->frames_present, r.frames, shape,
+                   verifier_shape_name(cap.shape[o]), video_verifier_dir_name(t->dir), video_verifier_dir_name(cap.dir[o]), t->vx, t->vy);
+        }
+    }
+    free(embedded);
+    return EVK_OK;
+}
+
 /* Verify one image; returns the status of reading it (a failed check is not an error). */
 static evk_status verify_one(const char *path, const char *prompt_arg, bool json, cJSON *images, bool *passed) {
+    if (ends_with(path, ".webp")) return verify_video(path, prompt_arg, json, images, passed);
     *passed = false;
     char *embedded = NULL;
     const char *prompt = prompt_arg;
@@ -161,9 +249,13 @@ int cmd_verify(int argc, char **argv) {
     if (optind >= argc) return cli_usage_error("verify", "no image given");
     for (int i = optind; i < argc; i++)
         if (!cli_input_exists("verify", "image", argv[i])) return CLI_EXIT_USAGE;
-    if (prompt) { /* a caption outside the grammar is bad input whatever the images are */
+    if (prompt) { /* a caption outside the grammar is bad input whatever the files are */
+        bool videos = false, stills = false;
+        for (int i = optind; i < argc; i++) videos |= ends_with(argv[i], ".webp"), stills |= !ends_with(argv[i], ".webp");
         verifier_caption cap;
-        evk_status s = verifier_parse(prompt, &cap);
+        video_verifier_caption vcap;
+        evk_status s = stills ? verifier_parse(prompt, &cap) : EVK_OK;
+        if (!s && videos) s = video_verifier_parse(prompt, &vcap);
         if (s) return cli_report(s);
     }
     cJSON *root = json ? cJSON_CreateObject() : NULL, *images = NULL;

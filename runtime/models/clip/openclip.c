@@ -118,15 +118,20 @@ static evk_status evk__openclip_map(const void *user, const char *name, evk_weig
         if (evk__lit(&s, "encoder.layers.")) return evk__map_layer(V, name, s, ref);
         return evk_fail(EVK_ERROR_FORMAT, "OpenCLIP map: no rule for %s", name);
     }
-    if (evk__lit(&s, "text_model.")) {
-        const char *T = oc->text;
-        if (!strcmp(s, "embeddings.token_embedding.weight")) return evk__out(ref, name, "%s%s", T, "token_embedding.weight");
-        if (!strcmp(s, "embeddings.position_embedding.weight")) return evk__out(ref, name, "%s%s", T, "positional_embedding");
-        if (evk__lit(&s, "final_layer_norm.")) return evk__out(ref, name, "%sln_final.%s", T, s);
-        if (evk__lit(&s, "encoder.layers.")) return evk__map_layer(T, name, s, ref);
-        return evk_fail(EVK_ERROR_FORMAT, "OpenCLIP map: no rule for %s", name);
-    }
+    if (!strncmp(s, "text_model.", 11)) return evk_openclip_map_text(oc->text, name, ref);
     return evk__out(ref, name, "%s%s", "", name); /* file names pass through */
+}
+
+evk_status evk_openclip_map_text(const char *root, const char *name, evk_weight_ref *ref) {
+    memset(ref, 0, sizeof *ref);
+    const char *s = name;
+    if (evk__lit(&s, "text_model.")) {
+        if (!strcmp(s, "embeddings.token_embedding.weight")) return evk__out(ref, name, "%s%s", root, "token_embedding.weight");
+        if (!strcmp(s, "embeddings.position_embedding.weight")) return evk__out(ref, name, "%s%s", root, "positional_embedding");
+        if (evk__lit(&s, "final_layer_norm.")) return evk__out(ref, name, "%sln_final.%s", root, s);
+        if (evk__lit(&s, "encoder.layers.")) return evk__map_layer(root, name, s, ref);
+    }
+    return evk_fail(EVK_ERROR_FORMAT, "OpenCLIP map: no rule for %s", name);
 }
 
 evk_status evk_openclip_open(evk_weights *ws, const char *config_path, const evk_openclip_defaults *defaults, evk_openclip *oc) {

@@ -4,6 +4,7 @@
  * Indices are checked against the config so that a request for a block the model does not have
  * is an error here rather than a silent read of a neighbouring tensor. */
 #include "models/sd/sd_keys.h"
+#include "models/clip/openclip.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -176,35 +177,6 @@ static evk_status evk__map_vae(const evk_sd_keys *k, const char *name, evk_weigh
     return evk__no_rule("vae", name, "unknown VAE parameter");
 }
 
-static evk_status evk__map_openclip(const char *name, evk_weight_ref *ref) {
-    const char *s = name;
-    const char *P = "cond_stage_model.model.";
-    int i;
-    if (!evk__lit(&s, "text_model.")) return evk__no_rule("text encoder", name, "not under text_model.");
-    if (!strcmp(s, "embeddings.token_embedding.weight")) return evk__out(ref, name, "%stoken_embedding.weight", P);
-    if (!strcmp(s, "embeddings.position_embedding.weight")) return evk__out(ref, name, "%spositional_embedding", P);
-    if (evk__lit(&s, "final_layer_norm.")) return evk__out(ref, name, "%sln_final.%s", P, s);
-    if (evk__num(&s, "encoder.layers.", &i)) {
-        static const char *const same[][2] = {
-            {"layer_norm1.", "ln_1."}, {"layer_norm2.", "ln_2."}, {"mlp.fc1.", "mlp.c_fc."}, {"mlp.fc2.", "mlp.c_proj."},
-            {"self_attn.out_proj.", "attn.out_proj."},
-        };
-        for (int k = 0; k < 5; k++)
-            if (!strncmp(s, same[k][0], strlen(same[k][0])))
-                return evk__out(ref, name, "%stransformer.resblocks.%d.%s%s", P, i, same[k][1], s + strlen(same[k][0]));
-        static const char *const qkv[] = {"self_attn.q_proj.", "self_attn.k_proj.", "self_attn.v_proj."};
-        for (int k = 0; k < 3; k++)
-            if (!strncmp(s, qkv[k], strlen(qkv[k]))) {
-                const char *p = s + strlen(qkv[k]);
-                if (strcmp(p, "weight") && strcmp(p, "bias")) break;
-                ref->split_parts = 3; /* in_proj_weight is [q; k; v] stacked along dim 0 */
-                ref->split_index = k;
-                return evk__out(ref, name, "%stransformer.resblocks.%d.attn.in_proj_%s", P, i, p);
-            }
-    }
-    return evk__no_rule("text encoder", name, "unknown OpenCLIP text parameter");
-}
-
 evk_status evk_sd_keys_map(const void *keys, const char *name, evk_weight_ref *ref) {
     const evk_sd_keys *k = keys;
     memset(ref, 0, sizeof *ref);
@@ -214,7 +186,7 @@ evk_status evk_sd_keys_map(const void *keys, const char *name, evk_weight_ref *r
     case EVK_SD_PART_TEXT_CLIP:
         if (strncmp(name, "text_model.", 11)) return evk__no_rule("text encoder", name, "not under text_model.");
         return evk__out(ref, name, "%s%s", k->clip_prefix, name + 11);
-    case EVK_SD_PART_TEXT_OPENCLIP: return evk__map_openclip(name, ref);
+    case EVK_SD_PART_TEXT_OPENCLIP: return evk_openclip_map_text("cond_stage_model.model.", name, ref);
     }
     return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "evk_sd_keys_map: unknown part %d", (int)k->part);
 }

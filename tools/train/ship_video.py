@@ -28,9 +28,63 @@ import time
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import numpy as np  # noqa: E402
 import train_student as ts  # noqa: E402
 import train_video as tv  # noqa: E402
+import video_model as vm  # noqa: E402
 import video_reward as vr  # noqa: E402
+
+FIXTURE_PROMPT = "a red circle moving left"
+
+
+def round_f16(m):
+    """The weights as shipped: every float parameter and buffer through float16."""
+    with torch.no_grad():
+        for t in list(m.parameters()) + list(m.buffers()):
+            if t.is_floating_point():
+                t.copy_(t.half().float())
+    return m
+
+
+@torch.no_grad()
+def fixtures(a, dest):
+    """tests/data/nets/tiny_video: the PyTorch training code's outputs for the shipped (float16)
+    weights - the teacher's 10-step DDIM + CFG 7.5 and the student's 4-step LCM (w 7.5) from the
+    same initial latents (and, for the student, the noise each step injects), and the frame, video
+    and mixed rewards of both clips - for tests/cli/cli_tiny_video.sh."""
+    os.makedirs(dest, exist_ok=True)
+    t, vae, cfg, _ = tv.load_teacher_ckpt(a.teacher)
+    u, _ = ts.load_student(a.student)
+    for m in (t, vae, u):
+        round_f16(m)
+    sched = vm.Schedule(cfg["diffusion"])
+    sf = cfg["diffusion"]["scale_factor"]
+    lat = cfg["resolution"] // 2 ** (len(cfg["vae"]["ddconfig"]["ch_mult"]) - 1)
+    shape = (1, cfg["unet"]["in_channels"], cfg["frames"], lat, lat)
+    lat0 = torch.randn(shape, generator=torch.Generator().manual_seed(20261207))
+    cond, uncond = t.text([FIXTURE_PROMPT]), t.text([""])
+    z_t = vm.ddim_sample(t.unet, sched, cond, uncond, shape, 10, 7.5, 8, noise=lat0.clone())
+    g = torch.Generator().manual_seed(7)
+    noise = torch.stack([torch.randn(shape, generator=g) for _ in range(4)])
+    z_s = ts.lcm_sample(u, sched.acp, cond, lat0.clone(), 4, 50, 7.5, 8, torch.Generator().manual_seed(7))
+    clips = {}
+    for name, z in (("teacher", z_t), ("student", z_s)):
+        x = (vm.decode_video(vae, z, sf) / 2 + 0.5).clamp(0, 1)  # [1, F, 3, H, W]
+        clips[name] = x
+        np.save(os.path.join(dest, f"{name}_video.npy"), x[0].permute(0, 2, 3, 1).numpy().astype(np.float32))
+    np.save(os.path.join(dest, "latents.npy"), lat0.numpy().astype(np.float32))
+    np.save(os.path.join(dest, "noise.npy"), noise.numpy().astype(np.float32))
+    tok, _ = tv.tokenizer()
+    exp = {"prompt": FIXTURE_PROMPT}
+    for key, ck in (("hpsv2", a.frame_reward), ("viclip", a.video_reward)):
+        _, m, _ = vr.load(ck)
+        round_f16(m)
+        ids = vr.ids_for(tok, [FIXTURE_PROMPT], m.cfg["text_cfg"]["context_length"])
+        exp[key] = [float(m.reward(clips[n], ids)[0]) for n in ("teacher", "student")]
+    exp["mixed"] = [h + 2 * v for h, v in zip(exp["hpsv2"], exp["viclip"])]
+    with open(os.path.join(dest, "expected.json"), "w") as f:
+        json.dump(exp, f, indent=1)
+    print(f"fixtures in {dest}: {exp}")
 
 
 def halve(path):
@@ -54,6 +108,8 @@ def main():
     p.add_argument("--video-reward", required=True)
     p.add_argument("--dest", default=os.path.join(os.path.dirname(__file__), "..", "..", "assets", "tiny-video"))
     p.add_argument("--note", default="", help="a paragraph for README.md (training cost, losses)")
+    p.add_argument("--fixtures", default=os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data", "nets", "tiny_video"),
+                   help="where the PyTorch reference outputs of the shipped weights go")
     a = p.parse_args()
     dest = os.path.abspath(a.dest)
     tmp = dest + ".tmp"
@@ -104,6 +160,7 @@ The models are conditioned on 8 fps: `evoke generate --model assets/tiny-video/m
     shutil.rmtree(dest, ignore_errors=True)
     os.rename(tmp, dest)
     print(f"shipped {dest} ({size / 1e6:.2f} MB): steps {steps}")
+    fixtures(a, os.path.abspath(a.fixtures))
 
 
 if __name__ == "__main__":

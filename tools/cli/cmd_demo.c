@@ -469,7 +469,8 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     int nvp = 0;
     if (!image_only) {
         if (video_only && model_path) snprintf(video_dir, sizeof video_dir, "%s", model_path);
-        else if ((pst = cli_asset_path("tiny-video", "--model DIR", video_dir, sizeof video_dir))) return cli_report(pst);
+        else if ((pst = cli_asset_path("tiny-video", video_only ? "--model DIR" : "--image (the image part alone)", video_dir, sizeof video_dir)))
+            return cli_report(pst);
         if (video_only && prompts_path) snprintf(video_prompts_path, sizeof video_prompts_path, "%s", prompts_path);
         else if ((pst = cli_asset_path("prompts/video_demo.txt", "--prompts FILE", video_prompts_path, sizeof video_prompts_path)))
             return cli_report(pst);

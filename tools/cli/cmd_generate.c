@@ -621,7 +621,10 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
         case O_DEVICE: if (!cli_parse_u32(cmd, "--device", optarg, 0, &device)) return CLI_EXIT_USAGE; have_device = true; break;
         case O_DEVICES:
             devices_text = optarg;
-            if (strcmp(optarg, "all") && !parse_list("--devices", optarg, devices, GENERATE_MAX_DEVICES, &ndevices)) return CLI_EXIT_USAGE;
+            if (strcmp(optarg, "all")) { /* a list is checked here; "all" is resolved after the other checks */
+                int drc = cli_parse_devices(cmd, "--devices", optarg, devices, GENERATE_MAX_DEVICES, &ndevices);
+                if (drc) return drc;
+            }
             break;
         default: return cli_usage_error(cmd, "unknown or incomplete option '%s'", argv[optind - 1]);
         }
@@ -673,12 +676,8 @@ static int generate_main(int argc, char **argv, evk_shard *mpi) {
     vrc = cli_ranks_verdict(mpi, vrc);
     if (vrc) return vrc;
     if (devices_text && !ndevices) { /* all */
-        evk_device_info *list = NULL;
-        evk_status dst = evk_devices_list(&list, &ndevices);
-        free(list);
-        if (dst) return cli_report(dst);
-        if (ndevices > GENERATE_MAX_DEVICES) ndevices = GENERATE_MAX_DEVICES;
-        for (uint32_t i = 0; i < ndevices; i++) devices[i] = i;
+        int drc = cli_parse_devices(cmd, "--devices", devices_text, devices, GENERATE_MAX_DEVICES, &ndevices);
+        if (drc) return drc;
     }
     if (progress) sc.progress = on_progress, sc.stage = on_stage;
     /* per-stage times (each step, decode, reward submitted on its own) where someone reads them */

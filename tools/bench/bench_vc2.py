@@ -5,7 +5,7 @@ runs it): evoke (Vulkan) against T2V-Turbo's own lvdm code on the CPU, in one sc
     PYTHONPATH=SHIM:EINOPS:OPEN_CLIP/src:T2V_TURBO /usr/bin/python3 tools/bench/bench_vc2.py \\
         --yaml T2V_TURBO/configs/inference_t2v_512_v2.0.yaml [--frames 16] [--height 40] [--width 64]
         [--model-channels N] [--teacher] [--reps 1] [--no-warmup] [--threads 2] [--build build]
-        [--out out/bench_vc2] [--skip-torch] [--reuse-evoke] [--prepare]
+        [--out out/bench_vc2] [--skip-torch] [--reuse-evoke] [--prepare] [--decode-frames N]
 
 (the upstream checkouts and import shims as tools/ref/fixtures_vc2.py describes: T2V-Turbo's lvdm
 package is the reference, run from outside this repository.)
@@ -29,9 +29,15 @@ What it does, in one run on one machine:
   4. PyTorch: lvdm's UNetModel with the same f16-rounded weights in f32, torch.no_grad,
      --threads threads; T2V-Turbo's get_w_embedding(w, 256) as timestep_cond; the same warm-up
      and reps; peak RSS (VmHWM, reset once the model is loaded).
-  5. The outputs' relative L2 and max differences, a table, the load average sampled during the
+  5. --decode-frames N: also the VAE decode of N latent frames [N, 4, height, width] in one call
+     (VideoCrafter2 decodes its clips frame by frame with SD's AutoencoderKL: ch 128, ch_mult
+     [1, 2, 4, 4], 2 res blocks; tests/data/configs/sd21/vae_config.json), random f16-rounded
+     weights under diffusers' names (cached in OUT/vae-sd/): evoke's tools/bench/vae_bench.c
+     beside tools/ref/vae.py on PyTorch, with the same warm-up and reps.
+  6. The outputs' relative L2 and max differences, a table, the load average sampled during the
      run, the projection of a 4-step T2V-Turbo video (4 calls) against the teacher's 50-step DDIM
-     with classifier-free guidance (100 calls) from the measured time per call, and
+     with classifier-free guidance (100 calls) from the measured time per call (plus the decode of
+     `frames` frames scaled from the measured one when --decode-frames is given), and
      OUT/<variant>/result.json.
 """
 import argparse
@@ -79,6 +85,99 @@ class LoadSampler:
         self.thread.join()
 
 
+class FlopCounter:
+    """Counts the multiply-adds (×2 = FLOPs) of PyTorch calls made while active: Conv1d/2d/3d and
+    Linear modules through forward hooks, and lvdm's attention through torch.einsum (its attention
+    products, `b i d, b j d -> b i j` and `b i j, b j d -> b i d`), split into spatial self-,
+    cross- (77 text tokens) and temporal (attention over the frames) attention. The hooks cost
+    microseconds per module, nothing against a call of seconds."""
+
+    def __init__(self, model, frames):
+        self.model, self.frames = model, frames
+        self.gflop = {"conv": 0.0, "linear": 0.0, "attention_self": 0.0, "attention_cross": 0.0,
+                      "attention_temporal": 0.0, "other_einsum": 0.0}
+
+    def hook(self, mod, inp, out):
+        if isinstance(mod, torch.nn.Linear):
+            self.gflop["linear"] += 2 * out.numel() * mod.in_features / 1e9
+        else:
+            k = int(np.prod(mod.kernel_size))
+            self.gflop["conv"] += 2 * out.numel() * (mod.in_channels // mod.groups) * k / 1e9
+
+    def einsum(self, eq, *ops):
+        out = self.orig(eq, *ops)
+        lhs = eq.replace(" ", "").split("->")[0].split(",")
+        size = {}
+        for term, op in zip(lhs, ops):
+            for letter, n in zip(term, op.shape):
+                size[letter] = n
+        flop = 2 * float(np.prod(list(size.values()))) / 1e9
+        if len(lhs) == 2 and lhs[0] in ("bid", "bij") and lhs[1] in ("bjd",):
+            j = size["j"]
+            kind = "attention_cross" if j == TEXT_LEN and size["i"] != TEXT_LEN else \
+                "attention_temporal" if j == self.frames and size["i"] == self.frames else "attention_self"
+        else:
+            kind = "other_einsum"
+        self.gflop[kind] += flop
+        return out
+
+    def __enter__(self):
+        kinds = (torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.Linear)
+        self.handles = [m.register_forward_hook(self.hook) for m in self.model.modules() if isinstance(m, kinds)]
+        self.orig = torch.einsum
+        torch.einsum = self.einsum
+        return self
+
+    def __exit__(self, *a):
+        torch.einsum = self.orig
+        for h in self.handles:
+            h.remove()
+
+
+def decode_stage(args, H, W_):
+    """Time the VAE decode of args.decode_frames latent frames on both sides (see the module text)."""
+    sys.path.insert(0, os.path.join(ROOT, "tools", "ref"))
+    import vae as ref_vae
+    work = os.path.join(args.out, "vae-sd")
+    os.makedirs(work, exist_ok=True)
+    with open(os.path.join(ROOT, "tests", "data", "configs", "sd21", "vae_config.json")) as f:
+        cfg = json.load(f)
+    cfg_path, w_path = os.path.join(work, "vae_config.json"), os.path.join(work, "vae.f16.safetensors")
+    n = args.decode_frames
+    in_path = os.path.join(work, f"latents-{n}x{H}x{W_}.safetensors")
+    with open(cfg_path, "w") as f:
+        json.dump(cfg, f, indent=1)
+    if not os.path.exists(w_path):
+        with torch.no_grad():
+            dec = ref_vae.AutoencoderKLDecoder(cfg).eval()
+            sd = dec.state_dict()
+            draw_f16(sd, 2027)
+            write_f16(sd, w_path)
+        del dec, sd
+    if not os.path.exists(in_path):
+        write_inputs(in_path, {"latents": np.random.default_rng(17).standard_normal((n, 4, H, W_)).astype(np.float32)})
+    z = read_inputs(in_path)["latents"]
+    out_shape = (n, cfg["out_channels"], 8 * H, 8 * W_)
+    exe = build_bench(args.build, "vae_bench")
+    r = run_evoke(exe, [cfg_path, w_path, in_path, "f16", "nowarmup" if args.no_warmup else "warmup"], work, out_shape,
+                  args.reps, tag="evoke_vae")
+    if r is None:
+        return None
+    ev, y_evoke = r
+    d = {"frames": n, "evoke": ev, "evoke_finite": bool(np.isfinite(y_evoke).all()), "torch": None}
+    if not args.skip_torch:
+        log(f"PyTorch VAE decode of {n} frame(s)")
+        with torch.no_grad():
+            dec = ref_vae.AutoencoderKLDecoder(cfg).eval()
+            load_f16(dec, w_path)
+        zt = torch.from_numpy(z)
+        tr, y_torch = time_torch(lambda: dec.decode(zt), args.reps, args.threads, warmup=not args.no_warmup)
+        del dec
+        gc.collect()
+        d.update(torch=tr, rel_l2=rel_l2(y_evoke, y_torch), max_abs_diff=float(np.abs(y_evoke - y_torch).max()))
+    return d
+
+
 def unet_params(yaml_path, model_channels, teacher):
     with open(yaml_path) as f:
         full = yaml.safe_load(f)
@@ -110,6 +209,7 @@ def main():
     ap.add_argument("--skip-torch", action="store_true")
     ap.add_argument("--reuse-evoke", action="store_true", help="the last evoke output and summary in OUT instead of a run")
     ap.add_argument("--prepare", action="store_true", help="write the config, weights and inputs, then stop")
+    ap.add_argument("--decode-frames", type=int, default=0, help="also time the VAE decode of N frames (0: no)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     from lvdm.modules.networks.openaimodel3d import UNetModel
@@ -182,17 +282,28 @@ def main():
             wemb = T2VTurboVC2Pipeline.get_w_embedding(None, torch.from_numpy(inputs["guidance"]), 256) \
                 if not args.teacher else None
             fps = int(inputs["fps"][0])
-            tr, y_torch = time_torch(lambda: model(x, t, context=c, fps=fps, timestep_cond=wemb), args.reps, args.threads,
-                                     warmup=not args.no_warmup)
+            counter = FlopCounter(model, F_)
+
+            def call():  # the FLOPs of the last call
+                for k in counter.gflop:
+                    counter.gflop[k] = 0.0
+                with counter:
+                    return model(x, t, context=c, fps=fps, timestep_cond=wemb)
+            tr, y_torch = time_torch(call, args.reps, args.threads, warmup=not args.no_warmup)
+            tr["gflop"] = dict(counter.gflop, total=sum(counter.gflop.values()))
             del model
             gc.collect()
+
+        # ---- VAE decode ----------------------------------------------------------------------
+        dec = decode_stage(args, H, W_) if args.decode_frames else None
 
     # ---- comparison and report -----------------------------------------------------------------
     res = {"date": time.strftime("%Y-%m-%d %H:%M %Z"), "machine": platform.platform(), "cpus": os.cpu_count(),
            "load_start": load_start, "load_after_evoke": load_after_evoke, "load_end": os.getloadavg(),
            "load_samples": loads.samples, "variant": variant, "unet_params": params, "params": n_params,
            "frames": F_, "latent": [H, W_], "t": T_STEP, "fps": FPS, "w": None if args.teacher else W,
-           "reps": args.reps, "warmup": not args.no_warmup, "evoke": ev, "torch": tr, "torch_load_s": torch_load_s}
+           "reps": args.reps, "warmup": not args.no_warmup, "evoke": ev, "torch": tr, "torch_load_s": torch_load_s,
+           "decode": dec}
     finite = bool(np.isfinite(y_evoke).all())
     res["evoke_finite"] = finite
     ls = loads.samples or [load_start[0]]
@@ -223,6 +334,8 @@ def main():
               f"{ev['peak_bytes'] / rss if rss else float('nan'):.2f} |")
         print(f"| of which weights | {gib(ev['weight_bytes'])} (f16 storage) | {gib(n_params * 4)} (f32) | |")
         print(f"| loading the weights (s) | {ev['load_ms'] / 1e3:.1f} | {torch_load_s:.1f} | |")
+        gf = tr["gflop"]["total"]
+        print(f"| GFLOP/s ({gf:.0f} GFLOP per call) | {gf / es:.1f} | {gf / ts:.1f} | |")
     else:
         print(f"| seconds per call | {es:.1f} | - | - |")
         print(f"| peak device memory of a call | {gib(ev['peak_bytes'])} | - | - |")
@@ -230,20 +343,38 @@ def main():
     print(f"| evoke host peak RSS (whole process) | {gib(ev['host_peak_rss'])} | | |")
     print()
     if tr:
+        print("GFLOP per call (counted in the PyTorch call): "
+              + ", ".join(f"{k} {v:.1f}" for k, v in tr["gflop"].items()))
         print(f"outputs: relative L2 {res['rel_l2']:.3g}, max |evoke - PyTorch| {res['max_abs_diff']:.3g} "
               f"(max |PyTorch| {res['max_abs_ref']:.3g}); evoke output finite: {finite}")
     # a 4-step T2V-Turbo video: 4 calls (w through time_cond_proj, no CFG); the teacher's 50-step
-    # DDIM with CFG: 2 calls per step (batch-1 calls; a batch-2 call does the same work)
-    proj = {"student_calls": 4, "teacher_calls": 100, "evoke_student_s": 4 * es, "evoke_teacher_s": 100 * es}
+    # DDIM with CFG: 2 calls per step (batch-1 calls; a batch-2 call does the same work); both
+    # decode the same `frames` frames once
+    e_dec = t_dec = 0.0
+    if dec:
+        e_dec = dec["evoke"]["wall_ms_median"] / 1e3 * F_ / dec["frames"]
+        if dec["torch"]:
+            t_dec = dec["torch"]["ms_median"] / 1e3 * F_ / dec["frames"]
+        print(f"VAE decode of {dec['frames']} frame(s) of {8 * H}x{8 * W_}: evoke {dec['evoke']['wall_ms_median'] / 1e3:.1f} s "
+              f"(peak device memory {gib(dec['evoke']['peak_bytes'])}, finite {dec['evoke_finite']})"
+              + (f", PyTorch {dec['torch']['ms_median'] / 1e3:.1f} s; relative L2 {dec['rel_l2']:.3g}" if dec["torch"] else "")
+              + f"; {F_} frames: evoke {e_dec:.0f} s" + (f", PyTorch {t_dec:.0f} s" if dec["torch"] else ""))
+    proj = {"student_calls": 4, "teacher_calls": 100, "evoke_decode_s": e_dec,
+            "evoke_student_s": 4 * es + e_dec, "evoke_teacher_s": 100 * es + e_dec}
     if tr:
-        proj.update(torch_student_s=4 * ts, torch_teacher_s=100 * ts)
+        proj.update(torch_decode_s=t_dec, torch_student_s=4 * ts + t_dec, torch_teacher_s=100 * ts + t_dec)
     res["projection"] = proj
-    print(f"projected UNet time of one video (decode not included): 4-step T2V-Turbo {proj['evoke_student_s']:.0f} s, "
-          f"50-step DDIM + CFG {proj['evoke_teacher_s']:.0f} s on evoke"
-          + (f"; {proj['torch_student_s']:.0f} s vs {proj['torch_teacher_s']:.0f} s on PyTorch" if tr else "")
-          + " (25x fewer calls)")
+    print(f"projected time of one video ({'UNet calls + decode' if dec else 'UNet calls only, decode not included'}): "
+          f"4-step T2V-Turbo {proj['evoke_student_s']:.0f} s, 50-step DDIM + CFG {proj['evoke_teacher_s']:.0f} s on evoke "
+          f"({proj['evoke_teacher_s'] / proj['evoke_student_s']:.1f}x)"
+          + (f"; {proj['torch_student_s']:.0f} s vs {proj['torch_teacher_s']:.0f} s on PyTorch "
+             f"({proj['torch_teacher_s'] / proj['torch_student_s']:.1f}x)" if tr else "")
+          + "; 25x fewer UNet calls")
     print_kernels(ev, args.reps, 12)
-    return finish(res, os.path.join(work, "result.json"), not tr or (finite and res["rel_l2"] < 1e-2))
+    agree = not tr or (finite and res["rel_l2"] < 1e-2)
+    if dec:
+        agree = agree and dec["evoke_finite"] and dec.get("rel_l2", 0.0) < 1e-2
+    return finish(res, os.path.join(work, "result.json"), agree)
 
 
 if __name__ == "__main__":

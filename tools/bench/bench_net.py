@@ -136,7 +136,7 @@ def run_evoke(exe, args, work, out_shape, reps, tag="evoke"):
     """Run a benchmark program: `args` are its leading arguments (config, weights, inputs); then
     the output, summary, reps and the rest. Returns (summary dict, output array) or None."""
     e_out, e_sum = os.path.join(work, f"{tag}_out.f32"), os.path.join(work, f"{tag}_summary.json")
-    log(f"{tag}: 1 warm-up + {reps} calls")
+    log(f"{tag}: {'' if 'nowarmup' in args else '1 warm-up + '}{reps} calls")
     t0 = time.time()
     r = subprocess.run([exe, *args[:3], e_out, e_sum, str(reps), *args[3:]])
     if r.returncode != 0:

@@ -1,9 +1,9 @@
-"""bench_net.py — what the one-network benchmarks (bench_unet.py, bench_mmdit.py) share: small
-safetensors reading and writing, random f16-rounded weights drawn into a PyTorch model and written
-tensor by tensor, compiling and running the C side (tools/bench/<name>.c with net_bench.h against
-BUILD/libevoke.a), timing the PyTorch side the same way (one warm-up call, then `reps` calls,
-median, peak RSS of the calls), and the report's common parts (kernel table, result.json, the
-agreement check). A library module: each benchmark script imports it.
+"""bench_net.py — what the one-network benchmarks (bench_unet.py, bench_mmdit.py, bench_vc2.py)
+share: small safetensors reading and writing, random f16-rounded weights drawn into a PyTorch model
+and written tensor by tensor, compiling and running the C side (tools/bench/<name>.c with
+net_bench.h against BUILD/libevoke.a), timing the PyTorch side the same way (one warm-up call, then
+`reps` calls, median, peak RSS of the calls), and the report's common parts (kernel table,
+result.json, the agreement check). A library module: each benchmark script imports it.
 """
 import contextlib
 import gc
@@ -83,7 +83,8 @@ def draw_f16(sd, seed):
 def no_init():
     """Build a model without drawing PyTorch's default initial values (the benchmarks overwrite
     every parameter at once, and drawing them is minutes for a model of billions of values)."""
-    classes = (torch.nn.Linear, torch.nn.Conv2d, torch.nn.LayerNorm, torch.nn.Embedding)
+    classes = (torch.nn.Linear, torch.nn.Conv1d, torch.nn.Conv2d, torch.nn.Conv3d, torch.nn.LayerNorm, torch.nn.GroupNorm,
+               torch.nn.Embedding)
     saved = {c: c.reset_parameters for c in classes}
     for c in classes:
         c.reset_parameters = lambda self: None
@@ -135,7 +136,7 @@ def run_evoke(exe, args, work, out_shape, reps, tag="evoke"):
     """Run a benchmark program: `args` are its leading arguments (config, weights, inputs); then
     the output, summary, reps and the rest. Returns (summary dict, output array) or None."""
     e_out, e_sum = os.path.join(work, f"{tag}_out.f32"), os.path.join(work, f"{tag}_summary.json")
-    log(f"{tag}: 1 warm-up + {reps} calls")
+    log(f"{tag}: {'' if 'nowarmup' in args else '1 warm-up + '}{reps} calls")
     t0 = time.time()
     r = subprocess.run([exe, *args[:3], e_out, e_sum, str(reps), *args[3:]])
     if r.returncode != 0:

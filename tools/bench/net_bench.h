@@ -1,9 +1,10 @@
-/* net_bench.h — what the one-network benchmarks (unet_bench.c, mmdit_bench.c) share: reading a
- * call's inputs from a small safetensors file onto the device, the timing loop (one warm-up call,
- * then `reps` timed calls, each = upload the inputs + record + submit + wait + download), and the
- * outputs: the last result as raw little-endian f32 and a JSON summary (wall and GPU time per
- * call and their medians, dispatches and barriers per call, device memory held by the weights and
- * at the peak of a call, host peak RSS, the per-kernel GPU time of the timed calls).
+/* net_bench.h — what the one-network benchmarks (unet_bench.c, mmdit_bench.c, vc2_bench.c) share:
+ * reading a call's inputs from a small safetensors file onto the device, the timing loop (one
+ * warm-up call unless no_warmup is set, then `reps` timed calls, each = upload the inputs + record
+ * + submit + wait + download), and the outputs: the last result as raw little-endian f32 and a
+ * JSON summary (wall and GPU time per call and their medians, dispatches and barriers per call,
+ * device memory held by the weights and at the peak of a call, host peak RSS, the per-kernel GPU
+ * time of the timed calls).
  * Header-only, included once by each benchmark program; those are compiled by the Python runners
  * (tools/bench/bench_net.py), not by the CMake build. Errors end the program with the evoke
  * message (these are tools run by hand, not library code). The tests' tests/net_fixture.h reads
@@ -34,6 +35,7 @@ typedef struct net_bench {
     const char *name; /* program name for the progress lines */
     evk_context *ctx;
     int reps;
+    bool no_warmup;            /* no warm-up call: the first timed call pays the pipelines' first use */
     const char *storage;       /* weight storage, as the summary names it */
     double load_ms;            /* time to open and load the weights */
     unsigned long long weight_bytes;
@@ -42,7 +44,7 @@ typedef struct net_bench {
     int n_in;
     evk_tensor out;
     float *host_out;
-    double *wall, *gpu; /* reps + 1 entries: [0] is the warm-up call */
+    double *wall, *gpu; /* reps + 1 entries: [0] is the warm-up call (-1 when skipped) */
     uint32_t dispatches, barriers;
     evk_memory_stats after;
 } net_bench;
@@ -119,8 +121,9 @@ static inline void nb_loaded(net_bench *b, double t0) {
     b->weight_bytes = st.in_use;
 }
 
-/* One warm-up call then b->reps timed ones: `record` records the network's call into the stream
- * (reading b->in[], writing b->out, allocated by the caller as f32). */
+/* One warm-up call (none with b->no_warmup) then b->reps timed ones: `record` records the
+ * network's call into the stream (reading b->in[], writing b->out, allocated by the caller as
+ * f32). */
 typedef evk_status (*nb_record_fn)(void *user, evk_stream *s);
 
 static inline void nb_run(net_bench *b, nb_record_fn record, void *user) {
@@ -131,7 +134,8 @@ static inline void nb_run(net_bench *b, nb_record_fn record, void *user) {
     evk_memory_reset_peak(b->ctx);
     b->wall = calloc((size_t)b->reps + 1, sizeof *b->wall);
     b->gpu = calloc((size_t)b->reps + 1, sizeof *b->gpu);
-    for (int i = 0; i <= b->reps; i++) {
+    b->wall[0] = b->gpu[0] = -1.0;
+    for (int i = b->no_warmup ? 1 : 0; i <= b->reps; i++) {
         if (i == 1) evk_profile_reset(b->ctx); /* the breakdown covers the timed calls only */
         const double c0 = nb_now_ms();
         for (int k = 0; k < b->n_in; k++) NB_CHECK(evk_tensor_upload_f32(b->ctx, &b->in[k], b->host[k]));
@@ -162,7 +166,10 @@ static inline void nb_write(net_bench *b, const char *out_path, const char *summ
     const evk_device_info *dev = evk_context_device(b->ctx);
     fprintf(f, "{\n  \"device\": \"%s\", \"driver\": \"%s\",\n", dev->name, dev->driver_info);
     fprintf(f, "  \"storage\": \"%s\", \"reps\": %d, \"load_ms\": %.1f,\n", b->storage, reps, b->load_ms);
-    fprintf(f, "  \"warmup_ms\": %.1f, \"wall_ms\": [", b->wall[0]);
+    if (b->no_warmup)
+        fprintf(f, "  \"warmup_ms\": null, \"wall_ms\": [");
+    else
+        fprintf(f, "  \"warmup_ms\": %.1f, \"wall_ms\": [", b->wall[0]);
     for (int i = 1; i <= reps; i++) fprintf(f, "%s%.1f", i > 1 ? ", " : "", b->wall[i]);
     fprintf(f, "], \"gpu_ms\": [");
     for (int i = 1; i <= reps; i++) fprintf(f, "%s%.1f", i > 1 ? ", " : "", b->gpu[i]);

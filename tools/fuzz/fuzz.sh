@@ -32,7 +32,7 @@ cflags=(-std=c17 -D_GNU_SOURCE -DVK_NO_PROTOTYPES -g -O1 -fno-omit-frame-pointer
         -fno-sanitize-recover=undefined -Wall -Wextra -Werror -Iruntime)
 libs=$(pkg-config --cflags --libs libcjson 2>/dev/null || echo -lcjson)
 # the format code only: no context, pipelines or Vulkan
-common=(runtime/core/status.c runtime/core/tensor.c runtime/core/file.c runtime/formats/safetensors.c runtime/formats/gguf.c runtime/formats/gguf_quant.c runtime/formats/weights.c runtime/formats/config.c runtime/formats/yaml.c runtime/models/sd/sd_keys.c
+common=(runtime/core/status.c runtime/core/tensor.c runtime/core/file.c runtime/formats/safetensors.c runtime/formats/gguf.c runtime/formats/gguf_quant.c runtime/formats/weights.c runtime/formats/config.c runtime/formats/yaml.c runtime/models/sd/sd_keys.c runtime/models/clip/openclip_names.c
         runtime/formats/zip.c runtime/formats/pickle.c runtime/formats/pytorch.c
         runtime/formats/tokenizer.c runtime/formats/tokenizer_unicode.c tools/fuzz/stubs.c)
 

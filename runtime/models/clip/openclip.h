@@ -45,10 +45,6 @@ typedef struct evk_openclip {
  * route ws's transformers names to the file's (evk_clip_text_load / evk_clip_vision_load then
  * work on ws). `oc` must outlive ws's use. */
 evk_status evk_openclip_open(evk_weights *ws, const char *config_path, const evk_openclip_defaults *d, evk_openclip *oc);
-/* The text tower's map alone: transformers' CLIP text names (text_model.*) -> OpenCLIP's under
- * `root` (q/k/v as thirds of in_proj_weight/bias). Shared with VideoCrafter2's text tower, which
- * lives under "cond_stage_model.model." (models/sd/sd_keys.c). */
-evk_status evk_openclip_map_text(const char *root, const char *name, evk_weight_ref *ref);
 
 /* The projections (proj, text_projection, transposed into linear layers) and logit_scale. */
 evk_status evk_openclip_projections(evk_weights *ws, const evk_openclip *oc, evk_clip_projections *out);

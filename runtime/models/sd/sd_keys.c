@@ -4,7 +4,7 @@
  * Indices are checked against the config so that a request for a block the model does not have
  * is an error here rather than a silent read of a neighbouring tensor. */
 #include "models/sd/sd_keys.h"
-#include "models/clip/openclip.h"
+#include "models/clip/openclip_names.h"
 
 #include <stdarg.h>
 #include <stdio.h>

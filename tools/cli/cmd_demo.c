@@ -497,10 +497,12 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
         reward_path = default_reward;
     if (!pst && !prompts_path && !(pst = cli_asset_path("prompts/demo.txt", "--prompts FILE", default_prompts, sizeof default_prompts)))
         prompts_path = default_prompts;
-    if (pst) return cli_report(pst);
+    if (pst) { free(video_prompts); return cli_report(pst); }
     if (!cli_input_exists(cmd, "--model", model_path) || !cli_input_exists(cmd, "--reward", reward_path) ||
-        !cli_input_exists(cmd, "--prompts", prompts_path))
+        !cli_input_exists(cmd, "--prompts", prompts_path)) {
+        free(video_prompts);
         return CLI_EXIT_USAGE;
+    }
     if (!nb) { /* N/6 (the small end, where EvoSearch is Best-of-N), N/2 and N; the smaller ones
                   only where they pay for a trajectory (N itself is checked by the search) */
         const uint32_t d[3] = {nfe / 6, nfe / 2, nfe}, one = steps * (cfg > 0 ? 2u : 1u);
@@ -512,7 +514,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     for (int m = 0; m < M_COUNT; m++)
         if (use[m]) methods[nm++] = m;
     char(*prompts)[256] = malloc(sizeof(*prompts) * DEMO_MAX_PROMPTS);
-    if (!prompts) return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory"));
+    if (!prompts) { free(video_prompts); return cli_report(evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory")); }
     int np;
     int rc = read_prompts(prompts_path, prompts, &np);
     if (rc) { free(prompts), free(video_prompts); return rc; }

@@ -14,7 +14,7 @@
 #include "net_bench.h"
 
 #include "formats/yaml.h"
-#include "models/video/vc2_unet.h"
+#include "models/video/vc2.h"
 
 typedef struct call { evk_vc2_unet *u; net_bench *b; evk_vc2_unet_input ui; } call;
 
@@ -23,9 +23,7 @@ static evk_status record(void *user, evk_stream *s) {
     return evk_vc2_unet_forward(c->u, s, &c->ui, &c->b->out);
 }
 
-#define U "model.params.unet_config.params."
-
-/* unet_config.params of the yaml over lvdm's defaults, as runtime/models/video/vc2.c reads them. */
+/* unet_config.params of the yaml over lvdm's defaults, through the vc2 loader's own reader. */
 static void read_config(const char *path, evk_vc2_unet_config *c) {
     evk_yaml *y;
     NB_CHECK(evk_yaml_load(path, &y));
@@ -35,46 +33,7 @@ static void read_config(const char *path, evk_vc2_unet_config *c) {
         fprintf(stderr, "%s: unet_config.target is \"%s\", not lvdm's openaimodel3d.UNetModel\n", path, target);
         exit(2);
     }
-    evk_vc2_unet_config_default(c);
-    struct { const char *k; int *dst; } ints[] = {
-        {"in_channels", &c->in_channels}, {"out_channels", &c->out_channels}, {"model_channels", &c->model_channels},
-        {"num_res_blocks", &c->num_res_blocks}, {"num_heads", &c->num_heads}, {"num_head_channels", &c->num_head_channels},
-        {"transformer_depth", &c->transformer_depth}, {"temporal_transformer_depth", &c->temporal_transformer_depth},
-        {"context_dim", &c->context_dim}, {"dims", &c->dims}, {"time_cond_proj_dim", &c->time_cond_proj_dim},
-        {"motion_cond_proj_dim", &c->motion_cond_proj_dim},
-    };
-    char key[160];
-    for (size_t i = 0; i < sizeof ints / sizeof *ints; i++) {
-        long long v = *ints[i].dst;
-        snprintf(key, sizeof key, U "%s", ints[i].k);
-        NB_CHECK(evk_yaml_get_int(y, NULL, key, &v));
-        if (v < -1 || v > 1 << 20) { fprintf(stderr, "%s: %s = %lld\n", path, key, v); exit(2); }
-        *ints[i].dst = (int)v;
-    }
-    struct { const char *k; bool *dst; } bools[] = {
-        {"use_linear", &c->use_linear}, {"temporal_conv", &c->temporal_conv}, {"temporal_attention", &c->temporal_attention},
-        {"temporal_selfatt_only", &c->temporal_selfatt_only}, {"addition_attention", &c->addition_attention},
-        {"fps_cond", &c->fps_cond}, {"use_relative_position", &c->use_relative_position},
-        {"use_causal_attention", &c->use_causal_attention}, {"use_scale_shift_norm", &c->use_scale_shift_norm},
-        {"resblock_updown", &c->resblock_updown}, {"tempspatial_aware", &c->tempspatial_aware},
-        {"use_image_attention", &c->use_image_attention}, {"conv_resample", &c->conv_resample},
-    };
-    for (size_t i = 0; i < sizeof bools / sizeof *bools; i++) {
-        snprintf(key, sizeof key, U "%s", bools[i].k);
-        NB_CHECK(evk_yaml_get_bool(y, NULL, key, bools[i].dst));
-    }
-    long long list[16];
-    int n = 0;
-    NB_CHECK(evk_yaml_get_ints(y, NULL, U "channel_mult", list, EVK_VC2_MAX_LEVELS, &n));
-    if (n) {
-        c->levels = n;
-        for (int i = 0; i < n; i++) c->channel_mult[i] = (int)(list[i] > 0 && list[i] < 1000 ? list[i] : 0);
-    }
-    NB_CHECK(evk_yaml_get_ints(y, NULL, U "attention_resolutions", list, EVK_VC2_MAX_LEVELS + 2, &n));
-    c->n_attention_resolutions = n;
-    for (int i = 0; i < n; i++) c->attention_resolutions[i] = (int)(list[i] > 0 && list[i] < 1 << 20 ? list[i] : 0);
-    if (c->time_cond_proj_dim < 0) c->time_cond_proj_dim = 0;
-    if (c->motion_cond_proj_dim < 0) c->motion_cond_proj_dim = 0;
+    NB_CHECK(evk_vc2_unet_config_from_yaml(y, c));
     evk_yaml_free(y);
 }
 

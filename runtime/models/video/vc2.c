@@ -139,7 +139,7 @@ bool evk_vc2_probe(const char *path) {
 #define EVK__P "model.params."
 #define EVK__U "model.params.unet_config.params."
 
-static evk_status evk__vc2_unet_yaml(const evk_yaml *y, evk_vc2_unet_config *c) {
+evk_status evk_vc2_unet_config_from_yaml(const evk_yaml *y, evk_vc2_unet_config *c) {
     evk_vc2_unet_config_default(c);
     long long v;
     struct { const char *k; int *dst; } ints[] = {
@@ -262,7 +262,7 @@ static evk_status evk__vc2_config(evk_vc2 *v, const evk_yaml *y, const char *yam
     EVK_TRY(evk__vc2_target(y, "model.params.unet_config.target", "openaimodel3d.UNetModel"));
     EVK_TRY(evk__vc2_target(y, "model.params.first_stage_config.target", "AutoencoderKL"));
     EVK_TRY(evk__vc2_target(y, "model.params.cond_stage_config.target", "FrozenOpenCLIPEmbedder"));
-    EVK_TRY(evk__vc2_unet_yaml(y, &v->ucfg));
+    EVK_TRY(evk_vc2_unet_config_from_yaml(y, &v->ucfg));
     v->beta_start = 0.00085, v->beta_end = 0.012;
     long long T = 1000, tl = 16;
     EVK_TRY(evk_yaml_get_float(y, NULL, EVK__P "linear_start", &v->beta_start));

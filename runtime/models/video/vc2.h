@@ -24,6 +24,7 @@
 
 #include <stdbool.h>
 
+#include "formats/yaml.h"
 #include "models/model.h"
 #include "models/video/vc2_unet.h"
 
@@ -36,6 +37,9 @@ typedef struct evk_vc2 evk_vc2;
 /* Registry entry points. */
 bool evk_vc2_probe(const char *path);
 evk_status evk_vc2_model_load(evk_context *ctx, const char *path, const evk_model_options *options, evk_model **out);
+/* The UNet's configuration from an lvdm yaml: model.params.unet_config.params over lvdm's defaults
+ * (what the loader reads; tools/bench/vc2_bench.c reads it the same way). */
+evk_status evk_vc2_unet_config_from_yaml(const evk_yaml *y, evk_vc2_unet_config *c);
 
 /* The family state of a model loaded by evk_vc2_model_load (NULL for other families). */
 evk_vc2 *evk_vc2_of(evk_model *m);

@@ -341,8 +341,7 @@ static evk_status write_report(const char *out_dir, const cJSON *root, const cha
 }
 
 /* `evoke demo --video`: the video part alone, on one device. */
-static int demo_video_only(demo_video_config *v, bool have_device, uint32_t device, const char *prompts_path, evk_shard *mpi) {
-    (void)mpi;
+static int demo_video_only(demo_video_config *v, bool have_device, uint32_t device, const char *prompts_path) {
     struct stat out_st;
     bool made_out = stat(v->out_dir, &out_st) != 0;
     evk_status st = cli_prepare_output("--out", v->out_dir, true);
@@ -488,7 +487,7 @@ static int demo_main(int argc, char **argv, evk_shard *mpi) {
     demo_video_config vcfg = {.model_dir = video_dir, .prompts = video_prompts, .prompt_count = nvp, .seed = seed,
                               .evo_nfe = video_only && have_nfe ? nfe : 0, .guidance = video_only && have_cfg ? (float)cfg : 0, .out_dir = out_dir};
     if (video_only) {
-        int vrc = demo_video_only(&vcfg, have_device, device, video_prompts_path, mpi);
+        int vrc = demo_video_only(&vcfg, have_device, device, video_prompts_path);
         free(video_prompts);
         return vrc;
     }

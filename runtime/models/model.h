@@ -111,9 +111,9 @@ typedef struct evk_model_options {
                                     denoiser file holding quantised GGUF tensors is read as
                                     stored whatever `storage` says: quantised matrices stay
                                     quantised on the device, F16 tensors f16, F32 ones f32 */
-    const char *lora;       /* merge this LoRA into the denoiser at load (vc2: T2V-Turbo v1's
-                               unet_lora.pt, an unnamed list of [up, down] pairs); other families
-                               refuse it */
+    const char *lora;       /* merge this LoRA into the denoiser at load (vc2, modelscope:
+                               T2V-Turbo v1's unet_lora.pt, an unnamed list of [up, down] pairs,
+                               video/lora_list.h); other families refuse it */
 } evk_model_options;
 
 /* A family in the registry: its name, what paths it takes (for help texts), a probe that says

@@ -46,9 +46,9 @@ evk_status evk_model_load(evk_context *ctx, const char *path, const evk_model_op
     for (size_t i = 0; i < EVK__FAMILY_COUNT; i++)
         if (evk__families[i].probe(path)) {
             const evk_model_options *o = options ? options : &none;
-            if (o->lora && strcmp(evk__families[i].name, "vc2"))
-                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (%s): --lora merges T2V-Turbo's LoRA list into a VideoCrafter2 (vc2) UNet; "
-                                "this family takes no LoRA", path, evk__families[i].name);
+            if (o->lora && strcmp(evk__families[i].name, "vc2") && strcmp(evk__families[i].name, "modelscope"))
+                return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (%s): --lora merges T2V-Turbo's LoRA list into a VideoCrafter2 (vc2) or "
+                                "ModelScope (modelscope) UNet; this family takes no LoRA", path, evk__families[i].name);
             EVK_TRY(evk__families[i].load(ctx, path, o, out));
             /* options a family did not take are refused, never ignored: frames and fps are for
              * video models (a video family checks its own values); another file's denoiser is

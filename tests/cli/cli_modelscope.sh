@@ -3,7 +3,8 @@
 # tests/data/nets/modelscope reproduces the video diffusers' TextToVideoSDPipeline made from the
 # same initial latents (DDIM, η = 0, guidance 7.5, 3 steps, 4 frames of 16×16; --output-raw is
 # f32 [F, H, W, 3] in [0, 1]); --diffusion-model swaps the UNet's weights (T2V-Turbo's student:
-# one call per LCM step, and T2V-Turbo's own MS pipeline's video from its latents and noise); a
+# one call per LCM step, and T2V-Turbo's own MS pipeline's video from its latents and noise), and
+# with T2V-Turbo v1's LoRA list merged over it (--lora; refused over the teacher's UNet); a
 # UNet with a missing or mis-shaped tensor is exit 2 with one line
 # naming the tensor and the file, and nothing written.
 set -u
@@ -52,6 +53,25 @@ err = float(np.linalg.norm(got - want) / np.linalg.norm(want))
 print("cli_modelscope: T2V-Turbo MS LCM video rel L2 %.3g" % err)
 assert got.shape == want.shape and err <= 1e-3, (got.shape, err)
 PY
+
+# T2V-Turbo (MS) v1's LoRA list over the student's UNet: runs, and moves the video; the list over
+# the teacher's own UNet (no time_embedding.cond_proj) is exit 2 with the reason, nothing written
+"$evoke" generate --model "$model" --prompt "a red circle on the left" -W 16 -H 16 --frames 4 --steps 4 --sampler lcm \
+  --lcm-origin-steps 50 --cfg 7.5 --diffusion-model "$model/unet_lcm/diffusion_pytorch_model.safetensors" --lora "$model/unet_lora.pt" \
+  --latents "$model/lcm_latents.npy" --noise "$model/lcm_noise.npy" --output-raw "$tmp/lora.npy" >/dev/null || fail "--lora exited $?"
+$py - "$tmp/lora.npy" "$tmp/lcm4.npy" <<'PY' || fail "the LoRA list did not change the student's video"
+import sys
+import numpy as np
+got, plain = np.load(sys.argv[1]), np.load(sys.argv[2])
+d = float(np.linalg.norm(got - plain) / np.linalg.norm(plain))
+print("cli_modelscope: the LoRA list moves the video by %.3g" % d)
+assert got.shape == plain.shape and np.isfinite(got).all() and d > 1e-3, d
+PY
+err=$("$evoke" generate --model "$model" --prompt "a red circle" -W 16 -H 16 --frames 4 --steps 4 \
+  --diffusion-model "$model/unet_lora.pt" --output-raw "$tmp/bad_lora.npy" 2>&1); rc=$?
+[ $rc -eq 2 ] || fail "the list over the teacher: exit $rc ($err)"
+grep -q "time_embedding.cond_proj with random weights" <<<"$err" || fail "the list over the teacher: $err"
+[ ! -e "$tmp/bad_lora.npy" ] || fail "the list over the teacher: an output was written"
 
 # damaged copies of the folder: one UNet tensor missing, one mis-shaped
 for how in missing shape; do

@@ -245,27 +245,22 @@ static void test_pipeline(void **state) {
     evk_model_destroy(model);
 }
 
-/* T2V-Turbo's ModelScope student through the family: the teacher's folder with the student's
- * UNet weights (--diffusion-model), whose cond_proj tensor makes the model guidance-embedded;
- * one call with w = 7.5 equals diffusers' UNet given T2V-Turbo's w-embedding of 7.5. */
-static void test_student(void **state) {
-    evk_context *ctx = *state;
-    char path[512], weights[512];
-    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT,
-                             .diffusion_model = fixture_path("modelscope/unet_lcm/diffusion_pytorch_model.safetensors", weights,
-                                                             sizeof weights)};
+/* One call of a guidance-embedded model (the folder with `opt`'s UNet) on the fixture's first clip
+ * at t = 999 with w = 7.5, against `want_name` of the fixture file `ref`; returns the rel. L2. */
+static double run_student(evk_context *ctx, const evk_model_options *opt, const char *ref, const char *want_name, const char *what) {
+    char path[512];
     evk_model *model = NULL;
-    TEST_OK(evk_model_load(ctx, fixture_path("modelscope", path, sizeof path), &opt, &model));
+    TEST_OK(evk_model_load(ctx, fixture_path("modelscope", path, sizeof path), opt, &model));
     const evk_model_info *mi = evk_model_get_info(model);
     assert_true(mi->guidance_embedded);
     evk_sampler_config sc;
     TEST_OK(evk_model_sampler_config(model, 4, &sc));
     assert_int_equal(sc.kind, EVK_SAMPLER_LCM);
     assert_int_equal(sc.lcm_origin_steps, 50);
-    evk_weights *fx = fixture_open(ctx, "modelscope/fixture");
+    evk_weights *fx = fixture_open(ctx, "modelscope/fixture"), *rx = fixture_open(ctx, ref);
     const int64_t n = 4 * FR * LAT * LAT;
     float *x = fixture_read(fx, "unet.sample", 5, XS), *cx = fixture_read(fx, "unet.context", 3, (int64_t[]){2, 77, 32}),
-          *want = fixture_read(fx, "lcm.out", 5, XS);
+          *want = fixture_read(rx, want_name, 5, XS);
     float t = 999, one = 1;
     evk_tensor tx = fixture_upload(ctx, x, 2, (int64_t[]){1, n}), tc = fixture_upload(ctx, cx, 3, (int64_t[]){1, 77, 32}),
                tt = fixture_upload(ctx, &t, 1, (int64_t[]){1}), ta = fixture_upload(ctx, &one, 1, (int64_t[]){1}),
@@ -276,14 +271,58 @@ static void test_student(void **state) {
     evk_model_input in = {.x = &tx, .timestep = &tt, .alpha = &ta, .sigma = &ta, .cond = &tc, .guidance = 7.5f};
     TEST_OK(evk_model_forward(model, s, &in, &out));
     TEST_OK(evk_stream_run(s));
-    assert_true(compare(ctx, &out, want, "student, w = 7.5 (first clip)") <= 1e-4);
+    double e = compare(ctx, &out, want, what);
     assert_int_equal(evk_context_validation_count(ctx), 0);
     evk_tensor *all[] = {&tx, &tc, &tt, &ta, &out};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) evk_tensor_free(ctx, all[i]);
     free(x), free(cx), free(want);
     evk_stream_destroy(s);
+    if (rx != fx) evk_weights_close(rx);
     evk_weights_close(fx);
     evk_model_destroy(model);
+    return e;
+}
+
+/* T2V-Turbo's ModelScope student through the family: the teacher's folder with the student's
+ * UNet weights (--diffusion-model), whose cond_proj tensor makes the model guidance-embedded;
+ * one call with w = 7.5 equals diffusers' UNet given T2V-Turbo's w-embedding of 7.5. */
+static void test_student(void **state) {
+    char weights[512];
+    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT,
+                             .diffusion_model = fixture_path("modelscope/unet_lcm/diffusion_pytorch_model.safetensors", weights,
+                                                             sizeof weights)};
+    assert_true(run_student(*state, &opt, "modelscope/fixture", "lcm.out", "student, w = 7.5 (first clip)") <= 1e-4);
+}
+
+/* T2V-Turbo (MS) v1's LoRA list (fixtures_modelscope_lora.py: upstream's LoraHandler +
+ * collapse_lora, as app_ms.py loads it) merged at load over the student's UNet; the list over the
+ * teacher's UNet (no time_embedding.cond_proj: upstream's random-weight case), a file that is no
+ * list, another UNet's list, and two lists at once refused. */
+static void test_lora(void **state) {
+    evk_context *ctx = *state;
+    char weights[512], list[512], other[512], path[512];
+    fixture_path("modelscope/unet_lcm/diffusion_pytorch_model.safetensors", weights, sizeof weights);
+    fixture_path("modelscope/unet_lora.pt", list, sizeof list);
+    fixture_path("vc2/vc2_tiny_lora.pt", other, sizeof other);
+    fixture_path("modelscope", path, sizeof path);
+    evk_model_options opt = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT, .diffusion_model = weights, .lora = list};
+    assert_true(run_student(ctx, &opt, "modelscope/lora_ref", "lora.out", "student + LoRA list, w = 7.5") <= 1e-4);
+    struct { const char *dm, *lora; evk_status want; const char *says; } bad[] = {
+        {list, NULL, EVK_ERROR_INVALID_ARGUMENT, "time_embedding.cond_proj with random weights"},
+        {NULL, list, EVK_ERROR_INVALID_ARGUMENT, "time_embedding.cond_proj with random weights"},
+        {weights, weights, EVK_ERROR_FORMAT, "is not T2V-Turbo's LoRA list"},
+        {weights, other, EVK_ERROR_FORMAT, "Linear/Conv2d/Conv3d layers"},
+        {list, list, EVK_ERROR_INVALID_ARGUMENT, "is a LoRA list, and --lora gives another"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        evk_model_options o = {.frames = FR, .width = 2 * LAT, .height = 2 * LAT, .diffusion_model = bad[i].dm, .lora = bad[i].lora};
+        evk_model *m = NULL;
+        assert_int_equal(evk_model_load(ctx, path, &o, &m), bad[i].want);
+        assert_null(m);
+        printf("  -> %s\n", evk_error_message());
+        assert_non_null(strstr(evk_error_message(), bad[i].says));
+    }
+    assert_int_equal(evk_context_validation_count(ctx), 0);
 }
 
 /* T2V-Turbo's own MS pipeline (T2VTurboMSPipeline + T2VTurboScheduler, fixtures_modelscope_lcm.py):
@@ -366,6 +405,7 @@ int main(void) {
         cmocka_unit_test(test_unet3d_bad_weights),
         cmocka_unit_test(test_pipeline),
         cmocka_unit_test(test_student),
+        cmocka_unit_test(test_lora),
         cmocka_unit_test(test_student_lcm),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);

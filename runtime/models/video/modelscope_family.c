@@ -12,6 +12,7 @@
 #include "models/clip/clip.h"
 #include "models/sd/sd_parts.h"
 #include "models/sd/vae.h"
+#include "models/video/lora_list.h"
 #include "models/video/vc2_unet.h"
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
@@ -114,6 +115,64 @@ static evk_status evk__ms_unet_config(evk_sd_pipe *p, const char *path) {
     return evk_unet3d_config_load(path, &((evk_ms *)p)->unet_cfg);
 }
 
+/* T2V-Turbo v1's LoRA list (lora_list.h) over diffusers' UNet3DConditionModel: the attribute names
+ * of its modules in registration order (UNet3DConditionModel registers up_blocks before
+ * mid_block; TimestepEmbedding, Transformer2D/TransformerTemporalModel, BasicTransformerBlock,
+ * Attention, FeedForward/GEGLU, the 3-D blocks, ResnetBlock2D, TemporalConvLayer, Down/Upsample2D).
+ * T2V-Turbo's app_ms.py injects into every Linear/Conv2d/Conv3d below "UNet3DConditionModel". */
+static const char *const evk__ms_module_order[] = {
+    "conv_in", "time_embedding", "linear_1", "cond_proj", "linear_2", "transformer_in", "down_blocks", "up_blocks", "mid_block",
+    "conv_out", "proj_in", "transformer_blocks", "proj_out", "attn1", "attn2", "ff", "to_q", "to_k", "to_v", "to_out", "net",
+    "proj", "resnets", "temp_convs", "attentions", "temp_attentions", "downsamplers", "upsamplers", "conv1", "time_emb_proj",
+    "conv2", "conv3", "conv4", "conv_shortcut", "conv",
+};
+static const evk_lora_layout evk__ms_lora_layout = {"diffusers' UNet3DConditionModel", evk__ms_module_order,
+                                                    sizeof evk__ms_module_order / sizeof *evk__ms_module_order};
+
+static evk_status evk__ms_is_lora_list(const char *path, bool *is) {
+    evk_weights *ws = NULL;
+    EVK_TRY(evk_weights_open(NULL, path, &ws));
+    *is = evk_lora_list_is(ws);
+    evk_weights_close(ws);
+    return EVK_OK;
+}
+
+/* The UNet's weights: the folder's unet/, or --diffusion-model's file; T2V-Turbo v1's LoRA list
+ * (--lora, or a list given as --diffusion-model, then over the folder's UNet) merged over them. */
+static evk_status evk__ms_open_unet(evk_sd_pipe *p, const char *folder, const evk_model_options *opt) {
+    const char *upath = opt->diffusion_model, *lpath = opt->lora;
+    bool list = false;
+    if (upath) EVK_TRY(evk__ms_is_lora_list(upath, &list));
+    if (list) {
+        if (lpath) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (--diffusion-model) is a LoRA list, and --lora gives another", upath);
+        lpath = upath, upath = NULL;
+    }
+    if (upath) EVK_TRY(evk_sd_pipe_open_unet_file(p, upath, NULL, NULL));
+    else EVK_TRY(evk_sd_pipe_open(p, NULL, "unet", &p->unet_weights));
+    if (!lpath) return EVK_OK;
+    char own[700];
+    snprintf(own, sizeof own, "%s/unet", folder);
+    const char *base = upath ? upath : own, *P = "model.diffusion_model.";
+    evk_weights *lora = NULL;
+    EVK_TRY(evk_weights_open(NULL, lpath, &lora));
+    evk_status st = evk_lora_list_is(lora) ? EVK_OK
+                                           : evk_fail(EVK_ERROR_FORMAT, "%s (--lora) is not T2V-Turbo's LoRA list (tensors \"0\", \"1\", ...)", lpath);
+    /* upstream's student adds time_embedding.cond_proj, whose base weight then comes from no file */
+    if (!st && !evk_weights_has(p->unet_weights, "time_embedding.cond_proj.weight"))
+        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                      "%s is T2V-Turbo's LoRA list: over %s it would leave time_embedding.cond_proj with random weights (no "
+                      "checkpoint holds its base weight; upstream initialises it at random in this path). Use a merged T2V-Turbo "
+                      "(MS) UNet as --diffusion-model instead, or give a base UNet holding time_embedding.cond_proj as "
+                      "--diffusion-model with the list as --lora",
+                      lpath, base);
+    bool prefixed = false;
+    for (size_t i = 0; i < evk_weights_count(p->unet_weights) && !prefixed; i++)
+        prefixed = !strncmp(evk_weights_at(p->unet_weights, i)->name, P, strlen(P));
+    if (!st) st = evk_lora_list_merge(p->unet_weights, prefixed ? P : "", lora, &evk__ms_lora_layout, lpath, base);
+    evk_weights_close(lora);
+    return st;
+}
+
 static evk_status evk__ms_load(evk_sd_pipe *p, const char *folder, const evk_model_options *opt, evk_model_ops *ops) {
     evk_ms *ms = (evk_ms *)p;
     p->net = evk__ms_net;
@@ -125,8 +184,7 @@ static evk_status evk__ms_load(evk_sd_pipe *p, const char *folder, const evk_mod
     EVK_TRY(evk_sd_pipe_read_folder(p, folder, evk__ms_unet_config, true, &latent));
     EVK_TRY(evk_sd_pipe_check(p, folder, ms->unet_cfg.cross_attention_dim, ms->unet_cfg.in_channels, true));
     evk_dtype st = opt->storage == EVK_DTYPE_F16 ? EVK_DTYPE_F16 : EVK_DTYPE_F32;
-    if (opt->diffusion_model) EVK_TRY(evk_sd_pipe_open_unet_file(p, opt->diffusion_model, NULL, NULL));
-    else EVK_TRY(evk_sd_pipe_open(p, NULL, "unet", &p->unet_weights));
+    EVK_TRY(evk__ms_open_unet(p, folder, opt));
     /* T2V-Turbo's ModelScope student: time_cond_proj exists when the weights hold its tensor (a
      * merged UNet given with --diffusion-model over the teacher's folder says so only there) */
     const char *cp = "time_embedding.cond_proj.weight";

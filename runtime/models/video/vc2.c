@@ -16,6 +16,7 @@
 #include "models/clip/clip.h"
 #include "models/sd/sd_keys.h"
 #include "models/sd/vae.h"
+#include "models/video/lora_list.h"
 #include "ops/op_image.h"
 #include "ops/op_layout.h"
 #include "ops/op_reduce.h"
@@ -526,20 +527,9 @@ static void evk__vc2_yaml_path(const char *ckpt, const evk_model_options *opt, c
 
 /* ---- T2V-Turbo v1's LoRA list ------------------------------------------------------------------ */
 
-/* unet_lora.pt is a bare list [up_0, down_0, up_1, down_1, ...] (tensor names "0", "1", ...). */
-static bool evk__vc2_is_lora_list(const evk_weights *ws) {
-    size_t n = evk_weights_count(ws), numbered = 0;
-    for (size_t i = 0; i < n; i++) {
-        char want[24];
-        snprintf(want, sizeof want, "%zu", i);
-        numbered += !strcmp(evk_weights_at(ws, i)->name, want);
-    }
-    return n && numbered == n;
-}
-
-/* The attribute names of lvdm's UNet modules in the order their __init__ registers them (one list
- * serves all classes: names that share a parent keep their relative order). PyTorch's
- * named_modules() walks children in this order, numbered ones (ModuleList, Sequential) by index. */
+/* The attribute names of lvdm's UNet modules in the order their __init__ registers them (see
+ * lora_list.h). utils/lora.py inject_trainable_lora_extended walks UNetModel.named_modules() and
+ * gives every nn.Linear, nn.Conv2d and nn.Conv3d (not Conv1d: init_attn's projections) a pair. */
 static const char *const evk__vc2_module_order[] = {
     /* UNetModel */
     "time_embed", "fps_embedding", "time_cond_proj", "motion_cond_proj", "combine_proj", "input_blocks", "init_attn",
@@ -553,116 +543,8 @@ static const char *const evk__vc2_module_order[] = {
     /* FeedForward, GEGLU, Downsample, Upsample */
     "net", "proj", "op", "conv",
 };
-
-static int evk__vc2_module_rank(const char *name, size_t len) {
-    for (size_t i = 0; i < sizeof evk__vc2_module_order / sizeof *evk__vc2_module_order; i++)
-        if (strlen(evk__vc2_module_order[i]) == len && !strncmp(evk__vc2_module_order[i], name, len)) return (int)i;
-    return -1;
-}
-
-/* Whether every component of a module path is a number or a known attribute. */
-static bool evk__vc2_module_known(const char *a) {
-    while (*a) {
-        size_t la = strcspn(a, ".");
-        if (!(a[0] >= '0' && a[0] <= '9') && evk__vc2_module_rank(a, la) < 0) return false;
-        a += la + (a[la] == '.');
-    }
-    return true;
-}
-
-/* Order of two module paths ("input_blocks.1.0.in_layers.2") in named_modules() (known paths). */
-static int evk__vc2_module_cmp(const void *pa, const void *pb) {
-    const char *a = *(const char *const *)pa, *b = *(const char *const *)pb;
-    while (*a && *b) {
-        size_t la = strcspn(a, "."), lb = strcspn(b, ".");
-        bool na = a[0] >= '0' && a[0] <= '9', nb = b[0] >= '0' && b[0] <= '9';
-        long ka, kb;
-        if (na && nb) {
-            ka = strtol(a, NULL, 10), kb = strtol(b, NULL, 10);
-        } else {
-            ka = na ? -1 : evk__vc2_module_rank(a, la), kb = nb ? -1 : evk__vc2_module_rank(b, lb);
-        }
-        if (ka != kb) return ka < kb ? -1 : 1;
-        if (la != lb || strncmp(a, b, la)) return strncmp(a, b, la < lb ? la : lb) ? strncmp(a, b, la < lb ? la : lb) : la < lb ? -1 : 1;
-        a += la + (a[la] == '.'), b += lb + (b[lb] == '.');
-    }
-    return *a ? 1 : *b ? -1 : 0;
-}
-
-/* Merge T2V-Turbo's LoRA list into the UNet weights of `base` (file names below `prefix`) as its
- * loader does: utils/lora.py inject_trainable_lora_extended walks UNetModel.named_modules() and
- * gives every nn.Linear, nn.Conv2d and nn.Conv3d (not Conv1d) the next [up, down] pair, then
- * collapse_lora adds up·down (flattened, scale 1, alpha 1) to its weight. Those modules are exactly
- * the UNet's weights of rank 2, 4 and 5; their order is the module order above. */
-static evk_status evk__vc2_merge_lora(evk_weights *base, const char *prefix, evk_weights *lora, const char *lpath, const char *bpath) {
-    size_t nb = evk_weights_count(base), np = strlen(prefix), nt = 0;
-    char **names = calloc(nb ? nb : 1, sizeof *names);
-    if (!names) return evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    evk_status st = EVK_OK;
-    for (size_t i = 0; i < nb && !st; i++) {
-        const evk_st_tensor *t = evk_weights_at(base, i);
-        size_t n = strlen(t->name);
-        if (strncmp(t->name, prefix, np) || n < np + 7 || strcmp(t->name + n - 7, ".weight")) continue;
-        if (t->ndim != 2 && t->ndim != 4 && t->ndim != 5) continue;
-        names[nt] = strndup(t->name + np, n - np - 7);
-        if (!names[nt++]) st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory");
-    }
-    for (size_t i = 0; i < nt && !st; i++)
-        if (!evk__vc2_module_known(names[i]))
-            st = evk_fail(EVK_ERROR_FORMAT, "%s: the UNet's module %s is outside lvdm's UNetModel layout; cannot place %s's LoRA pairs", bpath,
-                          names[i], lpath);
-    if (!st) qsort(names, nt, sizeof *names, evk__vc2_module_cmp);
-    size_t nl = evk_weights_count(lora);
-    if (!st && nl != 2 * nt)
-        st = evk_fail(EVK_ERROR_FORMAT, "%s holds %zu LoRA tensors but the UNet of %s has %zu Linear/Conv2d/Conv3d layers (%zu expected)",
-                      lpath, nl, bpath, nt, 2 * nt);
-    float *w = NULL, *up = NULL, *down = NULL, *delta = NULL;
-    for (size_t k = 0; k < nt && !st; k++) {
-        char full[300], un[24], dn[24];
-        snprintf(full, sizeof full, "%s%s.weight", prefix, names[k]);
-        snprintf(un, sizeof un, "%zu", 2 * k);
-        snprintf(dn, sizeof dn, "%zu", 2 * k + 1);
-        const evk_st_tensor *bt = evk_weights_lookup(base, full, NULL), *ut = evk_weights_lookup(lora, un, NULL),
-                            *dt = evk_weights_lookup(lora, dn, NULL);
-        /* up [out, r, 1...], down [r, in, k...] against the weight [out, in, k...] */
-        bool ok = bt && ut && dt && ut->ndim == bt->ndim && dt->ndim == bt->ndim && ut->shape[0] == bt->shape[0] &&
-                  dt->shape[0] == ut->shape[1] && ut->shape[1] >= 1;
-        for (int d = 2; ok && d < bt->ndim; d++) ok = ut->shape[d] == 1;
-        for (int d = 1; ok && d < bt->ndim; d++) ok = dt->shape[d] == bt->shape[d];
-        if (!ok) {
-            st = evk_fail(EVK_ERROR_FORMAT, "%s: LoRA pair %zu (tensors %s, %s) does not fit %s%s (the pairs follow lvdm's module order)",
-                          lpath, k, un, dn, prefix, names[k]);
-            break;
-        }
-        int64_t out = bt->shape[0], r = ut->shape[1], rest = (int64_t)bt->numel / out;
-        free(w), free(up), free(down), free(delta);
-        w = malloc((size_t)bt->numel * sizeof *w), up = malloc((size_t)(out * r) * sizeof *up), down = malloc((size_t)(r * rest) * sizeof *down);
-        delta = malloc((size_t)rest * sizeof *delta);
-        if (!w || !up || !down || !delta) {
-            st = evk_fail(EVK_ERROR_OUT_OF_HOST_MEMORY, "out of host memory merging %s", names[k]);
-            break;
-        }
-        st = evk_weights_read_f32(base, full, bt->ndim, bt->shape, w);
-        if (!st) st = evk_weights_read_f32(lora, un, ut->ndim, ut->shape, up);
-        if (!st) st = evk_weights_read_f32(lora, dn, dt->ndim, dt->shape, down);
-        if (st) break;
-        for (int64_t o = 0; o < out; o++) { /* W += up·down, the product formed first as torch does */
-            memset(delta, 0, (size_t)rest * sizeof *delta);
-            for (int64_t j = 0; j < r; j++) {
-                float u = up[o * r + j];
-                const float *dr = down + j * rest;
-                for (int64_t c = 0; c < rest; c++) delta[c] += u * dr[c];
-            }
-            for (int64_t c = 0; c < rest; c++) w[o * rest + c] += delta[c];
-        }
-        st = evk_weights_replace_f32(base, full, w);
-    }
-    free(w), free(up), free(down), free(delta);
-    for (size_t i = 0; i < nt; i++) free(names[i]);
-    free(names);
-    if (!st) evk_weights_reset_used(base);
-    return st;
-}
+static const evk_lora_layout evk__vc2_lora_layout = {"lvdm's UNetModel", evk__vc2_module_order,
+                                                     sizeof evk__vc2_module_order / sizeof *evk__vc2_module_order};
 
 static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_options *opt) {
     if (!evk__vc2_is_file(path)) return evk_fail(EVK_ERROR_IO, "no checkpoint at %s", path);
@@ -687,7 +569,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     /* T2V-Turbo v1's unet_lora.pt (an unnamed list of LoRA pairs), as --lora or as --diffusion-model
      * (then merged over the checkpoint's own UNet) */
     const char *lpath = opt ? opt->lora : NULL;
-    if (upath != path && evk__vc2_is_lora_list(v->unet_ws)) {
+    if (upath != path && evk_lora_list_is(v->unet_ws)) {
         if (lpath) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (--diffusion-model) is a LoRA list, and --lora gives another", upath);
         lpath = upath;
         upath = path;
@@ -703,7 +585,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
     if (lpath) {
         evk_weights *lora = NULL;
         EVK_TRY(evk_weights_open(NULL, lpath, &lora));
-        st = evk__vc2_is_lora_list(lora) ? EVK_OK
+        st = evk_lora_list_is(lora) ? EVK_OK
                                          : evk_fail(EVK_ERROR_FORMAT, "%s (--lora) is not T2V-Turbo's LoRA list (tensors \"0\", \"1\", ...)", lpath);
         /* upstream's student adds time_cond_proj, whose base weight then comes from no file */
         if (!st && !evk_weights_has(v->unet_ws, "time_cond_proj.weight"))
@@ -713,7 +595,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
                           "merged UNet instead (t2v_turbo_vc2.pt / unet_mg.pt) as --diffusion-model, or give a base UNet "
                           "holding time_cond_proj as --diffusion-model with the list as --lora",
                           lpath, upath);
-        if (!st) st = evk__vc2_merge_lora(v->unet_ws, prefixed ? "model.diffusion_model." : "", lora, lpath, upath);
+        if (!st) st = evk_lora_list_merge(v->unet_ws, prefixed ? "model.diffusion_model." : "", lora, &evk__vc2_lora_layout, lpath, upath);
         evk_weights_close(lora);
         EVK_TRY(st);
     }

@@ -17,6 +17,14 @@ bool evk_lora_list_is(const evk_weights *ws) {
     return n && numbered == n;
 }
 
+evk_status evk_lora_list_file_is(const char *path, bool *is) {
+    evk_weights *ws = NULL;
+    EVK_TRY(evk_weights_open(NULL, path, &ws));
+    *is = evk_lora_list_is(ws);
+    evk_weights_close(ws);
+    return EVK_OK;
+}
+
 /* A layer's place in named_modules(): per path component, its index (numbered children of a
  * ModuleList / Sequential) or its attribute's rank in the layout. */
 typedef struct evk__lora_layer {
@@ -120,5 +128,27 @@ evk_status evk_lora_list_merge(evk_weights *base, const char *prefix, evk_weight
     for (size_t i = 0; i < nt; i++) free(layers[i].name);
     free(layers);
     if (!st) evk_weights_reset_used(base);
+    return st;
+}
+
+evk_status evk_lora_list_apply(evk_weights *base, const char *base_path, const char *list_path, const evk_lora_layout *layout) {
+    const char *P = "model.diffusion_model.";
+    bool prefixed = false;
+    for (size_t i = 0; i < evk_weights_count(base) && !prefixed; i++) prefixed = !strncmp(evk_weights_at(base, i)->name, P, strlen(P));
+    char needed[200];
+    snprintf(needed, sizeof needed, "%s.weight", layout->student_layer);
+    evk_weights *list = NULL;
+    EVK_TRY(evk_weights_open(NULL, list_path, &list));
+    evk_status st = evk_lora_list_is(list)
+                        ? EVK_OK
+                        : evk_fail(EVK_ERROR_FORMAT, "%s (--lora) is not T2V-Turbo's LoRA list (tensors \"0\", \"1\", ...)", list_path);
+    if (!st && !evk_weights_has(base, needed))
+        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT,
+                      "%s is T2V-Turbo's LoRA list: over %s it would leave %s with random weights (no checkpoint holds its base "
+                      "weight; upstream initialises it at random in this path). Use %s as --diffusion-model instead, or give a "
+                      "base UNet holding %s as --diffusion-model with the list as --lora",
+                      list_path, base_path, layout->student_layer, layout->merged, layout->student_layer);
+    if (!st) st = evk_lora_list_merge(base, prefixed ? P : "", list, layout, list_path, base_path);
+    evk_weights_close(list);
     return st;
 }

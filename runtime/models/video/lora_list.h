@@ -26,10 +26,21 @@ typedef struct evk_lora_layout {
     const char *name;          /* e.g. "lvdm's UNetModel", for messages */
     const char *const *order;  /* module attribute names in registration order */
     size_t count;
+    /* the w-embedding projection T2V-Turbo's student adds (module path): its base weight is in no
+     * teacher checkpoint, upstream leaves it random in this path, so the base must hold it */
+    const char *student_layer;
+    const char *merged;        /* what to give as --diffusion-model instead, for the message */
 } evk_lora_layout;
 
 /* Whether every tensor of `ws` is named by its index ("0", "1", ...), as a LoRA list is. */
 bool evk_lora_list_is(const evk_weights *ws);
+/* The same for the file at `path` (opened and closed here). */
+evk_status evk_lora_list_file_is(const char *path, bool *is);
+
+/* Open the list at list_path and merge it into `base` (evk_lora_list_merge; under
+ * "model.diffusion_model." when the base's names carry it): EVK_ERROR_FORMAT when the file is no
+ * list, EVK_ERROR_INVALID_ARGUMENT when the base lacks layout->student_layer. */
+evk_status evk_lora_list_apply(evk_weights *base, const char *base_path, const char *list_path, const evk_lora_layout *layout);
 
 /* Merge `list` (read from list_path) into the UNet tensors of `base` whose file names start with
  * `prefix` (base_path names the base in messages). Replaced tensors are held by `base`

@@ -127,22 +127,15 @@ static const char *const evk__ms_module_order[] = {
     "conv2", "conv3", "conv4", "conv_shortcut", "conv",
 };
 static const evk_lora_layout evk__ms_lora_layout = {"diffusers' UNet3DConditionModel", evk__ms_module_order,
-                                                    sizeof evk__ms_module_order / sizeof *evk__ms_module_order};
-
-static evk_status evk__ms_is_lora_list(const char *path, bool *is) {
-    evk_weights *ws = NULL;
-    EVK_TRY(evk_weights_open(NULL, path, &ws));
-    *is = evk_lora_list_is(ws);
-    evk_weights_close(ws);
-    return EVK_OK;
-}
+                                                    sizeof evk__ms_module_order / sizeof *evk__ms_module_order,
+                                                    "time_embedding.cond_proj", "a merged T2V-Turbo (MS) UNet"};
 
 /* The UNet's weights: the folder's unet/, or --diffusion-model's file; T2V-Turbo v1's LoRA list
  * (--lora, or a list given as --diffusion-model, then over the folder's UNet) merged over them. */
 static evk_status evk__ms_open_unet(evk_sd_pipe *p, const char *folder, const evk_model_options *opt) {
     const char *upath = opt->diffusion_model, *lpath = opt->lora;
     bool list = false;
-    if (upath) EVK_TRY(evk__ms_is_lora_list(upath, &list));
+    if (upath) EVK_TRY(evk_lora_list_file_is(upath, &list));
     if (list) {
         if (lpath) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s (--diffusion-model) is a LoRA list, and --lora gives another", upath);
         lpath = upath, upath = NULL;
@@ -152,25 +145,7 @@ static evk_status evk__ms_open_unet(evk_sd_pipe *p, const char *folder, const ev
     if (!lpath) return EVK_OK;
     char own[700];
     snprintf(own, sizeof own, "%s/unet", folder);
-    const char *base = upath ? upath : own, *P = "model.diffusion_model.";
-    evk_weights *lora = NULL;
-    EVK_TRY(evk_weights_open(NULL, lpath, &lora));
-    evk_status st = evk_lora_list_is(lora) ? EVK_OK
-                                           : evk_fail(EVK_ERROR_FORMAT, "%s (--lora) is not T2V-Turbo's LoRA list (tensors \"0\", \"1\", ...)", lpath);
-    /* upstream's student adds time_embedding.cond_proj, whose base weight then comes from no file */
-    if (!st && !evk_weights_has(p->unet_weights, "time_embedding.cond_proj.weight"))
-        st = evk_fail(EVK_ERROR_INVALID_ARGUMENT,
-                      "%s is T2V-Turbo's LoRA list: over %s it would leave time_embedding.cond_proj with random weights (no "
-                      "checkpoint holds its base weight; upstream initialises it at random in this path). Use a merged T2V-Turbo "
-                      "(MS) UNet as --diffusion-model instead, or give a base UNet holding time_embedding.cond_proj as "
-                      "--diffusion-model with the list as --lora",
-                      lpath, base);
-    bool prefixed = false;
-    for (size_t i = 0; i < evk_weights_count(p->unet_weights) && !prefixed; i++)
-        prefixed = !strncmp(evk_weights_at(p->unet_weights, i)->name, P, strlen(P));
-    if (!st) st = evk_lora_list_merge(p->unet_weights, prefixed ? P : "", lora, &evk__ms_lora_layout, lpath, base);
-    evk_weights_close(lora);
-    return st;
+    return evk_lora_list_apply(p->unet_weights, upath ? upath : own, lpath, &evk__ms_lora_layout);
 }
 
 static evk_status evk__ms_load(evk_sd_pipe *p, const char *folder, const evk_model_options *opt, evk_model_ops *ops) {

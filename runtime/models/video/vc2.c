@@ -544,7 +544,8 @@ static const char *const evk__vc2_module_order[] = {
     "net", "proj", "op", "conv",
 };
 static const evk_lora_layout evk__vc2_lora_layout = {"lvdm's UNetModel", evk__vc2_module_order,
-                                                     sizeof evk__vc2_module_order / sizeof *evk__vc2_module_order};
+                                                     sizeof evk__vc2_module_order / sizeof *evk__vc2_module_order, "time_cond_proj",
+                                                     "T2V-Turbo's merged UNet (t2v_turbo_vc2.pt / unet_mg.pt)"};
 
 static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_options *opt) {
     if (!evk__vc2_is_file(path)) return evk_fail(EVK_ERROR_IO, "no checkpoint at %s", path);
@@ -582,23 +583,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
         prefixed = !strncmp(evk_weights_at(v->unet_ws, i)->name, "model.diffusion_model.", 22);
     if (upath == path && !prefixed) return evk_fail(EVK_ERROR_FORMAT, "%s: no UNet under \"model.diffusion_model.\"", path);
     if (prefixed) EVK_TRY(evk_weights_set_prefix(v->unet_ws, "model.diffusion_model."));
-    if (lpath) {
-        evk_weights *lora = NULL;
-        EVK_TRY(evk_weights_open(NULL, lpath, &lora));
-        st = evk_lora_list_is(lora) ? EVK_OK
-                                         : evk_fail(EVK_ERROR_FORMAT, "%s (--lora) is not T2V-Turbo's LoRA list (tensors \"0\", \"1\", ...)", lpath);
-        /* upstream's student adds time_cond_proj, whose base weight then comes from no file */
-        if (!st && !evk_weights_has(v->unet_ws, "time_cond_proj.weight"))
-            st = evk_fail(EVK_ERROR_INVALID_ARGUMENT,
-                          "%s is T2V-Turbo's LoRA list: over %s it would leave time_cond_proj with random weights (no "
-                          "checkpoint holds its base weight; upstream initialises it at random in this path). Use T2V-Turbo's "
-                          "merged UNet instead (t2v_turbo_vc2.pt / unet_mg.pt) as --diffusion-model, or give a base UNet "
-                          "holding time_cond_proj as --diffusion-model with the list as --lora",
-                          lpath, upath);
-        if (!st) st = evk_lora_list_merge(v->unet_ws, prefixed ? "model.diffusion_model." : "", lora, &evk__vc2_lora_layout, lpath, upath);
-        evk_weights_close(lora);
-        EVK_TRY(st);
-    }
+    if (lpath) EVK_TRY(evk_lora_list_apply(v->unet_ws, upath, lpath, &evk__vc2_lora_layout));
     /* time_cond_proj / motion_cond_proj: present iff the weights hold them */
     int nd;
     int64_t sh[EVK_ST_MAX_DIMS];

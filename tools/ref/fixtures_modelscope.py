@@ -182,10 +182,14 @@ def save_component(folder, name, config, model, weights="diffusion_pytorch_model
         save_file(sd, os.path.join(folder, name, weights))
 
 
-def main():
-    src = os.environ.get("EVK_DIFFUSERS")
+def use_diffusers(need_t2v_turbo=False):
+    """Make diffusers (EVK_DIFFUSERS, its src folder) importable with the stand-ins; with
+    need_t2v_turbo also require EVK_T2V_TURBO (the t2v-turbo checkout) and return it."""
+    src, t2v = os.environ.get("EVK_DIFFUSERS"), os.environ.get("EVK_T2V_TURBO")
     if not src or not os.path.isdir(os.path.join(src, "diffusers")):
         sys.exit("set EVK_DIFFUSERS to diffusers' src folder (v0.28.2; see the header)")
+    if need_t2v_turbo and not t2v:
+        sys.exit("set EVK_T2V_TURBO (the t2v-turbo checkout); see the header")
     install_stand_ins()
     # diffusers' AttnProcessor computes scores as baddbmm(torch.empty(...), q, kᵀ, beta=0); this
     # machine's torch 1.13 build lets NaNs of that uninitialised input through, against the
@@ -194,6 +198,11 @@ def main():
     torch.baddbmm = lambda inp, b1, b2, *, beta=1, alpha=1, out=None: (
         alpha * torch.bmm(b1, b2) if beta == 0 and out is None else baddbmm(inp, b1, b2, beta=beta, alpha=alpha, out=out))
     sys.path.insert(0, src)
+    return t2v
+
+
+def main():
+    use_diffusers()
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
     from diffusers.models.unets.unet_3d_condition import UNet3DConditionModel
     from diffusers.pipelines.text_to_video_synthesis.pipeline_text_to_video_synth import TextToVideoSDPipeline

@@ -41,14 +41,7 @@ def layer_names(unet):
 
 
 def main():
-    src, t2v = os.environ.get("EVK_DIFFUSERS"), os.environ.get("EVK_T2V_TURBO")
-    if not src or not t2v:
-        sys.exit("set EVK_DIFFUSERS (diffusers v0.28.2 src) and EVK_T2V_TURBO (the t2v-turbo checkout); see the header")
-    fm.install_stand_ins()
-    baddbmm = torch.baddbmm  # as fixtures_modelscope.py: beta = 0 ignores the input
-    torch.baddbmm = lambda inp, b1, b2, *, beta=1, alpha=1, out=None: (
-        alpha * torch.bmm(b1, b2) if beta == 0 and out is None else baddbmm(inp, b1, b2, beta=beta, alpha=alpha, out=out))
-    sys.path.insert(0, src)
+    t2v = fm.use_diffusers(need_t2v_turbo=True)
     sys.path.insert(0, t2v)
     from diffusers.models.unets.unet_3d_condition import UNet3DConditionModel as DiffusersUNet3D
     from model_scope.unet_3d_condition import UNet3DConditionModel

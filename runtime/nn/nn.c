@@ -8,7 +8,6 @@
 #include "ops/op_layout.h"
 #include "ops/op_matmul.h"
 #include "ops/op_norm.h"
-#include "ops/op_resample.h"
 
 void evk_nn_init(evk_nn *nn, evk_stream *s) {
     nn->ctx = evk_stream_context(s);
@@ -69,33 +68,34 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     memset(l, 0, sizeof *l);
     *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
     int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
+    evk_context *ctx = evk_weights_context(ws);
+    const bool winograd = k == 3 && stride == 1 && in >= EVK_CONV_WINOGRAD_MIN_CHANNELS && out >= EVK_CONV_WINOGRAD_MIN_CHANNELS &&
+                          (storage == EVK_DTYPE_F32 || storage == EVK_DTYPE_F16) &&
+                          (uint64_t)16 * (uint64_t)out * (uint64_t)in * evk_dtype_size(storage) <= evk_context_device(ctx)->max_storage_buffer_range;
+    /* Winograd weights (op_conv.h), made once here from the plain ones, which are then dropped,
+     * so the layer holds 16/9 of its weights, not 25/9 (the 16 products bind them whole: one
+     * binding). They are allocated first: the plain ones, read after them, leave no hole in the
+     * arena when they go (the next layer's weights take their place). */
+    evk_status st = winograd ? evk_tensor_alloc(ctx, storage, 3, (int64_t[]){16, out, in}, &l->wino) : EVK_OK;
     /* "as stored": kernels of k·k-element rows hold no GGUF blocks, so the convolution takes
      * f16 (F16 or quantised files, dequantised on the host) or f32 */
-    EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, storage, &l->w));
-    if (l->w.dtype == EVK_DTYPE_QUANT) {
-        evk_tensor_free(evk_weights_context(ws), &l->w);
-        EVK_TRY(evk__param(ws, prefix, "weight", 4, shape, EVK_DTYPE_F16, &l->w));
+    if (!st) st = evk__param(ws, prefix, "weight", 4, shape, storage, &l->w);
+    if (!st && l->w.dtype == EVK_DTYPE_QUANT) {
+        evk_tensor_free(ctx, &l->w);
+        st = evk__param(ws, prefix, "weight", 4, shape, EVK_DTYPE_F16, &l->w);
     }
-    if (bias) EVK_TRY(evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b));
-    evk_context *ctx = evk_weights_context(ws);
-    if (k == 3 && stride == 1 && in >= EVK_CONV_WINOGRAD_MIN_CHANNELS && out >= EVK_CONV_WINOGRAD_MIN_CHANNELS && (storage == EVK_DTYPE_F32 || storage == EVK_DTYPE_F16) &&
-        (uint64_t)16 * (uint64_t)out * (uint64_t)in * evk_dtype_size(storage) <= evk_context_device(ctx)->max_storage_buffer_range) {
-        /* Winograd weights (op_conv.h), made once here; the plain ones are dropped so the layer
-         * holds 16/9 of its weights, not 25/9 (the 16 products bind them whole: one binding) */
+    if (!st && winograd) {
         evk_stream *s = NULL;
-        evk_status st = evk_tensor_alloc(ctx, storage, 3, (int64_t[]){16, out, in}, &l->wino);
-        if (!st) st = evk_stream_create(ctx, &s);
+        st = evk_stream_create(ctx, &s);
         if (!st) st = evk_stream_begin(s);
         if (!st) st = evk_op_conv2d_winograd_weights(s, &l->w, &l->wino);
         if (!st) st = evk_stream_run(s);
         evk_stream_destroy(s);
-        if (st) {
-            evk_tensor_free(ctx, &l->wino);
-            return st;
-        }
-        evk_tensor_free(ctx, &l->w);
+        if (!st) evk_tensor_free(ctx, &l->w);
     }
-    return EVK_OK;
+    if (!st && bias) st = evk__param(ws, prefix, "bias", 1, bs, EVK_DTYPE_F32, &l->b);
+    if (st) evk_conv2d_free(ctx, l);
+    return st;
 }
 
 evk_status evk_norm_load(evk_weights *ws, const char *prefix, int channels, int groups, float eps, evk_norm *l) {
@@ -145,7 +145,7 @@ evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
     return y;
 }
 
-evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
+static evk_tensor evk__nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l, uint32_t up_shift) {
     evk_tensor y;
     memset(&y, 0, sizeof y);
     if (nn->status) return y;
@@ -154,11 +154,41 @@ evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
                                  x->ndim, (long long)(x->ndim > 1 ? x->shape[1] : 0), l->in));
         return y;
     }
-    int64_t ho = (x->shape[2] + 2 * l->pad - l->k) / l->stride + 1, wo = (x->shape[3] + 2 * l->pad - l->k) / l->stride + 1;
+    int64_t h = x->shape[2] << up_shift, w = x->shape[3] << up_shift;
+    int64_t ho = (h + 2 * l->pad - l->k) / l->stride + 1, wo = (w + 2 * l->pad - l->k) / l->stride + 1;
     y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
     if (nn->status) return y;
-    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad, .winograd_w = l->wino.buf.block ? &l->wino : NULL};
+    evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad, .winograd_w = l->wino.buf.block ? &l->wino : NULL,
+                           .upsample = up_shift ? 2 : 0};
     evk__nn_step(nn, evk_op_conv2d(nn->s, x, l->wino.buf.block ? NULL : &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
+    return y;
+}
+
+evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) { return evk__nn_conv2d(nn, x, l, 0); }
+
+evk_tensor evk_nn_upsample2x_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) { return evk__nn_conv2d(nn, x, l, 1); }
+
+evk_tensor evk_nn_norm_conv2d(evk_nn *nn, const evk_tensor *x, const evk_norm *norm, bool silu, const evk_conv2d *l) {
+    evk_tensor y;
+    memset(&y, 0, sizeof y);
+    if (nn->status) return y;
+    if (!l->wino.buf.block || x->ndim != 4) {
+        evk_tensor h = evk_nn_group_norm(nn, x, norm, silu);
+        y = evk_nn_conv2d(nn, &h, l);
+        evk_nn_free(nn, &h);
+        return y;
+    }
+    evk_tensor ab = evk_nn_new(nn, EVK_SHAPE(x->shape[0], x->shape[1], 2));
+    if (nn->status) return y;
+    evk__nn_step(nn, evk_op_group_norm_affine(nn->s, x, &norm->gamma, &norm->beta, (uint32_t)norm->groups, norm->eps, &ab));
+    if (!nn->status && x->shape[1] != l->in)
+        evk_nn_fail(nn, evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input with %lld channels, expected %d", (long long)x->shape[1], l->in));
+    if (!nn->status) {
+        y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, x->shape[2] + 2 * l->pad - 2, x->shape[3] + 2 * l->pad - 2));
+        evk_conv2d_params p = {.padding = (uint32_t)l->pad, .winograd_w = &l->wino, .input_affine = &ab, .input_silu = silu};
+        if (!nn->status) evk__nn_step(nn, evk_op_conv2d(nn->s, x, NULL, l->b.buf.block ? &l->b : NULL, &y, &p));
+    }
+    evk_nn_free(nn, &ab);
     return y;
 }
 
@@ -205,17 +235,6 @@ evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_ten
     evk_tensor y = evk_nn_new(nn, a->ndim, shape);
     if (nn->status) return y;
     evk__nn_step(nn, evk_op_concat(nn->s, a, b, 1, &y));
-    return y;
-}
-
-evk_tensor evk_nn_upsample2x(evk_nn *nn, const evk_tensor *x) {
-    int64_t shape[EVK_MAX_DIMS];
-    memcpy(shape, x->shape, sizeof shape);
-    shape[x->ndim - 1] *= 2;
-    shape[x->ndim - 2] *= 2;
-    evk_tensor y = evk_nn_new(nn, x->ndim, shape);
-    if (nn->status) return y;
-    evk__nn_step(nn, evk_op_upsample_nearest2x(nn->s, x, &y));
     return y;
 }
 
@@ -272,19 +291,15 @@ void evk_resnet_free(evk_context *ctx, evk_resnet *r) {
 }
 
 evk_tensor evk_nn_resnet(evk_nn *nn, const evk_resnet *r, const evk_tensor *x, const evk_tensor *temb_act) {
-    evk_tensor h0 = evk_nn_group_norm(nn, x, &r->norm1, true);
-    evk_tensor h = evk_nn_conv2d(nn, &h0, &r->conv1);
-    evk_nn_free(nn, &h0);
+    evk_tensor h = evk_nn_norm_conv2d(nn, x, &r->norm1, true, &r->conv1);
     if (r->time_proj.w.buf.block && temb_act) {
         evk_tensor tp = evk_nn_linear(nn, temb_act, &r->time_proj); /* [B, C] */
         evk_tensor tp4 = evk_nn_view(nn, &tp, EVK_SHAPE(tp.shape[0], tp.shape[1], 1, 1));
         evk_nn_add_into(nn, &h, &tp4);
         evk_nn_free(nn, &tp);
     }
-    evk_tensor h2 = evk_nn_group_norm(nn, &h, &r->norm2, true);
+    evk_tensor out = evk_nn_norm_conv2d(nn, &h, &r->norm2, true, &r->conv2);
     evk_nn_free(nn, &h);
-    evk_tensor out = evk_nn_conv2d(nn, &h2, &r->conv2);
-    evk_nn_free(nn, &h2);
     if (r->shortcut.w.buf.block) {
         evk_tensor sc = evk_nn_conv2d(nn, x, &r->shortcut);
         evk_nn_add_into(nn, &out, &sc);

@@ -85,6 +85,13 @@ evk_tensor evk_nn_resnet(evk_nn *nn, const evk_resnet *r, const evk_tensor *x, c
 evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l);
 /* x [N, C, H, W] -> [N, out, H', W'] */
 evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l);
+/* Upsample2D: the layer over x's nearest-neighbour 2× upsampling, which is never stored (the
+ * upsampled map of a 512² VAE decode is 256 MiB) */
+evk_tensor evk_nn_upsample2x_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l);
+/* conv(SiLU?(group_norm(x))): with Winograd weights the norm is folded into the convolution's
+ * read (evk_op_group_norm_affine, evk_conv2d_params.input_affine) and the normalised map is never
+ * stored; otherwise the two layers one after the other */
+evk_tensor evk_nn_norm_conv2d(evk_nn *nn, const evk_tensor *x, const evk_norm *norm, bool silu, const evk_conv2d *l);
 /* group norm over [N, C, ...] (groups from the layer), optionally followed by SiLU */
 evk_tensor evk_nn_group_norm(evk_nn *nn, const evk_tensor *x, const evk_norm *l, bool silu);
 /* layer norm over the last dim */
@@ -95,7 +102,6 @@ evk_tensor evk_nn_geglu(evk_nn *nn, const evk_tensor *x);
 void evk_nn_add_into(evk_nn *nn, const evk_tensor *a, const evk_tensor *b);
 /* a ++ b along dim 1 (channels of NCHW) */
 evk_tensor evk_nn_concat_channels(evk_nn *nn, const evk_tensor *a, const evk_tensor *b);
-evk_tensor evk_nn_upsample2x(evk_nn *nn, const evk_tensor *x);
 /* [B, R, C] -> [B, C, R], given as batch, rows, cols; the result has shape `ndim`/`shape`. */
 evk_tensor evk_nn_transpose(evk_nn *nn, const evk_tensor *x, int64_t batch, int64_t rows, int64_t cols, int ndim,
                             const int64_t *shape);

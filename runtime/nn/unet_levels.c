@@ -209,10 +209,9 @@ evk_tensor evk_unet_levels_forward(evk_nn *nn, const evk_unet_levels *u, evk_ten
             evk_nn_free(nn, &cat);
         }
         if (b->resample) {
-            evk_tensor up = evk_nn_upsample2x(nn, &h);
+            evk_tensor up = evk_nn_upsample2x_conv2d(nn, &h, &b->resample_conv);
             evk_nn_free(nn, &h);
-            h = evk_nn_conv2d(nn, &up, &b->resample_conv);
-            evk_nn_free(nn, &up);
+            h = up;
         }
     }
     while (nskip > 0) evk_nn_free(nn, &skips[--nskip]); /* only after a failure */

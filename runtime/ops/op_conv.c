@@ -10,6 +10,7 @@
 
 #include "core/memory.h"
 #include "ops/op_matmul.h"
+#include "ops/op_resample.h"
 #include "ops/ops_internal.h"
 
 #include <string.h>
@@ -186,7 +187,7 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
 typedef struct evk__wino_in_push {
     uint32_t c, h, w, tw, tiles;
     int32_t pad;
-    uint32_t g0, np, c0, nc, x_shift, v_off;
+    uint32_t g0, np, c0, nc, x_shift, v_off, up_shift;
 } evk__wino_in_push;
 
 typedef struct evk__wino_out_push {
@@ -294,9 +295,10 @@ static int64_t evk__wino_channels(int64_t lim_e, int64_t n_a, int64_t n_b, int64
     return cg < ch ? cg : ch;
 }
 
-/* Winograd conv2d: x [N, C, H, W], u [16, O, C] (the transformed weights), y [N, O, Ho, Wo]. */
+/* Winograd conv2d: x [N, C, H, W], u [16, O, C] (the transformed weights), y [N, O, Ho, Wo];
+ * up_shift 1: x is read as its nearest 2× upsampling (the tiles cover 2H × 2W). */
 static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const evk_tensor *u, const evk_tensor *bias, const evk_tensor *y,
-                                     uint32_t pad, evk_kernel_variant variant) {
+                                     uint32_t pad, uint32_t up_shift, const evk_tensor *affine, bool silu, evk_kernel_variant variant) {
     evk_context *ctx = evk_stream_context(s);
     const evk_device_info *info = evk_context_device(ctx);
     const int64_t N = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3], O = u->shape[1], Ho = y->shape[2], Wo = y->shape[3];
@@ -323,7 +325,9 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
     evk_status st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){16, C, chunk < total ? chunk : total}, &v);
     if (!st) st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){16, O, chunk < total ? chunk : total}, &m);
     evk_pipeline *p_in = NULL, *p_out = NULL;
-    if (!st) st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_in", .binding_count = 2, .push_size = sizeof(evk__wino_in_push)}, &p_in);
+    if (!st)
+        st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_in", .binding_count = 3, .push_size = sizeof(evk__wino_in_push),
+                                                        .spec_count = 1, .spec = {affine ? (silu ? 2u : 1u) : 0u}}, &p_in);
     if (!st)
         st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_out", .binding_count = 3, .push_size = sizeof(evk__wino_out_push),
                                                         .spec_count = 1, .spec = {bias != NULL}}, &p_out);
@@ -334,6 +338,8 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
         const int64_t ty_a = (g0 % tiles) / tw, ty_b = ((g1 - 1) % tiles) / tw;
         int64_t a = 2 * ty_a - (int64_t)pad, b = 2 * ty_b + 4 - (int64_t)pad, oa = 2 * ty_a, ob = 2 * ty_b + 2;
         if (a < 0) a = 0;
+        a >>= up_shift; /* rows of the upsampled map -> rows of x */
+        b = (b + (1 << up_shift) - 1) >> up_shift;
         if (b > H) b = H;
         if (ob > Ho) ob = Ho;
         if (a >= b) a = b = 0; /* a tile of padding only reads nothing */
@@ -349,17 +355,19 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
         for (int64_t c0 = 0; c0 < C && !st; c0 += cg) {
             const int64_t nc = C - c0 < cg ? C - c0 : cg;
             const uint64_t first = (uint64_t)((n_a * C + c0) * hw + a * W), last = (uint64_t)((n_b * C + c0 + nc - 1) * hw + b * W);
-            evk_binding bind[2];
+            evk_binding bind[3];
             evk__wino_in_push push = {(uint32_t)C, (uint32_t)H, (uint32_t)W, (uint32_t)tw, (uint32_t)tiles, (int32_t)pad, (uint32_t)g0,
-                                      (uint32_t)np, (uint32_t)c0, (uint32_t)nc, 0, 0};
+                                      (uint32_t)np, (uint32_t)c0, (uint32_t)nc, 0, 0, up_shift};
             uint32_t x_off;
             st = evk__bind_range(info, "conv2d", "x", x, first, last > first ? last - first : 1, EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[0],
                                  &x_off);
             if (!st) st = evk__bind_range(info, "conv2d", "winograd V", &vv, 0, (uint64_t)(16 * C * np), EVK_BINDING_STORAGE, EVK_ACCESS_WRITE,
                                           &bind[1], &push.v_off);
+            bind[2] = affine ? (evk_binding){.buffer = affine->buf, .range = evk_tensor_bytes(affine), .access = EVK_ACCESS_READ}
+                             : bind[0]; /* never read (AFFINE is 0) */
             if (st) break;
             push.x_shift = x_off - (uint32_t)first;
-            evk_dispatch d = {.pipeline = p_in, .bindings = bind, .binding_count = 2, .push = &push, .push_size = sizeof push,
+            evk_dispatch d = {.pipeline = p_in, .bindings = bind, .binding_count = 3, .push = &push, .push_size = sizeof push,
                               .label = "conv2d winograd in"};
             evk__grid_1d((uint64_t)(nc * np), 64, d.groups);
             st = evk_stream_dispatch(s, &d);
@@ -457,9 +465,17 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
                         (long long)x->shape[1]);
     if (prm.stride > 64 || prm.padding > 4096)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: stride %u / padding %u out of range", prm.stride, prm.padding);
+    if (prm.upsample > 2) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: upsampling by %u; only 2 (or 0 / 1: none) is supported", prm.upsample);
+    const evk_tensor *aff = prm.input_affine;
+    if (aff && (aff->dtype != EVK_DTYPE_F32 || aff->ndim != 3 || aff->shape[0] != x->shape[0] || aff->shape[1] != x->shape[1] || aff->shape[2] != 2)) {
+        char sa[96];
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input_affine is %s %s; expected f32 [%lld, %lld, 2] (evk_op_group_norm_affine)",
+                        evk_dtype_name(aff->dtype), evk_tensor_shape_str(aff, sa, sizeof sa), (long long)x->shape[0], (long long)x->shape[1]);
+    }
+    const uint32_t up_shift = prm.upsample == 2;
     evk__conv_job j = {.what = "conv2d", .x = x, .w = wc, .bias = bias, .y = y, .mode = MODE_IM2COL, .kh = (uint32_t)wc->shape[2],
                        .kw = (uint32_t)wc->shape[3], .stride = prm.stride, .pad = prm.padding, .images = x->shape[0],
-                       .c = x->shape[1], .h = x->shape[2], .wd = x->shape[3], .o = wc->shape[0], .variant = prm.variant};
+                       .c = x->shape[1], .h = x->shape[2] << up_shift, .wd = x->shape[3] << up_shift, .o = wc->shape[0], .variant = prm.variant};
     int64_t hp = j.h + 2 * (int64_t)prm.padding - j.kh, wp = j.wd + 2 * (int64_t)prm.padding - j.kw;
     if (hp < 0 || wp < 0 || j.kh == 0 || j.kw == 0)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: kernel %s larger than the padded input %s (padding %u)", sw, sx, prm.padding);
@@ -474,17 +490,31 @@ evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w
     if (prm.algorithm == EVK_CONV_WINOGRAD && !wino_ok)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: Winograd needs 3×3 weights and stride 1 (weights %s, stride %u)", sw, prm.stride);
     if (u || (wino_ok && (prm.algorithm == EVK_CONV_WINOGRAD || (prm.algorithm == EVK_CONV_AUTO && evk__wino_auto(evk_context_device(evk_stream_context(s)), wc, j.c, j.o, j.ho, j.wo))))) {
-        if (u) return evk__conv_winograd(s, x, u, bias, y, prm.padding, prm.variant);
+        if (u) return evk__conv_winograd(s, x, u, bias, y, prm.padding, up_shift, aff, prm.input_silu, prm.variant);
         /* no transformed weights given: transform into scratch (freed in stream order) */
         evk_context *ctx = evk_stream_context(s);
         evk_tensor ut = {0};
         evk_status st = evk_tensor_alloc(ctx, w->dtype, 3, (int64_t[]){16, j.o, j.c}, &ut);
         if (!st) st = evk_op_conv2d_winograd_weights(s, w, &ut);
-        if (!st) st = evk__conv_winograd(s, x, &ut, bias, y, prm.padding, prm.variant);
+        if (!st) st = evk__conv_winograd(s, x, &ut, bias, y, prm.padding, up_shift, aff, prm.input_silu, prm.variant);
         evk_tensor_free(ctx, &ut);
         return st;
     }
     if (!w) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: w is required");
+    if (aff) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input_affine is read by the Winograd input transform only; this %s convolution is direct",
+                             sw);
+    if (up_shift) {
+        /* the direct kernel reads a stored map: upsample into scratch (freed in stream order) */
+        evk_context *ctx = evk_stream_context(s);
+        evk_tensor xu = {0};
+        evk_conv2d_params plain = prm;
+        plain.upsample = 0;
+        evk_status st = evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){j.images, j.c, j.h, j.wd}, &xu);
+        if (!st) st = evk_op_upsample_nearest2x(s, x, &xu);
+        if (!st) st = evk_op_conv2d(s, &xu, w, bias, y, &plain);
+        evk_tensor_free(ctx, &xu);
+        return st;
+    }
     if (j.kh == 1 && j.kw == 1 && prm.stride == 1 && prm.padding == 0) {
         /* a 1×1 convolution is a product per image with contiguous pixels: the plane loads */
         j.mode = MODE_PLANES;

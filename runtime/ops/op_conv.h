@@ -46,11 +46,22 @@ typedef struct evk_conv2d_params {
      * per weight tensor; without them the Winograd path transforms w into a scratch tensor on
      * every call. With them, w may be NULL. */
     const evk_tensor *winograd_w;
+    /* 0 or 1: none; 2: convolve x's nearest-neighbour 2× upsampling (x[…, i / 2, j / 2], what a
+     * UNet's or VAE's Upsample2D feeds its convolution) without storing it: the Winograd input
+     * transform reads x through it. The direct kernel upsamples into scratch first. */
+    uint32_t upsample;
+    /* optional, Winograd only: a group norm folded into the read. [N, C, 2] pairs (a, b) from
+     * evk_op_group_norm_affine; every input value x becomes x·a + b, then SiLU with input_silu,
+     * before the convolution (the zero padding stays zero, as after a norm): ResnetBlock2D's
+     * norm → SiLU → conv without the normalised map in memory. */
+    const evk_tensor *input_affine;
+    bool input_silu;
 } evk_conv2d_params;
 
 /* Record y = conv2d(x, w) + bias.
  * x: f32 [N, C, H, W]; w: f32/f16 [O, C, kh, kw] (or NULL with params->winograd_w); bias: f32 [O]
- * or NULL; y: f32 [N, O, Ho, Wo] with Ho = (H + 2·padding − kh) / stride + 1 (likewise Wo).
+ * or NULL; y: f32 [N, O, Ho, Wo] with Ho = (u·H + 2·padding − kh) / stride + 1 (likewise Wo), u
+ * the upsampling factor (1 or 2).
  * params may be NULL (stride 1, no padding). */
 evk_status evk_op_conv2d(evk_stream *s, const evk_tensor *x, const evk_tensor *w, const evk_tensor *bias,
                          const evk_tensor *y, const evk_conv2d_params *params);

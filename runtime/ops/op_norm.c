@@ -37,8 +37,8 @@ static evk_status evk__norm_check_out(const char *op, const evk_tensor *x, const
 }
 
 typedef struct evk__row_job {
-    const char *base;         /* "norm_group", "norm_layer", "norm_softmax" */
-    const evk_tensor *x, *gamma, *beta, *out;
+    const char *base;         /* "norm_group", "norm_group_affine", "norm_layer", "norm_softmax" */
+    const evk_tensor *x, *gamma, *beta, *out; /* norm_group_affine: out [N, C, 2], bound whole */
     uint64_t rows, len, inner, cpg, groups;
     float eps;
     uint32_t act;
@@ -76,17 +76,18 @@ static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     for (uint64_t row0 = 0; row0 < j->rows; row0 += chunk) {
         uint64_t rows = j->rows - row0 < chunk ? j->rows - row0 : chunk;
+        const bool whole_out = !strcmp(j->base, "norm_group_affine"); /* [N, C, 2]: indexed by the global row */
         evk_binding b[4] = {
             {.buffer = j->x->buf, .offset = row0 * row_bytes, .range = rows * row_bytes, .access = EVK_ACCESS_READ},
-            {.buffer = j->out->buf, .offset = row0 * row_bytes, .range = rows * row_bytes, .access = EVK_ACCESS_WRITE},
+            {.buffer = j->out->buf, .offset = whole_out ? 0 : row0 * row_bytes, .range = whole_out ? evk_tensor_bytes(j->out) : rows * row_bytes,
+             .access = EVK_ACCESS_WRITE},
         };
         if (affine) {
             b[2] = (evk_binding){.buffer = j->gamma->buf, .range = evk_tensor_bytes(j->gamma), .access = EVK_ACCESS_READ};
             b[3] = (evk_binding){.buffer = j->beta->buf, .range = evk_tensor_bytes(j->beta), .access = EVK_ACCESS_READ};
         }
         struct { uint32_t rows, len, inner, cpg, groups; float eps; uint32_t row0; } push = {
-            (uint32_t)rows, (uint32_t)j->len, (uint32_t)j->inner, (uint32_t)j->cpg, (uint32_t)j->groups, j->eps,
-            (uint32_t)(row0 % (j->groups ? j->groups : 1))};
+            (uint32_t)rows, (uint32_t)j->len, (uint32_t)j->inner, (uint32_t)j->cpg, (uint32_t)j->groups, j->eps, (uint32_t)row0};
         evk_dispatch d = {.pipeline = pipe, .bindings = b, .binding_count = desc.binding_count, .push = &push,
                           .push_size = sizeof push, .label = name};
         d.groups[0] = rows < 65535 ? (uint32_t)rows : 65535u;
@@ -119,6 +120,37 @@ evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
     evk__row_job j = {.base = "norm_group", .x = x, .gamma = gamma, .beta = beta, .out = out,
                       .rows = (uint64_t)(N * groups), .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S,
                       .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps, .act = silu ? 1u : 0u};
+    return evk__row_dispatch(s, &j);
+}
+
+evk_status evk_op_group_norm_affine(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
+                                    uint32_t groups, float eps, const evk_tensor *out) {
+    const char *op = "group_norm_affine";
+    EVK_TRY(evk__check_f32(op, "x", x));
+    EVK_TRY(evk__check_f32(op, "out", out));
+    if (x->ndim < 2) {
+        char sb[96];
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has shape %s, expected [N, C, spatial...]", op,
+                        evk_tensor_shape_str(x, sb, sizeof sb));
+    }
+    const int64_t N = x->shape[0], C = x->shape[1];
+    int64_t S = 1;
+    for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
+    if (out->ndim != 3 || out->shape[0] != N || out->shape[1] != C || out->shape[2] != 2) {
+        char sb[96];
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out has shape %s, expected [%lld, %lld, 2]", op, evk_tensor_shape_str(out, sb, sizeof sb),
+                        (long long)N, (long long)C);
+    }
+    if (groups == 0 || C % groups != 0)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %lld channels do not split into %u groups", op, (long long)C, groups);
+    if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
+    EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, C));
+    EVK_TRY(evk__norm_check_vec(op, "beta", beta, C));
+    if (evk__ranges_overlap(out, x)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out overlaps x", op);
+    if (N * C * S == 0) return EVK_OK;
+    evk__row_job j = {.base = "norm_group_affine", .x = x, .gamma = gamma, .beta = beta, .out = out,
+                      .rows = (uint64_t)(N * groups), .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S,
+                      .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps};
     return evk__row_dispatch(s, &j);
 }
 

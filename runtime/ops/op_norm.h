@@ -23,6 +23,12 @@ extern "C" {
  * (diffusers: 1e-5 in ResnetBlock2D's and Transformer2DModel's GroupNorm, 1e-6 in the VAE). */
 evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              uint32_t groups, float eps, bool silu, const evk_tensor *out);
+/* Group norm's statistics as a per-channel affine map instead of the normalised tensor:
+ * out[n, c] = (a, b) with a = gamma[c]·rstd(n, g), b = beta[c] − mean(n, g)·a, so that
+ * group_norm(x)[n, c, ...] = x[n, c, ...]·a + b (a consumer applies it while it reads x: see
+ * evk_conv2d_params.input_affine). x: f32 [N, C, ...]; out: f32 [N, C, 2]; the rest as above. */
+evk_status evk_op_group_norm_affine(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
+                                    uint32_t groups, float eps, const evk_tensor *out);
 /* x, out: f32 [..., F]; gamma, beta: f32 [F]; eps > 0 (CLIP: 1e-5). */
 evk_status evk_op_layer_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              float eps, const evk_tensor *out);

@@ -11,8 +11,13 @@
 // loads and a shared-memory tree over any workgroup size. CPU builds need the row length (and
 // for group norm the spatial size) divisible by 4.
 // Specialization: 0 = workgroup size, 1 = fused activation (group norm: 0 none, 1 SiLU).
+// The `group_affine` builds compute group norm's statistics but write, instead of the normalised
+// tensor, each (image, channel)'s scale and shift (y = x·a + b): [N, C, 2], for a consumer that
+// normalises while it reads (the Winograd input transform, op_conv.h).
 // variant: group -DEVK_GROUP=1
 // variant: group_cpu -DEVK_GROUP=1 -DEVK_CPU=1
+// variant: group_affine -DEVK_GROUP=1 -DEVK_AFFINE_OUT=1
+// variant: group_affine_cpu -DEVK_GROUP=1 -DEVK_AFFINE_OUT=1 -DEVK_CPU=1
 // variant: layer -DEVK_LAYER=1
 // variant: layer_cpu -DEVK_LAYER=1 -DEVK_CPU=1
 // variant: rms -DEVK_LAYER=1 -DEVK_RMS=1
@@ -44,16 +49,24 @@ layout(push_constant) uniform Push {
     uint cpg;        // group norm: channels per group
     uint groups;     // group norm: G
     float eps;
-    uint row0;       // first row of this dispatch (tensors larger than a binding are split)
+    uint row0;       // first row of this dispatch over the whole tensor (tensors larger than a
+                     // binding are split)
 } p;
 
+#if EVK_AFFINE_OUT
+layout(std430, binding = 1) writeonly buffer A { float aff[]; }; // [rows · cpg, 2], whole
+#endif
 #if EVK_CPU
 layout(binding = 0) uniform samplerBuffer X;
+#if !EVK_AFFINE_OUT
 layout(std430, binding = 1) writeonly buffer Y { vec4 y4[]; };
+#endif
 #define LOADX(i4) texelFetch(X, int(i4))
 #else
 layout(std430, binding = 0) readonly buffer Xb { float xf[]; };
+#if !EVK_AFFINE_OUT
 layout(std430, binding = 1) writeonly buffer Y { float yf[]; };
+#endif
 shared float red[gl_WorkGroupSize.x];
 shared float red2[gl_WorkGroupSize.x];
 #endif
@@ -206,7 +219,17 @@ void main() {
 #endif
     float rstd = inversesqrt(wg_sum(q) / float(p.len) + p.eps);
 
-#if EVK_GROUP
+#if EVK_AFFINE_OUT
+    // the scale and shift of each channel of the group, not the normalised values
+    if (lid == 0) {
+        uint c0 = ((p.row0 + row) % p.groups) * p.cpg, at = (p.row0 + row) * p.cpg;
+        for (uint c = 0; c < p.cpg; c++) {
+            float g = gamma[c0 + c] * rstd;
+            aff[2 * (at + c)] = g;
+            aff[2 * (at + c) + 1] = beta[c0 + c] - mean * g;
+        }
+    }
+#elif EVK_GROUP
     // channel by channel so gamma/beta are uniform and no division sits in the loop
     uint c0 = ((p.row0 + row) % p.groups) * p.cpg;
     for (uint c = 0; c < p.cpg; c++) {

@@ -4,7 +4,10 @@
  * forced, images larger than one binding (windows of rows), temporal convolution over 5-frame
  * clips with both weight layouts; Winograd F(2×2, 3×3) on odd and even sizes, padding 0 and 1,
  * in both families, with weights transformed in the call or beforehand (f32 or f16), in chunks
- * and channel groups beyond one binding, and its weight transform against G·w·Gᵀ; outputs
+ * and channel groups beyond one binding, and its weight transform against G·w·Gᵀ; both
+ * algorithms over the 2× nearest upsampling of the input (params.upsample), and Winograd reading
+ * its input through per-(image, channel) scale and shift pairs with and without SiLU (a folded
+ * group norm, params.input_affine); outputs
  * poisoned and every element checked; bad shapes rejected with a message.
  * Error bounds (relative L2 against the double reference): direct and Winograd with f32
  * transformed weights 1e-5 (measured ≤ 2.1e-7 for both), Winograd with f16 transformed weights
@@ -27,6 +30,8 @@ typedef struct conv_case {
     evk_conv_algorithm algorithm;
     int pre;       /* Winograd weights made first by evk_op_conv2d_winograd_weights: 1 with w, 2 alone (w NULL) */
     evk_dtype udt; /* their dtype */
+    int up;        /* 2: convolve x's nearest 2× upsampling (fused), else x */
+    int affine;    /* Winograd: 1: read x·a + b per (image, channel); 2: SiLU(x·a + b) */
 } conv_case;
 
 /* The largest relative L2 error seen per algorithm (direct: by weight dtype; Winograd: by the
@@ -35,7 +40,8 @@ static double worst[3][2];
 
 static void run_conv(evk_context *ctx, const conv_case *t) {
     test_rng rng = {.state = (uint64_t)(t->c * 1000 + t->o * 100 + t->k * 10 + t->stride + t->pad * 7 + t->h * 3)};
-    const int64_t ho = (t->h + 2 * t->pad - t->k) / t->stride + 1, wo = (t->w + 2 * t->pad - t->k) / t->stride + 1;
+    const int64_t up = t->up == 2 ? 2 : 1, uh = t->h * up, uw = t->w * up; /* the map convolved */
+    const int64_t ho = (uh + 2 * t->pad - t->k) / t->stride + 1, wo = (uw + 2 * t->pad - t->k) / t->stride + 1;
     size_t nx = (size_t)(t->n * t->c * t->h * t->w), nw = (size_t)(t->o * t->c * t->k * t->k), ny = (size_t)(t->n * t->o * ho * wo);
     float *hx = malloc(nx * 4), *hw = malloc(nw * 4), *hb = malloc((size_t)t->o * 4), *hy = malloc(ny * 4);
     double *ref = malloc(ny * sizeof *ref);
@@ -43,6 +49,20 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
     test_rng_fill(&rng, hw, nw, -0.5f, 0.5f);
     test_rng_fill(&rng, hb, (size_t)t->o, -1.0f, 1.0f);
     for (size_t i = 0; i < nw; i++) hw[i] = round_to(t->wdt, hw[i]);
+    /* the input the convolution sees: x, or x·a + b (then SiLU) with a pair per (image, channel) */
+    float *hab = malloc((size_t)(t->n * t->c * 2) * 4);
+    double *xin = malloc(nx * sizeof *xin);
+    for (int64_t i = 0; i < t->n * t->c; i++) {
+        hab[2 * i] = 0.5f + (float)((i * 37) % 11) / 10.0f;
+        hab[2 * i + 1] = -0.5f + (float)((i * 53) % 13) / 12.0f;
+    }
+    for (size_t i = 0; i < nx; i++) {
+        const int64_t nc = (int64_t)i / (t->h * t->w);
+        double v = hx[i];
+        if (t->affine) v = v * hab[2 * nc] + hab[2 * nc + 1];
+        if (t->affine == 2) v = v / (1.0 + exp(-v));
+        xin[i] = v;
+    }
     for (int64_t b = 0; b < t->n; b++)
         for (int64_t o = 0; o < t->o; o++)
             for (int64_t y = 0; y < ho; y++)
@@ -52,8 +72,8 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
                         for (int64_t r = 0; r < t->k; r++)
                             for (int64_t s = 0; s < t->k; s++) {
                                 int64_t iy = y * t->stride - t->pad + r, ix = x * t->stride - t->pad + s;
-                                if (iy < 0 || iy >= t->h || ix < 0 || ix >= t->w) continue;
-                                acc += (double)hw[((o * t->c + c) * t->k + r) * t->k + s] * hx[((b * t->c + c) * t->h + iy) * t->w + ix];
+                                if (iy < 0 || iy >= uh || ix < 0 || ix >= uw) continue;
+                                acc += (double)hw[((o * t->c + c) * t->k + r) * t->k + s] * xin[((b * t->c + c) * t->h + iy / up) * t->w + ix / up];
                             }
                     ref[((b * t->o + o) * ho + y) * wo + x] = acc;
                 }
@@ -69,7 +89,14 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
     evk_stream *s;
     TEST_OK(evk_stream_create(ctx, &s));
     TEST_OK(evk_stream_begin(s));
-    evk_conv2d_params p = {.stride = (uint32_t)t->stride, .padding = (uint32_t)t->pad, .variant = t->variant, .algorithm = t->algorithm};
+    evk_conv2d_params p = {.stride = (uint32_t)t->stride, .padding = (uint32_t)t->pad, .variant = t->variant, .algorithm = t->algorithm,
+                           .upsample = (uint32_t)t->up, .input_silu = t->affine == 2};
+    evk_tensor ab = {0};
+    if (t->affine) {
+        TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){t->n, t->c, 2}, &ab));
+        TEST_OK(evk_tensor_upload_f32(ctx, &ab, hab));
+        p.input_affine = &ab;
+    }
     evk_tensor u = {0};
     if (t->pre) {
         TEST_OK(evk_tensor_alloc(ctx, t->udt, 3, (int64_t[]){16, t->o, t->c}, &u));
@@ -81,9 +108,11 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
     TEST_OK(evk_stream_run(s));
     TEST_OK(evk_tensor_download_f32(ctx, &y, hy));
     char what[160];
-    snprintf(what, sizeof what, "conv2d %s%s n=%lld c=%lld o=%lld %lldx%lld k=%lld s=%lld p=%lld bias=%d w=%s",
-             t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu", t->algorithm == EVK_CONV_WINOGRAD ? " winograd" : "", (long long)t->n, (long long)t->c, (long long)t->o, (long long)t->h,
-             (long long)t->w, (long long)t->k, (long long)t->stride, (long long)t->pad, t->bias, evk_dtype_name(t->wdt));
+    snprintf(what, sizeof what, "conv2d %s%s%s%s n=%lld c=%lld o=%lld %lldx%lld k=%lld s=%lld p=%lld bias=%d w=%s",
+             t->variant == EVK_KERNEL_CPU ? "cpu" : "gpu", t->algorithm == EVK_CONV_WINOGRAD ? " winograd" : "", up == 2 ? " upsampled" : "",
+             t->affine == 2 ? " affine+silu" : t->affine ? " affine" : "",
+             (long long)t->n, (long long)t->c, (long long)t->o, (long long)t->h, (long long)t->w, (long long)t->k, (long long)t->stride,
+             (long long)t->pad, t->bias, evk_dtype_name(t->wdt));
     /* Winograd with f16 transformed weights rounds G·w·Gᵀ to f16: a relative error of up to 2^-11
      * per weight, which the direct kernel (exact f16 weights) does not have */
     const bool u16 = t->algorithm == EVK_CONV_WINOGRAD && (t->pre ? t->udt : t->wdt) == EVK_DTYPE_F16;
@@ -93,12 +122,13 @@ static void run_conv(evk_context *ctx, const conv_case *t) {
     test_assert_close(hy, ref, ny, u16 ? 1e-3 : t->algorithm == EVK_CONV_WINOGRAD ? 1e-5 : t->wdt == EVK_DTYPE_F16 ? 2e-3 : 1e-5, what);
     test_assert_no_validation(ctx);
     evk_stream_destroy(s);
+    evk_tensor_free(ctx, &ab);
     evk_tensor_free(ctx, &u);
     evk_tensor_free(ctx, &x);
     evk_tensor_free(ctx, &w);
     evk_tensor_free(ctx, &bias);
     evk_tensor_free(ctx, &y);
-    free(hx); free(hw); free(hb); free(hy); free(ref);
+    free(hx); free(hw); free(hb); free(hy); free(ref); free(hab); free(xin);
 }
 
 static void conv_sweep(evk_context *ctx, evk_kernel_variant v) {
@@ -119,6 +149,13 @@ static void conv_sweep(evk_context *ctx, evk_kernel_variant v) {
     t.k = 1;
     t.pad = 0;
     run_conv(ctx, &t);
+    /* over the 2× upsampled input (the direct kernel upsamples into scratch first): 3×3 same,
+     * 3×3 strided, 1×1, on odd sizes */
+    for (int i = 0; i < 3; i++) {
+        conv_case u = {.n = 2, .c = 5, .o = 7, .h = 7, .w = 5, .k = kinds[i][0], .stride = kinds[i][1], .pad = kinds[i][2], .bias = i != 1,
+                       .wdt = i == 1 ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .variant = v, .algorithm = EVK_CONV_DIRECT, .up = 2};
+        run_conv(ctx, &u);
+    }
     if (v == EVK_KERNEL_CPU) {
         /* big enough for the CPU kernel's large tile */
         conv_case big = {.n = 1, .c = 8, .o = 72, .h = 32, .w = 33, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
@@ -169,9 +206,24 @@ static void winograd_sweep(evk_context *ctx, evk_kernel_variant v) {
         t.pre = 2;
         t.udt = i % 3 ? EVK_DTYPE_F32 : EVK_DTYPE_F16;
         run_conv(ctx, &t);
+        /* the input read through its 2× upsampling, which is never stored */
+        t.up = 2;
+        run_conv(ctx, &t);
+        t.pre = 0;
+        run_conv(ctx, &t);
+        /* a group norm's per-channel scale and shift folded into the read, with and without
+         * SiLU, over the plain and the upsampled input */
+        t.affine = 1 + (int)(i % 2);
+        run_conv(ctx, &t);
+        t.up = 0;
+        t.pre = 1;
+        run_conv(ctx, &t);
     }
     /* AUTO takes Winograd here (EVK_CONV_WINOGRAD_MIN_CHANNELS+ channels, 8×8+ outputs) */
     conv_case t = {.n = 1, .c = EVK_CONV_WINOGRAD_MIN_CHANNELS + 1, .o = EVK_CONV_WINOGRAD_MIN_CHANNELS + 3, .h = 9, .w = 9, .k = 3, .stride = 1, .pad = 1, .bias = true, .wdt = EVK_DTYPE_F32, .variant = v};
+    run_conv(ctx, &t);
+    t.h = t.w = 5; /* and with upsampling: 10×10 outputs */
+    t.up = 2;
     run_conv(ctx, &t);
 }
 
@@ -188,6 +240,12 @@ static void test_winograd_beyond_binding_limit(void **state) {
             conv_case t = {.n = 2, .c = 5, .o = 7, .h = 37, .w = 29, .k = 3, .stride = 1, .pad = pad, .bias = pad == 1,
                            .wdt = pad ? EVK_DTYPE_F16 : EVK_DTYPE_F32, .variant = v ? EVK_KERNEL_GPU : EVK_KERNEL_CPU,
                            .algorithm = EVK_CONV_WINOGRAD, .pre = pad + 1, .udt = EVK_DTYPE_F32};
+            run_conv(ctx, &t);
+            /* upsampled: chunks of tiles whose input rows are half as many rows of x */
+            t.h = 19, t.w = 15, t.up = 2;
+            run_conv(ctx, &t);
+            /* and normalised while read: channel groups of several images per dispatch */
+            t.affine = 2;
             run_conv(ctx, &t);
         }
     /* the weight transform alone with planes (64·70 f32) beyond a binding: filters split, and
@@ -325,6 +383,27 @@ static void test_bad_shapes(void **state) {
     evk_conv2d_params p = {.padding = 1};
     assert_int_equal(evk_op_conv2d(s, &x, &w, NULL, &y, &p), EVK_ERROR_INVALID_ARGUMENT); /* C 4 vs 5 */
     assert_non_null(strstr(evk_error_message(), "weights"));
+    evk_tensor w5;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){7, 5, 3, 3}, &w5));
+    p.upsample = 3; /* only 2× */
+    assert_int_equal(evk_op_conv2d(s, &x, &w5, NULL, &y, &p), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "upsampling by 3"));
+    p.upsample = 2; /* the output of an upsampled 8×8 input is 16×16 */
+    assert_int_equal(evk_op_conv2d(s, &x, &w5, NULL, &y, &p), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "expected 2x7x16x16"));
+    evk_tensor ab;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){2, 5, 2}, &ab));
+    evk_tensor y16;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 4, (int64_t[]){2, 7, 8, 8}, &y16));
+    p = (evk_conv2d_params){.padding = 1, .algorithm = EVK_CONV_DIRECT, .input_affine = &ab};
+    assert_int_equal(evk_op_conv2d(s, &x, &w5, NULL, &y16, &p), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "Winograd input transform only"));
+    p = (evk_conv2d_params){.padding = 1, .algorithm = EVK_CONV_WINOGRAD, .input_affine = &w5};
+    assert_int_equal(evk_op_conv2d(s, &x, &w5, NULL, &y16, &p), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "expected f32 [2, 5, 2]"));
+    evk_tensor_free(ctx, &ab);
+    evk_tensor_free(ctx, &y16);
+    evk_tensor_free(ctx, &w5);
     assert_int_equal(evk_op_temporal_conv(s, &x, &w3, NULL, &ybad, &(evk_temporal_conv_params){.frames = 2}), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "output"));
     assert_int_equal(evk_op_temporal_conv(s, &x, &w3, NULL, &y, &(evk_temporal_conv_params){.frames = 3}), EVK_ERROR_INVALID_ARGUMENT);

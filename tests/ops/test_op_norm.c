@@ -1,4 +1,5 @@
-/* test_op_norm.c — group norm (with and without fused SiLU), layer norm and softmax against
+/* test_op_norm.c — group norm (with and without fused SiLU, and as per-channel scale and shift
+ * pairs, also beyond one binding), layer norm and softmax against
  * double-precision references, at odd sizes that exercise both builds (CPU texel/subgroup rows
  * when lengths divide by 4, scalar rows otherwise), inputs with a large common offset (a
  * E[x²]−E[x]² variance would lose digits there), -inf softmax entries and a fully -inf row, in-place
@@ -24,7 +25,7 @@ static void group_norm_case(evk_context *ctx, int64_t N, int64_t C, int64_t H, i
     test_rng rng = {seed};
     size_t n = (size_t)(N * C * H * W);
     float *x = malloc(n * 4), *g = malloc(C * 4), *b = malloc(C * 4), *got = malloc(n * 4);
-    double *ref = malloc(n * sizeof(double));
+    double *ref = malloc(n * sizeof(double)), *ref_ab = malloc((size_t)(N * C * 2) * sizeof(double));
     test_rng_fill(&rng, x, n, -2.0f, 2.0f);
     for (size_t i = 0; i < n; i++) x[i] += offset;
     test_rng_fill(&rng, g, C, 0.5f, 1.5f);
@@ -38,6 +39,11 @@ static void group_norm_case(evk_context *ctx, int64_t N, int64_t C, int64_t H, i
             mean /= (double)(cpg * S);
             for (int64_t i = 0; i < cpg * S; i++) var += (xr[i] - mean) * (xr[i] - mean);
             var /= (double)(cpg * S);
+            for (int64_t c = 0; c < cpg; c++) {
+                int64_t ch = gg * cpg + c;
+                ref_ab[2 * (nn * C + ch)] = g[ch] / sqrt(var + eps);
+                ref_ab[2 * (nn * C + ch) + 1] = b[ch] - mean * g[ch] / sqrt(var + eps);
+            }
             for (int64_t c = 0; c < cpg; c++)
                 for (int64_t s = 0; s < S; s++) {
                     int64_t ch = gg * cpg + c;
@@ -49,9 +55,13 @@ static void group_norm_case(evk_context *ctx, int64_t N, int64_t C, int64_t H, i
     int64_t sx[4] = {N, C, H, W}, sc[1] = {C};
     evk_tensor tx = new_tensor(ctx, 4, sx, x), tg = new_tensor(ctx, 1, sc, g), tb = new_tensor(ctx, 1, sc, b);
     evk_tensor ty = in_place ? tx : new_tensor(ctx, 4, sx, NULL);
+    int64_t sab[3] = {N, C, 2};
+    evk_tensor tab = new_tensor(ctx, 3, sab, NULL);
     evk_stream *s;
     TEST_OK(evk_stream_create(ctx, &s));
     TEST_OK(evk_stream_begin(s));
+    /* the per-channel affine form first (it reads x before an in-place norm overwrites it) */
+    TEST_OK(evk_op_group_norm_affine(s, &tx, &tg, &tb, G, eps, &tab));
     TEST_OK(evk_op_group_norm(s, &tx, &tg, &tb, G, eps, silu, &ty));
     TEST_OK(evk_stream_run(s));
     TEST_OK(evk_tensor_download_f32(ctx, &ty, got));
@@ -59,6 +69,14 @@ static void group_norm_case(evk_context *ctx, int64_t N, int64_t C, int64_t H, i
     snprintf(what, sizeof what, "group_norm %lldx%lldx%lldx%lld G%u silu%d offset%g", (long long)N, (long long)C,
              (long long)H, (long long)W, G, (int)silu, offset);
     test_assert_close(got, ref, n, 1e-5, what);
+    float *ab = malloc((size_t)(N * C * 2) * 4);
+    TEST_OK(evk_tensor_download_f32(ctx, &tab, ab));
+    snprintf(what, sizeof what, "group_norm_affine %lldx%lldx%lldx%lld G%u offset%g", (long long)N, (long long)C, (long long)H, (long long)W,
+             G, offset);
+    test_assert_close(ab, ref_ab, (size_t)(N * C * 2), 1e-5, what);
+    free(ab);
+    free(ref_ab);
+    evk_tensor_free(ctx, &tab);
     test_assert_no_validation(ctx);
     evk_stream_destroy(s);
     evk_tensor_free(ctx, &tx);
@@ -166,6 +184,16 @@ static void test_softmax(void **state) {
     softmax_case(*state, 300, 8, 2.0f, false, 24);
 }
 
+/* group_norm_affine over a tensor larger than one binding (16 KiB here): dispatches of row
+ * ranges, each writing its rows' pairs into the one [N, C, 2] output at their global place */
+static void test_group_norm_affine_beyond_binding_limit(void **state) {
+    (void)state;
+    evk_context *ctx = test_context_create_with((evk_context_config){.binding_limit = 16 << 10});
+    group_norm_case(ctx, 3, 12, 24, 24, 3, 1e-5f, false, 0.0f, false, 7); /* rows of 4·576 floats, 9 KiB */
+    group_norm_case(ctx, 2, 10, 15, 13, 5, 1e-6f, true, 0.0f, false, 8);  /* scalar build */
+    evk_context_destroy(ctx);
+}
+
 static void test_errors(void **state) {
     evk_context *ctx = *state;
     int64_t sx[4] = {2, 30, 4, 4}, sc[1] = {30}, sc2[1] = {31}, sy[4] = {2, 30, 4, 5};
@@ -184,6 +212,13 @@ static void test_errors(void **state) {
     assert_int_equal(evk_op_group_norm(s, &x, &g, &g, 5, 0.0f, false, &x), EVK_ERROR_INVALID_ARGUMENT);
     assert_int_equal(evk_op_group_norm(s, &x, &g, &g, 5, 1e-5f, false, &y), EVK_ERROR_INVALID_ARGUMENT);
     assert_non_null(strstr(evk_error_message(), "out has shape 2x30x4x5"));
+    assert_int_equal(evk_op_group_norm_affine(s, &x, &g, &g, 5, 1e-5f, &y), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "expected [2, 30, 2]"));
+    evk_tensor ab;
+    TEST_OK(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 3, (int64_t[]){2, 30, 2}, &ab));
+    assert_int_equal(evk_op_group_norm_affine(s, &x, &g, &g, 7, 1e-5f, &ab), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "7 groups"));
+    evk_tensor_free(ctx, &ab);
     assert_int_equal(evk_op_layer_norm(s, &x, &g, &g, 1e-5f, &x), EVK_ERROR_INVALID_ARGUMENT);
     assert_int_equal(evk_op_softmax(s, &x, &y), EVK_ERROR_INVALID_ARGUMENT);
     assert_int_equal(evk_stream_dispatch_count(s), 0);
@@ -198,6 +233,7 @@ static void test_errors(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_group_norm),
+        cmocka_unit_test(test_group_norm_affine_beyond_binding_limit),
         cmocka_unit_test(test_layer_norm),
         cmocka_unit_test(test_softmax),
         cmocka_unit_test(test_errors),

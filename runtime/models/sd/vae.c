@@ -271,8 +271,7 @@ static evk_tensor evk__vae_decode_z(evk_vae_decoder *d, evk_nn *nn, const evk_te
         const evk__vae_up *u = &d->up[i];
         for (int l = 0; l < u->layers; l++) evk__vae_replace(nn, &h0, evk_nn_resnet(nn, &u->resnet[l], &h0, NULL));
         if (u->upsample) {
-            evk__vae_replace(nn, &h0, evk_nn_upsample2x(nn, &h0));
-            evk__vae_replace(nn, &h0, evk_nn_conv2d(nn, &h0, &u->upsample_conv));
+            evk__vae_replace(nn, &h0, evk_nn_upsample2x_conv2d(nn, &h0, &u->upsample_conv));
         }
     }
     evk__vae_replace(nn, &h0, evk_nn_group_norm(nn, &h0, &d->norm_out, true));

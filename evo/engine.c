@@ -40,8 +40,10 @@ evk_status evk__engine_init(evk__engine *e, evk_context *ctx, evk_model *model, 
     uint64_t by_range = dev->max_storage_buffer_range / ((uint64_t)(e->decoded_numel > e->numel ? e->decoded_numel : e->numel) * 4);
     if (chunk > by_range) chunk = by_range;
     if (ms.budget && chunk > ms.budget / 4 / item) chunk = ms.budget / 4 / item;
-    if (chunk < 1) return evk_fail(EVK_ERROR_OUT_OF_DEVICE_MEMORY, "search: one individual needs %llu bytes of scratch, more than the memory budget allows",
-                                   (unsigned long long)item);
+    if (chunk < 1)
+        return evk_fail(EVK_ERROR_OUT_OF_DEVICE_MEMORY,
+                        "out of device memory: the search needs %.1f MiB of scratch per individual, more than a quarter of the "
+                        "memory budget (%.1f MiB) allows", item / 1048576.0, ms.budget / 1048576.0);
     e->chunk = (uint32_t)chunk;
     int64_t sh[EVK_MAX_DIMS] = {(int64_t)chunk, e->numel}, s1[1] = {(int64_t)chunk};
     EVK_TRY(evk_tensor_alloc(ctx, EVK_DTYPE_F32, 2, sh, &e->out));

@@ -117,6 +117,7 @@ static evk_status evk__generate_run(evk_context *ctx, const evk_generate_config 
     if (c->check_model) EVK_TRY(c->check_model(c->user, g->model));
     t0 = evk__generate_now();
     EVK_TRY(evk__generate_prompts(g, c, &sc, cond, uncond));
+    evk_model_release_prompt_encoder(g->model); /* every prompt is encoded: its memory serves the run */
     const double text_seconds = evk__generate_now() - t0;
     if (sc.stage_times && sc.stage) {
         sc.stage(sc.user, &(evk_search_stage){.kind = EVK_STAGE_LOAD, .seconds = load_seconds, .gpu_seconds = -1});

@@ -19,6 +19,7 @@ struct evk_model {
     evk_model_ops ops;
     evk_model_info info;
     void *impl;
+    bool prompt_encoder_released;
 };
 
 evk_status evk_model_create(evk_context *ctx, const evk_model_ops *ops, const evk_model_info *info, void *impl, evk_model **out) {
@@ -76,7 +77,15 @@ evk_status evk_model_encode_prompt(evk_model *m, const char *prompt, evk_tensor 
     if (truncated) *truncated = false;
     if (!m->ops.encode_prompt)
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the %s model takes no prompt", m->info.family);
+    if (m->prompt_encoder_released)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "the %s model's prompt encoder was released (evk_model_release_prompt_encoder)", m->info.family);
     return m->ops.encode_prompt(m->impl, prompt ? prompt : "", out, truncated);
+}
+
+void evk_model_release_prompt_encoder(evk_model *m) {
+    if (!m || !m->ops.release_prompt_encoder || m->prompt_encoder_released) return;
+    m->ops.release_prompt_encoder(m->impl);
+    m->prompt_encoder_released = true;
 }
 
 evk_status evk_model_sampler_config(const evk_model *m, uint32_t steps, struct evk_sampler_config *out) {

@@ -89,6 +89,9 @@ typedef struct evk_model_ops {
      * a prompt longer than the model's context is truncated and *truncated set). NULL: the model
      * takes no prompt. */
     evk_status (*encode_prompt)(void *impl, const char *prompt, evk_tensor *out, bool *truncated);
+    /* Optional: free the prompt encoder's weights (evk_model_release_prompt_encoder); NULL: the
+     * model keeps them. */
+    void (*release_prompt_encoder)(void *impl);
     /* The family's default sampler for `steps` steps (every field of out set): schedule, prediction,
      * timestep spacing and offsets as the model was trained; η = 1, the stochastic sampler
      * searches need. NULL: evk_model_sampler_config fails. */
@@ -160,6 +163,10 @@ bool evk_model_takes_prompt(const evk_model *m);
 /* Encode a prompt (NULL: the empty prompt) into `out` (allocated here; free with evk_tensor_free
  * on the model's context); *truncated (may be NULL) says whether it was cut to the context. */
 evk_status evk_model_encode_prompt(evk_model *m, const char *prompt, evk_tensor *out, bool *truncated);
+/* Free the prompt encoder's weights once every prompt is encoded (a one-shot generation, as
+ * evk_generate: SD 1.5's text encoder is 0.23 GiB that the decode can use instead); a later
+ * evk_model_encode_prompt fails with a message. */
+void evk_model_release_prompt_encoder(evk_model *m);
 /* The family's default sampler configuration for `steps` steps (see evk_model_ops). */
 evk_status evk_model_sampler_config(const evk_model *m, uint32_t steps, struct evk_sampler_config *out);
 /* Whether decoded samples are RGB images, and their size in pixels (both 0 when not). */

@@ -203,6 +203,20 @@ static void test_sd_interface(void **state) {
     TEST_OK(evk_model_decode_host(m, x, 2, img));
     for (int64_t i = 0; i < 2 * sn; i++) assert_true(fabs(img[i] - ref[i]) <= 1e-6);
     free(x), free(img), free(ref);
+
+    /* a released prompt encoder gives its memory back and refuses further prompts by name; the
+     * rest of the model keeps working */
+    evk_memory_stats before, after;
+    evk_memory_get_stats(ctx, &before);
+    evk_model_release_prompt_encoder(m);
+    evk_memory_get_stats(ctx, &after);
+    assert_true(after.in_use < before.in_use);
+    evk_model_release_prompt_encoder(m); /* twice is harmless */
+    assert_int_equal(evk_model_encode_prompt(m, "a red circle", &a, NULL), EVK_ERROR_INVALID_ARGUMENT);
+    assert_non_null(strstr(evk_error_message(), "prompt encoder was released"));
+    float one[3 * 32 * 32] = {0}, px[3 * 32 * 32];
+    TEST_OK(evk_model_decode_host(m, one, 1, px));
+    assert_true(px[0] == 0.5f);
     evk_model_destroy(m); /* frees the whole pipeline: no evk_sd to destroy */
 }
 

@@ -158,7 +158,6 @@ static evk_status evk__sd_load(evk_sd_pipe *p, const char *path_in, const evk_mo
         return evk_fail_context(ls, "%s read with the built-in SD %d.x configs (give --config with a folder of its family if it "
                                     "has other shapes)", single, p->text_cfg.hidden_size == 768 ? 1 : 2);
     if (ls) return ls;
-    EVK_TRY(evk_clip_text_load(p->ctx, &p->text_cfg, p->text_weights, st, &p->text));
     p->factor = 1;
     if (latent) {
         EVK_TRY(evk_sd_pipe_open(p, single, "vae", &p->vae_weights));
@@ -168,6 +167,9 @@ static evk_status evk__sd_load(evk_sd_pipe *p, const char *path_in, const evk_mo
         }
         EVK_TRY(evk_sd_pipe_load_vae(p, st, opt ? opt->vae_tile : 0));
     }
+    /* the text encoder last: its weights then fill the newest blocks of the arena, which a
+     * one-shot generation hands back whole once the prompts are encoded (release_prompt_encoder) */
+    EVK_TRY(evk_clip_text_load(p->ctx, &p->text_cfg, p->text_weights, st, &p->text));
     int sample = sd->unet_cfg.sample_size > 0 ? sd->unet_cfg.sample_size : 64;
     EVK_TRY(evk_sd_pipe_size(p, opt, sample, evk_unet_downsamplings(sd->unet), "image"));
     evk_model_info info = {

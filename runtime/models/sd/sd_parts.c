@@ -252,6 +252,15 @@ static evk_status evk__pipe_encode(void *impl, const char *prompt, evk_tensor *o
     return evk_sd_encode_text(p->ctx, p->tok, p->text, prompt, out, truncated);
 }
 
+static void evk__pipe_release_text(void *impl) {
+    evk_sd_pipe *p = impl;
+    evk_clip_text_destroy(p->text);
+    p->text = NULL;
+    evk_weights_close(p->text_weights);
+    p->text_weights = NULL;
+    evk_memory_trim(p->ctx); /* the blocks only the text encoder used go back to the driver */
+}
+
 static void evk__pipe_destroy(void *impl) { evk_sd_pipe_free(impl); }
 
 evk_status evk_sd_pipe_build(evk_context *ctx, size_t size, const char *path, const evk_model_options *opt, evk_sd_pipe_load_fn load,
@@ -262,6 +271,7 @@ evk_status evk_sd_pipe_build(evk_context *ctx, size_t size, const char *path, co
     p->ctx = ctx;
     snprintf(p->folder, sizeof p->folder, "%s", path);
     evk_model_ops ops = {.forward = evk__pipe_forward, .forward_guided = evk__pipe_forward_guided, .encode_prompt = evk__pipe_encode,
+                         .release_prompt_encoder = evk__pipe_release_text,
                          .destroy = evk__pipe_destroy};
     evk_status s = load(p, path, opt, &ops);
     if (s) {

@@ -91,6 +91,12 @@ static const conv_params c640h = {0, 1, 640, 640, 32, 32, 3, EVK_DTYPE_F16, 0};
 static const conv_params c640hd = {0, 1, 640, 640, 32, 32, 3, EVK_DTYPE_F16, D};
 static const conv_params c1280h = {0, 1, 1280, 1280, 16, 16, 3, EVK_DTYPE_F16, 0};
 static const conv_params c1280hd = {0, 1, 1280, 1280, 16, 16, 3, EVK_DTYPE_F16, D};
+static const conv_params b1280h16 = {0, 2, 1280, 1280, 16, 16, 3, EVK_DTYPE_F16, 0};
+static const conv_params b1280h16d = {0, 2, 1280, 1280, 16, 16, 3, EVK_DTYPE_F16, D};
+static const conv_params b1280h8 = {0, 2, 1280, 1280, 8, 8, 3, EVK_DTYPE_F16, 0};
+static const conv_params b1280h8d = {0, 2, 1280, 1280, 8, 8, 3, EVK_DTYPE_F16, D};
+static const conv_params b640h32 = {0, 2, 640, 640, 32, 32, 3, EVK_DTYPE_F16, 0};
+static const conv_params b640h32d = {0, 2, 640, 640, 32, 32, 3, EVK_DTYPE_F16, D};
 static const conv_params v512h = {0, 1, 512, 512, 64, 64, 3, EVK_DTYPE_F16, 0};
 static const conv_params v512hd = {0, 1, 512, 512, 64, 64, 3, EVK_DTYPE_F16, D};
 static const conv_params v256h = {0, 1, 256, 256, 256, 256, 3, EVK_DTYPE_F16, 0};
@@ -114,6 +120,12 @@ static const bench_case conv_cases[] = {
     CONV_CASE("conv2d_direct", "1x640->640x32x32 k3", "f16", c640hd, 1, 640, 640, 32, 32, 9, 2),
     CONV_CASE("conv2d", "1x1280->1280x16x16 k3", "f16", c1280h, 1, 1280, 1280, 16, 16, 9, 2),
     CONV_CASE("conv2d_direct", "1x1280->1280x16x16 k3", "f16", c1280hd, 1, 1280, 1280, 16, 16, 9, 2),
+    CONV_CASE("conv2d", "2x640->640x32x32 k3", "f16", b640h32, 2, 640, 640, 32, 32, 9, 2),
+    CONV_CASE("conv2d_direct", "2x640->640x32x32 k3", "f16", b640h32d, 2, 640, 640, 32, 32, 9, 2),
+    CONV_CASE("conv2d", "2x1280->1280x16x16 k3", "f16", b1280h16, 2, 1280, 1280, 16, 16, 9, 2),
+    CONV_CASE("conv2d_direct", "2x1280->1280x16x16 k3", "f16", b1280h16d, 2, 1280, 1280, 16, 16, 9, 2),
+    CONV_CASE("conv2d", "2x1280->1280x8x8 k3", "f16", b1280h8, 2, 1280, 1280, 8, 8, 9, 2),
+    CONV_CASE("conv2d_direct", "2x1280->1280x8x8 k3", "f16", b1280h8d, 2, 1280, 1280, 8, 8, 9, 2),
     CONV_CASE("conv2d", "1x512->512x64x64 k3 (VAE)", "f16", v512h, 1, 512, 512, 64, 64, 9, 2),
     CONV_CASE("conv2d_direct", "1x512->512x64x64 k3 (VAE)", "f16", v512hd, 1, 512, 512, 64, 64, 9, 2),
     CONV_CASE("conv2d", "1x256->256x256x256 k3 (VAE)", "f16", v256h, 1, 256, 256, 256, 256, 9, 2),

@@ -38,7 +38,8 @@ static evk_status evk__norm_check_out(const char *op, const evk_tensor *x, const
 
 typedef struct evk__row_job {
     const char *base;         /* "norm_group", "norm_group_affine", "norm_layer", "norm_softmax" */
-    const evk_tensor *x, *gamma, *beta, *out; /* norm_group_affine: out [N, C, 2], bound whole */
+    const evk_tensor *x, *gamma, *beta, *out;
+    bool affine_out;          /* norm_group_affine: out is [N, C, 2], bound whole, indexed by the global row */
     uint64_t rows, len, inner, cpg, groups;
     float eps;
     uint32_t act;
@@ -76,10 +77,9 @@ static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     EVK_TRY(evk_pipeline_get(ctx, &desc, &pipe));
     for (uint64_t row0 = 0; row0 < j->rows; row0 += chunk) {
         uint64_t rows = j->rows - row0 < chunk ? j->rows - row0 : chunk;
-        const bool whole_out = !strcmp(j->base, "norm_group_affine"); /* [N, C, 2]: indexed by the global row */
         evk_binding b[4] = {
             {.buffer = j->x->buf, .offset = row0 * row_bytes, .range = rows * row_bytes, .access = EVK_ACCESS_READ},
-            {.buffer = j->out->buf, .offset = whole_out ? 0 : row0 * row_bytes, .range = whole_out ? evk_tensor_bytes(j->out) : rows * row_bytes,
+            {.buffer = j->out->buf, .offset = j->affine_out ? 0 : row0 * row_bytes, .range = j->affine_out ? evk_tensor_bytes(j->out) : rows * row_bytes,
              .access = EVK_ACCESS_WRITE},
         };
         if (affine) {
@@ -98,9 +98,9 @@ static evk_status evk__row_dispatch(evk_stream *s, const evk__row_job *j) {
     return EVK_OK;
 }
 
-evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
-                             uint32_t groups, float eps, bool silu, const evk_tensor *out) {
-    const char *op = "group_norm";
+/* The checks and the row job both group-norm ops share; *done: nothing to compute (empty x). */
+static evk_status evk__group_norm_job(const char *op, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta, uint32_t groups,
+                                      float eps, evk__row_job *j, bool *done) {
     EVK_TRY(evk__check_f32(op, "x", x));
     if (x->ndim < 2) {
         char sb[96];
@@ -115,42 +115,41 @@ evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tenso
     if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
     EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, C));
     EVK_TRY(evk__norm_check_vec(op, "beta", beta, C));
-    EVK_TRY(evk__norm_check_out(op, x, out));
-    if (N * C * S == 0) return EVK_OK;
-    evk__row_job j = {.base = "norm_group", .x = x, .gamma = gamma, .beta = beta, .out = out,
-                      .rows = (uint64_t)(N * groups), .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S,
-                      .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps, .act = silu ? 1u : 0u};
+    *done = N * C * S == 0;
+    *j = (evk__row_job){.base = "norm_group", .x = x, .gamma = gamma, .beta = beta, .rows = (uint64_t)(N * groups),
+                        .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S, .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps};
+    return EVK_OK;
+}
+
+evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
+                             uint32_t groups, float eps, bool silu, const evk_tensor *out) {
+    evk__row_job j;
+    bool done;
+    EVK_TRY(evk__group_norm_job("group_norm", x, gamma, beta, groups, eps, &j, &done));
+    EVK_TRY(evk__norm_check_out("group_norm", x, out));
+    if (done) return EVK_OK;
+    j.out = out;
+    j.act = silu ? 1u : 0u;
     return evk__row_dispatch(s, &j);
 }
 
 evk_status evk_op_group_norm_affine(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                                     uint32_t groups, float eps, const evk_tensor *out) {
     const char *op = "group_norm_affine";
-    EVK_TRY(evk__check_f32(op, "x", x));
+    evk__row_job j;
+    bool done;
+    EVK_TRY(evk__group_norm_job(op, x, gamma, beta, groups, eps, &j, &done));
     EVK_TRY(evk__check_f32(op, "out", out));
-    if (x->ndim < 2) {
-        char sb[96];
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: x has shape %s, expected [N, C, spatial...]", op,
-                        evk_tensor_shape_str(x, sb, sizeof sb));
-    }
-    const int64_t N = x->shape[0], C = x->shape[1];
-    int64_t S = 1;
-    for (int i = 2; i < x->ndim; i++) S *= x->shape[i];
-    if (out->ndim != 3 || out->shape[0] != N || out->shape[1] != C || out->shape[2] != 2) {
+    if (out->ndim != 3 || out->shape[0] != x->shape[0] || out->shape[1] != x->shape[1] || out->shape[2] != 2) {
         char sb[96];
         return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out has shape %s, expected [%lld, %lld, 2]", op, evk_tensor_shape_str(out, sb, sizeof sb),
-                        (long long)N, (long long)C);
+                        (long long)x->shape[0], (long long)x->shape[1]);
     }
-    if (groups == 0 || C % groups != 0)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: %lld channels do not split into %u groups", op, (long long)C, groups);
-    if (!(eps > 0.0f) || !isfinite(eps)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: eps %g must be positive", op, eps);
-    EVK_TRY(evk__norm_check_vec(op, "gamma", gamma, C));
-    EVK_TRY(evk__norm_check_vec(op, "beta", beta, C));
     if (evk__ranges_overlap(out, x)) return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "%s: out overlaps x", op);
-    if (N * C * S == 0) return EVK_OK;
-    evk__row_job j = {.base = "norm_group_affine", .x = x, .gamma = gamma, .beta = beta, .out = out,
-                      .rows = (uint64_t)(N * groups), .len = (uint64_t)(C / groups * S), .inner = (uint64_t)S,
-                      .cpg = (uint64_t)(C / groups), .groups = groups, .eps = eps};
+    if (done) return EVK_OK;
+    j.base = "norm_group_affine";
+    j.out = out;
+    j.affine_out = true;
     return evk__row_dispatch(s, &j);
 }
 

@@ -124,7 +124,7 @@ static evk_status evk__group_norm_job(const char *op, const evk_tensor *x, const
 evk_status evk_op_group_norm(evk_stream *s, const evk_tensor *x, const evk_tensor *gamma, const evk_tensor *beta,
                              uint32_t groups, float eps, bool silu, const evk_tensor *out) {
     evk__row_job j;
-    bool done;
+    bool done = false;
     EVK_TRY(evk__group_norm_job("group_norm", x, gamma, beta, groups, eps, &j, &done));
     EVK_TRY(evk__norm_check_out("group_norm", x, out));
     if (done) return EVK_OK;
@@ -137,7 +137,7 @@ evk_status evk_op_group_norm_affine(evk_stream *s, const evk_tensor *x, const ev
                                     uint32_t groups, float eps, const evk_tensor *out) {
     const char *op = "group_norm_affine";
     evk__row_job j;
-    bool done;
+    bool done = false;
     EVK_TRY(evk__group_norm_job(op, x, gamma, beta, groups, eps, &j, &done));
     EVK_TRY(evk__check_f32(op, "out", out));
     if (out->ndim != 3 || out->shape[0] != x->shape[0] || out->shape[1] != x->shape[1] || out->shape[2] != 2) {

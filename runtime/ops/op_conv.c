@@ -119,12 +119,15 @@ static evk_status evk__conv_run(evk_stream *s, const evk__conv_job *j) {
     const uint32_t taps_h = j->mode == MODE_IM2COL ? j->kh : j->kh * j->kw; /* MODE_PLANES: T taps */
     if (cpu) {
         bool vec_w = K % 4 == 0, vec_x = j->mode == MODE_PLANES && hw % 4 == 0;
-        desc.shader = "conv_cpu";
+        /* big convolutions: the large tile, with the weights' rows shuffled where that runs
+         * (bench/CONV.md, run 5: 1.1–1.2× on the UNet's shapes; small ones lost) */
+        const bool large = j->o >= 64 && N >= 1024 && K >= 64, shuffle = large && evk__cpu_shuffle_fits(info);
+        desc.shader = shuffle ? "conv_cpu_shuffle" : "conv_cpu";
         desc.kinds[0] = evk__texel_kind(j->w->dtype, vec_w);
         desc.kinds[1] = evk__texel_kind(j->x->dtype, vec_x);
         desc.kinds[2] = j->bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[0];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const evk__cpu_tile tile = j->o >= 64 && N >= 1024 && K >= 64 ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
+        const evk__cpu_tile tile = large ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
         uint32_t spec[12] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, j->mode, vec_w, vec_x, j->bias != NULL,
                              taps_h, j->mode == MODE_IM2COL ? j->kw : 1, j->stride, t->ku};
         desc.spec_count = 12;

@@ -16,7 +16,10 @@
  * memory anyway) but the driver's compile time grows with the unrolled body: 1.5 s for 16×8/K4,
  * 12 s for 32×16/K4 per pipeline. So products big enough to repay it get the large tile and
  * everything else the small one (the tile shapes are in ops_internal.h, shared with convolution).
- * 8 invocations along N make one 8-wide subgroup share its A rows. */
+ * 8 invocations along N make one 8-wide subgroup share its A rows. Where subgroups are exactly
+ * those 8 (lavapipe on AVX2) the *_shuffle builds fetch each A row once per subgroup; there the
+ * small tile beats the large one (1024³: 74 against 63 GFLOP/s) and compiles faster, except with
+ * quantised B, whose dequantisation the large tile's 32 rows amortise (bench/CONV.md, run 5). */
 #define CPU_LARGE_MIN_WORK 8388608.0 /* M·N·K (2^23) from which the large tile pays */
 
 /* The kernel variant suffix of a ggml block type; NULL for types without one. */
@@ -121,17 +124,18 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         /* rgba fetches need the contiguous dimension (and so every matrix start) in fours */
         vec_a = (prm.transpose_a ? M : K) % 4 == 0;
         vec_b = (prm.transpose_b ? K : N) % 4 == 0;
-        desc.shader = "matmul_cpu";
-        if (quant) {
-            snprintf(shader_name, sizeof shader_name, "matmul_cpu_%s", qname);
-            desc.shader = shader_name;
-        }
+        const bool large = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128;
+        const bool shuffle = !prm.transpose_a && vec_a && evk__cpu_shuffle_fits(info);
+        /* with shuffled A rows the small tile is the faster one, except where B's elements are
+         * dequantised: each is decoded once per TM rows */
+        const evk__cpu_tile tile = large && (!shuffle || quant) ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
+        snprintf(shader_name, sizeof shader_name, "matmul_cpu%s%s%s", quant ? "_" : "", quant ? qname : "", shuffle ? "_shuffle" : "");
+        desc.shader = shader_name;
         desc.kinds[0] = evk__texel_kind(a->dtype, vec_a);
         desc.kinds[1] = quant ? EVK_BINDING_STORAGE : evk__texel_kind(b->dtype, vec_b);
         /* without a bias binding 2 repeats a texel binding: b's, or a's when b is a storage buffer */
         desc.kinds[2] = bias ? EVK_BINDING_TEXEL_R32F : desc.kinds[quant ? 0 : 1];
         desc.kinds[3] = EVK_BINDING_STORAGE;
-        const evk__cpu_tile tile = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128 ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
         desc.spec_count = 10;
         uint32_t spec[10] = {t->lanes_n * t->lanes_m, t->tm, t->tn, t->lanes_n, prm.transpose_a, prm.transpose_b, vec_a, vec_b, bias != NULL, t->ku};
         memcpy(desc.spec, spec, sizeof spec);

@@ -59,3 +59,12 @@ void evk__grid_1d(uint64_t count, uint32_t local, uint32_t groups[3]) {
     groups[1] = (uint32_t)((g + groups[0] - 1) / groups[0]);
     groups[2] = 1;
 }
+
+bool evk__cpu_shuffle_fits(const evk_device_info *info) {
+    const evk__cpu_tile tiles[2] = {EVK__CPU_TILE_SMALL, EVK__CPU_TILE_LARGE};
+    for (int i = 0; i < 2; i++)
+        if (!info->features.subgroup_shuffle || info->min_subgroup_size != tiles[i].lanes_n ||
+            info->max_subgroup_size != tiles[i].lanes_n || tiles[i].tm % tiles[i].lanes_n != 0)
+            return false;
+    return true;
+}

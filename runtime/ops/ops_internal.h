@@ -18,6 +18,9 @@
 typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
 #define EVK__CPU_TILE_SMALL ((evk__cpu_tile){16, 8, 8, 4, 4})
 #define EVK__CPU_TILE_LARGE ((evk__cpu_tile){32, 16, 8, 2, 4})
+/* Whether the CPU kernels' *_shuffle builds run here (both CPU tiles): every subgroup is exactly
+ * the LANES_N invocations that share a tile's rows, and the rows split evenly over them. */
+bool evk__cpu_shuffle_fits(const evk_device_info *info);
 /* Shared-memory tiles of the GPU matmul and convolution kernels. */
 enum { EVK__GPU_BM = 64, EVK__GPU_BN = 64, EVK__GPU_BK = 16, EVK__GPU_TM = 4, EVK__GPU_TN = 4 };
 

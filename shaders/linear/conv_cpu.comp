@@ -9,10 +9,19 @@
 // Specialization: 0 workgroup size, 1 TM, 2 TN (multiples of 4), 3 invocations along pixels per
 // workgroup, 4 MODE, 5 weights bound as rgba texels (K % 4 == 0), 6 X bound as rgba texels
 // (MODE 1 with H·W % 4 == 0), 7 bias present, 8 KH (MODE 0) or T (MODE 1), 9 KW, 10 stride, 11 K unroll.
+// The shuffle build fetches each weight row once per subgroup and passes it round, exactly as
+// matmul_cpu.comp's shuffle builds do with A's rows.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef SHUFFLE_A
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 #include "common.glsl"
+
+// variant: DEFAULT
+// variant: shuffle -DSHUFFLE_A
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 16;
@@ -79,10 +88,20 @@ vec4 plane4(uint k, uint j4) {
 
 // One K step of four (see matmul_cpu.comp): ra[i] = W[o0+i][k..k+3]; rb[kk·TN/4 + j/4] holds
 // X_col[k+kk][n0+j].
+#ifdef SHUFFLE_A
+#define FETCH_W(k) \
+        vec4 own[TM / LANES_N]; \
+        [[unroll]] for (uint r = 0; r < TM / LANES_N; r++) own[r] = load4_w(wrow_own[r] + (k));
+#define ROW_W(i, k) subgroupShuffle(own[(i) / LANES_N], (i) % LANES_N)
+#else
+#define FETCH_W(k)
+#define ROW_W(i, k) load4_w(wrow[i] + (k))
+#endif
 #define STEP4(k) { \
         vec4 ra[TM]; \
         vec4 rb[TN]; \
-        [[unroll]] for (uint i = 0; i < TM; i++) ra[i] = load4_w(wrow[i] + (k)); \
+        FETCH_W(k) \
+        [[unroll]] for (uint i = 0; i < TM; i++) ra[i] = ROW_W(i, k); \
         [[unroll]] for (uint kk = 0; kk < 4; kk++) \
             [[unroll]] for (uint j4 = 0; j4 < TN; j4 += 4) { \
                 if (MODE == 0) rb[kk * (TN / 4) + j4 / 4] = vec4(im2col((k) + kk, j4), im2col((k) + kk, j4 + 1), \
@@ -105,7 +124,10 @@ void main() {
     const uint n0 = (gl_WorkGroupID.x * LANES_N + lane % LANES_N) * TN;
     const uint z = gl_WorkGroupID.z;
     const uint O = p.O, K = p.K, N = p.Ho * p.Wo;
-    if (o0 >= O || n0 >= N) return;
+    if (o0 >= O) return; // the whole subgroup alike: its lanes share o0
+#ifndef SHUFFLE_A
+    if (n0 >= N) return;
+#endif
     const uint hw = p.H * p.W;
     x_img = p.x_off + z * p.C * hw;
     frame = MODE == 1 ? z % p.frames : 0;
@@ -119,6 +141,10 @@ void main() {
     }
     uint wrow[TM];
     [[unroll]] for (uint i = 0; i < TM; i++) wrow[i] = min(o0 + i, O - 1) * K;
+#ifdef SHUFFLE_A
+    uint wrow_own[TM / LANES_N];
+    [[unroll]] for (uint r = 0; r < TM / LANES_N; r++) wrow_own[r] = min(o0 + r * LANES_N + gl_SubgroupInvocationID, O - 1) * K;
+#endif
 
     float acc[TM * TN];
     [[unroll]] for (uint t = 0; t < TM * TN; t++) acc[t] = 0.0;

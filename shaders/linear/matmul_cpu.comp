@@ -15,9 +15,19 @@
 // transposed ([N, K] Linear weights, K a multiple of the block, so every four-element load lies
 // in one block and reads its scales once) and shared by the batch: the weights stay quantised
 // in memory and each element is dequantised once per TM rows of A.
+// The *shuffle builds (A neither transposed nor scalar, one subgroup = the LANES_N invocations that
+// share their A rows): each lane fetches only TM / LANES_N of the tile's rows, lane s rows s,
+// s + LANES_N, ..., and the subgroup passes them round with subgroupShuffle, a register move on
+// CPU drivers. That divides A's texel fetches by LANES_N, and fetches, not multiply-adds, bound
+// this kernel on lavapipe (bench/CONV.md, run 5). An invocation whose columns lie past N stays to the
+// end there, as a shuffle reads every lane of the subgroup.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require
+#ifdef SHUFFLE_A
+#extension GL_KHR_shader_subgroup_basic : require
+#extension GL_KHR_shader_subgroup_shuffle : require
+#endif
 #include "common.glsl"
 
 // variant: q4_0 -DB_QUANT -DEVK_Q4_0=1
@@ -29,6 +39,15 @@
 // variant: q5_k -DB_QUANT -DEVK_Q5_K=1
 // variant: q6_k -DB_QUANT -DEVK_Q6_K=1
 // variant: DEFAULT
+// variant: shuffle -DSHUFFLE_A
+// variant: q4_0_shuffle -DB_QUANT -DEVK_Q4_0=1 -DSHUFFLE_A
+// variant: q4_1_shuffle -DB_QUANT -DEVK_Q4_1=1 -DSHUFFLE_A
+// variant: q5_0_shuffle -DB_QUANT -DEVK_Q5_0=1 -DSHUFFLE_A
+// variant: q5_1_shuffle -DB_QUANT -DEVK_Q5_1=1 -DSHUFFLE_A
+// variant: q8_0_shuffle -DB_QUANT -DEVK_Q8_0=1 -DSHUFFLE_A
+// variant: q4_k_shuffle -DB_QUANT -DEVK_Q4_K=1 -DSHUFFLE_A
+// variant: q5_k_shuffle -DB_QUANT -DEVK_Q5_K=1 -DSHUFFLE_A
+// variant: q6_k_shuffle -DB_QUANT -DEVK_Q6_K=1 -DSHUFFLE_A
 
 layout(local_size_x_id = 0) in;
 layout(constant_id = 1) const uint TM = 16;
@@ -79,11 +98,22 @@ float load1_b(uint i) { return VEC_B ? texelFetch(B, int(i >> 2))[i & 3u] : texe
 // so the accumulators stay plain registers). Not transposed, ra[i] = A[m0+i][k..k+3]; transposed,
 // ra[kk·TM/4 + i/4] holds A[k+kk][m0+i]. Likewise rb[j] = B[n0+j][k..k+3] when B is transposed,
 // else rb[kk·TN/4 + j/4] holds B[k+kk][n0+j].
+#ifdef SHUFFLE_A
+#define FETCH_A(k) \
+        vec4 own[TM / LANES_N]; \
+        [[unroll]] for (uint r = 0; r < TM / LANES_N; r++) own[r] = load4_a(arow_own[r] + (k));
+#define ROW_A(i, k) subgroupShuffle(own[(i) / LANES_N], (i) % LANES_N)
+#else
+#define FETCH_A(k)
+#define ROW_A(i, k) load4_a(arow[i] + k)
+#endif
+
 #define STEP4(k) { \
         vec4 ra[TM]; \
         vec4 rb[TN]; \
+        FETCH_A(k) \
         [[unroll]] for (uint i = 0; i < TM; i++) { \
-            if (!TRANS_A) ra[i] = load4_a(arow[i] + k); \
+            if (!TRANS_A) ra[i] = ROW_A(i, k); \
             else { \
                 uint kk = i / (TM / 4), i4 = (i % (TM / 4)) * 4; \
                 uint at = arow[i4] + (k + kk) * M; \
@@ -126,7 +156,10 @@ void main() {
     const uint n0 = (gl_WorkGroupID.x * LANES_N + lane % LANES_N) * TN;
     const uint z = gl_WorkGroupID.z;
     const uint M = p.M, N = p.N, K = p.K;
-    if (m0 >= M || n0 >= N) return;
+    if (m0 >= M) return; // the whole subgroup alike: its lanes share m0
+#ifndef SHUFFLE_A
+    if (n0 >= N) return;
+#endif
     const uint a_base = p.a_off + z * p.a_stride;
     const uint b_base = p.b_off + z * p.b_stride;
 
@@ -142,6 +175,11 @@ void main() {
         if (TRANS_B) bcol[j] = b_base + min(n0 + j, N - 1) * K;
         else bcol[j] = (j % 4 == 0) ? b_base + min(n0 + j, VEC_B ? N - 4 : N - 1) : 0;
     }
+#ifdef SHUFFLE_A
+    uint arow_own[TM / LANES_N];
+    [[unroll]] for (uint r = 0; r < TM / LANES_N; r++)
+        arow_own[r] = a_base + min(m0 + r * LANES_N + gl_SubgroupInvocationID, M - 1) * K;
+#endif
     // Scalar (unvectorised) edge loads of transposed tiles that straddle M or N.
     const bool a_edge = TRANS_A && !VEC_A && m0 + TM > M;
     const bool b_edge = !TRANS_B && !VEC_B && n0 + TN > N;

@@ -367,6 +367,10 @@ static void test_temporal(void **state) {
         t.b = 1; t.f = 1; t.c = 4; t.o = 20; t.w5d = false; t.bias = true; t.wdt = EVK_DTYPE_F32; /* one frame: only the centre tap */
         run_tconv(ctx, &t);
     }
+    /* big enough for the CPU kernel's large tile (and its shuffle build where the device has one):
+     * 70 filters, 33×32 planes, 3 frames */
+    tconv_case big = {.b = 1, .f = 3, .c = 22, .o = 70, .h = 33, .w = 32, .bias = true, .wdt = EVK_DTYPE_F16, .variant = EVK_KERNEL_CPU};
+    run_tconv(ctx, &big);
 }
 
 static void test_bad_shapes(void **state) {

@@ -137,9 +137,12 @@ static void test_larger_and_linear(void **state) {
                        .db = EVK_DTYPE_F16, .variant = vs[v]};
         run_case(ctx, &lin);
     }
-    /* big enough for the CPU kernel's large tile (aligned, the usual case for model layers) */
+    /* big and aligned (the usual case for model layers): the shuffle build where the device has
+     * one, else the large tile; transposed A, the large tile everywhere */
     mm_case big = {.m = 256, .k = 128, .n = 264, .batch = 1, .batch_b = 1, .bias = true, .da = EVK_DTYPE_F32, .db = EVK_DTYPE_F32,
                    .variant = EVK_KERNEL_CPU};
+    run_case(ctx, &big);
+    big.ta = true;
     run_case(ctx, &big);
     /* automatic choice */
     mm_case t = {.m = 5, .k = 3, .n = 7, .batch = 1, .batch_b = 1, .bias = true, .da = EVK_DTYPE_F32, .db = EVK_DTYPE_F32};

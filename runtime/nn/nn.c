@@ -145,7 +145,10 @@ evk_tensor evk_nn_linear(evk_nn *nn, const evk_tensor *x, const evk_linear *l) {
     return y;
 }
 
-static evk_tensor evk__nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l, uint32_t up_shift) {
+/* One conv2d layer: the input read through a nearest 2^up_shift upsampling, and, when affine is
+ * given (Winograd layers only), through x·a + b per (image, channel) and optionally SiLU. */
+static evk_tensor evk__nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l, uint32_t up_shift, const evk_tensor *affine,
+                                 bool silu) {
     evk_tensor y;
     memset(&y, 0, sizeof y);
     if (nn->status) return y;
@@ -159,14 +162,16 @@ static evk_tensor evk__nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv
     y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, ho, wo));
     if (nn->status) return y;
     evk_conv2d_params p = {.stride = (uint32_t)l->stride, .padding = (uint32_t)l->pad, .winograd_w = l->wino.buf.block ? &l->wino : NULL,
-                           .upsample = up_shift ? 2 : 0};
+                           .upsample = up_shift ? 2 : 0, .input_affine = affine, .input_silu = silu};
     evk__nn_step(nn, evk_op_conv2d(nn->s, x, l->wino.buf.block ? NULL : &l->w, l->b.buf.block ? &l->b : NULL, &y, &p));
     return y;
 }
 
-evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) { return evk__nn_conv2d(nn, x, l, 0); }
+evk_tensor evk_nn_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) { return evk__nn_conv2d(nn, x, l, 0, NULL, false); }
 
-evk_tensor evk_nn_upsample2x_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) { return evk__nn_conv2d(nn, x, l, 1); }
+evk_tensor evk_nn_upsample2x_conv2d(evk_nn *nn, const evk_tensor *x, const evk_conv2d *l) {
+    return evk__nn_conv2d(nn, x, l, 1, NULL, false);
+}
 
 evk_tensor evk_nn_norm_conv2d(evk_nn *nn, const evk_tensor *x, const evk_norm *norm, bool silu, const evk_conv2d *l) {
     evk_tensor y;
@@ -181,13 +186,7 @@ evk_tensor evk_nn_norm_conv2d(evk_nn *nn, const evk_tensor *x, const evk_norm *n
     evk_tensor ab = evk_nn_new(nn, EVK_SHAPE(x->shape[0], x->shape[1], 2));
     if (nn->status) return y;
     evk__nn_step(nn, evk_op_group_norm_affine(nn->s, x, &norm->gamma, &norm->beta, (uint32_t)norm->groups, norm->eps, &ab));
-    if (!nn->status && x->shape[1] != l->in)
-        evk_nn_fail(nn, evk_fail(EVK_ERROR_INVALID_ARGUMENT, "conv2d: input with %lld channels, expected %d", (long long)x->shape[1], l->in));
-    if (!nn->status) {
-        y = evk_nn_new(nn, EVK_SHAPE(x->shape[0], l->out, x->shape[2] + 2 * l->pad - 2, x->shape[3] + 2 * l->pad - 2));
-        evk_conv2d_params p = {.padding = (uint32_t)l->pad, .winograd_w = &l->wino, .input_affine = &ab, .input_silu = silu};
-        if (!nn->status) evk__nn_step(nn, evk_op_conv2d(nn->s, x, NULL, l->b.buf.block ? &l->b : NULL, &y, &p));
-    }
+    y = evk__nn_conv2d(nn, x, l, 0, &ab, silu);
     evk_nn_free(nn, &ab);
     return y;
 }

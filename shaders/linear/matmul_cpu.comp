@@ -15,12 +15,12 @@
 // transposed ([N, K] Linear weights, K a multiple of the block, so every four-element load lies
 // in one block and reads its scales once) and shared by the batch: the weights stay quantised
 // in memory and each element is dequantised once per TM rows of A.
-// The *shuffle builds (A neither transposed nor scalar, one subgroup = the LANES_N invocations that
-// share their A rows): each lane fetches only TM / LANES_N of the tile's rows, lane s rows s,
-// s + LANES_N, ..., and the subgroup passes them round with subgroupShuffle, a register move on
-// CPU drivers. That divides A's texel fetches by LANES_N, and fetches, not multiply-adds, bound
-// this kernel on lavapipe (bench/CONV.md, run 5). An invocation whose columns lie past N stays to the
-// end there, as a shuffle reads every lane of the subgroup.
+// The *shuffle builds (A neither transposed nor scalar, one subgroup = the LANES_N invocations
+// that share their A rows): each lane fetches only TM / LANES_N of the tile's rows, lane s rows
+// s, s + LANES_N, ..., and the subgroup passes them round with subgroupShuffle, a register move
+// on CPU drivers. That divides A's texel fetches by LANES_N, and fetches, not multiply-adds,
+// bound this kernel on lavapipe (bench/CONV.md, run 5). An invocation whose columns lie past N
+// stays to the end there, as a shuffle reads every lane of the subgroup.
 #version 450
 #extension GL_GOOGLE_include_directive : require
 #extension GL_EXT_control_flow_attributes : require

@@ -72,6 +72,7 @@ static int count_entries(const char *dir, const char *needle) {
 }
 
 static uint8_t *read_all(const char *path, size_t *n) {
+    *n = 0;
     FILE *f = fopen(path, "rb");
     if (!f) return NULL;
     fseek(f, 0, SEEK_END);
@@ -425,6 +426,7 @@ static void test_npy_roundtrip(void **state) {
         if (count) assert_memory_equal(a.data, data, count * sizeof(float));
         size_t n;
         uint8_t *file = read_all(path, &n);
+        assert_non_null(file);
         assert_int_equal((n - count * 4) % 64, 0); /* data starts 64-byte aligned */
         free(file);
         evk_npy_free(&a);

@@ -86,8 +86,8 @@ vec4 plane4(uint k, uint j4) {
     return ok ? v : vec4(0.0);
 }
 
-// One K step of four (see matmul_cpu.comp): ra[i] = W[o0+i][k..k+3]; rb[kk·TN/4 + j/4] holds
-// X_col[k+kk][n0+j].
+// One K step of four (see matmul_cpu.comp, rows in pairs likewise): ra[i] = W[o0+i][k..k+3];
+// rb[kk·TN/4 + j/4] holds X_col[k+kk][n0+j].
 #ifdef SHUFFLE_A
 #define FETCH_W(k) \
         vec4 own[TM / LANES_N]; \
@@ -108,11 +108,16 @@ vec4 plane4(uint k, uint j4) {
                                                                  im2col((k) + kk, j4 + 2), im2col((k) + kk, j4 + 3)); \
                 else rb[kk * (TN / 4) + j4 / 4] = plane4((k) + kk, j4); \
             } \
-        [[unroll]] for (uint i = 0; i < TM; i++) { \
+        [[unroll]] for (uint i = 0; i < TM; i += 2) { \
             [[unroll]] for (uint j = 0; j < TN; j++) { \
-                float t_ = acc[i * TN + j]; \
-                [[unroll]] for (uint kk = 0; kk < 4; kk++) t_ += ra[i][kk] * rb[kk * (TN / 4) + j / 4][j % 4]; \
-                acc[i * TN + j] = t_; \
+                float t0 = acc[i * TN + j], t1 = acc[(i + 1) * TN + j]; \
+                [[unroll]] for (uint kk = 0; kk < 4; kk++) { \
+                    float bv = rb[kk * (TN / 4) + j / 4][j % 4]; \
+                    t0 += ra[i][kk] * bv; \
+                    t1 += ra[i + 1][kk] * bv; \
+                } \
+                acc[i * TN + j] = t0; \
+                acc[(i + 1) * TN + j] = t1; \
             } \
         } \
 }

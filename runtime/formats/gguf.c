@@ -197,6 +197,43 @@ static evk_status evk__index(const char *file, const char *what, const char *con
     return EVK_OK;
 }
 
+/* ComfyUI-GGUF's original shapes: a tensor stored in another shape (more dimensions than GGUF's
+ * four, or rows reshaped to 256 elements so that K-quants fit a convolution kernel) names its real
+ * shape, outermost first, in the metadata key comfy.gguf.orig_shape.<name>: an array of integers
+ * whose product is the tensor's element count. The elements keep their row-major order, so the
+ * tensor takes that shape as it is. */
+static evk_status evk__orig_shapes(evk_gguf *g) {
+    static const char prefix[] = "comfy.gguf.orig_shape.";
+    for (size_t i = 0; i < g->count; i++) {
+        evk_st_tensor *t = &g->tensors[i];
+        char key[sizeof prefix + EVK_GGUF_MAX_NAME];
+        snprintf(key, sizeof key, "%s%s", prefix, t->name);
+        const evk_gguf_kv *kv = evk_gguf_kv_find(g, key);
+        if (!kv) continue;
+        int64_t v;
+        if (kv->type != EVK_GGUF_ARRAY || kv->elem == EVK_GGUF_BOOL || !evk_gguf_kv_int(kv, 0, &v) || kv->count > EVK_ST_MAX_DIMS)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%s' (the original shape of tensor '%s') is not an array of 1 to %d integers",
+                            g->path, key, t->name, EVK_ST_MAX_DIMS);
+        int64_t shape[EVK_ST_MAX_DIMS];
+        uint64_t numel = 1;
+        for (uint64_t d = 0; d < kv->count; d++) {
+            if (!evk_gguf_kv_int(kv, d, &v) || v < 1 || v > (int64_t)1 << 48)
+                return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%s': dimension %llu is %lld, not a positive size", g->path, key,
+                                (unsigned long long)d, (long long)v);
+            if (numel > ((uint64_t)1 << 60) / (uint64_t)v)
+                return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%s': the element count overflows", g->path, key);
+            numel *= (uint64_t)v;
+            shape[d] = v;
+        }
+        if (numel != t->numel)
+            return evk_fail(EVK_ERROR_FORMAT, "%s: metadata '%s' is a shape of %llu elements, but tensor '%s' holds %llu", g->path, key,
+                            (unsigned long long)numel, t->name, (unsigned long long)t->numel);
+        t->ndim = (int)kv->count;
+        memcpy(t->shape, shape, sizeof shape[0] * kv->count);
+    }
+    return EVK_OK;
+}
+
 static evk_status evk__build(evk_gguf *g) {
     const char *file = g->path;
     evk__cur c = {g->map, g->map_size, 0};
@@ -398,6 +435,7 @@ static evk_status evk__build(evk_gguf *g) {
     if (g->count)
         EVK_TRY(evk__index(file, "tensor", (const char *const *)&g->tensors[0].name, g->count, sizeof *g->tensors, &g->ttable,
                            &g->ttable_size));
+    EVK_TRY(evk__orig_shapes(g));
 
     g->alignment = 32;
     const evk_gguf_kv *al = evk_gguf_kv_find(g, "general.alignment");

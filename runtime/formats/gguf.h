@@ -18,7 +18,11 @@
  * Tensors come out as evk_st_tensor with the shape in row-major order (GGUF's ne[] reversed, so a
  * Linear weight is [out, in] as in PyTorch and safetensors); F32/F16/BF16/F64/I8-I64 tensors carry
  * the matching safetensors dtype, block-quantised ones EVK_ST_QUANT with their ggml type in
- * `quant` and their raw blocks at `data`. Metadata values are kept by reference into the mapping. */
+ * `quant` and their raw blocks at `data`. A tensor with a ComfyUI-GGUF `comfy.gguf.orig_shape.<name>`
+ * key (an array of integers, outermost first: how that converter stores tensors of more than four
+ * dimensions, and kernels it reshaped to rows of 256 for K-quants) takes that shape, checked
+ * against its element count (rank up to EVK_ST_MAX_DIMS). Metadata values are kept by reference
+ * into the mapping. */
 #ifndef EVK_GGUF_H
 #define EVK_GGUF_H
 

@@ -437,7 +437,11 @@ static void evk__as_stored(const evk__wentry *e, const evk_weight_ref *ref, int 
     uint32_t elems;
     *blocks = t->dtype == EVK_ST_QUANT && evk_quant_block(t->quant, &elems, NULL) && ndim >= 2 && fndim == ndim &&
               fshape[ndim - 1] == shape[ndim - 1] && fshape[ndim - 1] % elems == 0 && !t->strides;
-    *storage = t->dtype == EVK_ST_F32 || t->dtype == EVK_ST_F64 || t->dtype == EVK_ST_BF16 ? EVK_DTYPE_F32 : EVK_DTYPE_F16;
+    *storage = evk_weights_float_dtype(t);
+}
+
+evk_dtype evk_weights_float_dtype(const evk_st_tensor *t) {
+    return t->dtype == EVK_ST_F32 || t->dtype == EVK_ST_F64 || t->dtype == EVK_ST_BF16 ? EVK_DTYPE_F32 : EVK_DTYPE_F16;
 }
 
 static evk_status evk__get_blocks(evk_weights *ws, evk__wentry *e, const char *name, int ndim, const int64_t *shape, evk_tensor *out) {
@@ -571,6 +575,12 @@ evk_status evk_weights_replace_f32(evk_weights *ws, const char *file_name, const
 }
 
 size_t evk_weights_count(const evk_weights *ws) { return ws->count; }
+
+evk_dtype evk_weights_storage(const evk_weights *ws, evk_dtype requested) {
+    for (size_t i = 0; i < ws->count; i++)
+        if (ws->entries[i].t->dtype == EVK_ST_QUANT) return EVK_DTYPE_QUANT;
+    return requested;
+}
 const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i) { return i < ws->count ? ws->entries[i].t : NULL; }
 
 size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max) {

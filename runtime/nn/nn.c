@@ -69,6 +69,14 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     *l = (evk_conv2d){.in = in, .out = out, .k = k, .stride = stride, .pad = pad};
     int64_t shape[4] = {out, in, k, k}, bs[1] = {out};
     evk_context *ctx = evk_weights_context(ws);
+    /* "as stored": kernels of k·k-element rows hold no GGUF blocks, so the convolution takes the
+     * file's float type, or f16 for quantised values (dequantised on the host); Winograd too */
+    if (storage == EVK_DTYPE_QUANT) {
+        char name[320];
+        snprintf(name, sizeof name, "%.300s.weight", prefix);
+        const evk_st_tensor *t = evk_weights_lookup(ws, name, NULL);
+        storage = t ? evk_weights_float_dtype(t) : EVK_DTYPE_F32; /* absent: the read below says so */
+    }
     const bool winograd = k == 3 && stride == 1 && in >= EVK_CONV_WINOGRAD_MIN_CHANNELS && out >= EVK_CONV_WINOGRAD_MIN_CHANNELS &&
                           (storage == EVK_DTYPE_F32 || storage == EVK_DTYPE_F16) &&
                           (uint64_t)16 * (uint64_t)out * (uint64_t)in * evk_dtype_size(storage) <= evk_context_device(ctx)->max_storage_buffer_range;
@@ -77,13 +85,7 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
      * binding). They are allocated first: the plain ones, read after them, leave no hole in the
      * arena when they go (the next layer's weights take their place). */
     evk_status st = winograd ? evk_tensor_alloc(ctx, storage, 3, (int64_t[]){16, out, in}, &l->wino) : EVK_OK;
-    /* "as stored": kernels of k·k-element rows hold no GGUF blocks, so the convolution takes
-     * f16 (F16 or quantised files, dequantised on the host) or f32 */
     if (!st) st = evk__param(ws, prefix, "weight", 4, shape, storage, &l->w);
-    if (!st && l->w.dtype == EVK_DTYPE_QUANT) {
-        evk_tensor_free(ctx, &l->w);
-        st = evk__param(ws, prefix, "weight", 4, shape, EVK_DTYPE_F16, &l->w);
-    }
     if (!st && winograd) {
         evk_stream *s = NULL;
         st = evk_stream_create(ctx, &s);

@@ -5,7 +5,7 @@
  * and uploaded to the device; raw blocks handed over unchanged; metadata of every value type;
  * the device kernel (ops/op_dequant.h) against the same references, split into several
  * dispatches too; a valid file whose type evoke cannot dequantise; every prefix of a valid file;
- * and hostile files,
+ * ComfyUI-GGUF's original-shape keys; and hostile files,
  * each of which must fail with EVK_ERROR_FORMAT and a message naming the file and the problem. */
 #include <math.h>
 #include <stdio.h>
@@ -350,6 +350,57 @@ static void test_prefixes(void **state) {
     free(bytes);
 }
 
+/* ComfyUI-GGUF's comfy.gguf.orig_shape keys: a tensor stored [2, 3] that is [1, 2, 1, 3, 1] (five
+ * dimensions, beyond GGUF's four), a Q8_0 kernel stored as rows of 256 that is [8, 4, 4, 4], whose
+ * rows of 4 hold no blocks (so "as stored" dequantises it to f16) and whose values are the blocks'
+ * in the same order; a tensor without a key keeps its shape. */
+static float half_to_float(uint16_t h) {
+    int e = h >> 10 & 31, m = h & 1023;
+    float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), e - 25);
+    return h >> 15 ? -v : v;
+}
+
+static void test_orig_shape(void **state) {
+    evk_context *ctx = *state;
+    char path[512];
+    gguf_path("orig_shape", path, sizeof path);
+    evk_gguf *g;
+    TEST_OK(evk_gguf_open(path, &g));
+    const evk_st_tensor *five = evk_gguf_find(g, "five"), *kernel = evk_gguf_find(g, "kernel"), *plain = evk_gguf_find(g, "plain");
+    assert_non_null(five), assert_non_null(kernel), assert_non_null(plain);
+    const int64_t want5[5] = {1, 2, 1, 3, 1}, want4[4] = {8, 4, 4, 4};
+    assert_int_equal(five->ndim, 5);
+    assert_memory_equal(five->shape, want5, sizeof want5);
+    assert_int_equal(kernel->ndim, 4);
+    assert_memory_equal(kernel->shape, want4, sizeof want4);
+    assert_int_equal(kernel->dtype, EVK_ST_QUANT);
+    assert_int_equal(plain->ndim, 2);
+    assert_true(plain->shape[0] == 2 && plain->shape[1] == 3);
+    /* the kernel's values: its 16 Q8_0 blocks dequantised in file order */
+    float blocks[512], got[512];
+    for (int b = 0; b < 16; b++) {
+        const uint8_t *q = kernel->data + 34 * b;
+        uint16_t h = (uint16_t)(q[0] | q[1] << 8);
+        float d = half_to_float(h);
+        for (int k = 0; k < 32; k++) blocks[32 * b + k] = d * (float)(int8_t)q[2 + k];
+    }
+    evk_gguf_close(g);
+    evk_weights *ws;
+    TEST_OK(evk_weights_open(ctx, path, &ws));
+    evk_tensor t;
+    TEST_OK(evk_weights_get(ws, "kernel", 4, want4, EVK_DTYPE_QUANT, &t));
+    assert_int_equal(t.dtype, EVK_DTYPE_F16);
+    evk_tensor_free(ctx, &t);
+    TEST_OK(evk_weights_get(ws, "kernel", 4, want4, EVK_DTYPE_F32, &t));
+    TEST_OK(evk_tensor_download_f32(ctx, &t, got));
+    check_bits(got, blocks, 512, 32, "kernel under its original shape");
+    evk_tensor_free(ctx, &t);
+    TEST_OK(evk_weights_get(ws, "five", 5, want5, EVK_DTYPE_F32, &t));
+    evk_tensor_free(ctx, &t);
+    evk_weights_close(ws);
+    test_assert_no_validation(ctx);
+}
+
 static void test_bad_files(void **state) {
     (void)state;
     static const struct { const char *file, *m1, *m2; } bad[] = {
@@ -383,6 +434,10 @@ static void test_bad_files(void **state) {
         {"bad_gap", "tensor 'b'", "32 unused bytes"},
         {"bad_name_nul", "tensor 0", "NUL byte"},
         {"bad_info_truncated", "tensor info 0 of 1 runs past the end", NULL},
+        {"bad_orig_shape_type", "'comfy.gguf.orig_shape.a' (the original shape of tensor 'a')", "not an array of 1 to 8 integers"},
+        {"bad_orig_shape_count", "'comfy.gguf.orig_shape.a'", "a shape of 8 elements, but tensor 'a' holds 6"},
+        {"bad_orig_shape_dim", "'comfy.gguf.orig_shape.a'", "dimension 0 is -2"},
+        {"bad_orig_shape_rank", "'comfy.gguf.orig_shape.a'", "not an array of 1 to 8 integers"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
         char path[512];
@@ -413,6 +468,7 @@ int main(void) {
         cmocka_unit_test(test_metadata),
         cmocka_unit_test(test_unsupported_type),
         cmocka_unit_test(test_prefixes),
+        cmocka_unit_test(test_orig_shape),
         cmocka_unit_test(test_bad_files),
     };
     return cmocka_run_group_tests(tests, test_group_setup, test_group_teardown);

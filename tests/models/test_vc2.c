@@ -3,6 +3,7 @@
  * tokenizer and the OpenCLIP text tower, one 3-D UNet call of the teacher (fps 8) and of the
  * T2V-Turbo student (time_cond_proj, w-embedding), each step of T2V-Turbo's LCM scheduler with the
  * reference's own injected noise, the frame-by-frame decode (chunked or not: the same bits),
+ * a quantised GGUF teacher UNet kept quantised on the device (tools/ref/fixtures_vc2_gguf.py),
  * T2V-Turbo v1's LoRA list merged at load with a w per batch item (tools/ref/fixtures_vc2_v2.py),
  * and loader errors for hostile configs and weight files (the message names the tensor and the file). */
 #include <limits.h>
@@ -221,6 +222,83 @@ static void test_unet(void **state) {
     evk_stream_destroy(s);
     evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc), evk_tensor_free(ctx, &out);
     free(x), free(t), free(c), free(o8), free(ot), free(w), free(wemb);
+    evk_weights_close(ws);
+    test_assert_no_validation(ctx);
+}
+
+/* The teacher UNet from a quantised GGUF file (fixtures_vc2_gguf.py: Q8_0 matrices, F16 kernels,
+ * F32 biases and norms, the checkpoint's own names, ComfyUI-GGUF's orig_shape keys for the
+ * reshaped and the 5-D kernels) as --diffusion-model: its matrices stay blocks on the device (fewer
+ * bytes than the same file dequantised at load to f32), its output is the dequantised weights'
+ * output up to the f16 rounding of its convolution kernels (as stored, kernels of quantised files
+ * are dequantised to f16: 3e-4 here), and lvdm's output on the unquantised weights lies within the
+ * quantisation error. */
+static void test_gguf(void **state) {
+    evk_context *ctx = *state;
+    char gguf[700];
+    snprintf(gguf, sizeof gguf, "%s/vc2_tiny_unet_q8.gguf", dir);
+    evk_weights *ws = open_ref(ctx);
+    int64_t xs[5] = {2, 4, 4, 8, 8};
+    float *x = fixture_read(ws, "unet.x", 5, xs), *t = fixture_read(ws, "unet.t", 1, (int64_t[]){2});
+    float *c = fixture_read(ws, "unet.context", 3, (int64_t[]){2, 77, 8}), *o8 = fixture_read(ws, "unet.out_fps8", 5, xs);
+    evk_tensor tx = fixture_upload(ctx, x, 5, xs), tt = fixture_upload(ctx, t, 1, (int64_t[]){2});
+    evk_tensor tc = fixture_upload(ctx, c, 3, (int64_t[]){2, 77, 8});
+    evk_tensor outs[2] = {fixture_output(ctx, 5, xs), fixture_output(ctx, 5, xs)};
+    evk_vc2_unet_input ui = {.x = &tx, .t = &tt, .context = &tc, .fps = 8};
+    evk_stream *s;
+    TEST_OK(evk_stream_create(ctx, &s));
+    /* the UNet alone, as stored and dequantised to f32 at load, with the device bytes of each */
+    evk_vc2_unet_config uc;
+    evk_vc2_unet_config_default(&uc);
+    uc.in_channels = uc.out_channels = 4, uc.model_channels = 32, uc.num_res_blocks = 1, uc.levels = 2;
+    uc.channel_mult[0] = uc.channel_mult[1] = 1;
+    uc.n_attention_resolutions = 1, uc.attention_resolutions[0] = 1;
+    uc.num_head_channels = 8, uc.context_dim = 8, uc.use_linear = true, uc.temporal_conv = true;
+    uc.use_relative_position = false, uc.addition_attention = true, uc.fps_cond = true;
+    uint64_t bytes[2];
+    const evk_dtype storage[2] = {EVK_DTYPE_QUANT, EVK_DTYPE_F32};
+    for (int i = 0; i < 2; i++) {
+        evk_weights *gw = NULL;
+        TEST_OK(evk_weights_open(ctx, gguf, &gw));
+        TEST_OK(evk_weights_set_prefix(gw, "model.diffusion_model."));
+        assert_int_equal(evk_weights_storage(gw, EVK_DTYPE_F32), EVK_DTYPE_QUANT);
+        evk_memory_stats m0, m1;
+        evk_memory_get_stats(ctx, &m0);
+        evk_vc2_unet *u = NULL;
+        TEST_OK(evk_vc2_unet_load(ctx, &uc, gw, storage[i], &u));
+        evk_memory_get_stats(ctx, &m1);
+        bytes[i] = m1.in_use - m0.in_use;
+        fixture_assert_all_used(gw, "GGUF UNet");
+        TEST_OK(evk_stream_begin(s));
+        TEST_OK(evk_vc2_unet_forward(u, s, &ui, &outs[i]));
+        TEST_OK(evk_stream_run(s));
+        evk_vc2_unet_destroy(u);
+        evk_weights_close(gw);
+    }
+    size_t n = (size_t)evk_tensor_numel(&outs[1]);
+    float *deq = malloc(n * sizeof(float));
+    assert_non_null(deq);
+    TEST_OK(evk_tensor_download_f32(ctx, &outs[1], deq));
+    double e_deq = fixture_error(ctx, &outs[0], deq, "GGUF UNet as stored");
+    print_message("  GGUF UNet: %llu device bytes as stored, %llu dequantised to f32; as stored vs dequantised rel L2 %.3g\n",
+                  (unsigned long long)bytes[0], (unsigned long long)bytes[1], e_deq);
+    if (!(e_deq <= 2e-3)) fail_msg("GGUF UNet: the blocks read on the device give %g from the dequantised weights' output", e_deq);
+    if (!(bytes[0] < bytes[1] * 3 / 4)) fail_msg("GGUF UNet: %llu device bytes as stored, %llu at f32", (unsigned long long)bytes[0], (unsigned long long)bytes[1]);
+    /* through the model interface (--diffusion-model), against lvdm on the unquantised weights */
+    evk_model *m = load(ctx, gguf);
+    test_poison(ctx, &outs[0].buf);
+    TEST_OK(evk_stream_begin(s));
+    TEST_OK(evk_vc2_unet_forward(evk_vc2_get_unet(evk_vc2_of(m)), s, &ui, &outs[0]));
+    TEST_OK(evk_stream_run(s));
+    double e_model = fixture_error(ctx, &outs[0], deq, "GGUF UNet (--diffusion-model)"), e_lvdm = fixture_error(ctx, &outs[0], o8, "GGUF UNet vs lvdm");
+    print_message("  --diffusion-model GGUF: vs dequantised %.3g, vs lvdm's unquantised output %.3g\n", e_model, e_lvdm);
+    if (!(e_model <= 2e-3)) fail_msg("--diffusion-model GGUF: %g from the dequantised weights' output", e_model);
+    if (!(e_lvdm > 1e-6 && e_lvdm <= 3e-2)) fail_msg("--diffusion-model GGUF: %g from lvdm's unquantised output", e_lvdm);
+    evk_model_destroy(m);
+    evk_stream_destroy(s);
+    for (int i = 0; i < 2; i++) evk_tensor_free(ctx, &outs[i]);
+    evk_tensor_free(ctx, &tx), evk_tensor_free(ctx, &tt), evk_tensor_free(ctx, &tc);
+    free(x), free(t), free(c), free(o8), free(deq);
     evk_weights_close(ws);
     test_assert_no_validation(ctx);
 }
@@ -539,7 +617,7 @@ static void test_hostile(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_probe_families), cmocka_unit_test(test_text), cmocka_unit_test(test_unet),
+        cmocka_unit_test(test_probe_and_info), cmocka_unit_test(test_probe_families), cmocka_unit_test(test_text), cmocka_unit_test(test_unet), cmocka_unit_test(test_gguf),
         cmocka_unit_test(test_lora),          cmocka_unit_test(test_lcm),           cmocka_unit_test(test_decode), cmocka_unit_test(test_hostile),
     };
     return cmocka_run_group_tests(tests, setup, test_group_teardown);

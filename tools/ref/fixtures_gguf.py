@@ -180,9 +180,24 @@ def bad_files(out):
         "gap": gguf(name_kv, [("a", 0, [8], b"\0" * 32), ("b", 0, [8], b"\0" * 32)], offsets=[0, 64], tail=b"\0" * 32),
         "name_nul": gguf(name_kv, [("a\0b", 0, [3, 2], f32)]),
         "info_truncated": gguf(name_kv, ok_t)[:60],
+        "orig_shape_type": gguf(name_kv + [("comfy.gguf.orig_shape.a", STR, "2,3")], ok_t),
+        "orig_shape_count": gguf(name_kv + [("comfy.gguf.orig_shape.a", ARR, (I32, [4, 2]))], ok_t),
+        "orig_shape_dim": gguf(name_kv + [("comfy.gguf.orig_shape.a", ARR, (I32, [-2, -3]))], ok_t),
+        "orig_shape_rank": gguf(name_kv + [("comfy.gguf.orig_shape.a", ARR, (I32, [1] * 9))], ok_t),
     }
     for k, blob in bad.items():
         write(out, f"bad_{k}.gguf", blob)
+
+
+def orig_shape_file(out):
+    """ComfyUI-GGUF's comfy.gguf.orig_shape keys: a 6-element F32 tensor stored [3, 2] (ne) whose
+    real shape is [1, 2, 1, 3, 1] (five dimensions, more than GGUF's four), a 512-element Q8_0 tensor
+    stored as rows of 256 whose real shape is [8, 4, 4, 4], and one without a key."""
+    f32 = np.arange(6, dtype=np.float32).tobytes()
+    rng = np.random.default_rng(11)
+    q8 = random_blocks(rng, "Q8_0", 16)
+    kvs = [("comfy.gguf.orig_shape.five", ARR, (I32, [1, 2, 1, 3, 1])), ("comfy.gguf.orig_shape.kernel", ARR, (I32, [8, 4, 4, 4]))]
+    write(out, "orig_shape.gguf", gguf(kvs, [("five", 0, [3, 2], f32), ("kernel", 8, [256, 2], q8), ("plain", 0, [3, 2], f32)]))
 
 
 def write(out, name, blob):
@@ -202,6 +217,7 @@ def main():
     type_files(out, quants, GGMLQuantizationType)
     meta_file(out)
     unsupported_file(out)
+    orig_shape_file(out)
     bad_files(out)
 
 

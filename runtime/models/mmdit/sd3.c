@@ -322,11 +322,7 @@ static evk_status evk__sd3_load(evk_sd3 *m, const evk_model_options *opt) {
         EVK_TRY(evk_weights_open(m->ctx, path, &m->tweights));
     }
     int lh = (int)(m->height / m->factor), lw = (int)(m->width / m->factor);
-    /* GGUF files with quantised tensors: the transformer's weights as stored, quantised matrices
-     * kept quantised in device memory (nn.h) */
-    bool quant = false;
-    for (size_t i = 0; i < evk_weights_count(m->tweights) && !quant; i++) quant = evk_weights_at(m->tweights, i)->dtype == EVK_ST_QUANT;
-    evk_dtype tst = quant ? EVK_DTYPE_QUANT : st;
+    const evk_dtype tst = evk_weights_storage(m->tweights, st);
     evk_status ls;
     if (evk_mmdit_is_original(m->tweights)) { /* original MMDiT names (single files, GGUF files) */
         EVK_TRY(evk_mmdit_use_original_names(m->tweights));

@@ -73,12 +73,6 @@ void evk_sd_destroy(evk_sd *sd) {
     else evk_sd_pipe_free(&sd->pipe);
 }
 
-static bool evk__sd_has_quant(const evk_weights *ws) {
-    for (size_t i = 0; i < evk_weights_count(ws); i++)
-        if (evk_weights_at(ws, i)->dtype == EVK_ST_QUANT) return true;
-    return false;
-}
-
 /* A --diffusion-model file under the original names (input_blocks / middle_block /
  * output_blocks, as stable-diffusion.cpp and ComfyUI-GGUF files store them): read through the
  * single-file name map. */
@@ -149,10 +143,7 @@ static evk_status evk__sd_load(evk_sd_pipe *p, const char *path_in, const evk_mo
         EVK_TRY(evk_sd_keys_text(p->text_weights, &sd->text_keys));
         evk_weights_use_sd_keys(p->text_weights, &sd->text_keys);
     }
-    /* GGUF files with quantised tensors: the UNet's weights as stored, quantised linear weights
-     * kept quantised in device memory (nn.h) */
-    evk_dtype ust = evk__sd_has_quant(p->unet_weights) ? EVK_DTYPE_QUANT : st;
-    evk_status ls = evk_unet_load(p->ctx, &sd->unet_cfg, p->unet_weights, ust, &sd->unet);
+    evk_status ls = evk_unet_load(p->ctx, &sd->unet_cfg, p->unet_weights, evk_weights_storage(p->unet_weights, st), &sd->unet);
     if (ls && own_unet) return evk_fail_context(ls, "%s (--diffusion-model)", own_unet);
     if (ls && builtin)
         return evk_fail_context(ls, "%s read with the built-in SD %d.x configs (give --config with a folder of its family if it "

@@ -168,7 +168,7 @@ static evk_status evk__ms_load(evk_sd_pipe *p, const char *folder, const evk_mod
     if (!ms->unet_cfg.time_cond_proj_dim && evk_weights_has(p->unet_weights, cp) &&
         !evk_weights_shape(p->unet_weights, cp, &nd, cps) && nd == 2 && cps[1] > 0 && cps[1] <= 1 << 16)
         ms->unet_cfg.time_cond_proj_dim = (int)cps[1];
-    EVK_TRY(evk_ms_unet_load(p->ctx, &ms->unet_cfg, p->unet_weights, st, &ms->unet));
+    EVK_TRY(evk_ms_unet_load(p->ctx, &ms->unet_cfg, p->unet_weights, evk_weights_storage(p->unet_weights, st), &ms->unet));
     EVK_TRY(evk_sd_pipe_open(p, NULL, "text_encoder", &p->text_weights));
     EVK_TRY(evk_clip_text_load(p->ctx, &p->text_cfg, p->text_weights, st, &p->text));
     EVK_TRY(evk_sd_pipe_open(p, NULL, "vae", &p->vae_weights));

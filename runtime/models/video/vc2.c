@@ -606,7 +606,7 @@ static evk_status evk__vc2_load(evk_vc2 *v, const char *path, const evk_model_op
                             prefixed ? "model.diffusion_model." : "", conds[i].name);
         }
     }
-    st = evk_vc2_unet_load(v->ctx, &v->ucfg, v->unet_ws, sto, &v->unet);
+    st = evk_vc2_unet_load(v->ctx, &v->ucfg, v->unet_ws, evk_weights_storage(v->unet_ws, sto), &v->unet);
     if (st && prefixed) return evk_fail_context(st, "UNet tensor names below \"model.diffusion_model.\"");
     if (st) return st;
     if (lpath) { /* the merged layers' f32 copies are on the device now */

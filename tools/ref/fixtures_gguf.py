@@ -19,6 +19,8 @@ Files (each a few KB):
   meta.gguf        one key/value pair of every value type and arrays of every element type
                    (values listed in tests/formats/test_gguf.c), and a 2x3 F32 tensor.
   unsupported.gguf a Q2_K tensor (valid file, a type evoke does not dequantise) and an F32 one.
+  orig_shape.gguf  ComfyUI-GGUF's comfy.gguf.orig_shape keys: a 5-D tensor stored 2-D and a Q8_0
+                   kernel stored as rows of 256 (see orig_shape_file).
   bad_*.gguf       hostile files: each breaks one rule of the validator (see BAD below).
 Requires numpy (Debian's python3-numpy). Deterministic (fixed seed).
 """

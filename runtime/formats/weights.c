@@ -575,13 +575,13 @@ evk_status evk_weights_replace_f32(evk_weights *ws, const char *file_name, const
 }
 
 size_t evk_weights_count(const evk_weights *ws) { return ws->count; }
+const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i) { return i < ws->count ? ws->entries[i].t : NULL; }
 
 evk_dtype evk_weights_storage(const evk_weights *ws, evk_dtype requested) {
     for (size_t i = 0; i < ws->count; i++)
         if (ws->entries[i].t->dtype == EVK_ST_QUANT) return EVK_DTYPE_QUANT;
     return requested;
 }
-const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i) { return i < ws->count ? ws->entries[i].t : NULL; }
 
 size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max) {
     size_t n = 0;

@@ -102,13 +102,13 @@ evk_status evk_weights_replace_f32(evk_weights *ws, const char *file_name, const
 
 /* Every tensor in the files. */
 size_t evk_weights_count(const evk_weights *ws);
+const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i);
 /* The storage to load a network from ws with: EVK_DTYPE_QUANT when the files hold GGUF-quantised
  * tensors (quantised matrices then stay quantised in device memory, nn.h), else `requested`. */
 evk_dtype evk_weights_storage(const evk_weights *ws, evk_dtype requested);
 /* What "as stored" keeps a file tensor in when not as GGUF blocks: f32 for F32, F64 and BF16
  * tensors, f16 for the rest (F16, and quantised values dequantised on the host). */
 evk_dtype evk_weights_float_dtype(const evk_st_tensor *t);
-const evk_st_tensor *evk_weights_at(const evk_weights *ws, size_t i);
 /* Tensors in scope (prefix or map scope) never fetched: returns how many; writes up to `max`
  * names into `names` (they live as long as the weight set). */
 size_t evk_weights_unused(const evk_weights *ws, const char **names, size_t max);

@@ -350,16 +350,18 @@ static void test_prefixes(void **state) {
     free(bytes);
 }
 
-/* ComfyUI-GGUF's comfy.gguf.orig_shape keys: a tensor stored [2, 3] that is [1, 2, 1, 3, 1] (five
- * dimensions, beyond GGUF's four), a Q8_0 kernel stored as rows of 256 that is [8, 4, 4, 4], whose
- * rows of 4 hold no blocks (so "as stored" dequantises it to f16) and whose values are the blocks'
- * in the same order; a tensor without a key keeps its shape. */
+/* IEEE half to float, written out here rather than taken from core/ (evk_f16_to_f32) so the
+ * reference below does not share code with the dequantisation it checks. */
 static float half_to_float(uint16_t h) {
     int e = h >> 10 & 31, m = h & 1023;
     float v = e == 0 ? ldexpf((float)m, -24) : e == 31 ? (m ? NAN : INFINITY) : ldexpf((float)(m | 1024), e - 25);
     return h >> 15 ? -v : v;
 }
 
+/* ComfyUI-GGUF's comfy.gguf.orig_shape keys: a tensor stored [2, 3] that is [1, 2, 1, 3, 1] (five
+ * dimensions, beyond GGUF's four), a Q8_0 kernel stored as rows of 256 that is [8, 4, 4, 4], whose
+ * rows of 4 hold no blocks (so "as stored" dequantises it to f16) and whose values are the blocks'
+ * in the same order; a tensor without a key keeps its shape. */
 static void test_orig_shape(void **state) {
     evk_context *ctx = *state;
     char path[512];

@@ -39,6 +39,16 @@ static evk_model *load(evk_context *ctx, const char *diffusion_model) {
     return m;
 }
 
+/* The fixture's UNet (vc2_tiny.yaml's unet_config), for loading one without the model interface. */
+static void tiny_unet_config(evk_vc2_unet_config *uc) {
+    evk_vc2_unet_config_default(uc);
+    uc->in_channels = uc->out_channels = 4, uc->model_channels = 32, uc->num_res_blocks = 1, uc->levels = 2;
+    uc->channel_mult[0] = uc->channel_mult[1] = 1;
+    uc->n_attention_resolutions = 1, uc->attention_resolutions[0] = 1;
+    uc->num_head_channels = 8, uc->context_dim = 8, uc->use_linear = true, uc->temporal_conv = true;
+    uc->use_relative_position = false, uc->addition_attention = true, uc->fps_cond = true;
+}
+
 static evk_weights *open_ref(evk_context *ctx) {
     evk_weights *ws = NULL;
     TEST_OK(evk_weights_open(ctx, ref, &ws));
@@ -192,12 +202,7 @@ static void test_unet(void **state) {
     evk_weights *mw = NULL;
     TEST_OK(evk_weights_open_files(ctx, files, 2, &mw));
     evk_vc2_unet_config uc;
-    evk_vc2_unet_config_default(&uc);
-    uc.in_channels = uc.out_channels = 4, uc.model_channels = 32, uc.num_res_blocks = 1, uc.levels = 2;
-    uc.channel_mult[0] = uc.channel_mult[1] = 1;
-    uc.n_attention_resolutions = 1, uc.attention_resolutions[0] = 1;
-    uc.num_head_channels = 8, uc.context_dim = 8, uc.use_linear = true, uc.temporal_conv = true;
-    uc.use_relative_position = false, uc.addition_attention = true, uc.fps_cond = true;
+    tiny_unet_config(&uc);
     uc.time_cond_proj_dim = uc.motion_cond_proj_dim = 256;
     evk_vc2_unet *u2 = NULL;
     TEST_OK(evk_vc2_unet_load(ctx, &uc, mw, EVK_DTYPE_F32, &u2));
@@ -249,12 +254,7 @@ static void test_gguf(void **state) {
     TEST_OK(evk_stream_create(ctx, &s));
     /* the UNet alone, as stored and dequantised to f32 at load, with the device bytes of each */
     evk_vc2_unet_config uc;
-    evk_vc2_unet_config_default(&uc);
-    uc.in_channels = uc.out_channels = 4, uc.model_channels = 32, uc.num_res_blocks = 1, uc.levels = 2;
-    uc.channel_mult[0] = uc.channel_mult[1] = 1;
-    uc.n_attention_resolutions = 1, uc.attention_resolutions[0] = 1;
-    uc.num_head_channels = 8, uc.context_dim = 8, uc.use_linear = true, uc.temporal_conv = true;
-    uc.use_relative_position = false, uc.addition_attention = true, uc.fps_cond = true;
+    tiny_unet_config(&uc);
     uint64_t bytes[2];
     const evk_dtype storage[2] = {EVK_DTYPE_QUANT, EVK_DTYPE_F32};
     for (int i = 0; i < 2; i++) {

@@ -308,20 +308,21 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
     const int64_t th = (Ho + 1) / 2, tw = (Wo + 1) / 2, tiles = th * tw, total = N * tiles, hw = H * W, ohw = Ho * Wo;
     if (N * C * hw > 0xffffffffLL || N * O * ohw > 0xffffffffLL)
         return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: more than 2^32 elements in one tensor");
-    const uint64_t st_lim = info->max_storage_buffer_range - 256;
+    /* x and M are read as r32f texels (CPU drivers gather them as vectors), V and y written as
+     * storage; the products read V as texels too */
+    const uint64_t st_lim = info->max_storage_buffer_range - 256, tx_lim = evk__binding_limit(info, EVK_BINDING_TEXEL_R32F, 4) - 256;
+    const uint64_t x_lim = tx_lim < st_lim ? tx_lim : st_lim;
     uint64_t scratch = EVK__WINO_SCRATCH;
     evk_memory_stats ms;
     evk_memory_get_stats(ctx, &ms);
     if (ms.budget && ms.budget / 16 < scratch) scratch = ms.budget / 16;
-    const uint64_t tx_lim = evk__binding_limit(info, EVK_BINDING_TEXEL_RGBA32F, 4) - 256;
-    if (scratch > st_lim) scratch = st_lim;
-    if (scratch > tx_lim) scratch = tx_lim;
+    if (scratch > x_lim) scratch = x_lim;
     int64_t np_max = (int64_t)(scratch / (64 * (uint64_t)(C > O ? C : O)));
     if (np_max < 1) return evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: %lld channels are too many for a Winograd tile's scratch", (long long)(C > O ? C : O));
     if (np_max > 128) np_max -= np_max % 128; /* whole 128-column tiles of the products where it can */
     /* whole images per chunk where they fit, else runs of tiles inside one image */
     int64_t ipc = np_max / tiles;
-    if ((int64_t)(st_lim / (uint64_t)(C * hw * 4)) < ipc) ipc = (int64_t)(st_lim / (uint64_t)(C * hw * 4));
+    if ((int64_t)(x_lim / (uint64_t)(C * hw * 4)) < ipc) ipc = (int64_t)(x_lim / (uint64_t)(C * hw * 4));
     if ((int64_t)(st_lim / (uint64_t)(O * ohw * 4)) < ipc) ipc = (int64_t)(st_lim / (uint64_t)(O * ohw * 4));
     const int64_t chunk = ipc >= 1 ? (ipc < N ? ipc : N) * tiles : (np_max < tiles ? np_max : tiles);
     evk_tensor v = {0}, m = {0};
@@ -330,9 +331,11 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
     evk_pipeline *p_in = NULL, *p_out = NULL;
     if (!st)
         st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_in", .binding_count = 3, .push_size = sizeof(evk__wino_in_push),
+                                                        .kinds = {EVK_BINDING_TEXEL_R32F},
                                                         .spec_count = 1, .spec = {affine ? (silu ? 2u : 1u) : 0u}}, &p_in);
     if (!st)
         st = evk_pipeline_get(ctx, &(evk_pipeline_desc){.shader = "winograd_out", .binding_count = 3, .push_size = sizeof(evk__wino_out_push),
+                                                        .kinds = {EVK_BINDING_TEXEL_R32F},
                                                         .spec_count = 1, .spec = {bias != NULL}}, &p_out);
     for (int64_t g0 = 0; g0 < total && !st;) {
         const int64_t n_a = g0 / tiles, lim_img = ipc >= 1 ? total : (n_a + 1) * tiles;
@@ -349,7 +352,7 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
         evk_tensor vv = v, mv = m;
         vv.shape[2] = np;
         mv.shape[2] = np;
-        const int64_t cg = evk__wino_channels((int64_t)(st_lim / 4), n_a, n_b, C, hw, a, b, W);
+        const int64_t cg = evk__wino_channels((int64_t)(x_lim / 4), n_a, n_b, C, hw, a, b, W);
         const int64_t og = evk__wino_channels((int64_t)(st_lim / 4), n_a, n_b, O, ohw, oa, ob, Wo);
         if (cg == 0 || og == 0) {
             st = evk_fail(EVK_ERROR_UNSUPPORTED, "conv2d: rows of one image exceed the device's binding limits");
@@ -362,7 +365,7 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
             evk__wino_in_push push = {(uint32_t)C, (uint32_t)H, (uint32_t)W, (uint32_t)tw, (uint32_t)tiles, (int32_t)pad, (uint32_t)g0,
                                       (uint32_t)np, (uint32_t)c0, (uint32_t)nc, 0, 0, up_shift};
             uint32_t x_off;
-            st = evk__bind_range(info, "conv2d", "x", x, first, last > first ? last - first : 1, EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[0],
+            st = evk__bind_range(info, "conv2d", "x", x, first, last > first ? last - first : 1, EVK_BINDING_TEXEL_R32F, EVK_ACCESS_READ, &bind[0],
                                  &x_off);
             if (!st) st = evk__bind_range(info, "conv2d", "winograd V", &vv, 0, (uint64_t)(16 * C * np), EVK_BINDING_STORAGE, EVK_ACCESS_WRITE,
                                           &bind[1], &push.v_off);
@@ -383,7 +386,7 @@ static evk_status evk__conv_winograd(evk_stream *s, const evk_tensor *x, const e
             evk__wino_out_push push = {(uint32_t)O, (uint32_t)Ho, (uint32_t)Wo, (uint32_t)tw, (uint32_t)tiles, (uint32_t)g0, (uint32_t)np,
                                        (uint32_t)o0, (uint32_t)no, 0, 0, 0};
             uint32_t y_off;
-            st = evk__bind_range(info, "conv2d", "winograd M", &mv, 0, (uint64_t)(16 * O * np), EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[0],
+            st = evk__bind_range(info, "conv2d", "winograd M", &mv, 0, (uint64_t)(16 * O * np), EVK_BINDING_TEXEL_R32F, EVK_ACCESS_READ, &bind[0],
                                  &push.m_off);
             if (!st && bias) st = evk__bind_range(info, "conv2d", "bias", bias, 0, (uint64_t)O, EVK_BINDING_STORAGE, EVK_ACCESS_READ, &bind[1], &push.b_off);
             else bind[1] = bind[0]; /* never read (HAS_BIAS is off) */

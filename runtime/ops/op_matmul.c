@@ -127,8 +127,10 @@ evk_status evk_op_matmul(evk_stream *s, const evk_tensor *a, const evk_tensor *b
         const bool large = (double)M * N * K * batch >= CPU_LARGE_MIN_WORK && M >= 64 && N >= 128;
         const bool shuffle = !prm.transpose_a && vec_a && evk__cpu_shuffle_fits(info);
         /* with shuffled A rows the small tile is the faster one, except where B's elements are
-         * dequantised: each is decoded once per TM rows */
-        const evk__cpu_tile tile = large && (!shuffle || quant) ? EVK__CPU_TILE_LARGE : EVK__CPU_TILE_SMALL, *t = &tile;
+         * dequantised: each is decoded once per TM rows; products of at most 32 columns take the
+         * narrow tile, which leaves no lanes idle there */
+        const evk__cpu_tile tile = large && (!shuffle || quant) ? EVK__CPU_TILE_LARGE : N <= 32 ? EVK__CPU_TILE_NARROW : EVK__CPU_TILE_SMALL,
+                            *t = &tile;
         snprintf(shader_name, sizeof shader_name, "matmul_cpu%s%s%s", quant ? "_" : "", quant ? qname : "", shuffle ? "_shuffle" : "");
         desc.shader = shader_name;
         desc.kinds[0] = evk__texel_kind(a->dtype, vec_a);

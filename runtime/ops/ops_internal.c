@@ -62,8 +62,8 @@ void evk__grid_1d(uint64_t count, uint32_t local, uint32_t groups[3]) {
 
 bool evk__cpu_shuffle_fits(const evk_device_info *info) {
     if (!info->features.subgroup_shuffle) return false;
-    const evk__cpu_tile tiles[2] = {EVK__CPU_TILE_SMALL, EVK__CPU_TILE_LARGE};
-    for (int i = 0; i < 2; i++)
+    const evk__cpu_tile tiles[3] = {EVK__CPU_TILE_SMALL, EVK__CPU_TILE_LARGE, EVK__CPU_TILE_NARROW};
+    for (int i = 0; i < 3; i++)
         if (info->min_subgroup_size != tiles[i].lanes_n || info->max_subgroup_size != tiles[i].lanes_n || tiles[i].tm % tiles[i].lanes_n != 0)
             return false;
     return true;

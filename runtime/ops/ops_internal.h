@@ -18,7 +18,10 @@
 typedef struct evk__cpu_tile { uint32_t tm, tn, lanes_n, lanes_m, ku; } evk__cpu_tile;
 #define EVK__CPU_TILE_SMALL ((evk__cpu_tile){16, 8, 8, 4, 4})
 #define EVK__CPU_TILE_LARGE ((evk__cpu_tile){32, 16, 8, 2, 4})
-/* Whether the CPU kernels' *_shuffle builds run here (both CPU tiles): every subgroup is exactly
+/* The small tile's rows over 32 columns instead of 64, for products of at most 32 columns (the
+ * Winograd products of 8×8 maps), where the small tile would leave half its lanes idle. */
+#define EVK__CPU_TILE_NARROW ((evk__cpu_tile){16, 4, 8, 4, 4})
+/* Whether the CPU kernels' *_shuffle builds run here (every CPU tile): every subgroup is exactly
  * the LANES_N invocations that share a tile's rows, and the rows split evenly over them. */
 bool evk__cpu_shuffle_fits(const evk_device_info *info);
 /* Shared-memory tiles of the GPU matmul and convolution kernels. */

@@ -2,7 +2,8 @@
 // every input channel c and 2×2 output tile q of a chunk of tiles, the 4×4 input patch d under
 // the tile (zero in the padding) becomes V[ξ][c][q] = (Bᵀ·d·B)[ξ / 4][ξ % 4], the right-hand
 // sides of the 16 products U[ξ]·V[ξ] (evk_op_matmul). Padding and the patch gather happen here,
-// so the product reads plain rows. One invocation per (channel, tile), tiles fastest so that
+// so the product reads plain rows. x is read as r32f texels, which CPU drivers gather as
+// vectors (storage-buffer loads go lane by lane). One invocation per (channel, tile), tiles fastest so that
 // neighbouring invocations write neighbouring V elements. With up_shift 1 the patches come from
 // x's nearest-neighbour 2× upsampling (row iy of it is row iy / 2 of x), which is never stored.
 // With AFFINE (specialisation 0) each value read becomes x·a + b with (a, b) its image's and
@@ -15,7 +16,7 @@
 
 layout(local_size_x = 64) in;
 layout(constant_id = 0) const uint AFFINE = 0; // 0: x as it is; 1: x·a + b; 2: SiLU(x·a + b)
-layout(std430, binding = 0) readonly buffer Xb { float X[]; };
+layout(binding = 0) uniform samplerBuffer X;
 layout(std430, binding = 1) writeonly buffer Vb { float V[]; };
 layout(std430, binding = 2) readonly buffer Ab { float A[]; }; // [N, C, 2], whole; unread when AFFINE is 0
 
@@ -50,7 +51,7 @@ void main() {
         for (int s = 0; s < 4; s++) {
             const int ix = ix0 + s;
             const bool ok = row_ok && uint(ix) < uw;
-            float v = ok ? X[base + (uint(iy) >> p.up_shift) * p.W + (uint(ix) >> p.up_shift)] : 0.0;
+            float v = ok ? texelFetch(X, int(base + (uint(iy) >> p.up_shift) * p.W + (uint(ix) >> p.up_shift))).x : 0.0;
             if (AFFINE != 0 && ok) {
                 v = v * sa + sb;
                 if (AFFINE == 2) v = v / (1.0 + exp(-v));

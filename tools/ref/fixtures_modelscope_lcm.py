@@ -112,6 +112,7 @@ def main():
         return nxt, den
 
     sch.step = step
+    torch.manual_seed(20261209)  # the scheduler draws its injected noise from the global generator
     with torch.no_grad():
         vid = pipe(prompt_embeds=text, height=fm.LAT * 8, width=fm.LAT * 8, frames=fm.FRAMES, guidance_scale=7.5,
                    latents=lat.clone(), num_inference_steps=4, lcm_origin_steps=50)

@@ -44,11 +44,19 @@ evk_tensor evk_nn_view(evk_nn *nn, const evk_tensor *t, int ndim, const int64_t 
 
 /* ---- weights ------------------------------------------------------------------------------- */
 
+#define EVK__NAME_MAX 320
+
+/* "prefix.suffix" into name (EVK__NAME_MAX bytes), or an error naming the over-long name. */
+static evk_status evk__param_name(const char *prefix, const char *suffix, char *name) {
+    if (snprintf(name, EVK__NAME_MAX, "%s.%s", prefix, suffix) >= EVK__NAME_MAX)
+        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "weight name %.200s.%s is longer than %d bytes", prefix, suffix, EVK__NAME_MAX - 1);
+    return EVK_OK;
+}
+
 static evk_status evk__param(evk_weights *ws, const char *prefix, const char *suffix, int ndim, const int64_t *shape,
                              evk_dtype storage, evk_tensor *out) {
-    char name[320];
-    if (snprintf(name, sizeof name, "%s.%s", prefix, suffix) >= (int)sizeof name)
-        return evk_fail(EVK_ERROR_INVALID_ARGUMENT, "weight name %.200s.%s is longer than %zu bytes", prefix, suffix, sizeof name - 1);
+    char name[EVK__NAME_MAX];
+    EVK_TRY(evk__param_name(prefix, suffix, name));
     return evk_weights_get(ws, name, ndim, shape, storage, out);
 }
 
@@ -72,8 +80,8 @@ evk_status evk_conv2d_load(evk_weights *ws, const char *prefix, int in, int out,
     /* "as stored": kernels of k·k-element rows hold no GGUF blocks, so the convolution takes the
      * file's float type, or f16 for quantised values (dequantised on the host); Winograd too */
     if (storage == EVK_DTYPE_QUANT) {
-        char name[320];
-        snprintf(name, sizeof name, "%.300s.weight", prefix);
+        char name[EVK__NAME_MAX];
+        EVK_TRY(evk__param_name(prefix, "weight", name));
         const evk_st_tensor *t = evk_weights_lookup(ws, name, NULL);
         storage = t ? evk_weights_float_dtype(t) : EVK_DTYPE_F32; /* absent: the read below says so */
     }

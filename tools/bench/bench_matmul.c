@@ -3,7 +3,9 @@
  * each with f32 and with f16 weights, and a small case for --quick; and the dequantising matmul
  * (GGUF Q8_0 / Q4_K weights kept quantised) at SD 1.5 UNet shapes beside f32 and f16: the
  * projection above (K = 320 holds no Q4_K blocks) and the feed-forward output of the 64×64 level
- * (4096 tokens × 1280 → 320). Bytes count the weights as stored. */
+ * (4096 tokens × 1280 → 320); and a product of 32 columns (1280 × 1280 by 1280 × 32, one of the 16
+ * Winograd products of an 8×8 map at batch 2, which the CPU kernel's narrow tile serves). Bytes count
+ * the weights as stored. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -93,6 +95,7 @@ static const mm_params pff = {4096, 1280, 320, true, EVK_DTYPE_F32, 0};
 static const mm_params pffh = {4096, 1280, 320, true, EVK_DTYPE_F16, 0};
 static const mm_params pffq8 = {4096, 1280, 320, true, EVK_DTYPE_QUANT, 8};
 static const mm_params pffq4k = {4096, 1280, 320, true, EVK_DTYPE_QUANT, 12};
+static const mm_params pnarrow = {1280, 1280, 32, false, EVK_DTYPE_F32, 0};
 
 /* dtype "f16" = f16 weights (B), f32 activations and output; "q8_0" / "q4_k" likewise (weight
  * bytes per element: 34/32, 144/256) */
@@ -109,5 +112,6 @@ static const bench_case matmul_cases[] = {
     MM_CASE("matmul", "4096x1280x320", "f16", pffh, 4096, 1280, 320, 2),
     MM_CASE("matmul", "4096x1280x320", "q8_0", pffq8, 4096, 1280, 320, 34.0 / 32),
     MM_CASE("matmul", "4096x1280x320", "q4_k", pffq4k, 4096, 1280, 320, 144.0 / 256),
+    MM_CASE("matmul", "1280x1280x32", "f32", pnarrow, 1280, 1280, 32, 4),
 };
 BENCH_REGISTER(matmul_cases)

@@ -3,8 +3,8 @@
 // the tile (zero in the padding) becomes V[ξ][c][q] = (Bᵀ·d·B)[ξ / 4][ξ % 4], the right-hand
 // sides of the 16 products U[ξ]·V[ξ] (evk_op_matmul). Padding and the patch gather happen here,
 // so the product reads plain rows. x is read as r32f texels, which CPU drivers gather as
-// vectors (storage-buffer loads go lane by lane). One invocation per (channel, tile), tiles fastest so that
-// neighbouring invocations write neighbouring V elements. With up_shift 1 the patches come from
+// vectors (storage-buffer loads go lane by lane). One invocation per (channel, tile), tiles
+// fastest so that neighbouring invocations write neighbouring V elements. With up_shift 1 the patches come from
 // x's nearest-neighbour 2× upsampling (row iy of it is row iy / 2 of x), which is never stored.
 // With AFFINE (specialisation 0) each value read becomes x·a + b with (a, b) its image's and
 // channel's pair from A [N, C, 2] (a group norm folded into the read, evk_op_group_norm_affine),
